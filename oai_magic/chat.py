@@ -1,0 +1,258 @@
+"""The chat use case: history + prompt → request → stream → view, then the turn is recorded.
+
+The same function serves ``%%chat`` and the chat panel; only the view differs. History is
+written once the answer is over (as simonw/llm does). An answer cut short by an error, an
+interrupt or Stop is kept visible and recorded with ``partial=True`` so the model later sees
+what it said and ``%chat undo`` can remove it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+from .accumulator import ChatAccumulator, ChoiceState
+from .errors import APIError, OAIError, StreamIncompleteError
+from .request import ChatOptions, build_chat_payload
+from .state import KernelState, Message
+
+try:  # Protocol is typing-only; keep 3.9 happy without typing_extensions.
+    from typing import Protocol
+except ImportError:  # pragma: no cover
+    Protocol = object  # type: ignore[assignment,misc]
+
+
+class ChatView(Protocol):
+    """Where an answer is shown while it streams."""
+
+    def begin(self, notices: List[str]) -> None: ...
+
+    def delta(self, index: int, text: str) -> None: ...
+
+    def end(self, result: ChatResult) -> None: ...
+
+
+@dataclass
+class Choice:
+    index: int
+    text: str
+    finish_reason: Optional[str] = None
+    refusal: Optional[str] = None
+    tool_calls: List[Dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_state(cls, state: ChoiceState) -> Choice:
+        return cls(
+            state.index,
+            state.content,
+            state.finish_reason,
+            state.refusal,
+            state.tool_call_list(),
+        )
+
+
+@dataclass
+class ChatResult:
+    """What ``-o VAR`` stores: the answer and everything known about how it was made."""
+
+    text: str = ""
+    choices: List[Choice] = field(default_factory=list)
+    usage: Optional[Dict[str, Any]] = None
+    model: Optional[str] = None
+    finish_reason: Optional[str] = None
+    headers: Dict[str, str] = field(default_factory=dict)
+    conversation: str = "default"
+    organization: Optional[str] = None
+    project: Optional[str] = None
+    first_token_seconds: Optional[float] = None
+    total_seconds: Optional[float] = None
+    partial: bool = False
+    interrupted: bool = False
+    error: Optional[str] = None
+    notices: List[str] = field(default_factory=list)
+
+    @property
+    def request_id(self) -> Optional[str]:
+        return self.headers.get("x-request-id")
+
+    @property
+    def billed_organization(self) -> Optional[str]:
+        return self.headers.get("openai-organization") or self.organization
+
+    def __repr__(self) -> str:
+        state = "interrupted" if self.interrupted else ("partial" if self.partial else "complete")
+        preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        return (
+            f"<ChatResult {state} model={self.model!r} finish_reason={self.finish_reason!r} "
+            f"request_id={self.request_id!r} text={preview!r}>"
+        )
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Cancellation:
+    """Lets another thread stop a running answer (the panel's Stop button)."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self._stream: Any = None
+
+    def attach(self, stream: Any) -> None:
+        self._stream = stream
+        if self.requested.is_set():
+            stream.abort()
+
+    def cancel(self) -> None:
+        self.requested.set()
+        if self._stream is not None:
+            self._stream.abort()
+
+
+@dataclass
+class HistoryBudget:
+    max_messages: Optional[int] = None
+    max_tokens: Optional[int] = None
+
+
+def ask(
+    state: KernelState,
+    client: Any,
+    prompt: str,
+    view: ChatView,
+    *,
+    options: Optional[ChatOptions] = None,
+    conversation: str = "default",
+    budget: Optional[HistoryBudget] = None,
+    cancellation: Optional[Cancellation] = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ChatResult:
+    """Send ``prompt`` in ``conversation`` and stream the answer into ``view``.
+
+    Raises ``KeyboardInterrupt`` again after recording a partial answer, and OAIError when
+    nothing usable came back; a partial answer with an error is returned with ``error`` set.
+    """
+    options = options or ChatOptions()
+    budget = budget or HistoryBudget()
+    with state.lock:
+        thread = state.conversation(conversation)
+        user = Message("user", prompt)
+        messages, dropped = thread.api_messages(
+            [user], max_messages=budget.max_messages, max_tokens=budget.max_tokens
+        )
+    model = options.model or state.settings.model
+    payload = build_chat_payload(model, messages, options)
+    result = ChatResult(
+        model=model,
+        conversation=conversation,
+        organization=options.organization or state.settings.resolved_organization(),
+        project=options.project or state.settings.resolved_project(),
+    )
+    if dropped:
+        result.notices.append(
+            f"History trimmed: the {dropped} oldest exchange{'s' if dropped != 1 else ''} "
+            f"of '{conversation}' were not sent (over the history budget)."
+        )
+    view.begin(result.notices)
+    accumulator = ChatAccumulator()
+    started = clock()
+    failure: Optional[BaseException] = None
+    try:
+        _receive(client, payload, options, accumulator, view, result, started, clock, cancellation)
+    except KeyboardInterrupt as exc:
+        result.interrupted = True
+        failure = exc
+    except OAIError as exc:
+        result.error = str(exc)
+        failure = exc
+    finally:
+        result.total_seconds = clock() - started
+        _fold(accumulator, result)
+        if cancellation is not None and cancellation.requested.is_set():
+            result.interrupted = True
+            result.error = None
+            failure = None
+        result.partial = result.interrupted or result.error is not None
+        recorded = _record(state, conversation, user, result)
+        state.remember_headers(result.headers)
+        if recorded:
+            state.notify("conversation", {"name": conversation})
+        view.end(result)
+    if isinstance(failure, KeyboardInterrupt):
+        raise failure
+    if failure is not None and not result.text:
+        raise failure
+    return result
+
+
+def _receive(
+    client: Any,
+    payload: Dict[str, Any],
+    options: ChatOptions,
+    accumulator: ChatAccumulator,
+    view: ChatView,
+    result: ChatResult,
+    started: float,
+    clock: Callable[[], float],
+    cancellation: Optional[Cancellation],
+) -> None:
+    target = {"organization": options.organization, "project": options.project}
+    if not options.stream:
+        response = client.post("/chat/completions", json_body=payload, **target)
+        result.headers = response.headers
+        result.first_token_seconds = clock() - started
+        for index, text in accumulator.add(response.data or {}):
+            view.delta(index, text)
+        return
+    stream = client.stream("/chat/completions", json_body=payload, **target)
+    result.headers = stream.headers
+    if cancellation is not None:
+        cancellation.attach(stream)
+    with stream:
+        try:
+            for chunk in stream:
+                for index, text in accumulator.add(chunk):
+                    if result.first_token_seconds is None:
+                        result.first_token_seconds = clock() - started
+                    view.delta(index, text)
+        except APIError as exc:
+            if exc.request_id is None:
+                exc.request_id = stream.request_id
+            raise
+    if not stream.done and not accumulator.complete():
+        raise StreamIncompleteError(
+            "the stream ended before the answer was finished (no [DONE] and no finish_reason)",
+            request_id=stream.request_id,
+        )
+
+
+def _fold(accumulator: ChatAccumulator, result: ChatResult) -> None:
+    result.choices = [Choice.from_state(c) for c in accumulator.ordered()]
+    if accumulator.model:
+        result.model = accumulator.model
+    result.usage = accumulator.usage
+    if result.choices:
+        first = result.choices[0]
+        result.text = first.text or (first.refusal or "")
+        result.finish_reason = first.finish_reason
+
+
+def _record(state: KernelState, name: str, user: Message, result: ChatResult) -> bool:
+    """Append the exchange; a partial answer only when some of it arrived."""
+    if not result.choices:
+        return False
+    first = result.choices[0]
+    if result.partial and not (first.text or first.tool_calls):
+        return False
+    reply = Message(
+        "assistant",
+        first.text or first.refusal or None,
+        partial=result.partial,
+        tool_calls=first.tool_calls or None,
+        alternatives=[c.text for c in result.choices] if len(result.choices) > 1 else None,
+    )
+    with state.lock:
+        state.conversation(name).record_turn(user, [reply])
+    return True

@@ -1,0 +1,381 @@
+"""The HTTP client: the only module that imports ``requests``.
+
+It speaks the OpenAI API the way the official SDK does: bearer auth, optional organization and
+project headers, a 5 s connect timeout, retries for 408/409/429/5xx and connection errors with
+``retry-after-ms`` / ``retry-after`` / ``x-should-retry`` honoured, and errors that carry the
+status, the server's message and the ``x-request-id``. Streams are never retried once they have
+started delivering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import http.client
+import json
+import random
+import re
+import time
+from typing import Any, Callable, Dict, Iterator, Optional
+
+import requests
+
+from . import __version__
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    MissingKeyError,
+    status_error_class,
+)
+from .sse import EventStream
+from .state import Settings
+
+CONNECT_TIMEOUT = 5.0
+DEBUG_HEADERS = (
+    "x-request-id",
+    "openai-processing-ms",
+    "openai-organization",
+    "openai-project",
+    "openai-version",
+)
+
+
+def debug_headers(headers: Any) -> Dict[str, str]:
+    """The response headers worth keeping on every result (request id, rate limits...)."""
+    kept = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in DEBUG_HEADERS or lower.startswith("x-ratelimit-"):
+            kept[lower] = value
+    return kept
+
+
+def should_retry(status_code: int, headers: Any) -> bool:
+    flag = (headers.get("x-should-retry") or "").lower()
+    if flag == "true":
+        return True
+    if flag == "false":
+        return False
+    return status_code in (408, 409, 429) or status_code >= 500
+
+
+def retry_delay(headers: Any, attempt: int, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before retry number ``attempt`` (0-based), as the official SDK computes it."""
+    delay: Optional[float] = None
+    if headers is not None:
+        delay = _seconds(headers.get("retry-after-ms"), scale=0.001)
+        if delay is None:
+            delay = _retry_after_seconds(headers.get("retry-after"))
+    if delay is not None and delay >= 0:
+        return min(delay, 60.0)
+    backoff = min(0.5 * (2**attempt), 8.0)
+    return backoff * (1 - 0.25 * rand())
+
+
+def _seconds(value: Optional[str], scale: float = 1.0) -> Optional[float]:
+    try:
+        return float(value) * scale if value is not None else None
+    except ValueError:
+        return None
+
+
+def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
+    seconds = _seconds(value)
+    if seconds is not None or not value:
+        return seconds
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class APIResponse:
+    """A finished response: its body (JSON or text) and its debug headers."""
+
+    def __init__(self, response: requests.Response) -> None:
+        self.status_code = response.status_code
+        self.headers = debug_headers(response.headers)
+        self.content_type = response.headers.get("content-type", "")
+        self.text = response.text
+        self.data: Any = None
+        if "json" in self.content_type:
+            try:
+                self.data = response.json()
+            except ValueError:
+                raise APIError(
+                    f"HTTP {response.status_code}: the server sent a body that is not valid JSON",
+                    status_code=response.status_code,
+                    request_id=self.request_id,
+                ) from None
+
+    @property
+    def request_id(self) -> Optional[str]:
+        return self.headers.get("x-request-id")
+
+
+class StreamResponse:
+    """An open streamed response: iterate it for JSON events; it closes itself however you stop."""
+
+    def __init__(self, response: requests.Response) -> None:
+        self._response = response
+        self.headers = debug_headers(response.headers)
+        self._events = EventStream(_iter_body(response))
+        self.json_body: Any = None
+        if "json" in response.headers.get("content-type", ""):
+            # The server ignored ``stream: true`` and answered in one piece.
+            self.json_body = APIResponse(response).data
+
+    @property
+    def request_id(self) -> Optional[str]:
+        return self.headers.get("x-request-id")
+
+    @property
+    def done(self) -> bool:
+        """True once ``data: [DONE]`` arrived (or the answer came whole)."""
+        return self._events.done or self.json_body is not None
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        try:
+            if self.json_body is not None:
+                yield self.json_body
+                return
+            yield from self._events
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._response.close()
+
+    def abort(self) -> None:
+        """Stop the stream from another thread (the panel's Stop button)."""
+        abort_response(self._response)
+
+    def __enter__(self) -> StreamResponse:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+_BROKEN_STREAM = (requests.RequestException, http.client.HTTPException, OSError)
+
+
+def _iter_body(response: requests.Response) -> Iterator[bytes]:
+    """Yield body bytes as soon as they arrive, chunked or close-delimited.
+
+    ``iter_content(None)`` yields each HTTP chunk as it lands, but on a body with no
+    ``Transfer-Encoding: chunked`` it waits for the socket to close; ``read1`` returns what is
+    already there instead.
+    """
+    raw = response.raw
+    chunked = "chunked" in response.headers.get("transfer-encoding", "").lower()
+    try:
+        if chunked:
+            yield from response.iter_content(chunk_size=None)
+            return
+        read1 = getattr(raw, "read1", None)
+        while True:
+            # urllib3 2 has read1; under urllib3 1.x read the socket file directly.
+            chunk = read1(65536, decode_content=True) if read1 is not None else raw._fp.read1(65536)
+            if not chunk:
+                return
+            yield chunk
+    except _BROKEN_STREAM as exc:
+        raise APIConnectionError(
+            f"the connection broke in the middle of the answer ({_short_reason(exc)})",
+            request_id=response.headers.get("x-request-id"),
+        ) from None
+    except Exception as exc:  # urllib3 errors that requests does not wrap on raw reads
+        if type(exc).__module__.startswith("urllib3"):
+            raise APIConnectionError(
+                f"the connection broke in the middle of the answer ({_short_reason(exc)})",
+                request_id=response.headers.get("x-request-id"),
+            ) from None
+        raise
+
+
+def _short_reason(exc: BaseException) -> str:
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
+    if match:
+        return match.group(0).strip()
+    for phrase in ("Connection broken", "Connection reset", "Read timed out", "timed out"):
+        if phrase.lower() in text.lower():
+            return phrase.lower()
+    return type(exc).__name__
+
+
+class OpenAIClient:
+    """One ``requests.Session`` per kernel state; headers are rebuilt from settings per request."""
+
+    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self._sleep = sleep
+        self._session: Optional[requests.Session] = None
+
+    def __repr__(self) -> str:
+        return f"<OpenAIClient {self.settings.resolved_base_url()}>"
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            self._session = requests.Session()
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def headers(
+        self, organization: Optional[str] = None, project: Optional[str] = None
+    ) -> Dict[str, str]:
+        key = self.settings.resolved_key()
+        if not key:
+            raise MissingKeyError()
+        headers = {
+            "Authorization": f"Bearer {key}",
+            "User-Agent": f"oai-magic/{__version__}",
+            "Accept": "application/json",
+        }
+        organization = organization or self.settings.resolved_organization()
+        project = project or self.settings.resolved_project()
+        if organization:
+            headers["OpenAI-Organization"] = organization
+        if project:
+            headers["OpenAI-Project"] = project
+        return headers
+
+    # --- public calls -------------------------------------------------------------------
+
+    def get(self, path: str, **options: Any) -> APIResponse:
+        return APIResponse(self._send("GET", path, **options))
+
+    def post(self, path: str, **options: Any) -> APIResponse:
+        return APIResponse(self._send("POST", path, **options))
+
+    def stream(self, path: str, **options: Any) -> StreamResponse:
+        """POST and return the open stream; retries happen only before it starts."""
+        return StreamResponse(self._send("POST", path, stream=True, **options))
+
+    def list_models(self) -> APIResponse:
+        return self.get("/models")
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        data: Any = None,
+        files: Any = None,
+        stream: bool = False,
+        organization: Optional[str] = None,
+        project: Optional[str] = None,
+    ) -> requests.Response:
+        headers = self.headers(organization, project)
+        if stream:
+            headers["Accept"] = "text/event-stream"
+        body = None
+        if json_body is not None:
+            headers["Content-Type"] = "application/json"
+            body = json.dumps(json_body).encode("utf-8")
+        url = self.settings.resolved_base_url() + path
+        timeout = (CONNECT_TIMEOUT, self.settings.timeout)
+        attempt = 0
+        while True:
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    data=body if body is not None else data,
+                    files=files,
+                    stream=stream,
+                    timeout=timeout,
+                )
+            except requests.Timeout as exc:
+                error: APIError = APITimeoutError(
+                    f"the request to {_origin(url)} timed out ({_short_reason(exc)})"
+                )
+                if attempt < self.settings.max_retries:
+                    self._sleep(retry_delay(None, attempt))
+                    attempt += 1
+                    continue
+                raise error from None
+            except requests.RequestException as exc:
+                if attempt < self.settings.max_retries:
+                    self._sleep(retry_delay(None, attempt))
+                    attempt += 1
+                    continue
+                raise APIConnectionError(
+                    f"could not reach {_origin(url)} ({_short_reason(exc)}); "
+                    "check the base URL (%oai base-url) and your network"
+                ) from None
+            if response.status_code < 400:
+                return response
+            if attempt < self.settings.max_retries and should_retry(
+                response.status_code, response.headers
+            ):
+                delay = retry_delay(response.headers, attempt)
+                response.close()
+                self._sleep(delay)
+                attempt += 1
+                continue
+            raise error_from_response(response)
+
+
+def _origin(url: str) -> str:
+    match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/]+", url)
+    return match.group(0) if match else url
+
+
+def error_from_response(response: requests.Response) -> APIError:
+    """Turn an error response into our exception; an HTML page becomes a short readable line."""
+    status = response.status_code
+    request_id = response.headers.get("x-request-id")
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    finally:
+        response.close()
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        message = str(error.get("message") or response.reason or "error")
+        kind, code, param = error.get("type"), error.get("code"), error.get("param")
+    elif isinstance(error, str):
+        message, kind, code, param = error, None, None, None
+    else:
+        reason = response.reason or http.client.responses.get(status, "error")
+        content_type = response.headers.get("content-type", "").split(";")[0] or "no content type"
+        message = f"{reason} (the server sent {content_type}, not an API error body)"
+        kind = code = param = None
+    cls = status_error_class(status)
+    return cls(
+        message,
+        status_code=status,
+        type=kind,
+        code=str(code) if code is not None else None,
+        param=param,
+        request_id=request_id,
+        body=body,
+    )
+
+
+def abort_response(response: requests.Response) -> None:
+    """Shut the socket under a streaming response so a read blocked in another thread returns.
+
+    ``close()`` alone does not wake a thread blocked in ``recv``; ``shutdown`` does.
+    """
+    fp = getattr(response.raw, "_fp", None)
+    buffered = getattr(fp, "fp", None)
+    sock = getattr(getattr(buffered, "raw", None), "_sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(2)  # socket.SHUT_RDWR
+    response.close()

@@ -1,0 +1,190 @@
+"""``%chat`` subcommands: list, history, reset, undo, system, export, load, pick."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+from typing import Any, List, Optional
+
+from .errors import InputError
+from .settings_commands import Table
+from .state import Conversation, KernelState, Message
+
+_FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def last_code_block(markdown: str) -> Optional[str]:
+    """The body of the last fenced code block, for ``--to-cell``."""
+    blocks = _FENCE.findall(markdown)
+    return blocks[-1][1].rstrip("\n") if blocks else None
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump, no SystemExit
+        raise InputError(f"%chat {self.prog}: {message} (see %chat?)")
+
+
+def _parser(prog: str, *positional: str, all_flag: bool = False) -> _Parser:
+    parser = _Parser(prog=prog, add_help=False)
+    for name in positional:
+        parser.add_argument(name, nargs="+" if name == "text" else None)
+    parser.add_argument("-c", "--conversation", default="default")
+    if all_flag:
+        parser.add_argument("--all", action="store_true")
+    return parser
+
+
+COMMANDS = {
+    "list": (),
+    "history": (),
+    "reset": (),
+    "undo": (),
+    "system": ("text",),
+    "export": ("path",),
+    "load": ("path",),
+    "pick": ("k",),
+}
+
+
+def run_command(state: KernelState, line: str) -> Any:
+    words = shlex.split(line)
+    if not words or words[0] not in COMMANDS:
+        given = words[0] if words else "nothing"
+        raise InputError(
+            f"Unknown %chat command {given!r}: use {', '.join(COMMANDS)} (see %chat?). "
+            "To ask the model, use the cell magic %%chat."
+        )
+    command, rest = words[0], words[1:]
+    args = _parser(command, *COMMANDS[command], all_flag=command == "reset").parse_args(rest)
+    handler = globals()[f"_{command}"]
+    result = handler(state, args)
+    if command not in ("list", "history"):
+        state.notify("conversation", {"name": args.conversation, "command": command})
+    return result
+
+
+def _existing(state: KernelState, name: str) -> Conversation:
+    if name not in state.conversations:
+        known = ", ".join(sorted(state.conversations)) or "none yet"
+        raise InputError(f"No conversation named {name!r} (known: {known}).")
+    return state.conversations[name]
+
+
+def _list(state: KernelState, args: Any) -> Table:
+    rows = []
+    for name in sorted(state.conversations):
+        thread = state.conversations[name]
+        last = next((m.content for m in reversed(thread.messages) if m.content), "") or ""
+        preview = last if len(last) <= 50 else last[:47] + "..."
+        rows.append((name, len(thread.turns()), thread.system or "", preview.replace("\n", " ")))
+    return Table(["conversation", "exchanges", "system prompt", "last message"], rows)
+
+
+def _history(state: KernelState, args: Any) -> Any:
+    thread = _existing(state, args.conversation)
+    return Transcript(thread)
+
+
+def _reset(state: KernelState, args: Any) -> None:
+    if args.all:
+        count = len(state.conversations)
+        state.conversations.clear()
+        print(f"All {count} conversations removed.")
+        return
+    _existing(state, args.conversation).reset()
+    print(f"Conversation {args.conversation!r} is empty (its system prompt is kept).")
+
+
+def _undo(state: KernelState, args: Any) -> None:
+    removed = _existing(state, args.conversation).undo()
+    if not removed:
+        print(f"Nothing to undo in {args.conversation!r}.")
+        return
+    print(f"Removed the last exchange from {args.conversation!r} ({len(removed)} messages).")
+
+
+def _system(state: KernelState, args: Any) -> None:
+    state.conversation(args.conversation).system = " ".join(args.text)
+    print(f"System prompt of {args.conversation!r} set.")
+
+
+def _export(state: KernelState, args: Any) -> None:
+    thread = _existing(state, args.conversation)
+    path = os.path.expanduser(args.path)
+    if path.endswith(".json"):
+        text = json.dumps(thread.to_dict(), indent=2, ensure_ascii=False)
+    elif path.endswith(".md"):
+        text = transcript_markdown(thread)
+    else:
+        raise InputError(f"Export to .md or .json, got {args.path!r}.")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    print(f"Exported {args.conversation!r} ({len(thread.messages)} messages) to {args.path}.")
+
+
+def _load(state: KernelState, args: Any) -> None:
+    path = os.path.expanduser(args.path)
+    if not os.path.exists(path):
+        raise InputError(f"No such file: {args.path}")
+    if not path.endswith(".json"):
+        raise InputError("Load takes a .json file written by %chat export.")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        messages = [Message.from_dict(m) for m in data.get("messages", [])]
+        system = data.get("system")
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise InputError(f"{args.path} is not a conversation export: {exc}") from None
+    thread = state.conversation(args.conversation)
+    thread.messages = messages
+    thread.system = system
+    print(f"Loaded {len(messages)} messages into {args.conversation!r}.")
+
+
+def _pick(state: KernelState, args: Any) -> None:
+    thread = _existing(state, args.conversation)
+    try:
+        k = int(args.k)
+    except ValueError:
+        raise InputError(f"%chat pick takes a choice number, got {args.k!r}") from None
+    last = next((m for m in reversed(thread.messages) if m.role == "assistant"), None)
+    if last is None or not last.alternatives:
+        raise InputError(f"The last answer in {args.conversation!r} has no choices to pick from.")
+    if not 1 <= k <= len(last.alternatives):
+        raise InputError(f"Choose between 1 and {len(last.alternatives)}, got {k}.")
+    last.content = last.alternatives[k - 1]
+    print(f"Recorded choice {k} as the answer in {args.conversation!r}.")
+
+
+def transcript_markdown(thread: Conversation) -> str:
+    parts: List[str] = [f"# Conversation: {thread.name}\n"]
+    if thread.system:
+        parts.append(f"**system:** {thread.system}\n")
+    for message in thread.messages:
+        label = message.role + (" (partial)" if message.partial else "")
+        body = message.content or ""
+        if message.tool_calls:
+            calls = ", ".join(
+                f"{c['function']['name']}({c['function']['arguments']})" for c in message.tool_calls
+            )
+            body = (body + "\n\n" if body else "") + f"*tool calls:* `{calls}`"
+        parts.append(f"### {label}\n\n{body}\n")
+    return "\n".join(parts)
+
+
+class Transcript:
+    """A rendered transcript: escaped Markdown HTML in a notebook, Markdown as text."""
+
+    def __init__(self, thread: Conversation) -> None:
+        self.markdown = transcript_markdown(thread)
+
+    def __repr__(self) -> str:
+        return self.markdown
+
+    def _repr_html_(self) -> str:
+        from .render import render_markdown
+
+        return f'<div class="oai-transcript">{render_markdown(self.markdown)}</div>'

@@ -1,0 +1,329 @@
+"""IPython wiring: argument parsing, configuration, and one-line errors. No logic of its own.
+
+Configure in ``ipython_config.py`` or with ``%config``::
+
+    c.OAIMagics.model = "gpt-4o-mini"
+    c.OAIMagics.base_url = "http://127.0.0.1:8765/v1"
+    c.OAIMagics.render_interval = 0.05
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import shlex
+from typing import Any, Callable, List
+
+from IPython.core.displaypub import DisplayPublisher
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+from traitlets import CaselessStrEnum, Float, Int, Unicode, observe
+
+from . import chat as chat_usecase
+from .errors import OAIError
+from .interpolate import interpolate
+from .request import ChatOptions, parse_logit_bias
+from .state import KernelState, Secret, get_state, mask_key
+
+SETTING_TRAITS = ("model", "base_url", "organization", "project", "timeout", "max_retries")
+
+
+def one_line_errors(method: Callable) -> Callable:
+    """Our errors become a ``UsageError``: IPython prints its one line, no traceback."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except OAIError as exc:
+            raise UsageError(str(exc)) from None
+        except KeyboardInterrupt:
+            raise UsageError("Interrupted.") from None
+
+    return wrapper
+
+
+@magics_class
+class OAIMagics(Magics):
+    """``%%chat``, ``%chat``, ``%oai`` (and ``%transcribe``, ``%chat_panel``)."""
+
+    model = Unicode("gpt-4o-mini", help="Default chat model.").tag(config=True)
+    base_url = Unicode(
+        None, allow_none=True, help="API base URL; default OPENAI_BASE_URL or api.openai.com/v1."
+    ).tag(config=True)
+    organization = Unicode(None, allow_none=True, help="OpenAI-Organization header.").tag(
+        config=True
+    )
+    project = Unicode(None, allow_none=True, help="OpenAI-Project header.").tag(config=True)
+    timeout = Float(600.0, help="Read timeout in seconds (connect timeout is 5 s).").tag(
+        config=True
+    )
+    max_retries = Int(2, help="Retries for 408/409/429/5xx and connection errors.").tag(
+        config=True
+    )
+    render_interval = Float(
+        0.05, help="Seconds between redraws of a streaming answer (the first token shows at once)."
+    ).tag(config=True)
+    max_tokens_param = CaselessStrEnum(
+        ["max_completion_tokens", "max_tokens"],
+        default_value="max_completion_tokens",
+        help="Field --max-tokens is sent as; some compatible servers only know max_tokens.",
+    ).tag(config=True)
+    history_max_messages = Int(
+        200, allow_none=True, help="Most history messages sent with a prompt."
+    ).tag(config=True)
+    history_max_tokens = Int(
+        24000, allow_none=True, help="Approximate token budget for the history sent."
+    ).tag(config=True)
+    transcribe_model = Unicode("whisper-1", help="Default %transcribe model.").tag(config=True)
+    max_tool_rounds = Int(5, help="Most tool-call rounds in one %%chat.").tag(config=True)
+    display_mode = CaselessStrEnum(
+        ["auto", "rich", "plain"],
+        default_value="auto",
+        help="rich: live Markdown; plain: tokens as text (terminal); auto: by frontend.",
+    ).tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.state: KernelState = get_state(shell)
+        for name in SETTING_TRAITS:
+            self._apply_setting(name, getattr(self, name))
+
+    @observe(*SETTING_TRAITS)
+    def _setting_changed(self, change: Any) -> None:
+        self._apply_setting(change["name"], change["new"])
+
+    def _apply_setting(self, name: str, value: Any) -> None:
+        setattr(self.state.settings, name, value)
+        if name in ("organization", "project"):
+            self.state.notify("settings", {name: value})
+
+    # --- shared helpers -----------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        return client_for(self.state)
+
+    def rich_display(self) -> bool:
+        if self.display_mode != "auto":
+            return self.display_mode == "rich"
+        return type(self.shell.display_pub) is not DisplayPublisher
+
+    # --- %oai ---------------------------------------------------------------------------
+
+    @line_magic
+    @one_line_errors
+    def oai(self, line: str) -> None:
+        """Settings and status.
+
+        %oai                      status: key (masked), organization, project, base URL, model,
+                                  last request id and rate limits
+        %oai key [--clear]        set the API key with a hidden prompt (never typed into a cell)
+        %oai org ID | --clear     OpenAI-Organization for every later request
+        %oai project ID | --clear OpenAI-Project for every later request
+        %oai base-url URL | --clear
+        %oai model NAME
+        %oai models               list the models the server offers
+        %oai practice [--delay S] [--stop]   start the offline practice server and use it
+        """
+        from . import settings_commands
+
+        words = shlex.split(line)
+        if not words:
+            display(settings_commands.status(self.state))
+            return
+        command, rest = words[0], words[1:]
+        if command == "key":
+            self._set_key(rest)
+        elif command in ("org", "organization", "project", "base-url", "model"):
+            field = {"org": "organization", "base-url": "base_url"}.get(command, command)
+            value = settings_commands.parse_value(command, rest)
+            setattr(self, field, value)
+            print(settings_commands.describe_change(self.state, field))
+        elif command == "models":
+            display(settings_commands.models_table(self.client))
+        elif command == "practice":
+            print(settings_commands.practice(self.state, rest))
+            self.base_url = self.state.settings.base_url
+        else:
+            raise UsageError(
+                f"Unknown %oai command {command!r}: use key, org, project, base-url, model, "
+                "models or practice (see %oai?)."
+            )
+
+    def _set_key(self, rest: List[str]) -> None:
+        if rest == ["--clear"]:
+            self.state.settings.api_key = None
+            print("API key cleared for this session (OPENAI_API_KEY still applies if set).")
+            return
+        if rest:
+            raise UsageError(
+                "Do not type the key into a cell (it would be saved in history): "
+                "run %oai key alone and paste it at the hidden prompt."
+            )
+        value = getpass.getpass("OpenAI API key (hidden): ").strip()
+        if not value:
+            raise UsageError("No key entered; nothing changed.")
+        self.state.settings.api_key = Secret(value)
+        print(f"API key set for this session: {mask_key(value)}")
+
+    # --- %%chat -------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("-m", "--model", help="Model for this request (default: %%config OAIMagics.model).")
+    @argument("-c", "--conversation", default="default", help="Conversation name.")
+    @argument("-n", "--new", action="store_true", help="Start the conversation afresh.")
+    @argument("-s", "--system", help="Set the conversation's system prompt.")
+    @argument("-t", "--temperature", type=float, help="Sampling temperature 0..2 (0 is sent).")
+    @argument("--top-p", type=float, help="Nucleus sampling 0..1.")
+    @argument("--max-tokens", type=int, help="Most tokens in the answer.")
+    @argument("--seed", type=int, help="Seed for reproducible sampling.")
+    @argument("--stop", action="append", default=[], help="Stop sequence (repeatable).")
+    @argument("--json", action="store_true", help="Ask for a JSON object; shown pretty-printed.")
+    @argument("--presence-penalty", type=float, help="-2..2: favour new topics.")
+    @argument("--frequency-penalty", type=float, help="-2..2: discourage repetition.")
+    @argument("--logit-bias", help='JSON mapping of token id to bias -100..100, e.g. \'{"50256": -100}\'.')
+    @argument("--user", help="End-user id sent as `user`.")
+    @argument("-N", "--choices", type=int, help="Number of choices (n), shown side by side.")
+    @argument("--tools", help="Comma-separated kernel functions the model may call.")
+    @argument("--tool-choice", help="auto, none, required, or a function name.")
+    @argument("--auto-tools", action="store_true", help="Run tool calls without asking.")
+    @argument("--org", help="OpenAI-Organization for this request only.")
+    @argument("--project", help="OpenAI-Project for this request only.")
+    @argument("-o", "--out", help="Store the result object in this variable.")
+    @argument("--no-stream", action="store_true", help="Wait for the whole answer.")
+    @argument("--plain", action="store_true", help="Show the answer as plain text, not Markdown.")
+    @argument("--no-footer", action="store_true", help="Hide the footer.")
+    @argument("--to-cell", action="store_true", help="Put the last code block in the next cell.")
+    @argument("--no-interpolate", action="store_true", help="Send {name} literally.")
+    @cell_magic
+    @one_line_errors
+    def chat(self, line: str, cell: str) -> None:
+        """Send the cell to the chat model and stream the answer as Markdown.
+
+        {name} is replaced by the value of the variable `name` (and {In[3]}, {Out[3]} by history);
+        every other brace is sent as typed.
+        """
+        args = parse_argstring(self.chat, line)
+        prompt = cell if args.no_interpolate else interpolate(cell, self.shell.user_ns)
+        if not prompt.strip():
+            raise UsageError("The cell is empty: write the prompt below %%chat.")
+        options = self._chat_options(args)
+        with self.state.lock:
+            thread = self.state.conversation(args.conversation)
+            if args.new:
+                thread.reset()
+            if args.system is not None:
+                thread.system = args.system
+        if args.tools or (options.n or 1) > 1:
+            from . import chat_extras
+
+            result = chat_extras.run(self, args, prompt, options)
+        else:
+            result = self._ask(args, prompt, options)
+        self._after_answer(args, result)
+
+    def _chat_options(self, args: Any) -> ChatOptions:
+        return ChatOptions(
+            model=args.model,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            max_tokens=args.max_tokens,
+            max_tokens_field=self.max_tokens_param,
+            seed=args.seed,
+            stop=list(args.stop),
+            json_mode=args.json,
+            stream=not args.no_stream,
+            n=args.choices,
+            presence_penalty=args.presence_penalty,
+            frequency_penalty=args.frequency_penalty,
+            logit_bias=parse_logit_bias(args.logit_bias) if args.logit_bias else None,
+            user=args.user,
+            organization=args.org,
+            project=args.project,
+        )
+
+    def history_budget(self) -> chat_usecase.HistoryBudget:
+        return chat_usecase.HistoryBudget(self.history_max_messages, self.history_max_tokens)
+
+    def chat_view(self, args: Any) -> Any:
+        from .views import NotebookChatView, TerminalChatView
+
+        if self.rich_display():
+            return NotebookChatView(
+                plain=args.plain,
+                footer=not args.no_footer,
+                json_mode=args.json,
+                render_interval=self.render_interval,
+            )
+        return TerminalChatView(footer=not args.no_footer)
+
+    def _ask(self, args: Any, prompt: str, options: ChatOptions) -> chat_usecase.ChatResult:
+        view = self.chat_view(args)
+        try:
+            return chat_usecase.ask(
+                self.state,
+                self.client,
+                prompt,
+                view,
+                options=options,
+                conversation=args.conversation,
+                budget=self.history_budget(),
+            )
+        except KeyboardInterrupt:
+            raise UsageError(
+                f"Interrupted: the partial answer is kept in '{args.conversation}' "
+                f"(%chat undo -c {args.conversation} removes it)."
+            ) from None
+
+    def _after_answer(self, args: Any, result: chat_usecase.ChatResult) -> None:
+        if args.out:
+            self.shell.user_ns[args.out] = result
+        if args.to_cell:
+            from .conversations import last_code_block
+
+            code = last_code_block(result.text)
+            if code is not None:
+                self.shell.set_next_input(code, replace=False)
+        if result.error:
+            raise UsageError(
+                f"{result.error} — the partial answer is shown and kept in '{args.conversation}' "
+                f"(%chat undo -c {args.conversation} removes it)."
+            )
+
+    # --- %chat (conversation management) -------------------------------------------------
+
+    @line_magic("chat")
+    @one_line_errors
+    def chat_line(self, line: str) -> Any:
+        """Manage conversations.
+
+        %chat list
+        %chat history [-c NAME]
+        %chat reset [-c NAME | --all]
+        %chat undo [-c NAME]
+        %chat system TEXT [-c NAME]
+        %chat export PATH [-c NAME]      .md or .json by extension
+        %chat load PATH [-c NAME]
+        %chat pick K [-c NAME]           record choice K of the last -N answer
+        """
+        from . import conversations
+
+        return conversations.run_command(self.state, line)
+
+
+def client_for(state: KernelState) -> Any:
+    """One HTTP client (one requests.Session) per kernel state, made on first use."""
+    client = getattr(state, "_client", None)
+    if client is None:
+        from .client import OpenAIClient
+
+        client = state._client = OpenAIClient(state.settings)  # type: ignore[attr-defined]
+    return client
+
+
+def register(ipython: Any) -> None:
+    """Register the magics; a second %load_ext keeps the same state."""
+    ipython.register_magics(OAIMagics)

@@ -1,0 +1,138 @@
+"""What ``%oai`` shows and changes: status, settings, the model list, the practice server."""
+
+from __future__ import annotations
+
+import datetime
+import html
+from typing import Any, List, Optional, Sequence
+
+from .errors import InputError
+from .state import KernelState, mask_key
+
+
+class Table:
+    """A small table that shows as HTML in a notebook and as aligned text elsewhere."""
+
+    def __init__(self, headers: Sequence[str], rows: List[Sequence[str]], title: str = "") -> None:
+        self.headers = list(headers)
+        self.rows = [[str(cell) for cell in row] for row in rows]
+        self.title = title
+
+    def __repr__(self) -> str:
+        widths = [len(h) for h in self.headers]
+        for row in self.rows:
+            widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
+        lines = [self.title] if self.title else []
+        lines.append("  ".join(h.ljust(w) for h, w in zip(self.headers, widths)).rstrip())
+        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in self.rows]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in self.headers)
+        body = "".join(
+            "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row)
+            + "</tr>"
+            for row in self.rows
+        )
+        caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
+        return f"<table class='oai-table'>{caption}<tr>{head}</tr>{body}</table>"
+
+
+def status(state: KernelState) -> Table:
+    settings = state.settings
+    headers = state.last_headers
+    rows = [
+        ("API key", f"{mask_key(settings.resolved_key())} (from {settings.key_source()})"),
+        ("organization", settings.resolved_organization() or "(none: the key's default)"),
+        ("project", settings.resolved_project() or "(none: the key's default)"),
+        ("base URL", settings.resolved_base_url()),
+        ("model", settings.model),
+    ]
+    if state.practice_server is not None:
+        rows.append(("practice server", f"running at {state.practice_server.base_url}"))
+    if headers.get("x-request-id"):
+        rows.append(("last request id", headers["x-request-id"]))
+    if headers.get("openai-organization"):
+        rows.append(("last billed organization", headers["openai-organization"]))
+    for kind in ("requests", "tokens"):
+        remaining = headers.get(f"x-ratelimit-remaining-{kind}")
+        if remaining is not None:
+            limit = headers.get(f"x-ratelimit-limit-{kind}", "?")
+            reset = headers.get(f"x-ratelimit-reset-{kind}", "?")
+            rows.append((f"rate limit ({kind})", f"{remaining} of {limit} left, resets in {reset}"))
+    return Table(["setting", "value"], rows, title="oai_magic status")
+
+
+def parse_value(command: str, rest: List[str]) -> Optional[str]:
+    """``%oai org ID`` → "ID"; ``--clear`` → None (back to the environment)."""
+    if rest == ["--clear"]:
+        if command == "model":
+            raise InputError("%oai model needs a name, e.g. %oai model gpt-4o-mini")
+        return None
+    if len(rest) != 1 or rest[0].startswith("-"):
+        raise InputError(f"usage: %oai {command} VALUE  or  %oai {command} --clear")
+    value = rest[0]
+    if command == "base-url" and not value.startswith(("http://", "https://")):
+        raise InputError(f"the base URL must start with http:// or https://, got {value!r}")
+    return value.rstrip("/") if command == "base-url" else value
+
+
+def describe_change(state: KernelState, field: str) -> str:
+    settings = state.settings
+    shown = {
+        "organization": settings.resolved_organization(),
+        "project": settings.resolved_project(),
+        "base_url": settings.resolved_base_url(),
+        "model": settings.model,
+    }[field]
+    label = field.replace("_", " ")
+    return f"{label}: {shown or '(none)'}"
+
+
+def models_table(client: Any) -> Table:
+    response = client.list_models()
+    models = (response.data or {}).get("data") or []
+    rows = []
+    for model in sorted(models, key=lambda m: str(m.get("id", ""))):
+        created = model.get("created")
+        day = (
+            datetime.datetime.fromtimestamp(created, datetime.timezone.utc).strftime("%Y-%m-%d")
+            if isinstance(created, (int, float))
+            else ""
+        )
+        rows.append((model.get("id", "?"), model.get("owned_by", ""), day))
+    return Table(["model", "owned by", "created"], rows, title=f"{len(rows)} models")
+
+
+def practice(state: KernelState, rest: List[str]) -> str:
+    """Start (or stop) the offline practice server and point this session at it."""
+    from .practice import PracticeServer
+
+    if rest == ["--stop"]:
+        if state.practice_server is None:
+            return "The practice server is not running."
+        state.practice_server.stop()
+        state.practice_server = None
+        state.settings.base_url = None
+        return "Practice server stopped; requests go to the configured base URL again."
+    delay = 0.02
+    if rest[:1] == ["--delay"] and len(rest) == 2:
+        try:
+            delay = float(rest[1])
+        except ValueError:
+            raise InputError("--delay takes seconds between tokens, e.g. 0.02") from None
+    elif rest:
+        raise InputError("usage: %oai practice [--delay SECONDS] | %oai practice --stop")
+    if state.practice_server is None:
+        state.practice_server = PracticeServer(token_delay=delay).start()
+    else:
+        state.practice_server.token_delay = delay
+    state.settings.base_url = state.practice_server.base_url
+    if not state.settings.resolved_key():
+        from .state import Secret
+
+        state.settings.api_key = Secret("sk-practice-offline-0000")
+    return (
+        f"Practice server at {state.practice_server.base_url}: answers are PRACTICE OUTPUT "
+        "made offline, not a real model. %oai practice --stop goes back."
+    )

@@ -1,0 +1,126 @@
+"""Where a chat answer is shown: a live Markdown block in a notebook, or plain text in a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, Callable, List, Optional, TextIO
+
+from .chat import ChatResult
+
+
+def footer_parts(result: ChatResult) -> List[str]:
+    """Model, tokens, timings, request id and who was billed, in reading order."""
+    parts = [result.model or "?"]
+    usage = result.usage or {}
+    if usage:
+        parts.append(
+            f"{usage.get('prompt_tokens', '?')} prompt → "
+            f"{usage.get('completion_tokens', '?')} completion tokens"
+        )
+    if result.first_token_seconds is not None:
+        parts.append(f"first token {result.first_token_seconds:.2f} s")
+    if result.total_seconds is not None:
+        parts.append(f"total {result.total_seconds:.2f} s")
+    if result.request_id:
+        parts.append(result.request_id)
+    billed = " / ".join(p for p in (result.billed_organization, result.project) if p)
+    if billed:
+        parts.append(f"billed to {billed}")
+    return parts
+
+
+def result_mark(result: ChatResult) -> Optional[str]:
+    if result.interrupted:
+        return "⏹ interrupted: partial answer kept"
+    if result.error:
+        return f"⚠ incomplete: {result.error}"
+    if result.finish_reason == "length":
+        return "⚠ cut off at the token limit (finish_reason: length)"
+    if result.finish_reason == "content_filter":
+        return "⚠ stopped by the content filter"
+    if result.choices and result.choices[0].refusal and not result.choices[0].text:
+        return "⚠ the model refused"
+    return None
+
+
+def pretty_json(text: str) -> Optional[str]:
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return None
+
+
+class NotebookChatView:
+    """Live Markdown through display handles, at bounded cost (see live.py)."""
+
+    def __init__(
+        self,
+        *,
+        plain: bool = False,
+        footer: bool = True,
+        json_mode: bool = False,
+        render_interval: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.plain = plain
+        self.footer = footer
+        self.json_mode = json_mode
+        self.render_interval = render_interval
+        self.clock = clock
+        self.live: Any = None
+
+    def begin(self, notices: List[str]) -> None:
+        from .live import DisplaySurface, LiveMarkdown
+        from .render import escape_html
+
+        prefix_html = "".join(
+            f'<div class="oai-notice" style="font-size:smaller;opacity:0.75">{escape_html(n)}</div>'
+            for n in notices
+        )
+        surface = DisplaySurface(prefix_html=prefix_html, prefix_text="\n".join(notices))
+        self.live = LiveMarkdown(
+            surface, render_interval=self.render_interval, clock=self.clock, plain=self.plain
+        )
+
+    def delta(self, index: int, text: str) -> None:
+        if index == 0:
+            self.live.append(text)
+
+    def end(self, result: ChatResult) -> None:
+        from .render import render_footer
+
+        footer_html = render_footer(footer_parts(result)) if self.footer else ""
+        final_text = None
+        if self.json_mode and not result.partial:
+            pretty = pretty_json(result.text)
+            if pretty is not None:
+                final_text = f"```json\n{pretty}\n```"
+        self.live.finish(footer_html=footer_html, mark=result_mark(result), text=final_text)
+
+
+class TerminalChatView:
+    """Plain tokens as they arrive, for terminal IPython (no rich frontend)."""
+
+    def __init__(self, *, footer: bool = True, stream: Optional[TextIO] = None) -> None:
+        self.footer = footer
+        self.out = stream or sys.stdout
+
+    def begin(self, notices: List[str]) -> None:
+        for notice in notices:
+            self.out.write(f"[{notice}]\n")
+
+    def delta(self, index: int, text: str) -> None:
+        if index == 0:
+            self.out.write(text)
+            self.out.flush()
+
+    def end(self, result: ChatResult) -> None:
+        self.out.write("\n")
+        mark = result_mark(result)
+        if mark:
+            self.out.write(f"[{mark}]\n")
+        if self.footer:
+            self.out.write("— " + " · ".join(footer_parts(result)) + "\n")
+        self.out.flush()

@@ -1,0 +1,68 @@
+"""Shared fixtures: one practice server over a real socket, and a fresh IPython shell per test."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+from oai_magic import state as state_module
+from oai_magic.practice import PracticeServer
+
+TEST_KEY = "sk-test-SECRETKEY-0123456789abcd"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for name in ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def _server():
+    server = PracticeServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(_server):
+    """The practice server, emptied of recorded requests and scripts for this test."""
+    _server.requests.clear()
+    _server.token_delay = 0.0
+    _server._scripts.clear()
+    yield _server
+    _server._scripts.clear()
+
+
+@pytest.fixture(scope="session")
+def _shell():
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = InteractiveShell.instance(config=config)
+    shell.run_line_magic("load_ext", "oai_magic")
+    return shell
+
+
+@pytest.fixture
+def shell(_shell, server, monkeypatch):
+    """A shell whose kernel state is fresh and points at the practice server with a test key."""
+    state_module._STATES.pop(_shell, None)
+    magics = _shell.magics_manager.registry["OAIMagics"]
+    fresh = state_module.get_state(_shell)
+    magics.state = fresh
+    magics.display_mode = "plain"
+    for name in ("model", "base_url", "organization", "project", "timeout", "max_retries"):
+        magics._apply_setting(name, getattr(magics, name))
+    fresh.settings.base_url = server.base_url
+    fresh.settings.api_key = state_module.Secret(TEST_KEY)
+    _shell.user_ns.pop("r", None)
+    yield _shell
+    magics.display_mode = "auto"
+    magics.organization = None
+    magics.project = None
+
+
+def run(shell, cell: str):
+    """Run a cell; return its ExecutionResult (errors are inspected, not swallowed)."""
+    return shell.run_cell(cell, store_history=False)

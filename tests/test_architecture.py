@@ -1,0 +1,73 @@
+"""The import direction of STYLE.md, and a light %load_ext, checked on the source itself."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "oai_magic"
+
+# module -> the modules of ours it may import
+ALLOWED = {
+    "errors": set(),
+    "state": {"errors"},
+    "request": {"errors", "state"},
+    "sse": {"errors"},
+    "client": {"errors", "sse", "state", "__init__"},
+    "accumulator": set(),
+    "interpolate": set(),
+    "practice": set(),
+}
+ONLY_IMPORTS_REQUESTS = {"client"}
+MAY_IMPORT_IPYTHON = {"magics", "render", "live", "views", "widget", "__init__", "tools_confirm", "columns"}
+
+
+def imports_of(path: Path) -> tuple:
+    tree = ast.parse(path.read_text())
+    ours, foreign = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                if node.module:
+                    ours.add(node.module.split(".")[0])
+                else:
+                    ours.update(alias.name for alias in node.names)
+            elif node.module:
+                foreign.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            foreign.update(alias.name.split(".")[0] for alias in node.names)
+    return ours, foreign
+
+
+def test_modules_import_only_what_the_architecture_allows():
+    for path in PACKAGE.glob("*.py"):
+        name = path.stem
+        ours, foreign = imports_of(path)
+        if name in ALLOWED:
+            assert ours <= ALLOWED[name], f"{name} imports {ours - ALLOWED[name]}"
+        if "requests" in foreign or "urllib3" in foreign:
+            assert name in ONLY_IMPORTS_REQUESTS, f"{name} imports requests"
+        if "ipywidgets" in foreign:
+            assert name.startswith("widget") or name == "columns", f"{name} imports ipywidgets"
+
+
+def test_no_forbidden_runtime_dependencies():
+    for path in PACKAGE.glob("*.py"):
+        _, foreign = imports_of(path)
+        assert not foreign & {"openai", "httpx", "langchain", "litellm"}, path.name
+
+
+def test_load_ext_imports_nothing_heavy():
+    code = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "ip = InteractiveShell.instance()\n"
+        "ip.run_line_magic('load_ext', 'oai_magic')\n"
+        "heavy = [m for m in ('ipywidgets', 'markdown_it', 'pygments.lexers', 'requests', 'sseclient',"
+        " 'mdit_py_plugins') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1:] in ([], [""]), out.stdout

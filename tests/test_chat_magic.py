@@ -1,0 +1,206 @@
+"""%%chat and %oai as a user drives them, against the practice server over a real socket."""
+
+from __future__ import annotations
+
+import getpass
+
+from IPython.core.error import UsageError
+
+from oai_magic.chat import ChatResult
+from oai_magic.practice import Scripted, sse_event
+from oai_magic.state import get_state
+
+from .conftest import TEST_KEY, run
+
+CHAT = "/chat/completions"
+
+
+def delta_chunk(text, finish=None):
+    return {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}]}
+
+
+def test_chat_streams_the_answer_and_records_the_exchange(shell, server, capsys):
+    result = run(shell, "%%chat -o r\n[[echo]] Hello there, notebook")
+    assert result.success
+    out = capsys.readouterr().out
+    assert "Hello there, notebook" in out
+    thread = get_state(shell).conversations["default"]
+    assert [(m.role, m.content) for m in thread.messages] == [
+        ("user", "[[echo]] Hello there, notebook"),
+        ("assistant", "Hello there, notebook"),
+    ]
+    body = server.requests[-1].json
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+
+
+def test_out_variable_holds_text_usage_model_finish_reason_request_id_and_headers(shell, server):
+    run(shell, "%%chat -o r -m gpt-4o\n[[echo]] four words right here")
+    r = shell.user_ns["r"]
+    assert isinstance(r, ChatResult)
+    assert r.text == "four words right here"
+    assert r.model == "gpt-4o"
+    assert r.finish_reason == "stop"
+    assert r.usage["completion_tokens"] > 0
+    assert r.request_id.startswith("req_")
+    assert "x-ratelimit-remaining-tokens" in r.headers
+
+
+def test_history_is_sent_with_the_next_prompt_and_system_prompt_first(shell, server):
+    run(shell, "%%chat -s 'Be terse.'\n[[echo]] first")
+    run(shell, "%%chat\n[[echo]] second")
+    messages = server.requests[-1].json["messages"]
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("system", "Be terse."),
+        ("user", "[[echo]] first"),
+        ("assistant", "first"),
+        ("user", "[[echo]] second"),
+    ]
+
+
+def test_named_conversations_are_separate_and_new_starts_afresh(shell, server):
+    run(shell, "%%chat -c a\n[[echo]] in a")
+    run(shell, "%%chat -c b\n[[echo]] in b")
+    assert len(server.requests[-1].json["messages"]) == 1
+    run(shell, "%%chat -c a -n\n[[echo]] again")
+    assert len(server.requests[-1].json["messages"]) == 1
+    assert len(get_state(shell).conversations["a"].messages) == 2
+
+
+def test_temperature_zero_and_max_tokens_are_sent(shell, server):
+    run(shell, "%%chat -t 0 --max-tokens 5\n[[echo]] hi")
+    body = server.requests[-1].json
+    assert body["temperature"] == 0
+    assert body["max_completion_tokens"] == 5
+
+
+def test_partial_answer_is_kept_visible_and_recorded_after_a_disconnect(shell, server, capsys):
+    chunks = [sse_event(delta_chunk("The start ")), sse_event(delta_chunk("of it")), sse_event(delta_chunk("!"))]
+    server.script(CHAT, Scripted(chunks=chunks, abort_after=2))
+    result = run(shell, "%%chat -o r\nTell me")
+    captured = capsys.readouterr()
+    assert "The start of it" in captured.out
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "broke" in str(result.error_in_exec) and "partial" in str(result.error_in_exec)
+    assert "Traceback" not in captured.err
+    message = get_state(shell).conversations["default"].messages[-1]
+    assert (message.content, message.partial) == ("The start of it", True)
+
+
+def test_stream_without_done_or_finish_reason_is_an_error_and_keeps_the_text(shell, server, capsys):
+    server.script(CHAT, Scripted(chunks=[sse_event(delta_chunk("cut sh"))]))
+    result = run(shell, "%%chat\nTell me")
+    assert "ended before the answer was finished" in str(result.error_in_exec)
+    assert "cut sh" in capsys.readouterr().out
+    assert get_state(shell).conversations["default"].messages[-1].partial
+
+
+def test_error_before_any_token_records_nothing(shell, server, capsys):
+    server.script(CHAT, Scripted(400, {}, b'{"error": {"message": "model not found", "type": "x"}}'))
+    result = run(shell, "%%chat\nhello")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "model not found" in str(result.error_in_exec)
+    assert get_state(shell).conversations["default"].messages == []
+
+
+def test_unknown_option_is_a_one_line_usage_error(shell, capsys):
+    result = run(shell, "%%chat --bogus\nhello")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_non_streamed_request(shell, server, capsys):
+    run(shell, "%%chat --no-stream -o r\n[[echo]] all at once")
+    assert "stream" not in server.requests[-1].json
+    assert shell.user_ns["r"].text == "all at once"
+
+
+def test_oai_org_and_project_apply_to_later_requests_and_clear(shell, server):
+    run(shell, "%oai org org-class")
+    run(shell, "%oai project proj_demo")
+    run(shell, "%%chat\n[[echo]] x")
+    headers = server.requests[-1].headers
+    assert (headers["openai-organization"], headers["openai-project"]) == ("org-class", "proj_demo")
+    run(shell, "%oai org --clear")
+    run(shell, "%%chat\n[[echo]] y")
+    assert "openai-organization" not in server.requests[-1].headers
+
+
+def test_org_and_project_for_one_request_only(shell, server):
+    run(shell, "%%chat --org org-once --project proj_once\n[[echo]] x")
+    assert server.requests[-1].headers["openai-organization"] == "org-once"
+    run(shell, "%%chat\n[[echo]] y")
+    assert "openai-organization" not in server.requests[-1].headers
+
+
+def test_config_sets_the_default_model(shell, server):
+    run(shell, "%config OAIMagics.model = 'gpt-4.1'")
+    try:
+        run(shell, "%%chat\n[[echo]] x")
+        assert server.requests[-1].json["model"] == "gpt-4.1"
+    finally:
+        run(shell, "%config OAIMagics.model = 'gpt-4o-mini'")
+
+
+def test_oai_status_shows_the_masked_key_and_last_request(shell, server, capsys):
+    run(shell, "%oai org org-x")
+    run(shell, "%%chat\n[[echo]] hi")
+    capsys.readouterr()
+    run(shell, "%oai")
+    out = capsys.readouterr().out
+    assert "sk-…abcd" in out
+    assert "org-x" in out
+    assert get_state(shell).last_request_id in out
+    assert "requests" in out and "left" in out
+
+
+def test_oai_key_prompt_is_hidden_and_the_key_is_used(shell, server, monkeypatch, capsys):
+    prompts = []
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: prompts.append(prompt) or "sk-typed-key-99998888")
+    run(shell, "%oai key")
+    assert prompts and "hidden" in prompts[0]
+    run(shell, "%oai models")
+    assert server.requests[-1].headers["authorization"] == "Bearer sk-typed-key-99998888"
+    out = capsys.readouterr().out
+    assert "sk-typed-key-99998888" not in out and "sk-…8888" in out
+
+
+def test_oai_key_refuses_a_key_typed_into_the_cell(shell, capsys):
+    result = run(shell, "%oai key sk-pasted-in-cell-1234")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "sk-pasted-in-cell-1234" not in str(result.error_in_exec)
+
+
+def test_oai_models_lists_sorted_models(shell, server, capsys):
+    run(shell, "%oai models")
+    out = capsys.readouterr().out
+    ids = [line.split()[0] for line in out.splitlines()[2:] if line.strip()]
+    assert ids == sorted(ids) and "gpt-4o-mini" in ids
+
+
+def test_oai_base_url_switches_servers(shell, server):
+    run(shell, "%oai base-url http://127.0.0.1:9/v1")
+    result = run(shell, "%oai models")
+    assert "127.0.0.1:9" in str(result.error_in_exec)
+    run(shell, f"%oai base-url {server.base_url}")
+    assert run(shell, "%oai models").success
+
+
+def test_the_key_never_appears_in_outputs_errors_or_reprs(shell, server, capsys):
+    server.script("/models", Scripted(401, {}, b'{"error": {"message": "Incorrect API key provided"}}'))
+    cells = [
+        "%oai",
+        "%oai models",
+        "%%chat -o r\n[[echo]] hi",
+        "%chat history",
+        "r",
+        "import oai_magic.state as s; s.get_state(get_ipython())",
+        "get_ipython().magics_manager.registry['OAIMagics'].client",
+        "get_ipython().magics_manager.registry['OAIMagics'].state.settings",
+    ]
+    for cell in cells:
+        run(shell, cell)
+    captured = capsys.readouterr()
+    assert TEST_KEY not in captured.out + captured.err
+    assert TEST_KEY[-12:] not in captured.out + captured.err
+    for request in server.requests:
+        assert TEST_KEY.encode() not in request.body
