@@ -13,11 +13,9 @@ import math
 import random
 import re
 import secrets
-import struct
 import time
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Tuple
-from urllib.parse import unquote
 
 # id -> (created, owned_by); fixed so /v1/models is stable.
 MODELS = {
@@ -135,8 +133,9 @@ def _check_number(body: dict, name: str, low: float, high: float, integer: bool 
         return
     kind = "integer" if integer else "decimal"
     if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-        raise RequestError(400, f"Invalid type for '{name}': expected {'an integer' if integer else 'a number'}, "
-                           f"but got {_type_name(value)} instead.", param=name, code="invalid_type")
+        expected = "an integer" if integer else "a number"
+        raise RequestError(400, f"Invalid type for '{name}': expected {expected}, but got "
+                           f"{_type_name(value)} instead.", param=name, code="invalid_type")
     if value < low:
         raise RequestError(400, f"Invalid '{name}': {kind} below minimum value. Expected a value >= "
                            f"{low}, but got {value} instead.", param=name, code=f"{kind}_below_min_value")
@@ -310,11 +309,11 @@ _TOPICS = ["Streaming", "Rendering", "History", "Sampling", "Errors", "Tables", 
 def _section(k: int) -> str:
     """One varied Markdown section; ``k`` picks everything, so the long answer is reproducible."""
     rng = random.Random(k)
-    sentences = " ".join(rng.choice(_SENTENCES) for _ in range(rng.randint(3, 6)))
+    sentences = " ".join(rng.sample(_SENTENCES, rng.randint(3, 6)))
     parts = [f"{'#' * rng.randint(2, 3)} {k + 1}. {rng.choice(_TOPICS)}", sentences]
     kind = k % 6
     if kind == 0:
-        parts.append("\n".join(f"- {rng.choice(_SENTENCES)}" for _ in range(rng.randint(3, 6))))
+        parts.append("\n".join(f"- {s}" for s in rng.sample(_SENTENCES, rng.randint(3, 6))))
     elif kind == 1:
         rows = "\n".join(f"| {rng.choice(_TOPICS)} | {rng.randint(1, 999)} | {rng.random():.2f} |"
                          for _ in range(rng.randint(3, 6)))
@@ -331,7 +330,7 @@ def _section(k: int) -> str:
     else:
         parts.append("\n".join(f"{j + 1}. **{rng.choice(_TOPICS)}**: {rng.choice(_SENTENCES)}"
                                for j in range(rng.randint(2, 5))))
-    parts.append(" ".join(rng.choice(_SENTENCES) for _ in range(rng.randint(2, 4))))
+    parts.append(" ".join(rng.sample(_SENTENCES, rng.randint(2, 4))))
     return "\n\n".join(parts) + "\n\n"
 
 
@@ -395,7 +394,8 @@ def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int
     if planned:
         calls, deltas = [], []
         for j, call in enumerate(planned):
-            call_id = f"call_{hashlib.sha256(f'{index}|{j}|{call['name']}'.encode()).hexdigest()[:24]}"
+            name = call["name"]
+            call_id = "call_" + hashlib.sha256(f"{index}|{j}|{name}".encode()).hexdigest()[:24]
             calls.append({"id": call_id, "type": "function",
                           "function": {"name": call["name"], "arguments": call["arguments"]}})
             first = {"index": j, "id": call_id, "type": "function",
@@ -468,8 +468,8 @@ def _chat_events(head: dict, choices: list, usage: Optional[dict]) -> Iterator[T
         return (template % (start, index, delta, finish)).encode()
 
     for i, (_, content, _, _, _) in enumerate(choices):
-        role_content = '""' if content is not None else "null"
-        yield chunk(i, '{"role":"assistant","content":%s,"refusal":null}' % role_content), False
+        role = '{"role":"assistant","content":"","refusal":null}'
+        yield chunk(i, role if content is not None else role.replace('""', "null")), False
     longest = max(len(c[0]) for c in choices)
     for step in range(longest + 1):
         for i, (deltas, _, _, finish, _) in enumerate(choices):

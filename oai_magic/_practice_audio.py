@@ -21,8 +21,8 @@ from ._practice_answers import (
     FormPart,
     Reply,
     RequestError,
-    sse_event,
     split_pieces,
+    sse_event,
 )
 
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
@@ -60,7 +60,7 @@ def parse_multipart(body: bytes, content_type: str) -> List[FormPart]:
         raise RequestError(400, f"Invalid Content-Type header ({content_type or 'none'}), expected "
                            "multipart/form-data with a boundary.")
     data, delimiter = b"\r\n" + body, b"\r\n--" + boundary.encode("latin-1")
-    pos = data.find(delimiter)
+    pos = _find_delimiter(data, delimiter, 0)
     parts: List[FormPart] = []
     while pos >= 0:
         pos += len(delimiter)
@@ -68,7 +68,7 @@ def parse_multipart(body: bytes, content_type: str) -> List[FormPart]:
             return parts
         line_end = data.find(b"\r\n", pos)
         head_end = data.find(b"\r\n\r\n", line_end) if line_end >= 0 else -1
-        end = data.find(delimiter, head_end + 4) if head_end >= 0 else -1
+        end = _find_delimiter(data, delimiter, head_end + 4) if head_end >= 0 else -1
         if end < 0:
             break
         headers = {}
@@ -83,6 +83,17 @@ def parse_multipart(body: bytes, content_type: str) -> List[FormPart]:
                               filename, headers.get("content-type"), chunk))
         pos = end
     raise RequestError(400, "The multipart/form-data body is malformed or truncated.")
+
+
+def _find_delimiter(data: bytes, delimiter: bytes, start: int) -> int:
+    """Next CRLF--boundary that really ends a part: followed by "--" or by optional blanks + CRLF."""
+    pos = data.find(delimiter, start)
+    while pos >= 0:
+        rest = data[pos + len(delimiter):pos + len(delimiter) + 256]
+        if rest[:2] == b"--" or rest.lstrip(b" \t")[:2] == b"\r\n":
+            return pos
+        pos = data.find(delimiter, pos + 1)
+    return -1
 
 
 def audio_seconds(data: bytes, filename: str) -> Tuple[float, bool]:
@@ -133,8 +144,8 @@ def _check(fields: Dict[str, str], upload: Optional[FormPart], task: str) -> Tup
     allowed = TRANSCRIBE_MODELS if task == "transcribe" else ("whisper-1",)
     if model not in allowed:
         code = "model_not_found" if model not in MODELS else "invalid_value"
-        raise RequestError(400, f"Model '{model}' cannot be used for audio "
-                           f"{task.replace('be', 'ption').replace('te', 'tion')}s here; "
+        noun = "transcriptions" if task == "transcribe" else "translations"
+        raise RequestError(400, f"Model '{model}' cannot be used for audio {noun} here; "
                            f"use one of: {', '.join(allowed)}.", param="model", code=code)
     if not upload.data:
         raise RequestError(400, "The audio file is empty.", param="file", code="invalid_value")

@@ -2,7 +2,9 @@
 
 Only ``{name}`` where ``name`` is a variable in the user namespace, and ``{In[3]}`` /
 ``{Out[3]}``, are replaced. Every other brace (JSON, code, LaTeX, unknown names, ``{{double}}``)
-stays exactly as typed: ``str.format`` would crash on the first literal brace.
+stays exactly as typed: ``str.format`` would crash on the first literal brace. A brace glued to
+a word, a backslash command, ``}``, ``^``, ``_`` or ``$`` is LaTeX or code (``\\sqrt{x}``,
+``x^{n}``, ``f{x}``), never a placeholder.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from typing import Any, Mapping
 
 _PLACEHOLDER = re.compile(
-    r"(?<!\{)\{(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<hist>In|Out)\[(?P<num>-?\d+)\])\}(?!\})"
+    r"(?<![{\w\\}^$])\{(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<hist>In|Out)\[(?P<num>-?\d+)\])\}(?!\})"
 )
 
 

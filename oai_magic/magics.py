@@ -30,6 +30,18 @@ from .state import KernelState, Secret, get_state, mask_key
 SETTING_TRAITS = ("model", "base_url", "organization", "project", "timeout", "max_retries")
 
 
+def parse_line(magic: Callable, line: str) -> Any:
+    """Parse magic options shell-style: ``-s 'Be terse.'`` gives ``Be terse.`` without quotes.
+
+    IPython's ``parse_argstring`` splits non-POSIX and keeps the quotes.
+    """
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"Could not read the options: {exc} (check the quotes).") from None
+    return magic.parser.parse_args(words)
+
+
 def one_line_errors(method: Callable) -> Callable:
     """Our errors become a ``UsageError``: IPython prints its one line, no traceback."""
 
@@ -169,6 +181,58 @@ class OAIMagics(Magics):
         self.state.settings.api_key = Secret(value)
         print(f"API key set for this session: {mask_key(value)}")
 
+    # --- %transcribe --------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("sources", nargs="+", metavar="SOURCE",
+              help="Audio file, glob, or variable holding bytes, a path or an Audio object.")
+    @argument("-m", "--model", help="whisper-1 (default: %%config OAIMagics.transcribe_model), "
+              "gpt-4o-transcribe or gpt-4o-mini-transcribe.")
+    @argument("-l", "--language", help="Language of the audio, ISO-639-1 (en, de...).")
+    @argument("-p", "--prompt", help="Text to guide the style or spelling.")
+    @argument("-t", "--temperature", type=float, help="Sampling temperature 0..1 (0 is sent).")
+    @argument("-f", "--format", default="json", choices=["json", "text", "srt", "vtt", "verbose_json"],
+              help="Response format (default json).")
+    @argument("--timestamps", action="append", default=[], choices=["word", "segment"],
+              help="Timestamp granularity, repeatable; needs -f verbose_json.")
+    @argument("--translate", action="store_true", help="Translate into English (whisper-1).")
+    @argument("--stream", action="store_true", help="Show the text as it comes (gpt-4o models).")
+    @argument("-o", "--out", help="Store the result (a list with several sources) in this variable.")
+    @argument("-c", "--conversation", help="Append the transcript to this chat conversation.")
+    @argument("--org", help="OpenAI-Organization for this request only.")
+    @argument("--project", help="OpenAI-Project for this request only.")
+    @line_magic
+    @one_line_errors
+    def transcribe(self, line: str) -> None:
+        """Speech to text: show a player and the transcript of each SOURCE, one after another."""
+        from . import transcribe as transcribe_usecase
+        from .audio_sources import resolve_sources
+        from .transcribe_view import TranscribeDisplay
+
+        args = parse_argstring(self.transcribe, line)
+        options = transcribe_usecase.checked_options(
+            transcribe_usecase.TranscribeOptions(
+                model=args.model, language=args.language, prompt=args.prompt,
+                temperature=args.temperature, response_format=args.format,
+                timestamps=list(args.timestamps), translate=args.translate, stream=args.stream,
+                conversation=args.conversation, organization=args.org, project=args.project,
+            ),
+            default_model=self.transcribe_model,
+        )
+        sources = resolve_sources(args.sources, self.shell.user_ns)
+        view = TranscribeDisplay(
+            rich=self.rich_display(), streaming=options.stream, render_interval=self.render_interval
+        )
+        batch = transcribe_usecase.transcribe_all(self.state, self.client, sources, options, view)
+        if args.out and len(sources) > 1:
+            self.shell.user_ns[args.out] = list(batch.results)
+        elif args.out and batch.results:
+            self.shell.user_ns[args.out] = batch.results[0]
+        problem = batch.problem()
+        if problem:
+            kept = f" ({len(batch.results)} kept in {args.out})" if args.out and batch.results else ""
+            raise UsageError(problem + kept)
+
     # --- %%chat -------------------------------------------------------------------------
 
     @magic_arguments()
@@ -206,7 +270,8 @@ class OAIMagics(Magics):
         {name} is replaced by the value of the variable `name` (and {In[3]}, {Out[3]} by history);
         every other brace is sent as typed.
         """
-        args = parse_argstring(self.chat, line)
+        args = parse_line(self.chat, line)
+        cell = cell.rstrip()
         prompt = cell if args.no_interpolate else interpolate(cell, self.shell.user_ns)
         if not prompt.strip():
             raise UsageError("The cell is empty: write the prompt below %%chat.")

@@ -15,10 +15,12 @@ ALLOWED = {
     "state": {"errors"},
     "request": {"errors", "state"},
     "sse": {"errors"},
-    "client": {"errors", "sse", "state", "__init__"},
+    "client": {"errors", "sse", "state", "__version__"},
     "accumulator": set(),
     "interpolate": set(),
-    "practice": set(),
+    "practice": {"_practice_answers", "_practice_audio"},
+    "_practice_answers": set(),
+    "_practice_audio": {"_practice_answers"},
 }
 ONLY_IMPORTS_REQUESTS = {"client"}
 MAY_IMPORT_IPYTHON = {"magics", "render", "live", "views", "widget", "__init__", "tools_confirm", "columns"}

@@ -15,7 +15,6 @@ from oai_magic.errors import (
     BadRequestError,
     InternalServerError,
     MissingKeyError,
-    RateLimitError,
 )
 from oai_magic.practice import Scripted, error_body, sse_event
 from oai_magic.state import Secret, Settings
@@ -43,7 +42,7 @@ def chunk(content=None, finish=None, index=0, **delta):
 
 def stream_text(client, body=None):
     """Stream a chat completion and fold it; returns (accumulator, stream)."""
-    stream = client.stream(CHAT, json_body=body or {"model": "m", "messages": [], "stream": True})
+    stream = client.stream(CHAT, json_body=body or {"model": "gpt-4o-mini", "messages": [], "stream": True})
     accumulator = ChatAccumulator()
     for event in stream:
         accumulator.add(event)
@@ -219,7 +218,7 @@ def test_stream_accumulates_content_and_keeps_the_usage_chunk(server):
 
 def test_stream_request_asks_for_usage(server):
     client = make_client(server)
-    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     stream_text(client, body)
     assert server.requests[-1].headers["accept"] == "text/event-stream"
 
@@ -257,7 +256,7 @@ def test_close_delimited_stream_delivers_tokens_before_the_socket_closes(server)
     gate = threading.Event()
     pieces = events(chunk("first"), chunk(" second", "stop"), "[DONE]")
     server.script(CHAT, Scripted(chunks=pieces, close_delimited=True, gate=gate, gate_before=1))
-    stream = make_client(server).stream(CHAT, json_body={"model": "m", "messages": []})
+    stream = make_client(server).stream(CHAT, json_body={"model": "gpt-4o-mini", "messages": []})
     iterator = iter(stream)
     first = next(iterator)  # arrives although the server holds the rest until the gate opens
     assert first["choices"][0]["delta"]["content"] == "first"
@@ -284,7 +283,7 @@ def test_error_event_in_stream_raises_with_the_server_message(server):
 def test_mid_stream_disconnect_raises_connection_error(server):
     server.script(CHAT, Scripted(chunks=events(chunk("abc"), chunk("def"), chunk("ghi")), abort_after=2))
     client = make_client(server)
-    stream = client.stream(CHAT, json_body={"model": "m", "messages": []})
+    stream = client.stream(CHAT, json_body={"model": "gpt-4o-mini", "messages": []})
     seen = []
     with pytest.raises(APIConnectionError, match="broke"):
         for event in stream:

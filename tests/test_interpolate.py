@@ -38,3 +38,10 @@ def test_chat_interpolates_from_the_user_namespace_unless_told_not_to(shell, ser
     assert server.requests[-1].json["messages"][-1]["content"] == '[[echo]] about tides with {"json": true}'
     run(shell, "%%chat --no-interpolate\n[[echo]] about {topic}")
     assert server.requests[-1].json["messages"][-1]["content"] == "[[echo]] about {topic}"
+
+
+def test_latex_and_code_braces_next_to_names_are_not_placeholders():
+    ns = {"x": 1, "n": 2, "a": 3, "b": 4}
+    for text in [r"\sqrt{x}", r"\frac{a}{b}", "x^{n}", "a_{n}", "f{x}", "${x}"]:
+        assert interpolate(text, ns) == text
+    assert interpolate("f({x}) and [{n}]", ns) == "f(1) and [2]"

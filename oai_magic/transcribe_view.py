@@ -1,0 +1,180 @@
+"""How transcripts look: an audio player, then the text (Markdown) or a table of timed segments.
+
+Every output is a MIME bundle with ``text/plain`` and ``text/html``, so a terminal prints the text
+and a notebook shows HTML. Transcripts are model output: always escaped, never run.
+
+Players: audio up to ``EMBED_LIMIT_BYTES`` (1 MiB) is embedded as base64 so the notebook replays it
+anywhere; bigger files are linked by their path relative to the working directory (the notebook's
+folder in Jupyter) so a saved notebook does not grow by megabytes, and files elsewhere get no player.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, TextIO
+from urllib.parse import quote
+
+from IPython.display import Audio, display
+
+from .audio_sources import AudioSource, human_size
+from .errors import OAIError
+from .settings_commands import Table
+from .subtitles import clock
+from .transcribe import TranscriptResult
+
+EMBED_LIMIT_BYTES = 1024 * 1024
+
+
+def player_bundle(
+    source: AudioSource, embed_limit: int = EMBED_LIMIT_BYTES, cwd: Optional[str] = None
+) -> Dict[str, str]:
+    """An ``IPython.display.Audio`` player as HTML, with a one-line text form for terminals."""
+    text = f"♪ {source.label} ({human_size(source.size)}, {source.content_type})"
+    audio = None
+    if source.size <= embed_limit:
+        try:
+            audio = Audio(data=source.read())
+        except OAIError:
+            audio = None
+    elif source.path:
+        relative = os.path.relpath(os.path.abspath(source.path), cwd or os.getcwd())
+        if not relative.startswith(os.pardir):
+            audio = Audio(url=quote(relative.replace(os.sep, "/")), embed=False)
+    if audio is None:
+        note = f"{text}: no player (over {human_size(embed_limit)} and not under the working folder)"
+        return {"text/plain": note, "text/html": f"<div class='oai-player'>{html.escape(note)}</div>"}
+    audio.mimetype = source.content_type  # Audio(data=...) would always say audio/wav
+    return {"text/plain": text, "text/html": audio._repr_html_()}
+
+
+def markdown_html(text: str) -> str:
+    """The transcript as Markdown with raw HTML disabled; escaped text until render.py exists."""
+    try:
+        from .render import render_markdown
+    except ImportError:
+        return f"<div style='white-space:pre-wrap'>{html.escape(text)}</div>"
+    return render_markdown(text)
+
+
+def footer_parts(result: TranscriptResult) -> List[str]:
+    parts = [result.filename, result.model]
+    if result.task == "translate":
+        parts.append("translated to English")
+    if result.language:
+        parts.append(str(result.language))
+    if result.duration is not None:
+        parts.append(f"{result.duration:.1f} s of audio")
+    if result.request_id:
+        parts.append(result.request_id)
+    return parts
+
+
+def timing_table(result: TranscriptResult) -> Optional[Table]:
+    """Segments (srt, vtt, verbose_json) or, failing those, words, as start / end / text rows."""
+    if result.segments:
+        rows = [(clock(s.start), clock(s.end), " ".join(s.text.split())) for s in result.segments]
+    elif result.words:
+        rows = [(clock(w.start), clock(w.end), w.word) for w in result.words]
+    else:
+        return None
+    return Table(["start", "end", "text"], rows)
+
+
+class TranscriptView:
+    """One transcript as a notebook shows it (HTML) and as a terminal prints it (text)."""
+
+    def __init__(self, result: TranscriptResult, *, body: bool = True) -> None:
+        self.result = result
+        self.body = body
+
+    def _mark(self) -> Optional[str]:
+        return f"⚠ incomplete: {self.result.error}" if self.result.error else None
+
+    def __repr__(self) -> str:
+        lines = []
+        if self.body:
+            table = timing_table(self.result)
+            lines.append(repr(table) if table is not None else self.result.text)
+        if self._mark():
+            lines.append(f"[{self._mark()}]")
+        lines.append("— " + " · ".join(footer_parts(self.result)))
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        table = timing_table(self.result)
+        body = table._repr_html_() if table is not None else markdown_html(self.result.text)
+        mark = self._mark()
+        mark_html = f"<div class='oai-mark'>{html.escape(mark)}</div>" if mark else ""
+        footer = html.escape(" · ".join(footer_parts(self.result)))
+        return (
+            f"<div class='oai-transcript'>{body}{mark_html}"
+            f"<div class='oai-footer' style='font-size:smaller;opacity:0.7'>{footer}</div></div>"
+        )
+
+
+class TranscribeDisplay:
+    """Shows a run of ``%transcribe``: progress, players, streamed deltas, finished transcripts."""
+
+    def __init__(
+        self,
+        *,
+        rich: bool,
+        streaming: bool = False,
+        render_interval: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+        out: Optional[TextIO] = None,
+        embed_limit: int = EMBED_LIMIT_BYTES,
+    ) -> None:
+        self.rich, self.streaming = rich, streaming
+        self.render_interval, self.clock = render_interval, clock
+        self.out = out or sys.stdout
+        self.embed_limit = embed_limit
+        self._handle: Any = None
+        self._text = ""
+        self._drawn_at: Optional[float] = None
+
+    def start(self, index: int, total: int, source: AudioSource) -> None:
+        if total > 1:
+            self.out.write(f"{index}/{total} {source.label}\n")
+            self.out.flush()
+        display(player_bundle(source, self.embed_limit), raw=True)
+        self._text, self._drawn_at, self._handle = "", None, None
+        if self.streaming and self.rich:
+            self._handle = display({"text/plain": "", "text/html": ""}, raw=True, display_id=True)
+
+    def delta(self, text: str) -> None:
+        self._text += text
+        if not self.rich:
+            self.out.write(text)
+            self.out.flush()
+            return
+        now = self.clock()
+        if self._drawn_at is None or now - self._drawn_at >= self.render_interval:
+            self._drawn_at = now
+            escaped = html.escape(self._text)
+            self._handle.update(
+                {"text/plain": self._text,
+                 "text/html": f"<div style='white-space:pre-wrap'>{escaped}</div>"},
+                raw=True,
+            )
+
+    def finish(self, result: TranscriptResult) -> None:
+        if self._handle is not None:
+            self._handle.update(TranscriptView(result))
+        elif self.streaming and not self.rich:
+            self.out.write("\n")
+            display(TranscriptView(result, body=False))
+        else:
+            display(TranscriptView(result))
+
+    def failed(self, source: AudioSource, error: str) -> None:
+        if self.streaming and not self.rich and self._text:
+            self.out.write("\n")
+        self.out.write(f"✗ {source.label}: {error}\n")
+        self.out.flush()
