@@ -17,7 +17,7 @@ from typing import Any, Callable, List
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import CaselessStrEnum, Float, Int, Unicode, observe
 
@@ -209,7 +209,7 @@ class OAIMagics(Magics):
         from .audio_sources import resolve_sources
         from .transcribe_view import TranscribeDisplay
 
-        args = parse_argstring(self.transcribe, line)
+        args = parse_line(self.transcribe, line)
         options = transcribe_usecase.checked_options(
             transcribe_usecase.TranscribeOptions(
                 model=args.model, language=args.language, prompt=args.prompt,

@@ -152,7 +152,7 @@ def parse_response(result: TranscriptResult, data: Any, text: str) -> None:
         result.text = str(data.get("text") or "").strip()
         result.language = data.get("language")
         duration = data.get("duration")
-        result.duration = float(duration) if isinstance(duration, (int, float, str)) else None
+        result.duration = float(duration) if isinstance(duration, (int, float)) else None
         result.usage = data.get("usage")
         result.segments = [
             Segment(float(s.get("start", 0)), float(s.get("end", 0)), str(s.get("text", "")).strip())

@@ -21,6 +21,7 @@ from IPython.display import Audio, display
 
 from .audio_sources import AudioSource, human_size
 from .errors import OAIError
+from .render import answer_html, render_footer, render_markdown
 from .settings_commands import Table
 from .subtitles import clock
 from .transcribe import TranscriptResult
@@ -50,15 +51,6 @@ def player_bundle(
     return {"text/plain": text, "text/html": audio._repr_html_()}
 
 
-def markdown_html(text: str) -> str:
-    """The transcript as Markdown with raw HTML disabled; escaped text until render.py exists."""
-    try:
-        from .render import render_markdown
-    except ImportError:
-        return f"<div style='white-space:pre-wrap'>{html.escape(text)}</div>"
-    return render_markdown(text)
-
-
 def footer_parts(result: TranscriptResult) -> List[str]:
     parts = [result.filename, result.model]
     if result.task == "translate":
@@ -84,7 +76,10 @@ def timing_table(result: TranscriptResult) -> Optional[Table]:
 
 
 class TranscriptView:
-    """One transcript as a notebook shows it (HTML) and as a terminal prints it (text)."""
+    """One transcript as a notebook shows it (HTML) and as a terminal prints it (text).
+
+    Text goes through the chat renderer (Markdown with raw HTML off, math left alone).
+    """
 
     def __init__(self, result: TranscriptResult, *, body: bool = True) -> None:
         self.result = result
@@ -108,14 +103,8 @@ class TranscriptView:
 
     def _repr_html_(self) -> str:
         table = timing_table(self.result)
-        body = table._repr_html_() if table is not None else markdown_html(self.result.text)
-        mark = self._mark()
-        mark_html = f"<div class='oai-mark'>{html.escape(mark)}</div>" if mark else ""
-        footer = html.escape(" · ".join(footer_parts(self.result)))
-        return (
-            f"<div class='oai-transcript'>{body}{mark_html}"
-            f"<div class='oai-footer' style='font-size:smaller;opacity:0.7'>{footer}</div></div>"
-        )
+        body = table._repr_html_() if table is not None else render_markdown(self.result.text)
+        return answer_html(body, self._mark()) + render_footer(footer_parts(self.result))
 
 
 class TranscribeDisplay:

@@ -21,9 +21,14 @@ ALLOWED = {
     "practice": {"_practice_answers", "_practice_audio"},
     "_practice_answers": set(),
     "_practice_audio": {"_practice_answers"},
+    "subtitles": set(),
+    "audio_sources": {"errors"},
+    "transcribe": {"audio_sources", "errors", "state", "subtitles"},
 }
 ONLY_IMPORTS_REQUESTS = {"client"}
-MAY_IMPORT_IPYTHON = {"magics", "render", "live", "views", "widget", "__init__", "tools_confirm", "columns"}
+MAY_IMPORT_IPYTHON = {
+    "magics", "render", "live", "views", "widget", "__init__", "tools_confirm", "columns", "transcribe_view",
+}
 
 
 def imports_of(path: Path) -> tuple:
