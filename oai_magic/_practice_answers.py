@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Tuple
 
+from ._practice_tools import plan_tool_calls, tool_results_answer
+
 # id -> (created, owned_by); fixed so /v1/models is stable.
 MODELS = {
     "gpt-4o-mini": (1721172741, "system"),
@@ -210,7 +212,8 @@ def message_text(content) -> str:
     return ""
 
 
-_DIRECTIVE = re.compile(r"( ?)\[\[(echo|json|tokens=\d+|pace=\d+(?:\.\d+)?)\]\]( ?)")
+_DIRECTIVE = re.compile(r"( ?)\[\[(echo|json|tokens=\d+|pace=\d+(?:\.\d+)?|all-tools|bad-tool-args|"
+                        r"unknown-tool|tool-rounds=\d+)\]\]( ?)")
 
 
 def parse_directives(text: str) -> Tuple[str, dict]:
@@ -377,12 +380,12 @@ def limit_pieces(pieces, stop, max_tokens: Optional[int]) -> Tuple[List[str], st
 
 
 def _plan_tool_calls(body: dict) -> Optional[list]:
-    """Hook: tool calls to answer with when ``tools`` are offered, else None (answer with text).
+    """Tool calls to answer with when ``tools`` are offered, else None (answer with text).
 
-    Return a list of ``{"name": str, "arguments": str}``; the server streams and reports them with
-    finish_reason "tool_calls". Not implemented yet: always None.
+    A list of ``{"name": str, "arguments": str}``; the server streams and reports them with
+    finish_reason "tool_calls". The plan itself lives in ``_practice_tools``.
     """
-    return None
+    return plan_tool_calls(body)
 
 
 # ---------------------------------------------------------------- chat: the response
@@ -395,7 +398,8 @@ def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int
         calls, deltas = [], []
         for j, call in enumerate(planned):
             name = call["name"]
-            call_id = "call_" + hashlib.sha256(f"{index}|{j}|{name}".encode()).hexdigest()[:24]
+            seen = len(body.get("messages") or ())  # a new id each round, the same for a replay
+            call_id = "call_" + hashlib.sha256(f"{seen}|{index}|{j}|{name}".encode()).hexdigest()[:24]
             calls.append({"id": call_id, "type": "function",
                           "function": {"name": call["name"], "arguments": call["arguments"]}})
             first = {"index": j, "id": call_id, "type": "function",
@@ -404,7 +408,10 @@ def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int
             deltas += [_dumps({"tool_calls": [{"index": j, "function": {"arguments": p}}]}).decode()
                        for p in split_pieces(call["arguments"])]
         return deltas, None, calls, "tool_calls", len(deltas)
-    if "echo" in directives:
+    after_tools = tool_results_answer(body["messages"])
+    if after_tools is not None:
+        pieces = split_pieces(after_tools)
+    elif "echo" in directives:
         pieces = split_pieces(prompt)
     elif "tokens" in directives:
         count = int(directives["tokens"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .accumulator import ChatAccumulator, ChoiceState
 from .errors import APIError, OAIError, StreamIncompleteError
@@ -134,13 +134,47 @@ def ask(
     Raises ``KeyboardInterrupt`` again after recording a partial answer, and OAIError when
     nothing usable came back; a partial answer with an error is returned with ``error`` set.
     """
+    user = Message("user", prompt)
+    result, failure = send(
+        state, client, [user], view, options=options, conversation=conversation,
+        budget=budget, cancellation=cancellation, clock=clock,
+    )
+    try:
+        if _record(state, conversation, user, result):
+            state.notify("conversation", {"name": conversation})
+    finally:
+        view.end(result)
+    if isinstance(failure, KeyboardInterrupt):
+        raise failure
+    if failure is not None and not result.text:
+        raise failure
+    return result
+
+
+def send(
+    state: KernelState,
+    client: Any,
+    new_messages: List[Message],
+    view: ChatView,
+    *,
+    options: Optional[ChatOptions] = None,
+    conversation: str = "default",
+    budget: Optional[HistoryBudget] = None,
+    cancellation: Optional[Cancellation] = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Tuple[ChatResult, Optional[BaseException]]:
+    """One request: history + ``new_messages`` → stream into ``view`` → (result, failure).
+
+    Records nothing and does not end the view: ``ask`` records one turn, the tool loop in
+    ``chat_extras`` sends several requests and records the whole exchange once. Options are
+    validated (InputError) before anything is shown or sent.
+    """
     options = options or ChatOptions()
     budget = budget or HistoryBudget()
     with state.lock:
         thread = state.conversation(conversation)
-        user = Message("user", prompt)
         messages, dropped = thread.api_messages(
-            [user], max_messages=budget.max_messages, max_tokens=budget.max_tokens
+            new_messages, max_messages=budget.max_messages, max_tokens=budget.max_tokens
         )
     model = options.model or state.settings.model
     payload = build_chat_payload(model, messages, options)
@@ -175,16 +209,20 @@ def ask(
             result.error = None
             failure = None
         result.partial = result.interrupted or result.error is not None
-        recorded = _record(state, conversation, user, result)
         state.remember_headers(result.headers)
-        if recorded:
-            state.notify("conversation", {"name": conversation})
-        view.end(result)
-    if isinstance(failure, KeyboardInterrupt):
-        raise failure
-    if failure is not None and not result.text:
-        raise failure
-    return result
+    return result, failure
+
+
+def _show_tool_calls(view: ChatView, accumulator: ChatAccumulator, chunk: Dict[str, Any]) -> None:
+    """Tell a view that wants them (``view.tool_calls``) about tool calls as they form."""
+    show = getattr(view, "tool_calls", None)
+    if show is None:
+        return
+    for raw in chunk.get("choices") or ():
+        piece = raw.get("delta") or raw.get("message") or {}
+        if piece.get("tool_calls"):
+            index = raw.get("index", 0)
+            show(index, accumulator.choice(index).tool_call_list())
 
 
 def _receive(
@@ -205,6 +243,7 @@ def _receive(
         result.first_token_seconds = clock() - started
         for index, text in accumulator.add(response.data or {}):
             view.delta(index, text)
+        _show_tool_calls(view, accumulator, response.data or {})
         return
     stream = client.stream("/chat/completions", json_body=payload, **target)
     result.headers = stream.headers
@@ -217,6 +256,7 @@ def _receive(
                     if result.first_token_seconds is None:
                         result.first_token_seconds = clock() - started
                     view.delta(index, text)
+                _show_tool_calls(view, accumulator, chunk)
         except APIError as exc:
             if exc.request_id is None:
                 exc.request_id = stream.request_id

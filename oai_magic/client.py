@@ -378,4 +378,7 @@ def abort_response(response: requests.Response) -> None:
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(2)  # socket.SHUT_RDWR
+        # The reading thread now gets EOF and closes the response itself (``with stream``);
+        # closing it from here races that read (http.client's fp becomes None mid-read).
+        return
     response.close()

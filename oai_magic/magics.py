@@ -139,6 +139,7 @@ class OAIMagics(Magics):
         %oai model NAME
         %oai models               list the models the server offers
         %oai practice [--delay S] [--stop]   start the offline practice server and use it
+        %oai practice --if-no-key only when no API key is set (notebooks that run anywhere)
         """
         from . import settings_commands
 
@@ -233,6 +234,19 @@ class OAIMagics(Magics):
             kept = f" ({len(batch.results)} kept in {args.out})" if args.out and batch.results else ""
             raise UsageError(problem + kept)
 
+    # --- %chat_panel --------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("-c", "--conversation", default="default", help="Conversation to open.")
+    @line_magic
+    @one_line_errors
+    def chat_panel(self, line: str) -> Any:
+        """Open a chat panel (ipywidgets) on the same conversations and settings as %%chat."""
+        from .widget import ChatPanel
+
+        args = parse_line(self.chat_panel, line)
+        return ChatPanel(args.conversation, state=self.state, client=self.client, magics=self)
+
     # --- %%chat -------------------------------------------------------------------------
 
     @magic_arguments()
@@ -282,7 +296,7 @@ class OAIMagics(Magics):
                 thread.reset()
             if args.system is not None:
                 thread.system = args.system
-        if args.tools or (options.n or 1) > 1:
+        if args.tools or args.tool_choice or args.auto_tools or (options.n or 1) > 1:
             from . import chat_extras
 
             result = chat_extras.run(self, args, prompt, options)

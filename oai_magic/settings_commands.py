@@ -104,25 +104,54 @@ def models_table(client: Any) -> Table:
     return Table(["model", "owned by", "created"], rows, title=f"{len(rows)} models")
 
 
-def practice(state: KernelState, rest: List[str]) -> str:
-    """Start (or stop) the offline practice server and point this session at it."""
-    from .practice import PracticeServer
+PRACTICE_KEY = "sk-practice-offline-0000"
+PRACTICE_USAGE = "usage: %oai practice [--delay SECONDS] [--if-no-key] | %oai practice --stop"
 
+
+def practice(state: KernelState, rest: List[str]) -> str:
+    """Start (or stop) the offline practice server and point this session at it.
+
+    ``--if-no-key`` is for notebooks that must run anywhere: with a real key (session or
+    ``OPENAI_API_KEY``) they use the configured server, without one they practise offline.
+    """
     if rest == ["--stop"]:
-        if state.practice_server is None:
-            return "The practice server is not running."
-        state.practice_server.stop()
-        state.practice_server = None
-        state.settings.base_url = None
-        return "Practice server stopped; requests go to the configured base URL again."
+        return _stop_practice(state)
+    if_no_key = "--if-no-key" in rest
+    rest = [word for word in rest if word != "--if-no-key"]
     delay = 0.02
     if rest[:1] == ["--delay"] and len(rest) == 2:
         try:
             delay = float(rest[1])
         except ValueError:
             raise InputError("--delay takes seconds between tokens, e.g. 0.02") from None
+        if delay < 0:
+            raise InputError("--delay takes seconds between tokens, e.g. 0.02")
     elif rest:
-        raise InputError("usage: %oai practice [--delay SECONDS] | %oai practice --stop")
+        raise InputError(PRACTICE_USAGE)
+    key = state.settings.resolved_key()
+    if if_no_key and key and key != PRACTICE_KEY:
+        if state.practice_server is not None:
+            _stop_practice(state)
+        return (
+            f"Using {state.settings.resolved_base_url()} with your key {mask_key(key)} "
+            f"(from {state.settings.key_source()}): answers come from a real model."
+        )
+    _start_practice(state, delay)
+    if if_no_key:
+        return (
+            "Using the practice server: answers are PRACTICE OUTPUT, not a real model "
+            "(no API key is set). For a real model set OPENAI_API_KEY (and OPENAI_BASE_URL for "
+            "another server) before starting Jupyter, or run %oai key, then run this cell again."
+        )
+    return (
+        f"Practice server at {state.practice_server.base_url}: answers are PRACTICE OUTPUT "
+        "made offline, not a real model. %oai practice --stop goes back."
+    )
+
+
+def _start_practice(state: KernelState, delay: float) -> None:
+    from .practice import PracticeServer
+
     if state.practice_server is None:
         state.practice_server = PracticeServer(token_delay=delay).start()
     else:
@@ -131,8 +160,15 @@ def practice(state: KernelState, rest: List[str]) -> str:
     if not state.settings.resolved_key():
         from .state import Secret
 
-        state.settings.api_key = Secret("sk-practice-offline-0000")
-    return (
-        f"Practice server at {state.practice_server.base_url}: answers are PRACTICE OUTPUT "
-        "made offline, not a real model. %oai practice --stop goes back."
-    )
+        state.settings.api_key = Secret(PRACTICE_KEY)
+
+
+def _stop_practice(state: KernelState) -> str:
+    if state.practice_server is None:
+        return "The practice server is not running."
+    state.practice_server.stop()
+    state.practice_server = None
+    state.settings.base_url = None
+    if state.settings.api_key is not None and state.settings.api_key.reveal() == PRACTICE_KEY:
+        state.settings.api_key = None
+    return "Practice server stopped; requests go to the configured base URL again."

@@ -97,7 +97,12 @@ class NotebookChatView:
             pretty = pretty_json(result.text)
             if pretty is not None:
                 final_text = f"```json\n{pretty}\n```"
-        self.live.finish(footer_html=footer_html, mark=result_mark(result), text=final_text)
+        self.live.finish(
+            footer_html=footer_html,
+            footer_text=" · ".join(footer_parts(result)) if self.footer else "",
+            mark=result_mark(result),
+            text=final_text,
+        )
 
 
 class TerminalChatView:

@@ -1,0 +1,185 @@
+"""What a frontend receives while %%chat streams: the real magic against the practice server.
+
+    python benchmarks/bench_render.py                 # 2k, 8k, 32k tokens; fast and 20 ms pacing
+    python benchmarks/bench_render.py --sizes 2000 --paced-sizes 2000
+
+For each answer size it runs ``%%chat`` through a real InteractiveShell whose display publisher
+records every display / update / clear message (what ipykernel would send over iopub), and prints:
+updates sent, total bytes and their ratio to the final output, render CPU per token, and the
+token-to-screen latency p50/p95 (from a token's arrival at the client to the draw that shows
+it). The same figures are printed for a naive view that re-renders and re-sends the whole answer
+on every token (chatlas-style). The naive baseline is quadratic, so by default it runs only up to
+8k tokens (``--naive-max``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, List, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+from traitlets.config import Config  # noqa: E402
+
+from oai_magic.practice import PracticeServer  # noqa: E402
+from oai_magic.state import Secret, get_state  # noqa: E402
+from tests.recording import RecordingPublisher  # noqa: E402
+
+
+class Timeline:
+    """Token arrivals and draws, to compute token-to-screen latency."""
+
+    def __init__(self) -> None:
+        self.arrivals: List[Tuple[float, int]] = []  # (time, chars received so far)
+        self.draws: List[Tuple[float, int]] = []  # (time, chars on screen)
+        self.received = 0
+
+    def latencies(self) -> List[float]:
+        result, d = [], 0
+        for arrived, chars in self.arrivals:
+            while d < len(self.draws) and (self.draws[d][1] < chars or self.draws[d][0] < arrived):
+                d += 1
+            if d == len(self.draws):
+                break
+            result.append(self.draws[d][0] - arrived)
+        return result
+
+
+def instrumented(view: Any, timeline: Timeline, naive: bool) -> Any:
+    original_delta, original_end = view.delta, view.end
+
+    def delta(index: int, text: str) -> None:
+        timeline.received += len(text)
+        timeline.arrivals.append((time.perf_counter(), timeline.received))
+        original_delta(index, text)
+        if naive:
+            timeline.draws.append((time.perf_counter(), timeline.received))
+        elif view.live is not None:
+            live = view.live
+            if not timeline.draws or timeline.draws[-1][1] != live.shown_chars:
+                timeline.draws.append((time.perf_counter(), live.shown_chars))
+
+    def end(result: Any) -> None:
+        original_end(result)
+        timeline.draws.append((time.perf_counter(), timeline.received))
+
+    view.delta, view.end = delta, end
+    return view
+
+
+class NaiveView:
+    """Re-render the whole answer and re-send it on every token."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.handle: Any = None
+        self.render_seconds = 0.0
+        self.live = None
+
+    def begin(self, notices: List[str]) -> None:
+        from IPython.display import display
+
+        self.handle = display({"text/plain": ""}, raw=True, display_id=True)
+
+    def delta(self, index: int, text: str) -> None:
+        from oai_magic.render import answer_html, render_markdown
+
+        self.text += text
+        started = time.perf_counter()
+        html = answer_html(render_markdown(self.text))
+        self.render_seconds += time.perf_counter() - started
+        self.handle.update({"text/html": html, "text/plain": self.text}, raw=True)
+
+    def end(self, result: Any) -> None:
+        self.delta(0, "")
+
+
+def run_once(shell: Any, server: PracticeServer, tokens: int, pace_ms: int, naive: bool) -> dict:
+    magics = shell.magics_manager.registry["OAIMagics"]
+    publisher: RecordingPublisher = shell.display_pub
+    publisher.reset()
+    timeline = Timeline()
+    views: List[Any] = []
+    original_factory = magics.chat_view
+
+    def factory(args: Any) -> Any:
+        view = NaiveView() if naive else original_factory(args)
+        views.append(instrumented(view, timeline, naive))
+        return view
+
+    magics.chat_view = factory
+    pace = f" [[pace={pace_ms}]]" if pace_ms else ""
+    try:
+        result = shell.run_cell(f"%%chat -n --no-footer\n[[tokens={tokens}]]{pace}", store_history=False)
+    finally:
+        magics.chat_view = original_factory
+    if not result.success:
+        raise SystemExit(f"the chat cell failed: {result.error_in_exec}")
+    final = publisher.messages[-1]["nbytes"]
+    view = views[0]
+    render_seconds = view.render_seconds if naive else view.live.stats["render_seconds"]
+    latencies = timeline.latencies()
+    return {
+        "updates": sum(1 for m in publisher.messages if m["kind"] != "clear"),
+        "bytes": publisher.total_bytes,
+        "ratio": publisher.total_bytes / final,
+        "cpu_us_per_token": 1e6 * render_seconds / tokens,
+        "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
+        "p95_ms": 1000 * statistics.quantiles(latencies, n=20)[-1] if len(latencies) > 1 else float("nan"),
+        "final_bytes": final,
+    }
+
+
+def make_shell(server: PracticeServer) -> Any:
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = InteractiveShell.instance(config=config)
+    shell.display_pub = RecordingPublisher(shell=shell)
+    shell.run_line_magic("load_ext", "oai_magic")
+    shell.run_line_magic("config", "OAIMagics.display_mode = 'rich'")
+    state = get_state(shell)
+    state.settings.base_url = server.base_url
+    state.settings.api_key = Secret("sk-bench-000000000000")
+    return shell
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 32000])
+    parser.add_argument("--paced-sizes", type=int, nargs="+", default=[2000, 8000, 32000])
+    parser.add_argument("--pace-ms", type=int, default=20)
+    parser.add_argument("--naive-max", type=int, default=8000)
+    args = parser.parse_args()
+    rows = []
+    with PracticeServer() as server:
+        shell = make_shell(server)
+        plans = [(n, 0) for n in args.sizes] + [(n, args.pace_ms) for n in args.paced_sizes]
+        for tokens, pace in plans:
+            for naive in (False, True):
+                if naive and tokens > args.naive_max:
+                    rows.append((tokens, pace, "naive", None))
+                    continue
+                figures = run_once(shell, server, tokens, pace, naive)
+                rows.append((tokens, pace, "naive" if naive else "oai_magic", figures))
+                print(f"  done: {tokens} tokens, pace {pace} ms, {'naive' if naive else 'oai_magic'}", file=sys.stderr)
+    header = f"{'tokens':>7} {'pace':>6} {'view':>10} {'updates':>8} {'bytes':>12} {'x final':>8} {'µs/token':>9} {'p50 ms':>7} {'p95 ms':>7}"
+    print(header)
+    print("-" * len(header))
+    for tokens, pace, view, f in rows:
+        pace_label = f"{pace} ms" if pace else "full"
+        if f is None:
+            print(f"{tokens:>7} {pace_label:>6} {view:>10}   skipped: quadratic (raise --naive-max to run it)")
+            continue
+        print(
+            f"{tokens:>7} {pace_label:>6} {view:>10} {f['updates']:>8} {f['bytes']:>12,} {f['ratio']:>8.2f} "
+            f"{f['cpu_us_per_token']:>9.1f} {f['p50_ms']:>7.1f} {f['p95_ms']:>7.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

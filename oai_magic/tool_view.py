@@ -1,0 +1,301 @@
+"""How a tool-call exchange is shown: each call as it forms, what it returned, then the answer.
+
+Notebook: every request's text streams through the same bounded-cost LiveMarkdown as a single
+answer; each tool call is a small card (name, arguments pretty-printed once they parse,
+then the result or what went wrong) redrawn at most once per ``render_interval`` while its
+arguments stream. At the end the whole exchange is replaced by ONE block, as a single answer
+is, so the saved notebook holds it once. A tool's printed output is captured into its card.
+Terminal: text as it comes, each call once complete, then its result, one line each.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple
+
+from .chat import ChatResult
+from .tools import ToolOutcome, call_preview
+from .views import footer_parts, pretty_json, result_mark
+
+SHOWN_RESULT_CHARS = 1500
+STATUS = {
+    "forming": "calling…",
+    "ok": "✓ returned",
+    "error": "✗ raised an error",
+    "declined": "⊘ declined",
+    "unknown": "✗ unknown tool",
+    "bad-arguments": "✗ invalid arguments",
+    "skipped": "⊘ not run",
+}
+
+
+def shown_result(content: str, limit: int = SHOWN_RESULT_CHARS) -> str:
+    """The start of what went back to the model; the model got all of it."""
+    if len(content) <= limit:
+        return content
+    return f"{content[:limit]}\n… ({len(content) - limit} more chars were sent to the model)"
+
+
+def exchange_mark(result: ChatResult) -> Optional[str]:
+    """The single-answer mark, or the round-limit note when the loop stopped there."""
+    return result_mark(result) or next(
+        (n for n in result.notices if n.startswith("⚠ stopped after")), None
+    )
+
+
+def card_html(call: Dict[str, Any], outcome: Optional[ToolOutcome] = None) -> str:
+    from .render import escape_html
+
+    name, arguments = call_preview(call)
+    status = STATUS[outcome.status if outcome else "forming"]
+    parts = [
+        '<div class="oai-tool-call" style="border-left:3px solid #8a8f98;padding:0.15em 0.7em;'
+        'margin:0.4em 0">',
+        f'<div>🔧 <code>{escape_html(name)}</code> '
+        f'<span style="opacity:0.7;font-size:smaller">{escape_html(status)}</span></div>',
+        f'<pre style="margin:0.2em 0;white-space:pre-wrap">{escape_html(arguments or "{}")}</pre>',
+    ]
+    if outcome is not None and outcome.printed:
+        parts.append('<div style="font-size:smaller;opacity:0.7">printed:</div>'
+                     '<pre style="margin:0.2em 0;white-space:pre-wrap">'
+                     f"{escape_html(shown_result(outcome.printed))}</pre>")
+    if outcome is not None:
+        label = "result" if outcome.ok else "sent to the model"
+        parts.append(f'<div style="font-size:smaller;opacity:0.7">{label}:</div>'
+                     '<pre style="margin:0.2em 0;white-space:pre-wrap">'
+                     f"{escape_html(shown_result(outcome.content))}</pre>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def card_text(call: Dict[str, Any], outcome: Optional[ToolOutcome] = None) -> str:
+    name, arguments = call_preview(call)
+    line = f"→ {name} {arguments or '{}'}"
+    return f"{line}\n{outcome_text(outcome)}" if outcome is not None else line
+
+
+def outcome_text(outcome: ToolOutcome) -> str:
+    lines = []
+    if outcome.printed:
+        lines.append(f"  printed: {shown_result(outcome.printed).rstrip()}")
+    lines.append(f"← {outcome.name} {STATUS[outcome.status]}: {shown_result(outcome.content)}")
+    return "\n".join(lines)
+
+
+class _Card:
+    """One call's display handle, redrawn at most once per interval while arguments stream."""
+
+    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
+        self.interval, self.clock = interval, clock
+        self.call: Dict[str, Any] = {}
+        self.outcome: Optional[ToolOutcome] = None
+        self.handle: Any = None
+        self.drawn_at: Optional[float] = None
+        self.shown: Optional[str] = None
+        self.bytes_sent = 0
+
+    def show(self, call: Dict[str, Any], *, force: bool = False) -> None:
+        self.call = call
+        now = self.clock()
+        if not force and self.drawn_at is not None and now - self.drawn_at < self.interval:
+            return
+        self.drawn_at = now
+        self._draw(card_html(call, self.outcome))
+
+    def done(self, outcome: ToolOutcome) -> None:
+        self.outcome = outcome
+        self._draw(card_html(self.call, outcome))
+
+    def _draw(self, html: str) -> None:
+        from IPython.display import display
+
+        if html == self.shown:
+            return
+        bundle = {"text/html": html}
+        if self.handle is None:
+            self.handle = display(bundle, raw=True, display_id=True)
+        else:
+            self.handle.update(bundle, raw=True)
+        self.shown = html
+        self.bytes_sent += len(html.encode("utf-8"))
+
+
+class _RoundSurface:
+    """Display handles like live.DisplaySurface, but finishing never clears earlier rounds.
+
+    ``collect`` keeps the final block instead of drawing it: the view draws the whole
+    exchange once at the end.
+    """
+
+    def __init__(self) -> None:
+        self.handles: List[Any] = []
+        self._handle: Any = None
+        self._tail_html: Optional[str] = None
+        self.collect = False
+        self.final: Optional[Tuple[str, str]] = None
+
+    def set_tail(self, html: str) -> None:
+        from IPython.display import display
+
+        if html == self._tail_html:
+            return
+        if self._handle is None:
+            self._handle = display({"text/html": html}, raw=True, display_id=True)
+            self.handles.append(self._handle)
+        else:
+            self._handle.update({"text/html": html}, raw=True)
+        self._tail_html = html
+
+    def freeze(self, html: str) -> None:
+        self.set_tail(html)
+        self._handle = None
+        self._tail_html = None
+
+    def finish(self, html: str, text: str) -> None:
+        self.final = (html, text)
+        if self.collect or not self.handles:
+            return
+        self.handles[0].update({"text/html": html, "text/plain": text}, raw=True)
+        for handle in self.handles[1:]:
+            handle.update({"text/plain": ""}, raw=True)
+
+
+class NotebookToolView:
+    """Rich display of a tool-call exchange (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        plain: bool = False,
+        footer: bool = True,
+        json_mode: bool = False,
+        render_interval: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.plain, self.footer, self.json_mode = plain, footer, json_mode
+        self.render_interval, self.clock = render_interval, clock
+        self.parts: List[Any] = []  # (html, text) pairs and cards, in reading order
+        self.live: Any = None
+        self.surface: Optional[_RoundSurface] = None
+        self.cards: List[_Card] = []
+
+    def begin(self, notices: List[str]) -> None:
+        from IPython.display import display
+
+        from .live import LiveMarkdown
+        from .render import escape_html
+
+        for notice in notices:
+            html = (f'<div class="oai-notice" style="font-size:smaller;opacity:0.75">'
+                    f"{escape_html(notice)}</div>")
+            display({"text/html": html, "text/plain": notice}, raw=True)
+            self.parts.append((html, notice))
+        self.surface = _RoundSurface()
+        self.live = LiveMarkdown(
+            self.surface, render_interval=self.render_interval, clock=self.clock, plain=self.plain
+        )
+        self.cards = []
+
+    def delta(self, index: int, text: str) -> None:
+        if index == 0:
+            self.live.append(text)
+
+    def tool_calls(self, index: int, calls: List[Dict[str, Any]]) -> None:
+        if index != 0:
+            return
+        for position, call in enumerate(calls):
+            if position == len(self.cards):
+                self.live.refresh()  # text said before the call is drawn above its card
+                self.cards.append(_Card(self.render_interval, self.clock))
+            self.cards[position].show(call)
+
+    def end_round(self, result: ChatResult) -> None:
+        """A response that asked for tools: settle its text in place, draw the calls whole."""
+        if self.live.text:
+            self.live.finish()
+            if self.surface is not None and self.surface.final:
+                self.parts.append(self.surface.final)
+        self.live = None
+        calls = result.choices[0].tool_calls if result.choices else []
+        for position, call in enumerate(calls):
+            if position == len(self.cards):
+                self.cards.append(_Card(self.render_interval, self.clock))
+            self.cards[position].show(call, force=True)
+        self.parts.extend(self.cards)
+
+    def tool_outcome(self, index: int, outcome: ToolOutcome) -> None:
+        if index < len(self.cards):
+            self.cards[index].done(outcome)
+
+    def finish(self, result: ChatResult) -> None:
+        from IPython.display import clear_output, display
+
+        from .render import answer_html, render_footer
+
+        footer_html = render_footer(footer_parts(result)) if self.footer else ""
+        footer_text = "— " + " · ".join(footer_parts(result)) if self.footer else ""
+        mark = exchange_mark(result)
+        if self.live is not None:  # the last response answered in text
+            self.surface.collect = True  # type: ignore[union-attr]
+            final_text = None
+            if self.json_mode and not result.partial:
+                pretty = pretty_json(result.text)
+                final_text = f"```json\n{pretty}\n```" if pretty is not None else None
+            self.live.finish(footer_html=footer_html, mark=mark, text=final_text,
+                             footer_text=footer_text)
+            self.parts.append(self.surface.final)  # type: ignore[union-attr]
+        else:
+            self.parts.append((answer_html("", mark) + footer_html,
+                               "\n".join(p for p in (mark, footer_text) if p)))
+        html, text = [], []
+        for part in self.parts:
+            if isinstance(part, _Card):
+                html.append(card_html(part.call, part.outcome))
+                text.append(card_text(part.call, part.outcome))
+            else:
+                html.append(part[0])
+                text.append(part[1])
+        clear_output(wait=True)
+        display({"text/html": "".join(html), "text/plain": "\n\n".join(t for t in text if t)},
+                raw=True)
+
+
+class TerminalToolView:
+    """Plain text: the answer as it streams, each call once complete, then its result."""
+
+    def __init__(self, *, footer: bool = True, stream: Optional[TextIO] = None) -> None:
+        self.footer = footer
+        self.out = stream or sys.stdout
+        self._open_line = False
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def begin(self, notices: List[str]) -> None:
+        for notice in notices:
+            self._write(f"[{notice}]\n")
+
+    def delta(self, index: int, text: str) -> None:
+        if index == 0:
+            self._write(text)
+            self._open_line = not text.endswith("\n")
+
+    def end_round(self, result: ChatResult) -> None:
+        if self._open_line:
+            self._write("\n")
+            self._open_line = False
+        for call in result.choices[0].tool_calls if result.choices else []:
+            self._write(card_text(call) + "\n")
+
+    def tool_outcome(self, index: int, outcome: ToolOutcome) -> None:
+        self._write(outcome_text(outcome) + "\n")
+
+    def finish(self, result: ChatResult) -> None:
+        self._write("\n")
+        mark = exchange_mark(result)
+        if mark:
+            self._write(f"[{mark}]\n")
+        if self.footer:
+            self._write("— " + " · ".join(footer_parts(result)) + "\n")

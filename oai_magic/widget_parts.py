@@ -1,0 +1,426 @@
+"""The chat panel's parts that are not its chat logic: the widget Surface for live Markdown,
+the chat view that runs in the request thread, the layout, the side requests (model list,
+audio upload), and small formatting helpers.
+
+Imported only with the panel (it imports ipywidgets). Everything shown is escaped HTML: user
+text and model output go through the same Markdown renderer as ``%%chat`` (raw HTML off).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+import ipywidgets as widgets
+
+from .audio_sources import EXTENSIONS, AudioSource, _from_bytes, sniff_extension
+from .chat import ChatResult
+from .errors import InputError, OAIError
+from .live import LiveMarkdown
+from .render import answer_html, escape_html, render_footer, render_markdown
+from .state import KernelState, Message, mask_key
+from .views import footer_parts, result_mark
+
+# Shown in the model box until /v1/models answers (and kept if it cannot be listed).
+DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "o4-mini")
+# Listed by /v1/models but not chat models: left out of the model box (still typeable).
+NOT_CHAT = ("whisper", "transcribe", "tts", "embedding", "dall-e", "moderation", "davinci",
+            "babbage")
+
+_USER_STYLE = (
+    "background:rgba(127,127,127,0.10);border-radius:6px;padding:0.1em 0.7em;margin:0.4em 0 0.2em 0"
+)
+_LABEL_STYLE = "font-size:smaller;opacity:0.6;margin:0.3em 0 0 0"
+
+
+class AppendOnlyBox:
+    """Widgets appended under a VBox as a shallow tree, at most ``FANOUT`` children a box.
+
+    Setting ``children`` re-sends every child's id, so appending to one flat VBox costs
+    O(pieces²) bytes over an answer. Here an append re-sends at most ``FANOUT`` ids per level
+    on the rightmost path (depth grows as log(pieces)), so the cost stays linear.
+    """
+
+    FANOUT = 8
+
+    def __init__(self, root: Any) -> None:
+        self.root = root
+        self._path = [root]  # root → … → the box that receives the next widget
+
+    def append(self, widget: Any) -> None:
+        depth = len(self._path) - 1
+        while depth >= 0 and len(self._path[depth].children) >= self.FANOUT:
+            depth -= 1
+        if depth < 0:  # every box on the path is full: the tree grows one level at the top
+            moved = widgets.VBox(self.root.children)
+            self.root.children = (moved,)
+            self._path.insert(1, moved)
+            depth = 0
+        for level in range(depth + 1, len(self._path)):
+            fresh = widgets.VBox()
+            self._path[level - 1].children = (*self._path[level - 1].children, fresh)
+            self._path[level] = fresh
+        leaf = self._path[-1]
+        leaf.children = (*leaf.children, widget)
+
+    def replace_all(self, widget: Any) -> None:
+        """Everything appended goes (and is closed); ``widget`` alone remains."""
+        old = self.root.children
+        self.root.children = (widget,)
+        self._path = [self.root]
+        for child in old:
+            for piece in list(descendants(child)):
+                piece.close()
+
+
+class WidgetSurface:
+    """A live-Markdown Surface over a VBox of HTML widgets.
+
+    A frozen piece is sent once and never again; only the last (tail) widget is re-sent, and
+    pieces are appended through an :class:`AppendOnlyBox`, so the bytes of an answer stay
+    linear in its length. ``finish`` swaps the pieces for one widget holding the whole answer.
+    """
+
+    def __init__(self, box: Any) -> None:
+        self.box = AppendOnlyBox(box)
+        self._tail: Any = None
+
+    def set_tail(self, html: str) -> None:
+        if self._tail is None:
+            self._tail = widgets.HTML(html)
+            self.box.append(self._tail)
+        elif self._tail.value != html:
+            self._tail.value = html
+
+    def freeze(self, html: str) -> None:
+        self.set_tail(html)
+        self._tail = None
+
+    def finish(self, html: str, text: str) -> None:
+        self.box.replace_all(widgets.HTML(html))
+        self._tail = None
+
+
+class PanelChatView:
+    """The ChatView of one panel answer; its methods run in the request thread."""
+
+    def __init__(
+        self,
+        turn: Any,
+        *,
+        render_interval: float,
+        on_first_token: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.turn = turn
+        self.render_interval = render_interval
+        self.on_first_token = on_first_token
+        self.clock = clock
+        self.live: Optional[LiveMarkdown] = None
+        self._started = False
+
+    def begin(self, notices: List[str]) -> None:
+        for notice in notices:
+            note = widgets.HTML(
+                f'<div class="oai-notice" style="font-size:smaller;opacity:0.75">'
+                f"{escape_html(notice)}</div>"
+            )
+            self.turn.children = (*self.turn.children, note)
+        answer = widgets.VBox(layout=widgets.Layout(width="100%"))
+        self.turn.children = (*self.turn.children, label_html("Assistant"), answer)
+        self.live = LiveMarkdown(
+            WidgetSurface(answer), render_interval=self.render_interval, clock=self.clock
+        )
+
+    def delta(self, index: int, text: str) -> None:
+        if index != 0 or self.live is None:
+            return
+        self.live.append(text)
+        if not self._started and text:
+            self._started = True
+            self.on_first_token()
+
+    def end(self, result: ChatResult) -> None:
+        if self.live is not None:
+            self.live.finish(
+                footer_html=render_footer(footer_parts(result)), mark=result_mark(result)
+            )
+
+
+def label_html(label: str) -> Any:
+    return widgets.HTML(f'<div style="{_LABEL_STYLE}">{escape_html(label)}</div>')
+
+
+def user_html(text: str) -> str:
+    """A user message: Markdown like the answers (raw HTML shown as text), on a grey card."""
+    return f'<div class="oai-user" style="{_USER_STYLE}">{answer_html(render_markdown(text))}</div>'
+
+
+def message_widgets(message: Message) -> List[Any]:
+    """A recorded message as widgets: a label and its rendered content."""
+    if message.role == "user":
+        return [label_html("You"), widgets.HTML(user_html(message.content or ""))]
+    text = message.content or ""
+    if message.tool_calls:
+        calls = ", ".join(str(c.get("function", {}).get("name", "?")) for c in message.tool_calls)
+        text = (text + "\n\n" if text else "") + f"*tool calls:* `{calls}`"
+    mark = "⏹ partial answer" if message.partial else None
+    label = "Assistant" if message.role == "assistant" else message.role.capitalize()
+    return [label_html(label), widgets.HTML(answer_html(render_markdown(text), mark))]
+
+
+def rate_limits(headers: Dict[str, str]) -> str:
+    """``9,998 requests · 199,990 tokens left`` from the rate-limit headers, or ""."""
+    parts = []
+    for kind in ("requests", "tokens"):
+        remaining = headers.get(f"x-ratelimit-remaining-{kind}")
+        if remaining is not None:
+            shown = f"{int(remaining):,}" if remaining.isdigit() else remaining
+            parts.append(f"{shown} {kind}")
+    return " · ".join(parts) + " left" if parts else ""
+
+
+def status_parts(result: ChatResult) -> List[str]:
+    """The status line after an answer: tokens, latency, request id, rate limits."""
+    parts = footer_parts(result)
+    limits = rate_limits(result.headers)
+    if limits:
+        parts.append(limits)
+    return parts
+
+
+def status_html(parts: List[str], *, key: Optional[str] = None) -> str:
+    line = " · ".join(redact(p, key) for p in parts if p)
+    return f'<div class="oai-status" style="font-size:smaller;opacity:0.7">{escape_html(line)}</div>'
+
+
+def banner_html(message: str, *, key: Optional[str] = None) -> str:
+    return (
+        '<div class="oai-error" style="background:rgba(220,50,47,0.12);border-left:4px solid '
+        f'#dc322f;padding:0.3em 0.6em">⚠ {escape_html(redact(message, key))}</div>'
+    )
+
+
+def note_html(message: str, *, key: Optional[str] = None) -> str:
+    return (
+        f'<span style="font-size:smaller;opacity:0.7">{escape_html(redact(message, key))}</span>'
+    )
+
+
+def redact(text: str, key: Optional[str]) -> str:
+    """A server may echo the key in an error message: never let it reach a widget."""
+    if key and key in text:
+        return text.replace(key, mask_key(key))
+    return text
+
+
+def chat_model_ids(data: Any) -> List[str]:
+    """Model ids from a ``/v1/models`` body, without the audio/embedding/image ones."""
+    ids = [str(m.get("id")) for m in (data or {}).get("data") or [] if isinstance(m, dict)]
+    return sorted(i for i in ids if i and not any(word in i.lower() for word in NOT_CHAT))
+
+
+def uploaded_source(item: Dict[str, Any]) -> AudioSource:
+    """An ipywidgets 8 FileUpload entry (``name``, ``content`` memoryview) as an upload."""
+    name = str(item.get("name") or "upload")
+    data = bytes(item.get("content") or b"")
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if data and extension not in EXTENSIONS and sniff_extension(data) is None:
+        raise InputError(f"{name} is not an audio file the API takes ({', '.join(EXTENSIONS)})")
+    return _from_bytes(name, data, name)
+
+
+def descendants(root: Any) -> Iterator[Any]:
+    """Every widget under ``root`` (children, layouts, styles), root first, in display order."""
+    seen = set()
+    stack = [root]
+    while stack:
+        widget = stack.pop()
+        if id(widget) in seen:
+            continue
+        seen.add(id(widget))
+        yield widget
+        found: List[Any] = []
+        for name in widget.keys:
+            value = getattr(widget, name, None)
+            if isinstance(value, widgets.Widget):
+                found.append(value)
+            elif isinstance(value, (tuple, list)):
+                found.extend(v for v in value if isinstance(v, widgets.Widget))
+        stack.extend(reversed(found))  # depth first, in display order
+
+
+class PanelLayout:
+    """The panel's widgets and how its state is shown on them; ChatPanel adds the behaviour.
+
+    Plain attributes (``state``, the client) live on the panel object, never in a widget trait:
+    widget state is what a notebook saves.
+    """
+
+    state: KernelState
+    error: Optional[str] = None
+    _syncing: bool = False
+
+    def _build_layout(self, model: str, models: List[str]) -> None:
+        w = widgets
+        auto = {"description_width": "initial"}
+        self.selector = w.Dropdown(description="Conversation", style=auto,
+                                   layout=w.Layout(width="auto"))
+        self.new_button = w.Button(description="New", icon="plus", layout=w.Layout(width="auto"),
+                                   tooltip="Start a new conversation")
+        self.model = w.Combobox(value=model, description="Model", style=auto,
+                                options=models, ensure_option=False, placeholder=model)
+        self.refresh_models_button = w.Button(icon="refresh", layout=w.Layout(width="36px"),
+                                              tooltip="Reload the model list (/v1/models)")
+        self.models_note = w.HTML()
+        self.temperature = w.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05,
+                                         description="Temperature", style=auto,
+                                         readout_format=".2f", continuous_update=False)
+        self.system = w.Textarea(description="System prompt", style=auto, rows=2,
+                                 continuous_update=False, layout=w.Layout(width="98%"),
+                                 placeholder="Shared with %%chat -s for this conversation")
+        self.organization = w.Text(description="Organization", style=auto, continuous_update=False)
+        self.project = w.Text(description="Project", style=auto, continuous_update=False)
+        self.transcript = w.VBox(layout=w.Layout(width="100%"))
+        self.banner = w.HTML(layout=w.Layout(display="none"))
+        self.input = w.Textarea(placeholder="Message (Markdown)", rows=3,
+                                layout=w.Layout(width="98%"))
+        self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True,
+                                    tooltip="End the answer now; the partial answer is kept")
+        self.upload = w.FileUpload(accept="audio/*", multiple=False, description="Audio",
+                                   icon="microphone")
+        self.status = w.HTML()
+        settings = w.VBox([self.temperature, self.system, w.HBox([self.organization, self.project])])
+        self.settings_box = w.Accordion(children=[settings], titles=("Settings",))
+        header = w.HBox([self.selector, self.new_button, self.model, self.refresh_models_button,
+                         self.models_note])
+        controls = w.HBox([self.send_button, self.stop_button, self.upload])
+        self.widget = w.VBox([header, self.settings_box, self.transcript, self.banner,
+                              self.input, controls, self.status])
+
+    def _show_error(self, message: str) -> None:
+        self.error = redact(message, self._key())
+        self.banner.value = banner_html(message, key=self._key())
+        self.banner.layout.display = None
+
+    def _hide_error(self) -> None:
+        self.error = None
+        self.banner.value = ""
+        self.banner.layout.display = "none"
+
+    def _set_status(self, items: List[str]) -> None:
+        self.status.value = status_html(items, key=self._key())
+
+    def _set_busy_controls(self, busy: bool) -> None:
+        self.send_button.disabled = busy
+        self.stop_button.disabled = not busy
+        self.selector.disabled = busy
+        self.new_button.disabled = busy
+
+    def _remove(self, widget: Any) -> None:
+        self.transcript.children = tuple(c for c in self.transcript.children if c is not widget)
+        for piece in list(descendants(widget)):
+            piece.close()
+
+    def _close_children(self, box: Any) -> None:
+        old = box.children
+        box.children = ()
+        for child in old:
+            for piece in list(descendants(child)):
+                piece.close()
+
+    @contextlib.contextmanager
+    def _sync(self) -> Iterator[None]:
+        """Widget values set from the state must not be written back to it."""
+        previous, self._syncing = self._syncing, True
+        try:
+            yield
+        finally:
+            self._syncing = previous
+
+    def _key(self) -> Optional[str]:
+        return self.state.settings.resolved_key()
+
+
+class SideRequests(PanelLayout):
+    """The model list and the audio upload: requests beside the chat, each in its own thread,
+    so neither blocks the kernel nor the answer streaming next to it."""
+
+    client: Any
+    _lock: Any
+    _magics: Any
+    _transcribe_model: Optional[str]
+    _models_requested: bool = False
+    _models_thread: Optional[threading.Thread] = None
+    _audio_thread: Optional[threading.Thread] = None
+
+    def load_models(self) -> None:
+        """Fill the model box from ``/v1/models`` in the background (free text still works)."""
+        with self._lock:
+            self._models_requested = True
+            if self._models_thread is not None and self._models_thread.is_alive():
+                return
+            self.models_note.value = note_html("loading models…")
+            self._models_thread = threading.Thread(target=self._load_models, daemon=True,
+                                                   name="oai-chat-panel-models")
+            self._models_thread.start()
+
+    def _on_upload(self, change: Any) -> None:
+        items = change["new"]
+        if not items:
+            return
+        try:
+            source = uploaded_source(items[0])
+        except OAIError as exc:
+            self._show_error(str(exc))
+            return
+        finally:
+            with self._sync():
+                self.upload.value = ()  # audio bytes do not belong in the saved widget state
+        with self._lock:
+            if self._audio_thread is not None and self._audio_thread.is_alive():
+                self._show_error("Still transcribing the previous file.")
+                return
+            self.upload.disabled = True
+            self._set_status([f"Transcribing {source.filename}…"])
+            self._audio_thread = threading.Thread(target=self._transcribe, args=(source,),
+                                                  daemon=True, name="oai-chat-panel-audio")
+            self._audio_thread.start()
+
+    def _transcribe(self, source: Any) -> None:
+        from .transcribe import TranscribeOptions, checked_options, transcribe_one
+
+        try:
+            options = checked_options(TranscribeOptions(), default_model=self._audio_model())
+            result = transcribe_one(self.client, source, options)
+            self.state.remember_headers(result.headers)
+            current = self.input.value
+            self.input.value = f"{current.rstrip()}\n{result.text}" if current.strip() else result.text
+            self._set_status([f"Transcribed {source.filename} ({result.model})",
+                              result.request_id or ""])
+        except OAIError as exc:
+            self._show_error(str(exc))
+        except Exception as exc:  # keep the panel usable whatever happens
+            self._show_error(f"unexpected {type(exc).__name__}: {exc}")
+        finally:
+            self.upload.disabled = False
+
+    def _load_models(self) -> None:
+        try:
+            ids = chat_model_ids(self.client.list_models().data)
+        except Exception as exc:  # any failure: keep the defaults, say why in one line
+            reason = str(exc) if isinstance(exc, OAIError) else type(exc).__name__
+            self.models_note.value = note_html(
+                f"Model list unavailable ({reason}); type a model name.", key=self._key())
+            return
+        if ids:
+            self.model.options = ids
+            self.models_note.value = ""
+        else:
+            self.models_note.value = note_html("No chat models listed; type a model name.")
+
+    def _audio_model(self) -> str:
+        return self._transcribe_model or getattr(self._magics, "transcribe_model", "whisper-1")

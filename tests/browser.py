@@ -1,0 +1,139 @@
+"""A real JupyterLab on 127.0.0.1 and Debian's headless Chromium driven by Playwright, for e2e tests.
+
+The server runs from this virtualenv on a free port with a token, over a temporary copy of
+notebooks/, with its own config, data, runtime, settings and workspace directories, no OpenAI
+settings, and Jupyter's news prompt switched off. Readiness is read from the server's log, never
+waited for by sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import List, Optional
+
+import nbformat
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class JupyterLab:
+    """``jupyter lab`` as a child process; ``url(path)`` opens a notebook with the token."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.root = tmp / "notebooks"
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.log: List[str] = []
+        self.process: Optional[subprocess.Popen] = None
+        self._ready = threading.Event()
+
+    def start(self, timeout: float = 90.0) -> JupyterLab:
+        shutil.copytree(NOTEBOOK_DIR, self.root)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "OAI_MAGIC_"))}
+        for name in ("config", "data", "runtime", "ipython", "settings", "workspaces"):
+            (self.tmp / name).mkdir()
+        env.update(
+            JUPYTER_CONFIG_DIR=str(self.tmp / "config"),
+            JUPYTER_DATA_DIR=str(self.tmp / "data"),
+            JUPYTER_RUNTIME_DIR=str(self.tmp / "runtime"),
+            IPYTHONDIR=str(self.tmp / "ipython"),
+            JUPYTERLAB_SETTINGS_DIR=str(self.tmp / "settings"),
+            JUPYTERLAB_WORKSPACES_DIR=str(self.tmp / "workspaces"),
+            JUPYTER_PLATFORM_DIRS="1",
+        )
+        news = self.tmp / "settings" / "@jupyterlab" / "apputils-extension"
+        news.mkdir(parents=True)
+        (news / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False})
+        )
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "jupyterlab", "--no-browser",
+                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
+                "--ServerApp.port_retries=0", "--ServerApp.open_browser=False",
+                "--ServerApp.allow_root=True", f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={self.root}",
+            ],
+            env=env, cwd=str(self.tmp), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True,
+        )
+        threading.Thread(target=self._read_log, daemon=True).start()
+        if not self._ready.wait(timeout) or self.process.poll() is not None:
+            self.stop()
+            raise RuntimeError("JupyterLab did not start:\n" + "".join(self.log[-40:]))
+        return self
+
+    def _read_log(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        for line in self.process.stderr:
+            self.log.append(line)
+            if f"http://127.0.0.1:{self.port}/" in line:
+                self._ready.set()
+        self._ready.set()  # the server exited: wake start() so it can report the log
+
+    def url(self, notebook: str) -> str:
+        return f"http://127.0.0.1:{self.port}/lab/tree/{notebook}?token={self.token}"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def cell_count(notebook: str) -> int:
+    return len(nbformat.read(NOTEBOOK_DIR / notebook, as_version=4).cells)
+
+
+def open_notebook(page, lab: JupyterLab, notebook: str):
+    """Open ``notebook``; return its cells once all are drawn and the kernel is idle."""
+    from playwright.sync_api import expect
+
+    page.goto(lab.url(notebook))
+    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+    expect(cells).to_have_count(cell_count(notebook), timeout=90_000)
+    idle = ".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
+    page.locator(idle).first.wait_for(state="attached", timeout=90_000)
+    return cells
+
+
+def cell_index(cells, containing: str) -> int:
+    """Index of the first cell whose source contains ``containing``."""
+    sources = cells.evaluate_all(
+        "cells => cells.map(c => (c.querySelector('.cm-content') || {innerText: ''}).innerText)"
+    )
+    return next(i for i, source in enumerate(sources) if containing in source)
+
+
+def run_cells_through(page, cells, last: int) -> None:
+    """Select the first cell and press Shift+Enter until cell ``last`` has been run."""
+    cells.nth(0).click()
+    for _ in range(last + 1):
+        page.keyboard.press("Shift+Enter")

@@ -1,0 +1,144 @@
+"""Installed from its wheel, oai_magic loads itself in every new IPython kernel of that environment.
+
+The wheel carries ``etc/ipython/ipython_kernel_config.json`` as shared data; pip puts it under the
+environment's ``sys.prefix``, which IPython kernels read at start. The test builds the wheel, installs
+it (not editable) into a fresh virtualenv, starts a real kernel there with jupyter_client, and runs
+``%%chat`` without ``%load_ext``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import pytest
+
+from tests.conftest import TEST_KEY
+from tests.kernels import kernel_env, kernel_manager
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG_IN_WHEEL = "data/etc/ipython/ipython_kernel_config.json"
+
+
+@dataclass
+class Installed:
+    wheel: Path
+    venv: Path
+    python: Path
+
+
+def _run(command: List[str], cwd: Optional[Path] = None) -> str:
+    done = subprocess.run([str(part) for part in command], capture_output=True, text=True, cwd=cwd)
+    assert done.returncode == 0, f"{' '.join(map(str, command))} failed:\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Installed:
+    """oai_magic's wheel, built from this checkout and installed into a new virtualenv."""
+    tmp = tmp_path_factory.mktemp("autoload")
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp / "dist", REPO])
+    wheel = next((tmp / "dist").glob("oai_magic-*.whl"))
+    venv = tmp / "venv"
+    _run([sys.executable, "-m", "venv", venv])
+    python = venv / "bin" / "python"
+    _run([python, "-m", "pip", "install", "-q", wheel, "ipykernel"])
+    return Installed(wheel, venv, python)
+
+
+@contextlib.contextmanager
+def kernel(python: Path, tmp: Path, env: Optional[Dict[str, str]] = None,
+           profile_config: str = "") -> Iterator:
+    """A running kernel of ``python`` with an empty IPython profile (or one holding ``profile_config``)."""
+    environment = kernel_env(tmp, env)
+    if profile_config:
+        profile = Path(environment["IPYTHONDIR"]) / "profile_default"
+        profile.mkdir(parents=True)
+        (profile / "ipython_kernel_config.py").write_text(profile_config)
+    manager = kernel_manager(str(python), tmp)
+    manager.start_kernel(env=environment, cwd=str(tmp))
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        yield client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def execute(client, code: str) -> tuple:
+    """Run ``code``; return (reply content, the iopub messages it produced)."""
+    messages: List[dict] = []
+    reply = client.execute_interactive(code, output_hook=messages.append, timeout=60)
+    return reply["content"], messages
+
+
+def shown_text(messages: List[dict]) -> str:
+    parts = []
+    for message in messages:
+        content = message["content"]
+        if message["msg_type"] == "stream":
+            parts.append(content["text"])
+        elif message["msg_type"] in ("display_data", "update_display_data", "execute_result"):
+            parts.append(str(content["data"].get("text/plain", "")))
+    return "".join(parts)
+
+
+def test_the_wheel_ships_the_kernel_config_and_installs_it_under_the_environment(installed):
+    with zipfile.ZipFile(installed.wheel) as wheel:
+        name = next(n for n in wheel.namelist() if n.endswith(CONFIG_IN_WHEEL))
+        shipped = json.loads(wheel.read(name))
+    assert shipped == {"InteractiveShellApp": {"extra_extensions": ["oai_magic"]}}
+    assert (installed.venv / "etc" / "ipython" / "ipython_kernel_config.json").is_file()
+    where = _run([installed.python, "-c", "import oai_magic; print(oai_magic.__file__)"],
+                 cwd=installed.venv)
+    assert Path(where.strip()).is_relative_to(installed.venv)  # installed, not the checkout
+
+
+def test_a_new_kernel_runs_chat_without_load_ext_and_streams_the_answer(installed, server, tmp_path):
+    server.token_delay = 0.01
+    env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": TEST_KEY}
+    with kernel(installed.python, tmp_path, env) as client:
+        reply, messages = execute(client, "%%chat\nHello from a fresh install")
+        _, where = execute(client, "import oai_magic; print(oai_magic.__file__)")
+
+    assert Path(shown_text(where).strip()).is_relative_to(installed.venv)
+
+    assert reply["status"] == "ok", reply
+    kinds = [m["msg_type"] for m in messages]
+    assert kinds.count("update_display_data") >= 2, kinds  # the answer grew while it streamed
+    final = [m for m in messages if m["msg_type"] == "display_data"][-1]["content"]["data"]
+    assert 'class="oai-answer' in final["text/html"]
+    assert "This is practice output" in final["text/plain"]
+    assert "You wrote: “Hello from a fresh install”" in final["text/plain"]
+    request = server.requests[-1]
+    assert request.path == "/v1/chat/completions" and request.json["stream"] is True
+
+
+def test_loading_it_again_by_hand_is_harmless(installed, server, tmp_path):
+    env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": TEST_KEY}
+    with kernel(installed.python, tmp_path, env) as client:
+        reply, messages = execute(client, "%load_ext oai_magic")
+        assert reply["status"] == "ok"
+        assert "already loaded" in shown_text(messages)
+        reply, messages = execute(client, "%%chat -o r --no-footer\nStill one answer?")
+        assert reply["status"] == "ok", reply
+        reply, messages = execute(client, "print(r.text.count('## '))")
+    assert shown_text(messages).strip() == "1"
+
+
+def test_a_setting_in_the_users_kernel_profile_turns_autoload_off(installed, tmp_path):
+    opt_out = "c.InteractiveShellApp.extra_extensions = []\n"
+    with kernel(installed.python, tmp_path, profile_config=opt_out) as client:
+        reply, _ = execute(client, "%%chat\nHello")
+        assert reply["status"] == "error"
+        assert "Cell magic `%%chat` not found" in reply["evalue"]
+        reply, messages = execute(client, "%load_ext oai_magic\n%chat list")
+    assert reply["status"] == "ok", reply

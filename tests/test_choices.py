@@ -1,0 +1,253 @@
+"""%%chat -N: several choices side by side, %chat pick, and the extra API parameters."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Dict, List
+
+import comm
+import pytest
+from comm.base_comm import BaseComm
+from IPython.core.error import UsageError
+
+from oai_magic.chat import ChatResult, Choice
+from oai_magic.columns import GROUP, ColumnsView
+from oai_magic.practice import Scripted, sse_event
+from oai_magic.state import get_state
+from tests.recording import RecordingPublisher
+
+from .conftest import run
+
+CHAT = "/chat/completions"
+WORDS = {0: "alpha", 1: "bravo", 2: "charlie"}
+
+
+class WidgetFrontend:
+    """What a widget frontend would hold: every model's state, from the comm messages alone."""
+
+    def __init__(self) -> None:
+        self.models: Dict[str, Dict[str, Any]] = {}
+        self.closed: List[str] = []
+        self.bytes = 0
+
+    def receive(self, comm_id: str, msg_type: str, data: Any) -> None:
+        self.bytes += len(json.dumps(data or {}, default=str))
+        if msg_type == "comm_open":
+            self.models[comm_id] = dict(data["state"])
+        elif msg_type == "comm_msg" and (data or {}).get("method") == "update":
+            self.models[comm_id].update(data["state"])
+        elif msg_type == "comm_close":
+            self.closed.append(comm_id)
+
+    def children(self, model_id: str) -> List[str]:
+        return [c.replace("IPY_MODEL_", "") for c in self.models[model_id].get("children", [])]
+
+    def text_under(self, model_id: str) -> str:
+        """All HTML values below a model, in display order."""
+        model = self.models[model_id]
+        if "children" in model:
+            return "".join(self.text_under(c) for c in self.children(model_id))
+        return model.get("value", "")
+
+
+@pytest.fixture
+def frontend(monkeypatch):
+    seen = WidgetFrontend()
+
+    class RecordingComm(BaseComm):
+        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+            seen.receive(self.comm_id, msg_type, data)
+
+    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: RecordingComm(*a, **k))
+    return seen
+
+
+@pytest.fixture
+def magics(shell):
+    return shell.magics_manager.registry["OAIMagics"]
+
+
+@pytest.fixture
+def notebook(shell, magics, monkeypatch):
+    publisher = RecordingPublisher(shell=shell)
+    monkeypatch.setattr(shell, "display_pub", publisher)
+    monkeypatch.setattr(magics, "display_mode", "rich")
+    return publisher
+
+
+def interleaved_stream(texts: List[str], finish: List[str], usage=None) -> List[bytes]:
+    """A server's n=len(texts) stream: role chunks, then one word per choice in turn."""
+    head = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "model": "gpt-4o-mini"}
+
+    def chunk(index, delta, reason=None):
+        return sse_event({**head, "choices": [{"index": index, "delta": delta, "finish_reason": reason}]})
+
+    events = [chunk(i, {"role": "assistant", "content": ""}) for i in range(len(texts))]
+    words = [re.findall(r"\S+\s*", t) for t in texts]
+    for step in range(max(len(w) for w in words)):
+        for i, pieces in enumerate(words):
+            if step < len(pieces):
+                events.append(chunk(i, {"content": pieces[step]}))
+    events += [chunk(i, {}, finish[i]) for i in range(len(texts))]
+    if usage:
+        events.append(sse_event({**head, "choices": [], "usage": usage}))
+    return events + [sse_event("[DONE]")]
+
+
+def three_answers() -> List[str]:
+    return [" ".join(f"{WORDS[i]}{k}" for k in range(40)) + "." for i in range(3)]
+
+
+USAGE = {"prompt_tokens": 9, "completion_tokens": 120, "total_tokens": 129}
+
+
+# --- side by side in a notebook --------------------------------------------------------------------
+
+
+def test_interleaved_choices_stream_into_their_own_columns_and_end_as_one_block(
+        shell, server, magics, notebook, frontend, monkeypatch):
+    monkeypatch.setattr(magics, "render_interval", 0.0)  # draw on every chunk
+    server.script(CHAT, Scripted(chunks=interleaved_stream(three_answers(), ["stop"] * 3, USAGE)))
+    result = run(shell, "%%chat -N 3 -o r\nThree takes, please")
+    assert result.success, result.error_in_exec
+
+    first = notebook.messages[0]
+    view = first["data"]["application/vnd.jupyter.widget-view+json"]
+    row = view["model_id"]
+    columns = frontend.children(row)
+    assert len(columns) == 3
+    for index, column in enumerate(columns):  # what each column showed while streaming
+        shown = frontend.text_under(column)
+        assert f"Choice {index + 1}/3" in shown
+        assert f"{WORDS[index]}0 {WORDS[index]}1 {WORDS[index]}2" in shown
+        assert not any(WORDS[other] in shown for other in WORDS if other != index)
+    assert set(frontend.closed) == set(frontend.models)  # no widget left open
+
+    last = notebook.messages[-1]
+    assert last["kind"] == "update" and last["display_id"] == first["display_id"]
+    html = last["data"]["text/html"]
+    cells = html.split('class="oai-choice"')[1:]
+    assert len(cells) == 3
+    for index, cell in enumerate(cells):
+        assert f"Choice {index + 1}/3 · stop" in cell and f"{WORDS[index]}39" in cell
+    assert html.count('class="oai-footer"') == 1 and "9 prompt → 120 completion tokens" in html
+    assert "Choice 2/3" in last["data"]["text/plain"]
+
+
+def test_long_choices_freeze_into_small_groups_of_widgets_at_linear_cost(notebook, frontend):
+    now = [0.0]
+    view = ColumnsView(2, render_interval=0.05, clock=lambda: now[0])
+    view.begin([])
+    paragraph = "The first sentence is here. " * 12
+    texts = ["".join(f"{paragraph}{WORDS[i]}{k}.\n\n" for k in range(60)) for i in range(2)]
+    for step in range(0, len(texts[0]), 7):
+        for index, text in enumerate(texts):
+            now[0] += 0.01
+            view.delta(index, text[step:step + 7])
+    pieces = [len(s.created) for s in view.surfaces]
+    assert min(pieces) > 40  # frozen blocks became widgets of their own ...
+    longest = max(len(m.get("children", [])) for m in frontend.models.values())
+    assert longest <= GROUP + 1  # ... added to short lists, never to one ever-growing list
+    streamed = frontend.bytes
+    view.end(ChatResult(choices=[Choice(i, t, "stop") for i, t in enumerate(texts)]))
+    assert streamed < 10 * sum(len(t) for t in texts)  # bytes grow with the text, not its square
+    assert set(frontend.closed) == set(frontend.models)
+
+
+# --- in a terminal ---------------------------------------------------------------------------------
+
+
+def test_in_a_terminal_each_choice_is_printed_whole_one_after_another(shell, server, capsys):
+    server.script(CHAT, Scripted(chunks=interleaved_stream(three_answers(), ["stop", "length", "stop"], USAGE)))
+    assert run(shell, "%%chat -N 3\nThree takes").success
+    out = capsys.readouterr().out
+    positions = [out.index(f"── Choice {i}/3") for i in (1, 2, 3)]
+    assert positions == sorted(positions)
+    between = out[positions[0]:positions[1]]
+    assert "alpha0 alpha1" in between and "bravo" not in between
+    assert "cut off at the token limit" in out[positions[1]:positions[2]]
+    assert out.count("120 completion tokens") == 1
+
+
+# --- what is sent, recorded and returned ---------------------------------------------------------
+
+
+def test_n_is_sent_and_choice_one_is_recorded_with_the_others_kept_for_pick(shell, server):
+    assert run(shell, "%%chat -N 3 -t 1.2 -o r\nCompare").success
+    assert server.requests[-1].json["n"] == 3
+    r = shell.user_ns["r"]
+    assert [c.index for c in r.choices] == [0, 1, 2]
+    assert all(c.finish_reason == "stop" and c.text for c in r.choices)
+    assert len({c.text for c in r.choices}) == 3
+    [user, answer] = get_state(shell).conversations["default"].messages
+    assert answer.content == r.choices[0].text == r.text
+    assert answer.alternatives == [c.text for c in r.choices]
+
+
+def test_pick_replaces_the_recorded_turn_with_choice_k_and_the_next_prompt_sends_it(shell, server, capsys):
+    run(shell, "%%chat -N 3 -c cmp -o r\nCompare")
+    r = shell.user_ns["r"]
+    assert run(shell, "%chat pick 3 -c cmp").success
+    assert "Recorded choice 3" in capsys.readouterr().out
+    run(shell, "%%chat -c cmp\n[[echo]] next")
+    assert server.requests[-1].json["messages"][1] == {"role": "assistant", "content": r.choices[2].text}
+
+
+@pytest.mark.parametrize("line, message", [
+    ("%chat pick 4", "between 1 and 3"),
+    ("%chat pick two", "takes a choice number"),
+])
+def test_pick_refuses_a_choice_that_does_not_exist(shell, server, line, message):
+    run(shell, "%%chat -N 3\nCompare")
+    result = run(shell, line)
+    assert isinstance(result.error_in_exec, UsageError) and message in str(result.error_in_exec)
+
+
+def test_penalties_logit_bias_user_and_n_are_sent_as_typed(shell, server):
+    line = ("--presence-penalty 0.5 --frequency-penalty -1.5 --logit-bias '{\"50256\": -100, \"11\": 5}' "
+            "--user student-7 -N 2")
+    assert run(shell, f"%%chat {line}\n[[echo]] hi").success
+    body = server.requests[-1].json
+    assert (body["presence_penalty"], body["frequency_penalty"]) == (0.5, -1.5)
+    assert body["logit_bias"] == {"50256": -100, "11": 5}
+    assert (body["user"], body["n"]) == ("student-7", 2)
+
+
+@pytest.mark.parametrize("options, message", [
+    ("--presence-penalty 2.5", "--presence-penalty must be between -2 and 2"),
+    ("--frequency-penalty -3", "--frequency-penalty must be between -2 and 2"),
+    ("--logit-bias '{\"50256\": -101}'", "must be in -100..100"),
+    ("--logit-bias '{\"hello\": 1}'", "keys must be token ids"),
+    ("--logit-bias '{\"1\": \"x\"}'", "must be a number"),
+    ("--logit-bias '[1, 2]'", "takes a JSON object"),
+    ("--logit-bias '{nope'", "takes a JSON object"),
+    ("-N 0", "--choices must be between 1 and 128"),
+    ("-N 129", "--choices must be between 1 and 128"),
+    ("-N two", "invalid int value"),
+])
+def test_each_invalid_option_is_a_one_line_error_before_anything_is_sent(
+        shell, server, capsys, options, message):
+    result = run(shell, f"%%chat {options}\nhi")
+    assert isinstance(result.error_in_exec, UsageError), result.error_in_exec
+    assert message in str(result.error_in_exec)
+    assert "Traceback" not in capsys.readouterr().err
+    assert server.requests == []
+
+
+def test_chat_help_lists_every_new_option(shell):
+    doc = shell.magics_manager.registry["OAIMagics"].chat.__doc__
+    for option in ("--presence-penalty", "--frequency-penalty", "--logit-bias", "--user",
+                   "-N CHOICES, --choices CHOICES", "--tools", "--tool-choice", "--auto-tools"):
+        assert option in doc, option
+
+
+def test_a_broken_stream_keeps_what_each_choice_said(shell, server, capsys):
+    events = interleaved_stream(three_answers(), ["stop"] * 3)
+    server.script(CHAT, Scripted(chunks=events[:20], abort_after=20))
+    result = run(shell, "%%chat -N 3 -o r\nThree takes")
+    assert isinstance(result.error_in_exec, UsageError) and "partial" in str(result.error_in_exec)
+    out = capsys.readouterr().out
+    assert "alpha0" in out and "bravo0" in out and "charlie0" in out
+    answer = get_state(shell).conversations["default"].messages[-1]
+    assert answer.partial and answer.content.startswith("alpha0")

@@ -1,0 +1,154 @@
+"""In a real JupyterLab, in headless Chromium: a streaming %%chat answer and the chat panel.
+
+Chromium is Debian's (/usr/bin/chromium, installed by .ci/run), never a downloaded build. The
+notebooks run with no key, so answers come from the practice server, paced token by token.
+Screenshots go to $OAI_E2E_SCREENSHOTS (default artifacts/screenshots).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    JupyterLab,
+    cell_index,
+    open_notebook,
+    run_cells_through,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Records the text length of an element at every DOM change, and whether a "done" marker (the
+# answer's footer, or a stop mark) was there: [doneSelector, how many of them mean done].
+RECORD_SIZES = """(element, [doneSelector, doneCount]) => {
+    window.__oaiSizes = [];
+    const record = () => {
+        const size = element.innerText.length;
+        const done = element.querySelectorAll(doneSelector).length >= doneCount;
+        const sizes = window.__oaiSizes;
+        const last = sizes[sizes.length - 1];
+        if (!last || last.size !== size || last.done !== done) sizes.push({size, done});
+    };
+    record();
+    window.__oaiObserver && window.__oaiObserver.disconnect();
+    window.__oaiObserver = new MutationObserver(record);
+    window.__oaiObserver.observe(element, {subtree: true, childList: true, characterData: true});
+}"""
+GREW_WHILE_STREAMING = """n => new Set(window.__oaiSizes.filter(s => !s.done).map(s => s.size)).size >= n"""
+
+
+def streaming_sizes(page) -> list:
+    """Distinct sizes seen before the done marker, in order (the first is the size before)."""
+    sizes = [s["size"] for s in page.evaluate("window.__oaiSizes") if not s["done"]]
+    return list(dict.fromkeys(sizes))
+
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    folder = Path(os.environ.get("OAI_E2E_SCREENSHOTS") or REPO / "artifacts" / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    server = JupyterLab(tmp_path_factory.mktemp("lab")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} not found: the browser tests need Debian's Chromium "
+            "(apt-get install chromium; .ci/run installs it). Never `playwright install`."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.dialogs = []  # an alert() from an answer would land here
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    yield page
+    context.close()
+
+
+def test_chat_answer_grows_in_steps_and_ends_as_safe_rendered_markdown(lab, page, screenshots):
+    cells = open_notebook(page, lab, "01-quickstart.ipynb")
+    target = cell_index(cells, '<script>alert("hi")</script>')
+    cell = cells.nth(target)
+    output = cell.locator(".jp-Cell-outputArea")
+    output.evaluate(RECORD_SIZES, [".oai-footer", 1])
+
+    run_cells_through(page, cells, target)
+    page.wait_for_function(GREW_WHILE_STREAMING, arg=3)
+    cell.screenshot(path=str(screenshots / "01-quickstart-chat-streaming.png"))
+    output.locator(".oai-footer").wait_for()
+    cell.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "01-quickstart-chat-page.png"))
+    cell.screenshot(path=str(screenshots / "01-quickstart-chat-final.png"))
+
+    streaming = [size for size in streaming_sizes(page) if size > 0]
+    final = page.evaluate("window.__oaiSizes").pop()["size"]
+    assert len(streaming) >= 3, streaming  # several visible steps before the end...
+    assert streaming[0] < max(streaming) <= final + 100, (streaming, final)  # ...growing
+    assert output.locator("h2").count() >= 1  # heading
+    assert output.locator("table th").first.inner_text() == "Setting"  # table
+    assert output.locator("pre code.language-python span[style*='color']").count() >= 3  # highlighted
+    shown = output.inner_text()
+    assert '<script>alert("hi")</script>' in shown  # the tag is shown as text...
+    assert output.locator("script").count() == 0  # ...and is not an element
+    assert "| ---" not in shown and "```" not in shown
+    assert page.dialogs == []
+
+
+def test_chat_panel_streams_an_answer_and_stop_keeps_the_partial_answer_marked(lab, page, screenshots):
+    cells = open_notebook(page, lab, "04-chat-panel.ipynb")
+    target = cell_index(cells, "%chat_panel")
+    run_cells_through(page, cells, target)
+    panel = cells.nth(target).locator(".jp-Cell-outputArea")
+    message = panel.get_by_placeholder("Message (Markdown)")
+    send = panel.get_by_role("button", name="Send")
+    stop = panel.get_by_role("button", name="Stop")
+
+    transcript_size = panel.evaluate("element => element.innerText.length")
+    panel.evaluate(RECORD_SIZES, [".oai-footer", 1])
+    message.fill("Hello from the browser: what can this panel do?")
+    send.click()
+    page.wait_for_function(GREW_WHILE_STREAMING, arg=4)
+    panel.locator(".oai-footer").wait_for()
+    panel.screenshot(path=str(screenshots / "04-chat-panel-answer.png"))
+    grew = [size for size in streaming_sizes(page) if size > transcript_size]
+    assert len(grew) >= 3, grew
+    assert "You wrote: “Hello from the browser: what can this panel do?”" in panel.inner_text()
+    assert message.input_value() == ""
+
+    panel.evaluate(RECORD_SIZES, [".oai-mark", 1])
+    message.fill("Tell me a very long story. [[tokens=1500]]")
+    send.click()
+    page.wait_for_function(GREW_WHILE_STREAMING, arg=3)
+    stop.click()
+    mark = panel.locator(".oai-mark")
+    mark.wait_for()
+    panel.screenshot(path=str(screenshots / "04-chat-panel-stopped.png"))
+    assert "interrupted: partial answer kept" in mark.inner_text()
+    assert "Stopped: partial answer kept" in panel.inner_text()
+    partial = mark.locator("xpath=..")  # the stopped answer's block
+    assert "1. " in partial.inner_text() or len(partial.inner_text()) > 40
+    assert send.is_enabled() and stop.is_disabled()
+    assert page.dialogs == []

@@ -1,0 +1,102 @@
+"""Every notebook in notebooks/ runs top to bottom in a real kernel, with no key, on the practice server.
+
+The kernel is this virtualenv's Python, started by jupyter_client as Jupyter would; it runs in a
+temporary directory holding a copy of notebooks/data, so exports land there and not in the repo.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.kernels import kernel_env, kernel_manager
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+GUIDES = ["01-quickstart", "02-conversations", "03-transcribe", "04-chat-panel", "05-classroom"]
+SETUP_LINES = ["%load_ext oai_magic", "%oai practice --if-no-key"]
+PRACTICE_NOTE = "This is practice output from the offline oai_magic server"
+
+# What a reader must see in each notebook's outputs when it runs on the practice server.
+EXPECTED = {
+    "01-quickstart": [
+        "&lt;script&gt;alert(",  # the tag in the answer is shown as text
+        "completion_tokens",  # answer.usage
+        "practice server",  # %oai status
+        "list comprehensions",  # {topic} was filled in
+    ],
+    "02-conversations": [
+        "Exported 'physics'",
+        "# Conversation: physics",
+        "Loaded ",
+        "physics-review",
+        "Removed the last exchange",
+        "aluminium",
+        "{material}",  # sent literally with --no-interpolate
+    ],
+}
+
+
+def run_notebook(path: Path, workdir: Path) -> nbformat.NotebookNode:
+    notebook = nbformat.read(path, as_version=4)
+    if (NOTEBOOK_DIR / "data").is_dir():
+        shutil.copytree(NOTEBOOK_DIR / "data", workdir / "data")
+    client = NotebookClient(
+        notebook,
+        km=kernel_manager(sys.executable, workdir / "jupyter"),
+        timeout=120,
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    client.execute(env=kernel_env(workdir / "jupyter"))
+    return notebook
+
+
+def output_text(cell: nbformat.NotebookNode) -> str:
+    """Everything a cell showed: streams, plain text and HTML of displays and results, errors."""
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif output.output_type in ("display_data", "execute_result"):
+            parts.extend(str(output.data.get(kind, "")) for kind in ("text/plain", "text/html"))
+        elif output.output_type == "error":
+            parts.append(f"{output.ename}: {output.evalue}")
+    return "\n".join(parts)
+
+
+def test_the_five_guides_are_there():
+    assert [path.stem for path in NOTEBOOKS] == GUIDES
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_notebook_is_saved_clean_and_starts_with_the_setup_cell(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    assert notebook.nbformat == 4
+    assert notebook.metadata.kernelspec.name == "python3"
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
+    first_code = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert all(line in first_code.source.splitlines() for line in SETUP_LINES)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_notebook_runs_top_to_bottom_without_a_key(path, tmp_path):
+    notebook = run_notebook(path, tmp_path)
+
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert "answers are PRACTICE OUTPUT, not a real model" in output_text(code_cells[0])
+    chat_cells = [cell for cell in code_cells if cell.source.startswith("%%chat")]
+    for cell in chat_cells:
+        shown = output_text(cell)
+        assert 'class="oai-answer' in shown, cell.source
+        assert "practice output" in shown, cell.source
+    everything = "\n".join(output_text(cell) for cell in code_cells)
+    for expected in EXPECTED.get(path.stem, []):
+        assert expected in everything, expected

@@ -1,0 +1,73 @@
+"""``%oai practice --if-no-key``: the first cell of every notebook, with and without a key."""
+
+from __future__ import annotations
+
+import pytest
+
+from oai_magic.state import Secret, get_state
+from tests.conftest import TEST_KEY, run
+
+PRACTICE_LINE = "Using the practice server: answers are PRACTICE OUTPUT, not a real model"
+
+
+@pytest.fixture
+def no_key(shell):
+    """The shell with no key at all; any practice server it starts is stopped afterwards."""
+    state = get_state(shell)
+    state.settings.api_key = None
+    state.settings.base_url = None
+    yield shell
+    run(shell, "%oai practice --stop")
+
+
+def test_without_a_key_the_setup_starts_the_practice_server_and_says_answers_are_practice(
+    no_key, capsys
+):
+    assert run(no_key, "%oai practice --if-no-key").success
+    said = capsys.readouterr().out
+    assert PRACTICE_LINE in said
+    assert run(no_key, "%%chat -o r\nHello").success
+    assert "practice output" in no_key.user_ns["r"].text
+
+
+def test_with_a_key_in_the_environment_the_setup_uses_the_configured_server(
+    no_key, monkeypatch, capsys
+):
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    assert run(no_key, "%oai practice --if-no-key").success
+    said = capsys.readouterr().out
+    assert "Using http://127.0.0.1:9/v1 with your key sk-…abcd (from OPENAI_API_KEY)" in said
+    assert TEST_KEY not in said
+    assert get_state(no_key).practice_server is None
+
+
+def test_a_key_set_after_practising_takes_over_when_the_setup_runs_again(no_key, capsys):
+    run(no_key, "%oai practice --if-no-key")
+    state = get_state(no_key)
+    state.settings.api_key = Secret(TEST_KEY)  # what %oai key does after its hidden prompt
+    assert run(no_key, "%oai practice --if-no-key").success
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert said.startswith("Using https://api.openai.com/v1 with your key sk-…abcd (from session)")
+    assert state.practice_server is None
+    assert state.settings.resolved_base_url() == "https://api.openai.com/v1"
+
+
+def test_running_the_setup_twice_keeps_one_practice_server(no_key):
+    run(no_key, "%oai practice --if-no-key")
+    first = get_state(no_key).practice_server
+    run(no_key, "%oai practice --if-no-key --delay 0")
+    assert get_state(no_key).practice_server is first
+    assert first.token_delay == 0
+
+
+def test_stopping_practice_forgets_the_practice_placeholder_key(no_key):
+    run(no_key, "%oai practice --if-no-key")
+    run(no_key, "%oai practice --stop")
+    assert get_state(no_key).settings.resolved_key() is None
+
+
+def test_a_misspelt_practice_option_is_one_line_error(no_key):
+    result = run(no_key, "%oai practice --if-no-keys")
+    assert not result.success
+    assert "usage: %oai practice [--delay SECONDS] [--if-no-key]" in str(result.error_in_exec)
