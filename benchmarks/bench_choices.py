@@ -3,7 +3,8 @@
 Three synthetic answers (tests/synthetic.py) of 2k/8k tokens each are interleaved by index,
 as a server streams n=3, and fed to ColumnsView on a fake clock (20 ms between chunks of one
 choice, so 6.7 ms between chunks overall; the default 50 ms render interval). Widget traffic is
-counted at the comm (every comm_open / comm_msg / comm_close payload, JSON-encoded), display
+counted at the comm: the JSON of the widget state each comm_open / comm_msg carries (as the
+display side counts the data of each display message, not the protocol envelope); display
 traffic at IPython's DisplayPublisher. The baseline re-renders all three columns into one HTML
 output at the same redraw rate.
 
@@ -40,7 +41,8 @@ SENT: List[int] = []
 class CountingComm(BaseComm):
     def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None,
                     buffers: Any = None, **keys: Any) -> None:
-        SENT.append(len(json.dumps({"msg_type": msg_type, "data": data}, default=str)))
+        state = (data or {}).get("state") or {}
+        SENT.append(len(json.dumps(state, ensure_ascii=False, default=str).encode("utf-8")))
 
 
 class FakeClock:
@@ -73,6 +75,7 @@ def run_columns(size: int, publisher: RecordingPublisher) -> dict:
         clock.now += 0.02 / N
         view.delta(index, token)
     streamed_comm = sum(SENT)
+    live_bytes = sum(live.stats["bytes"] for live in view.lives)
     messages = len(SENT)
     pieces = sum(len(s.created) for s in view.surfaces)
     texts = ["".join(t) for t in tokens]
@@ -81,6 +84,7 @@ def run_columns(size: int, publisher: RecordingPublisher) -> dict:
     return {
         "chars": sum(len(t) for t in texts),
         "comm_bytes": streamed_comm,
+        "live_bytes": live_bytes,
         "comm_messages": messages,
         "widgets": pieces,
         "close_bytes": sum(SENT) - streamed_comm,
@@ -120,13 +124,14 @@ def main() -> None:
     publisher = RecordingPublisher(shell=shell)
     shell.display_pub = publisher
     print(f"{N} choices interleaved, 20 ms/token per choice, render interval {INTERVAL * 1000:.0f} ms")
-    print(f"{'tokens/choice':>13} {'chars':>8} {'widgets':>8} {'comm KB':>8} {'msgs':>6} "
+    print(f"{'tokens/choice':>13} {'chars':>8} {'widgets':>8} {'live KB':>8} {'comm KB':>8} {'msgs':>6} "
           f"{'final KB':>9} {'total KB':>9} {'KB/char·1e3':>11} {'naive KB':>9} {'naive/ours':>10}")
     for size in (int(s) for s in args.sizes.split(",")):
         ours = run_columns(size, publisher)
         naive = run_naive(size, publisher)
         total = ours["comm_bytes"] + ours["close_bytes"] + ours["display_bytes"]
-        print(f"{size:>13} {ours['chars']:>8} {ours['widgets']:>8} {ours['comm_bytes'] / 1e3:>8.1f} "
+        print(f"{size:>13} {ours['chars']:>8} {ours['widgets']:>8} {ours['live_bytes'] / 1e3:>8.1f} "
+              f"{ours['comm_bytes'] / 1e3:>8.1f} "
               f"{ours['comm_messages']:>6} {ours['final_html'] / 1e3:>9.1f} {total / 1e3:>9.1f} "
               f"{total / ours['chars']:>11.2f} {naive / 1e3:>9.1f} {naive / total:>10.1f}")
 

@@ -6,7 +6,8 @@ stores text and ``refresh`` draws at most once per ``render_interval`` of an inj
 
 * finished top-level blocks are *frozen*: drawn once, never parsed or sent again;
 * a long open block is cut at a safe seam (complete lines of a code fence, whole sentences
-  of a paragraph, whole items of a list), so the live *tail* stays short;
+  of a paragraph, whole items of a list, whole rows of a table), so the live *tail* stays
+  short;
 * all live bytes are paid from a budget proportional to the content received, so when a
   block cannot be cut, tail updates get rarer instead of the bytes exploding.
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from .render import (
     answer_html,
@@ -29,11 +30,6 @@ from .render import (
     render_plain,
     unhighlighted_options,
 )
-
-try:
-    from typing import Protocol
-except ImportError:  # pragma: no cover - Python < 3.8
-    Protocol = object  # type: ignore[assignment,misc]
 
 # Live bytes (frozen pieces + tails) ≤ BUDGET_RATIO × 2 × (chars received + frozen content
 # HTML) + BUDGET_BURST. The final block is at least that content, so everything sent stays
@@ -45,18 +41,21 @@ SPLIT_AT = 100  # an open block this long (chars) is cut at a seam when it safel
 MIN_PIECE = 30  # ... into a frozen piece at least this long
 PLAIN_FREEZE_AT = 120  # --plain: freeze complete lines once they are this long
 
-_SENTENCE_END = re.compile(
-    r"(?P<head>[.!?:;][\"')\]]*)[ \t]+(?=[A-Za-z\"'(])|\n(?=[A-Za-z\"'(])"
-)
+_SENTENCE_END = re.compile(r"(?P<head>[.!?:;][\"')\]]*)[ \t]+(?=[A-Za-z\"'(])|\n(?=[A-Za-z\"'(])")
 # Literal text that a later character could still turn into markup across a seam.
 _UNSAFE_IN_TEXT = re.compile(r"[*`\[]|~~|<(?=[A-Za-z])|\$(?!\d)|(?:^|[^A-Za-z0-9])_")
 _FENCE_CLOSER = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*$")
 _LANG_CLASS = re.compile(r'<code class="language-[^"]*">')
 _FIRST_TAG = re.compile(r"<(\w+)")
+_THEAD = re.compile(r"<thead>.*?</thead>\n", re.S)
 
 
 class Surface(Protocol):
-    """Where a live answer is drawn (display handles today, widgets later)."""
+    """Where a live answer is drawn (display handles today, widgets later).
+
+    A surface may also set ``piece_overhead``: the bytes each new piece costs beyond its
+    HTML (opening an ipywidget sends ~600). Pieces are then cut big enough to amortise it.
+    """
 
     def freeze(self, html: str) -> None:
         """The current tail becomes ``html`` for good; a new empty tail starts after it."""
@@ -147,7 +146,10 @@ class LiveMarkdown:
         self._continues = False  # the tail continues a block cut at a seam
         self._shown_tail: Optional[str] = None
         self._structure_dirty = False  # a line began: a block may have finished
-        self._split_retry_at = SPLIT_AT
+        self._overhead = int(getattr(surface, "piece_overhead", 0) or 0)
+        self._split_at = max(SPLIT_AT, 2 * self._overhead)
+        self._min_piece = max(MIN_PIECE, self._overhead)
+        self._split_retry_at = self._split_at
         self._html_ratio = 1.3  # tail HTML / source chars, last seen
         self._spent = 0  # live HTML chars sent
         self._frozen_html = 0  # HTML chars of frozen content (without seams/wrappers)
@@ -195,13 +197,14 @@ class LiveMarkdown:
         frozen, tail = self._step_plain() if self.plain else self._step_markdown()
         self.stats["render_seconds"] += time.perf_counter() - started
         if frozen:
-            self._send(frozen, cost=0 if frozen == self._shown_tail else len(frozen))
+            new = self._overhead if self._shown_tail is None else 0
+            self._send(frozen, cost=0 if frozen == self._shown_tail else len(frozen) + new)
             self.surface.freeze(frozen)
             self._shown_tail = None
             self.stats["frozen_pieces"] += 1
             self.shown_chars = self._tail_start
         if tail is not None and tail != self._shown_tail:
-            self._send(tail, cost=len(tail))
+            self._send(tail, cost=len(tail) + (self._overhead if self._shown_tail is None else 0))
             self.surface.set_tail(tail)
             self._shown_tail = tail
             self.shown_chars = self._tail_start + len(self._tail)
@@ -271,7 +274,7 @@ class LiveMarkdown:
         """Drop the first ``offset`` chars of the tail (just frozen, or blank)."""
         self._tail = self._tail[offset:]
         self._tail_start += offset
-        self._split_retry_at = SPLIT_AT
+        self._split_retry_at = self._split_at
 
     # --- one refresh -----------------------------------------------------------------------
 
@@ -339,7 +342,6 @@ class LiveMarkdown:
         md = markdown_parser()
         if highlight:
             self.stats["parsed_chars"] += sum(len(t.content) for t in tokens if t.type == "fence")
-        if highlight:
             return md.renderer.render(tokens, md.options, {})
         # A re-sent tail: plain code (highlighting can wait for the freeze), no class hint.
         return _LANG_CLASS.sub("<code>", md.renderer.render(tokens, unhighlighted_options(), {}))
@@ -359,6 +361,8 @@ class LiveMarkdown:
             return ""
         if first.type == "fence":
             return self._split_fence(first, src)
+        if first.type == "table_open":
+            return self._split_table(tokens, src, base)
         if self._context:
             return ""
         if first.type == "paragraph_open":
@@ -371,7 +375,7 @@ class LiveMarkdown:
         """Complete lines of an open code fence; the tail goes on under the same opener."""
         opener_end = src.find("\n") + 1
         last_nl = src.rfind("\n") + 1
-        if opener_end == 0 or last_nl - opener_end < MIN_PIECE:
+        if opener_end == 0 or last_nl - opener_end < self._min_piece:
             return ""
         for line in src[opener_end:].split("\n"):
             m = _FENCE_CLOSER.match(line)
@@ -385,7 +389,7 @@ class LiveMarkdown:
 
     def _split_paragraph(self, src: str) -> str:
         """Whole sentences whose inline markup is closed; the rest starts a new paragraph."""
-        cuts = [m for m in _SENTENCE_END.finditer(src) if m.start() >= MIN_PIECE]
+        cuts = [m for m in _SENTENCE_END.finditer(src) if m.start() >= self._min_piece]
         for match in reversed(cuts[-3:]):
             head = src[: match.end("head")] if match.group("head") else src[: match.start()]
             if head.count("\\(") != head.count("\\)") or head.count("\\[") != head.count("\\]"):
@@ -408,7 +412,7 @@ class LiveMarkdown:
         if len(items) < 2:
             return ""
         offset = _line_offset(src, items[-1])
-        if offset < MIN_PIECE:
+        if offset < self._min_piece:
             return ""
         head = self._parse(src[:offset])
         if sum(1 for t in head if _is_top_block(t)) != 1:
@@ -416,6 +420,21 @@ class LiveMarkdown:
         html = self._piece(head, top=self._continues, bottom=True)
         self._cut(offset)
         self._continues = True
+        return html
+
+    def _split_table(self, tokens: List[Any], src: str, base: int) -> str:
+        """All rows but the last; the tail goes on under the same header (shown once)."""
+        rows = [t.map[0] - base for t in tokens if t.type == "tr_open" and t.map]
+        header_end = _line_offset(src, 2)  # the header row and the delimiter row
+        offset = _line_offset(src, rows[-1]) if len(rows) > 2 else 0
+        if offset - header_end < self._min_piece:
+            return ""
+        head = self._parse(src[:offset])
+        if sum(1 for t in head if _is_top_block(t)) != 1:
+            return ""
+        html = self._piece(head, top=self._continues, bottom=True)
+        self._cut(offset - len(self._context))
+        self._context, self._continues = src[:header_end], True
         return html
 
 
@@ -447,6 +466,8 @@ def _seam(html: str, *, top: bool = False, bottom: bool = False) -> str:
     match = _FIRST_TAG.match(html) if (top or bottom) else None
     if match is None:
         return html
+    if top and match.group(1) == "table":  # a continued table: its header is shown above
+        html = _THEAD.sub("", html, count=1)
     sides = (["top"] if top else []) + (["bottom"] if bottom else [])
     props = ["margin"] + (["padding"] if match.group(1) == "pre" else [])
     style = ";".join(f"{p}-{s}:0" for p in props for s in sides)

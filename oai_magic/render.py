@@ -34,9 +34,7 @@ def markdown_parser() -> Any:
     if _parser is None:
         from markdown_it import MarkdownIt
 
-        md = MarkdownIt(
-            "commonmark", {"html": False, "breaks": False, "highlight": highlight_code}
-        )
+        md = MarkdownIt("commonmark", {"html": False, "breaks": False, "highlight": highlight_code})
         md.enable(["table", "strikethrough"])
         md.validateLink = _safe_link  # type: ignore[method-assign]
         md.block.ruler.before(
@@ -79,8 +77,7 @@ def answer_html(body_html: str, mark: Optional[str] = None) -> str:
     mark_html = ""
     if mark:
         mark_html = (
-            '<div class="oai-mark" style="margin-top:0.4em;font-weight:bold">'
-            f"{escape_html(mark)}</div>"
+            f'<div class="oai-mark" style="margin-top:0.4em;font-weight:bold">{escape_html(mark)}</div>'
         )
     return f"{ANSWER_OPEN}{body_html}{mark_html}</div>"
 
@@ -88,10 +85,7 @@ def answer_html(body_html: str, mark: Optional[str] = None) -> str:
 def render_footer(parts: Iterable[str]) -> str:
     """One muted line: model · tokens · timings · request id · billing."""
     line = " · ".join(escape_html(p) for p in parts if p)
-    return (
-        '<div class="oai-footer" style="font-size:smaller;opacity:0.65;margin-top:0.3em">'
-        f"{line}</div>"
-    )
+    return f'<div class="oai-footer" style="font-size:smaller;opacity:0.65;margin-top:0.3em">{line}</div>'
 
 
 # --- code highlighting -------------------------------------------------------------------
@@ -142,10 +136,7 @@ def _render_image(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> s
     token = tokens[idx]
     src = escape_html(str(token.attrGet("src") or ""))
     alt = self.renderInlineAsText(token.children or [], options, env) or "image"
-    return (
-        f'<a href="{src}" target="_blank" rel="noopener noreferrer">'
-        f"[image: {escape_html(alt)}]</a>"
-    )
+    return f'<a href="{src}" target="_blank" rel="noopener noreferrer">[image: {escape_html(alt)}]</a>'
 
 
 # --- math: $…$, $$…$$, \(…\), \[…\] kept verbatim for MathJax --------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import html
+import os
 from typing import Any, List, Optional, Sequence
 
 from .errors import InputError
@@ -138,10 +139,15 @@ def practice(state: KernelState, rest: List[str]) -> str:
         )
     _start_practice(state, delay)
     if if_no_key:
+        if os.environ.get("OPENAI_BASE_URL"):
+            how = ("OPENAI_BASE_URL is set but no key: set OPENAI_API_KEY too (any value for a "
+                   "server that needs none)")
+        else:
+            how = ("For a real model set OPENAI_API_KEY (and OPENAI_BASE_URL for another server) "
+                   "before starting Jupyter, or run %oai key")
         return (
             "Using the practice server: answers are PRACTICE OUTPUT, not a real model "
-            "(no API key is set). For a real model set OPENAI_API_KEY (and OPENAI_BASE_URL for "
-            "another server) before starting Jupyter, or run %oai key, then run this cell again."
+            f"(no API key is set). {how}, then run this cell again."
         )
     return (
         f"Practice server at {state.practice_server.base_url}: answers are PRACTICE OUTPUT "

@@ -39,9 +39,7 @@ class RecordingPublisher(DisplayPublisher):
         )
 
     def clear_output(self, wait: bool = False) -> None:
-        self.messages.append(
-            {"kind": "clear", "data": {}, "display_id": None, "nbytes": 0, "wait": wait}
-        )
+        self.messages.append({"kind": "clear", "data": {}, "display_id": None, "nbytes": 0, "wait": wait})
 
     @property
     def total_bytes(self) -> int:

@@ -7,12 +7,55 @@ import random
 import re
 from typing import List
 
-_WORDS = (
-    "the model request stream token answer notebook kernel display update cost render "
-    "block paragraph list table fence output value function returns result data frame "
-    "client server retry timeout header error message history budget linear quadratic "
-    "bytes latency frontend browser cache parser simple small quick careful every each"
-).split()
+_WORDS = [
+    "the",
+    "model",
+    "request",
+    "stream",
+    "token",
+    "answer",
+    "notebook",
+    "kernel",
+    "display",
+    "update",
+    "cost",
+    "render",
+    "block",
+    "paragraph",
+    "list",
+    "table",
+    "fence",
+    "output",
+    "value",
+    "function",
+    "returns",
+    "result",
+    "data",
+    "frame",
+    "client",
+    "server",
+    "retry",
+    "timeout",
+    "header",
+    "error",
+    "message",
+    "history",
+    "budget",
+    "linear",
+    "quadratic",
+    "bytes",
+    "latency",
+    "frontend",
+    "browser",
+    "cache",
+    "parser",
+    "simple",
+    "small",
+    "quick",
+    "careful",
+    "every",
+    "each",
+]
 _CODE = [
     "def {n}(items, limit=10):",
     '    """Return the first {n} values."""',
@@ -75,9 +118,7 @@ def _section(rng: random.Random) -> str:
     if kind < 0.3:
         parts.append("\n".join(f"- {_sentence(rng)}" for _ in range(rng.randint(3, 7))))
     elif kind < 0.5:
-        parts.append(
-            "\n".join(f"{i}. {_sentence(rng)}" for i in range(1, rng.randint(4, 9)))
-        )
+        parts.append("\n".join(f"{i}. {_sentence(rng)}" for i in range(1, rng.randint(4, 9))))
     parts.append(_paragraph(rng, 1, 3))
     roll = rng.random()
     if roll < 0.55:

@@ -132,7 +132,8 @@ def test_chat_panel_streams_an_answer_and_stop_keeps_the_partial_answer_marked(l
     send.click()
     page.wait_for_function(GREW_WHILE_STREAMING, arg=4)
     panel.locator(".oai-footer").wait_for()
-    panel.screenshot(path=str(screenshots / "04-chat-panel-answer.png"))
+    send.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "04-chat-panel-answer.png"))
     grew = [size for size in streaming_sizes(page) if size > transcript_size]
     assert len(grew) >= 3, grew
     assert "You wrote: “Hello from the browser: what can this panel do?”" in panel.inner_text()
@@ -145,10 +146,11 @@ def test_chat_panel_streams_an_answer_and_stop_keeps_the_partial_answer_marked(l
     stop.click()
     mark = panel.locator(".oai-mark")
     mark.wait_for()
-    panel.screenshot(path=str(screenshots / "04-chat-panel-stopped.png"))
+    stop.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "04-chat-panel-stopped.png"))
     assert "interrupted: partial answer kept" in mark.inner_text()
     assert "Stopped: partial answer kept" in panel.inner_text()
-    partial = mark.locator("xpath=..")  # the stopped answer's block
-    assert "1. " in partial.inner_text() or len(partial.inner_text()) > 40
+    stopped_answer = mark.locator("xpath=..").inner_text().replace(mark.inner_text(), "").strip()
+    assert stopped_answer, "the partial answer is shown above its mark"
     assert send.is_enabled() and stop.is_disabled()
     assert page.dialogs == []

@@ -236,9 +236,7 @@ def test_display_messages_are_display_then_updates_then_one_final_block(recorder
 
 def test_a_notice_shown_above_the_answer_is_kept_in_the_final_block(recorder):
     notice = '<div class="oai-notice">History trimmed</div>'
-    view = LiveMarkdown(
-        DisplaySurface(prefix_html=notice, prefix_text="History trimmed"), clock=FakeClock()
-    )
+    view = LiveMarkdown(DisplaySurface(prefix_html=notice, prefix_text="History trimmed"), clock=FakeClock())
     assert recorder.messages[0]["data"]["text/html"] == notice
     view.append("Hi")
     view.finish()
@@ -271,9 +269,7 @@ def test_finish_is_final():
 
 @pytest.mark.parametrize("per_token", [0.001, 0.02, 1.0])
 @pytest.mark.parametrize("by", ["char", "token"])
-def test_frozen_blocks_render_exactly_as_in_the_whole_document(
-    monkeypatch, unlimited_budget, per_token, by
-):
+def test_frozen_blocks_render_exactly_as_in_the_whole_document(monkeypatch, unlimited_budget, per_token, by):
     monkeypatch.setattr(live, "SPLIT_AT", 10**9)  # whole blocks only
     text = TRICKY + "END\n"
     surface = ModelSurface()
@@ -347,6 +343,20 @@ def test_a_long_list_is_frozen_item_by_item(unlimited_budget):
     assert all(p.startswith("<ol") for p in surface.pieces)
     assert re.match(r'<ol [^>]*start="1[0-3]"', surface.tail)
     assert surface.tail.endswith("<li>last</li>\n</ol>\n")
+
+
+def test_a_long_table_is_frozen_row_by_row_with_its_header_shown_once(unlimited_budget):
+    surface = ModelSurface()
+    rows = "".join(f"| row {i} | {i * 7} | some note about row {i} |\n" for i in range(12))
+    view, clock = stream(tokenize("| name | size | note |\n|---|---:|---|\n" + rows), 0.02, surface)
+    clock.now += 1
+    view.refresh()
+    tables = surface.pieces + [surface.tail]
+    assert len(tables) >= 3
+    assert all(t.startswith("<table") for t in tables)
+    assert tables[0].count("<th>") == 2 and sum(t.count("<th>") for t in tables) == 2
+    assert all('<td style="text-align:right">' in t for t in tables)  # alignment kept
+    assert letters("".join(tables)) == letters(render_markdown(view.text))
 
 
 def test_a_line_break_split_across_deltas_is_one_newline(unlimited_budget):

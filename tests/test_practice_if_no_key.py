@@ -30,6 +30,16 @@ def test_without_a_key_the_setup_starts_the_practice_server_and_says_answers_are
     assert "practice output" in no_key.user_ns["r"].text
 
 
+def test_a_base_url_without_a_key_still_practises_and_says_what_is_missing(
+    no_key, monkeypatch, capsys
+):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    assert run(no_key, "%oai practice --if-no-key").success
+    said = capsys.readouterr().out
+    assert PRACTICE_LINE in said
+    assert "OPENAI_BASE_URL is set but no key: set OPENAI_API_KEY too" in said
+
+
 def test_with_a_key_in_the_environment_the_setup_uses_the_configured_server(
     no_key, monkeypatch, capsys
 ):

@@ -111,10 +111,7 @@ def test_javascript_and_data_links_are_not_links():
 
 def test_http_and_mailto_links_open_in_a_new_tab_without_opener():
     html = render_markdown("[docs](https://example.com/a) <mailto:me@example.com>")
-    assert (
-        '<a href="https://example.com/a" target="_blank" rel="noopener noreferrer">docs</a>'
-        in html
-    )
+    assert '<a href="https://example.com/a" target="_blank" rel="noopener noreferrer">docs</a>' in html
     assert 'href="mailto:me@example.com"' in html
 
 
