@@ -91,14 +91,22 @@ def plan_tool_calls(body: dict) -> Optional[List[Dict[str, str]]]:
 
 
 def example_arguments(parameters: Dict[str, Any], prompt: str) -> Dict[str, Any]:
-    """Values for the required parameters, taken from the prompt where it has some."""
+    """Values for the required parameters (the prompt's, else examples), then for optional
+    numbers and strings while the prompt has unused ones."""
     numbers = [float(n) if "." in n else int(n) for n in _NUMBER.findall(prompt)]
     words = [next(g for g in m if g) for m in _QUOTED.findall(prompt)]
     words += _CAPITALISED.findall(prompt)
     properties = parameters.get("properties") or {}
+    required = [n for n in parameters.get("required") or [] if n in properties]
     arguments: Dict[str, Any] = {}
-    for name in parameters.get("required") or []:
-        arguments[name] = _example(properties.get(name) or {}, numbers, words)
+    for name in required:
+        arguments[name] = _example(properties[name], numbers, words)
+    for name, schema in properties.items():  # optional ones only while the prompt has values left
+        kind = schema.get("type") if isinstance(schema, dict) else None
+        if name in arguments or "enum" in schema:
+            continue
+        if (kind in ("integer", "number") and numbers) or (kind == "string" and words):
+            arguments[name] = _example(schema, numbers, words)
     return arguments
 
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional
 from . import chat
 from .chat import Cancellation, ChatResult, HistoryBudget
 from .errors import InputError, OAIError
-from .request import ChatOptions
+from .request import ChatOptions, validate_chat_options
 from .state import KernelState, Message
 from .tools import Tool, ToolOutcome, resolve_tools, run_call, tool_choice_value
 
@@ -139,6 +139,7 @@ def tool_loop(
     after recording on an interrupt, or when nothing usable came back.
     """
     options = options or ChatOptions()
+    validate_chat_options(options)  # a bad option is one line, before anything is shown
     first_choice = options.tool_choice
     later_choice = first_choice if first_choice in (None, "auto", "none") else "auto"
     specs = [t.spec() for t in tools]
@@ -198,7 +199,8 @@ def tool_loop(
             with state.lock:
                 state.conversation(conversation).record_turn(user, list(replies))
             state.notify("conversation", {"name": conversation})
-        view.finish(final)
+        if last is not None:
+            view.finish(final)
     if isinstance(failure, KeyboardInterrupt):
         raise failure
     if failure is not None and (not replies or not isinstance(failure, OAIError)):

@@ -23,8 +23,8 @@ from typing import Any, Callable, List, Optional, TextIO, Tuple
 from .chat import ChatResult, Choice
 from .views import footer_parts, pretty_json, result_mark
 
-GROUP = 4  # sealed widgets per box
-MERGE = 1024  # chars of HTML under which a sealed widget takes the next frozen piece too
+GROUP = 16  # sealed widgets per box
+MERGE = 512  # chars of HTML under which a sealed widget takes the next frozen piece too
 
 
 def choice_label(choice: Optional[Choice], index: int, n: int) -> str:

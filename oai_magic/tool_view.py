@@ -244,7 +244,8 @@ class NotebookToolView:
                 final_text = f"```json\n{pretty}\n```" if pretty is not None else None
             self.live.finish(footer_html=footer_html, mark=mark, text=final_text,
                              footer_text=footer_text)
-            self.parts.append(self.surface.final)  # type: ignore[union-attr]
+            if self.surface is not None and self.surface.final:
+                self.parts.append(self.surface.final)
         else:
             self.parts.append((answer_html("", mark) + footer_html,
                                "\n".join(p for p in (mark, footer_text) if p)))

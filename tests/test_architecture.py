@@ -21,6 +21,7 @@ ALLOWED = {
     "practice": {"_practice_answers", "_practice_audio"},
     "_practice_answers": {"_practice_tools"},
     "_practice_tools": set(),
+    "tools": {"errors"},
     "_practice_audio": {"_practice_answers"},
     "subtitles": set(),
     "audio_sources": {"errors"},
@@ -28,7 +29,8 @@ ALLOWED = {
 }
 ONLY_IMPORTS_REQUESTS = {"client"}
 MAY_IMPORT_IPYTHON = {
-    "magics", "render", "live", "views", "widget", "__init__", "tools_confirm", "columns", "transcribe_view",
+    "magics", "render", "live", "views", "widget", "__init__", "tools_confirm", "columns", "tool_view",
+    "transcribe_view",
 }
 
 

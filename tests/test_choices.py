@@ -32,7 +32,8 @@ class WidgetFrontend:
         self.bytes = 0
 
     def receive(self, comm_id: str, msg_type: str, data: Any) -> None:
-        self.bytes += len(json.dumps(data or {}, default=str))
+        state = (data or {}).get("state") or {}  # what the widget carries, as bench_choices counts
+        self.bytes += len(json.dumps(state, ensure_ascii=False, default=str).encode("utf-8"))
         if msg_type == "comm_open":
             self.models[comm_id] = dict(data["state"])
         elif msg_type == "comm_msg" and (data or {}).get("method") == "update":
@@ -135,23 +136,29 @@ def test_interleaved_choices_stream_into_their_own_columns_and_end_as_one_block(
     assert "Choice 2/3" in last["data"]["text/plain"]
 
 
-def test_long_choices_freeze_into_small_groups_of_widgets_at_linear_cost(notebook, frontend):
+def stream_two_columns(paragraphs: int, seen: WidgetFrontend) -> ColumnsView:
     now = [0.0]
     view = ColumnsView(2, render_interval=0.05, clock=lambda: now[0])
     view.begin([])
-    paragraph = "The first sentence is here. " * 12
-    texts = ["".join(f"{paragraph}{WORDS[i]}{k}.\n\n" for k in range(60)) for i in range(2)]
+    paragraph = "A first sentence sits here. Then a `code` word and **bold** text follow. " * 4
+    texts = ["".join(f"{paragraph}{WORDS[i]}{k}.\n\n" for k in range(paragraphs)) for i in range(2)]
     for step in range(0, len(texts[0]), 7):
         for index, text in enumerate(texts):
             now[0] += 0.01
             view.delta(index, text[step:step + 7])
-    pieces = [len(s.created) for s in view.surfaces]
-    assert min(pieces) > 40  # frozen blocks became widgets of their own ...
-    longest = max(len(m.get("children", [])) for m in frontend.models.values())
-    assert longest <= GROUP + 1  # ... added to short lists, never to one ever-growing list
-    streamed = frontend.bytes
+    view.streamed_bytes = seen.bytes
     view.end(ChatResult(choices=[Choice(i, t, "stop") for i, t in enumerate(texts)]))
-    assert streamed < 10 * sum(len(t) for t in texts)  # bytes grow with the text, not its square
+    return view
+
+
+def test_long_choices_freeze_into_widgets_in_short_lists_at_linear_cost(notebook, frontend):
+    small = stream_two_columns(20, frontend)
+    frontend.bytes = 0
+    big = stream_two_columns(80, frontend)
+    assert min(len(s.sealed) for s in big.surfaces) > 20  # frozen blocks are widgets of their own
+    longest = max(len(m.get("children", [])) for m in frontend.models.values())
+    assert longest <= GROUP + 1  # added to short lists, never to one ever-growing list
+    assert big.streamed_bytes < 4.6 * small.streamed_bytes  # 4x the text: linear, not 16x
     assert set(frontend.closed) == set(frontend.models)
 
 

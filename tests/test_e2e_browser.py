@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import (
     CHROMIUM,
@@ -22,6 +23,7 @@ from tests.browser import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
+expect.set_options(timeout=30_000)  # a loaded CI machine may take a while to draw an update
 
 # Records the text length of an element at every DOM change, and whether a "done" marker (the
 # answer's footer, or a stop mark) was there: [doneSelector, how many of them mean done].
@@ -137,7 +139,7 @@ def test_chat_panel_streams_an_answer_and_stop_keeps_the_partial_answer_marked(l
     grew = [size for size in streaming_sizes(page) if size > transcript_size]
     assert len(grew) >= 3, grew
     assert "You wrote: “Hello from the browser: what can this panel do?”" in panel.inner_text()
-    assert message.input_value() == ""
+    expect(message).to_have_value("")
 
     panel.evaluate(RECORD_SIZES, [".oai-mark", 1])
     message.fill("Tell me a very long story. [[tokens=1500]]")
@@ -145,12 +147,12 @@ def test_chat_panel_streams_an_answer_and_stop_keeps_the_partial_answer_marked(l
     page.wait_for_function(GREW_WHILE_STREAMING, arg=3)
     stop.click()
     mark = panel.locator(".oai-mark")
-    mark.wait_for()
+    expect(mark).to_contain_text("interrupted: partial answer kept")
+    expect(panel).to_contain_text("Stopped: partial answer kept")  # the status line
+    expect(send).to_be_enabled()
+    expect(stop).to_be_disabled()
     stop.scroll_into_view_if_needed()
     page.screenshot(path=str(screenshots / "04-chat-panel-stopped.png"))
-    assert "interrupted: partial answer kept" in mark.inner_text()
-    assert "Stopped: partial answer kept" in panel.inner_text()
     stopped_answer = mark.locator("xpath=..").inner_text().replace(mark.inner_text(), "").strip()
     assert stopped_answer, "the partial answer is shown above its mark"
-    assert send.is_enabled() and stop.is_disabled()
     assert page.dialogs == []

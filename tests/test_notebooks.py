@@ -9,16 +9,19 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import Dict, Optional
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.conftest import TEST_KEY
 from tests.kernels import kernel_env, kernel_manager
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-GUIDES = ["01-quickstart", "02-conversations", "03-transcribe", "04-chat-panel", "05-classroom"]
+GUIDES = ["01-quickstart", "02-conversations", "03-transcribe", "04-chat-panel", "05-classroom",
+          "06-choices-and-tools"]
 SETUP_LINES = ["%load_ext oai_magic", "%oai practice --if-no-key"]
 PRACTICE_NOTE = "This is practice output from the offline oai_magic server"
 
@@ -59,10 +62,22 @@ EXPECTED = {
         '"sentiment"',  # --json
         "organization: (none)",
     ],
+    "06-choices-and-tools": [
+        "Choice 3/3 · stop",  # -N 3 columns
+        "'t=0': [1, 1]",  # lines_changed: only the title differs at temperature 0
+        "Recorded choice 2",
+        "&quot;name&quot;: &quot;Mars&quot;",  # the call, pretty-printed and escaped
+        "day_hours",  # what planet_facts returned
+        "'required': ['low']",  # the schema
+        "planets_with_moons",
+        "raised KeyError",  # the error went back to the model
+        "### tool",  # the exchange is in the history
+    ],
 }
 
 
-def run_notebook(path: Path, workdir: Path) -> nbformat.NotebookNode:
+def run_notebook(path: Path, workdir: Path, env: Optional[Dict[str, str]] = None
+                 ) -> nbformat.NotebookNode:
     notebook = nbformat.read(path, as_version=4)
     if (NOTEBOOK_DIR / "data").is_dir():
         shutil.copytree(NOTEBOOK_DIR / "data", workdir / "data")
@@ -72,7 +87,7 @@ def run_notebook(path: Path, workdir: Path) -> nbformat.NotebookNode:
         timeout=120,
         resources={"metadata": {"path": str(workdir)}},
     )
-    client.execute(env=kernel_env(workdir / "jupyter"))
+    client.execute(env=kernel_env(workdir / "jupyter", env))
     return notebook
 
 
@@ -89,7 +104,7 @@ def output_text(cell: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
-def test_the_five_guides_are_there():
+def test_the_six_guides_are_there():
     assert set(GUIDES) <= {path.stem for path in NOTEBOOKS}
 
 
@@ -120,3 +135,19 @@ def test_notebook_runs_top_to_bottom_without_a_key(path, tmp_path):
     everything = "\n".join(output_text(cell) for cell in code_cells)
     for expected in EXPECTED.get(path.stem, []):
         assert expected in everything, expected
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_notebook_runs_unchanged_against_the_server_in_the_environment(path, tmp_path, server):
+    """OPENAI_BASE_URL and OPENAI_API_KEY name another server: no practice, no edits, no key shown."""
+    env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": TEST_KEY}
+    notebook = run_notebook(path, tmp_path, env)
+
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert f"Using {server.base_url} with your key sk-…abcd" in output_text(code_cells[0])
+    everything = "\n".join(output_text(cell) for cell in code_cells)
+    assert "PRACTICE OUTPUT" not in everything
+    assert TEST_KEY not in everything and TEST_KEY[3:15] not in everything
+    assert server.requests, "the notebook's requests went to the server from the environment"
+    assert all(request.headers.get("authorization") == f"Bearer {TEST_KEY}" for request in server.requests)
+    assert not any("openai-organization" in request.headers for request in server.requests)
