@@ -125,7 +125,7 @@ def main() -> None:
     shell.display_pub = publisher
     print(f"{N} choices interleaved, 20 ms/token per choice, render interval {INTERVAL * 1000:.0f} ms")
     print(f"{'tokens/choice':>13} {'chars':>8} {'widgets':>8} {'live KB':>8} {'comm KB':>8} {'msgs':>6} "
-          f"{'final KB':>9} {'total KB':>9} {'KB/char·1e3':>11} {'naive KB':>9} {'naive/ours':>10}")
+          f"{'final KB':>9} {'total KB':>9} {'B/char':>7} {'naive KB':>9} {'naive/ours':>10}")
     for size in (int(s) for s in args.sizes.split(",")):
         ours = run_columns(size, publisher)
         naive = run_naive(size, publisher)
@@ -133,7 +133,7 @@ def main() -> None:
         print(f"{size:>13} {ours['chars']:>8} {ours['widgets']:>8} {ours['live_bytes'] / 1e3:>8.1f} "
               f"{ours['comm_bytes'] / 1e3:>8.1f} "
               f"{ours['comm_messages']:>6} {ours['final_html'] / 1e3:>9.1f} {total / 1e3:>9.1f} "
-              f"{total / ours['chars']:>11.2f} {naive / 1e3:>9.1f} {naive / total:>10.1f}")
+              f"{total / ours['chars']:>7.1f} {naive / 1e3:>9.1f} {naive / total:>10.1f}")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,8 @@ class WidgetSurface:
         self._tail = None
 
     def finish(self, html: str, text: str) -> None:
-        self.box.replace_all(widgets.HTML(html))
+        # HTMLMath: the finished answer's math is typeset by the frontend, as in a notebook output.
+        self.box.replace_all(widgets.HTMLMath(html))
         self._tail = None
 
 
@@ -168,7 +169,7 @@ def message_widgets(message: Message) -> List[Any]:
         text = (text + "\n\n" if text else "") + f"*tool calls:* `{calls}`"
     mark = "⏹ partial answer" if message.partial else None
     label = "Assistant" if message.role == "assistant" else message.role.capitalize()
-    return [label_html(label), widgets.HTML(answer_html(render_markdown(text), mark))]
+    return [label_html(label), widgets.HTMLMath(answer_html(render_markdown(text), mark))]
 
 
 def rate_limits(headers: Dict[str, str]) -> str:

@@ -57,7 +57,7 @@ def all_widgets(root):
 def shown(widget) -> str:
     """The HTML a frontend would show for ``widget`` and everything inside it, in order."""
     return "\n".join(w.value for w in all_widgets(widget)
-                     if isinstance(w, widgets.HTML) and w.value)
+                     if isinstance(w, (widgets.HTML, widgets.HTMLMath)) and w.value)
 
 
 def became(widget, trait, predicate) -> threading.Event:
