@@ -409,11 +409,15 @@ def test_stop_ends_open_and_paused_connections_and_is_idempotent():
     idle.request("GET", "/v1/models", headers={"Authorization": "Bearer x"})
     idle.getresponse().read()
     paused = raw_send(server, "POST", "/v1/chat/completions")
-    server.wait_for_requests(2)
+    received = b""
+    while not received.endswith(b"1\r\na\r\n"):  # the first chunk is out; the gate holds the rest
+        more = paused.recv(65536)
+        assert more, "the server closed before the first chunk"
+        received += more
     server.stop()
     server.stop()
     assert idle.sock.recv(1) == b""
-    _, _, body = split_head(read_to_eof(paused))
+    _, _, body = split_head(read_to_eof(paused, received))
     assert dechunk(body)[1] is False
 
 
