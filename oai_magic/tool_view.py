@@ -15,6 +15,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple
 
 from .chat import ChatResult
+from .live import DisplaySurface
 from .tools import ToolOutcome, call_preview
 from .views import footer_parts, pretty_json, result_mark
 
@@ -121,7 +122,7 @@ class _Card:
         self.bytes_sent += len(html.encode("utf-8"))
 
 
-class _RoundSurface:
+class _RoundSurface(DisplaySurface):
     """Display handles like live.DisplaySurface, but finishing never clears earlier rounds.
 
     ``collect`` keeps the final block instead of drawing it: the view draws the whole
@@ -129,28 +130,16 @@ class _RoundSurface:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.handles: List[Any] = []
-        self._handle: Any = None
-        self._tail_html: Optional[str] = None
         self.collect = False
         self.final: Optional[Tuple[str, str]] = None
 
     def set_tail(self, html: str) -> None:
-        from IPython.display import display
-
-        if html == self._tail_html:
-            return
-        if self._handle is None:
-            self._handle = display({"text/html": html}, raw=True, display_id=True)
+        before = self._handle
+        super().set_tail(html)
+        if self._handle is not None and self._handle is not before:
             self.handles.append(self._handle)
-        else:
-            self._handle.update({"text/html": html}, raw=True)
-        self._tail_html = html
-
-    def freeze(self, html: str) -> None:
-        self.set_tail(html)
-        self._handle = None
-        self._tail_html = None
 
     def finish(self, html: str, text: str) -> None:
         self.final = (html, text)

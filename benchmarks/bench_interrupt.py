@@ -1,0 +1,84 @@
+"""How long a kernel interrupt (SIGINT) takes to stop a streaming %%chat and keep the partial answer.
+
+    python benchmarks/bench_interrupt.py [--runs 20]
+
+The practice server sends two tokens and then holds the stream open (as a slow model would);
+a thread sends SIGINT to the main thread, exactly as ipykernel's interrupt does, and the time
+until the cell has finished (partial answer recorded, connection closed) is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import statistics
+import threading
+import time
+
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+from oai_magic.practice import PracticeServer, Scripted, sse_event
+from oai_magic.state import Secret, get_state
+
+
+def chunk(text: str) -> dict:
+    return {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = InteractiveShell.instance(config=config)
+    shell.run_line_magic("load_ext", "oai_magic")
+    shell.run_line_magic("config", "OAIMagics.display_mode = 'plain'")
+    magics = shell.magics_manager.registry["OAIMagics"]
+    timings = []
+    with PracticeServer() as server:
+        state = get_state(shell)
+        state.settings.base_url, state.settings.api_key = server.base_url, Secret("sk-bench-00000000")
+        for _ in range(args.runs):
+            gate = threading.Event()
+            chunks = [sse_event(chunk("Partial ")), sse_event(chunk("answer")), sse_event(chunk(" never"))]
+            server.script("/chat/completions", Scripted(chunks=chunks, gate=gate, gate_before=2))
+            sent_at = []
+            factory = magics.chat_view
+
+            def signalling_view(parsed, factory=factory, sent_at=sent_at):
+                view = factory(parsed)
+                delta = view.delta
+                main = threading.main_thread().ident
+
+                def interrupt_later():
+                    time.sleep(0.05)  # the main thread is now blocked reading the held stream
+                    sent_at.append(time.perf_counter())
+                    signal.pthread_kill(main, signal.SIGINT)
+
+                def on_delta(index, text):
+                    delta(index, text)
+                    if text == "answer":
+                        threading.Thread(target=interrupt_later).start()
+
+                view.delta = on_delta
+                return view
+
+            magics.chat_view = signalling_view
+            try:
+                shell.run_cell("%%chat -n\nTell me", store_history=False)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                magics.chat_view = factory
+                done = time.perf_counter()
+                gate.set()
+            assert state.conversations["default"].messages[-1].partial
+            timings.append(done - sent_at[0])
+    print(f"SIGINT → cell finished with the partial answer recorded ({args.runs} runs):")
+    print(f"  median {1000 * statistics.median(timings):.1f} ms, worst {1000 * max(timings):.1f} ms (target: 500 ms)")
+
+
+if __name__ == "__main__":
+    main()
