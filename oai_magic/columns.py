@@ -82,6 +82,8 @@ class WidgetSurface:
     ``GROUP`` so adding one re-sends a short children list.
     """
 
+    piece_overhead = 600  # bytes of widget state a new piece costs: LiveMarkdown cuts bigger pieces
+
     def __init__(self, column: Any, widgets: Any, layout: Any, style: Any) -> None:
         self.column, self.W, self.layout, self.style = column, widgets, layout, style
         self.groups: List[Any] = []

@@ -83,6 +83,8 @@ class WidgetSurface:
     linear in its length. ``finish`` swaps the pieces for one widget holding the whole answer.
     """
 
+    piece_overhead = 600  # bytes of widget state a new piece costs: LiveMarkdown cuts bigger pieces
+
     def __init__(self, box: Any) -> None:
         self.box = AppendOnlyBox(box)
         self._tail: Any = None
