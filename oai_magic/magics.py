@@ -98,8 +98,9 @@ class OAIMagics(Magics):
     ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
-        super().__init__(shell=shell, **kwargs)
+        # The state first: configured traits fire their observers inside super().__init__.
         self.state: KernelState = get_state(shell)
+        super().__init__(shell=shell, **kwargs)
         for name in SETTING_TRAITS:
             self._apply_setting(name, getattr(self, name))
 

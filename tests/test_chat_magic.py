@@ -204,3 +204,25 @@ def test_the_key_never_appears_in_outputs_errors_or_reprs(shell, server, capsys)
     assert TEST_KEY[-12:] not in captured.out + captured.err
     for request in server.requests:
         assert TEST_KEY.encode() not in request.body
+
+
+def test_ipython_config_sets_model_base_url_org_project_timeout_and_retries(shell, server):
+    from traitlets.config import Config
+
+    from oai_magic.magics import OAIMagics
+
+    config = Config()
+    config.OAIMagics.model = "gpt-4.1-mini"
+    config.OAIMagics.base_url = server.base_url
+    config.OAIMagics.organization = "org-config"
+    config.OAIMagics.project = "proj_config"
+    config.OAIMagics.timeout = 42.0
+    config.OAIMagics.max_retries = 0
+    magics = OAIMagics(shell=shell, config=config)
+    settings = magics.state.settings
+    assert (settings.model, settings.timeout, settings.max_retries) == ("gpt-4.1-mini", 42.0, 0)
+    magics.client.list_models()
+    headers = server.requests[-1].headers
+    assert (headers["openai-organization"], headers["openai-project"]) == ("org-config", "proj_config")
+    magics.organization = None
+    magics.project = None
