@@ -266,6 +266,18 @@ def test_close_delimited_stream_delivers_tokens_before_the_socket_closes(server)
     assert stream.done
 
 
+def test_chunked_stream_delivers_each_event_as_its_chunk_arrives(server):
+    import threading
+
+    gate = threading.Event()
+    pieces = events(chunk("first"), chunk(" second", "stop"), "[DONE]")
+    server.script(CHAT, Scripted(chunks=pieces, gate=gate, gate_before=1))
+    iterator = iter(make_client(server).stream(CHAT, json_body={"model": "gpt-4o-mini", "messages": []}))
+    assert next(iterator)["choices"][0]["delta"]["content"] == "first"  # the rest is still held back
+    gate.set()
+    assert [e["choices"][0]["delta"]["content"] for e in iterator] == [" second"]
+
+
 def test_missing_done_and_finish_reason_is_detected(server):
     server.script(CHAT, Scripted(chunks=events(chunk("half an ans"))))
     accumulator, stream = stream_text(make_client(server))
