@@ -226,3 +226,70 @@ def test_ipython_config_sets_model_base_url_org_project_timeout_and_retries(shel
     assert (headers["openai-organization"], headers["openai-project"]) == ("org-config", "proj_config")
     magics.organization = None
     magics.project = None
+
+
+def test_sampling_options_are_sent_as_the_api_names_them(shell, server):
+    run(shell, "%%chat --top-p 0.5 --seed 7 --stop END --stop 'NEXT Q' --user u-42\n[[echo]] hi")
+    body = server.requests[-1].json
+    assert (body["top_p"], body["seed"], body["stop"], body["user"]) == (0.5, 7, ["END", "NEXT Q"], "u-42")
+    assert "temperature" not in body and "response_format" not in body
+
+
+def test_max_tokens_can_be_sent_under_its_old_name_for_servers_that_need_it(shell, server):
+    run(shell, "%config OAIMagics.max_tokens_param = 'max_tokens'")
+    try:
+        run(shell, "%%chat --max-tokens 3\n[[echo]] one two three four")
+        body = server.requests[-1].json
+        assert body["max_tokens"] == 3 and "max_completion_tokens" not in body
+    finally:
+        run(shell, "%config OAIMagics.max_tokens_param = 'max_completion_tokens'")
+
+
+def test_to_cell_puts_the_last_code_block_into_the_next_input(shell, server):
+    shell.rl_next_input = None
+    run(shell, "%%chat --to-cell\nShow me code")  # the practice answer has a fenced python block
+    assert "def practice_answer" in shell.rl_next_input
+
+
+class _Rich:
+    """Run cells with a recording display publisher, as a notebook frontend would receive them."""
+
+    def __init__(self, shell):
+        from .recording import RecordingPublisher
+
+        self.shell, self.magics = shell, shell.magics_manager.registry["OAIMagics"]
+        self.saved = shell.display_pub
+        self.publisher = RecordingPublisher(shell=shell)
+
+    def __enter__(self):
+        self.shell.display_pub = self.publisher
+        self.magics.display_mode = "rich"
+        return self.publisher
+
+    def __exit__(self, *exc):
+        self.shell.display_pub = self.saved
+        self.magics.display_mode = "plain"
+
+
+def test_json_mode_asks_for_a_json_object_and_shows_it_pretty_printed(shell, server):
+    with _Rich(shell) as publisher:
+        run(shell, "%%chat --json\nGive me a JSON summary")
+    assert server.requests[-1].json["response_format"] == {"type": "json_object"}
+    final = publisher.messages[-1]["data"]
+    assert final["text/plain"].startswith("```json\n{\n  ")
+    assert 'class="language-json"' in final["text/html"] or "json" in final["text/html"]
+
+
+def test_notebook_answer_ends_as_one_block_with_footer_and_plain_hides_markdown(shell, server):
+    with _Rich(shell) as publisher:
+        run(shell, "%%chat -o r\n[[echo]] # Title <script>x()</script>")
+    final = publisher.messages[-1]
+    assert publisher.kinds()[-2:] == ["clear", "display"]
+    html = final["data"]["text/html"]
+    r = shell.user_ns["r"]
+    assert "<h1>" in html and "&lt;script&gt;" in html and "<script>" not in html
+    assert r.request_id in html and "gpt-4o-mini" in html and "billed to" in html
+    with _Rich(shell) as publisher:
+        run(shell, "%%chat --plain --no-footer\n[[echo]] # Title")
+    html = publisher.messages[-1]["data"]["text/html"]
+    assert "<pre" in html and "<h1>" not in html and "oai-footer" not in html
