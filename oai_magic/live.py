@@ -184,6 +184,18 @@ class LiveMarkdown:
         """Draw now, whatever the budget: freeze finished blocks, re-render the tail."""
         self._draw(force=True)
 
+    def catch_up(self) -> bool:
+        """Draw what arrived since the last draw, within the budget (a stalled stream's tail).
+
+        Returns True once everything received is on screen.
+        """
+        self._draw(force=False)
+        return self.caught_up
+
+    @property
+    def caught_up(self) -> bool:
+        return self._finished or self.shown_chars >= self._received_chars
+
     def _draw(self, *, force: bool) -> None:
         """Freeze finished blocks, then re-render the tail (if affordable, unless forced)."""
         if self._finished:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from typing import Any, Callable, List, Optional, TextIO
 
@@ -70,6 +71,9 @@ class NotebookChatView:
         self.render_interval = render_interval
         self.clock = clock
         self.live: Any = None
+        self._lock = threading.Lock()  # the stall timer draws from its own thread
+        self._timer: Optional[threading.Timer] = None
+        self._ended = False
 
     def begin(self, notices: List[str]) -> None:
         from .live import DisplaySurface, LiveMarkdown
@@ -86,11 +90,33 @@ class NotebookChatView:
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
-            self.live.append(text)
+            with self._lock:
+                self.live.append(text)
+                if not self.live.caught_up:
+                    self._stall_timer(self.render_interval)
+
+    def _stall_timer(self, delay: float) -> None:
+        """Draw the last tokens if no more arrive soon: coalescing must not hide them in a pause."""
+        if self._timer is None:
+            self._timer = threading.Timer(delay, self._catch_up, args=(delay,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _catch_up(self, delay: float) -> None:
+        with self._lock:
+            self._timer = None
+            if self._ended or self.live.catch_up():
+                return
+            self._stall_timer(min(2 * delay, 1.0))
 
     def end(self, result: ChatResult) -> None:
         from .render import render_footer
 
+        with self._lock:
+            self._ended = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
         footer_html = render_footer(footer_parts(result)) if self.footer else ""
         final_text = None
         if self.json_mode and not result.partial:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import threading
 
 from IPython.core.error import UsageError
 
@@ -293,3 +294,37 @@ def test_notebook_answer_ends_as_one_block_with_footer_and_plain_hides_markdown(
         run(shell, "%%chat --plain --no-footer\n[[echo]] # Title")
     html = publisher.messages[-1]["data"]["text/html"]
     assert "<pre" in html and "<h1>" not in html and "oai-footer" not in html
+
+
+def test_tokens_that_arrive_just_before_a_pause_are_drawn_during_the_pause(shell, server):
+    """Coalescing holds back tokens that arrive within render_interval of a draw; if the model then
+    pauses, they must still reach the screen while it pauses, not only when the next token comes."""
+    gate = threading.Event()
+    first_two = sse_event(delta_chunk("Alpha ")) + sse_event(delta_chunk("Omega"))  # one HTTP chunk
+    chunks = [first_two, sse_event(delta_chunk(" end", "stop")), sse_event("[DONE]")]
+    server.script(CHAT, Scripted(chunks=chunks, gate=gate, gate_before=1))
+    seen_during_pause = threading.Event()
+
+    with _Rich(shell) as publisher:
+        original = publisher.publish
+
+        def publish(data, *args, **kwargs):
+            original(data, *args, **kwargs)
+            if "Omega" in data.get("text/html", "") and not gate.is_set():
+                seen_during_pause.set()
+
+        publisher.publish = publish
+
+        def open_gate_when_drawn():
+            seen_during_pause.wait(timeout=10)
+            gate.set()
+
+        opener = threading.Thread(target=open_gate_when_drawn)
+        opener.start()
+        try:
+            run(shell, "%%chat\nhello")
+        finally:
+            gate.set()
+            opener.join()
+    assert seen_during_pause.is_set()
+    assert "Alpha Omega end" in publisher.messages[-1]["data"]["text/plain"]
