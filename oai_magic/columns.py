@@ -17,11 +17,10 @@ another, "Choice 1/3" each, once complete.
 from __future__ import annotations
 
 import sys
-import time
-from typing import Any, Callable, List, Optional, TextIO, Tuple
+from typing import Any, List, Optional, TextIO, Tuple
 
 from .chat import ChatResult, Choice
-from .views import footer_parts, pretty_json, result_mark
+from .views import RichView, footer_parts, pretty_json, result_mark
 
 GROUP = 16  # sealed widgets per box
 MERGE = 512  # chars of HTML under which a sealed widget takes the next frozen piece too
@@ -126,22 +125,12 @@ class WidgetSurface:
         self.final = (html, text)  # drawn by the view, all columns at once
 
 
-class ColumnsView:
+class ColumnsView(RichView):
     """``-N`` in a notebook: live columns while streaming, one static block at the end."""
 
-    def __init__(
-        self,
-        n: int,
-        *,
-        plain: bool = False,
-        footer: bool = True,
-        json_mode: bool = False,
-        render_interval: float = 0.05,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, n: int, **options: Any) -> None:
+        super().__init__(**options)
         self.n = n
-        self.plain, self.footer, self.json_mode = plain, footer, json_mode
-        self.render_interval, self.clock = render_interval, clock
         self.lives: List[Any] = []
         self.surfaces: List[WidgetSurface] = []
         self.widgets: List[Any] = []

@@ -11,13 +11,12 @@ Terminal: text as it comes, each call once complete, then its result, one line e
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple
 
 from .chat import ChatResult
 from .live import DisplaySurface
 from .tools import ToolOutcome, call_preview
-from .views import footer_parts, pretty_json, result_mark
+from .views import RichView, footer_parts, pretty_json, result_mark
 
 SHOWN_RESULT_CHARS = 1500
 STATUS = {
@@ -150,20 +149,11 @@ class _RoundSurface(DisplaySurface):
             handle.update({"text/plain": ""}, raw=True)
 
 
-class NotebookToolView:
+class NotebookToolView(RichView):
     """Rich display of a tool-call exchange (see the module docstring)."""
 
-    def __init__(
-        self,
-        *,
-        plain: bool = False,
-        footer: bool = True,
-        json_mode: bool = False,
-        render_interval: float = 0.05,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.plain, self.footer, self.json_mode = plain, footer, json_mode
-        self.render_interval, self.clock = render_interval, clock
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.parts: List[Any] = []  # (html, text) pairs and cards, in reading order
         self.live: Any = None
         self.surface: Optional[_RoundSurface] = None

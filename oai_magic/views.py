@@ -53,8 +53,8 @@ def pretty_json(text: str) -> Optional[str]:
         return None
 
 
-class NotebookChatView:
-    """Live Markdown through display handles, at bounded cost (see live.py)."""
+class RichView:
+    """What every notebook view is told: Markdown or plain, footer, JSON pretty-printing, pace."""
 
     def __init__(
         self,
@@ -65,11 +65,15 @@ class NotebookChatView:
         render_interval: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.plain = plain
-        self.footer = footer
-        self.json_mode = json_mode
-        self.render_interval = render_interval
-        self.clock = clock
+        self.plain, self.footer, self.json_mode = plain, footer, json_mode
+        self.render_interval, self.clock = render_interval, clock
+
+
+class NotebookChatView(RichView):
+    """Live Markdown through display handles, at bounded cost (see live.py)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.live: Any = None
         self._lock = threading.Lock()  # the stall timer draws from its own thread
         self._timer: Optional[threading.Timer] = None
