@@ -20,7 +20,7 @@ import sys
 from typing import Any, List, Optional, TextIO, Tuple
 
 from .chat import ChatResult, Choice
-from .views import RichView, footer_parts, pretty_json, result_mark
+from .views import RichView, footer_parts, pretty_json, result_mark, write_terminal_closing
 
 GROUP = 16  # sealed widgets per box
 MERGE = 512  # chars of HTML under which a sealed widget takes the next frozen piece too
@@ -236,9 +236,4 @@ class TerminalChoicesView:
             mark = choice_mark(choice)
             if mark:
                 self.out.write(f"[{mark}]\n")
-        mark = overall_mark(result)
-        if mark:
-            self.out.write(f"[{mark}]\n")
-        if self.footer:
-            self.out.write("— " + " · ".join(footer_parts(result)) + "\n")
-        self.out.flush()
+        write_terminal_closing(self.out, result, overall_mark(result), footer=self.footer)

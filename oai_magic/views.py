@@ -153,9 +153,13 @@ class TerminalChatView:
 
     def end(self, result: ChatResult) -> None:
         self.out.write("\n")
-        mark = result_mark(result)
-        if mark:
-            self.out.write(f"[{mark}]\n")
-        if self.footer:
-            self.out.write("— " + " · ".join(footer_parts(result)) + "\n")
-        self.out.flush()
+        write_terminal_closing(self.out, result, result_mark(result), footer=self.footer)
+
+
+def write_terminal_closing(out: TextIO, result: ChatResult, mark: Optional[str], *, footer: bool) -> None:
+    """The lines under a terminal answer: its mark, then the footer."""
+    if mark:
+        out.write(f"[{mark}]\n")
+    if footer:
+        out.write("— " + " · ".join(footer_parts(result)) + "\n")
+    out.flush()
