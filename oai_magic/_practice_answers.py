@@ -212,7 +212,8 @@ def message_text(content) -> str:
     return ""
 
 
-_DIRECTIVE = re.compile(r"( ?)\[\[(echo|json|tokens=\d+|pace=\d+(?:\.\d+)?|all-tools|bad-tool-args|"
+_DIRECTIVE = re.compile(r"( ?)\[\[(echo|json|tokens=\d+|pace=\d+(?:\.\d+)?|lang=[a-z]{2}|shape=[a-z]+|"
+                        r"all-tools|bad-tool-args|"
                         r"unknown-tool|tool-rounds=\d+)\]\]( ?)")
 
 
@@ -222,7 +223,7 @@ def parse_directives(text: str) -> Tuple[str, dict]:
 
     def take(match: re.Match) -> str:
         name, _, value = match.group(2).partition("=")
-        found[name] = float(value) if value else True
+        found[name] = value if name in ("lang", "shape") else float(value) if value else True
         return match.group(1) if match.group(3) else ""
 
     return _DIRECTIVE.sub(take, text), found
@@ -417,7 +418,13 @@ def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int
         count = int(directives["tokens"])
         if count > MAX_TOKENS_DIRECTIVE:
             raise RequestError(400, f"[[tokens=N]] allows at most {MAX_TOKENS_DIRECTIVE} tokens.")
-        pieces = long_pieces(count, index * 7)
+        if "lang" in directives or "shape" in directives:
+            from ._practice_corpus import shaped_pieces
+
+            pieces = shaped_pieces(count, str(directives.get("lang", "en")),
+                                   str(directives.get("shape", "prose")), index * 7)
+        else:
+            pieces = long_pieces(count, index * 7)
     elif "json" in directives or (body.get("response_format") or {}).get("type") in (
             "json_object", "json_schema"):
         pieces = split_pieces(_json_answer(prompt, body, index))

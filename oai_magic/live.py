@@ -1,24 +1,34 @@
-"""Live Markdown at linear cost: show every token soon without re-sending the whole answer.
+"""Live Markdown at linear cost: every token on screen soon, the live text a prefix of the final.
 
-A display update replaces a whole output, so re-rendering the answer on every token sends
-O(n²) bytes (chatlas: 11.2 MB for a 14 KB answer). Here, as in rich's Live, ``append`` only
-stores text and ``refresh`` draws at most once per ``render_interval`` of an injected clock:
+Re-rendering the answer on every token sends O(n²) bytes (chatlas: 11.2 MB for a 14 KB
+answer). Here, as in rich's Live, ``append`` only stores text and a draw happens at most once
+per ``render_interval`` of an injected clock. A draw sends only what changed, as operations on
+one region of a :class:`~oai_magic.surface.LiveSurface`:
 
-* finished top-level blocks are *frozen*: drawn once, never parsed or sent again;
-* a long open block is cut at a safe seam (complete lines of a code fence, whole sentences
-  of a paragraph, whole items of a list, whole rows of a table), so the live *tail* stays
-  short;
-* all live bytes are paid from a budget proportional to the content received, so when a
-  block cannot be cut, tail updates get rarer instead of the bytes exploding.
+* finished top-level blocks are appended once and never parsed or sent again;
+* the open (last) block is patched in place: its HTML keeps the prefix the page already has
+  and gains a suffix, so a paragraph grows as ONE paragraph, never split into lines;
+* a long open block is *committed* at a seam chosen by Markdown structure, not by English
+  punctuation: complete lines of a code fence, whole rows of a table, whole items of a list,
+  and, inside a paragraph or a list item, any point where no inline construct (emphasis, code
+  span, link, math, autolink, entity) is open. That keeps the parsed tail short in every
+  script (CJK has no spaces; German and Russian capitals are not ASCII);
+* all live bytes are paid from a budget proportional to the content received, so when a block
+  cannot be committed, patches get rarer instead of the bytes exploding.
 
-``finish`` replaces all of it with one block, ``render_markdown(text)``, so the seams never
-reach the saved notebook. Only that block carries ``text/plain``: live pieces are transient,
-and plain-text frontends then print the answer once instead of in fragments.
+A stall timer draws tokens that arrive just before a pause (coalescing must not hide them).
+``finish`` returns the answer's one final block, ``render_markdown(text)``: the view puts it in
+place of the live widget, so nothing of the live machinery reaches the saved notebook.
+
+A few CommonMark constructs let later text restyle earlier text (a reference definition after
+its use, a setext underline, a list turning loose). They may show differently while streaming
+and are right in the final block; guarding against them would slow every answer.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
@@ -31,131 +41,104 @@ from .render import (
     unhighlighted_options,
 )
 
-# Live bytes (frozen pieces + tails) ≤ BUDGET_RATIO × 2 × (chars received + frozen content
-# HTML) + BUDGET_BURST. The final block is at least that content, so everything sent stays
-# under (1 + 2 × BUDGET_RATIO) × the final block, plus the burst.
-BUDGET_RATIO = 0.8
+# Live bytes ≤ BUDGET_RATIO × (chars received + frozen HTML) + BUDGET_BURST. The final block
+# is at least that content, so everything sent stays near (1 + BUDGET_RATIO) × the final block.
+BUDGET_RATIO = 1.6
 BUDGET_BURST = 2000
 PACING = 6  # a draw may spend 1/PACING of the credit per interval waited: evenly spread draws
-SPLIT_AT = 100  # an open block this long (chars) is cut at a seam when it safely can be
-MIN_PIECE = 30  # ... into a frozen piece at least this long
-PLAIN_FREEZE_AT = 120  # --plain: freeze complete lines once they are this long
+SPLIT_AT = 80  # an open block whose uncommitted part is this long (chars) is committed at a seam
+MIN_COMMIT = 8  # ... leaving at least this much committed
+PLAIN_FREEZE_AT = 120  # --plain: commit complete lines once they are this long
+MESSAGE_OVERHEAD = 12  # bytes of framing a patch message costs beyond its HTML
 
-_SENTENCE_END = re.compile(r"(?P<head>[.!?:;][\"')\]]*)[ \t]+(?=[A-Za-z\"'(])|\n(?=[A-Za-z\"'(])")
-# Literal text that a later character could still turn into markup across a seam.
-_UNSAFE_IN_TEXT = re.compile(r"[*`\[]|~~|<(?=[A-Za-z])|\$(?!\d)|(?:^|[^A-Za-z0-9])_")
+# Characters that a later character could still turn into markup: emphasis, code spans, links,
+# strikethrough, math, and (at the very end) entities, autolinks and escapes.
+_RISKY = re.compile(r"(?<!\s)\*|\*(?!\s)|[`\[\]~]|\\[(\[]|\$(?!\d)|(?:^|(?<=\W))_|&#?\w*$|<[^\s>]*$|\\$")
+# The same, seen in rendered text: markup that a render left as literal text is still open.
+_RISKY_TEXT = re.compile(r"(?<!\s)\*|\*(?!\s)|[`\[\]~]|\\[(\[]|\$(?!\d)|(?:^|(?<=\W))_")
+# Text before a seam must not end inside an entity, autolink or escape.
+_RISKY_TAIL = re.compile(r"&#?\w*$|<[^\s>]*$|\\$")
+_SETTLED = re.compile(r"<(code|span|a)\b[^>]*>.*?</\1>", re.S)
+_TAG = re.compile(r"<[^>]*>")
+_ITEM_MARKER = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)])[ \t]+(?=\S)")
+# A line that, standing alone, would start a block other than a paragraph.
+_BLOCK_START = re.compile(r"^(?: {0,3}(?:[-+*>#=|`~_]|\d{1,9}[.)](?:\s|$))| {4}|\t)")
 _FENCE_CLOSER = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*$")
 _LANG_CLASS = re.compile(r'<code class="language-[^"]*">')
-_FIRST_TAG = re.compile(r"<(\w+)")
-_THEAD = re.compile(r"<thead>.*?</thead>\n", re.S)
+_TRAILING_CLOSERS = re.compile(r"(?:\s*</[a-z][a-z0-9]*>)+\s*$")
+_LIST_WRAP = re.compile(r"^<(ul|ol)(?: start=\"\d+\")?>\n")
+_TABLE_BODY = re.compile(r"^.*?<tbody>\n", re.S)
 
 
 class Surface(Protocol):
-    """Where a live answer is drawn (display handles today, widgets later).
+    """The region operations LiveMarkdown needs (``surface.LiveSurface`` has them)."""
 
-    A surface may also set ``piece_overhead``: the bytes each new piece costs beyond its
-    HTML (opening an ipywidget sends ~600). Pieces are then cut big enough to amortise it.
-    """
+    def append_block(self, region: str, html: str) -> None: ...
 
-    def freeze(self, html: str) -> None:
-        """The current tail becomes ``html`` for good; a new empty tail starts after it."""
+    def patch_open(self, region: str, keep: int, html: str) -> None: ...
 
-    def set_tail(self, html: str) -> None:
-        """Replace the live tail's content."""
+    def seal(self, region: str) -> None: ...
 
-    def finish(self, html: str, text: str) -> None:
-        """Replace everything drawn with one final block (HTML and raw Markdown)."""
+    def flush(self) -> None: ...
 
 
-class DisplaySurface:
-    """IPython display handles: one per frozen piece plus the tail; one block at the end.
-
-    ``prefix_html``/``prefix_text`` (e.g. a "history trimmed" notice) are shown at once
-    and again in the final block, since ``clear_output`` removes them.
-    """
-
-    def __init__(self, *, prefix_html: str = "", prefix_text: str = "") -> None:
-        self.prefix_html = prefix_html
-        self.prefix_text = prefix_text
-        self._handle: Any = None  # the live tail's display handle
-        self._tail_html: Optional[str] = None
-        if prefix_html:
-            from IPython.display import display
-
-            display({"text/html": prefix_html, "text/plain": prefix_text}, raw=True)
-
-    def set_tail(self, html: str) -> None:
-        if html == self._tail_html:
-            return
-        if self._handle is None:
-            from IPython.display import display
-
-            self._handle = display({"text/html": html}, raw=True, display_id=True)
-        else:
-            self._handle.update({"text/html": html}, raw=True)
-        self._tail_html = html
-
-    def freeze(self, html: str) -> None:
-        self.set_tail(html)
-        self._handle = None
-        self._tail_html = None
-
-    def finish(self, html: str, text: str) -> None:
-        from IPython.display import clear_output, display
-
-        if self.prefix_text:
-            text = f"{self.prefix_text}\n\n{text}" if text else self.prefix_text
-        clear_output(wait=True)
-        display({"text/html": self.prefix_html + html, "text/plain": text}, raw=True)
-        self._handle = None
-        self._tail_html = None
+def final_answer(text: str, *, mark: Optional[str] = None, footer_html: str = "", footer_text: str = "",
+                 plain: bool = False) -> Tuple[str, str]:
+    """The answer's one final block: (HTML, text/plain)."""
+    body = render_plain(text) if plain else render_markdown(text)
+    html = answer_html(body, mark) + footer_html
+    return html, "\n\n".join(p for p in (text, mark or "", footer_text) if p)
 
 
 class LiveMarkdown:
-    """Streams Markdown into a Surface; see the module docstring for the cost model."""
+    """Streams Markdown into one region of a surface; see the module docstring."""
 
     def __init__(
         self,
         surface: Surface,
+        region: str = "a",
         *,
         render_interval: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         plain: bool = False,
+        stall_timer: bool = True,
     ) -> None:
         self.surface = surface
+        self.region = region
         self.render_interval = render_interval
         self.clock = clock
         self.plain = plain
+        self.stall_timer = stall_timer
         self.stats: Dict[str, Any] = {
             "draws": 0,  # refreshes that sent something
-            "updates": 0,  # surface calls that sent bytes
-            "bytes": 0,  # UTF-8 bytes sent: HTML, plus text/plain of the final block
-            "frozen_pieces": 0,
-            "deferred": 0,  # tail draws postponed by the byte budget
+            "updates": 0,  # operations that sent bytes
+            "bytes": 0,  # UTF-8 bytes of HTML sent live (the final block is the view's)
+            "frozen_pieces": 0,  # blocks appended or sealed
+            "commits": 0,  # seams inside an open block
+            "deferred": 0,  # patches postponed by the byte budget
             "parsed_chars": 0,  # chars given to the Markdown parser and the highlighter
             "render_seconds": 0.0,
         }
         self.shown_chars = 0  # how much of ``text`` is on screen (for latency figures)
+        self._lock = threading.RLock()  # the stall timer draws from its own thread
+        self._timer: Optional[threading.Timer] = None
         self._received: List[str] = []
         self._received_chars = 0
         self._text: Optional[str] = ""
         self._pending: List[str] = []
-        self._tail = ""  # text after the frozen prefix, newlines normalised
+        self._tail = ""  # uncommitted source of the open block, newlines normalised
         self._tail_start = 0  # where the tail starts in ``text``
-        self._context = ""  # an open fence's first line, which the tail continues
-        self._continues = False  # the tail continues a block cut at a seam
-        self._shown_tail: Optional[str] = None
-        self._structure_dirty = False  # a line began: a block may have finished
-        self._overhead = int(getattr(surface, "piece_overhead", 0) or 0)
-        self._split_at = max(SPLIT_AT, 2 * self._overhead)
-        self._min_piece = max(MIN_PIECE, self._overhead)
-        self._split_retry_at = self._split_at
-        self._html_ratio = 1.3  # tail HTML / source chars, last seen
-        self._spent = 0  # live HTML chars sent
-        self._frozen_html = 0  # HTML chars of frozen content (without seams/wrappers)
+        self._context = ""  # source the tail continues (fence opener, table header, item marker)
+        self._head = ""  # HTML of the open block up to its committed part ("" until a commit)
+        self._committed = ""  # committed inner HTML of the open block
+        self._kind = ""  # how the open block was committed: "", p, fence, table, list, item
+        self._shown = ""  # the open block's HTML as the page has it (closing tags left off)
+        self._split_retry_at = SPLIT_AT
+        self._spent = 0  # live bytes sent
+        self._frozen_html = 0  # HTML chars of frozen content
         self._last_refresh: Optional[float] = None
         self._last_draw: Optional[float] = None
-        self._forcing = False  # an explicit refresh(): draw whatever the budget says
+        self._forcing = False
         self._finished = False
 
     @property
@@ -168,36 +151,71 @@ class LiveMarkdown:
 
     def append(self, delta: str) -> None:
         """Store ``delta``; draw if it is the first, or ``render_interval`` has passed."""
-        if not delta or self._finished:
+        if not delta:
             return
-        self._received.append(delta)
-        self._received_chars += len(delta)
-        self._text = None
-        self._pending.append(delta)
-        if "\n" in delta:
-            self._structure_dirty = True
-        now = self.clock()
-        if self._last_refresh is None or now - self._last_refresh >= self.render_interval:
-            self._draw(force=False)
+        with self._lock:
+            if self._finished:
+                return
+            self._received.append(delta)
+            self._received_chars += len(delta)
+            self._text = None
+            self._pending.append(delta)
+            now = self.clock()
+            if self._last_refresh is None or now - self._last_refresh >= self.render_interval:
+                self._draw(force=False)
+            if self.stall_timer and not self.caught_up:
+                self._arm_stall_timer(self.render_interval)
 
     def refresh(self) -> None:
-        """Draw now, whatever the budget: freeze finished blocks, re-render the tail."""
-        self._draw(force=True)
+        """Draw now, whatever the budget."""
+        with self._lock:
+            self._draw(force=True)
 
     def catch_up(self) -> bool:
-        """Draw what arrived since the last draw, within the budget (a stalled stream's tail).
-
-        Returns True once everything received is on screen.
-        """
-        self._draw(force=False)
-        return self.caught_up
+        """Draw what arrived since the last draw, within the budget; True once all is shown."""
+        with self._lock:
+            self._draw(force=False)
+            return self.caught_up
 
     @property
     def caught_up(self) -> bool:
         return self._finished or self.shown_chars >= self._received_chars
 
+    def _arm_stall_timer(self, delay: float) -> None:
+        """Draw the last tokens if no more arrive soon: coalescing must not hide them in a pause."""
+        if self._timer is None:
+            self._timer = threading.Timer(delay, self._on_stall, args=(delay,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _on_stall(self, delay: float) -> None:
+        with self._lock:
+            self._timer = None
+            if self._finished or self.catch_up():
+                return
+            self._arm_stall_timer(min(2 * delay, 1.0))
+
+    def finish(self, *, footer_html: str = "", mark: Optional[str] = None, text: Optional[str] = None,
+               footer_text: str = "") -> Tuple[str, str]:
+        """Stop drawing; return the final block (HTML, text/plain) of the answer (or ``text``)."""
+        with self._lock:
+            self._finished = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._merge_pending(final=True)
+            source = self.text if text is None else text
+            started = time.perf_counter()
+            result = final_answer(source, mark=mark, footer_html=footer_html, footer_text=footer_text,
+                                  plain=self.plain)
+            self.stats["render_seconds"] += time.perf_counter() - started
+            self.stats["parsed_chars"] += len(source)
+            self.shown_chars = len(self.text)
+            return result
+
+    # --- one draw ----------------------------------------------------------------------------
+
     def _draw(self, *, force: bool) -> None:
-        """Freeze finished blocks, then re-render the tail (if affordable, unless forced)."""
         if self._finished:
             return
         self._forcing = force
@@ -206,58 +224,16 @@ class LiveMarkdown:
         if not self._tail:
             return
         started = time.perf_counter()
-        frozen, tail = self._step_plain() if self.plain else self._step_markdown()
+        sent_before = self._spent
+        if self.plain:
+            self._step_plain()
+        else:
+            self._step_markdown()
         self.stats["render_seconds"] += time.perf_counter() - started
-        if frozen:
-            new = self._overhead if self._shown_tail is None else 0
-            self._send(frozen, cost=0 if frozen == self._shown_tail else len(frozen) + new)
-            self.surface.freeze(frozen)
-            self._shown_tail = None
-            self.stats["frozen_pieces"] += 1
-            self.shown_chars = self._tail_start
-        if tail is not None and tail != self._shown_tail:
-            self._send(tail, cost=len(tail) + (self._overhead if self._shown_tail is None else 0))
-            self.surface.set_tail(tail)
-            self._shown_tail = tail
-            self.shown_chars = self._tail_start + len(self._tail)
-        elif not frozen:
-            return
-        self.stats["draws"] += 1
-        self._last_draw = self._last_refresh
-
-    def finish(
-        self,
-        *,
-        footer_html: str = "",
-        mark: Optional[str] = None,
-        text: Optional[str] = None,
-        footer_text: str = "",
-    ) -> None:
-        """Replace the live pieces by one block: the answer (or ``text``), mark, footer."""
-        if self._finished:
-            return
-        self._finished = True
-        self._merge_pending(final=True)
-        source = self.text if text is None else text
-        started = time.perf_counter()
-        body = render_plain(source) if self.plain else render_markdown(source)
-        self.stats["render_seconds"] += time.perf_counter() - started
-        self.stats["parsed_chars"] += len(source)
-        html = answer_html(body, mark) + footer_html
-        plain = "\n\n".join(p for p in (source, mark or "", footer_text) if p)
-        self.surface.finish(html, plain)
-        self.stats["updates"] += 1
-        self.stats["bytes"] += len(html.encode()) + len(plain.encode())
-        self.stats["draws"] += 1
-        self.shown_chars = len(self.text)
-
-    # --- bookkeeping -----------------------------------------------------------------------
-
-    def _send(self, html: str, *, cost: int) -> None:
-        if cost:
-            self._spent += cost
-            self.stats["updates"] += 1
-            self.stats["bytes"] += len(html.encode())
+        if self._spent != sent_before:
+            self.surface.flush()
+            self.stats["draws"] += 1
+            self._last_draw = self._last_refresh
 
     def _merge_pending(self, final: bool = False) -> None:
         if not self._pending:
@@ -271,11 +247,10 @@ class LiveMarkdown:
             chunk = chunk.replace("\r\n", "\n").replace("\r", "\n")
         self._tail += chunk
 
-    def _affordable(self, cost: float, *, forced: bool = False) -> bool:
-        """Within the byte budget; ``forced`` when text already on screen would vanish."""
-        if forced or self._forcing:
+    def _affordable(self, cost: float) -> bool:
+        if self._forcing:
             return True
-        budget = BUDGET_RATIO * 2 * (self._received_chars + self._frozen_html) + BUDGET_BURST
+        budget = BUDGET_RATIO * (self._received_chars + self._frozen_html) + BUDGET_BURST
         credit = budget - self._spent
         if self._last_draw is not None and PACING:
             waited = (self.clock() - self._last_draw) / max(self.render_interval, 1e-9)
@@ -283,171 +258,318 @@ class LiveMarkdown:
         return cost <= credit
 
     def _cut(self, offset: int) -> None:
-        """Drop the first ``offset`` chars of the tail (just frozen, or blank)."""
+        """Drop the first ``offset`` chars of the tail (committed, frozen or blank)."""
         self._tail = self._tail[offset:]
         self._tail_start += offset
-        self._split_retry_at = self._split_at
+        self._split_retry_at = SPLIT_AT
 
-    # --- one refresh -----------------------------------------------------------------------
+    def _show_open(self, html: str, *, forced: bool = False) -> None:
+        """Patch the open block to ``html`` (closing tags left off: the page closes them)."""
+        html = _TRAILING_CLOSERS.sub("", html)
+        if html == self._shown:
+            self.shown_chars = self._tail_start + len(self._tail)
+            return
+        keep = _common_prefix(self._shown, html)  # the page re-parses the whole open block
+        suffix = html[keep:]
+        cost = len(suffix.encode("utf-8")) + MESSAGE_OVERHEAD
+        if not forced and not self._affordable(cost):
+            self.stats["deferred"] += 1
+            return
+        from .surface import js_length
 
-    def _step_plain(self) -> Tuple[str, Optional[str]]:
-        frozen = ""
+        self.surface.patch_open(self.region, js_length(html[:keep]), suffix)
+        self._pay(cost)
+        self._shown = html
+        self.shown_chars = self._tail_start + len(self._tail)
+
+    def _seal(self, html: str) -> None:
+        """The open block is finished: make sure the page has exactly ``html``, then seal it."""
+        if self._shown or self._head:
+            self._show_open(html, forced=True)
+            self.surface.seal(self.region)
+        else:
+            self.surface.append_block(self.region, html)
+            self._pay(len(html.encode("utf-8")) + MESSAGE_OVERHEAD)
+        self._frozen_html += len(html)
+        self.stats["frozen_pieces"] += 1
+        self._shown, self._head, self._committed, self._kind, self._context = "", "", "", "", ""
+
+    def _pay(self, cost: int) -> None:
+        self._spent += cost
+        self.stats["updates"] += 1
+        self.stats["bytes"] += cost
+
+    # --- plain text (--plain) ----------------------------------------------------------------
+
+    def _step_plain(self) -> None:
+        if not self._head:
+            self._head = '<pre style="white-space:pre-wrap;margin:0">'
         end = self._tail.rfind("\n") + 1
         if end >= PLAIN_FREEZE_AT:
-            body = _plain_html(self._tail[:end])
-            self._frozen_html += len(body)
-            frozen = _live_piece(body)
+            self._committed += escape_html(self._tail[:end])
             self._cut(end)
-        tail = None
-        forced = bool(frozen) and self.shown_chars > self._tail_start
-        if self._tail and self._affordable(len(self._tail) * 1.1 + 60, forced=forced):
-            tail = _live_piece(_plain_html(self._tail))
-        return frozen, tail
+        self._show_open(self._head + self._committed + escape_html(self._tail))
 
-    def _step_markdown(self) -> Tuple[str, Optional[str]]:
-        structure = self._structure_dirty or len(self._tail) >= self._split_retry_at
-        if not structure and not self._affordable(len(self._tail) * self._html_ratio + 60):
-            self.stats["deferred"] += 1
-            return "", None
+    # --- Markdown ------------------------------------------------------------------------------
+
+    def _step_markdown(self) -> None:
         src = self._context + self._tail
         tokens = self._parse(src)
         starts = [(i, t.map[0]) for i, t in enumerate(tokens) if _is_top_block(t)]
-        pieces: List[str] = []
-        base = 0  # token line numbers are relative to the source before any cut
-        if len(starts) > 1:  # every block but the last is finished: freeze them
-            index, base = starts[-1]
-            pieces.append(self._piece(tokens[:index], top=self._continues))
-            self._cut(_line_offset(src, base) - len(self._context))
-            self._context, self._continues = "", False
-            tokens, src = tokens[index:], self._tail
-        elif starts and starts[0][1] > 0 and not self._context:
-            base = starts[0][1]
-            self._cut(_line_offset(src, base))  # blank lines before the block
+        if len(starts) > 1:  # the open block and any block after it but the last are finished
+            second, (last, last_line) = starts[1][0], starts[-1]
+            offset = _line_offset(src, last_line) - len(self._context)
+            self._seal(self._open_html(tokens[:second]))
+            if last > second:
+                finished = self._render(tokens[second:last])
+                self.surface.append_block(self.region, finished)
+                self._pay(len(finished.encode("utf-8")) + MESSAGE_OVERHEAD)
+                self._frozen_html += len(finished)
+                self.stats["frozen_pieces"] += 1
+            self._cut(offset)
             src = self._tail
-        self._structure_dirty = "\n" in src and not src[src.rfind("\n") + 1 :].strip()
-        if tokens and len(src) >= self._split_retry_at:
-            piece = self._split_open_block(tokens, src, base)
-            if piece:
-                pieces.append(piece)
+            if not src.strip():
+                return
+            tokens = self._parse(src)  # line numbers start again at the open block
+        elif starts and starts[0][1] > 0 and not self._context:
+            self._cut(_line_offset(src, starts[0][1]))  # blank lines before the block
+            src = self._tail
+            tokens = self._parse(src)
+        if not tokens:
+            return
+        if len(self._tail) >= self._split_retry_at:
+            if self._commit(tokens, src):
                 src = self._context + self._tail
                 tokens = self._parse(src) if self._tail.strip() else []
             else:
-                self._split_retry_at = int(len(src) * 1.5)  # geometric: linear CPU overall
-        frozen = _live_piece("".join(pieces)) if pieces else ""
-        tail = None
-        if self._tail.strip():
-            forced = bool(frozen) and self.shown_chars > self._tail_start
-            if self._affordable(len(src) * self._html_ratio + 60, forced=forced):
-                # Highlighted HTML is several times larger, and the tail is re-sent.
-                body = _seam(self._render(tokens, highlight=False), top=self._continues)
-                self._html_ratio = max(1.0, len(body) / max(1, len(src)))
-                tail = _live_piece(body)
-            if tail is None:
-                self.stats["deferred"] += 1
-        return frozen, tail
+                self._split_retry_at = int(len(self._tail) * 1.5)  # geometric: linear CPU
+        self._show_open(self._open_html(tokens))
+
+    def _open_html(self, tokens: List[Any]) -> str:
+        """The open block's HTML: the committed part, then the tail's render inside it."""
+        html = self._render(tokens) if tokens else ""
+        if not self._kind:
+            return html
+        return self._head + self._committed + self._inner(html)
 
     def _parse(self, src: str) -> List[Any]:
         self.stats["parsed_chars"] += len(src)
         return markdown_parser().parse(src, {})
 
-    def _render(self, tokens: List[Any], *, highlight: bool = True) -> str:
+    def _render(self, tokens: List[Any]) -> str:
+        """Live HTML: code is not highlighted (the final block is), and has no class hint."""
         md = markdown_parser()
-        if highlight:
-            self.stats["parsed_chars"] += sum(len(t.content) for t in tokens if t.type == "fence")
-            return md.renderer.render(tokens, md.options, {})
-        # A re-sent tail: plain code (highlighting can wait for the freeze), no class hint.
         return _LANG_CLASS.sub("<code>", md.renderer.render(tokens, unhighlighted_options(), {}))
 
-    def _piece(self, tokens: List[Any], *, top: bool = False, bottom: bool = False) -> str:
-        """HTML of tokens about to be frozen."""
-        html = self._render(tokens)
-        self._frozen_html += len(html)
-        return _seam(html, top=top, bottom=bottom)
+    # --- commits: seams inside the open block --------------------------------------------------
+    #
+    # After the first commit the open block is shown as head + committed + inner(tail render):
+    # ``_kind`` says how to find the inner HTML of a render of ``context + tail``.
 
-    # --- cutting an open block at a seam ---------------------------------------------------
-
-    def _split_open_block(self, tokens: List[Any], src: str, base: int) -> str:
-        """Freeze the safe first part of the open last block; return its HTML or ""."""
+    def _commit(self, tokens: List[Any], src: str) -> bool:
+        """Commit the safe first part of the open block; True if something was committed."""
         first = tokens[0]
+        kind = self._kind
         if first.level != 0:
-            return ""
-        if first.type == "fence":
-            return self._split_fence(first, src)
-        if first.type == "table_open":
-            return self._split_table(tokens, src, base)
-        if self._context:
-            return ""
-        if first.type == "paragraph_open":
-            return self._split_paragraph(src)
-        if first.type in ("bullet_list_open", "ordered_list_open"):
-            return self._split_list(tokens, src, base)
-        return ""
+            return False
+        if first.type == "fence" and kind in ("", "fence"):
+            done = self._commit_fence(first, src)
+        elif first.type == "table_open" and kind in ("", "table"):
+            done = self._commit_rows(tokens, src)
+        elif first.type == "paragraph_open" and kind in ("", "p"):
+            done = self._commit_inline(src, "p")
+        elif first.type in ("bullet_list_open", "ordered_list_open") and kind in ("", "list", "item"):
+            done = self._commit_items(tokens, src)
+        else:
+            done = False
+        if done:
+            self.stats["commits"] += 1
+        return done
 
-    def _split_fence(self, token: Any, src: str) -> str:
+    def _inner(self, html: str) -> str:
+        """The part of a render of ``context + tail`` that goes after head + committed."""
+        kind = self._kind
+        if kind == "p":
+            return _strip(html, "<p>", "</p>\n")
+        if kind == "fence":
+            return _strip(html, "<pre><code>", "</code></pre>\n")
+        if kind == "table":
+            return _strip(html, self._head, "</tbody>\n</table>\n")
+        match = _LIST_WRAP.match(html)
+        if match is None:
+            return ""
+        inner = _strip(html, match.group(0), f"</{match.group(1)}>\n")
+        return inner[len("<li>"):] if kind == "item" and inner.startswith("<li>") else inner
+
+    def _commit_fence(self, token: Any, src: str) -> bool:
         """Complete lines of an open code fence; the tail goes on under the same opener."""
         opener_end = src.find("\n") + 1
         last_nl = src.rfind("\n") + 1
-        if opener_end == 0 or last_nl - opener_end < self._min_piece:
-            return ""
+        if opener_end == 0 or last_nl - opener_end < MIN_COMMIT:
+            return False
         for line in src[opener_end:].split("\n"):
             m = _FENCE_CLOSER.match(line)
             if m and m.group(1)[0] == token.markup[0] and len(m.group(1)) >= len(token.markup):
-                return ""  # closed: it freezes whole once the next block starts
-        content = token.content[: token.content.rfind("\n") + 1]
-        html = self._piece([token.copy(content=content)], top=self._continues, bottom=True)
+                return False  # closed: it is sealed whole once the next block starts
+        from markdown_it.common.utils import escapeHtml
+
+        if not self._kind:
+            self._kind, self._head = "fence", "<pre><code>"
+        self._committed += escapeHtml(token.content[: token.content.rfind("\n") + 1])
         self._cut(last_nl - len(self._context))
-        self._context, self._continues = src[:opener_end], True
-        return html
+        self._context = src[:opener_end]
+        return True
 
-    def _split_paragraph(self, src: str) -> str:
-        """Whole sentences whose inline markup is closed; the rest starts a new paragraph."""
-        cuts = [m for m in _SENTENCE_END.finditer(src) if m.start() >= self._min_piece]
-        for match in reversed(cuts[-3:]):
-            head = src[: match.end("head")] if match.group("head") else src[: match.start()]
-            if head.count("\\(") != head.count("\\)") or head.count("\\[") != head.count("\\]"):
-                continue
-            tokens = self._parse(head)
-            if [t.type for t in tokens] != ["paragraph_open", "inline", "paragraph_close"]:
-                continue
-            children = tokens[1].children or []
-            if any(c.type == "text" and _UNSAFE_IN_TEXT.search(c.content) for c in children):
-                continue
-            html = self._piece(tokens, top=self._continues, bottom=True)
-            self._cut(match.end())
-            self._continues = True
-            return html
-        return ""
-
-    def _split_list(self, tokens: List[Any], src: str, base: int) -> str:
-        """All items but the last; an ordered list goes on with ``start`` set."""
-        items = [t.map[0] - base for t in tokens if t.type == "list_item_open" and t.level == 1]
-        if len(items) < 2:
-            return ""
-        offset = _line_offset(src, items[-1])
-        if offset < self._min_piece:
-            return ""
-        head = self._parse(src[:offset])
-        if sum(1 for t in head if _is_top_block(t)) != 1:
-            return ""
-        html = self._piece(head, top=self._continues, bottom=True)
-        self._cut(offset)
-        self._continues = True
-        return html
-
-    def _split_table(self, tokens: List[Any], src: str, base: int) -> str:
-        """All rows but the last; the tail goes on under the same header (shown once)."""
-        rows = [t.map[0] - base for t in tokens if t.type == "tr_open" and t.map]
-        header_end = _line_offset(src, 2)  # the header row and the delimiter row
-        offset = _line_offset(src, rows[-1]) if len(rows) > 2 else 0
-        if offset - header_end < self._min_piece:
-            return ""
-        head = self._parse(src[:offset])
-        if sum(1 for t in head if _is_top_block(t)) != 1:
-            return ""
-        html = self._piece(head, top=self._continues, bottom=True)
+    def _commit_rows(self, tokens: List[Any], src: str) -> bool:
+        """All body rows but the last; the tail goes on under the same header."""
+        rows = [t.map[0] for t in tokens if t.type == "tr_open" and t.map]
+        if len(rows) < 3:  # the header row and at least two body rows
+            return False
+        header_end = _line_offset(src, 2)
+        offset = _line_offset(src, rows[-1])
+        html = self._render(self._parse(src[:offset]))
+        match = _TABLE_BODY.match(html)
+        if match is None or (self._kind and match.group(0) != self._head):
+            return False
+        if not self._kind:
+            self._kind, self._head = "table", match.group(0)
+        self._committed += self._inner(html)
         self._cut(offset - len(self._context))
-        self._context, self._continues = src[:header_end], True
-        return html
+        self._context = src[:header_end]
+        return True
+
+    def _commit_items(self, tokens: List[Any], src: str) -> bool:
+        """All items but the last; a single long item is committed inside, like a paragraph."""
+        items = [t.map[0] for t in tokens if t.type == "list_item_open" and t.level == 1]
+        if len(items) < 2:
+            return self._commit_inline(src, "item")
+        offset = _line_offset(src, items[-1])
+        html = self._render(self._parse(src[:offset]))
+        match = _LIST_WRAP.match(html)
+        if match is None:
+            return False
+        if not self._kind:
+            self._kind, self._head = "list", match.group(0)
+        self._committed += self._inner(html)  # an item committed inside is closed here
+        self._kind = "list"
+        self._cut(offset - len(self._context))
+        self._context = ""
+        return True
+
+    def _commit_inline(self, src: str, kind: str) -> bool:
+        """Commit a paragraph's (or a tight list item's) text up to a seam later text cannot change."""
+        context, text = self._context, src[len(self._context):]
+        opening = ""
+        if kind == "item" and self._kind != "item":
+            marker = _ITEM_MARKER.match(text)
+            if marker is None:
+                return False
+            context, text = text[: marker.end()], text[marker.end():]
+        for at, sep in _seams(text):
+            head, rest = text[:at], text[at + len(sep):]
+            first = self._render(self._parse(context + head))
+            wrap = _inline_wrap(first)
+            if wrap is None or _RISKY_TEXT.search(_text_of(first)):
+                continue
+            whole = self._render(self._parse(context + text))
+            second = self._render(self._parse(context + rest))
+            if _inline_wrap(whole) != wrap or _inline_wrap(second) != wrap:
+                continue
+            if _strip(first, *wrap) + sep + _strip(second, *wrap) != _strip(whole, *wrap):
+                continue
+            if kind == "item" and self._kind != "item":
+                opening = "<li>"
+                if not self._kind:
+                    self._head = _LIST_WRAP.match(first).group(0)  # type: ignore[union-attr]
+            elif kind == "p" and not self._kind:
+                self._head = "<p>"
+            self._kind = kind
+            self._committed += opening + _strip(first, *wrap) + sep
+            self._context = context
+            self._cut(len(self._tail) - len(rest))
+            return True
+        return False
+
+
+def _seams(text: str) -> List[Tuple[int, str]]:
+    """Candidate seams in a paragraph's uncommitted text, latest first: (offset, separator).
+
+    A seam is before any character that later text could still turn into markup, and between
+    two non-space characters (any script: CJK needs no spaces) or at one space or newline
+    between them, so whitespace never sits at the edge of a render. The text after it must not
+    start a block of its own when rendered alone. Two candidates: near the end, and just before
+    the first risky character (in case that one is still open).
+    """
+    last_line = text.rfind("\n") + 1
+    end = len(text) - 1  # the last character stays live
+    if "|" in text[last_line:]:  # the line may yet be a table's header row
+        end = min(end, last_line - 1)
+    candidates = []
+    for limit in (end, _first_risky(text)):
+        seam = _seam_before(text, min(limit, end))
+        if seam is not None and seam not in candidates:
+            candidates.append(seam)
+    return candidates
+
+
+def _first_risky(text: str) -> int:
+    risky = _RISKY.search(text)
+    return risky.start() if risky else len(text)
+
+
+def _seam_before(text: str, limit: int) -> Optional[Tuple[int, str]]:
+    at = limit
+    while at >= MIN_COMMIT and limit - at <= 64:
+        before, here = text[at - 1], text[at]
+        if not before.isspace() and before != "!":
+            if not here.isspace():
+                sep, rest = "", text[at:]
+            elif here in " \n" and at + 1 < len(text) and not text[at + 1].isspace():
+                sep, rest = here, text[at + 1:]
+            else:
+                at -= 1
+                continue
+            if not _BLOCK_START.match(rest) and not _RISKY_TAIL.search(text[:at]):
+                return at, sep
+        at -= 1
+    return None
+
+
+def _text_of(html: str) -> str:
+    """The text outside tags, math and code of a render: where unmatched markup would show."""
+    html = _SETTLED.sub("", html)
+    return _TAG.sub("", html)
+
+
+def _inline_wrap(html: str) -> Optional[Tuple[str, str]]:
+    """The wrapper of a one-paragraph render (or a one-item tight list): (open, close)."""
+    if html.startswith("<p>") and html.endswith("</p>\n") and html.count("<p>") == 1:
+        return "<p>", "</p>\n"
+    match = _LIST_WRAP.match(html)
+    closing = f"</li>\n</{match.group(1)}>\n" if match else ""
+    if match and html.endswith(closing) and html.count("<li>") == 1 and "<p>" not in html:
+        return match.group(0) + "<li>", closing
+    return None
+
+
+def _strip(html: str, opening: str, closing: str) -> str:
+    if not html.startswith(opening) or not html.endswith(closing):
+        return ""
+    return html[len(opening): len(html) - len(closing)]
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def _is_top_block(token: Any) -> bool:
@@ -459,28 +581,3 @@ def _line_offset(src: str, line: int) -> int:
     for _ in range(line):
         offset = src.index("\n", offset) + 1
     return offset
-
-
-def _live_piece(body_html: str) -> str:
-    # The MathJax-ignore wrapper only matters where a dollar or backslash could be read as
-    # math; most pieces have neither, and it would be a third of a small update.
-    if "$" in body_html or "\\" in body_html:
-        return answer_html(body_html)
-    return body_html
-
-
-def _plain_html(text: str) -> str:
-    return f'<pre style="white-space:pre-wrap;margin:0">{escape_html(text)}</pre>'
-
-
-def _seam(html: str, *, top: bool = False, bottom: bool = False) -> str:
-    """Pull the first element flush against its neighbour at a live seam."""
-    match = _FIRST_TAG.match(html) if (top or bottom) else None
-    if match is None:
-        return html
-    if top and match.group(1) == "table":  # a continued table: its header is shown above
-        html = _THEAD.sub("", html, count=1)
-    sides = (["top"] if top else []) + (["bottom"] if bottom else [])
-    props = ["margin"] + (["padding"] if match.group(1) == "pre" else [])
-    style = ";".join(f"{p}-{s}:0" for p in props for s in sides)
-    return f'{html[: match.end()]} style="{style}"{html[match.end() :]}'

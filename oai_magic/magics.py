@@ -225,7 +225,10 @@ class OAIMagics(Magics):
         view = TranscribeDisplay(
             rich=self.rich_display(), streaming=options.stream, render_interval=self.render_interval
         )
-        batch = transcribe_usecase.transcribe_all(self.state, self.client, sources, options, view)
+        try:
+            batch = transcribe_usecase.transcribe_all(self.state, self.client, sources, options, view)
+        finally:
+            view.close()
         if args.out and len(sources) > 1:
             self.shell.user_ns[args.out] = list(batch.results)
         elif args.out and batch.results:

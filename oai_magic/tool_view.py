@@ -11,10 +11,9 @@ Terminal: text as it comes, each call once complete, then its result, one line e
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple
+from typing import Any, Callable, Dict, List, Optional, TextIO
 
 from .chat import ChatResult
-from .live import DisplaySurface
 from .tools import ToolOutcome, call_preview
 from .views import RichView, footer_parts, pretty_json, result_mark
 
@@ -84,16 +83,16 @@ def outcome_text(outcome: ToolOutcome) -> str:
 
 
 class _Card:
-    """One call's display handle, redrawn at most once per interval while arguments stream."""
+    """One call's card: a region of the live surface, redrawn at most once per interval."""
 
-    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
+    def __init__(self, surface: Any, region: str, interval: float, clock: Callable[[], float]) -> None:
+        self.surface, self.region = surface, region
         self.interval, self.clock = interval, clock
         self.call: Dict[str, Any] = {}
         self.outcome: Optional[ToolOutcome] = None
-        self.handle: Any = None
         self.drawn_at: Optional[float] = None
         self.shown: Optional[str] = None
-        self.bytes_sent = 0
+        surface.add_region(region, "<div></div>", parent="x")
 
     def show(self, call: Dict[str, Any], *, force: bool = False) -> None:
         self.call = call
@@ -108,45 +107,10 @@ class _Card:
         self._draw(card_html(self.call, outcome))
 
     def _draw(self, html: str) -> None:
-        from IPython.display import display
-
-        if html == self.shown:
-            return
-        bundle = {"text/html": html}
-        if self.handle is None:
-            self.handle = display(bundle, raw=True, display_id=True)
-        else:
-            self.handle.update(bundle, raw=True)
-        self.shown = html
-        self.bytes_sent += len(html.encode("utf-8"))
-
-
-class _RoundSurface(DisplaySurface):
-    """Display handles like live.DisplaySurface, but finishing never clears earlier rounds.
-
-    ``collect`` keeps the final block instead of drawing it: the view draws the whole
-    exchange once at the end.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.handles: List[Any] = []
-        self.collect = False
-        self.final: Optional[Tuple[str, str]] = None
-
-    def set_tail(self, html: str) -> None:
-        before = self._handle
-        super().set_tail(html)
-        if self._handle is not None and self._handle is not before:
-            self.handles.append(self._handle)
-
-    def finish(self, html: str, text: str) -> None:
-        self.final = (html, text)
-        if self.collect or not self.handles:
-            return
-        self.handles[0].update({"text/html": html, "text/plain": text}, raw=True)
-        for handle in self.handles[1:]:
-            handle.update({"text/plain": ""}, raw=True)
+        if html != self.shown:
+            self.surface.set_html(self.region, html)
+            self.surface.flush()
+            self.shown = html
 
 
 class NotebookToolView(RichView):
@@ -156,23 +120,29 @@ class NotebookToolView(RichView):
         super().__init__(**options)
         self.parts: List[Any] = []  # (html, text) pairs and cards, in reading order
         self.live: Any = None
-        self.surface: Optional[_RoundSurface] = None
+        self.surface: Any = None
         self.cards: List[_Card] = []
+        self.notices: List[str] = []
+        self.rounds = 0
 
     def begin(self, notices: List[str]) -> None:
-        from IPython.display import display
-
+        """Called once per request of the exchange: each round gets its own answer region."""
         from .live import LiveMarkdown
-        from .render import escape_html
+        from .surface import LiveSurface
+        from .views import ANSWER_REGION, notices_html
 
-        for notice in notices:
-            html = (f'<div class="oai-notice" style="font-size:smaller;opacity:0.75">'
-                    f"{escape_html(notice)}</div>")
-            display({"text/html": html, "text/plain": notice}, raw=True)
-            self.parts.append((html, notice))
-        self.surface = _RoundSurface()
+        fresh = [n for n in notices if n not in self.notices]
+        if self.surface is None:
+            self.surface = LiveSurface([("n", "", "<div></div>"), ("x", "", "<div></div>")])
+        if fresh:
+            self.notices += fresh
+            self.surface.set_html("n", notices_html(self.notices))
+        self.rounds += 1
+        region = f"a{self.rounds}"
+        self.surface.add_region(region, ANSWER_REGION, parent="x")
+        self.surface.flush()
         self.live = LiveMarkdown(
-            self.surface, render_interval=self.render_interval, clock=self.clock, plain=self.plain
+            self.surface, region, render_interval=self.render_interval, clock=self.clock, plain=self.plain
         )
         self.cards = []
 
@@ -186,20 +156,24 @@ class NotebookToolView(RichView):
         for position, call in enumerate(calls):
             if position == len(self.cards):
                 self.live.refresh()  # text said before the call is drawn above its card
-                self.cards.append(_Card(self.render_interval, self.clock))
+                self.cards.append(self._card(position))
             self.cards[position].show(call)
+
+    def _card(self, position: int) -> _Card:
+        return _Card(self.surface, f"t{self.rounds}_{position}", self.render_interval, self.clock)
 
     def end_round(self, result: ChatResult) -> None:
         """A response that asked for tools: settle its text in place, draw the calls whole."""
         if self.live.text:
+            self.live.refresh()
+            self.parts.append(self.live.finish())
+        else:
             self.live.finish()
-            if self.surface is not None and self.surface.final:
-                self.parts.append(self.surface.final)
         self.live = None
         calls = result.choices[0].tool_calls if result.choices else []
         for position, call in enumerate(calls):
             if position == len(self.cards):
-                self.cards.append(_Card(self.render_interval, self.clock))
+                self.cards.append(self._card(position))
             self.cards[position].show(call, force=True)
         self.parts.extend(self.cards)
 
@@ -208,27 +182,23 @@ class NotebookToolView(RichView):
             self.cards[index].done(outcome)
 
     def finish(self, result: ChatResult) -> None:
-        from IPython.display import clear_output, display
-
         from .render import answer_html, render_footer
+        from .views import notices_html
 
         footer_html = render_footer(footer_parts(result)) if self.footer else ""
         footer_text = "— " + " · ".join(footer_parts(result)) if self.footer else ""
         mark = exchange_mark(result)
         if self.live is not None:  # the last response answered in text
-            self.surface.collect = True  # type: ignore[union-attr]
             final_text = None
             if self.json_mode and not result.partial:
                 pretty = pretty_json(result.text)
                 final_text = f"```json\n{pretty}\n```" if pretty is not None else None
-            self.live.finish(footer_html=footer_html, mark=mark, text=final_text,
-                             footer_text=footer_text)
-            if self.surface is not None and self.surface.final:
-                self.parts.append(self.surface.final)
+            self.parts.append(self.live.finish(footer_html=footer_html, mark=mark, text=final_text,
+                                               footer_text=footer_text))
         else:
             self.parts.append((answer_html("", mark) + footer_html,
                                "\n".join(p for p in (mark, footer_text) if p)))
-        html, text = [], []
+        html, text = [notices_html(self.notices)], list(self.notices)
         for part in self.parts:
             if isinstance(part, _Card):
                 html.append(card_html(part.call, part.outcome))
@@ -236,9 +206,7 @@ class NotebookToolView(RichView):
             else:
                 html.append(part[0])
                 text.append(part[1])
-        clear_output(wait=True)
-        display({"text/html": "".join(html), "text/plain": "\n\n".join(t for t in text if t)},
-                raw=True)
+        self.surface.finish("".join(html), "\n\n".join(t for t in text if t))
 
 
 class TerminalToolView:

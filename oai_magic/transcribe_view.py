@@ -108,7 +108,11 @@ class TranscriptView:
 
 
 class TranscribeDisplay:
-    """Shows a run of ``%transcribe``: progress, players, streamed deltas, finished transcripts."""
+    """Shows a run of ``%transcribe``: progress, players, streamed deltas, finished transcripts.
+
+    In a notebook the whole run lives in ONE live surface (so 30 files never meet JupyterLab's
+    50-output limit) and ends as one static block; in a terminal, lines are printed as they come.
+    """
 
     def __init__(
         self,
@@ -124,46 +128,82 @@ class TranscribeDisplay:
         self.render_interval, self.clock = render_interval, clock
         self.out = out or sys.stdout
         self.embed_limit = embed_limit
-        self._handle: Any = None
-        self._text = ""
-        self._drawn_at: Optional[float] = None
+        self.surface: Any = None
+        self.live: Any = None
+        self.parts: List[tuple] = []  # (html, text) of each finished file, in order
+        self._player: Dict[str, str] = {}
+        self._index = 0
+        self._streamed = False
 
     def start(self, index: int, total: int, source: AudioSource) -> None:
+        self._index, self._player = index, player_bundle(source, self.embed_limit)
+        self._streamed = False
+        if not self.rich:
+            if total > 1:
+                self.out.write(f"{index}/{total} {source.label}\n")
+                self.out.flush()
+            display(self._player, raw=True)
+            return
+        from .live import LiveMarkdown
+        from .surface import LiveSurface
+
+        if self.surface is None:
+            self.surface = LiveSurface(
+                [("p", "", '<div style="font-size:smaller;opacity:0.7"></div>'), ("f", "", "<div></div>")],
+                placeholder="transcribing…",
+            )
         if total > 1:
-            self.out.write(f"{index}/{total} {source.label}\n")
-            self.out.flush()
-        display(player_bundle(source, self.embed_limit), raw=True)
-        self._text, self._drawn_at, self._handle = "", None, None
-        if self.streaming and self.rich:
-            self._handle = display({"text/plain": "", "text/html": ""}, raw=True, display_id=True)
+            self.surface.set_html("p", html.escape(f"{index}/{total} {source.label}"))
+        self.surface.add_region(f"x{index}", "<div></div>", parent="f")
+        self.surface.append_block(f"x{index}", self._player["text/html"])
+        self.surface.add_region(f"t{index}", "<div></div>", parent="f")
+        self.surface.flush()
+        self.live = None
+        if self.streaming:
+            self.live = LiveMarkdown(self.surface, f"t{index}", render_interval=self.render_interval,
+                                     clock=self.clock, plain=True)
 
     def delta(self, text: str) -> None:
-        self._text += text
+        self._streamed = True
         if not self.rich:
             self.out.write(text)
             self.out.flush()
-            return
-        now = self.clock()
-        if self._drawn_at is None or now - self._drawn_at >= self.render_interval:
-            self._drawn_at = now
-            escaped = html.escape(self._text)
-            self._handle.update(
-                {"text/plain": self._text,
-                 "text/html": f"<div style='white-space:pre-wrap'>{escaped}</div>"},
-                raw=True,
-            )
+        elif self.live is not None:
+            self.live.append(text)
 
     def finish(self, result: TranscriptResult) -> None:
-        if self._handle is not None:
-            self._handle.update(TranscriptView(result))
-        elif self.streaming and not self.rich:
-            self.out.write("\n")
-            display(TranscriptView(result, body=False))
-        else:
-            display(TranscriptView(result))
+        if not self.rich:
+            if self.streaming:
+                self.out.write("\n")
+                display(TranscriptView(result, body=False))
+            else:
+                display(TranscriptView(result))
+            return
+        if self.live is not None:
+            self.live.finish()
+        view = TranscriptView(result)
+        body = view._repr_html_()
+        self.surface.set_html(f"t{self._index}", body)
+        self.surface.flush()
+        self.parts.append((self._player["text/html"] + body, f"{self._player['text/plain']}\n{view!r}"))
 
     def failed(self, source: AudioSource, error: str) -> None:
-        if self.streaming and not self.rich and self._text:
+        if self.streaming and not self.rich and self._streamed:
             self.out.write("\n")
-        self.out.write(f"✗ {source.label}: {error}\n")
+        line = f"✗ {source.label}: {error}"
+        if self.rich and self.surface is not None:
+            if self.live is not None:
+                self.live.finish()
+            note = f"<div class='oai-mark'>{html.escape(line)}</div>"
+            self.surface.set_html(f"t{self._index}", note)
+            self.surface.flush()
+            self.parts.append((self._player.get("text/html", "") + note, line))
+        self.out.write(line + "\n")
         self.out.flush()
+
+    def close(self) -> None:
+        """The run is over: the live surface becomes one static block (players, transcripts)."""
+        if self.surface is not None:
+            self.surface.finish("".join(h for h, _ in self.parts) or "<div></div>",
+                                "\n\n".join(t for _, t in self.parts))
+            self.surface = None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 from typing import Any, Callable, List, Optional, TextIO
 
@@ -69,70 +68,63 @@ class RichView:
         self.render_interval, self.clock = render_interval, clock
 
 
+def notices_html(notices: List[str]) -> str:
+    """Muted lines above an answer (history trimmed, retried, ...): text, never markup."""
+    from .render import IGNORE_MATH, escape_html
+
+    return "".join(
+        f'<div class="oai-notice {IGNORE_MATH}" style="font-size:smaller;opacity:0.75">{escape_html(n)}</div>'
+        for n in notices
+    )
+
+
+ANSWER_REGION = '<div class="oai-answer tex2jax_ignore mathjax_ignore"></div>'
+
+
 class NotebookChatView(RichView):
-    """Live Markdown through display handles, at bounded cost (see live.py)."""
+    """Live Markdown in one live surface (a single widget), replaced by one block at the end."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.live: Any = None
-        self._lock = threading.Lock()  # the stall timer draws from its own thread
-        self._timer: Optional[threading.Timer] = None
-        self._ended = False
+        self.surface: Any = None
+        self.notices: List[str] = []
 
     def begin(self, notices: List[str]) -> None:
-        from .live import DisplaySurface, LiveMarkdown
-        from .render import escape_html
+        from .live import LiveMarkdown
+        from .surface import LiveSurface
 
-        prefix_html = "".join(
-            f'<div class="oai-notice" style="font-size:smaller;opacity:0.75">{escape_html(n)}</div>'
-            for n in notices
-        )
-        surface = DisplaySurface(prefix_html=prefix_html, prefix_text="\n".join(notices))
+        self.notices = list(notices)
+        regions = [("n", "", f'<div class="oai-notices">{notices_html(notices)}</div>')] if notices else []
+        regions.append(("a", "", ANSWER_REGION))
+        self.surface = LiveSurface(regions)
         self.live = LiveMarkdown(
-            surface, render_interval=self.render_interval, clock=self.clock, plain=self.plain
+            self.surface, "a", render_interval=self.render_interval, clock=self.clock, plain=self.plain
         )
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
-            with self._lock:
-                self.live.append(text)
-                if not self.live.caught_up:
-                    self._stall_timer(self.render_interval)
-
-    def _stall_timer(self, delay: float) -> None:
-        """Draw the last tokens if no more arrive soon: coalescing must not hide them in a pause."""
-        if self._timer is None:
-            self._timer = threading.Timer(delay, self._catch_up, args=(delay,))
-            self._timer.daemon = True
-            self._timer.start()
-
-    def _catch_up(self, delay: float) -> None:
-        with self._lock:
-            self._timer = None
-            if self._ended or self.live.catch_up():
-                return
-            self._stall_timer(min(2 * delay, 1.0))
+            self.live.append(text)
 
     def end(self, result: ChatResult) -> None:
         from .render import render_footer
 
-        with self._lock:
-            self._ended = True
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
         footer_html = render_footer(footer_parts(result)) if self.footer else ""
         final_text = None
         if self.json_mode and not result.partial:
             pretty = pretty_json(result.text)
             if pretty is not None:
                 final_text = f"```json\n{pretty}\n```"
-        self.live.finish(
+        html, text = self.live.finish(
             footer_html=footer_html,
             footer_text=" · ".join(footer_parts(result)) if self.footer else "",
             mark=result_mark(result),
             text=final_text,
         )
+        if self.notices:
+            html = notices_html(self.notices) + html
+            text = "\n".join(self.notices) + "\n\n" + text
+        self.surface.finish(html, text)
 
 
 class TerminalChatView:

@@ -1,5 +1,5 @@
-"""The chat panel's parts that are not its chat logic: the widget Surface for live Markdown,
-the chat view that runs in the request thread, the layout, the side requests (model list,
+"""The chat panel's parts that are not its chat logic: the chat view that runs in the request
+thread (drawing through the same live surface as ``%%chat``), the layout, the side requests (model list,
 audio upload), and small formatting helpers.
 
 Imported only with the panel (it imports ipywidgets). Everything shown is escaped HTML: user
@@ -35,77 +35,6 @@ _USER_STYLE = (
 _LABEL_STYLE = "font-size:smaller;opacity:0.6;margin:0.3em 0 0 0"
 
 
-class AppendOnlyBox:
-    """Widgets appended under a VBox as a shallow tree, at most ``FANOUT`` children a box.
-
-    Setting ``children`` re-sends every child's id, so appending to one flat VBox costs
-    O(pieces²) bytes over an answer. Here an append re-sends at most ``FANOUT`` ids per level
-    on the rightmost path (depth grows as log(pieces)), so the cost stays linear.
-    """
-
-    FANOUT = 8
-
-    def __init__(self, root: Any) -> None:
-        self.root = root
-        self._path = [root]  # root → … → the box that receives the next widget
-
-    def append(self, widget: Any) -> None:
-        depth = len(self._path) - 1
-        while depth >= 0 and len(self._path[depth].children) >= self.FANOUT:
-            depth -= 1
-        if depth < 0:  # every box on the path is full: the tree grows one level at the top
-            moved = widgets.VBox(self.root.children)
-            self.root.children = (moved,)
-            self._path.insert(1, moved)
-            depth = 0
-        for level in range(depth + 1, len(self._path)):
-            fresh = widgets.VBox()
-            self._path[level - 1].children = (*self._path[level - 1].children, fresh)
-            self._path[level] = fresh
-        leaf = self._path[-1]
-        leaf.children = (*leaf.children, widget)
-
-    def replace_all(self, widget: Any) -> None:
-        """Everything appended goes (and is closed); ``widget`` alone remains."""
-        old = self.root.children
-        self.root.children = (widget,)
-        self._path = [self.root]
-        for child in old:
-            for piece in list(descendants(child)):
-                piece.close()
-
-
-class WidgetSurface:
-    """A live-Markdown Surface over a VBox of HTML widgets.
-
-    A frozen piece is sent once and never again; only the last (tail) widget is re-sent, and
-    pieces are appended through an :class:`AppendOnlyBox`, so the bytes of an answer stay
-    linear in its length. ``finish`` swaps the pieces for one widget holding the whole answer.
-    """
-
-    piece_overhead = 600  # bytes of widget state a new piece costs: LiveMarkdown cuts bigger pieces
-
-    def __init__(self, box: Any) -> None:
-        self.box = AppendOnlyBox(box)
-        self._tail: Any = None
-
-    def set_tail(self, html: str) -> None:
-        if self._tail is None:
-            self._tail = widgets.HTML(html)
-            self.box.append(self._tail)
-        elif self._tail.value != html:
-            self._tail.value = html
-
-    def freeze(self, html: str) -> None:
-        self.set_tail(html)
-        self._tail = None
-
-    def finish(self, html: str, text: str) -> None:
-        # HTMLMath: the finished answer's math is typeset by the frontend, as in a notebook output.
-        self.box.replace_all(widgets.HTMLMath(html))
-        self._tail = None
-
-
 class PanelChatView:
     """The ChatView of one panel answer; its methods run in the request thread."""
 
@@ -122,20 +51,28 @@ class PanelChatView:
         self.on_first_token = on_first_token
         self.clock = clock
         self.live: Optional[LiveMarkdown] = None
+        self.surface: Any = None
         self._started = False
 
     def begin(self, notices: List[str]) -> None:
+        from .surface import LiveSurface
+        from .views import ANSWER_REGION
+
         for notice in notices:
             note = widgets.HTML(
                 f'<div class="oai-notice" style="font-size:smaller;opacity:0.75">'
                 f"{escape_html(notice)}</div>"
             )
             self.turn.children = (*self.turn.children, note)
-        answer = widgets.VBox(layout=widgets.Layout(width="100%"))
-        self.turn.children = (*self.turn.children, label_html("Assistant"), answer)
-        self.live = LiveMarkdown(
-            WidgetSurface(answer), render_interval=self.render_interval, clock=self.clock
-        )
+        # The same live surface as %%chat, as a child of the turn instead of a cell output.
+        self.surface = LiveSurface([("a", "", ANSWER_REGION)], display_now=False, on_finish=self._swap)
+        self.turn.children = (*self.turn.children, label_html("Assistant"), self.surface.widget)
+        self.live = LiveMarkdown(self.surface, "a", render_interval=self.render_interval, clock=self.clock)
+
+    def _swap(self, html: str, text: str) -> None:
+        """The finished answer replaces the live widget: an HTMLMath kept in widget state."""
+        final = widgets.HTMLMath(styled(html))
+        self.turn.children = tuple(final if c is self.surface.widget else c for c in self.turn.children)
 
     def delta(self, index: int, text: str) -> None:
         if index != 0 or self.live is None:
@@ -147,9 +84,15 @@ class PanelChatView:
 
     def end(self, result: ChatResult) -> None:
         if self.live is not None:
-            self.live.finish(
+            html, text = self.live.finish(
                 footer_html=render_footer(footer_parts(result)), mark=result_mark(result)
             )
+            self.surface.finish(html, text)
+
+
+def styled(html: str) -> str:
+    """Answer HTML with JupyterLab's rendered-Markdown styling (tables, code), as in a cell."""
+    return f'<div class="jp-RenderedHTMLCommon jp-RenderedHTML">{html}</div>'
 
 
 def label_html(label: str) -> Any:
@@ -158,7 +101,7 @@ def label_html(label: str) -> Any:
 
 def user_html(text: str) -> str:
     """A user message: Markdown like the answers (raw HTML shown as text), on a grey card."""
-    return f'<div class="oai-user" style="{_USER_STYLE}">{answer_html(render_markdown(text))}</div>'
+    return f'<div class="oai-user" style="{_USER_STYLE}">{styled(answer_html(render_markdown(text)))}</div>'
 
 
 def message_widgets(message: Message) -> List[Any]:
@@ -171,7 +114,7 @@ def message_widgets(message: Message) -> List[Any]:
         text = (text + "\n\n" if text else "") + f"*tool calls:* `{calls}`"
     mark = "⏹ partial answer" if message.partial else None
     label = "Assistant" if message.role == "assistant" else message.role.capitalize()
-    return [label_html(label), widgets.HTMLMath(answer_html(render_markdown(text), mark))]
+    return [label_html(label), widgets.HTMLMath(styled(answer_html(render_markdown(text), mark)))]
 
 
 def rate_limits(headers: Dict[str, str]) -> str:

@@ -1,0 +1,95 @@
+// The live surface of oai_magic: one widget per cell that owns the DOM of a streaming answer.
+//
+// The kernel sends small operations (never the whole answer) as custom messages:
+//   ["r", id, parentId, html]   create region `id` from `html` (one element) inside `parentId` ("" = root)
+//   ["b", id, html]             append a finished block to region `id` (before its open block)
+//   ["o", id, keep, html]       the open block's HTML becomes old.slice(0, keep) + html
+//   ["s", id]                   the open block is finished: it stays, a new empty open block starts
+//   ["h", id, html]             replace region `id`'s content (notices, labels, tool cards)
+// Every HTML string was produced by the kernel's renderer with raw HTML off and all model text
+// escaped: nothing here builds markup from model text. A message is either {x: [ops...]} or, for
+// the most common draw (text appended to one open block), just {id: html}: ["o", id, <old length>, html]
+// in 5 bytes of framing instead of 30, which is what keeps a 20 ms token pace under 3x the final bytes.
+//
+// Operations are applied to a per-model store first and to every view from there, so a view
+// created after some messages (a second view, or a late render) replays the store.
+
+const STORES = (globalThis.__oaiLiveStores = globalThis.__oaiLiveStores || new Map());
+
+function storeFor(model) {
+  const uid = model.get("uid");
+  let store = STORES.get(uid);
+  if (!store) {
+    store = { log: [], views: new Set() };
+    STORES.set(uid, store);
+  }
+  return store;
+}
+
+function fragment(html) {
+  const template = document.createElement("template");
+  template.innerHTML = html;
+  return template.content;
+}
+
+function applyToView(view, op) {
+  const kind = op[0];
+  if (kind === "r") {
+    const parent = op[2] ? view.regions.get(op[2]) : view.root;
+    const element = fragment(op[3]).firstElementChild || document.createElement("div");
+    view.regions.set(op[1], { el: element, open: [], html: "" });
+    if (parent) (parent.el || parent).appendChild(element);
+    return;
+  }
+  const region = view.regions.get(op[1]);
+  if (!region) return;
+  if (kind === "b") {
+    region.el.insertBefore(fragment(op[2]), region.open[0] || null);
+  } else if (kind === "o" || kind === "+") {
+    region.html = kind === "+" ? region.html + op[2] : region.html.slice(0, op[2]) + op[3];
+    const nodes = fragment(region.html);
+    const fresh = Array.from(nodes.childNodes);
+    for (const node of region.open) node.remove(); // the open block is always last
+    region.el.appendChild(nodes);
+    region.open = fresh;
+  } else if (kind === "s") {
+    region.open = [];
+    region.html = "";
+  } else if (kind === "h") {
+    region.open = [];
+    region.html = "";
+    region.el.replaceChildren(fragment(op[2]));
+  }
+}
+
+function newView(el, model) {
+  const root = document.createElement("div");
+  root.className = "oai-live jp-RenderedHTMLCommon jp-RenderedHTML";
+  el.appendChild(root);
+  const view = { root, regions: new Map() };
+  for (const [id, parent, html] of model.get("regions") || []) applyToView(view, ["r", id, parent, html]);
+  return view;
+}
+
+export default {
+  initialize({ model }) {
+    const store = storeFor(model);
+    model.on("msg:custom", (message) => {
+      if (!message || typeof message !== "object") return;
+      const ops = Array.isArray(message.x)
+        ? message.x
+        : Object.keys(message).map((id) => ["+", id, String(message[id])]);
+      for (const op of ops) {
+        store.log.push(op);
+        for (const view of store.views) applyToView(view, op);
+      }
+    });
+  },
+  render({ model, el }) {
+    const store = storeFor(model);
+    const view = newView(el, model);
+    for (const op of store.log) applyToView(view, op);
+    store.views.add(view);
+    return () => store.views.delete(view);
+  },
+};

@@ -1,0 +1,88 @@
+"""What a page shows for a live surface: the operations of surface.js, applied in Python.
+
+Tests and benchmarks drive LiveMarkdown into this model instead of a browser, and compare the
+visible HTML with the final block at every step. Open blocks keep their HTML as a string, as
+the ES module does (its length counted in UTF-16 units, like JavaScript's).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+
+def _utf16(text: str) -> bytes:
+    return text.encode("utf-16-le", "surrogatepass")
+
+
+class PageRegion:
+    def __init__(self) -> None:
+        self.blocks: List[str] = []
+        self.open = ""  # as UTF-16 bytes would be awkward; kept as str, sliced by UTF-16 units
+        self.html: Optional[str] = None  # set by "h"
+
+    def visible(self) -> str:
+        if self.html is not None:
+            return self.html
+        return "".join(self.blocks) + self.open
+
+
+class PageModel:
+    """A LiveSurface stand-in: records operations and what the page would show."""
+
+    def __init__(self, clock: Any = None) -> None:
+        self.regions: Dict[str, PageRegion] = {}
+        self.messages = 0
+        self.ops: List[List[Any]] = []
+        self.clock = clock
+        self.draw_times: List[float] = []
+        self.final: Optional[tuple] = None
+        self._queued: List[List[Any]] = []
+
+    def region(self, name: str) -> PageRegion:
+        return self.regions.setdefault(name, PageRegion())
+
+    def add_region(self, region: str, html: str = "<div></div>", *, parent: str = "") -> None:
+        self._queued.append(["r", region, parent, html])
+
+    def append_block(self, region: str, html: str) -> None:
+        self._queued.append(["b", region, html])
+
+    def patch_open(self, region: str, keep: int, html: str) -> None:
+        self._queued.append(["o", region, keep, html])
+
+    def seal(self, region: str) -> None:
+        self._queued.append(["s", region])
+
+    def set_html(self, region: str, html: str) -> None:
+        self._queued.append(["h", region, html])
+
+    def flush(self) -> None:
+        if not self._queued:
+            return
+        self.messages += 1
+        for op in self._queued:
+            self.apply(op)
+        self.ops += self._queued
+        self._queued = []
+        if self.clock is not None:
+            self.draw_times.append(self.clock.now)
+
+    def apply(self, op: List[Any]) -> None:
+        kind, region = op[0], self.region(op[1])
+        if kind == "b":
+            region.blocks.append(op[2])
+        elif kind == "o":
+            kept = _utf16(region.open)[: 2 * op[2]].decode("utf-16-le", "surrogatepass")
+            assert len(_utf16(kept)) == 2 * op[2], "keep beyond the open block"
+            region.open = kept + op[3]
+        elif kind == "s":
+            region.blocks.append(region.open)
+            region.open = ""
+        elif kind == "h":
+            region.html = op[2]
+
+    def finish(self, html: str, text: str) -> None:
+        self.final = (html, text)
+
+    def visible(self, region: str = "a") -> str:
+        return self.region(region).visible()
