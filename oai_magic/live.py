@@ -41,7 +41,7 @@ from .render import (
     unhighlighted_options,
 )
 
-# Live bytes ≤ BUDGET_RATIO × (chars received + frozen HTML) + BUDGET_BURST. The final block
+# Live bytes ≤ BUDGET_RATIO × (bytes received + frozen HTML bytes) + BUDGET_BURST. The final block
 # is at least that content, so everything sent stays near (1 + BUDGET_RATIO) × the final block.
 BUDGET_RATIO = 1.6
 BUDGET_BURST = 2000
@@ -124,6 +124,7 @@ class LiveMarkdown:
         self._timer: Optional[threading.Timer] = None
         self._received: List[str] = []
         self._received_chars = 0
+        self._received_bytes = 0  # the budget is in bytes: CJK text is 3 bytes a character
         self._text: Optional[str] = ""
         self._pending: List[str] = []
         self._tail = ""  # uncommitted source of the open block, newlines normalised
@@ -158,6 +159,7 @@ class LiveMarkdown:
                 return
             self._received.append(delta)
             self._received_chars += len(delta)
+            self._received_bytes += len(delta.encode("utf-8", "surrogatepass"))
             self._text = None
             self._pending.append(delta)
             now = self.clock()
@@ -250,7 +252,7 @@ class LiveMarkdown:
     def _affordable(self, cost: float) -> bool:
         if self._forcing:
             return True
-        budget = BUDGET_RATIO * (self._received_chars + self._frozen_html) + BUDGET_BURST
+        budget = BUDGET_RATIO * (self._received_bytes + self._frozen_html) + BUDGET_BURST
         credit = budget - self._spent
         if self._last_draw is not None and PACING:
             waited = (self.clock() - self._last_draw) / max(self.render_interval, 1e-9)
@@ -271,7 +273,7 @@ class LiveMarkdown:
             return
         keep = _common_prefix(self._shown, html)  # the page re-parses the whole open block
         suffix = html[keep:]
-        cost = len(suffix.encode("utf-8")) + MESSAGE_OVERHEAD
+        cost = len(suffix.encode("utf-8", "surrogatepass")) + MESSAGE_OVERHEAD
         if not forced and not self._affordable(cost):
             self.stats["deferred"] += 1
             return
@@ -290,7 +292,7 @@ class LiveMarkdown:
         else:
             self.surface.append_block(self.region, html)
             self._pay(len(html.encode("utf-8")) + MESSAGE_OVERHEAD)
-        self._frozen_html += len(html)
+        self._frozen_html += len(html.encode("utf-8", "surrogatepass"))
         self.stats["frozen_pieces"] += 1
         self._shown, self._head, self._committed, self._kind, self._context = "", "", "", "", ""
 
@@ -324,7 +326,7 @@ class LiveMarkdown:
                 finished = self._render(tokens[second:last])
                 self.surface.append_block(self.region, finished)
                 self._pay(len(finished.encode("utf-8")) + MESSAGE_OVERHEAD)
-                self._frozen_html += len(finished)
+                self._frozen_html += len(finished.encode("utf-8", "surrogatepass"))
                 self.stats["frozen_pieces"] += 1
             self._cut(offset)
             src = self._tail

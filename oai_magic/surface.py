@@ -165,4 +165,7 @@ class LiveSurface:
         with self._lock:
             if not self._closed:
                 self._closed = True
+                layout = getattr(self.widget, "layout", None)  # a DOMWidget's own child model
                 self.widget.close()
+                if layout is not None:
+                    layout.close()

@@ -86,3 +86,56 @@ class PageModel:
 
     def visible(self, region: str = "a") -> str:
         return self.region(region).visible()
+
+
+class WidgetFrontend:
+    """What a widget frontend would hold, from the comm messages alone: every model's state,
+    and for each live surface (by model id) a PageModel fed its custom messages."""
+
+    def __init__(self) -> None:
+        self.models: Dict[str, Dict[str, Any]] = {}
+        self.pages: Dict[str, PageModel] = {}
+        self.closed: List[str] = []
+        self.bytes = 0
+
+    def receive(self, comm_id: str, msg_type: str, data: Any) -> None:
+        import json
+
+        data = data or {}
+        self.bytes += len(json.dumps(data.get("state") or data.get("content") or {},
+                                     ensure_ascii=False, default=str).encode("utf-8"))
+        if msg_type == "comm_open":
+            self.models[comm_id] = dict(data["state"])
+            if "regions" in data["state"]:
+                page = self.pages[comm_id] = PageModel()
+                for region, _parent, html in data["state"]["regions"]:
+                    page.region(region).html = None
+                    page.region(region).blocks.append("") if not html else None
+        elif msg_type == "comm_msg" and data.get("method") == "update":
+            self.models[comm_id].update(data["state"])
+        elif msg_type == "comm_msg" and data.get("method") == "custom":
+            content = data["content"]
+            page = self.pages.setdefault(comm_id, PageModel())
+            ops = content["x"] if "x" in content else [["o", k, None, v] for k, v in content.items()]
+            for op in ops:
+                if op[0] == "o" and op[2] is None:  # the short form: append to the open block
+                    op = ["o", op[1], len(_utf16(page.region(op[1]).open)) // 2, op[3]]
+                if op[0] == "r":
+                    page.region(op[1])
+                    continue
+                page.apply(op)
+        elif msg_type == "comm_close":
+            self.closed.append(comm_id)
+
+    def children(self, model_id: str) -> List[str]:
+        return [c.replace("IPY_MODEL_", "") for c in self.models[model_id].get("children", [])]
+
+    def text_under(self, model_id: str) -> str:
+        """All HTML values below a model, in display order (a live surface: what it shows)."""
+        if model_id in self.pages:
+            page = self.pages[model_id]
+            return "".join(r.visible() for r in page.regions.values())
+        model = self.models[model_id]
+        if "children" in model:
+            return "".join(self.text_under(c) for c in self.children(model_id))
+        return model.get("value", "")

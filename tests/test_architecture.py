@@ -19,8 +19,10 @@ ALLOWED = {
     "accumulator": set(),
     "interpolate": set(),
     "practice": {"_practice_answers", "_practice_audio"},
-    "_practice_answers": {"_practice_tools"},
+    "_practice_answers": {"_practice_tools", "_practice_corpus"},
     "_practice_tools": set(),
+    "_practice_corpus": set(),
+    "surface": {"render"},
     "tools": {"errors"},
     "_practice_audio": {"_practice_answers"},
     "subtitles": set(),
@@ -30,7 +32,7 @@ ALLOWED = {
 ONLY_IMPORTS_REQUESTS = {"client"}
 MAY_IMPORT_IPYTHON = {
     "magics", "render", "live", "views", "widget", "__init__", "tools_confirm", "columns", "tool_view",
-    "transcribe_view",
+    "transcribe_view", "surface",
 }
 
 

@@ -12,44 +12,16 @@ from comm.base_comm import BaseComm
 from IPython.core.error import UsageError
 
 from oai_magic.chat import ChatResult, Choice
-from oai_magic.columns import GROUP, ColumnsView
+from oai_magic.columns import ColumnsView
 from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import get_state
 from tests.recording import RecordingPublisher
 
 from .conftest import run
+from .page_model import WidgetFrontend
 
 CHAT = "/chat/completions"
 WORDS = {0: "alpha", 1: "bravo", 2: "charlie"}
-
-
-class WidgetFrontend:
-    """What a widget frontend would hold: every model's state, from the comm messages alone."""
-
-    def __init__(self) -> None:
-        self.models: Dict[str, Dict[str, Any]] = {}
-        self.closed: List[str] = []
-        self.bytes = 0
-
-    def receive(self, comm_id: str, msg_type: str, data: Any) -> None:
-        state = (data or {}).get("state") or {}  # what the widget carries, as bench_choices counts
-        self.bytes += len(json.dumps(state, ensure_ascii=False, default=str).encode("utf-8"))
-        if msg_type == "comm_open":
-            self.models[comm_id] = dict(data["state"])
-        elif msg_type == "comm_msg" and (data or {}).get("method") == "update":
-            self.models[comm_id].update(data["state"])
-        elif msg_type == "comm_close":
-            self.closed.append(comm_id)
-
-    def children(self, model_id: str) -> List[str]:
-        return [c.replace("IPY_MODEL_", "") for c in self.models[model_id].get("children", [])]
-
-    def text_under(self, model_id: str) -> str:
-        """All HTML values below a model, in display order."""
-        model = self.models[model_id]
-        if "children" in model:
-            return "".join(self.text_under(c) for c in self.children(model_id))
-        return model.get("value", "")
 
 
 @pytest.fixture
@@ -115,12 +87,10 @@ def test_interleaved_choices_stream_into_their_own_columns_and_end_as_one_block(
 
     first = notebook.messages[0]
     view = first["data"]["application/vnd.jupyter.widget-view+json"]
-    row = view["model_id"]
-    columns = frontend.children(row)
-    assert len(columns) == 3
-    for index, column in enumerate(columns):  # what each column showed while streaming
-        shown = frontend.text_under(column)
-        assert f"Choice {index + 1}/3" in shown
+    page = frontend.pages[view["model_id"]]  # one live surface holds every column
+    assert "3 answers streaming" in first["data"]["text/plain"]
+    for index in range(3):  # what each column showed while streaming
+        shown = page.visible(f"a{index}")
         assert f"{WORDS[index]}0 {WORDS[index]}1 {WORDS[index]}2" in shown
         assert not any(WORDS[other] in shown for other in WORDS if other != index)
     assert set(frontend.closed) == set(frontend.models)  # no widget left open
@@ -151,13 +121,12 @@ def stream_two_columns(paragraphs: int, seen: WidgetFrontend) -> ColumnsView:
     return view
 
 
-def test_long_choices_freeze_into_widgets_in_short_lists_at_linear_cost(notebook, frontend):
+def test_long_choices_stream_into_one_widget_at_linear_cost(notebook, frontend):
     small = stream_two_columns(20, frontend)
     frontend.bytes = 0
     big = stream_two_columns(80, frontend)
-    assert min(len(s.sealed) for s in big.surfaces) > 20  # frozen blocks are widgets of their own
-    longest = max(len(m.get("children", [])) for m in frontend.models.values())
-    assert longest <= GROUP + 1  # added to short lists, never to one ever-growing list
+    assert len(frontend.pages) == 2  # one live surface per cell, whatever the length
+    assert min(live.stats["frozen_pieces"] for live in big.lives) > 20  # blocks sent once each
     assert big.streamed_bytes < 4.6 * small.streamed_bytes  # 4x the text: linear, not 16x
     assert set(frontend.closed) == set(frontend.models)
 

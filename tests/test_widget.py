@@ -24,7 +24,8 @@ from oai_magic.errors import InputError
 from oai_magic.live import LiveMarkdown
 from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import get_state
-from oai_magic.widget_parts import WidgetSurface
+from oai_magic.surface import LiveSurface
+from oai_magic.views import ANSWER_REGION
 
 from .conftest import TEST_KEY, run
 
@@ -425,12 +426,13 @@ def test_streaming_into_widgets_costs_bytes_linear_in_the_answer_length(monkeypa
         text = "\n\n".join(" ".join(words[(p + i) % len(words)] for i in range(40)) + "."
                             for p in range(paragraphs))
         sent.clear()
-        box = widgets.VBox()
-        live = LiveMarkdown(WidgetSurface(box), render_interval=0.0, clock=lambda: 0.0)
+        surface = LiveSurface([("a", "", ANSWER_REGION)], display_now=False, on_finish=lambda h, t: None)
+        live = LiveMarkdown(surface, "a", render_interval=0.0, clock=lambda: 0.0, stall_timer=False)
         for i in range(0, len(text), 4):  # a redraw after every 4-character token
             live.append(text[i:i + 4])
-        live.finish()
-        assert shown(box).count("<p>") == paragraphs and len(box.children) == 1
+        html, _ = live.finish()
+        surface.finish(html, "")
+        assert html.count("<p>") == paragraphs
         return sum(sent) / len(text)
 
     short, long = bytes_per_char(20), bytes_per_char(200)
