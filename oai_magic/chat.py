@@ -184,6 +184,10 @@ def send(
         organization=options.organization or state.settings.resolved_organization(),
         project=options.project or state.settings.resolved_project(),
     )
+    if not state.settings.resolved_key():
+        base_url = state.settings.resolved_base_url()
+        if state.first_time("no key", base_url):
+            result.notices.append(f"No API key is set: requests to {base_url} are sent without one.")
     if dropped:
         result.notices.append(
             f"History trimmed: the {dropped} oldest exchange{'s' if dropped != 1 else ''} "

@@ -10,7 +10,8 @@ exception, an unknown name, arguments that are not JSON, the user saying no) bec
 of its ``tool`` message, so the model is told and the loop goes on. The whole exchange (the
 assistant's ``tool_calls``, every ``tool`` result, the final answer) is recorded as one turn:
 follow-ups see it, ``%chat undo`` removes it. Every recorded ``tool_calls`` message is
-followed by one ``tool`` message per call, even after an interrupt, so history stays valid.
+followed by one ``tool`` message per call, even after an interrupt, so history stays valid. A
+follow-up request that fails before anything arrives is not recorded: the rounds before it are.
 """
 
 from __future__ import annotations
@@ -193,8 +194,11 @@ def tool_loop(
         for call in list(open_calls):
             index = calls.index(call) if call in calls else len(calls)
             _answer(final, replies, open_calls, view, index, _not_run(call, f"Not run: {reason}."))
-        if replies and final.partial:
+        if replies and final.interrupted:
             replies[-1].partial = True
+        # CONTRACTS 2: a tool_calls message and its results are kept as a pair; a follow-up
+        # request that failed before anything arrived added nothing to ``replies``, so it is
+        # not recorded and the history stays valid for the next prompt.
         if replies:
             with state.lock:
                 state.conversation(conversation).record_turn(user, list(replies))

@@ -31,8 +31,10 @@ def server(_server):
     _server.requests.clear()
     _server.token_delay = 0.0
     _server._scripts.clear()
+    _server.quirks = None
     yield _server
     _server._scripts.clear()
+    _server.quirks = None
 
 
 @pytest.fixture(scope="session")
