@@ -194,6 +194,10 @@ def validate_chat(body) -> None:
                            "enabled.", param="stream_options", code="invalid_value")
     if model not in MODELS:
         raise _no_such_model(model)
+    if model.startswith("o") and body.get("max_tokens") is not None:
+        raise RequestError(400, "Unsupported parameter: 'max_tokens' is not supported with this "
+                           "model. Use 'max_completion_tokens' instead.", param="max_tokens",
+                           code="unsupported_parameter")
     if model in TRANSCRIBE_MODELS:
         raise RequestError(404, "This is not a chat model and thus not supported in the "
                            "v1/chat/completions endpoint.", param="model")

@@ -73,7 +73,9 @@ def run(magics: Any, args: Any, prompt: str, options: ChatOptions) -> ChatResult
         if args.tools:
             return _run_tools(magics, args, prompt, options)
         return _run_choices(magics, args, prompt, options, n)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if args.out and getattr(exc, "result", None) is not None:
+            magics.shell.user_ns[args.out] = exc.result  # the partial result, as -o promises
         raise OAIError(
             f"Interrupted: what arrived is kept in '{args.conversation}' "
             f"(%chat undo -c {args.conversation} removes it)."
@@ -206,6 +208,7 @@ def tool_loop(
         if last is not None:
             view.finish(final)
     if isinstance(failure, KeyboardInterrupt):
+        failure.result = final  # type: ignore[attr-defined]  # for -o VAR
         raise failure
     if failure is not None and (not replies or not isinstance(failure, OAIError)):
         raise failure
@@ -268,5 +271,6 @@ def _fold_last(final: ToolChatResult, last: Optional[ChatResult], total: float) 
         final.model, final.finish_reason, final.headers = last.model, last.finish_reason, last.headers
         final.organization, final.project = last.organization, last.project
         final.interrupted = final.interrupted or last.interrupted
+        final.streamed, final.ignored_limit = last.streamed, last.ignored_limit
         final.error = final.error or last.error
     final.partial = final.interrupted or final.error is not None

@@ -39,7 +39,11 @@ class Table:
         return f"<table class='oai-table'>{caption}<tr>{head}</tr>{body}</table>"
 
 
-def status(state: KernelState) -> Table:
+def status(
+    state: KernelState,
+    max_tokens_param: str = "max_completion_tokens",
+    context_tokens: Optional[int] = None,
+) -> Table:
     settings = state.settings
     headers = state.last_headers
     rows = [
@@ -48,6 +52,8 @@ def status(state: KernelState) -> Table:
         ("project", settings.resolved_project() or "(none: the key's default)"),
         ("base URL", settings.resolved_base_url()),
         ("model", settings.model),
+        ("--max-tokens sent as", max_tokens_field(state, max_tokens_param)),
+        ("context window", describe_context(context_tokens).split(": ", 1)[1]),
     ]
     if state.practice_server is not None:
         rows.append(("practice server", f"running at {state.practice_server.base_url}"))
@@ -62,6 +68,32 @@ def status(state: KernelState) -> Table:
             reset = headers.get(f"x-ratelimit-reset-{kind}", "?")
             rows.append((f"rate limit ({kind})", f"{remaining} of {limit} left, resets in {reset}"))
     return Table(["setting", "value"], rows, title="oai_magic status")
+
+
+def max_tokens_field(state: KernelState, configured: str) -> str:
+    """The name --max-tokens goes out as for the current server, and where that came from."""
+    base_url = state.settings.resolved_base_url()
+    learned = state.max_tokens_fields.get(base_url)
+    if learned and learned != configured:
+        return f"{learned} (this server refused {configured})"
+    return f"{configured} (%config OAIMagics.max_tokens_param)"
+
+
+def parse_context(rest: List[str]) -> Optional[int]:
+    """``%oai context 2048`` → 2048; ``--clear`` → None (no window: only the history budget)."""
+    if rest == ["--clear"]:
+        return None
+    if len(rest) == 1 and rest[0].isdigit() and int(rest[0]) >= 256:
+        return int(rest[0])
+    raise InputError("usage: %oai context TOKENS (at least 256, e.g. %oai context 2048) "
+                     "or %oai context --clear")
+
+
+def describe_context(tokens: Optional[int]) -> str:
+    if tokens is None:
+        return "context window: not set (history is trimmed only by OAIMagics.history_max_tokens)"
+    return (f"context window: {tokens:,} tokens (history is trimmed so the prompt and room "
+            "for the answer fit)")
 
 
 def parse_value(command: str, rest: List[str]) -> Optional[str]:

@@ -241,6 +241,8 @@ class KernelState:
         self._listeners: List[Listener] = []
         self.practice_server: Any = None
         self._said_once: set = set()
+        # base URL -> the name its server accepts for --max-tokens, learned from a 400.
+        self.max_tokens_fields: Dict[str, str] = {}
 
     def first_time(self, *what: Any) -> bool:
         """True the first time ``what`` is asked about in this session: warnings said once."""

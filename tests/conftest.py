@@ -63,6 +63,8 @@ def shell(_shell, server, monkeypatch):
     magics.display_mode = "auto"
     magics.organization = None
     magics.project = None
+    magics.context_tokens = None
+    magics.max_tokens_param = "max_completion_tokens"
 
 
 def run(shell, cell: str):

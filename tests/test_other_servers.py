@@ -223,3 +223,141 @@ def test_a_missing_model_list_is_a_not_found_error(server):
     server.quirks = "faster-whisper"
     with pytest.raises(NotFoundError):
         make_client(server).list_models()
+
+
+# --- 5. servers that ignore options ------------------------------------------------------------
+
+
+def test_a_400_naming_max_tokens_is_repeated_with_the_other_name_and_remembered(
+        shell, server, capsys):
+    assert run(shell, '%config OAIMagics.max_tokens_param = "max_tokens"').success
+    chat_ok(shell, "-m o4-mini --max-tokens 5 -o r", "hi")  # o-models refuse max_tokens
+    first, second = [r.json for r in server.requests]
+    assert first["max_tokens"] == 5 and "max_completion_tokens" not in first
+    assert second["max_completion_tokens"] == 5 and "max_tokens" not in second
+    r = shell.user_ns["r"]
+    assert r.finish_reason == "length" and r.text
+    assert any("refused max_tokens" in n and "max_completion_tokens" in n for n in r.notices)
+    assert "refused max_tokens" in capsys.readouterr().out
+    chat_ok(shell, "-m o4-mini --max-tokens 5", "again")
+    assert len(server.requests) == 3 and server.requests[-1].json["max_completion_tokens"] == 5
+    run(shell, "%oai")
+    assert "max_completion_tokens (this server refused max_tokens)" in capsys.readouterr().out
+
+
+def test_a_server_that_refuses_max_completion_tokens_gets_max_tokens(shell, server):
+    refusal = {"object": "error", "type": "BadRequestError", "code": 400, "message":
+               "Unrecognized request argument supplied: max_completion_tokens"}
+    server.script(CHAT, Scripted(400, body=json.dumps(refusal).encode()))
+    chat_ok(shell, "--max-tokens 3 -o r", "hi")
+    assert server.requests[-1].json["max_tokens"] == 3
+    assert shell.user_ns["r"].text
+
+
+def test_an_answer_running_far_past_an_ignored_limit_is_cut_kept_and_explained(
+        shell, llamacpp, capsys):
+    chat_ok(shell, "--max-tokens 10 -o r", "[[tokens=3000]] write a lot")
+    r = shell.user_ns["r"]
+    assert r.ignored_limit == 10 and 80 < len(r.text) < 200
+    out = capsys.readouterr().out
+    assert "the server ignored --max-tokens 10" in out
+    assert 'OAIMagics.max_tokens_param = "max_tokens"' in out
+    assert history(shell)[-1]["content"] == r.text
+    assert "max_completion_tokens" in llamacpp.requests[-1].json
+
+
+def test_fewer_choices_than_asked_are_named_and_pick_says_how_many(shell, llamacpp, capsys):
+    chat_ok(shell, "-N 3 -o r", "hi")
+    r = shell.user_ns["r"]
+    assert len(r.choices) == 1
+    assert "The server returned 1 of 3 choices; it may not support n." in r.notices
+    out = capsys.readouterr().out
+    assert "returned 1 of 3 choices" in out and "Choice 2" not in out
+    result = run(shell, "%chat pick 2")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "has 1 choice" in str(result.error_in_exec)
+
+
+def test_a_stream_without_usage_says_usage_not_reported(shell, llamacpp, capsys):
+    chat_ok(shell, "-o r", "hi")
+    assert shell.user_ns["r"].usage is None
+    assert "usage not reported" in capsys.readouterr().out
+
+
+# --- 6. an empty stream ------------------------------------------------------------------------
+
+
+def test_an_empty_stream_is_repeated_without_streaming_to_get_the_real_error(shell, llamacpp):
+    result = run(shell, "%%chat\n" + "word " * 3000)
+    assert isinstance(result.error_in_exec, UsageError)
+    text = str(result.error_in_exec)
+    assert "exceed context window of 2048" in text and "repeated without streaming" in text
+    streamed, whole = [r.json for r in llamacpp.requests]
+    assert streamed["stream"] is True and "stream" not in whole
+    assert history(shell) == []
+
+
+def test_an_empty_stream_then_a_whole_answer_shows_the_answer_and_says_so(shell, server, capsys):
+    server.script(CHAT, Scripted(chunks=[]))
+    chat_ok(shell, "-o r", "[[echo]] hello there")
+    r = shell.user_ns["r"]
+    assert r.text == "hello there" and not r.partial
+    assert any("repeated without streaming" in n for n in r.notices)
+    out = capsys.readouterr().out
+    assert "hello there" in out and "repeated without streaming" in out
+
+
+# --- 7. context windows -------------------------------------------------------------------------
+
+
+def test_the_context_window_trims_history_so_the_request_fits(shell, llamacpp, capsys):
+    long_prompt = "[[echo]] " + "word " * 600  # about 750 tokens, echoed back
+    chat_ok(shell, "", long_prompt)
+    result = run(shell, "%%chat\n" + long_prompt)  # 2,250 tokens: past llama.cpp's 2,048
+    assert isinstance(result.error_in_exec, UsageError)
+    assert run(shell, "%oai context 2048").success
+    chat_ok(shell, "-o r", long_prompt)
+    assert any("History trimmed" in n for n in shell.user_ns["r"].notices)
+    assert [m["role"] for m in llamacpp.requests[-1].json["messages"]] == ["user"]
+    run(shell, "%oai")
+    assert "2,048 tokens" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("line", ["%oai context lots", "%oai context 10", "%oai context"])
+def test_a_bad_context_size_is_one_line_and_changes_nothing(shell, line):
+    magics = shell.magics_manager.registry["OAIMagics"]
+    result = run(shell, line)
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "usage: %oai context" in str(result.error_in_exec)
+    assert magics.context_tokens is None
+
+
+# --- 9. small things ------------------------------------------------------------------------------
+
+
+def test_without_streaming_the_footer_says_time_not_first_token(shell, server, capsys):
+    chat_ok(shell, "--no-stream", "hi")
+    footer = [line for line in capsys.readouterr().out.splitlines() if line.startswith("— ")][-1]
+    assert " time " in footer and "first token" not in footer and "total" not in footer
+
+
+def test_billed_to_only_when_the_server_says_so_else_the_org_is_requested(shell, server, capsys):
+    chat_ok(shell, "--org org-asked", "hi")
+    assert "billed to org-asked" in capsys.readouterr().out  # the practice server confirms it
+    server.quirks = "llamacpp"  # sends no openai-organization header
+    chat_ok(shell, "--org org-asked", "hi")
+    out = capsys.readouterr().out
+    assert "org org-asked (requested)" in out and "billed to" not in out
+
+
+# --- 10. local servers need no key -------------------------------------------------------------
+
+
+def test_a_local_server_is_used_without_a_key_and_that_is_said_once(shell, llamacpp, capsys):
+    get_state(shell).settings.api_key = None
+    chat_ok(shell, "-o r", "[[echo]] no key needed")
+    assert shell.user_ns["r"].text == "no key needed"
+    assert "authorization" not in llamacpp.requests[-1].headers
+    assert "No API key is set" in capsys.readouterr().out
+    chat_ok(shell, "", "[[echo]] again")
+    assert "No API key is set" not in capsys.readouterr().out
