@@ -165,7 +165,11 @@ class OAIMagics(Magics):
             self.context_tokens = settings_commands.parse_context(rest)
             print(settings_commands.describe_context(self.context_tokens))
         elif command == "models":
-            display(settings_commands.models_table(self.client))
+            models = settings_commands.models_table(self.client)
+            if isinstance(models, str):
+                print(models)
+            else:
+                display(models)
         elif command == "practice":
             print(settings_commands.practice(self.state, rest))
             self.base_url = self.state.settings.base_url

@@ -122,8 +122,18 @@ def describe_change(state: KernelState, field: str) -> str:
     return f"{label}: {shown or '(none)'}"
 
 
-def models_table(client: Any) -> Table:
-    response = client.list_models()
+MODELS_NOT_LISTED = "this server does not list models"
+
+
+def models_table(client: Any) -> Any:
+    """The server's models as a table; a line saying so when it has no /models (404)."""
+    from .errors import NotFoundError
+
+    try:
+        response = client.list_models()
+    except NotFoundError:
+        return (f"{MODELS_NOT_LISTED.capitalize()} (404 on /models): name a model with "
+                "%oai model NAME or -m NAME.")
     models = (response.data or {}).get("data") or []
     rows = []
     for model in sorted(models, key=lambda m: str(m.get("id", ""))):

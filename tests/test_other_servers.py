@@ -361,3 +361,61 @@ def test_a_local_server_is_used_without_a_key_and_that_is_said_once(shell, llama
     assert "No API key is set" in capsys.readouterr().out
     chat_ok(shell, "", "[[echo]] again")
     assert "No API key is set" not in capsys.readouterr().out
+
+
+# --- 8. transcription on other servers ---------------------------------------------------------
+
+HELLO = str(__import__("pathlib").Path(__file__).resolve().parent / "fixtures" / "hello.wav")
+
+
+@pytest.fixture
+def whisper_server(server):
+    """The practice server playing faster-whisper-server for this test."""
+    server.quirks = "faster-whisper"
+    return server
+
+
+def test_translate_leaves_other_servers_model_names_to_the_server(shell, whisper_server):
+    assert run(shell, f"%transcribe --translate -m whisper-base {HELLO} -o t").success
+    request = whisper_server.requests[-1]
+    assert request.path.endswith("/audio/translations")
+    assert dict((p.name, p.value) for p in request.form if p.filename is None)["model"] == "whisper-base"
+    assert shell.user_ns["t"].task == "translate" and shell.user_ns["t"].text
+
+
+def test_a_format_the_server_refuses_reads_as_its_own_message(shell, whisper_server, capsys):
+    result = run(shell, f"%transcribe -m Systran/faster-whisper-small -f text {HELLO}")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "Unsupported response_format: text" in str(result.error_in_exec)
+    assert "not an API error body" not in str(result.error_in_exec)
+
+
+def test_missing_word_timestamps_are_named(shell, whisper_server, capsys):
+    line = f"%transcribe -m whisper-base -f verbose_json --timestamps word {HELLO} -o t"
+    assert run(shell, line).success
+    assert shell.user_ns["t"].words == [] and shell.user_ns["t"].segments
+    assert "No word timestamps came back" in capsys.readouterr().out
+
+
+def test_oai_models_on_a_server_without_a_model_list_says_so_and_the_session_goes_on(
+        shell, whisper_server, capsys):
+    result = run(shell, "%oai models")
+    assert result.success
+    assert "This server does not list models" in capsys.readouterr().out
+    assert run(shell, f"%transcribe -m whisper-base {HELLO}").success
+
+
+def test_the_panel_says_when_the_server_does_not_list_models(shell, whisper_server):
+    from oai_magic.widget import ChatPanel
+
+    p = ChatPanel(state=get_state(shell), client=shell.magics_manager.registry["OAIMagics"].client)
+    try:
+        defaults = p.model.options
+        p.refresh_models_button.click()
+        p.wait(10)
+        assert "does not list models" in p.models_note.value
+        assert p.model.options == defaults
+    finally:
+        p.stop()
+        p.wait(10)
+        p.close()
