@@ -46,8 +46,11 @@ def status(
 ) -> Table:
     settings = state.settings
     headers = state.last_headers
+    key_note = f"(from {settings.key_source()})"
+    if not settings.resolved_key() and not settings.key_required():
+        key_note = "(none needed: requests to this server go without one)"
     rows = [
-        ("API key", f"{mask_key(settings.resolved_key())} (from {settings.key_source()})"),
+        ("API key", f"{mask_key(settings.resolved_key())} {key_note}"),
         ("organization", settings.resolved_organization() or "(none: the key's default)"),
         ("project", settings.resolved_project() or "(none: the key's default)"),
         ("base URL", settings.resolved_base_url()),

@@ -282,6 +282,10 @@ def transcribe_all(
 ) -> Batch:
     """Run the sources one after another; with one source an error is raised, not collected."""
     batch = Batch(total=len(sources))
+    no_key = None
+    base_url = state.settings.resolved_base_url()
+    if not state.settings.resolved_key() and state.first_time("no key", base_url):
+        no_key = f"No API key is set: requests to {base_url} are sent without one."
     for index, source in enumerate(sources, 1):
         view.start(index, len(sources), source)
         try:
@@ -296,6 +300,9 @@ def transcribe_all(
             view.failed(source, str(exc))
             continue
         state.remember_headers(result.headers)
+        if no_key:
+            result.notices.insert(0, no_key)
+            no_key = None
         batch.results.append(result)
         view.finish(result)
         if result.error:

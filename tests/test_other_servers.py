@@ -419,3 +419,14 @@ def test_the_panel_says_when_the_server_does_not_list_models(shell, whisper_serv
         p.stop()
         p.wait(10)
         p.close()
+
+
+def test_transcription_on_a_local_server_needs_no_key_and_says_so_once(shell, whisper_server, capsys):
+    get_state(shell).settings.api_key = None
+    assert run(shell, f"%transcribe -m whisper-base {HELLO}").success
+    assert "authorization" not in whisper_server.requests[-1].headers
+    assert "No API key is set" in capsys.readouterr().out
+    assert run(shell, f"%transcribe -m whisper-base {HELLO}").success
+    assert "No API key is set" not in capsys.readouterr().out
+    run(shell, "%oai")
+    assert "none needed" in capsys.readouterr().out
