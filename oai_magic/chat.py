@@ -239,6 +239,10 @@ def send(
         result.interrupted = True
         failure = exc
     except OAIError as exc:
+        if (isinstance(exc, APIError) and exc.code == "context_length_exceeded"
+                and budget.context_tokens is None):
+            exc.message += (" — %oai context N tells oai_magic the server's context size, so "
+                            "older history is left out to fit")
         result.error = str(exc)
         failure = exc
     finally:

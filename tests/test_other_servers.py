@@ -106,6 +106,19 @@ def test_quirks_mode_runs_from_the_command_line():
         process.wait(5)
 
 
+def test_one_request_can_ask_for_a_quirks_mode_by_header(server):
+    import requests
+
+    body = {"model": "gpt-4o-mini", "n": 2, "messages": [{"role": "user", "content": "hi"}]}
+    url = server.base_url + CHAT
+    response = requests.post(url, json=body, headers={"x-practice-quirks": "llamacpp"}, timeout=10)
+    assert response.status_code == 200 and len(response.json()["choices"]) == 1
+    assert "openai-organization" not in response.headers
+    response = requests.post(url, json=body, headers={"x-practice-quirks": "vintage"}, timeout=10)
+    assert response.status_code == 400 and "llamacpp" in response.json()["error"]["message"]
+    assert server.quirks is None  # the header changed nothing for the next request
+
+
 # --- 1. repeated tool-call names --------------------------------------------------------------
 
 
@@ -292,6 +305,7 @@ def test_an_empty_stream_is_repeated_without_streaming_to_get_the_real_error(she
     assert isinstance(result.error_in_exec, UsageError)
     text = str(result.error_in_exec)
     assert "exceed context window of 2048" in text and "repeated without streaming" in text
+    assert "%oai context N" in text
     streamed, whole = [r.json for r in llamacpp.requests]
     assert streamed["stream"] is True and "stream" not in whole
     assert history(shell) == []
