@@ -283,44 +283,38 @@ def _exchange(
     this base URL. A stream with no event at all is repeated without streaming, so the user
     gets the server's real answer or error.
     """
-    receive = (client, payload, options, accumulator, view, result, started, clock, cancellation)
+    def receive(payload: Dict[str, Any], options: ChatOptions) -> None:
+        _receive(client, payload, options, accumulator, view, result, started, clock, cancellation)
+
     try:
-        _receive(*receive)
-        return
-    except BadRequestError as exc:
-        field_name = options.max_tokens_field
-        if options.max_tokens is None or accumulator.choices or not _names_field(exc, field_name):
-            raise
-        other = OTHER_MAX_TOKENS_FIELD[field_name]
-        base_url = state.settings.resolved_base_url()
-        payload[other] = payload.pop(field_name)
-        state.max_tokens_fields[base_url] = other
-        result.notices.append(
-            f"The server refused {field_name}: --max-tokens was sent again as {other}, "
-            f"which this session now uses for {base_url}."
-        )
-        options = dataclasses.replace(options, max_tokens_field=other)
-        receive = (client, payload, options, accumulator, view, result, started, clock,
-                   cancellation)
         try:
-            _receive(*receive)
-            return
-        except _EmptyStream:
-            pass
+            receive(payload, options)
+        except BadRequestError as exc:
+            field_name = options.max_tokens_field
+            if options.max_tokens is None or accumulator.choices or not _names_field(exc, field_name):
+                raise
+            other = OTHER_MAX_TOKENS_FIELD[field_name]
+            base_url = state.settings.resolved_base_url()
+            payload[other] = payload.pop(field_name)
+            state.max_tokens_fields[base_url] = other
+            result.notices.append(
+                f"The server refused {field_name}: --max-tokens was sent again as {other}, "
+                f"which this session now uses for {base_url}."
+            )
+            options = dataclasses.replace(options, max_tokens_field=other)
+            receive(payload, options)
     except _EmptyStream:
-        pass
-    result.notices.append(
-        "The streamed answer arrived empty (no events at all): the request was repeated "
-        "without streaming."
-    )
-    whole = {k: v for k, v in payload.items() if k not in ("stream", "stream_options")}
-    started_again = clock()
-    try:
-        _receive(client, whole, dataclasses.replace(options, stream=False), accumulator, view,
-                 result, started_again, clock, cancellation)
-    except APIError as exc:
-        exc.message += " (the streamed request returned nothing, so it was repeated without streaming)"
-        raise
+        result.notices.append(
+            "The streamed answer arrived empty (no events at all): the request was repeated "
+            "without streaming."
+        )
+        whole = {k: v for k, v in payload.items() if k not in ("stream", "stream_options")}
+        try:
+            receive(whole, dataclasses.replace(options, stream=False))
+        except APIError as exc:
+            exc.message += (" (the streamed request returned nothing, so it was repeated "
+                            "without streaming)")
+            raise
 
 
 def _show_tool_calls(view: ChatView, accumulator: ChatAccumulator, chunk: Dict[str, Any]) -> None:
