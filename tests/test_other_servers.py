@@ -444,3 +444,23 @@ def test_transcription_on_a_local_server_needs_no_key_and_says_so_once(shell, wh
     assert "No API key is set" not in capsys.readouterr().out
     run(shell, "%oai")
     assert "none needed" in capsys.readouterr().out
+
+
+# --- in a notebook ---------------------------------------------------------------------------
+
+
+def test_in_a_notebook_the_llamacpp_tool_round_ends_with_the_answer_and_the_limit_mark(
+        shell, llamacpp, weather, monkeypatch):
+    from tests.recording import RecordingPublisher
+
+    magics = shell.magics_manager.registry["OAIMagics"]
+    publisher = RecordingPublisher(shell=shell)
+    monkeypatch.setattr(shell, "display_pub", publisher)
+    monkeypatch.setattr(magics, "display_mode", "rich")
+    chat_ok(shell, "--tools get_weather --auto-tools", 'Weather in "Oslo"?')
+    html = publisher.messages[-1]["data"]["text/html"]
+    assert "get_weather" in html and "no tool named" not in html
+    assert "&quot;temperature&quot;: 21" in html and "usage not reported" in html
+    chat_ok(shell, "--max-tokens 10", "[[tokens=3000]] go on")
+    html = publisher.messages[-1]["data"]["text/html"]
+    assert "the server ignored --max-tokens 10" in html and "usage not reported" in html
