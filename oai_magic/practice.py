@@ -376,7 +376,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers["openai-project"] = req["openai-project"]
         if getattr(self, "_quirks", None) is not None:
             # Servers that are not OpenAI send none of its headers: no request id, no billing.
-            headers = {}
+            headers = {name: value for name, value in headers.items()
+                       if not name.startswith(("openai-", "x-ratelimit-", "x-request-id"))}
         if content_type:
             headers["content-type"] = content_type
         if length is not None:
