@@ -194,6 +194,10 @@ def validate_chat(body) -> None:
                            "enabled.", param="stream_options", code="invalid_value")
     if model not in MODELS:
         raise _no_such_model(model)
+    if model.startswith("o") and body.get("max_tokens") is not None:
+        raise RequestError(400, "Unsupported parameter: 'max_tokens' is not supported with this "
+                           "model. Use 'max_completion_tokens' instead.", param="max_tokens",
+                           code="unsupported_parameter")
     if model in TRANSCRIBE_MODELS:
         raise RequestError(404, "This is not a chat model and thus not supported in the "
                            "v1/chat/completions endpoint.", param="model")
@@ -392,8 +396,12 @@ def _plan_tool_calls(body: dict) -> Optional[list]:
 # ---------------------------------------------------------------- chat: the response
 
 
-def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int):
-    """(serialized deltas, message content or None, tool_calls or None, finish, tokens) of one choice."""
+def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int,
+                   repeat_names: bool = False):
+    """(serialized deltas, message content or None, tool_calls or None, finish, tokens) of one choice.
+
+    ``repeat_names``: every tool-call chunk carries the id and the whole name again (llama.cpp).
+    """
     planned = _plan_tool_calls(body) if body.get("tools") else None
     if planned:
         calls, deltas = [], []
@@ -406,8 +414,12 @@ def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int
             first = {"index": j, "id": call_id, "type": "function",
                      "function": {"name": call["name"], "arguments": ""}}
             deltas.append(_dumps({"tool_calls": [first]}).decode())
-            deltas += [_dumps({"tool_calls": [{"index": j, "function": {"arguments": p}}]}).decode()
-                       for p in split_pieces(call["arguments"])]
+            again = {"id": call_id, "type": "function"} if repeat_names else {}
+            for piece in split_pieces(call["arguments"]):
+                function = {"name": name, "arguments": piece} if repeat_names else {
+                    "arguments": piece}
+                deltas.append(_dumps({"tool_calls": [
+                    {"index": j, **again, "function": function}]}).decode())
         return deltas, None, calls, "tool_calls", len(deltas)
     after_tools = tool_results_answer(body["messages"])
     if after_tools is not None:
@@ -438,15 +450,19 @@ def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int
     return deltas, "".join(pieces), None, finish, len(pieces)
 
 
-def chat_reply(body) -> Reply:
-    """A chat.completion, or (``stream: true``) chat.completion.chunk SSE events interleaved by choice."""
+def chat_reply(body, repeat_tool_call_names: bool = False) -> Reply:
+    """A chat.completion, or (``stream: true``) chat.completion.chunk SSE events interleaved by choice.
+
+    ``repeat_tool_call_names`` streams tool calls the way llama.cpp does (see _practice_quirks).
+    """
     validate_chat(body)
     messages = body["messages"]
     prompt = next((message_text(m.get("content")) for m in reversed(messages)
                    if m.get("role") == "user"), "")
     prompt, directives = parse_directives(prompt)
     n = body.get("n") or 1
-    choices = [_choice_deltas(body, prompt, directives, i, n) for i in range(n)]
+    choices = [_choice_deltas(body, prompt, directives, i, n, repeat_tool_call_names)
+               for i in range(n)]
     prompt_tokens = sum(4 + len(message_text(m.get("content")).split()) for m in messages) + 3
     completion_tokens = sum(c[4] for c in choices)
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,

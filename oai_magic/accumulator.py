@@ -44,8 +44,11 @@ def _merge_tool_call(calls: Dict[int, Dict[str, Any]], fragment: Dict[str, Any])
     if fragment.get("type"):
         call["type"] = fragment["type"]
     function = fragment.get("function") or {}
-    if function.get("name"):
-        call["function"]["name"] += function["name"]
+    name = function.get("name")
+    # llama.cpp repeats the whole name (and the id) in every chunk of a call; OpenAI sends it
+    # once. A name equal to the name so far is a repeat, not a fragment.
+    if name and name != call["function"]["name"]:
+        call["function"]["name"] += name
     if function.get("arguments"):
         call["function"]["arguments"] += function["arguments"]
 

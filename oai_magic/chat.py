@@ -8,13 +8,15 @@ what it said and ``%chat undo`` can remove it.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .accumulator import ChatAccumulator, ChoiceState
-from .errors import APIError, OAIError, StreamIncompleteError
+from .errors import APIError, BadRequestError, OAIError, StreamIncompleteError
 from .request import ChatOptions, build_chat_payload
 from .state import KernelState, Message
 
@@ -72,6 +74,8 @@ class ChatResult:
     interrupted: bool = False
     error: Optional[str] = None
     notices: List[str] = field(default_factory=list)
+    streamed: bool = True
+    ignored_limit: Optional[int] = None  # --max-tokens the server ran past (answer cut by us)
 
     @property
     def request_id(self) -> Optional[str]:
@@ -79,7 +83,8 @@ class ChatResult:
 
     @property
     def billed_organization(self) -> Optional[str]:
-        return self.headers.get("openai-organization") or self.organization
+        """The organization the server says it billed (its ``openai-organization`` header)."""
+        return self.headers.get("openai-organization")
 
     def __repr__(self) -> str:
         state = "interrupted" if self.interrupted else ("partial" if self.partial else "complete")
@@ -113,8 +118,22 @@ class Cancellation:
 
 @dataclass
 class HistoryBudget:
+    """How much history goes with a prompt: messages, estimated tokens, the server's context.
+
+    ``context_tokens`` (``%oai context N``) is the server's context window: the history is
+    trimmed so that it, the prompt and room for the answer (``--max-tokens``, else a quarter of
+    the window) fit inside it. Local servers often have 2,048 or 4,096 tokens.
+    """
+
     max_messages: Optional[int] = None
     max_tokens: Optional[int] = None
+    context_tokens: Optional[int] = None
+
+    def tokens_for(self, answer_tokens: Optional[int]) -> Optional[int]:
+        if self.context_tokens is None:
+            return self.max_tokens
+        room = max(1, self.context_tokens - (answer_tokens or self.context_tokens // 4))
+        return room if self.max_tokens is None else min(self.max_tokens, room)
 
 
 def ask(
@@ -145,10 +164,16 @@ def ask(
     finally:
         view.end(result)
     if isinstance(failure, KeyboardInterrupt):
+        failure.result = result  # type: ignore[attr-defined]  # for -o VAR: the partial result
         raise failure
     if failure is not None and not result.text:
         raise failure
     return result
+
+
+OTHER_MAX_TOKENS_FIELD = {"max_completion_tokens": "max_tokens", "max_tokens": "max_completion_tokens"}
+RUNAWAY_FACTOR = 2  # an answer this many times past --max-tokens means the limit was ignored
+CHARS_PER_TOKEN = 4
 
 
 def send(
@@ -171,10 +196,15 @@ def send(
     """
     options = options or ChatOptions()
     budget = budget or HistoryBudget()
+    base_url = state.settings.resolved_base_url()
+    learned = state.max_tokens_fields.get(base_url)
+    if learned and learned != options.max_tokens_field:
+        options = dataclasses.replace(options, max_tokens_field=learned)
     with state.lock:
         thread = state.conversation(conversation)
         messages, dropped = thread.api_messages(
-            new_messages, max_messages=budget.max_messages, max_tokens=budget.max_tokens
+            new_messages, max_messages=budget.max_messages,
+            max_tokens=budget.tokens_for(options.max_tokens),
         )
     model = options.model or state.settings.model
     payload = build_chat_payload(model, messages, options)
@@ -184,6 +214,10 @@ def send(
         organization=options.organization or state.settings.resolved_organization(),
         project=options.project or state.settings.resolved_project(),
     )
+    if not state.settings.resolved_key():
+        base_url = state.settings.resolved_base_url()
+        if state.first_time("no key", base_url):
+            result.notices.append(f"No API key is set: requests to {base_url} are sent without one.")
     if dropped:
         result.notices.append(
             f"History trimmed: the {dropped} oldest exchange{'s' if dropped != 1 else ''} "
@@ -194,11 +228,21 @@ def send(
     started = clock()
     failure: Optional[BaseException] = None
     try:
-        _receive(client, payload, options, accumulator, view, result, started, clock, cancellation)
+        _exchange(state, client, payload, options, accumulator, view, result, started, clock,
+                  cancellation)
+        asked, returned = options.n or 1, len(accumulator.choices)
+        if 0 < returned < asked:
+            result.notices.append(
+                f"The server returned {returned} of {asked} choices; it may not support n."
+            )
     except KeyboardInterrupt as exc:
         result.interrupted = True
         failure = exc
     except OAIError as exc:
+        if (isinstance(exc, APIError) and exc.code == "context_length_exceeded"
+                and budget.context_tokens is None):
+            exc.message += (" — %oai context N tells oai_magic the server's context size, so "
+                            "older history is left out to fit")
         result.error = str(exc)
         failure = exc
     finally:
@@ -211,6 +255,66 @@ def send(
         result.partial = result.interrupted or result.error is not None
         state.remember_headers(result.headers)
     return result, failure
+
+
+class _EmptyStream(Exception):
+    """The stream ended without a single event (llama.cpp past its context): ask again whole."""
+
+
+def _names_field(error: APIError, name: str) -> bool:
+    return error.param == name or re.search(rf"\b{name}\b", error.message or "") is not None
+
+
+def _exchange(
+    state: KernelState,
+    client: Any,
+    payload: Dict[str, Any],
+    options: ChatOptions,
+    accumulator: ChatAccumulator,
+    view: ChatView,
+    result: ChatResult,
+    started: float,
+    clock: Callable[[], float],
+    cancellation: Optional[Cancellation],
+) -> None:
+    """``_receive``, absorbing two server differences, each with a notice and at most once.
+
+    A 400 naming the ``--max-tokens`` field is repeated with the other name, remembered for
+    this base URL. A stream with no event at all is repeated without streaming, so the user
+    gets the server's real answer or error.
+    """
+    def receive(payload: Dict[str, Any], options: ChatOptions) -> None:
+        _receive(client, payload, options, accumulator, view, result, started, clock, cancellation)
+
+    try:
+        try:
+            receive(payload, options)
+        except BadRequestError as exc:
+            field_name = options.max_tokens_field
+            if options.max_tokens is None or accumulator.choices or not _names_field(exc, field_name):
+                raise
+            other = OTHER_MAX_TOKENS_FIELD[field_name]
+            base_url = state.settings.resolved_base_url()
+            payload[other] = payload.pop(field_name)
+            state.max_tokens_fields[base_url] = other
+            result.notices.append(
+                f"The server refused {field_name}: --max-tokens was sent again as {other}, "
+                f"which this session now uses for {base_url}."
+            )
+            options = dataclasses.replace(options, max_tokens_field=other)
+            receive(payload, options)
+    except _EmptyStream:
+        result.notices.append(
+            "The streamed answer arrived empty (no events at all): the request was repeated "
+            "without streaming."
+        )
+        whole = {k: v for k, v in payload.items() if k not in ("stream", "stream_options")}
+        try:
+            receive(whole, dataclasses.replace(options, stream=False))
+        except APIError as exc:
+            exc.message += (" (the streamed request returned nothing, so it was repeated "
+                            "without streaming)")
+            raise
 
 
 def _show_tool_calls(view: ChatView, accumulator: ChatAccumulator, chunk: Dict[str, Any]) -> None:
@@ -238,6 +342,7 @@ def _receive(
 ) -> None:
     target = {"organization": options.organization, "project": options.project}
     if not options.stream:
+        result.streamed = False
         response = client.post("/chat/completions", json_body=payload, **target)
         result.headers = response.headers
         result.first_token_seconds = clock() - started
@@ -249,18 +354,31 @@ def _receive(
     result.headers = stream.headers
     if cancellation is not None:
         cancellation.attach(stream)
+    events = 0
+    # llama.cpp ignores max_completion_tokens: an answer far past the limit is cut here.
+    limit = options.max_tokens * CHARS_PER_TOKEN * RUNAWAY_FACTOR if options.max_tokens else None
+    sizes: Dict[int, int] = {}
     with stream:
         try:
             for chunk in stream:
+                events += 1
                 for index, text in accumulator.add(chunk):
                     if result.first_token_seconds is None:
                         result.first_token_seconds = clock() - started
                     view.delta(index, text)
+                    sizes[index] = sizes.get(index, 0) + len(text)
                 _show_tool_calls(view, accumulator, chunk)
+                if limit is not None and sizes and max(sizes.values()) > limit:
+                    result.ignored_limit = options.max_tokens
+                    for choice in accumulator.choices.values():
+                        choice.finish_reason = choice.finish_reason or "length"
+                    return  # leaving the ``with`` closes the stream
         except APIError as exc:
             if exc.request_id is None:
                 exc.request_id = stream.request_id
             raise
+    if events == 0 and not stream.done:
+        raise _EmptyStream()
     if not stream.done and not accumulator.complete():
         raise StreamIncompleteError(
             "the stream ended before the answer was finished (no [DONE] and no finish_reason)",

@@ -10,7 +10,8 @@ exception, an unknown name, arguments that are not JSON, the user saying no) bec
 of its ``tool`` message, so the model is told and the loop goes on. The whole exchange (the
 assistant's ``tool_calls``, every ``tool`` result, the final answer) is recorded as one turn:
 follow-ups see it, ``%chat undo`` removes it. Every recorded ``tool_calls`` message is
-followed by one ``tool`` message per call, even after an interrupt, so history stays valid.
+followed by one ``tool`` message per call, even after an interrupt, so history stays valid. A
+follow-up request that fails before anything arrives is not recorded: the rounds before it are.
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def run(magics: Any, args: Any, prompt: str, options: ChatOptions) -> ChatResult
         if args.tools:
             return _run_tools(magics, args, prompt, options)
         return _run_choices(magics, args, prompt, options, n)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if args.out and getattr(exc, "result", None) is not None:
+            magics.shell.user_ns[args.out] = exc.result  # the partial result, as -o promises
         raise OAIError(
             f"Interrupted: what arrived is kept in '{args.conversation}' "
             f"(%chat undo -c {args.conversation} removes it)."
@@ -193,8 +196,11 @@ def tool_loop(
         for call in list(open_calls):
             index = calls.index(call) if call in calls else len(calls)
             _answer(final, replies, open_calls, view, index, _not_run(call, f"Not run: {reason}."))
-        if replies and final.partial:
+        if replies and final.interrupted:
             replies[-1].partial = True
+        # CONTRACTS 2: a tool_calls message and its results are kept as a pair; a follow-up
+        # request that failed before anything arrived added nothing to ``replies``, so it is
+        # not recorded and the history stays valid for the next prompt.
         if replies:
             with state.lock:
                 state.conversation(conversation).record_turn(user, list(replies))
@@ -202,6 +208,7 @@ def tool_loop(
         if last is not None:
             view.finish(final)
     if isinstance(failure, KeyboardInterrupt):
+        failure.result = final  # type: ignore[attr-defined]  # for -o VAR
         raise failure
     if failure is not None and (not replies or not isinstance(failure, OAIError)):
         raise failure
@@ -264,5 +271,6 @@ def _fold_last(final: ToolChatResult, last: Optional[ChatResult], total: float) 
         final.model, final.finish_reason, final.headers = last.model, last.finish_reason, last.headers
         final.organization, final.project = last.organization, last.project
         final.interrupted = final.interrupted or last.interrupted
+        final.streamed, final.ignored_limit = last.streamed, last.ignored_limit
         final.error = final.error or last.error
     final.partial = final.interrupted or final.error is not None

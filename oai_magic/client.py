@@ -26,6 +26,7 @@ from .errors import (
     APIError,
     APITimeoutError,
     MissingKeyError,
+    server_message,
     status_error_class,
 )
 from .sse import EventStream
@@ -233,13 +234,14 @@ class OpenAIClient:
         self, organization: Optional[str] = None, project: Optional[str] = None
     ) -> Dict[str, str]:
         key = self.settings.resolved_key()
-        if not key:
+        if not key and self.settings.key_required():
             raise MissingKeyError()
         headers = {
-            "Authorization": f"Bearer {key}",
             "User-Agent": f"oai-magic/{__version__}",
             "Accept": "application/json",
         }
+        if key:  # local servers (llama.cpp, Ollama, LM Studio) take requests with no key
+            headers["Authorization"] = f"Bearer {key}"
         organization = organization or self.settings.resolved_organization()
         project = project or self.settings.resolved_project()
         if organization:
@@ -344,12 +346,11 @@ def error_from_response(response: requests.Response) -> APIError:
         body = None
     finally:
         response.close()
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        message = str(error.get("message") or response.reason or "error")
-        kind, code, param = error.get("type"), error.get("code"), error.get("param")
-    elif isinstance(error, str):
-        message, kind, code, param = error, None, None, None
+    found = server_message(body)
+    if found is not None:
+        message, kind, code, param = found["message"], found["type"], found["code"], found["param"]
+        if isinstance(code, int) or str(code) == str(status):
+            code = None  # vLLM puts the status itself in ``code``
     else:
         reason = response.reason or http.client.responses.get(status, "error")
         content_type = response.headers.get("content-type", "").split(";")[0] or "no content type"

@@ -140,6 +140,7 @@ class TerminalChoicesView:
         self.out = stream or sys.stdout
 
     def begin(self, notices: List[str]) -> None:
+        self.notices, self.notices_shown = notices, len(notices)
         for notice in notices:
             self.out.write(f"[{notice}]\n")
         self.out.write(f"(streaming {self.n} choices; each is shown when all are complete)\n")
@@ -149,8 +150,12 @@ class TerminalChoicesView:
         """Nothing yet: the accumulator keeps the text."""
 
     def end(self, result: ChatResult) -> None:
+        # Notices learned at the end (fewer choices than asked), then only the choices that exist.
+        for notice in getattr(self, "notices", [])[getattr(self, "notices_shown", 0):]:
+            self.out.write(f"[{notice}]\n")
         by_index = {c.index: c for c in result.choices}
-        for index in range(max(self.n, len(result.choices))):
+        shown = sorted(by_index) if result.choices else range(self.n)
+        for index in shown:
             choice = by_index.get(index)
             self.out.write(f"\n── {choice_label(choice, index, self.n)} ──\n")
             self.out.write((choice.text or choice.refusal or "") if choice else "")

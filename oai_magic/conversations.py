@@ -151,10 +151,15 @@ def _pick(state: KernelState, args: Any) -> None:
     except ValueError:
         raise InputError(f"%chat pick takes a choice number, got {args.k!r}") from None
     last = next((m for m in reversed(thread.messages) if m.role == "assistant"), None)
-    if last is None or not last.alternatives:
-        raise InputError(f"The last answer in {args.conversation!r} has no choices to pick from.")
-    if not 1 <= k <= len(last.alternatives):
-        raise InputError(f"Choose between 1 and {len(last.alternatives)}, got {k}.")
+    if last is None:
+        raise InputError(f"There is no answer in {args.conversation!r} to pick from.")
+    if not last.alternatives:
+        raise InputError(f"The last answer in {args.conversation!r} has 1 choice, so there is "
+                         "nothing to pick (servers that ignore n return 1 choice).")
+    count = len(last.alternatives)
+    if not 1 <= k <= count:
+        raise InputError(f"The last answer in {args.conversation!r} has {count} choices: "
+                         f"choose between 1 and {count}, got {k}.")
     last.content = last.alternatives[k - 1]
     print(f"Recorded choice {k} as the answer in {args.conversation!r}.")
 

@@ -7,7 +7,71 @@ status chosen by :func:`status_error_class`.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import re
+from typing import Any, Dict, Optional
+
+SERVER_MESSAGE_LIMIT = 300
+
+
+def one_line(text: Any, limit: int = SERVER_MESSAGE_LIMIT) -> str:
+    """A server's message as one line of at most ``limit`` characters.
+
+    Servers send pydantic dumps and traceback lines; shown verbatim they bury the cause under
+    screens of text. Whitespace runs (newlines included) become one space and the rest is cut
+    with an ellipsis.
+    """
+    flat = re.sub(r"\s+", " ", str(text)).strip()
+    if len(flat) <= limit:
+        return flat
+    return flat[: limit - 1].rstrip() + "…"
+
+
+def _validation_errors(items: list) -> str:
+    """FastAPI's ``detail`` list (``[{loc, msg, type}]``) as ``body.temperature: msg; ...``."""
+    parts = []
+    for item in items:
+        if isinstance(item, dict):
+            where = ".".join(str(p) for p in item.get("loc") or ())
+            what = str(item.get("msg") or item.get("message") or item)
+            parts.append(f"{where}: {what}" if where else what)
+        else:
+            parts.append(str(item))
+    return "; ".join(parts)
+
+
+def server_message(body: Any) -> Optional[Dict[str, Any]]:
+    """The server's message (with type, code, param when given) from any usual error body.
+
+    Read, in order: OpenAI's ``error`` (an object or a string); FastAPI's ``detail`` (a string,
+    an object wrapping ``error``, or a list of validation errors); vLLM's top-level ``message``.
+    None when the body holds none of them.
+    """
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, dict) and (error.get("message") or error.get("code")):
+        return {"message": str(error.get("message") or error.get("code")),
+                "type": error.get("type"), "code": error.get("code"), "param": error.get("param")}
+    if isinstance(error, str) and error:
+        return {"message": error, "type": body.get("type"), "code": body.get("code"),
+                "param": body.get("param")}
+    detail = body.get("detail")
+    if isinstance(detail, str) and detail:
+        return {"message": detail, "type": None, "code": None, "param": None}
+    if isinstance(detail, dict):
+        found = server_message(detail)
+        if found is not None:
+            return found
+        if detail:
+            return {"message": str(detail), "type": None, "code": None, "param": None}
+    if isinstance(detail, list) and detail:
+        return {"message": _validation_errors(detail), "type": "validation_error", "code": None,
+                "param": None}
+    message = body.get("message")
+    if isinstance(message, str) and message:
+        return {"message": message, "type": body.get("type"), "code": body.get("code"),
+                "param": body.get("param")}
+    return None
 
 
 class OAIError(Exception):
@@ -40,6 +104,7 @@ class APIError(OAIError):
         request_id: Optional[str] = None,
         body: Any = None,
     ) -> None:
+        message = one_line(message)
         super().__init__(message)
         self.message = message
         self.status_code = status_code

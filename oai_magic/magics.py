@@ -89,6 +89,10 @@ class OAIMagics(Magics):
     history_max_tokens = Int(
         24000, allow_none=True, help="Approximate token budget for the history sent."
     ).tag(config=True)
+    context_tokens = Int(
+        None, allow_none=True,
+        help="The server's context window in tokens (%oai context N): history is trimmed to fit.",
+    ).tag(config=True)
     transcribe_model = Unicode("whisper-1", help="Default %transcribe model.").tag(config=True)
     max_tool_rounds = Int(5, help="Most tool-call rounds in one %%chat.").tag(config=True)
     display_mode = CaselessStrEnum(
@@ -138,6 +142,7 @@ class OAIMagics(Magics):
         %oai project ID | --clear OpenAI-Project for every later request
         %oai base-url URL | --clear
         %oai model NAME
+        %oai context N | --clear  the server's context window in tokens (history is trimmed to fit)
         %oai models               list the models the server offers
         %oai practice [--delay S] [--stop]   start the offline practice server and use it
         %oai practice --if-no-key only when no API key is set (notebooks that run anywhere)
@@ -146,7 +151,7 @@ class OAIMagics(Magics):
 
         words = shlex.split(line)
         if not words:
-            display(settings_commands.status(self.state))
+            display(settings_commands.status(self.state, self.max_tokens_param, self.context_tokens))
             return
         command, rest = words[0], words[1:]
         if command == "key":
@@ -156,15 +161,22 @@ class OAIMagics(Magics):
             value = settings_commands.parse_value(command, rest)
             setattr(self, field, value)
             print(settings_commands.describe_change(self.state, field))
+        elif command == "context":
+            self.context_tokens = settings_commands.parse_context(rest)
+            print(settings_commands.describe_context(self.context_tokens))
         elif command == "models":
-            display(settings_commands.models_table(self.client))
+            models = settings_commands.models_table(self.client)
+            if isinstance(models, str):
+                print(models)
+            else:
+                display(models)
         elif command == "practice":
             print(settings_commands.practice(self.state, rest))
             self.base_url = self.state.settings.base_url
         else:
             raise UsageError(
                 f"Unknown %oai command {command!r}: use key, org, project, base-url, model, "
-                "models or practice (see %oai?)."
+                "context, models or practice (see %oai?)."
             )
 
     def _set_key(self, rest: List[str]) -> None:
@@ -329,7 +341,9 @@ class OAIMagics(Magics):
         )
 
     def history_budget(self) -> chat_usecase.HistoryBudget:
-        return chat_usecase.HistoryBudget(self.history_max_messages, self.history_max_tokens)
+        return chat_usecase.HistoryBudget(
+            self.history_max_messages, self.history_max_tokens, self.context_tokens
+        )
 
     def chat_view(self, args: Any) -> Any:
         from .views import NotebookChatView, TerminalChatView
@@ -355,7 +369,9 @@ class OAIMagics(Magics):
                 conversation=args.conversation,
                 budget=self.history_budget(),
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            if args.out and getattr(exc, "result", None) is not None:
+                self.shell.user_ns[args.out] = exc.result  # the partial result, as -o promises
             raise UsageError(
                 f"Interrupted: the partial answer is kept in '{args.conversation}' "
                 f"(%chat undo -c {args.conversation} removes it)."

@@ -34,6 +34,7 @@ from ._practice_answers import (
     sse_event,
 )
 from ._practice_audio import audio_reply, parse_multipart
+from ._practice_quirks import QUIRKS, check_quirks, detail_reply, faster_whisper_audio, llamacpp_chat
 
 __all__ = ["PracticeServer", "RecordedRequest", "Scripted", "FormPart", "sse_event", "error_body",
            "main"]
@@ -82,8 +83,11 @@ class PracticeServer:
     """Serves the practice API on a background daemon thread; ``with PracticeServer() as s:``."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: Optional[str] = None,
-                 token_delay: float = 0.0) -> None:
+                 token_delay: float = 0.0, quirks: Optional[str] = None) -> None:
         self.host, self.port, self.token_delay = host, port, token_delay
+        # A compatibility mode (see _practice_quirks); the header x-practice-quirks overrides it
+        # for one request.
+        self.quirks = check_quirks(quirks)
         self._api_key = api_key
         self.base_url = ""
         self.requests: List[RecordedRequest] = []
@@ -263,6 +267,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._remaining = practice._record(
             RecordedRequest(self.command, self.path, headers, body, parsed, form))
         path = urlsplit(self.path).path
+        try:
+            self._quirks = check_quirks(headers.get("x-practice-quirks", practice.quirks))
+        except ValueError as exc:
+            self._quirks = None
+            self._send_reply(RequestError(400, str(exc)).reply())
+            return
         scripted = practice._next_scripted(path)
         if scripted is not None:
             self._send_scripted(scripted)
@@ -286,7 +296,17 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != method:
             raise RequestError(405, f"Method {self.command} is not allowed for {path}; "
                                f"use {method}.")
-        self.server.practice._check_key(self._request_headers.get("authorization", ""))
+        quirks = self._quirks
+        if quirks is None:
+            self.server.practice._check_key(self._request_headers.get("authorization", ""))
+        if quirks == "faster-whisper" and path.startswith("/v1/models"):
+            return detail_reply(404, "Not Found")
+        if quirks == "llamacpp" and path == "/v1/chat/completions":
+            try:
+                return llamacpp_chat(json.loads(body))
+            except ValueError:
+                return detail_reply(422, [{"type": "json_invalid", "loc": ["body", 0],
+                                           "msg": "JSON decode error"}])
         if path == "/v1/models":
             return models_reply()
         if path.startswith("/v1/models/"):
@@ -300,6 +320,9 @@ class _Handler(BaseHTTPRequestHandler):
             return chat_reply(request)
         if not form:
             form = parse_multipart(body, ctype)  # raises the reason it is unusable
+        if quirks == "faster-whisper":
+            task = "transcribe" if path.endswith("transcriptions") else "translate"
+            return faster_whisper_audio(form, task, audio_reply)
         return audio_reply(form, "transcribe" if path.endswith("transcriptions") else "translate")
 
     def _read_body(self) -> Optional[bytes]:
@@ -351,6 +374,10 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if req.get("openai-project"):
             headers["openai-project"] = req["openai-project"]
+        if getattr(self, "_quirks", None) is not None:
+            # Servers that are not OpenAI send none of its headers: no request id, no billing.
+            headers = {name: value for name, value in headers.items()
+                       if not name.startswith(("openai-", "x-ratelimit-", "x-request-id"))}
         if content_type:
             headers["content-type"] = content_type
         if length is not None:
@@ -430,8 +457,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="seconds between streamed tokens (default 0.02)")
     parser.add_argument("--key", default=None,
                         help="require exactly this API key (default: any non-empty key)")
+    parser.add_argument("--quirks", choices=QUIRKS, default=None,
+                        help="behave like another server: llamacpp (llama-cpp-python's server) "
+                             "or faster-whisper (faster-whisper-server)")
     args = parser.parse_args(argv)
-    server = PracticeServer(args.host, args.port, api_key=args.key, token_delay=args.delay)
+    server = PracticeServer(args.host, args.port, api_key=args.key, token_delay=args.delay,
+                            quirks=args.quirks)
     try:
         server.start()
     except OSError as exc:

@@ -39,15 +39,24 @@ class Table:
         return f"<table class='oai-table'>{caption}<tr>{head}</tr>{body}</table>"
 
 
-def status(state: KernelState) -> Table:
+def status(
+    state: KernelState,
+    max_tokens_param: str = "max_completion_tokens",
+    context_tokens: Optional[int] = None,
+) -> Table:
     settings = state.settings
     headers = state.last_headers
+    key_note = f"(from {settings.key_source()})"
+    if not settings.resolved_key() and not settings.key_required():
+        key_note = "(none needed: requests to this server go without one)"
     rows = [
-        ("API key", f"{mask_key(settings.resolved_key())} (from {settings.key_source()})"),
+        ("API key", f"{mask_key(settings.resolved_key())} {key_note}"),
         ("organization", settings.resolved_organization() or "(none: the key's default)"),
         ("project", settings.resolved_project() or "(none: the key's default)"),
         ("base URL", settings.resolved_base_url()),
         ("model", settings.model),
+        ("--max-tokens sent as", max_tokens_field(state, max_tokens_param)),
+        ("context window", describe_context(context_tokens).split(": ", 1)[1]),
     ]
     if state.practice_server is not None:
         rows.append(("practice server", f"running at {state.practice_server.base_url}"))
@@ -62,6 +71,32 @@ def status(state: KernelState) -> Table:
             reset = headers.get(f"x-ratelimit-reset-{kind}", "?")
             rows.append((f"rate limit ({kind})", f"{remaining} of {limit} left, resets in {reset}"))
     return Table(["setting", "value"], rows, title="oai_magic status")
+
+
+def max_tokens_field(state: KernelState, configured: str) -> str:
+    """The name --max-tokens goes out as for the current server, and where that came from."""
+    base_url = state.settings.resolved_base_url()
+    learned = state.max_tokens_fields.get(base_url)
+    if learned and learned != configured:
+        return f"{learned} (this server refused {configured})"
+    return f"{configured} (%config OAIMagics.max_tokens_param)"
+
+
+def parse_context(rest: List[str]) -> Optional[int]:
+    """``%oai context 2048`` → 2048; ``--clear`` → None (no window: only the history budget)."""
+    if rest == ["--clear"]:
+        return None
+    if len(rest) == 1 and rest[0].isdigit() and int(rest[0]) >= 256:
+        return int(rest[0])
+    raise InputError("usage: %oai context TOKENS (at least 256, e.g. %oai context 2048) "
+                     "or %oai context --clear")
+
+
+def describe_context(tokens: Optional[int]) -> str:
+    if tokens is None:
+        return "context window: not set (history is trimmed only by OAIMagics.history_max_tokens)"
+    return (f"context window: {tokens:,} tokens (history is trimmed so the prompt and room "
+            "for the answer fit)")
 
 
 def parse_value(command: str, rest: List[str]) -> Optional[str]:
@@ -90,8 +125,18 @@ def describe_change(state: KernelState, field: str) -> str:
     return f"{label}: {shown or '(none)'}"
 
 
-def models_table(client: Any) -> Table:
-    response = client.list_models()
+MODELS_NOT_LISTED = "this server does not list models"
+
+
+def models_table(client: Any) -> Any:
+    """The server's models as a table; a line saying so when it has no /models (404)."""
+    from .errors import NotFoundError
+
+    try:
+        response = client.list_models()
+    except NotFoundError:
+        return (f"{MODELS_NOT_LISTED.capitalize()} (404 on /models): name a model with "
+                "%oai model NAME or -m NAME.")
     models = (response.data or {}).get("data") or []
     rows = []
     for model in sorted(models, key=lambda m: str(m.get("id", ""))):

@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterable, Iterator
 
 from sseclient import SSEClient
 
-from .errors import APIError
+from .errors import APIError, server_message
 
 
 class EventStream:
@@ -45,12 +45,15 @@ def _decode(data: str) -> Any:
 
 
 def _stream_error(error: Any) -> APIError:
-    if isinstance(error, dict):
+    found = server_message(error) if isinstance(error, dict) else None
+    if found is None:
+        found = server_message({"error": error})
+    if found is not None:
         return APIError(
-            str(error.get("message") or "the server reported an error in the stream"),
-            type=error.get("type"),
-            code=error.get("code"),
-            param=error.get("param"),
+            found["message"],
+            type=found["type"],
+            code=found["code"],
+            param=found["param"],
             body=error,
         )
     return APIError(f"the server reported an error in the stream: {error}")

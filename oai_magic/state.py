@@ -7,6 +7,7 @@ Everything here is plain data. The magics and the chat panel are two faces on th
 from __future__ import annotations
 
 import os
+import re
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -80,6 +81,12 @@ class Settings:
         url = self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         return url.rstrip("/")
 
+    def key_required(self) -> bool:
+        """Only OpenAI's own API needs a key; a local server is sent none when none is set."""
+        host = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", self.resolved_base_url()).split("/")[0]
+        host = host.rsplit("@", 1)[-1].split(":")[0].lower()
+        return host == "openai.com" or host.endswith(".openai.com")
+
     def key_source(self) -> str:
         if self.api_key is not None:
             return "session"
@@ -99,7 +106,15 @@ class Message:
     alternatives: Optional[List[str]] = None
 
     def to_api(self) -> Dict[str, Any]:
-        message: Dict[str, Any] = {"role": self.role, "content": self.content}
+        """The message as the API takes it; ``tool_calls`` go with ``content: ""``, not null.
+
+        llama.cpp refuses ``null`` there with a 500 (the OpenAI API takes both), and histories
+        recorded or loaded earlier hold ``None``: both are sent the same, accepted way.
+        """
+        content = self.content
+        if content is None and self.tool_calls:
+            content = ""
+        message: Dict[str, Any] = {"role": self.role, "content": content}
         if self.tool_calls:
             message["tool_calls"] = self.tool_calls
         if self.tool_call_id is not None:
@@ -225,6 +240,17 @@ class KernelState:
         self.lock = threading.RLock()
         self._listeners: List[Listener] = []
         self.practice_server: Any = None
+        self._said_once: set = set()
+        # base URL -> the name its server accepts for --max-tokens, learned from a 400.
+        self.max_tokens_fields: Dict[str, str] = {}
+
+    def first_time(self, *what: Any) -> bool:
+        """True the first time ``what`` is asked about in this session: warnings said once."""
+        with self.lock:
+            if what in self._said_once:
+                return False
+            self._said_once.add(what)
+            return True
 
     def __repr__(self) -> str:
         names = ", ".join(sorted(self.conversations)) or "none"

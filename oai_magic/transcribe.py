@@ -53,9 +53,18 @@ def _text_formats_only(model: str) -> bool:
     return model.startswith("gpt-") and "transcribe" in model
 
 
+def _known_not_to_translate(model: str) -> bool:
+    """OpenAI's translations endpoint takes only whisper-1; its gpt-4o transcribe models are
+    refused there. Other servers name their Whisper models freely (whisper-base,
+    Systran/faster-whisper-small), so any other name is left for the server to decide."""
+    return _text_formats_only(model)
+
+
 def checked_options(options: TranscribeOptions, default_model: str) -> TranscribeOptions:
     """The options with the model resolved, or an InputError naming the first bad combination."""
-    model = options.model or (TRANSLATION_MODEL if options.translate else default_model)
+    model = options.model or default_model
+    if options.translate and not options.model and _known_not_to_translate(model):
+        model = TRANSLATION_MODEL
     fmt = options.response_format
     if fmt not in FORMATS:
         raise InputError(f"-f must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -63,10 +72,11 @@ def checked_options(options: TranscribeOptions, default_model: str) -> Transcrib
     if bad:
         raise InputError(f"--timestamps takes word or segment, got {bad[0]!r}")
     if options.translate:
-        if model != TRANSLATION_MODEL:
+        if _known_not_to_translate(model):
             raise InputError(
-                f"--translate works only with {TRANSLATION_MODEL} (the translations endpoint "
-                f"has no other model), not {model}"
+                f"--translate does not work with {model} (OpenAI translates only with "
+                f"{TRANSLATION_MODEL}): add -m {TRANSLATION_MODEL}, or the name of your "
+                "server's Whisper model"
             )
         for flag, given in (("--stream", options.stream), ("-l/--language", options.language),
                             ("--timestamps", options.timestamps)):
@@ -131,6 +141,7 @@ class TranscriptResult:
     headers: Dict[str, str] = field(default_factory=dict)
     partial: bool = False
     error: Optional[str] = None
+    notices: List[str] = field(default_factory=list)
 
     @property
     def request_id(self) -> Optional[str]:
@@ -191,6 +202,9 @@ def transcribe_one(
         response = client.post(endpoint(options), data=form_fields(options), files=files, **target)
         result.headers = response.headers
         parse_response(result, response.data, response.text)
+        if "word" in options.timestamps and not result.words:
+            result.notices.append("No word timestamps came back: this server may not support "
+                                  "--timestamps word.")
         return result
     stream = client.stream(endpoint(options), data=form_fields(options), files=files, **target)
     result.headers = stream.headers
@@ -268,6 +282,10 @@ def transcribe_all(
 ) -> Batch:
     """Run the sources one after another; with one source an error is raised, not collected."""
     batch = Batch(total=len(sources))
+    no_key = None
+    base_url = state.settings.resolved_base_url()
+    if not state.settings.resolved_key() and state.first_time("no key", base_url):
+        no_key = f"No API key is set: requests to {base_url} are sent without one."
     for index, source in enumerate(sources, 1):
         view.start(index, len(sources), source)
         try:
@@ -282,6 +300,9 @@ def transcribe_all(
             view.failed(source, str(exc))
             continue
         state.remember_headers(result.headers)
+        if no_key:
+            result.notices.insert(0, no_key)
+            no_key = None
         batch.results.append(result)
         view.finish(result)
         if result.error:

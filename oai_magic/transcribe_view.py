@@ -89,7 +89,7 @@ class TranscriptView:
         return f"⚠ incomplete: {self.result.error}" if self.result.error else None
 
     def __repr__(self) -> str:
-        lines = []
+        lines = [f"[{notice}]" for notice in self.result.notices]
         if self.body:
             table = timing_table(self.result)
             lines.append(repr(table) if table is not None else self.result.text)
@@ -104,7 +104,11 @@ class TranscriptView:
     def _repr_html_(self) -> str:
         table = timing_table(self.result)
         body = table._repr_html_() if table is not None else render_markdown(self.result.text)
-        return answer_html(body, self._mark()) + render_footer(footer_parts(self.result))
+        notices = "".join(
+            f'<div class="oai-notice" style="font-size:smaller;opacity:0.75">{html.escape(n)}</div>'
+            for n in self.result.notices
+        )
+        return notices + answer_html(body, self._mark()) + render_footer(footer_parts(self.result))
 
 
 class TranscribeDisplay:

@@ -19,19 +19,45 @@ def footer_parts(result: ChatResult) -> List[str]:
             f"{usage.get('prompt_tokens', '?')} prompt → "
             f"{usage.get('completion_tokens', '?')} completion tokens"
         )
-    if result.first_token_seconds is not None:
-        parts.append(f"first token {result.first_token_seconds:.2f} s")
-    if result.total_seconds is not None:
-        parts.append(f"total {result.total_seconds:.2f} s")
+    elif result.choices:
+        parts.append("usage not reported")  # servers that ignore stream_options.include_usage
+    if not result.streamed:
+        # Without streaming the first token comes with the last: one time says it all.
+        if result.total_seconds is not None:
+            parts.append(f"time {result.total_seconds:.2f} s")
+    else:
+        if result.first_token_seconds is not None:
+            parts.append(f"first token {result.first_token_seconds:.2f} s")
+        if result.total_seconds is not None:
+            parts.append(f"total {result.total_seconds:.2f} s")
     if result.request_id:
         parts.append(result.request_id)
-    billed = " / ".join(p for p in (result.billed_organization, result.project) if p)
-    if billed:
-        parts.append(f"billed to {billed}")
+    parts.extend(_billing_parts(result))
     return parts
 
 
+def _billing_parts(result: ChatResult) -> List[str]:
+    """"billed to ORG" only when the server's header says so; an asked-for org is "(requested)"."""
+    billed = result.billed_organization
+    project = result.headers.get("openai-project") or result.project
+    if billed:
+        return ["billed to " + " / ".join(p for p in (billed, project) if p)]
+    parts = []
+    if result.organization:
+        parts.append(f"org {result.organization} (requested)")
+    if result.project:
+        parts.append(f"project {result.project} (requested)")
+    return parts
+
+
+def ignored_limit_mark(limit: int) -> str:
+    return (f"⚠ cut off: the server ignored --max-tokens {limit} (the answer ran past twice that); "
+            'try %config OAIMagics.max_tokens_param = "max_tokens"')
+
+
 def result_mark(result: ChatResult) -> Optional[str]:
+    if result.ignored_limit is not None and not result.interrupted and not result.error:
+        return ignored_limit_mark(result.ignored_limit)
     if result.interrupted:
         return "⏹ interrupted: partial answer kept"
     if result.error:
@@ -135,6 +161,7 @@ class TerminalChatView:
         self.out = stream or sys.stdout
 
     def begin(self, notices: List[str]) -> None:
+        self.notices, self.notices_shown = notices, len(notices)
         for notice in notices:
             self.out.write(f"[{notice}]\n")
 
@@ -145,6 +172,9 @@ class TerminalChatView:
 
     def end(self, result: ChatResult) -> None:
         self.out.write("\n")
+        # Notices learned once the answer was under way (a repeated request, fewer choices).
+        for notice in getattr(self, "notices", [])[getattr(self, "notices_shown", 0):]:
+            self.out.write(f"[{notice}]\n")
         write_terminal_closing(self.out, result, result_mark(result), footer=self.footer)
 
 

@@ -355,8 +355,14 @@ class SideRequests(PanelLayout):
             self.upload.disabled = False
 
     def _load_models(self) -> None:
+        from .errors import NotFoundError
+        from .settings_commands import MODELS_NOT_LISTED
+
         try:
             ids = chat_model_ids(self.client.list_models().data)
+        except NotFoundError:  # faster-whisper-server, some proxies: no /models at all
+            self.models_note.value = note_html(f"{MODELS_NOT_LISTED.capitalize()}; type a model name.")
+            return
         except Exception as exc:  # any failure: keep the defaults, say why in one line
             reason = str(exc) if isinstance(exc, OAIError) else type(exc).__name__
             self.models_note.value = note_html(

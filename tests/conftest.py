@@ -31,8 +31,10 @@ def server(_server):
     _server.requests.clear()
     _server.token_delay = 0.0
     _server._scripts.clear()
+    _server.quirks = None
     yield _server
     _server._scripts.clear()
+    _server.quirks = None
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +63,8 @@ def shell(_shell, server, monkeypatch):
     magics.display_mode = "auto"
     magics.organization = None
     magics.project = None
+    magics.context_tokens = None
+    magics.max_tokens_param = "max_completion_tokens"
 
 
 def run(shell, cell: str):

@@ -91,11 +91,10 @@ def test_session_value_beats_environment(server, monkeypatch):
     assert server.requests[-1].headers["openai-organization"] == "org-session"
 
 
-def test_missing_key_is_a_clear_error_and_sends_nothing(server):
-    client = OpenAIClient(Settings(base_url=server.base_url))
+def test_missing_key_for_openai_is_a_clear_error_and_sends_nothing(server):
+    client = OpenAIClient(Settings())  # api.openai.com: the error comes before any connection
     with pytest.raises(MissingKeyError, match="%oai key"):
         client.list_models()
-    assert server.requests == []
 
 
 def test_debug_headers_are_kept_on_results(server):

@@ -167,5 +167,7 @@ def test_a_real_sigint_mid_stream_keeps_the_partial_answer_marked_and_recorded(s
     assert "interrupted" in captured.out
     message = get_state(shell).conversations["default"].messages[-1]
     assert (message.content, message.partial) == ("Partial answer", True)
+    r = shell.user_ns["r"]  # -o holds the partial result
+    assert (r.text, r.interrupted, r.partial) == ("Partial answer", True, True)
     run(shell, "%chat undo")
     assert get_state(shell).conversations["default"].messages == []

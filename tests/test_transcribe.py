@@ -272,7 +272,7 @@ def big_file(tmp_path):
         ("%transcribe --stream {fixtures}/hello.mp3", "--stream needs gpt-4o-transcribe"),
         ("%transcribe --translate --stream {fixtures}/hello.mp3", "--translate cannot be combined"),
         ("%transcribe --translate -l de {fixtures}/hello.mp3", "--translate cannot be combined"),
-        ("%transcribe --translate -m gpt-4o-transcribe {fixtures}/hello.mp3", "only with whisper-1"),
+        ("%transcribe --translate -m gpt-4o-transcribe {fixtures}/hello.mp3", "does not work with"),
         ("%transcribe --timestamps word {fixtures}/hello.mp3", "--timestamps needs -f verbose_json"),
         ("%transcribe -m gpt-4o-transcribe -f srt {fixtures}/hello.mp3", "answers only json or text"),
         ("%transcribe -l english {fixtures}/hello.mp3", "two-letter ISO-639-1"),
