@@ -108,20 +108,24 @@ class ColumnsView(RichView):
 
     def end(self, result: ChatResult) -> None:
         from .render import escape_html, render_footer
-        from .views import notices_html
+        from .views import all_notices, notices_html
 
         by_index = {c.index: c for c in result.choices}
         cells, texts = [], []
-        for index, live in enumerate(self.lives):
+        shown = len(result.choices) if 0 < len(result.choices) < self.n else self.n  # only those that exist
+        for index, live in enumerate(self.lives[:shown]):
             choice = by_index.get(index)
             html, text = live.finish(mark=choice_mark(choice),
                                      text=_final_text(choice, self.json_mode, result.partial))
             label = choice_label(choice, index, self.n)
             cells.append((label, html))
             texts.append(f"{label}\n\n{text}".rstrip())
+        for live in self.lives[shown:]:
+            live.finish()  # stops its stall timer
         mark = overall_mark(result)
-        html = notices_html(self.notices) + columns_html(cells)
-        texts = self.notices + texts
+        notices = all_notices(self.notices, result)
+        html = notices_html(notices) + columns_html(cells)
+        texts = notices + texts
         if mark:
             html += f'<div class="oai-mark" style="font-weight:bold">{escape_html(mark)}</div>'
             texts.append(mark)

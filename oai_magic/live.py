@@ -101,14 +101,15 @@ class LiveMarkdown:
         render_interval: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         plain: bool = False,
-        stall_timer: bool = True,
+        stall_timer: Optional[bool] = None,
     ) -> None:
         self.surface = surface
         self.region = region
         self.render_interval = render_interval
         self.clock = clock
         self.plain = plain
-        self.stall_timer = stall_timer
+        # A stall timer waits in real time: with an injected (test) clock it is off unless asked.
+        self.stall_timer = clock is time.monotonic if stall_timer is None else stall_timer
         self.stats: Dict[str, Any] = {
             "draws": 0,  # refreshes that sent something
             "updates": 0,  # operations that sent bytes

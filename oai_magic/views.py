@@ -104,6 +104,13 @@ def notices_html(notices: List[str]) -> str:
     )
 
 
+def all_notices(shown: List[str], result: ChatResult) -> List[str]:
+    """Notices shown at the start plus those that arose later (a retry, fewer choices), once each."""
+    return list(dict.fromkeys([*shown, *result.notices]))
+
+
+# Where streamed reasoning goes (above the answer); empty, so invisible, until something is set.
+REASONING_REGION = '<div class="oai-reasoning tex2jax_ignore mathjax_ignore"></div>'
 ANSWER_REGION = '<div class="oai-answer tex2jax_ignore mathjax_ignore"></div>'
 
 
@@ -121,8 +128,8 @@ class NotebookChatView(RichView):
         from .surface import LiveSurface
 
         self.notices = list(notices)
-        regions = [("n", "", f'<div class="oai-notices">{notices_html(notices)}</div>')] if notices else []
-        regions.append(("a", "", ANSWER_REGION))
+        regions = [("n", "", f'<div class="oai-notices">{notices_html(notices)}</div>'),
+                   ("k", "", REASONING_REGION), ("a", "", ANSWER_REGION)]
         self.surface = LiveSurface(regions)
         self.live = LiveMarkdown(
             self.surface, "a", render_interval=self.render_interval, clock=self.clock, plain=self.plain
@@ -147,9 +154,10 @@ class NotebookChatView(RichView):
             mark=result_mark(result),
             text=final_text,
         )
-        if self.notices:
-            html = notices_html(self.notices) + html
-            text = "\n".join(self.notices) + "\n\n" + text
+        notices = all_notices(self.notices, result)
+        if notices:
+            html = notices_html(notices) + html
+            text = "\n".join(notices) + "\n\n" + text
         self.surface.finish(html, text)
 
 

@@ -70,3 +70,23 @@ def shell(_shell, server, monkeypatch):
 def run(shell, cell: str):
     """Run a cell; return its ExecutionResult (errors are inspected, not swallowed)."""
     return shell.run_cell(cell, store_history=False)
+
+
+@pytest.fixture
+def frontend(monkeypatch):
+    """Every widget message, as a frontend would hold it (live surfaces included)."""
+    import comm
+    from comm.base_comm import BaseComm
+
+    from .page_model import WidgetFrontend
+
+    seen = WidgetFrontend()
+
+    class RecordingComm(BaseComm):
+        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+            seen.receive(self.comm_id, msg_type, data)
+
+    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: RecordingComm(*a, **k))
+    return seen
+
+

@@ -97,6 +97,11 @@ class WidgetFrontend:
         self.pages: Dict[str, PageModel] = {}
         self.closed: List[str] = []
         self.bytes = 0
+        self.on_custom: Any = None  # called with each live-surface message's content
+
+    def visible_anywhere(self) -> str:
+        """Everything every live surface shows (joined)."""
+        return "".join(r.visible() for page in self.pages.values() for r in page.regions.values())
 
     def receive(self, comm_id: str, msg_type: str, data: Any) -> None:
         import json
@@ -124,6 +129,9 @@ class WidgetFrontend:
                     page.region(op[1])
                     continue
                 page.apply(op)
+                page.ops.append(op)
+            if self.on_custom is not None:
+                self.on_custom(content)
         elif msg_type == "comm_close":
             self.closed.append(comm_id)
 

@@ -281,11 +281,15 @@ def test_json_mode_asks_for_a_json_object_and_shows_it_pretty_printed(shell, ser
     assert 'class="language-json"' in final["text/html"] or "json" in final["text/html"]
 
 
-def test_notebook_answer_ends_as_one_block_with_footer_and_plain_hides_markdown(shell, server):
+def test_notebook_answer_ends_as_one_block_with_footer_and_plain_hides_markdown(shell, server, frontend):
     with _Rich(shell) as publisher:
         run(shell, "%%chat -o r\n[[echo]] # Title <script>x()</script>")
     final = publisher.messages[-1]
-    assert publisher.kinds()[-2:] == ["clear", "display"]
+    # one output: the live widget, replaced in place by the final block; the widget is closed
+    assert publisher.kinds() == ["display", "update"]
+    assert publisher.messages[0]["display_id"] == final["display_id"]
+    assert "application/vnd.jupyter.widget-view+json" in publisher.messages[0]["data"]
+    assert set(frontend.closed) == set(frontend.models)
     html = final["data"]["text/html"]
     r = shell.user_ns["r"]
     assert "<h1>" in html and "&lt;script&gt;" in html and "<script>" not in html
@@ -296,7 +300,7 @@ def test_notebook_answer_ends_as_one_block_with_footer_and_plain_hides_markdown(
     assert "<pre" in html and "<h1>" not in html and "oai-footer" not in html
 
 
-def test_tokens_that_arrive_just_before_a_pause_are_drawn_during_the_pause(shell, server):
+def test_tokens_that_arrive_just_before_a_pause_are_drawn_during_the_pause(shell, server, frontend):
     """Coalescing holds back tokens that arrive within render_interval of a draw; if the model then
     pauses, they must still reach the screen while it pauses, not only when the next token comes."""
     gate = threading.Event()
@@ -306,14 +310,12 @@ def test_tokens_that_arrive_just_before_a_pause_are_drawn_during_the_pause(shell
     seen_during_pause = threading.Event()
 
     with _Rich(shell) as publisher:
-        original = publisher.publish
 
-        def publish(data, *args, **kwargs):
-            original(data, *args, **kwargs)
-            if "Omega" in data.get("text/html", "") and not gate.is_set():
+        def drawn(content):
+            if "Omega" in frontend.visible_anywhere() and not gate.is_set():
                 seen_during_pause.set()
 
-        publisher.publish = publish
+        frontend.on_custom = drawn
 
         def open_gate_when_drawn():
             seen_during_pause.wait(timeout=10)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any, Dict, List
+from typing import List
 
-import comm
 import pytest
-from comm.base_comm import BaseComm
 from IPython.core.error import UsageError
 
 from oai_magic.chat import ChatResult, Choice
@@ -18,22 +15,10 @@ from oai_magic.state import get_state
 from tests.recording import RecordingPublisher
 
 from .conftest import run
-from .page_model import WidgetFrontend
+from .page_model import WidgetFrontend  # noqa: F401 (type of the frontend fixture)
 
 CHAT = "/chat/completions"
 WORDS = {0: "alpha", 1: "bravo", 2: "charlie"}
-
-
-@pytest.fixture
-def frontend(monkeypatch):
-    seen = WidgetFrontend()
-
-    class RecordingComm(BaseComm):
-        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
-            seen.receive(self.comm_id, msg_type, data)
-
-    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: RecordingComm(*a, **k))
-    return seen
 
 
 @pytest.fixture

@@ -395,16 +395,17 @@ def test_each_tool_option_error_is_one_line_and_nothing_is_sent(
 
 
 def test_in_a_notebook_each_call_is_a_card_while_it_forms_and_the_exchange_ends_as_one_block(
-        shell, server, kernel_functions, magics, monkeypatch):
+        shell, server, kernel_functions, magics, monkeypatch, frontend):
     publisher = RecordingPublisher(shell=shell)
     monkeypatch.setattr(shell, "display_pub", publisher)
     monkeypatch.setattr(magics, "display_mode", "rich")
     chat_ok(shell, "--tools weather --auto-tools", 'Weather in "<b>Nice</b>"?')
-    shown = [m for m in publisher.messages if m["kind"] != "clear"]
-    cards = [m["data"]["text/html"] for m in shown if "oai-tool-call" in m["data"].get("text/html", "")]
+    (page,) = frontend.pages.values()  # the whole exchange streams into one live surface
+    cards = [op[2] for op in page.ops if op[0] == "h" and "oai-tool-call" in op[2]]
     assert any("calling…" in html for html in cards[:-1])  # drawn before it ran
     assert "✓ returned" in cards[-1] and "looking up &lt;b&gt;Nice&lt;/b&gt;" in cards[-1]
-    assert publisher.kinds()[-2:] == ["clear", "display"]
+    assert publisher.kinds() == ["display", "update"]
+    assert set(frontend.closed) == set(frontend.models)
     final = publisher.messages[-1]["data"]
     html = final["text/html"]
     assert html.count('class="oai-tool-call"') == 1 and html.count('class="oai-footer"') == 1
