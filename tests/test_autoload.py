@@ -113,8 +113,11 @@ def test_a_new_kernel_runs_chat_without_load_ext_and_streams_the_answer(installe
 
     assert reply["status"] == "ok", reply
     kinds = [m["msg_type"] for m in messages]
-    assert kinds.count("update_display_data") >= 2, kinds  # the answer grew while it streamed
-    final = [m for m in messages if m["msg_type"] == "display_data"][-1]["content"]["data"]
+    custom = [m for m in messages if m["msg_type"] == "comm_msg"
+              and m["content"]["data"].get("method") == "custom"]
+    assert len(custom) >= 2, kinds  # the answer grew in the live widget while it streamed
+    assert kinds.count("comm_close") == kinds.count("comm_open")  # no widget left behind
+    final = [m for m in messages if m["msg_type"] == "update_display_data"][-1]["content"]["data"]
     assert 'class="oai-answer' in final["text/html"]
     assert "This is practice output" in final["text/plain"]
     assert "You wrote: “Hello from a fresh install”" in final["text/plain"]
