@@ -93,6 +93,14 @@ class ChatResult:
         return self.text
 
 
+class StoppedAnswer(KeyboardInterrupt):
+    """A KeyboardInterrupt that carries the result it cut short, recorded and shown already."""
+
+    def __init__(self, result: ChatResult) -> None:
+        super().__init__()
+        self.result = result
+
+
 class Cancellation:
     """Lets another thread stop a running answer (the panel's Stop button)."""
 
@@ -131,7 +139,7 @@ def ask(
 ) -> ChatResult:
     """Send ``prompt`` in ``conversation`` and stream the answer into ``view``.
 
-    Raises ``KeyboardInterrupt`` again after recording a partial answer, and OAIError when
+    Raises ``StoppedAnswer`` (a KeyboardInterrupt) after recording a partial answer, and OAIError when
     nothing usable came back; a partial answer with an error is returned with ``error`` set.
     """
     user = Message("user", prompt)
@@ -145,7 +153,7 @@ def ask(
     finally:
         view.end(result)
     if isinstance(failure, KeyboardInterrupt):
-        raise failure
+        raise StoppedAnswer(result) from None
     if failure is not None and not result.text:
         raise failure
     return result

@@ -68,15 +68,9 @@ def run(magics: Any, args: Any, prompt: str, options: ChatOptions) -> ChatResult
         raise InputError(f"{flag} needs --tools f,g: name the kernel functions the model may call.")
     if args.tools and n > 1:
         raise InputError("--tools follows one answer: drop -N (several choices cannot share tool calls).")
-    try:
-        if args.tools:
-            return _run_tools(magics, args, prompt, options)
-        return _run_choices(magics, args, prompt, options, n)
-    except KeyboardInterrupt:
-        raise OAIError(
-            f"Interrupted: what arrived is kept in '{args.conversation}' "
-            f"(%chat undo -c {args.conversation} removes it)."
-        ) from None
+    if args.tools:
+        return _run_tools(magics, args, prompt, options)
+    return _run_choices(magics, args, prompt, options, n)
 
 
 def _run_choices(magics: Any, args: Any, prompt: str, options: ChatOptions, n: int) -> ChatResult:
@@ -202,7 +196,7 @@ def tool_loop(
         if last is not None:
             view.finish(final)
     if isinstance(failure, KeyboardInterrupt):
-        raise failure
+        raise chat.StoppedAnswer(final) from None
     if failure is not None and (not replies or not isinstance(failure, OAIError)):
         raise failure
     if isinstance(failure, CannotConfirm):

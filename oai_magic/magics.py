@@ -22,7 +22,7 @@ from IPython.display import display
 from traitlets import CaselessStrEnum, Float, Int, Unicode, observe
 
 from . import chat as chat_usecase
-from .errors import OAIError
+from .errors import CellStopped, OAIError
 from .interpolate import interpolate
 from .request import ChatOptions, parse_logit_bias
 from .state import KernelState, Secret, get_state, mask_key
@@ -51,6 +51,10 @@ def one_line_errors(method: Callable) -> Callable:
             return method(*args, **kwargs)
         except OAIError as exc:
             raise UsageError(str(exc)) from None
+        except chat_usecase.StoppedAnswer as stop:
+            from .views import stop_line
+
+            raise CellStopped(stop_line(stop.result)) from None
         except KeyboardInterrupt:
             raise UsageError("Interrupted.") from None
 
@@ -342,21 +346,15 @@ class OAIMagics(Magics):
 
     def _ask(self, args: Any, prompt: str, options: ChatOptions) -> chat_usecase.ChatResult:
         view = self.chat_view(args)
-        try:
-            return chat_usecase.ask(
-                self.state,
-                self.client,
-                prompt,
-                view,
-                options=options,
-                conversation=args.conversation,
-                budget=self.history_budget(),
-            )
-        except KeyboardInterrupt:
-            raise UsageError(
-                f"Interrupted: the partial answer is kept in '{args.conversation}' "
-                f"(%chat undo -c {args.conversation} removes it)."
-            ) from None
+        return chat_usecase.ask(
+            self.state,
+            self.client,
+            prompt,
+            view,
+            options=options,
+            conversation=args.conversation,
+            budget=self.history_budget(),
+        )
 
     def _after_answer(self, args: Any, result: chat_usecase.ChatResult) -> None:
         if args.out:
@@ -368,10 +366,9 @@ class OAIMagics(Magics):
             if code is not None:
                 self.shell.set_next_input(code, replace=False)
         if result.error:
-            raise UsageError(
-                f"{result.error} — the partial answer is shown and kept in '{args.conversation}' "
-                f"(%chat undo -c {args.conversation} removes it)."
-            )
+            from .views import cut_off_line
+
+            raise UsageError(cut_off_line(args.conversation))
 
     # --- %chat (conversation management) -------------------------------------------------
 

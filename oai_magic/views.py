@@ -32,11 +32,41 @@ def footer_parts(result: ChatResult) -> List[str]:
     return parts
 
 
+def nothing_arrived(result: ChatResult) -> bool:
+    """The answer ended (error or stop) before any text or tool call came back.
+
+    CONTRACTS 1: then there is no answer block and no footer; the cell's one line says it all.
+    """
+    return result.partial and not result.text and not any(c.tool_calls for c in result.choices)
+
+
+def stop_line(result: ChatResult) -> str:
+    """The one line an answer stopped by the user ends with (Ctrl-C, the panel's Stop)."""
+    if nothing_arrived(result):
+        return "■ stopped before any answer arrived"
+    return f"■ stopped — kept in '{result.conversation}' as partial"
+
+
+def cut_off_line(conversation: str) -> str:
+    """The cell's failure line under a partial answer; the mark above it already gave the reason."""
+    undo = "%chat undo" if conversation == "default" else f"%chat undo -c {conversation}"
+    return f"answer cut off — kept in '{conversation}' as partial; {undo} removes it"
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def result_mark(result: ChatResult) -> Optional[str]:
+    """The mark under an answer that is not simply complete.
+
+    A stop by the user has no mark here: a cell ends with :func:`stop_line` as its only
+    line (saying it twice was the old noise), and the panel shows that line itself.
+    """
     if result.interrupted:
-        return "⏹ interrupted: partial answer kept"
+        return None
     if result.error:
-        return f"⚠ incomplete: {result.error}"
+        return f"⚠ cut off: {one_line(result.error)}"
     if result.finish_reason == "length":
         return "⚠ cut off at the token limit (finish_reason: length)"
     if result.finish_reason == "content_filter":
@@ -121,6 +151,10 @@ class NotebookChatView(RichView):
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+        # issue 14 / CONTRACTS 1: nothing arrived (an error or a stop before the first token):
+        # draw no block and no footer; the cell's single error line is all the user sees.
+        if nothing_arrived(result):
+            return
         footer_html = render_footer(footer_parts(result)) if self.footer else ""
         final_text = None
         if self.json_mode and not result.partial:
@@ -152,6 +186,8 @@ class TerminalChatView:
             self.out.flush()
 
     def end(self, result: ChatResult) -> None:
+        if nothing_arrived(result):  # CONTRACTS 1: the cell's one line is all (no footer)
+            return
         self.out.write("\n")
         write_terminal_closing(self.out, result, result_mark(result), footer=self.footer)
 

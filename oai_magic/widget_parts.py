@@ -21,7 +21,7 @@ from .errors import InputError, OAIError
 from .live import LiveMarkdown
 from .render import answer_html, escape_html, render_footer, render_markdown
 from .state import KernelState, Message, mask_key
-from .views import footer_parts, result_mark
+from .views import footer_parts, result_mark, stop_line
 
 # Shown in the model box until /v1/models answers (and kept if it cannot be listed).
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "o4-mini")
@@ -148,7 +148,9 @@ class PanelChatView:
     def end(self, result: ChatResult) -> None:
         if self.live is not None:
             self.live.finish(
-                footer_html=render_footer(footer_parts(result)), mark=result_mark(result)
+                footer_html=render_footer(footer_parts(result)),
+                # No cell to end with the stop line (CONTRACTS 1), so the panel shows it as the mark.
+                mark=stop_line(result) if result.interrupted else result_mark(result),
             )
 
 

@@ -10,6 +10,7 @@ import pytest
 from IPython.core.error import StdinNotImplementedError, UsageError
 
 from oai_magic._practice_tools import UNKNOWN_TOOL, example_arguments, plan_tool_calls
+from oai_magic.errors import CellStopped
 from oai_magic.tools import format_result, function_schema, parse_docstring
 from tests.recording import RecordingPublisher
 
@@ -359,8 +360,8 @@ def test_an_interrupt_inside_a_tool_keeps_the_exchange_with_every_call_answered(
         result = run(shell, "%%chat --tools slow --auto-tools\ncount to 3")
     finally:
         shell.user_ns.pop("slow", None)
-    assert isinstance(result.error_in_exec, UsageError)
-    assert "Interrupted" in str(result.error_in_exec)
+    assert isinstance(result.error_in_exec, CellStopped)
+    assert str(result.error_in_exec) == "■ stopped — kept in 'default' as partial"
     recorded = [m.to_api() for m in history(shell)]
     assert recorded[-1] == {"role": "tool", "content": "Not run: interrupted by the user.",
                             "tool_call_id": recorded[1]["tool_calls"][0]["id"]}

@@ -263,7 +263,7 @@ def test_stop_mid_stream_closes_the_connection_and_keeps_the_partial_answer(shel
     finally:
         held.close()
     assert result.interrupted and result.text == "The start of it"
-    assert "The start of it" in shown(p.transcript) and "interrupted" in shown(p.transcript)
+    assert "The start of it" in shown(p.transcript) and "■ stopped — kept in " in shown(p.transcript)
     assert "Stopped: partial answer kept" in p.status.value
     message = get_state(shell).conversations["default"].messages[-1]
     assert (message.content, message.partial) == ("The start of it", True)
