@@ -142,3 +142,14 @@ def test_a_setting_in_the_users_kernel_profile_turns_autoload_off(installed, tmp
         assert "Cell magic `%%chat` not found" in reply["evalue"]
         reply, messages = execute(client, "%load_ext oai_magic\n%chat list")
     assert reply["status"] == "ok", reply
+
+
+def test_the_wheel_ships_the_guide_notebooks_for_the_quickstart(installed, tmp_path):
+    names = zipfile.ZipFile(installed.wheel).namelist()
+    assert "oai_magic/notebooks/01-quickstart.ipynb" in names
+    assert "oai_magic/notebooks/data/hello.wav" in names
+    work = tmp_path / "guides"
+    out = _run([installed.venv / "bin" / "oai-magic-quickstart", "--dir", work, "--no-lab"])
+    assert str(work) in out
+    assert sorted(p.name for p in work.glob("*.ipynb"))[0] == "01-quickstart.ipynb"
+    assert (work / "data" / "hello.wav").is_file()
