@@ -402,5 +402,8 @@ def client_for(state: KernelState) -> Any:
 
 
 def register(ipython: Any) -> None:
-    """Register the magics; a second %load_ext keeps the same state."""
+    """Register the magics once per shell: autoload plus ``%load_ext`` (or a reload) keep the
+    same magics object, with its configuration and state."""
+    if "OAIMagics" in ipython.magics_manager.registry:
+        return
     ipython.register_magics(OAIMagics)

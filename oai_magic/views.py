@@ -12,8 +12,12 @@ from .chat import ChatResult
 
 
 def footer_parts(result: ChatResult) -> List[str]:
-    """Model, tokens, timings, request id and who was billed, in reading order."""
-    parts = [result.model or "?"]
+    """A "practice" badge when the practice server answered, then model, tokens, timings,
+    request id and who was billed, in reading order."""
+    from .state import from_practice_server
+
+    parts = ["practice"] if from_practice_server(result.headers) else []
+    parts.append(result.model or "?")
     usage = result.usage or {}
     if usage:
         parts.append(
