@@ -388,7 +388,12 @@ def test_no_widget_state_holds_the_api_key(shell, panel, server):
 def test_chat_panel_magic_opens_the_named_conversation_and_lists_models_on_display(
         shell, server):
     run(shell, "%%chat -c lab\n[[echo]] in the lab")
-    result = run(shell, "%chat_panel -c lab")
+    magics = shell.magics_manager.registry["OAIMagics"]
+    magics.display_mode = "rich"  # a notebook frontend
+    try:
+        result = run(shell, "%chat_panel -c lab")
+    finally:
+        magics.display_mode = "plain"
     p = result.result
     try:
         assert isinstance(p, ChatPanel) and p.conversation == "lab"
