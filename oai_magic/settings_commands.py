@@ -148,7 +148,7 @@ def practice(state: KernelState, rest: List[str]) -> str:
             _stop_practice(state)
         url = state.settings.resolved_base_url()
         said = f"Using {url} with your key {mask_key(key)} (from {state.settings.key_source()})"
-        if _local_practice_server(url):
+        if _local_practice_server(url, key):
             return (f"{said}: that is a practice server (it says so in its replies), so answers "
                     "are practice output, marked 'practice' in their footer.")
         return f"{said}. Answers from a practice server are marked 'practice' in their footer."
@@ -170,11 +170,12 @@ def practice(state: KernelState, rest: List[str]) -> str:
     )
 
 
-def _local_practice_server(base_url: str, timeout: float = 1.0) -> bool:
+def _local_practice_server(base_url: str, key: str, timeout: float = 1.0) -> bool:
     """Does a server on this machine say it is the practice server (``x-oai-practice: 1``)?
 
-    Only loopback URLs are asked, once, with a short timeout and no key sent: asking a remote
-    URL could hang the setup cell on an unreachable network. Anything else says "don't know".
+    Only loopback URLs are asked (``GET /models`` with the key, as any request would send it),
+    once, with a short timeout: asking a remote URL could hang the setup cell on an unreachable
+    network. Anything else counts as "not known to be practice".
     """
     import urllib.error
     import urllib.request
@@ -185,7 +186,9 @@ def _local_practice_server(base_url: str, timeout: float = 1.0) -> bool:
     if urlsplit(base_url).hostname not in ("127.0.0.1", "localhost", "::1"):
         return False
     try:
-        with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout) as response:
+        request = urllib.request.Request(base_url.rstrip("/") + "/models",
+                                         headers={"Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             headers = response.headers
     except urllib.error.HTTPError as error:  # e.g. 401 without a key: the header is still there
         headers = error.headers

@@ -171,7 +171,7 @@ def message_widgets(message: Message) -> List[Any]:
     if message.tool_calls:
         calls = ", ".join(str(c.get("function", {}).get("name", "?")) for c in message.tool_calls)
         text = (text + "\n\n" if text else "") + f"*tool calls:* `{calls}`"
-    mark = "⏹ partial answer" if message.partial else None
+    mark = "■ partial answer" if message.partial else None
     label = "Assistant" if message.role == "assistant" else message.role.capitalize()
     return [label_html(label), widgets.HTMLMath(answer_html(render_markdown(text), mark))]
 

@@ -91,3 +91,28 @@ def test_terminal_ipython_says_where_the_prompt_goes(server, tmp_path):
     assert "unrecognized arguments" not in output and "cell body is empty" not in output
     assert "%chat_panel needs a notebook" in output and "<ChatPanel" not in output
     assert server.requests == []
+
+
+def test_the_demo_shows_its_help_and_speaks_shell_not_magics(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    shown = subprocess.run([sys.executable, "-m", "oai_magic.demo", "--help"], capture_output=True,
+                           text=True, env=env, timeout=60)
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: oai-magic-demo")
+    assert "You wrote" not in shown.stdout
+    done = subprocess.run([sys.executable, "-m", "oai_magic.demo", "[[echo]] Hello", "demo"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Hello demo" in done.stdout and "offline practice server" in done.stdout
+    assert "%oai" not in done.stdout
+
+
+def test_no_glyphs_that_debians_default_fonts_lack():
+    """⏹ and 🔧 showed as empty boxes with DejaVu; emoji outside the BMP likewise."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    files = [*(root / "oai_magic").rglob("*.py"), *(root / "notebooks").glob("*.ipynb"), root / "README.md"]
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        bad = sorted({ch for ch in text if ch in "⏹🔧" or ord(ch) > 0xFFFF})
+        assert not bad, f"{path.name}: {bad}"

@@ -201,15 +201,15 @@ def test_final_block_is_the_whole_answer_rendered_once_with_mark_and_footer(reco
     tokens = answer_tokens(1500)
     view, _ = stream(tokens, 0.02, DisplaySurface())
     footer = render_footer(["gpt-test", "req_1"])
-    view.finish(footer_html=footer, mark="⏹ interrupted")
+    view.finish(footer_html=footer, mark="■ stopped")
     text = "".join(tokens)
     clear_at = recorder.kinds().index("clear")
     assert recorder.kinds()[clear_at:] == ["clear", "display"]
     assert recorder.messages[clear_at]["wait"] is True
     final = recorder.messages[-1]
     assert final["display_id"] is None
-    assert final["data"]["text/html"] == answer_html(render_markdown(text), "⏹ interrupted") + footer
-    assert final["data"]["text/plain"] == text + "\n\n⏹ interrupted"
+    assert final["data"]["text/html"] == answer_html(render_markdown(text), "■ stopped") + footer
+    assert final["data"]["text/plain"] == text + "\n\n■ stopped"
     assert view.text == text
 
 

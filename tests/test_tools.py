@@ -281,7 +281,8 @@ def test_a_tool_that_raises_sends_the_error_text_and_shows_no_traceback(
     assert content == "Error: broken raised ValueError: no data for 7"
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
-    assert "✗ raised an error" in captured.out
+    assert "← broken ✗ raised ValueError: no data for 7" in captured.out
+    assert "raised an error" not in captured.out  # said once, not "raised an error: Error: ..."
     assert "no data for 7" in shell.user_ns["r"].text
 
 
