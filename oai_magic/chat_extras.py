@@ -145,6 +145,7 @@ def tool_loop(
     open_calls: List[Dict[str, Any]] = []  # calls still owed a tool message
     failure: Optional[BaseException] = None
     started = clock()
+    waited = 0.0  # in the kernel's tools and at the [y/N] question: not the server's time
     try:
         while True:
             round_options = dataclasses.replace(
@@ -155,7 +156,7 @@ def tool_loop(
                 state, client, [user, *replies], view, options=round_options,
                 conversation=conversation, budget=budget, cancellation=cancellation, clock=clock,
             )
-            _add_round(final, last, round_started - started)
+            _add_round(final, last, round_started - started - waited)
             choice = last.choices[0] if last.choices else None
             calls = _with_ids(choice.tool_calls, len(replies)) if choice else []
             if choice is not None and (choice.text or choice.refusal or calls):
@@ -174,8 +175,10 @@ def tool_loop(
                                            "for one prompt was reached."))
                 break
             final.rounds += 1
+            asking = clock()
             for index, call in enumerate(calls):
                 _answer(final, replies, open_calls, view, index, run_call(call, tools, confirm))
+            waited += clock() - asking
     except BaseException as exc:  # interrupt or no way to confirm, between requests
         failure = exc
         final.interrupted = isinstance(exc, KeyboardInterrupt)
@@ -238,7 +241,8 @@ def _answer(
 
 
 def _add_round(final: ToolChatResult, last: ChatResult, offset: float) -> None:
-    """Usage adds up over the requests; the first token is timed from the first request."""
+    """Usage adds up over the requests; the first token is timed from the first request, without
+    the time spent running tools and waiting at the [y/N] question (``offset`` excludes it)."""
     if last.usage:
         total = dict(final.usage or {})
         for key in ("prompt_tokens", "completion_tokens", "total_tokens"):

@@ -101,15 +101,26 @@ def refuse_empty_chat_cell() -> None:
     raise UsageError(f"%%chat: {PROMPT_BELOW}.")
 
 
+def base_url_hint(exc: OAIError, state: KernelState) -> str:
+    """A 404 for the endpoint itself (not for a model) usually means the base URL lacks /v1."""
+    from .errors import APIError
+
+    url = state.settings.resolved_base_url().rstrip("/")
+    if (isinstance(exc, APIError) and exc.status_code == 404 and exc.code != "model_not_found"
+            and not url.endswith("/v1")):
+        return f" — does the base URL need /v1? (it is {url})"
+    return ""
+
+
 def one_line_errors(method: Callable) -> Callable:
     """Our errors become a ``UsageError``: IPython prints its one line, no traceback."""
 
     @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(*args, **kwargs)
+            return method(self, *args, **kwargs)
         except OAIError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(str(exc) + base_url_hint(exc, self.state)) from None
         except chat_usecase.StoppedAnswer as stop:
             from .views import stop_line
 

@@ -116,3 +116,21 @@ def test_no_glyphs_that_debians_default_fonts_lack():
         text = path.read_text(encoding="utf-8")
         bad = sorted({ch for ch in text if ch in "⏹🔧" or ord(ch) > 0xFFFF})
         assert not bad, f"{path.name}: {bad}"
+
+
+def test_a_base_url_without_v1_gets_a_hint(shell, server):
+    get_state(shell).settings.base_url = server.base_url[: -len("/v1")]
+    result = run(shell, "%%chat\nhello")
+    message = str(result.error_in_exec)
+    assert message.startswith("HTTP 404")
+    assert message.endswith(f" — does the base URL need /v1? (it is {server.base_url[:-3]})")
+    get_state(shell).settings.base_url = server.base_url
+    result = run(shell, "%%chat -m no-such-model\nhello")
+    assert "model" in str(result.error_in_exec) and "/v1?" not in str(result.error_in_exec)
+
+
+def test_a_missing_audio_file_says_which_folder_was_searched(shell, server, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run(shell, "%transcribe meeting.m4a")
+    assert str(result.error_in_exec) == f"no such file: 'meeting.m4a' (looked in {tmp_path})"
+    assert server.requests == []

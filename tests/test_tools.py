@@ -415,3 +415,30 @@ def test_in_a_notebook_each_call_is_a_card_while_it_forms_and_the_exchange_ends_
     assert 'class="oai-answer' in html and "Built from the tool results" in html
     assert ">practice · " in html  # the footer's badge: the practice server answered
     assert "→ weather" in final["text/plain"]
+
+
+def test_first_token_time_leaves_out_the_time_at_the_question(shell, server, kernel_functions, capsys):
+    """A user who thinks for 100 s before answering y must not see "first token 100 s"."""
+    from oai_magic.chat_extras import tool_loop
+    from oai_magic.magics import client_for
+    from oai_magic.state import get_state
+    from oai_magic.tool_view import TerminalToolView
+    from oai_magic.tools import resolve_tools
+
+    now = [0.0]
+
+    def clock():
+        now[0] += 0.001
+        return now[0]
+
+    def thinking_user(name, arguments):
+        now[0] += 100.0
+        return True
+
+    state = get_state(shell)
+    result = tool_loop(state, client_for(state), 'Weather in "Oslo"?', TerminalToolView(),
+                       resolve_tools("weather", shell.user_ns), confirm=thinking_user, clock=clock)
+    assert result.rounds == 1 and result.text
+    assert result.first_token_seconds < 1
+    assert result.total_seconds > 100  # the whole cell did take that long
+    assert "first token 0.0" in capsys.readouterr().out
