@@ -78,6 +78,14 @@ class ChatResult:
         return self.headers.get("x-request-id")
 
     @property
+    def nothing_arrived(self) -> bool:
+        """The answer ended (error or stop) before any text or tool call came back.
+
+        CONTRACTS 1: then there is no answer block and no footer; the cell's one line says it all.
+        """
+        return self.partial and not self.text and not any(c.tool_calls for c in self.choices)
+
+    @property
     def billed_organization(self) -> Optional[str]:
         return self.headers.get("openai-organization") or self.organization
 

@@ -196,7 +196,8 @@ def tool_loop(
             with state.lock:
                 state.conversation(conversation).record_turn(user, list(replies))
             state.notify("conversation", {"name": conversation})
-        if last is not None:
+        # CONTRACTS 1: when the first request brought nothing, the cell's one line is all.
+        if last is not None and (replies or not final.nothing_arrived):
             view.finish(final)
     if isinstance(failure, KeyboardInterrupt):
         raise chat.StoppedAnswer(final) from None

@@ -37,11 +37,8 @@ def footer_parts(result: ChatResult) -> List[str]:
 
 
 def nothing_arrived(result: ChatResult) -> bool:
-    """The answer ended (error or stop) before any text or tool call came back.
-
-    CONTRACTS 1: then there is no answer block and no footer; the cell's one line says it all.
-    """
-    return result.partial and not result.text and not any(c.tool_calls for c in result.choices)
+    """See ``ChatResult.nothing_arrived``: no block, no footer, no mark (CONTRACTS 1)."""
+    return result.nothing_arrived
 
 
 def stop_line(result: ChatResult) -> str:
@@ -67,7 +64,7 @@ def result_mark(result: ChatResult) -> Optional[str]:
     A stop by the user has no mark here: a cell ends with :func:`stop_line` as its only
     line (saying it twice was the old noise), and the panel shows that line itself.
     """
-    if result.interrupted:
+    if result.interrupted or result.nothing_arrived:  # the cell's one line says it
         return None
     if result.error:
         return f"⚠ cut off: {one_line(result.error)}"

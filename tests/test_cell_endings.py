@@ -169,3 +169,14 @@ def test_a_stop_before_any_answer_says_so_in_one_line_and_records_nothing(shell,
     assert publisher.messages == []
     assert captured.out.strip() == "■ stopped before any answer arrived"
     assert get_state(shell).conversations["default"].messages == []
+
+
+def test_a_tool_cell_whose_first_request_fails_shows_only_the_error_line(shell, server, capsys):
+    run(shell, "def noop() -> int:\n    return 1")
+    unauthorized(server)
+    with Notebook(shell) as publisher:
+        result = run(shell, "%%chat --tools noop --auto-tools\nhello")
+    captured = capsys.readouterr()
+    assert type(result.error_in_exec) is UsageError
+    assert publisher.messages == []
+    assert (captured.out + captured.err).count("Incorrect API key provided") == 1
