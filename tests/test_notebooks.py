@@ -23,7 +23,6 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 GUIDES = ["01-quickstart", "02-conversations", "03-transcribe", "04-chat-panel", "05-classroom",
           "06-choices-and-tools"]
 SETUP_LINES = ["%load_ext oai_magic", "%oai practice --if-no-key"]
-PRACTICE_NOTE = "This is practice output from the offline oai_magic server"
 
 # What a reader must see in each notebook's outputs when it runs on the practice server.
 EXPECTED = {
