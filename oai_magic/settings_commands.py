@@ -188,7 +188,8 @@ def _local_practice_server(base_url: str, key: str, timeout: float = 1.0) -> boo
     try:
         request = urllib.request.Request(base_url.rstrip("/") + "/models",
                                          headers={"Authorization": f"Bearer {key}"})
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+        with direct.open(request, timeout=timeout) as response:
             headers = response.headers
     except urllib.error.HTTPError as error:  # e.g. 401 without a key: the header is still there
         headers = error.headers
