@@ -21,11 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import nbformat
@@ -34,7 +32,6 @@ from bs4 import BeautifulSoup
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from oai_magic._practice_corpus import shaped_pieces  # noqa: E402
 from oai_magic.render import render_markdown  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_FLAGS, JupyterLab  # noqa: E402
 

@@ -36,7 +36,7 @@ STREAMING_TRANSCRIBE_MODELS = ("gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 MAX_TOKENS_DIRECTIVE = 1_000_000
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
 FINGERPRINT = "fp_practice"
-PRACTICE_NOTE = "This is practice output from the offline oai_magic server; no model was called."
+QUOTE_LIMIT = 200  # characters of a prompt (or system prompt) a default answer quotes back
 
 
 class RequestError(Exception):
@@ -62,6 +62,7 @@ class Reply:
     events: Optional[Iterator[Tuple[bytes, bool]]] = None
     pace: Optional[float] = None  # seconds before each paced event; None -> server token_delay
     headers: dict = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering at all ([[delay_ms=N]])
 
 
 @dataclass
@@ -216,13 +217,14 @@ def message_text(content) -> str:
     return ""
 
 
-_DIRECTIVE = re.compile(r"( ?)\[\[(echo|json|tokens=\d+|pace=\d+(?:\.\d+)?|lang=[a-z]{2}|shape=[a-z]+|"
-                        r"all-tools|bad-tool-args|"
-                        r"unknown-tool|tool-rounds=\d+)\]\]( ?)")
+_DIRECTIVE = re.compile(r"( ?)\[\[(echo|json|tokens=\d+|pace=\d+(?:\.\d+)?|delay_ms=\d+|lang=[a-z]{2}|"
+                        r"shape=[a-z]+|all-tools|bad-tool-args|unknown-tool|tool-rounds=\d+)\]\]( ?)")
+MAX_DELAY_MS = 600_000
 
 
 def parse_directives(text: str) -> Tuple[str, dict]:
-    """Remove ``[[echo]]``, ``[[json]]``, ``[[tokens=N]]``, ``[[pace=MS]]`` (and one space next to each)."""
+    """Remove ``[[echo]]``, ``[[json]]``, ``[[tokens=N]]``, ``[[pace=MS]]``, ``[[delay_ms=N]]``... (and one
+    space next to each); ``[[echo]]`` then answers with exactly what is left."""""
     found: dict = {}
 
     def take(match: re.Match) -> str:
@@ -255,7 +257,72 @@ _BULLETS = [
 ]
 
 
-def _default_answer(prompt: str, body: dict, index: int, n: int) -> str:
+def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` on one line, cut to about ``limit`` characters: a huge prompt must not become a
+    huge (and, paced, endless) answer."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return f"{flat[:limit].rstrip()}… ({len(flat) - limit} more characters)"
+
+
+@dataclass
+class Context:
+    """What the default answer reflects besides the prompt: the system prompt and earlier turns."""
+
+    system: str = ""
+    earlier_turns: int = 0
+
+    @classmethod
+    def of(cls, messages: list) -> Context:
+        system = "\n".join(message_text(m.get("content")) for m in messages
+                           if m.get("role") in ("system", "developer"))
+        users = sum(1 for m in messages if m.get("role") == "user")
+        return cls(system.strip(), max(0, users - 1))
+
+    @property
+    def style(self) -> Optional[str]:
+        """A style rule the practice answer follows, read from the system prompt."""
+        lowered = self.system.lower()
+        if "haiku" in lowered:
+            return "haiku"
+        if any(word in lowered for word in ("terse", "brief", "concise", "one sentence", "short")):
+            return "terse"
+        return None
+
+    def lines(self) -> List[str]:
+        said = [f"System prompt: “{quote(self.system)}”"] if self.system else []
+        turns = self.earlier_turns
+        said.append(f"Earlier turns in this conversation: {turns}." if turns else
+                    "This is the first turn of the conversation.")
+        return said
+
+
+def _styled_answer(prompt: str, context: Context) -> Optional[str]:
+    """Short lines for a "haiku" system prompt, one line for a "terse" one (else None)."""
+    words = [w.strip(".,;:!?“”\"'") for w in prompt.split()]
+    words = [w for w in words if w] or ["silence"]
+    if context.style == "haiku":
+        return "\n".join([
+            f"{' '.join(words[:2])} drifts in,",
+            f"{' '.join(words[2:5]) or 'quiet words'} on the screen,",
+            f"practice turn {context.earlier_turns + 1}.",
+            "",
+            *(f"*{line}*" for line in context.lines()),
+        ]) + "\n"
+    if context.style == "terse":
+        turns = context.earlier_turns
+        return (f"Terse, as the system prompt asks: you wrote “{quote(prompt, 60)}”"
+                f"{f' ({turns} earlier turns)' if turns else ''}.\n")
+    return None
+
+
+def _default_answer(prompt: str, body: dict, index: int, n: int,
+                    context: Optional[Context] = None) -> str:
+    context = context or Context()
+    styled = _styled_answer(prompt, context)
+    if styled is not None:
+        return styled
     temperature = body.get("temperature")
     temp = 1.0 if temperature is None else float(temperature)
     seed = body.get("seed") or 0
@@ -266,18 +333,21 @@ def _default_answer(prompt: str, body: dict, index: int, n: int) -> str:
         return digest[slot] % len(bank) if slot < varied else 0
 
     title = _TITLES[pick(0, _TITLES)] + (f" (option {index + 1} of {n})" if n > 1 else "")
-    quoted = " ".join(prompt.split())
-    quote = f"You wrote: “{quoted}”" if quoted else "There was no user message to answer."
+    quoted = quote(prompt)
+    said = f"You wrote: “{quoted}”" if quoted else "There was no user message to answer."
+    said = " ".join([said, *context.lines()])
     first = pick(3, _BULLETS)
     bullets = "\n".join(f"- {_BULLETS[(first + k) % len(_BULLETS)]}" for k in range(3))
     shown_temp = "default (1)" if temperature is None else f"{temperature}"
     return (
         f"## {title}\n\n"
-        f"{PRACTICE_NOTE} {quote}\n\n"
+        f"{said}\n\n"
         f"{_INTROS[pick(1, _INTROS)]}\n\n"
         "| Setting | Value |\n| --- | --- |\n"
         f"| model | `{body['model']}` |\n| temperature | {shown_temp} |\n"
-        f"| words in your prompt | {len(prompt.split())} |\n\n"
+        f"| words in your prompt | {len(prompt.split())} |\n"
+        f"| system prompt | {'set' if context.system else 'none'} |\n"
+        f"| earlier turns | {context.earlier_turns} |\n\n"
         "```python\n"
         "def practice_answer(prompt: str) -> str:\n"
         f'    """{_DOCLINES[pick(2, _DOCLINES)]}"""\n'
@@ -289,8 +359,8 @@ def _default_answer(prompt: str, body: dict, index: int, n: int) -> str:
 
 
 def _json_answer(prompt: str, body: dict, index: int) -> str:
-    answer = {"practice": True, "note": PRACTICE_NOTE, "model": body["model"], "choice": index,
-              "prompt": prompt, "prompt_words": len(prompt.split())}
+    answer = {"model": body["model"], "choice": index, "prompt": quote(prompt),
+              "prompt_words": len(prompt.split())}
     return json.dumps(answer, indent=2, ensure_ascii=False)
 
 
@@ -441,7 +511,7 @@ def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int
             "json_object", "json_schema"):
         pieces = split_pieces(_json_answer(prompt, body, index))
     else:
-        pieces = split_pieces(_default_answer(prompt, body, index, n))
+        pieces = split_pieces(_default_answer(prompt, body, index, n, Context.of(body["messages"])))
     max_tokens = body.get("max_completion_tokens")
     if max_tokens is None:
         max_tokens = body.get("max_tokens")
@@ -474,16 +544,18 @@ def chat_reply(body, repeat_tool_call_names: bool = False) -> Reply:
     head = {"id": f"chatcmpl-practice{secrets.token_hex(8)}", "created": int(time.time()),
             "model": body["model"], "service_tier": "default", "system_fingerprint": FINGERPRINT}
     pace = directives["pace"] / 1000 if "pace" in directives else None
+    delay = min(directives.get("delay_ms", 0), MAX_DELAY_MS) / 1000
     if body.get("stream"):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         events = _chat_events(head, choices, usage if include_usage else None)
-        return Reply(content_type="text/event-stream; charset=utf-8", events=events, pace=pace)
+        return Reply(content_type="text/event-stream; charset=utf-8", events=events, pace=pace,
+                     delay=delay)
     completion = {"id": head["id"], "object": "chat.completion", **head, "choices": [
         {"index": i, "message": {"role": "assistant", "content": content, "refusal": None,
                                  "annotations": [], **({"tool_calls": calls} if calls else {})},
          "logprobs": None, "finish_reason": finish}
         for i, (_, content, calls, finish, _) in enumerate(choices)], "usage": usage}
-    return Reply(body=_dumps(completion))
+    return Reply(body=_dumps(completion), delay=delay)
 
 
 def _chat_events(head: dict, choices: list, usage: Optional[dict]) -> Iterator[Tuple[bytes, bool]]:

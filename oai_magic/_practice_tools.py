@@ -148,7 +148,7 @@ def tool_results_answer(messages: List[dict]) -> Optional[str]:
         if message.get("role") != "tool":
             break
         trailing.insert(0, message)
-    parts = ["This is practice output built from the tool results (no model was called)."]
+    parts = ["Built from the tool results:"]
     for message in trailing:
         content = _text(message.get("content"))
         fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", content)), default=0))

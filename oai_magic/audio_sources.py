@@ -106,7 +106,8 @@ def _from_path(label: str, path: Any) -> AudioSource:
     path = os.path.expanduser(os.fspath(path))
     if not os.path.exists(path):
         what = "no file or variable named" if label.isidentifier() else "no such file:"
-        raise InputError(f"{what} {label!r}")
+        folder = os.path.dirname(os.path.abspath(path))
+        raise InputError(f"{what} {label!r} (looked in {folder})")
     if os.path.isdir(path):
         raise InputError(f"{label!r} is a directory: name the files, or use a glob like '{label}/*.mp3'")
     filename = os.path.basename(path)

@@ -82,6 +82,14 @@ class ChatResult:
         return self.headers.get("x-request-id")
 
     @property
+    def nothing_arrived(self) -> bool:
+        """The answer ended (error or stop) before any text or tool call came back.
+
+        CONTRACTS 1: then there is no answer block and no footer; the cell's one line says it all.
+        """
+        return self.partial and not self.text and not any(c.tool_calls for c in self.choices)
+
+    @property
     def billed_organization(self) -> Optional[str]:
         """The organization the server says it billed (its ``openai-organization`` header)."""
         return self.headers.get("openai-organization")
@@ -96,6 +104,14 @@ class ChatResult:
 
     def __str__(self) -> str:
         return self.text
+
+
+class StoppedAnswer(KeyboardInterrupt):
+    """A KeyboardInterrupt that carries the result it cut short, recorded and shown already."""
+
+    def __init__(self, result: ChatResult) -> None:
+        super().__init__()
+        self.result = result
 
 
 class Cancellation:
@@ -150,7 +166,7 @@ def ask(
 ) -> ChatResult:
     """Send ``prompt`` in ``conversation`` and stream the answer into ``view``.
 
-    Raises ``KeyboardInterrupt`` again after recording a partial answer, and OAIError when
+    Raises ``StoppedAnswer`` (a KeyboardInterrupt) after recording a partial answer, and OAIError when
     nothing usable came back; a partial answer with an error is returned with ``error`` set.
     """
     user = Message("user", prompt)
@@ -164,8 +180,7 @@ def ask(
     finally:
         view.end(result)
     if isinstance(failure, KeyboardInterrupt):
-        failure.result = result  # type: ignore[attr-defined]  # for -o VAR: the partial result
-        raise failure
+        raise StoppedAnswer(result) from None
     if failure is not None and not result.text:
         raise failure
     return result
@@ -214,7 +229,7 @@ def send(
         organization=options.organization or state.settings.resolved_organization(),
         project=options.project or state.settings.resolved_project(),
     )
-    if not state.settings.resolved_key():
+    if not state.settings.resolved_key() and not state.settings.key_required():
         base_url = state.settings.resolved_base_url()
         if state.first_time("no key", base_url):
             result.notices.append(f"No API key is set: requests to {base_url} are sent without one.")

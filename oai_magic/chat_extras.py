@@ -73,13 +73,10 @@ def run(magics: Any, args: Any, prompt: str, options: ChatOptions) -> ChatResult
         if args.tools:
             return _run_tools(magics, args, prompt, options)
         return _run_choices(magics, args, prompt, options, n)
-    except KeyboardInterrupt as exc:
-        if args.out and getattr(exc, "result", None) is not None:
-            magics.shell.user_ns[args.out] = exc.result  # the partial result, as -o promises
-        raise OAIError(
-            f"Interrupted: what arrived is kept in '{args.conversation}' "
-            f"(%chat undo -c {args.conversation} removes it)."
-        ) from None
+    except chat.StoppedAnswer as stop:
+        if args.out:
+            magics.shell.user_ns[args.out] = stop.result  # the partial result, as -o promises
+        raise
 
 
 def _run_choices(magics: Any, args: Any, prompt: str, options: ChatOptions, n: int) -> ChatResult:
@@ -154,6 +151,7 @@ def tool_loop(
     open_calls: List[Dict[str, Any]] = []  # calls still owed a tool message
     failure: Optional[BaseException] = None
     started = clock()
+    waited = 0.0  # in the kernel's tools and at the [y/N] question: not the server's time
     try:
         while True:
             round_options = dataclasses.replace(
@@ -164,7 +162,7 @@ def tool_loop(
                 state, client, [user, *replies], view, options=round_options,
                 conversation=conversation, budget=budget, cancellation=cancellation, clock=clock,
             )
-            _add_round(final, last, round_started - started)
+            _add_round(final, last, round_started - started - waited)
             choice = last.choices[0] if last.choices else None
             calls = _with_ids(choice.tool_calls, len(replies)) if choice else []
             if choice is not None and (choice.text or choice.refusal or calls):
@@ -183,8 +181,10 @@ def tool_loop(
                                            "for one prompt was reached."))
                 break
             final.rounds += 1
+            asking = clock()
             for index, call in enumerate(calls):
                 _answer(final, replies, open_calls, view, index, run_call(call, tools, confirm))
+            waited += clock() - asking
     except BaseException as exc:  # interrupt or no way to confirm, between requests
         failure = exc
         final.interrupted = isinstance(exc, KeyboardInterrupt)
@@ -205,11 +205,12 @@ def tool_loop(
             with state.lock:
                 state.conversation(conversation).record_turn(user, list(replies))
             state.notify("conversation", {"name": conversation})
+        # CONTRACTS 1: when the first request brought nothing, the view shows nothing (it
+        # decides, from final.nothing_arrived) and the cell's one line is all.
         if last is not None:
             view.finish(final)
     if isinstance(failure, KeyboardInterrupt):
-        failure.result = final  # type: ignore[attr-defined]  # for -o VAR
-        raise failure
+        raise chat.StoppedAnswer(final) from None
     if failure is not None and (not replies or not isinstance(failure, OAIError)):
         raise failure
     if isinstance(failure, CannotConfirm):
@@ -251,7 +252,8 @@ def _answer(
 
 
 def _add_round(final: ToolChatResult, last: ChatResult, offset: float) -> None:
-    """Usage adds up over the requests; the first token is timed from the first request."""
+    """Usage adds up over the requests; the first token is timed from the first request, without
+    the time spent running tools and waiting at the [y/N] question (``offset`` excludes it)."""
     if last.usage:
         total = dict(final.usage or {})
         for key in ("prompt_tokens", "completion_tokens", "total_tokens"):

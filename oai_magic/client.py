@@ -30,7 +30,7 @@ from .errors import (
     status_error_class,
 )
 from .sse import EventStream
-from .state import Settings
+from .state import PRACTICE_HEADER, Settings
 
 CONNECT_TIMEOUT = 5.0
 DEBUG_HEADERS = (
@@ -39,6 +39,7 @@ DEBUG_HEADERS = (
     "openai-organization",
     "openai-project",
     "openai-version",
+    PRACTICE_HEADER,  # drives the "practice" badge in footers and %oai
 )
 
 

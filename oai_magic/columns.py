@@ -110,6 +110,12 @@ class ColumnsView(RichView):
         from .render import escape_html, render_footer
         from .views import all_notices, notices_html
 
+        if result.nothing_arrived:  # CONTRACTS 1: no columns, no footer; the cell's line says it
+            for live in self.lives:
+                live.finish()
+            notices = all_notices(self.notices, result)
+            self.surface.withdraw(notices_html(notices) if notices else "", "\n".join(notices))
+            return
         by_index = {c.index: c for c in result.choices}
         cells, texts = [], []
         shown = len(result.choices) if 0 < len(result.choices) < self.n else self.n  # only those that exist

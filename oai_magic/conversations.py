@@ -49,14 +49,43 @@ COMMANDS = {
 }
 
 
+PROMPT_BELOW = "put the prompt on the lines below %%chat (options stay on the first line)"
+
+USAGE = """%chat manages conversations (to ask the model, use the cell magic %%chat):
+  %chat list                       every conversation, its exchanges and last message
+  %chat history [-c NAME]          the messages of one conversation
+  %chat reset [-c NAME | --all]    forget a conversation (or all)
+  %chat undo [-c NAME]             remove the last exchange
+  %chat system TEXT [-c NAME]      set the system prompt
+  %chat export PATH [-c NAME]      save as .md or .json
+  %chat load PATH [-c NAME]        load a .json export
+  %chat pick K [-c NAME]           record choice K of the last -N answer"""
+
+
+class Note:
+    """Text a %chat command shows as its result (``%chat`` alone, an empty list)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 def run_command(state: KernelState, line: str) -> Any:
-    words = shlex.split(line)
-    if not words or words[0] not in COMMANDS:
-        given = words[0] if words else "nothing"
-        raise InputError(
-            f"Unknown %chat command {given!r}: use {', '.join(COMMANDS)} (see %chat?). "
-            "To ask the model, use the cell magic %%chat."
-        )
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise InputError(f"Could not read %chat {line}: {exc} (check the quotes).") from None
+    if not words:
+        return Note(USAGE)
+    if words[0] not in COMMANDS:
+        if words[0].startswith("-"):
+            raise InputError(
+                f"Unknown %chat command {words[0]!r}: use {', '.join(COMMANDS)} (%chat lists them)."
+            )
+        # Most often a question typed after %chat: say where a prompt goes.
+        raise InputError(f"{words[0]!r} is not a %chat command: to ask the model, {PROMPT_BELOW}.")
     command, rest = words[0], words[1:]
     args = _parser(command, *COMMANDS[command], all_flag=command == "reset").parse_args(rest)
     handler = globals()[f"_{command}"]
@@ -73,13 +102,15 @@ def _existing(state: KernelState, name: str) -> Conversation:
     return state.conversations[name]
 
 
-def _list(state: KernelState, args: Any) -> Table:
+def _list(state: KernelState, args: Any) -> Any:
     rows = []
     for name in sorted(state.conversations):
         thread = state.conversations[name]
         last = next((m.content for m in reversed(thread.messages) if m.content), "") or ""
         preview = last if len(last) <= 50 else last[:47] + "..."
         rows.append((name, len(thread.turns()), thread.system or "", preview.replace("\n", " ")))
+    if not rows:
+        return Note("No conversations yet: the first %%chat cell starts 'default' (-c NAME names another).")
     return Table(["conversation", "exchanges", "system prompt", "last message"], rows)
 
 

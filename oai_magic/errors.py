@@ -78,6 +78,21 @@ class OAIError(Exception):
     """Base of everything oai_magic raises on purpose; the magics show it as one line."""
 
 
+class CellStopped(Exception):
+    """The user stopped an answer: the cell fails (so "Run All" stops) and shows one plain line.
+
+    IPython renders ``_render_traceback_`` instead of a traceback, in the terminal and in
+    Jupyter alike, so the line is printed once and not prefixed with an exception name.
+    """
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+    def _render_traceback_(self) -> list:
+        return [self.line]
+
+
 class InputError(OAIError):
     """The user's input is wrong (bad option, missing file...): nothing was sent."""
 

@@ -9,48 +9,122 @@ Configure in ``ipython_config.py`` or with ``%config``::
 
 from __future__ import annotations
 
+import difflib
 import functools
 import getpass
+import re
 import shlex
 from typing import Any, Callable, List
 
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import MagicHelpFormatter, argument, kwds, magic_arguments
 from IPython.display import display
 from traitlets import CaselessStrEnum, Float, Int, Unicode, observe
 
 from . import chat as chat_usecase
-from .errors import OAIError
+from .errors import CellStopped, OAIError
 from .interpolate import interpolate
 from .request import ChatOptions, parse_logit_bias
 from .state import KernelState, Secret, get_state, mask_key
 
 SETTING_TRAITS = ("model", "base_url", "organization", "project", "timeout", "max_retries")
+PROMPT_BELOW = "put the prompt on the lines below %%chat (options stay on the first line)"
+
+
+class LineMagicHelp(MagicHelpFormatter):
+    """``%magic?`` starts with "usage: %name", not IPython's reStructuredText ``::`` block."""
+
+    escape = "%"
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: Any = None) -> None:
+        super().add_usage(usage, actions, groups, f"usage: {self.escape}")
+
+
+class CellMagicHelp(LineMagicHelp):
+    """``%%chat?`` names the cell magic (``%%chat``), not the line magic of the same name."""
+
+    escape = "%%"
 
 
 def parse_line(magic: Callable, line: str) -> Any:
     """Parse magic options shell-style: ``-s 'Be terse.'`` gives ``Be terse.`` without quotes.
 
-    IPython's ``parse_argstring`` splits non-POSIX and keeps the quotes.
+    IPython's ``parse_argstring`` splits non-POSIX and keeps the quotes. Words that are not
+    options get a hint: the closest option for a misspelt one, or where a %%chat prompt goes.
     """
     try:
         words = shlex.split(line)
     except ValueError as exc:
         raise UsageError(f"Could not read the options: {exc} (check the quotes).") from None
-    return magic.parser.parse_args(words)
+    try:
+        return magic.parser.parse_args(words)
+    except UsageError as exc:
+        raise UsageError(explain_parse_error(magic, str(exc))) from None
+
+
+def explain_parse_error(magic: Callable, message: str) -> str:
+    """argparse's complaint, plus what to do: "did you mean --temperature?" or where prompts go."""
+    name = getattr(magic.parser.formatter_class, "escape", "%") + magic.parser.prog
+    if not message.startswith("unrecognized arguments:"):
+        return f"{name}: {message} (see {name}?)"
+    extra = message.split(":", 1)[1].split()
+    option = next((word for word in extra if word.startswith("-")), None)
+    if option is not None:
+        known = [o for o in magic.parser._option_string_actions if o.startswith("--")]
+        close = difflib.get_close_matches(option.split("=")[0], known, n=1, cutoff=0.7)
+        hint = f": did you mean {close[0]}?" if close else f" (see {name}?)"
+        return f"{name}: unknown option {option}{hint}"
+    if name == "%%chat":
+        return f"{name}: {' '.join(extra)!r} is not an option: {PROMPT_BELOW}."
+    return f"{name}: unrecognized arguments: {' '.join(extra)} (see {name}?)"
+
+
+_CHAT_CELL = re.compile(r"%%chat(\s|$)")
+
+
+def empty_chat_cell(lines: List[str]) -> List[str]:
+    """An input transformer: a ``%%chat`` cell with nothing below its first line says where the
+    prompt goes, in our one line.
+
+    Without it IPython stops such a cell before our magic runs, with "cell body is empty. Did
+    you mean the line magic %chat?", and ``%chat What is 2+2?`` then fails again. In terminal
+    IPython the body is a blank line and the prompt words met the option parser instead.
+    """
+    if not lines or not _CHAT_CELL.match(lines[0]) or any(line.strip() for line in lines[1:]):
+        return lines
+    return ["__import__('oai_magic.magics').magics.refuse_empty_chat_cell()\n"]
+
+
+def refuse_empty_chat_cell() -> None:
+    raise UsageError(f"%%chat: {PROMPT_BELOW}.")
+
+
+def base_url_hint(exc: OAIError, state: KernelState) -> str:
+    """A 404 for the endpoint itself (not for a model) usually means the base URL lacks /v1."""
+    from .errors import APIError
+
+    url = state.settings.resolved_base_url().rstrip("/")
+    if (isinstance(exc, APIError) and exc.status_code == 404 and exc.code != "model_not_found"
+            and not url.endswith("/v1")):
+        return f" — does the base URL need /v1? (it is {url})"
+    return ""
 
 
 def one_line_errors(method: Callable) -> Callable:
     """Our errors become a ``UsageError``: IPython prints its one line, no traceback."""
 
     @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(*args, **kwargs)
+            return method(self, *args, **kwargs)
         except OAIError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(str(exc) + base_url_hint(exc, self.state)) from None
+        except chat_usecase.StoppedAnswer as stop:
+            from .views import stop_line
+
+            raise CellStopped(stop_line(stop.result)) from None
         except KeyboardInterrupt:
             raise UsageError("Interrupted.") from None
 
@@ -156,6 +230,8 @@ class OAIMagics(Magics):
         command, rest = words[0], words[1:]
         if command == "key":
             self._set_key(rest)
+        elif command == "model" and not rest:  # a question, not a change
+            print(settings_commands.describe_change(self.state, "model"))
         elif command in ("org", "organization", "project", "base-url", "model"):
             field = {"org": "organization", "base-url": "base_url"}.get(command, command)
             value = settings_commands.parse_value(command, rest)
@@ -198,6 +274,7 @@ class OAIMagics(Magics):
     # --- %transcribe --------------------------------------------------------------------
 
     @magic_arguments()
+    @kwds(formatter_class=LineMagicHelp)
     @argument("sources", nargs="+", metavar="SOURCE",
               help="Audio file, glob, or variable holding bytes, a path or an Audio object.")
     @argument("-m", "--model", help="whisper-1 (default: %%config OAIMagics.transcribe_model), "
@@ -253,19 +330,26 @@ class OAIMagics(Magics):
     # --- %chat_panel --------------------------------------------------------------------
 
     @magic_arguments()
+    @kwds(formatter_class=LineMagicHelp)
     @argument("-c", "--conversation", default="default", help="Conversation to open.")
     @line_magic
     @one_line_errors
     def chat_panel(self, line: str) -> Any:
         """Open a chat panel (ipywidgets) on the same conversations and settings as %%chat."""
+        args = parse_line(self.chat_panel, line)
+        if not self.rich_display():
+            raise UsageError(
+                "%chat_panel needs a notebook (JupyterLab, Jupyter Notebook, VS Code): this "
+                "frontend cannot show widgets. Here, ask with %%chat."
+            )
         from .widget import ChatPanel
 
-        args = parse_line(self.chat_panel, line)
         return ChatPanel(args.conversation, state=self.state, client=self.client, magics=self)
 
     # --- %%chat -------------------------------------------------------------------------
 
     @magic_arguments()
+    @kwds(formatter_class=CellMagicHelp)
     @argument("-m", "--model", help="Model for this request (default: %%config OAIMagics.model).")
     @argument("-c", "--conversation", default="default", help="Conversation name.")
     @argument("-n", "--new", action="store_true", help="Start the conversation afresh.")
@@ -304,7 +388,7 @@ class OAIMagics(Magics):
         cell = cell.rstrip()
         prompt = cell if args.no_interpolate else interpolate(cell, self.shell.user_ns)
         if not prompt.strip():
-            raise UsageError("The cell is empty: write the prompt below %%chat.")
+            raise UsageError(f"%%chat: {PROMPT_BELOW}.")
         options = self._chat_options(args)
         with self.state.lock:
             thread = self.state.conversation(args.conversation)
@@ -369,13 +453,10 @@ class OAIMagics(Magics):
                 conversation=args.conversation,
                 budget=self.history_budget(),
             )
-        except KeyboardInterrupt as exc:
-            if args.out and getattr(exc, "result", None) is not None:
-                self.shell.user_ns[args.out] = exc.result  # the partial result, as -o promises
-            raise UsageError(
-                f"Interrupted: the partial answer is kept in '{args.conversation}' "
-                f"(%chat undo -c {args.conversation} removes it)."
-            ) from None
+        except chat_usecase.StoppedAnswer as stop:
+            if args.out:
+                self.shell.user_ns[args.out] = stop.result  # the partial result, as -o promises
+            raise
 
     def _after_answer(self, args: Any, result: chat_usecase.ChatResult) -> None:
         if args.out:
@@ -387,10 +468,11 @@ class OAIMagics(Magics):
             if code is not None:
                 self.shell.set_next_input(code, replace=False)
         if result.error:
-            raise UsageError(
-                f"{result.error} — the partial answer is shown and kept in '{args.conversation}' "
-                f"(%chat undo -c {args.conversation} removes it)."
-            )
+            from .views import cut_off_line, one_line
+
+            if result.nothing_arrived:  # e.g. a tool round's follow-up failed: nothing to undo
+                raise UsageError(one_line(result.error))
+            raise UsageError(cut_off_line(args.conversation))
 
     # --- %chat (conversation management) -------------------------------------------------
 
@@ -424,5 +506,10 @@ def client_for(state: KernelState) -> Any:
 
 
 def register(ipython: Any) -> None:
-    """Register the magics; a second %load_ext keeps the same state."""
+    """Register the magics once per shell: autoload plus ``%load_ext`` (or a reload) keep the
+    same magics object, with its configuration and state."""
+    if empty_chat_cell not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(empty_chat_cell)
+    if "OAIMagics" in ipython.magics_manager.registry:
+        return
     ipython.register_magics(OAIMagics)

@@ -39,6 +39,8 @@ from ._practice_quirks import QUIRKS, check_quirks, detail_reply, faster_whisper
 __all__ = ["PracticeServer", "RecordedRequest", "Scripted", "FormPart", "sse_event", "error_body",
            "main"]
 
+# Sent with every response (CONTRACTS 4); clients show a "practice" badge when they see it.
+PRACTICE_HEADER = "x-oai-practice"
 RATE_LIMIT_REQUESTS = 10_000
 RATE_LIMIT_TOKENS = 200_000
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -371,6 +373,8 @@ class _Handler(BaseHTTPRequestHandler):
                 RATE_LIMIT_TOKENS - min(RATE_LIMIT_TOKENS, int(req.get("content-length") or 0) // 4)),
             "x-ratelimit-reset-requests": "6ms",
             "x-ratelimit-reset-tokens": "1ms",
+            # CONTRACTS 4: the practice server says what it is out of band, never in the content.
+            PRACTICE_HEADER: "1",
         }
         if req.get("openai-project"):
             headers["openai-project"] = req["openai-project"]
@@ -404,6 +408,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def _send_reply(self, reply: Reply) -> None:
+        self._pause(reply.delay)
         if reply.events is None:
             self._send_head(reply.status, reply.content_type, reply.headers, length=len(reply.body))
             self.wfile.write(reply.body)

@@ -73,7 +73,7 @@ def render_plain(text: str) -> str:
 
 
 def answer_html(body_html: str, mark: Optional[str] = None) -> str:
-    """The outer block of an answer, with an optional visible mark such as "⏹ interrupted"."""
+    """The outer block of an answer, with an optional visible mark such as "⚠ cut off: ..."."""
     mark_html = ""
     if mark:
         mark_html = (

@@ -8,7 +8,7 @@ import os
 from typing import Any, List, Optional, Sequence
 
 from .errors import InputError
-from .state import KernelState, mask_key
+from .state import KernelState, from_practice_server, mask_key
 
 
 class Table:
@@ -46,11 +46,8 @@ def status(
 ) -> Table:
     settings = state.settings
     headers = state.last_headers
-    key_note = f"(from {settings.key_source()})"
-    if not settings.resolved_key() and not settings.key_required():
-        key_note = "(none needed: requests to this server go without one)"
     rows = [
-        ("API key", f"{mask_key(settings.resolved_key())} {key_note}"),
+        ("API key", key_status(state)),
         ("organization", settings.resolved_organization() or "(none: the key's default)"),
         ("project", settings.resolved_project() or "(none: the key's default)"),
         ("base URL", settings.resolved_base_url()),
@@ -60,6 +57,8 @@ def status(
     ]
     if state.practice_server is not None:
         rows.append(("practice server", f"running at {state.practice_server.base_url}"))
+    if from_practice_server(headers):
+        rows.append(("answered by", "practice (the last reply came from the practice server)"))
     if headers.get("x-request-id"):
         rows.append(("last request id", headers["x-request-id"]))
     if headers.get("openai-organization"):
@@ -97,6 +96,19 @@ def describe_context(tokens: Optional[int]) -> str:
         return "context window: not set (history is trimmed only by OAIMagics.history_max_tokens)"
     return (f"context window: {tokens:,} tokens (history is trimmed so the prompt and room "
             "for the answer fit)")
+
+
+def key_status(state: KernelState) -> str:
+    """The key, masked, and where it comes from; no key and the practice placeholder said plainly."""
+    settings = state.settings
+    key = settings.resolved_key()
+    if not key and not settings.key_required():
+        return "none needed (requests to this server go without one)"
+    if not key:
+        return "not set (%oai key, or OPENAI_API_KEY before starting Jupyter)"
+    if key == PRACTICE_KEY:
+        return "none needed (the practice server takes any key)"
+    return f"{mask_key(key)} (from {settings.key_source()})"
 
 
 def parse_value(command: str, rest: List[str]) -> Optional[str]:
@@ -178,10 +190,12 @@ def practice(state: KernelState, rest: List[str]) -> str:
     if if_no_key and key and key != PRACTICE_KEY:
         if state.practice_server is not None:
             _stop_practice(state)
-        return (
-            f"Using {state.settings.resolved_base_url()} with your key {mask_key(key)} "
-            f"(from {state.settings.key_source()}): answers come from a real model."
-        )
+        url = state.settings.resolved_base_url()
+        said = f"Using {url} with your key {mask_key(key)} (from {state.settings.key_source()})"
+        if _local_practice_server(url, key):
+            return (f"{said}: that is a practice server (it says so in its replies), so answers "
+                    "are practice output, marked 'practice' in their footer.")
+        return f"{said}. Answers from a practice server are marked 'practice' in their footer."
     _start_practice(state, delay)
     if if_no_key:
         if os.environ.get("OPENAI_BASE_URL"):
@@ -198,6 +212,34 @@ def practice(state: KernelState, rest: List[str]) -> str:
         f"Practice server at {state.practice_server.base_url}: answers are PRACTICE OUTPUT "
         "made offline, not a real model. %oai practice --stop goes back."
     )
+
+
+def _local_practice_server(base_url: str, key: str, timeout: float = 1.0) -> bool:
+    """Does a server on this machine say it is the practice server (``x-oai-practice: 1``)?
+
+    Only loopback URLs are asked (``GET /models`` with the key, as any request would send it),
+    once, with a short timeout: asking a remote URL could hang the setup cell on an unreachable
+    network. Anything else counts as "not known to be practice".
+    """
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    from .state import PRACTICE_HEADER
+
+    if urlsplit(base_url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        return False
+    try:
+        request = urllib.request.Request(base_url.rstrip("/") + "/models",
+                                         headers={"Authorization": f"Bearer {key}"})
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+        with direct.open(request, timeout=timeout) as response:
+            headers = response.headers
+    except urllib.error.HTTPError as error:  # e.g. 401 without a key: the header is still there
+        headers = error.headers
+    except (OSError, ValueError):
+        return False
+    return from_practice_server({PRACTICE_HEADER: headers.get(PRACTICE_HEADER, "")})
 
 
 def _start_practice(state: KernelState, delay: float) -> None:

@@ -16,6 +16,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
+# The practice server's out-of-band identification (CONTRACTS 4); practice.py sends it.
+PRACTICE_HEADER = "x-oai-practice"
+
+
+def from_practice_server(headers: Dict[str, str]) -> bool:
+    """Did the answering server say it is the practice server (whatever URL reached it)?"""
+    return str(headers.get(PRACTICE_HEADER, "")).strip() == "1"
+
+
 def mask_key(key: Optional[str]) -> str:
     """Show a key as ``sk-…abcd``: enough to recognise it, never enough to use it."""
     if not key:

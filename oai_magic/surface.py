@@ -160,6 +160,21 @@ class LiveSurface:
             self.stats["bytes"] += len(html.encode("utf-8")) + len(text.encode("utf-8"))
             self.close()
 
+    def withdraw(self, html: str = "", text: str = "") -> None:
+        """Nothing arrived: take the widget away (the cell holds only its answer), leaving at
+        most ``html`` (notices); the cell's one error line follows it."""
+        with self._lock:
+            self._ops = []
+            if self.on_finish is not None:
+                self.on_finish(html, text)
+            elif self.handle is not None:
+                from IPython.display import clear_output, display
+
+                clear_output()
+                if html:
+                    display({"text/html": html, "text/plain": text}, raw=True)
+            self.close()
+
     def close(self) -> None:
         """Close the widget's comm: no widget state is left in a saved notebook."""
         with self._lock:

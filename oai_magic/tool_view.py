@@ -51,7 +51,7 @@ def card_html(call: Dict[str, Any], outcome: Optional[ToolOutcome] = None) -> st
     parts = [
         '<div class="oai-tool-call" style="border-left:3px solid #8a8f98;padding:0.15em 0.7em;'
         'margin:0.4em 0">',
-        f'<div>🔧 <code>{escape_html(name)}</code> '
+        f'<div>→ <code>{escape_html(name)}</code> '
         f'<span style="opacity:0.7;font-size:smaller">{escape_html(status)}</span></div>',
         f'<pre style="margin:0.2em 0;white-space:pre-wrap">{escape_html(arguments or "{}")}</pre>',
     ]
@@ -78,8 +78,23 @@ def outcome_text(outcome: ToolOutcome) -> str:
     lines = []
     if outcome.printed:
         lines.append(f"  printed: {shown_result(outcome.printed).rstrip()}")
-    lines.append(f"← {outcome.name} {STATUS[outcome.status]}: {shown_result(outcome.content)}")
+    lines.append(f"← {outcome.name} {outcome_summary(outcome)}")
     return "\n".join(lines)
+
+
+def outcome_summary(outcome: ToolOutcome) -> str:
+    """Status and what went back, saying "error" once: ``✗ raised KeyError: 'Pluto'``.
+
+    The model is sent "Error: NAME raised ..." (it needs the word); the reader already sees
+    the name and the ✗, so the repeated part is left out.
+    """
+    content = shown_result(outcome.content)
+    repeated = f"Error: {outcome.name} "
+    if outcome.status == "error" and content.startswith(repeated):
+        return f"✗ {content[len(repeated):]}"
+    if content.startswith("Error: "):
+        content = content[len("Error: "):]
+    return f"{STATUS[outcome.status]}: {content}"
 
 
 class _Card:
@@ -185,6 +200,12 @@ class NotebookToolView(RichView):
         from .render import answer_html, render_footer
         from .views import notices_html
 
+        if result.nothing_arrived and not self.parts:  # CONTRACTS 1: only the cell's line
+            if self.live is not None:
+                self.live.finish()
+            self.surface.withdraw(notices_html(self.notices) if self.notices else "",
+                                  "\n".join(self.notices))
+            return
         footer_html = render_footer(footer_parts(result)) if self.footer else ""
         footer_text = "— " + " · ".join(footer_parts(result)) if self.footer else ""
         mark = exchange_mark(result)
@@ -241,6 +262,8 @@ class TerminalToolView:
         self._write(outcome_text(outcome) + "\n")
 
     def finish(self, result: ChatResult) -> None:
+        if result.nothing_arrived and not result.choices:  # CONTRACTS 1: the cell's line is all
+            return
         self._write("\n")
         mark = exchange_mark(result)
         if mark:

@@ -284,7 +284,8 @@ def transcribe_all(
     batch = Batch(total=len(sources))
     no_key = None
     base_url = state.settings.resolved_base_url()
-    if not state.settings.resolved_key() and state.first_time("no key", base_url):
+    if not state.settings.resolved_key() and not state.settings.key_required() \
+            and state.first_time("no key", base_url):
         no_key = f"No API key is set: requests to {base_url} are sent without one."
     for index, source in enumerate(sources, 1):
         view.start(index, len(sources), source)

@@ -11,8 +11,12 @@ from .chat import ChatResult
 
 
 def footer_parts(result: ChatResult) -> List[str]:
-    """Model, tokens, timings, request id and who was billed, in reading order."""
-    parts = [result.model or "?"]
+    """A "practice" badge when the practice server answered, then model, tokens, timings,
+    request id and who was billed, in reading order."""
+    from .state import from_practice_server
+
+    parts = ["practice"] if from_practice_server(result.headers) else []
+    parts.append(result.model or "?")
     usage = result.usage or {}
     if usage:
         parts.append(
@@ -55,13 +59,40 @@ def ignored_limit_mark(limit: int) -> str:
             'try %config OAIMagics.max_tokens_param = "max_tokens"')
 
 
+def nothing_arrived(result: ChatResult) -> bool:
+    """See ``ChatResult.nothing_arrived``: no block, no footer, no mark (CONTRACTS 1)."""
+    return result.nothing_arrived
+
+
+def stop_line(result: ChatResult) -> str:
+    """The one line an answer stopped by the user ends with (Ctrl-C, the panel's Stop)."""
+    if nothing_arrived(result):
+        return "■ stopped before any answer arrived"
+    return f"■ stopped — kept in '{result.conversation}' as partial"
+
+
+def cut_off_line(conversation: str) -> str:
+    """The cell's failure line under a partial answer; the mark above it already gave the reason."""
+    undo = "%chat undo" if conversation == "default" else f"%chat undo -c {conversation}"
+    return f"answer cut off — kept in '{conversation}' as partial; {undo} removes it"
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def result_mark(result: ChatResult) -> Optional[str]:
-    if result.ignored_limit is not None and not result.interrupted and not result.error:
+    """The mark under an answer that is not simply complete.
+
+    A stop by the user has no mark here: a cell ends with :func:`stop_line` as its only
+    line (saying it twice was the old noise), and the panel shows that line itself.
+    """
+    if result.interrupted or result.nothing_arrived:  # the cell's one line says it
+        return None
+    if result.ignored_limit is not None and not result.error:
         return ignored_limit_mark(result.ignored_limit)
-    if result.interrupted:
-        return "⏹ interrupted: partial answer kept"
     if result.error:
-        return f"⚠ incomplete: {result.error}"
+        return f"⚠ cut off: {one_line(result.error)}"
     if result.finish_reason == "length":
         return "⚠ cut off at the token limit (finish_reason: length)"
     if result.finish_reason == "content_filter":
@@ -142,6 +173,13 @@ class NotebookChatView(RichView):
     def end(self, result: ChatResult) -> None:
         from .render import render_footer
 
+        # CONTRACTS 1: nothing arrived (an error or a stop before the first token): no block
+        # and no footer; the widget goes, leaving only notices, and the cell's one line says it.
+        if nothing_arrived(result):
+            self.live.finish()
+            notices = all_notices(self.notices, result)
+            self.surface.withdraw(notices_html(notices) if notices else "", "\n".join(notices))
+            return
         footer_html = render_footer(footer_parts(result)) if self.footer else ""
         final_text = None
         if self.json_mode and not result.partial:
@@ -179,6 +217,8 @@ class TerminalChatView:
             self.out.flush()
 
     def end(self, result: ChatResult) -> None:
+        if nothing_arrived(result):  # CONTRACTS 1: the cell's one line is all (no footer)
+            return
         self.out.write("\n")
         # Notices learned once the answer was under way (a repeated request, fewer choices).
         for notice in getattr(self, "notices", [])[getattr(self, "notices_shown", 0):]:

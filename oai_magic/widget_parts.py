@@ -21,7 +21,7 @@ from .errors import InputError, OAIError
 from .live import LiveMarkdown
 from .render import answer_html, escape_html, render_footer, render_markdown
 from .state import KernelState, Message, mask_key
-from .views import footer_parts, result_mark
+from .views import footer_parts, result_mark, stop_line
 
 # Shown in the model box until /v1/models answers (and kept if it cannot be listed).
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "o4-mini")
@@ -85,7 +85,9 @@ class PanelChatView:
     def end(self, result: ChatResult) -> None:
         if self.live is not None:
             html, text = self.live.finish(
-                footer_html=render_footer(footer_parts(result)), mark=result_mark(result)
+                footer_html=render_footer(footer_parts(result)),
+                # No cell to end with the stop line (CONTRACTS 1), so the panel shows it as the mark.
+                mark=stop_line(result) if result.interrupted else result_mark(result),
             )
             self.surface.finish(html, text)
 
@@ -112,7 +114,7 @@ def message_widgets(message: Message) -> List[Any]:
     if message.tool_calls:
         calls = ", ".join(str(c.get("function", {}).get("name", "?")) for c in message.tool_calls)
         text = (text + "\n\n" if text else "") + f"*tool calls:* `{calls}`"
-    mark = "⏹ partial answer" if message.partial else None
+    mark = "■ partial answer" if message.partial else None
     label = "Assistant" if message.role == "assistant" else message.role.capitalize()
     return [label_html(label), widgets.HTMLMath(styled(answer_html(render_markdown(text), mark)))]
 

@@ -95,7 +95,7 @@ def test_the_wheel_ships_the_kernel_config_and_installs_it_under_the_environment
     with zipfile.ZipFile(installed.wheel) as wheel:
         name = next(n for n in wheel.namelist() if n.endswith(CONFIG_IN_WHEEL))
         shipped = json.loads(wheel.read(name))
-    assert shipped == {"InteractiveShellApp": {"extra_extensions": ["oai_magic"]}}
+    assert shipped == {"InteractiveShellApp": {"extra_extensions": ["oai_magic._autoload"]}}
     assert (installed.venv / "etc" / "ipython" / "ipython_kernel_config.json").is_file()
     where = _run([installed.python, "-c", "import oai_magic; print(oai_magic.__file__)"],
                  cwd=installed.venv)
@@ -119,18 +119,18 @@ def test_a_new_kernel_runs_chat_without_load_ext_and_streams_the_answer(installe
     assert kinds.count("comm_close") == kinds.count("comm_open")  # no widget left behind
     final = [m for m in messages if m["msg_type"] == "update_display_data"][-1]["content"]["data"]
     assert 'class="oai-answer' in final["text/html"]
-    assert "This is practice output" in final["text/plain"]
+    assert final["text/plain"].splitlines()[-1].startswith("practice · ")  # the footer's badge
     assert "You wrote: “Hello from a fresh install”" in final["text/plain"]
     request = server.requests[-1]
     assert request.path == "/v1/chat/completions" and request.json["stream"] is True
 
 
-def test_loading_it_again_by_hand_is_harmless(installed, server, tmp_path):
+def test_loading_it_again_by_hand_is_silent_and_harmless(installed, server, tmp_path):
     env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": TEST_KEY}
     with kernel(installed.python, tmp_path, env) as client:
         reply, messages = execute(client, "%load_ext oai_magic")
         assert reply["status"] == "ok"
-        assert "already loaded" in shown_text(messages)
+        assert shown_text(messages) == ""  # no "already loaded", which reads like a warning
         reply, messages = execute(client, "%%chat -o r --no-footer\nStill one answer?")
         assert reply["status"] == "ok", reply
         reply, messages = execute(client, "print(r.text.count('## '))")
@@ -145,3 +145,30 @@ def test_a_setting_in_the_users_kernel_profile_turns_autoload_off(installed, tmp
         assert "Cell magic `%%chat` not found" in reply["evalue"]
         reply, messages = execute(client, "%load_ext oai_magic\n%chat list")
     assert reply["status"] == "ok", reply
+
+
+def test_the_wheel_ships_the_guide_notebooks_for_the_quickstart(installed, tmp_path):
+    names = zipfile.ZipFile(installed.wheel).namelist()
+    assert "oai_magic/notebooks/01-quickstart.ipynb" in names
+    assert "oai_magic/notebooks/data/hello.wav" in names
+    work = tmp_path / "guides"
+    out = _run([installed.venv / "bin" / "oai-magic-quickstart", "--dir", work, "--no-lab"])
+    assert str(work) in out
+    assert sorted(p.name for p in work.glob("*.ipynb"))[0] == "01-quickstart.ipynb"
+    assert (work / "data" / "hello.wav").is_file()
+
+
+def test_autoload_then_load_ext_is_silent_and_registers_the_magics_once(shell, capsys):
+    """In-process twin of the kernel test: the autoload module leaves the name oai_magic free."""
+    manager = shell.extension_manager
+    magics = shell.magics_manager.registry["OAIMagics"]
+    manager.loaded.discard("oai_magic")  # as in a fresh kernel that only ran the autoload
+    try:
+        assert manager.load_extension("oai_magic._autoload") is None
+        capsys.readouterr()
+        assert shell.run_cell("%load_ext oai_magic", store_history=False).success
+        assert capsys.readouterr().out == ""
+        assert shell.magics_manager.registry["OAIMagics"] is magics
+    finally:
+        manager.loaded.add("oai_magic")
+        manager.loaded.discard("oai_magic._autoload")

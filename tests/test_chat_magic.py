@@ -81,7 +81,8 @@ def test_partial_answer_is_kept_visible_and_recorded_after_a_disconnect(shell, s
     captured = capsys.readouterr()
     assert "The start of it" in captured.out
     assert isinstance(result.error_in_exec, UsageError)
-    assert "broke" in str(result.error_in_exec) and "partial" in str(result.error_in_exec)
+    assert str(result.error_in_exec) == "answer cut off — kept in 'default' as partial; %chat undo removes it"
+    assert "⚠ cut off: " in captured.out and "broke" in captured.out
     assert "Traceback" not in captured.err
     message = get_state(shell).conversations["default"].messages[-1]
     assert (message.content, message.partial) == ("The start of it", True)
@@ -90,8 +91,9 @@ def test_partial_answer_is_kept_visible_and_recorded_after_a_disconnect(shell, s
 def test_stream_without_done_or_finish_reason_is_an_error_and_keeps_the_text(shell, server, capsys):
     server.script(CHAT, Scripted(chunks=[sse_event(delta_chunk("cut sh"))]))
     result = run(shell, "%%chat\nTell me")
-    assert "ended before the answer was finished" in str(result.error_in_exec)
-    assert "cut sh" in capsys.readouterr().out
+    assert "cut off" in str(result.error_in_exec)
+    out = capsys.readouterr().out
+    assert "cut sh" in out and "ended before the answer was finished" in out
     assert get_state(shell).conversations["default"].messages[-1].partial
 
 

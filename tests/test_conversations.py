@@ -9,6 +9,7 @@ import threading
 
 from IPython.core.error import UsageError
 
+from oai_magic.errors import CellStopped
 from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import Conversation, Message, get_state
 
@@ -161,10 +162,9 @@ def test_a_real_sigint_mid_stream_keeps_the_partial_answer_marked_and_recorded(s
         magics.chat_view = original_view
         gate.set()
     captured = capsys.readouterr()
-    assert isinstance(result.error_in_exec, UsageError)
-    assert "Interrupted" in str(result.error_in_exec)
+    assert isinstance(result.error_in_exec, CellStopped)
     assert "Partial answer" in captured.out
-    assert "interrupted" in captured.out
+    assert captured.out.count("■ stopped — kept in 'default' as partial") == 1
     message = get_state(shell).conversations["default"].messages[-1]
     assert (message.content, message.partial) == ("Partial answer", True)
     r = shell.user_ns["r"]  # -o holds the partial result

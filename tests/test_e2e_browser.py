@@ -147,7 +147,7 @@ def test_chat_panel_streams_an_answer_and_stop_keeps_the_partial_answer_marked(l
     page.wait_for_function(GREW_WHILE_STREAMING, arg=3)
     stop.click()
     mark = panel.locator(".oai-mark")
-    expect(mark).to_contain_text("interrupted: partial answer kept")
+    expect(mark).to_contain_text("stopped — kept in")
     expect(panel).to_contain_text("Stopped: partial answer kept")  # the status line
     expect(send).to_be_enabled()
     expect(stop).to_be_disabled()

@@ -23,7 +23,6 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 GUIDES = ["01-quickstart", "02-conversations", "03-transcribe", "04-chat-panel", "05-classroom",
           "06-choices-and-tools"]
 SETUP_LINES = ["%load_ext oai_magic", "%oai practice --if-no-key"]
-PRACTICE_NOTE = "This is practice output from the offline oai_magic server"
 
 # What a reader must see in each notebook's outputs when it runs on the practice server.
 EXPECTED = {
@@ -126,12 +125,15 @@ def test_notebook_runs_top_to_bottom_without_a_key(path, tmp_path):
     notebook = run_notebook(path, tmp_path)
 
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert "answers are PRACTICE OUTPUT, not a real model" in output_text(code_cells[0])
+    setup = output_text(code_cells[0])
+    assert "answers are PRACTICE OUTPUT, not a real model" in setup
+    assert "already loaded" not in setup  # autoload plus %load_ext: silent
     chat_cells = [cell for cell in code_cells if cell.source.startswith("%%chat")]
     for cell in chat_cells:
         shown = output_text(cell)
         assert 'class="oai-answer' in shown, cell.source
-        assert "practice output" in shown, cell.source
+        if "--no-footer" not in cell.source.splitlines()[0]:
+            assert ">practice · " in shown, cell.source  # the footer's badge, from the header
     everything = "\n".join(output_text(cell) for cell in code_cells)
     for expected in EXPECTED.get(path.stem, []):
         assert expected in everything, expected
@@ -139,14 +141,22 @@ def test_notebook_runs_top_to_bottom_without_a_key(path, tmp_path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_notebook_runs_unchanged_against_the_server_in_the_environment(path, tmp_path, server):
-    """OPENAI_BASE_URL and OPENAI_API_KEY name another server: no practice, no edits, no key shown."""
+    """OPENAI_BASE_URL and OPENAI_API_KEY name another server: the kernel starts no practice server
+    of its own, every request goes there with that key, no edits, no key shown.
+
+    That server is the tests' practice server, run outside the kernel: it identifies itself with
+    its header, so the setup cell says so and the answers carry the badge, as they must whatever
+    URL reached it.
+    """
     env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": TEST_KEY}
     notebook = run_notebook(path, tmp_path, env)
 
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert f"Using {server.base_url} with your key sk-…abcd" in output_text(code_cells[0])
+    setup = output_text(code_cells[0])
+    assert f"Using {server.base_url} with your key sk-…abcd (from OPENAI_API_KEY): that is a practice server" in setup
     everything = "\n".join(output_text(cell) for cell in code_cells)
-    assert "PRACTICE OUTPUT" not in everything
+    assert "Using the practice server" not in everything and "Practice server at" not in everything
+    assert "running at http" not in everything  # %oai status: no in-kernel practice server
     assert TEST_KEY not in everything and TEST_KEY[3:15] not in everything
     assert server.requests, "the notebook's requests went to the server from the environment"
     assert all(request.headers.get("authorization") == f"Bearer {TEST_KEY}" for request in server.requests)

@@ -27,7 +27,9 @@ def test_without_a_key_the_setup_starts_the_practice_server_and_says_answers_are
     said = capsys.readouterr().out
     assert PRACTICE_LINE in said
     assert run(no_key, "%%chat -o r\nHello").success
-    assert "practice output" in no_key.user_ns["r"].text
+    answer = no_key.user_ns["r"]
+    assert answer.headers["x-oai-practice"] == "1"
+    assert "\n— practice · gpt-4o-mini · " in capsys.readouterr().out  # the footer's badge
 
 
 def test_a_base_url_without_a_key_still_practises_and_says_what_is_missing(

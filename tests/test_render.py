@@ -130,9 +130,9 @@ def test_footer_is_one_escaped_muted_line():
 
 
 def test_answer_mark_is_visible_and_escaped():
-    html = answer_html("<p>hi</p>", mark="⚠ incomplete: <timeout>")
+    html = answer_html("<p>hi</p>", mark="⚠ cut off: <timeout>")
     assert "<p>hi</p>" in html
-    assert "⚠ incomplete: &lt;timeout&gt;" in html
+    assert "⚠ cut off: &lt;timeout&gt;" in html
     assert html.endswith("</div></div>")
 
 

@@ -10,6 +10,7 @@ import pytest
 from IPython.core.error import StdinNotImplementedError, UsageError
 
 from oai_magic._practice_tools import UNKNOWN_TOOL, example_arguments, plan_tool_calls
+from oai_magic.errors import CellStopped
 from oai_magic.tools import format_result, function_schema, parse_docstring
 from tests.recording import RecordingPublisher
 
@@ -280,7 +281,8 @@ def test_a_tool_that_raises_sends_the_error_text_and_shows_no_traceback(
     assert content == "Error: broken raised ValueError: no data for 7"
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
-    assert "✗ raised an error" in captured.out
+    assert "← broken ✗ raised ValueError: no data for 7" in captured.out
+    assert "raised an error" not in captured.out  # said once, not "raised an error: Error: ..."
     assert "no data for 7" in shell.user_ns["r"].text
 
 
@@ -359,8 +361,8 @@ def test_an_interrupt_inside_a_tool_keeps_the_exchange_with_every_call_answered(
         result = run(shell, "%%chat --tools slow --auto-tools\ncount to 3")
     finally:
         shell.user_ns.pop("slow", None)
-    assert isinstance(result.error_in_exec, UsageError)
-    assert "Interrupted" in str(result.error_in_exec)
+    assert isinstance(result.error_in_exec, CellStopped)
+    assert str(result.error_in_exec) == "■ stopped — kept in 'default' as partial"
     recorded = [m.to_api() for m in history(shell)]
     assert recorded[-1] == {"role": "tool", "content": "Not run: interrupted by the user.",
                             "tool_call_id": recorded[1]["tool_calls"][0]["id"]}
@@ -411,5 +413,33 @@ def test_in_a_notebook_each_call_is_a_card_while_it_forms_and_the_exchange_ends_
     assert html.count('class="oai-tool-call"') == 1 and html.count('class="oai-footer"') == 1
     assert "&quot;city&quot;: &quot;&lt;b&gt;Nice&lt;/b&gt;&quot;" in html  # pretty, escaped
     assert "<b>Nice</b>" not in html
-    assert 'class="oai-answer' in html and "practice output" in html
+    assert 'class="oai-answer' in html and "Built from the tool results" in html
+    assert ">practice · " in html  # the footer's badge: the practice server answered
     assert "→ weather" in final["text/plain"]
+
+
+def test_first_token_time_leaves_out_the_time_at_the_question(shell, server, kernel_functions, capsys):
+    """A user who thinks for 100 s before answering y must not see "first token 100 s"."""
+    from oai_magic.chat_extras import tool_loop
+    from oai_magic.magics import client_for
+    from oai_magic.state import get_state
+    from oai_magic.tool_view import TerminalToolView
+    from oai_magic.tools import resolve_tools
+
+    now = [0.0]
+
+    def clock():
+        now[0] += 0.001
+        return now[0]
+
+    def thinking_user(name, arguments):
+        now[0] += 100.0
+        return True
+
+    state = get_state(shell)
+    result = tool_loop(state, client_for(state), 'Weather in "Oslo"?', TerminalToolView(),
+                       resolve_tools("weather", shell.user_ns), confirm=thinking_user, clock=clock)
+    assert result.rounds == 1 and result.text
+    assert result.first_token_seconds < 1
+    assert result.total_seconds > 100  # the whole cell did take that long
+    assert "first token 0.0" in capsys.readouterr().out

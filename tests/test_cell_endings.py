@@ -1,0 +1,189 @@
+"""How a %%chat cell ends (CONTRACTS section 1), as a user sees it in a notebook and a terminal.
+
+An error before any answer is one line and nothing else; a partial answer keeps its mark and
+footer and the cell's line does not repeat the reason; a stop by the user is one quiet line.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import pytest
+from IPython.core.error import UsageError
+
+from oai_magic.errors import CellStopped
+from oai_magic.practice import Scripted, sse_event
+from oai_magic.state import get_state
+
+from .conftest import run
+from .recording import RecordingPublisher
+
+CHAT = "/chat/completions"
+UNAUTHORIZED = b'{"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}'
+
+
+def delta_chunk(text):
+    return {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+
+
+class Notebook:
+    """Cells run as a notebook frontend receives them: rich display, recorded messages."""
+
+    def __init__(self, shell):
+        self.shell, self.magics = shell, shell.magics_manager.registry["OAIMagics"]
+        self.saved = shell.display_pub
+        self.publisher = RecordingPublisher(shell=shell)
+
+    def __enter__(self):
+        self.shell.display_pub = self.publisher
+        self.magics.display_mode = "rich"
+        return self.publisher
+
+    def __exit__(self, *exc):
+        self.shell.display_pub = self.saved
+        self.magics.display_mode = "plain"
+
+
+def shown_html(publisher) -> str:
+    return "".join(str(m["data"].get("text/html", "")) for m in publisher.messages)
+
+
+def no_key(shell):
+    get_state(shell).settings.api_key = None
+    get_state(shell).settings.base_url = "https://api.openai.com/v1"  # local servers need no key
+
+
+def unreachable(shell):
+    get_state(shell).settings.base_url = "http://127.0.0.1:9/v1"
+    get_state(shell).settings.max_retries = 0
+
+
+def unauthorized(server):
+    server.script(CHAT, Scripted(401, {}, UNAUTHORIZED))
+
+
+def cell_shows_nothing(publisher) -> bool:
+    """The live widget (if it was shown) is cleared away and nothing is displayed after it."""
+    kinds = publisher.kinds()
+    return kinds == [] or kinds[-1] == "clear"
+
+
+@pytest.mark.parametrize("failure, words", [
+    ("no_key", "No API key"),
+    ("unreachable", "127.0.0.1:9"),
+    ("unauthorized", "Incorrect API key provided"),
+])
+def test_an_error_before_any_answer_is_one_line_with_no_block_and_no_footer(shell, server, capsys, failure, words):
+    {"no_key": lambda: no_key(shell), "unreachable": lambda: unreachable(shell),
+     "unauthorized": lambda: unauthorized(server)}[failure]()
+    with Notebook(shell) as publisher:
+        result = run(shell, "%%chat\nhello")
+    captured = capsys.readouterr()
+    assert type(result.error_in_exec) is UsageError  # the cell fails: Run All stops
+    assert words in str(result.error_in_exec) and "\n" not in str(result.error_in_exec)
+    assert cell_shows_nothing(publisher), "no 'incomplete' block, no footer"
+    assert (captured.out + captured.err).count(words) == 1
+    assert "incomplete" not in captured.out + captured.err and "total 0.00 s" not in captured.out
+    assert get_state(shell).conversations["default"].messages == []
+
+
+def test_an_error_before_any_answer_prints_only_its_line_in_a_terminal(shell, server, capsys):
+    unauthorized(server)
+    result = run(shell, "%%chat\nhello")
+    captured = capsys.readouterr()
+    assert type(result.error_in_exec) is UsageError
+    assert captured.out == ""
+    assert captured.err.count("Incorrect API key provided") == 1
+
+
+def test_a_partial_answer_keeps_its_mark_and_footer_and_the_cell_line_does_not_repeat_the_reason(shell, server, capsys):
+    chunks = [sse_event(delta_chunk("The start ")), sse_event(delta_chunk("of it")), sse_event(delta_chunk("!"))]
+    server.script(CHAT, Scripted(chunks=chunks, abort_after=2))
+    with Notebook(shell) as publisher:
+        result = run(shell, "%%chat -c story\nTell me")
+    captured = capsys.readouterr()
+    html = publisher.messages[-1]["data"]["text/html"]
+    assert "The start of it" in html and "⚠ cut off: " in html and "oai-footer" in html
+    assert shown_html(publisher).count("⚠ cut off") == 1
+    reason = html.split("⚠ cut off: ")[1].split("<")[0]
+    assert type(result.error_in_exec) is UsageError
+    assert str(result.error_in_exec) == (
+        "answer cut off — kept in 'story' as partial; %chat undo -c story removes it")
+    assert reason.strip() and reason not in captured.err
+    message = get_state(shell).conversations["story"].messages[-1]
+    assert (message.content, message.partial) == ("The start of it", True)
+
+
+def _interrupt_after(server, shell, cell, *, chunks_before):
+    """Run ``cell`` and send a real SIGINT once the server holds the stream after ``chunks_before`` chunks."""
+    gate = threading.Event()
+    chunks = [sse_event(delta_chunk("Partial ")), sse_event(delta_chunk("answer")), sse_event(delta_chunk(" never"))]
+    server.script(CHAT, Scripted(chunks=chunks, gate=gate, gate_before=chunks_before))
+    main_thread = threading.main_thread().ident
+    magics = shell.magics_manager.registry["OAIMagics"]
+    original_view = magics.chat_view
+    received = []
+
+    def view_that_signals(args):
+        view = original_view(args)
+        original_begin, original_delta = view.begin, view.delta
+
+        def interrupt():
+            threading.Thread(target=signal.pthread_kill, args=(main_thread, signal.SIGINT)).start()
+
+        def begin(notices):
+            original_begin(notices)
+            if chunks_before == 0:  # the request is on its way; nothing will arrive before the gate
+                threading.Thread(target=lambda: (server.wait_for_requests(1), interrupt())).start()
+
+        def delta(index, text):
+            original_delta(index, text)
+            received.append(text)
+            if len(received) == chunks_before:
+                interrupt()
+
+        view.begin, view.delta = begin, delta
+        return view
+
+    magics.chat_view = view_that_signals
+    try:
+        return run(shell, cell)
+    finally:
+        magics.chat_view = original_view
+        gate.set()
+
+
+def test_a_stop_keeps_the_partial_answer_and_ends_the_cell_with_one_quiet_line(shell, server, capsys):
+    result = _interrupt_after(server, shell, "%%chat\nTell me everything", chunks_before=2)
+    captured = capsys.readouterr()
+    assert isinstance(result.error_in_exec, CellStopped)  # the cell fails: Run All stops
+    line = "■ stopped — kept in 'default' as partial"
+    assert str(result.error_in_exec) == line
+    assert "Partial answer" in captured.out
+    assert captured.out.count("stopped") == 1 and line in captured.out
+    assert "Traceback" not in captured.out + captured.err and "Interrupted" not in captured.out + captured.err
+    message = get_state(shell).conversations["default"].messages[-1]
+    assert (message.content, message.partial) == ("Partial answer", True)
+
+
+def test_a_stop_before_any_answer_says_so_in_one_line_and_records_nothing(shell, server, capsys):
+    with Notebook(shell) as publisher:
+        result = _interrupt_after(server, shell, "%%chat\nTell me everything", chunks_before=0)
+    captured = capsys.readouterr()
+    assert isinstance(result.error_in_exec, CellStopped)
+    assert str(result.error_in_exec) == "■ stopped before any answer arrived"
+    assert cell_shows_nothing(publisher)
+    assert captured.out.strip() == "■ stopped before any answer arrived"
+    assert get_state(shell).conversations["default"].messages == []
+
+
+def test_a_tool_cell_whose_first_request_fails_shows_only_the_error_line(shell, server, capsys):
+    run(shell, "def noop() -> int:\n    return 1")
+    unauthorized(server)
+    with Notebook(shell) as publisher:
+        result = run(shell, "%%chat --tools noop --auto-tools\nhello")
+    captured = capsys.readouterr()
+    assert type(result.error_in_exec) is UsageError
+    assert cell_shows_nothing(publisher)
+    assert (captured.out + captured.err).count("Incorrect API key provided") == 1
