@@ -49,6 +49,7 @@ PACING = 6  # a draw may spend 1/PACING of the credit per interval waited: evenl
 SPLIT_AT = 80  # an open block whose uncommitted part is this long (chars) is committed at a seam
 MIN_COMMIT = 8  # ... leaving at least this much committed
 PLAIN_FREEZE_AT = 120  # --plain: commit complete lines once they are this long
+CPU_SHARE = 4  # after a draw that took t seconds, the next waits at least CPU_SHARE × t
 MESSAGE_OVERHEAD = 12  # bytes of framing a patch message costs beyond its HTML
 
 # Characters that a later character could still turn into markup: emphasis, code spans, links,
@@ -139,6 +140,7 @@ class LiveMarkdown:
         self._spent = 0  # live bytes sent
         self._frozen_html = 0  # HTML chars of frozen content
         self._last_refresh: Optional[float] = None
+        self._last_render_cost = 0.0  # seconds the last draw took to render
         self._last_draw: Optional[float] = None
         self._forcing = False
         self._finished = False
@@ -164,7 +166,10 @@ class LiveMarkdown:
             self._text = None
             self._pending.append(delta)
             now = self.clock()
-            if self._last_refresh is None or now - self._last_refresh >= self.render_interval:
+            # A draw that cannot commit (one huge paragraph with an open construct) costs time in
+            # proportion to its tail: space such draws out so rendering stays under ~1/4 of the CPU.
+            wait = max(self.render_interval, CPU_SHARE * self._last_render_cost)
+            if self._last_refresh is None or now - self._last_refresh >= wait:
                 self._draw(force=False)
             if self.stall_timer and not self.caught_up:
                 self._arm_stall_timer(self.render_interval)
@@ -232,7 +237,8 @@ class LiveMarkdown:
             self._step_plain()
         else:
             self._step_markdown()
-        self.stats["render_seconds"] += time.perf_counter() - started
+        self._last_render_cost = time.perf_counter() - started
+        self.stats["render_seconds"] += self._last_render_cost
         if self._spent != sent_before:
             self.surface.flush()
             self.stats["draws"] += 1

@@ -156,3 +156,80 @@ def test_chat_panel_streams_an_answer_and_stop_keeps_the_partial_answer_marked(l
     stopped_answer = mark.locator("xpath=..").inner_text().replace(mark.inner_text(), "").strip()
     assert stopped_answer, "the partial answer is shown above its mark"
     assert page.dialogs == []
+
+
+# Records, at every change of the answer, the text of each top-level paragraph, whether "Show more
+# outputs" is on screen, and whether the footer (the end) has arrived.
+RECORD_PARAGRAPHS = """(element) => {
+    window.__oaiSamples = [];
+    const record = () => {
+        const answer = element.querySelector('.oai-answer');
+        const text = p => {  // math compared as its place only: TeX live, typeset at the end
+            const copy = p.cloneNode(true);
+            copy.querySelectorAll('.math, mjx-container').forEach(m => m.replaceWith('[math]'));
+            return copy.textContent.replace(/\\s+/g, ' ').trim();
+        };
+        const paragraphs = answer ? [...answer.querySelectorAll(':scope > p')].map(text) : [];
+        window.__oaiSamples.push({
+            t: Date.now(), paragraphs, size: element.textContent.length,
+            more: element.textContent.includes('Show more outputs')
+                || !!element.querySelector('.jp-TrimmedOutputs'),
+            done: !!element.querySelector('.oai-footer'),
+        });
+    };
+    record();
+    window.__oaiObserver && window.__oaiObserver.disconnect();
+    window.__oaiObserver = new MutationObserver(record);
+    window.__oaiObserver.observe(element, {subtree: true, childList: true, characterData: true});
+}"""
+
+LONG_ANSWER_NOTEBOOK = {
+    "cells": [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "%load_ext oai_magic\n%oai practice --if-no-key"},
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "%%chat\nA long answer, please. [[tokens=1500]] [[pace=20]]"},
+    ],
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                "language": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
+def test_a_long_paced_answer_keeps_growing_in_one_output_with_whole_paragraphs(lab, page, screenshots):
+    import json
+
+    (lab.root / "long-answer.ipynb").write_text(json.dumps(LONG_ANSWER_NOTEBOOK))
+    page.goto(lab.url("long-answer.ipynb"))
+    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+    expect(cells).to_have_count(2, timeout=90_000)
+    page.locator(".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
+                 ).first.wait_for(state="attached", timeout=90_000)
+    output = cells.nth(1).locator(".jp-Cell-outputArea")
+    output.evaluate(RECORD_PARAGRAPHS)
+    run_cells_through(page, cells, 1)
+    page.wait_for_function("() => window.__oaiSamples.some(s => s.size > 2000 && !s.done)")
+    cells.nth(1).screenshot(path=str(screenshots / "long-answer-streaming.png"))
+    output.locator(".oai-footer").wait_for(timeout=120_000)
+    cells.nth(1).screenshot(path=str(screenshots / "long-answer-final.png"))
+
+    samples = page.evaluate("window.__oaiSamples")
+    streaming = [s for s in samples if not s["done"]]
+    final = [s for s in samples if s["done"]][-1]
+    assert not any(s["more"] for s in samples), "JupyterLab trimmed the outputs (Show more outputs)"
+    assert output.locator(".jp-OutputArea-child").count() == 1  # one output, start to end
+    sizes = [s["size"] for s in streaming]
+    assert len(set(sizes)) >= 50, "the answer grew in many steps"
+    assert max(sizes) >= 0.8 * final["size"], "it kept growing to the end: no freeze"
+    growth_times = [b["t"] for a, b in zip(streaming, streaming[1:]) if b["size"] > a["size"]]
+    assert max(growth_times) - min(growth_times) >= 15_000  # growing through the whole ~30 s stream
+    ends = final["paragraphs"]
+    for sample in streaming:  # every live paragraph but the open (last) one is a whole final one
+        live = sample["paragraphs"]
+        assert len(live) <= len(ends), "a paragraph was split while streaming"
+        for index, text in enumerate(live[:-1]):
+            assert text == ends[index], (index, text, ends[index])
+    # ...and the open one grows in place: most samples show it as the start of its final paragraph
+    open_ok = [ends[len(s["paragraphs"]) - 1].startswith(s["paragraphs"][-1])
+               for s in streaming if s["paragraphs"]]
+    assert sum(open_ok) >= 0.9 * len(open_ok)
