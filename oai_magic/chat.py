@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .accumulator import ChatAccumulator, ChoiceState
+from .accumulator import ChatAccumulator, ChoiceState, MalformedChunk
 from .errors import APIError, OAIError, StreamIncompleteError
 from .request import ChatOptions, build_chat_payload
-from .state import KernelState, Message
+from .state import KernelState, Message, StreamRedactor, redact
 
 try:  # Protocol is typing-only; keep 3.9 happy without typing_extensions.
     from typing import Protocol
@@ -43,13 +43,26 @@ class Choice:
     tool_calls: List[Dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def from_state(cls, state: ChoiceState) -> Choice:
+    def from_state(cls, state: ChoiceState, key: Optional[str] = None) -> Choice:
+        """The choice as shown and recorded; refusal and tool calls are redacted whole here
+        (the content was redacted as it streamed)."""
+        tool_calls = [
+            {
+                **call,
+                "function": {
+                    "name": redact(call["function"]["name"], key),
+                    "arguments": redact(call["function"]["arguments"], key),
+                },
+            }
+            for call in state.tool_call_list()
+        ]
+        refusal = state.refusal
         return cls(
             state.index,
             state.content,
             state.finish_reason,
-            state.refusal,
-            state.tool_call_list(),
+            redact(refusal, key) if refusal else refusal,
+            tool_calls,
         )
 
 
@@ -190,20 +203,31 @@ def send(
             f"of '{conversation}' were not sent (over the history budget)."
         )
     view.begin(result.notices)
-    accumulator = ChatAccumulator()
+    key = state.settings.resolved_key()
+    accumulator = ChatAccumulator(new_redactor=lambda: StreamRedactor(key))
     started = clock()
     failure: Optional[BaseException] = None
     try:
-        _receive(client, payload, options, accumulator, view, result, started, clock, cancellation)
+        try:
+            _receive(
+                client, payload, options, accumulator, view, result, started, clock, cancellation,
+                max_answer_chars=state.settings.max_answer_chars,
+            )
+        except MalformedChunk as exc:
+            raise APIError(f"the server sent a malformed answer: {exc}") from None
     except KeyboardInterrupt as exc:
         result.interrupted = True
         failure = exc
     except OAIError as exc:
         result.error = str(exc)
+        if not result.headers and getattr(exc, "headers", None):
+            result.headers = exc.headers
         failure = exc
     finally:
         result.total_seconds = clock() - started
-        _fold(accumulator, result)
+        for index, text in accumulator.flush():
+            view.delta(index, text)
+        _fold(accumulator, result, key)
         if cancellation is not None and cancellation.requested.is_set():
             result.interrupted = True
             result.error = None
@@ -235,15 +259,24 @@ def _receive(
     started: float,
     clock: Callable[[], float],
     cancellation: Optional[Cancellation],
+    max_answer_chars: int = 4_000_000,
 ) -> None:
     target = {"organization": options.organization, "project": options.project}
     if not options.stream:
         response = client.post("/chat/completions", json_body=payload, **target)
         result.headers = response.headers
         result.first_token_seconds = clock() - started
-        for index, text in accumulator.add(response.data or {}):
+        if not isinstance(response.data, dict):
+            kind = (response.content_type or "no content type").split(";")[0]
+            raise APIError(
+                f"HTTP {response.status_code}: the server sent {kind}, not a chat completion",
+                status_code=response.status_code,
+                request_id=response.request_id,
+            )
+        for index, text in accumulator.add(response.data):
             view.delta(index, text)
-        _show_tool_calls(view, accumulator, response.data or {})
+        _check_size(accumulator, max_answer_chars)
+        _show_tool_calls(view, accumulator, response.data)
         return
     stream = client.stream("/chat/completions", json_body=payload, **target)
     result.headers = stream.headers
@@ -256,6 +289,7 @@ def _receive(
                     if result.first_token_seconds is None:
                         result.first_token_seconds = clock() - started
                     view.delta(index, text)
+                _check_size(accumulator, max_answer_chars)
                 _show_tool_calls(view, accumulator, chunk)
         except APIError as exc:
             if exc.request_id is None:
@@ -268,8 +302,17 @@ def _receive(
         )
 
 
-def _fold(accumulator: ChatAccumulator, result: ChatResult) -> None:
-    result.choices = [Choice.from_state(c) for c in accumulator.ordered()]
+def _check_size(accumulator: ChatAccumulator, max_answer_chars: int) -> None:
+    """End an answer that grows past the cap: a hostile server could fill the kernel's memory."""
+    if accumulator.content_chars > max_answer_chars:
+        raise APIError(
+            f"the answer passed {max_answer_chars:,} characters and was cut there "
+            "(OAIMagics.max_answer_chars sets the limit)"
+        )
+
+
+def _fold(accumulator: ChatAccumulator, result: ChatResult, key: Optional[str] = None) -> None:
+    result.choices = [Choice.from_state(c, key) for c in accumulator.ordered()]
     if accumulator.model:
         result.model = accumulator.model
     result.usage = accumulator.usage

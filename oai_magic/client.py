@@ -16,6 +16,7 @@ import json
 import random
 import re
 import time
+import urllib.parse
 from typing import Any, Callable, Dict, Iterator, Optional
 
 import requests
@@ -25,11 +26,12 @@ from .errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    InputError,
     MissingKeyError,
     status_error_class,
 )
-from .sse import EventStream
-from .state import Settings
+from .sse import DEFAULT_MAX_LINE_BYTES, EventStream
+from .state import Settings, redact, redact_data
 
 CONNECT_TIMEOUT = 5.0
 DEBUG_HEADERS = (
@@ -41,14 +43,17 @@ DEBUG_HEADERS = (
 )
 
 
-def debug_headers(headers: Any) -> Dict[str, str]:
-    """The response headers worth keeping on every result (request id, rate limits...)."""
+def debug_headers(headers: Any, key: Optional[str] = None) -> Dict[str, str]:
+    """The response headers worth keeping on every result (request id, rate limits...), redacted."""
     kept = {}
     for name, value in headers.items():
         lower = name.lower()
         if lower in DEBUG_HEADERS or lower.startswith("x-ratelimit-"):
-            kept[lower] = value
+            kept[lower] = redact(str(value)[:MAX_HEADER_CHARS], key)
     return kept
+
+
+MAX_HEADER_CHARS = 300
 
 
 def should_retry(status_code: int, headers: Any) -> bool:
@@ -94,16 +99,23 @@ def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
 class APIResponse:
     """A finished response: its body (JSON or text) and its debug headers."""
 
-    def __init__(self, response: requests.Response) -> None:
+    def __init__(self, response: requests.Response, key: Optional[str] = None) -> None:
         self.status_code = response.status_code
-        self.headers = debug_headers(response.headers)
+        self.headers = debug_headers(response.headers, key)
         self.content_type = response.headers.get("content-type", "")
-        self.text = response.text
         self.data: Any = None
+        try:
+            self.text = redact(response.content.decode("utf-8"), key)
+        except UnicodeDecodeError:
+            raise APIError(
+                f"HTTP {response.status_code}: the server sent a body that is not UTF-8 text",
+                status_code=response.status_code,
+                request_id=self.request_id,
+            ) from None
         if "json" in self.content_type:
             try:
-                self.data = response.json()
-            except ValueError:
+                self.data = redact_data(json.loads(self.text), key)
+            except (ValueError, RecursionError):
                 raise APIError(
                     f"HTTP {response.status_code}: the server sent a body that is not valid JSON",
                     status_code=response.status_code,
@@ -118,14 +130,23 @@ class APIResponse:
 class StreamResponse:
     """An open streamed response: iterate it for JSON events; it closes itself however you stop."""
 
-    def __init__(self, response: requests.Response) -> None:
+    def __init__(
+        self,
+        response: requests.Response,
+        key: Optional[str] = None,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ) -> None:
         self._response = response
-        self.headers = debug_headers(response.headers)
-        self._events = EventStream(_iter_body(response))
+        self.headers = debug_headers(response.headers, key)
+        self._events = EventStream(
+            _iter_body(response),
+            redact=lambda data: redact_data(data, key),
+            max_line_bytes=max_line_bytes,
+        )
         self.json_body: Any = None
         if "json" in response.headers.get("content-type", ""):
             # The server ignored ``stream: true`` and answered in one piece.
-            self.json_body = APIResponse(response).data
+            self.json_body = APIResponse(response, key).data
 
     @property
     def request_id(self) -> Optional[str]:
@@ -251,14 +272,17 @@ class OpenAIClient:
     # --- public calls -------------------------------------------------------------------
 
     def get(self, path: str, **options: Any) -> APIResponse:
-        return APIResponse(self._send("GET", path, **options))
+        return APIResponse(self._send("GET", path, **options), self.settings.resolved_key())
 
     def post(self, path: str, **options: Any) -> APIResponse:
-        return APIResponse(self._send("POST", path, **options))
+        return APIResponse(self._send("POST", path, **options), self.settings.resolved_key())
 
     def stream(self, path: str, **options: Any) -> StreamResponse:
         """POST and return the open stream; retries happen only before it starts."""
-        return StreamResponse(self._send("POST", path, stream=True, **options))
+        response = self._send("POST", path, stream=True, **options)
+        return StreamResponse(
+            response, self.settings.resolved_key(), max_line_bytes=self.settings.max_line_bytes
+        )
 
     def list_models(self) -> APIResponse:
         return self.get("/models")
@@ -284,7 +308,8 @@ class OpenAIClient:
         if json_body is not None:
             headers["Content-Type"] = "application/json"
             body = json.dumps(json_body).encode("utf-8")
-        url = self.settings.resolved_base_url() + path
+        url = checked_base_url(self.settings.resolved_base_url()) + path
+        key = self.settings.resolved_key()
         timeout = (CONNECT_TIMEOUT, self.settings.timeout)
         attempt = 0
         while True:
@@ -297,6 +322,7 @@ class OpenAIClient:
                     files=files,
                     stream=stream,
                     timeout=timeout,
+                    allow_redirects=False,
                 )
             except requests.Timeout as exc:
                 error: APIError = APITimeoutError(
@@ -316,6 +342,8 @@ class OpenAIClient:
                     f"could not reach {_origin(url)} ({_short_reason(exc)}); "
                     "check the base URL (%oai base-url) and your network"
                 ) from None
+            if 300 <= response.status_code < 400:
+                raise redirect_error(response, key)
             if response.status_code < 400:
                 return response
             if attempt < self.settings.max_retries and should_retry(
@@ -326,7 +354,7 @@ class OpenAIClient:
                 self._sleep(delay)
                 attempt += 1
                 continue
-            raise error_from_response(response)
+            raise error_from_response(response, key)
 
 
 def _origin(url: str) -> str:
@@ -334,13 +362,42 @@ def _origin(url: str) -> str:
     return match.group(0) if match else url
 
 
-def error_from_response(response: requests.Response) -> APIError:
-    """Turn an error response into our exception; an HTML page becomes a short readable line."""
+def checked_base_url(url: str) -> str:
+    """Refuse a base URL with credentials: requests would send them as Basic auth instead of
+    the Bearer key (and they would show wherever the URL is shown)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise InputError(
+            "the base URL contains a user name or password (user:pw@host): remove them; "
+            "the API key is sent as a Bearer header (%oai key)"
+        )
+    return url
+
+
+def redirect_error(response: requests.Response, key: Optional[str]) -> APIError:
+    """A 3xx is not followed: the conversation and headers must not go to another origin."""
+    location = redact(str(response.headers.get("location") or "(no Location)"), key)
+    if len(location) > 200:
+        location = location[:199] + "…"
+    response.close()
+    return APIError(
+        f"HTTP {response.status_code}: the server redirects to {location!r}, which is not "
+        "followed; set the base URL to the right server (%oai base-url)",
+        status_code=response.status_code,
+        request_id=debug_headers(response.headers, key).get("x-request-id"),
+    )
+
+
+def error_from_response(response: requests.Response, key: Optional[str] = None) -> APIError:
+    """Turn an error response into our exception; an HTML page becomes a short readable line.
+
+    Every string in it is redacted: servers echo the key in "Incorrect API key" messages.
+    """
     status = response.status_code
-    request_id = response.headers.get("x-request-id")
+    request_id = debug_headers(response.headers, key).get("x-request-id")
     try:
-        body: Any = response.json()
-    except ValueError:
+        body: Any = redact_data(json.loads(response.content.decode("utf-8")), key)
+    except (ValueError, RecursionError):
         body = None
     finally:
         response.close()
@@ -356,8 +413,8 @@ def error_from_response(response: requests.Response) -> APIError:
         message = f"{reason} (the server sent {content_type}, not an API error body)"
         kind = code = param = None
     cls = status_error_class(status)
-    return cls(
-        message,
+    error = cls(
+        redact(message, key),
         status_code=status,
         type=kind,
         code=str(code) if code is not None else None,
@@ -365,6 +422,8 @@ def error_from_response(response: requests.Response) -> APIError:
         request_id=request_id,
         body=body,
     )
+    error.headers = debug_headers(response.headers, key)
+    return error
 
 
 def abort_response(response: requests.Response) -> None:

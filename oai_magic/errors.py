@@ -7,7 +7,7 @@ status chosen by :func:`status_error_class`.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 
 class OAIError(Exception):
@@ -48,6 +48,8 @@ class APIError(OAIError):
         self.param = param
         self.request_id = request_id
         self.body = body
+        #: The response's debug headers (rate limits...), so an error still updates ``%oai``.
+        self.headers: Dict[str, str] = {}
 
     def __str__(self) -> str:
         parts = []
