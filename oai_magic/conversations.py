@@ -185,6 +185,7 @@ class Transcript:
         return self.markdown
 
     def _repr_html_(self) -> str:
-        from .render import render_markdown
+        from .render import IGNORE_MATH, render_markdown
 
-        return f'<div class="oai-transcript">{render_markdown(self.markdown)}</div>'
+        # Our renderer marks the math it found; everything else ("$5 and $10") stays text.
+        return f'<div class="oai-transcript {IGNORE_MATH}">{render_markdown(self.markdown)}</div>'

@@ -83,12 +83,26 @@ def answer_html(body_html: str, mark: Optional[str] = None) -> str:
 
 
 def render_footer(parts: Iterable[str]) -> str:
-    """One muted line: model · tokens · timings · request id · billing."""
+    """One muted line: model · tokens · timings · request id · billing.
+
+    Its parts come from the server (model, request id, organization): escaped and marked for
+    MathJax to ignore, so a header like ``$\\href{...}{...}$`` stays text, never a link.
+    """
     line = " · ".join(escape_html(p) for p in parts if p)
-    return f'<div class="oai-footer" style="font-size:smaller;opacity:0.65;margin-top:0.3em">{line}</div>'
+    style = "font-size:smaller;opacity:0.65;margin-top:0.3em"
+    return f'<div class="oai-footer {IGNORE_MATH}" style="{style}">{line}</div>'
 
 
 # --- code highlighting -------------------------------------------------------------------
+
+
+def render_notices(notices: Iterable[str]) -> str:
+    """Notices above an answer, muted, escaped and ignored by MathJax (for views to call)."""
+    return "".join(
+        f'<div class="oai-notice {IGNORE_MATH}" style="font-size:smaller;opacity:0.75">'
+        f"{escape_html(n)}</div>"
+        for n in notices
+    )
 
 
 def highlight_code(code: str, lang: str, attrs: str = "") -> str:
