@@ -1,0 +1,285 @@
+"""A hostile OpenAI-compatible server (tests/hostile_server.py) against every surface.
+
+For each reply a user must see one line of error (no traceback), keep what arrived, and never
+see the key: not in an output, a widget's state, a result's repr, an exception or the history.
+Metadata from the server never becomes TeX or a link: chrome sits inside MathJax-ignore blocks.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import json
+import re
+import time
+
+import ipywidgets as widgets
+import pytest
+from IPython.core.error import UsageError
+
+from oai_magic.state import StreamRedactor, get_state, redact
+
+from .conftest import TEST_KEY, run
+from .hostile_server import HostileServer
+from .recording import RecordingPublisher
+
+KEY_RUNS = [TEST_KEY[i : i + 12] for i in range(len(TEST_KEY) - 11)]
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    server = HostileServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def magics(shell):
+    return shell.magics_manager.registry["OAIMagics"]
+
+
+@pytest.fixture
+def notebook(shell, magics):
+    """Rich display recorded as a notebook frontend receives it."""
+    saved = shell.display_pub
+    publisher = RecordingPublisher(shell=shell)
+    shell.display_pub = publisher
+    magics.display_mode = "rich"
+    yield publisher
+    shell.display_pub = saved
+    magics.display_mode = "plain"
+
+
+def use(shell, hostile, mode):
+    get_state(shell).settings.base_url = hostile.base_url(mode)
+
+
+def no_key(*texts) -> None:
+    """Neither the key nor any run of 12 of its characters appears in any of ``texts``."""
+    for text in texts:
+        text = text if isinstance(text, str) else json.dumps(text, default=str)
+        for run_ in KEY_RUNS:
+            assert run_ not in text, f"key run {run_!r} in {text[:300]!r}"
+
+
+def outputs(publisher) -> str:
+    return json.dumps([m["data"] for m in publisher.messages], ensure_ascii=False)
+
+
+class _TexOutsideIgnore(html.parser.HTMLParser):
+    """Collects text that MathJax would typeset: outside every ``*_ignore`` element."""
+
+    VOID = {"br", "hr", "img", "input", "meta", "link", "wbr", "col", "area", "source"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list = []
+        self.exposed: list = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        classes = (dict(attrs).get("class") or "").split()
+        ignored = "mathjax_ignore" in classes and "tex2jax_ignore" in classes
+        inherited = bool(self.stack) and self.stack[-1]
+        self.stack.append(ignored or inherited)
+
+    def handle_endtag(self, tag):
+        if tag not in self.VOID and self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if not (self.stack and self.stack[-1]) and any(t in data for t in ("$", "\\(", "\\[")):
+            self.exposed.append(data)
+
+
+def tex_outside_ignore(html_text: str) -> list:
+    parser = _TexOutsideIgnore()
+    parser.feed(html_text)
+    return parser.exposed
+
+
+def show(shell, line: str) -> None:
+    """Run a line magic that returns a displayable, and display it as a notebook would."""
+    assert run(shell, f"_shown = {line}\nfrom IPython.display import display\ndisplay(_shown)").success
+
+
+def all_html(publisher) -> list:
+    return [m["data"]["text/html"] for m in publisher.messages if "text/html" in m["data"]]
+
+
+# --- the core function -----------------------------------------------------------------------
+
+
+def test_redact_masks_the_key_and_any_run_of_twelve_of_its_characters():
+    text = f"Bearer {TEST_KEY}; part {TEST_KEY[3:17]}; short {TEST_KEY[:8]}"
+    masked = redact(text, TEST_KEY)
+    no_key(masked)
+    assert masked.startswith("Bearer sk-…abcd; part sk-…abcd; short " + TEST_KEY[:8])
+
+
+def test_streamed_key_split_across_deltas_never_shows_and_ordinary_text_is_not_delayed():
+    redactor = StreamRedactor(TEST_KEY)
+    shown = [redactor.feed("Hello world. "), redactor.feed(TEST_KEY[:10])]
+    assert shown == ["Hello world. ", ""]  # the piece of key waits: it could grow into a run
+    shown += [redactor.feed(TEST_KEY[10:] + " done"), redactor.flush()]
+    no_key("".join(shown))
+    assert "".join(shown) == "Hello world. sk-…abcd done"
+
+
+# --- 1. the key never appears ----------------------------------------------------------------
+
+
+def test_a_401_echoing_the_key_shows_one_line_without_it_in_chat(shell, hostile, notebook, capsys):
+    use(shell, hostile, "echo401")
+    result = run(shell, "%%chat -o r\nhello")
+    error = result.error_in_exec
+    assert type(error) is UsageError and "sk-…abcd" in str(error)
+    captured = capsys.readouterr()
+    no_key(str(error), outputs(notebook), captured.out, captured.err)
+    assert "Traceback" not in captured.out + captured.err
+
+
+def test_a_stream_error_with_the_key_keeps_the_partial_answer_and_hides_the_key(
+        shell, hostile, notebook, capsys):
+    use(shell, hostile, "stream_error_key")
+    result = run(shell, "%%chat -o r\nhello")
+    assert type(result.error_in_exec) is UsageError
+    r = shell.user_ns["r"]
+    assert r.text == "Partial answer " and r.partial
+    captured = capsys.readouterr()
+    no_key(str(result.error_in_exec), r.error, repr(r), outputs(notebook), captured.out,
+           captured.err)
+    thread = get_state(shell).conversations["default"]
+    assert thread.messages[-1].content == "Partial answer " and thread.messages[-1].partial
+
+
+def test_the_key_as_model_request_id_organization_and_answer_is_masked_everywhere(
+        shell, hostile, notebook, capsys):
+    use(shell, hostile, "key_everywhere")
+    assert run(shell, "%%chat -o r\nhello").success
+    r = shell.user_ns["r"]
+    # Each half of the split key is a run of 12+ characters, so it may be masked twice.
+    assert re.fullmatch(r"Your key is (sk-…abcd)+ and again sk-…abcd", r.text), r.text
+    assert r.request_id == "sk-…abcd"
+    thread = get_state(shell).conversations["default"]
+    no_key(repr(r), r.headers, r.text, outputs(notebook), thread.to_dict(), capsys.readouterr().out)
+    assert "sk-…abcd" in outputs(notebook)
+    run(shell, "%oai")  # status shows the last headers
+    no_key(outputs(notebook))
+
+
+def test_terminal_answer_streams_without_the_key(shell, hostile, capsys):
+    use(shell, hostile, "key_everywhere")
+    assert run(shell, "%%chat\nhello").success
+    out = capsys.readouterr().out
+    assert re.search(r"Your key is (sk-…abcd)+ and again sk-…abcd", out)
+    no_key(out)
+
+
+def test_models_list_with_the_key_as_an_id_is_masked_capped_and_dates_do_not_overflow(
+        shell, hostile, notebook, capsys):
+    use(shell, hostile, "key_everywhere")
+    result = run(shell, "%oai models")
+    assert result.success, result.error_in_exec
+    [message] = notebook.messages
+    no_key(message["data"])
+    assert "the first 2,000 of 3,002 models" in message["data"]["text/plain"]
+    assert message["data"]["text/plain"].count("gpt-4o-0") < 2000
+    assert tex_outside_ignore(message["data"]["text/html"]) == []
+
+
+def test_models_error_echoing_the_key_is_one_line_without_it(shell, hostile, capsys):
+    use(shell, hostile, "echo401")
+    result = run(shell, "%oai models")
+    assert type(result.error_in_exec) is UsageError
+    no_key(str(result.error_in_exec), capsys.readouterr())
+
+
+def test_transcribe_error_and_transcript_never_carry_the_key(shell, hostile, capsys, tmp_path):
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"RIFF0000WAVEfmt " + b"\0" * 64)
+    use(shell, hostile, "echo401")
+    result = run(shell, f"%transcribe {audio}")
+    assert type(result.error_in_exec) is UsageError
+    no_key(str(result.error_in_exec))
+    use(shell, hostile, "key_everywhere")
+    assert run(shell, f"%transcribe {audio} -o t").success
+    t = shell.user_ns["t"]
+    no_key(t.text, repr(t), t.headers, capsys.readouterr())
+    assert t.text.startswith("heard ")
+
+
+def test_panel_transcript_banner_models_and_state_never_hold_the_key(shell, hostile):
+    from oai_magic.widget import ChatPanel
+
+    from .test_widget import all_widgets
+
+    use(shell, hostile, "key_everywhere")
+    panel = ChatPanel(state=get_state(shell))
+    try:
+        panel.load_models()
+        panel.send("hello")
+        panel.wait(10)
+        use(shell, hostile, "echo401")
+        panel.send("again")
+        panel.wait(10)
+        use(shell, hostile, "stream_error_key")
+        panel.send("third")
+        panel.wait(10)
+        assert "sk-…abcd" in (panel.error or "")
+        assert len(panel.model.options) <= 2000
+        for widget in all_widgets(panel.widget):
+            no_key(widget.get_state())
+            if isinstance(widget, (widgets.HTML, widgets.HTMLMath)):
+                assert tex_outside_ignore(widget.value) == [], widget.value
+        no_key(repr(panel), str(panel._repr_mimebundle_()))
+    finally:
+        panel.close()
+
+
+def test_a_base_url_with_credentials_is_refused_in_one_line(shell, hostile, monkeypatch):
+    result = run(shell, "%oai base-url https://user:pw@example.com/v1")
+    assert type(result.error_in_exec) is UsageError and "user name or password" in str(
+        result.error_in_exec)
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://user:pw@127.0.0.1:{hostile.port}/ok/v1")
+    get_state(shell).settings.base_url = None
+    before = len(hostile.requests)
+    result = run(shell, "%%chat\nhello")
+    assert type(result.error_in_exec) is UsageError and "user name or password" in str(
+        result.error_in_exec)
+    assert len(hostile.requests) == before
+
+
+# --- 2. chrome is inert ----------------------------------------------------------------------
+
+
+def test_tex_in_headers_and_model_stays_text_in_the_footer_and_status(
+        shell, hostile, notebook):
+    use(shell, hostile, "tex_headers")
+    assert run(shell, "%%chat\nhello").success
+    run(shell, "%oai")
+    show(shell, "%chat history")
+    show(shell, "%chat list")
+    pages = all_html(notebook)
+    assert any("phish.example" in page for page in pages)
+    for page in pages:
+        assert tex_outside_ignore(page) == [], page
+        assert "<a " not in page or "phish.example" not in page.split("<a ")[1]
+
+
+def test_chat_history_keeps_prices_as_text(shell, notebook):
+    get_state(shell).conversation("default").system = "Prices $5 and $10"
+    run(shell, "%%chat\n[[echo]] Prices $5 and $10")
+    notebook.reset()
+    show(shell, "%chat history")
+    [page] = all_html(notebook)
+    assert "$5 and $10" in page and tex_outside_ignore(page) == []
+
+
+def _wait_until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
