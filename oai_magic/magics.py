@@ -27,7 +27,10 @@ from .interpolate import interpolate
 from .request import ChatOptions, parse_logit_bias
 from .state import KernelState, Secret, get_state, mask_key
 
-SETTING_TRAITS = ("model", "base_url", "organization", "project", "timeout", "max_retries")
+SETTING_TRAITS = (
+    "model", "base_url", "organization", "project", "timeout", "max_retries", "max_answer_chars",
+    "max_line_bytes",
+)
 
 
 def parse_line(magic: Callable, line: str) -> Any:
@@ -75,6 +78,14 @@ class OAIMagics(Magics):
     max_retries = Int(2, help="Retries for 408/409/429/5xx and connection errors.").tag(
         config=True
     )
+    max_answer_chars = Int(
+        4_000_000, help="An answer longer than this ends with an error (the part kept): a server "
+        "could otherwise fill the kernel's memory."
+    ).tag(config=True)
+    max_line_bytes = Int(
+        8 * 1024 * 1024, help="A single streamed line longer than this ends the answer with an "
+        "error (the stream reader buffers a whole line before it can be shown)."
+    ).tag(config=True)
     render_interval = Float(
         0.05, help="Seconds between redraws of a streaming answer (the first token shows at once)."
     ).tag(config=True)

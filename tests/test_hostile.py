@@ -283,3 +283,41 @@ def _wait_until(predicate, timeout=5.0):
             return True
         time.sleep(0.01)
     return False
+
+
+# --- 3. any reply gives one line --------------------------------------------------------------
+
+
+def one_line_error(result) -> str:
+    error = result.error_in_exec
+    assert type(error) is UsageError, repr(error)
+    assert "\n" not in str(error)
+    return str(error)
+
+
+def test_a_single_line_over_the_cap_ends_the_answer_keeping_the_part_that_arrived(
+        shell, hostile, magics, capsys):
+    use(shell, hostile, "long_line")
+    magics.max_line_bytes = 100_000
+    try:
+        result = run(shell, "%%chat -o r\nhello")
+    finally:
+        magics.max_line_bytes = 8 * 1024 * 1024
+    assert "answer cut off" in one_line_error(result) or "partial" in one_line_error(result)
+    r = shell.user_ns["r"]
+    assert r.text == "Start. " and "over 100,000 bytes" in r.error
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_an_answer_over_the_size_cap_ends_with_one_line_and_keeps_the_start(
+        shell, hostile, magics):
+    use(shell, hostile, "endless")
+    magics.max_answer_chars = 50_000
+    try:
+        result = run(shell, "%%chat -o r\nhello")
+    finally:
+        magics.max_answer_chars = 4_000_000
+    one_line_error(result)
+    r = shell.user_ns["r"]
+    assert r.partial and "50,000 characters" in r.error
+    assert 50_000 <= len(r.text) <= 60_000
