@@ -152,6 +152,7 @@ def ask(
         state, client, [user], view, options=options, conversation=conversation,
         budget=budget, cancellation=cancellation, clock=clock,
     )
+    _tool_calls_as_text(result, view)
     try:
         if _record(state, conversation, user, result):
             state.notify("conversation", {"name": conversation})
@@ -320,6 +321,28 @@ def _fold(accumulator: ChatAccumulator, result: ChatResult, key: Optional[str] =
         first = result.choices[0]
         result.text = first.text or (first.refusal or "")
         result.finish_reason = first.finish_reason
+
+
+def _tool_calls_as_text(result: ChatResult, view: ChatView) -> None:
+    """Tool calls nobody offered tools for are shown and kept as text, never as ``tool_calls``.
+
+    Recorded as calls they would need tool replies, and the next request would be one the API
+    rejects; run, they would run something the user never listed.
+    """
+    for choice in result.choices:
+        if not choice.tool_calls:
+            continue
+        calls = ", ".join(
+            f"{call['function']['name']}({call['function']['arguments']})"
+            for call in choice.tool_calls
+        )
+        note = f"[the model asked for tools, but none were offered; not run: {calls}]"
+        note = ("\n\n" if choice.text else "") + note
+        choice.text += note
+        choice.tool_calls = []
+        view.delta(choice.index, note)
+        if choice.index == 0:
+            result.text = choice.text
 
 
 def _record(state: KernelState, name: str, user: Message, result: ChatResult) -> bool:

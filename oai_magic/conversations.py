@@ -50,7 +50,10 @@ COMMANDS = {
 
 
 def run_command(state: KernelState, line: str) -> Any:
-    words = shlex.split(line)
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise InputError(f"Could not read the %chat command: {exc} (check the quotes).") from None
     if not words or words[0] not in COMMANDS:
         given = words[0] if words else "nothing"
         raise InputError(
@@ -60,7 +63,8 @@ def run_command(state: KernelState, line: str) -> Any:
     command, rest = words[0], words[1:]
     args = _parser(command, *COMMANDS[command], all_flag=command == "reset").parse_args(rest)
     handler = globals()[f"_{command}"]
-    result = handler(state, args)
+    with state.lock:  # a panel thread may be recording a turn at this moment
+        result = handler(state, args)
     if command not in ("list", "history"):
         state.notify("conversation", {"name": args.conversation, "command": command})
     return result
@@ -134,13 +138,21 @@ def _load(state: KernelState, args: Any) -> None:
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
-        messages = [Message.from_dict(m) for m in data.get("messages", [])]
+        if not isinstance(data, dict):
+            raise ValueError("the file is not a JSON object")
+        raw_messages = data.get("messages", [])
+        if not isinstance(raw_messages, list):
+            raise ValueError("messages must be a list")
+        messages = [Message.from_dict(m, f"messages[{i}]") for i, m in enumerate(raw_messages)]
         system = data.get("system")
-    except (ValueError, AttributeError, TypeError) as exc:
+        if system is not None and not isinstance(system, str):
+            raise ValueError("system must be text")
+    except (ValueError, RecursionError) as exc:
         raise InputError(f"{args.path} is not a conversation export: {exc}") from None
-    thread = state.conversation(args.conversation)
-    thread.messages = messages
-    thread.system = system
+    with state.lock:
+        thread = state.conversation(args.conversation)
+        thread.messages = messages
+        thread.system = system
     print(f"Loaded {len(messages)} messages into {args.conversation!r}.")
 
 

@@ -155,7 +155,10 @@ class OAIMagics(Magics):
         """
         from . import settings_commands
 
-        words = shlex.split(line)
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"Could not read the %oai command: {exc} (check the quotes).") from None
         if not words:
             display(settings_commands.status(self.state))
             return

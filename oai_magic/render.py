@@ -62,8 +62,15 @@ def unhighlighted_options() -> Any:
     return OptionsDict({**dict(md.options.items()), "highlight": None})
 
 
+# Above this size Markdown rendering time cannot be bounded (markdown-it's link and emphasis
+# rules are quadratic on pathological input such as 200 KB of "["): show escaped text instead.
+MAX_MARKDOWN_CHARS = 100_000
+
+
 def render_markdown(text: str) -> str:
     """Markdown → HTML body; raw HTML in ``text`` comes out escaped."""
+    if len(text) > MAX_MARKDOWN_CHARS:
+        return render_plain(text)
     return markdown_parser().render(text)
 
 
@@ -159,10 +166,19 @@ _INLINE_DELIMS = (("\\(", "\\)", False), ("\\[", "\\]", True), ("$$", "$$", True
 _BLOCK_DELIMS = (("$$", "$$"), ("\\[", "\\]"))
 
 
+@lru_cache(maxsize=16)
+def _last(src: str, closer: str) -> int:
+    """Where ``closer`` last occurs in ``src``: an opener after it can never close, so the
+    search for its closer is skipped (unclosed ``\\(`` made rendering quadratic)."""
+    return src.rfind(closer)
+
+
 def _delimited(src: str, pos: int) -> Optional[Tuple[str, int, bool]]:
     """(content, end, display) for math opened at ``pos`` by \\(, \\[ or $$."""
     for opener, closer, display in _INLINE_DELIMS:
         if src.startswith(opener, pos):
+            if _last(src, closer) < pos + len(opener):
+                return None
             end = src.find(closer, pos + len(opener))
             content = src[pos + len(opener) : end] if end >= 0 else ""
             return (content, end + len(closer), display) if content.strip() else None
@@ -207,6 +223,8 @@ def _math_block(state: Any, start: int, end: int, silent: bool) -> bool:
     if not delims:
         return False
     opener, closer = delims[0]
+    if _last(state.src, closer) < state.bMarks[start] + state.tShift[start] + len(opener):
+        return False  # no closer anywhere after this line
     rest = first[len(opener) :].rstrip()
     lines = []
     line = start

@@ -6,6 +6,7 @@ Everything here is plain data. The magics and the chat panel are two faces on th
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -238,22 +239,56 @@ class Message:
         return data
 
     @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> Message:
-        content = data.get("content")
-        if content is not None and not isinstance(content, str):
-            raise ValueError("message content must be a string")
+    def from_dict(cls, data: Any, where: str = "message") -> Message:
+        """A message from an export, checked field by field; ValueError names the bad field."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{where} is not an object")
         role = data.get("role")
         if role not in ("system", "user", "assistant", "tool"):
-            raise ValueError(f"unknown role {role!r}")
+            raise ValueError(f"{where}.role is {role!r}, not system, user, assistant or tool")
+        for name in ("content", "tool_call_id", "name"):
+            if data.get(name) is not None and not isinstance(data[name], str):
+                raise ValueError(f"{where}.{name} must be text")
+        if not isinstance(data.get("partial", False), bool):
+            raise ValueError(f"{where}.partial must be true or false")
+        alternatives = data.get("alternatives")
+        if alternatives is not None and not (
+            isinstance(alternatives, list) and all(isinstance(a, str) for a in alternatives)
+        ):
+            raise ValueError(f"{where}.alternatives must be a list of texts")
+        tool_calls = data.get("tool_calls")
+        if tool_calls is not None:
+            _check_tool_calls(tool_calls, f"{where}.tool_calls")
+        if role == "tool" and not data.get("tool_call_id"):
+            raise ValueError(f"{where}.tool_call_id is missing (a tool message answers a call)")
         return cls(
             role=role,
-            content=content,
-            partial=bool(data.get("partial", False)),
-            tool_calls=data.get("tool_calls"),
+            content=data.get("content"),
+            partial=data.get("partial", False),
+            tool_calls=tool_calls or None,
             tool_call_id=data.get("tool_call_id"),
             name=data.get("name"),
-            alternatives=data.get("alternatives"),
+            alternatives=alternatives,
         )
+
+
+def _check_tool_calls(tool_calls: Any, where: str) -> None:
+    if not isinstance(tool_calls, list):
+        raise ValueError(f"{where} must be a list")
+    for i, call in enumerate(tool_calls):
+        at = f"{where}[{i}]"
+        if not isinstance(call, dict):
+            raise ValueError(f"{at} is not an object")
+        if not isinstance(call.get("id"), str) or not call["id"]:
+            raise ValueError(f"{at}.id must be text")
+        if call.get("type", "function") != "function":
+            raise ValueError(f"{at}.type must be \"function\"")
+        function = call.get("function")
+        if not isinstance(function, dict):
+            raise ValueError(f"{at}.function must be an object")
+        for name in ("name", "arguments"):
+            if not isinstance(function.get(name), str):
+                raise ValueError(f"{at}.function.{name} must be text")
 
 
 def estimate_tokens(text: Optional[str]) -> int:
@@ -345,6 +380,7 @@ class KernelState:
         self.last_headers: Dict[str, str] = {}
         self.lock = threading.RLock()
         self._listeners: List[Listener] = []
+        self._failed_listeners: set = set()
         self.practice_server: Any = None
 
     def __repr__(self) -> str:
@@ -372,8 +408,20 @@ class KernelState:
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def notify(self, event: str, info: Optional[Dict[str, Any]] = None) -> None:
+        """Tell every listener; a failing one is logged once and never breaks the caller.
+
+        A listener (the panel) runs inside whatever request notified it: its bug must not turn
+        every ``%%chat`` into a traceback, nor stop the turn from being recorded.
+        """
         for listener in list(self._listeners):
-            listener(event, info or {})
+            try:
+                listener(event, info or {})
+            except Exception:
+                if id(listener) not in self._failed_listeners:
+                    self._failed_listeners.add(id(listener))
+                    logging.getLogger("oai_magic").exception(
+                        "a state listener failed (ignored from now on)"
+                    )
 
 
 _STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

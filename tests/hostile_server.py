@@ -126,6 +126,13 @@ def reply_for(mode: str, endpoint: str, auth: str) -> Reply:
                 "function": {"name": "delete_everything", "arguments": '{"path": "/"}'}}
         return _stream([sse(chunk("Let me call a tool. ", tool_calls=[call])),
                         sse(chunk(None, "tool_calls")), sse("[DONE]")])
+    if mode == "control_sequences":
+        return _stream([sse(chunk("\x1b]52;c;ZXZpbA==\x07clipboard \x1b[2J\x1b[31mred\x1b[0m",
+                                  model="gpt-\x1b[5mx")), sse(chunk(None, "stop")), sse("[DONE]")],
+                       {"x-request-id": "req_\x1b]0;title"})
+    if mode == "unclosed_math":
+        return _stream([sse(chunk("x \\( " * 1000)) for _ in range(41)]
+                       + [sse(chunk(None, "stop")), sse("[DONE]")])
     if mode == "hang":
         return Reply(hang=True)
     if mode == "error429":
@@ -175,7 +182,11 @@ class HostileServer:
 
             do_GET = do_POST = _handle
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # clients that hang up early are part of the game
+
+        self._httpd = Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)

@@ -321,3 +321,165 @@ def test_an_answer_over_the_size_cap_ends_with_one_line_and_keeps_the_start(
     r = shell.user_ns["r"]
     assert r.partial and "50,000 characters" in r.error
     assert 50_000 <= len(r.text) <= 60_000
+
+
+def test_invalid_utf8_in_the_stream_is_one_line_and_keeps_the_partial_answer(shell, hostile):
+    use(shell, hostile, "invalid_utf8")
+    result = run(shell, "%%chat -o r\nhello")
+    one_line_error(result)
+    r = shell.user_ns["r"]
+    assert r.text == "Kept part " and "not UTF-8" in r.error
+    assert get_state(shell).conversations["default"].messages[-1].content == "Kept part "
+
+
+def test_a_lone_surrogate_is_replaced_and_the_conversation_still_exports(
+        shell, hostile, notebook, tmp_path):
+    use(shell, hostile, "surrogate")
+    assert run(shell, "%%chat -o r\nhello").success
+    assert shell.user_ns["r"].text == "Lone \ufffd surrogate"
+    path = tmp_path / "c.json"
+    assert run(shell, f"%chat export {path}").success
+    assert "\ufffd" in path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("flags", ["", "--no-stream"])
+def test_a_json_list_instead_of_a_completion_is_one_line(shell, hostile, flags):
+    use(shell, hostile, "list_json")
+    error = one_line_error(run(shell, f"%%chat {flags}\nhello"))
+    assert "list" in error or "not a chat completion" in error
+    assert get_state(shell).conversation("default").messages == []
+
+
+def test_content_that_is_an_int_is_one_line_and_keeps_the_partial_answer(shell, hostile):
+    use(shell, hostile, "int_content")
+    one_line_error(run(shell, "%%chat -o r\nhello"))
+    r = shell.user_ns["r"]
+    assert r.text == "Number next: " and "content that is a int" in r.error
+
+
+def test_a_non_json_200_with_no_stream_is_an_error_not_an_empty_answer(shell, hostile):
+    use(shell, hostile, "html200")
+    error = one_line_error(run(shell, "%%chat --no-stream -o r\nhello"))
+    assert "text/html" in error and "not a chat completion" in error
+    assert get_state(shell).conversation("default").messages == []
+
+
+def test_segments_that_are_not_a_list_do_not_break_a_transcript(shell, hostile, tmp_path):
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"RIFF0000WAVEfmt " + b"\0" * 64)
+    use(shell, hostile, "segments5")
+    assert run(shell, f"%transcribe -f verbose_json {audio} -o t").success
+    assert shell.user_ns["t"].text == "hello" and shell.user_ns["t"].segments == []
+
+
+def test_a_failing_state_listener_never_breaks_a_chat_and_the_turn_is_recorded(
+        shell, hostile, caplog):
+    state = get_state(shell)
+    calls = []
+
+    def broken(event, info):
+        calls.append(event)
+        raise ValueError("listener bug")
+
+    state.subscribe(broken)
+    use(shell, hostile, "odd_ratelimit")
+    assert run(shell, "%%chat\nhello").success
+    assert run(shell, "%%chat\nagain").success
+    assert len(state.conversations["default"].messages) == 4 and calls
+    assert sum("listener" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_odd_rate_limit_digits_do_not_break_the_panel(shell, hostile):
+    from oai_magic.widget import ChatPanel
+
+    use(shell, hostile, "odd_ratelimit")
+    panel = ChatPanel(state=get_state(shell))
+    try:
+        assert run(shell, "%%chat\nhello").success
+        panel.send("hi")
+        result = panel.wait(10)
+        assert result.text == "Fine answer." and panel.error is None
+        assert "²" in panel.status.value
+    finally:
+        panel.close()
+
+
+def test_tool_calls_when_no_tools_were_offered_are_shown_as_text_and_history_stays_valid(
+        shell, hostile, capsys):
+    use(shell, hostile, "unexpected_tools")
+    assert run(shell, "%%chat -o r\nhello").success
+    out = capsys.readouterr().out
+    assert "not run: delete_everything" in out
+    [user, reply] = get_state(shell).conversations["default"].messages
+    assert reply.tool_calls is None and "delete_everything" in reply.content
+    use(shell, hostile, "ok")
+    assert run(shell, "%%chat\nnext").success
+    sent = json.loads(hostile.requests[-1][2])
+    assert all("tool_calls" not in m for m in sent["messages"])
+
+
+@pytest.mark.parametrize("line", ['%oai org "abc', '%chat history -c "abc'])
+def test_unbalanced_quotes_are_one_line(shell, line):
+    error = one_line_error(run(shell, line))
+    assert "quotes" in error
+
+
+BAD_EXPORTS = {
+    "tool_calls[0].id": {"role": "assistant", "content": "", "tool_calls": [{"id": 5}]},
+    "tool_calls[0].function.arguments": {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "c", "type": "function", "function": {"name": "f", "arguments": {"a": 1}}}]},
+    "role": {"role": "wizard", "content": "x"},
+    "partial": {"role": "assistant", "content": "x", "partial": "yes"},
+    "alternatives": {"role": "assistant", "content": "x", "alternatives": [1, 2]},
+}
+
+
+@pytest.mark.parametrize("field", sorted(BAD_EXPORTS))
+def test_chat_load_names_the_bad_field_and_changes_nothing(shell, tmp_path, field):
+    run(shell, "%%chat\n[[echo]] kept")
+    before = get_state(shell).conversations["default"].to_dict()
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"name": "default", "system": None, "messages": [
+        {"role": "user", "content": "hi"}, BAD_EXPORTS[field]]}))
+    error = one_line_error(run(shell, f"%chat load {path}"))
+    assert f"messages[1].{field}" in error, error
+    assert get_state(shell).conversations["default"].to_dict() == before
+    assert run(shell, "%chat history").success
+
+
+PATHOLOGICAL = {
+    "unclosed inline math": "word \\( " * 25_000,
+    "unclosed display math": "a \\[ b\n" * 28_000,
+    "lines opening display math": "\\[ b\n" * 40_000,
+    "nested brackets": "[" * 200_000,
+    "unclosed links": "[a](" * 50_000,
+    "underscores": "_a" * 100_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
+def test_pathological_markdown_renders_within_a_time_budget(name):
+    from oai_magic.render import render_markdown
+
+    text = PATHOLOGICAL[name]
+    started = time.perf_counter()
+    html_out = render_markdown(text)
+    assert time.perf_counter() - started < 3.0
+    assert html_out
+
+
+def test_an_unclosed_math_answer_of_200_kb_ends_quickly_in_a_notebook(shell, hostile, notebook):
+    use(shell, hostile, "unclosed_math")
+    started = time.perf_counter()
+    assert run(shell, "%%chat -o r\nhello").success
+    assert time.perf_counter() - started < 8.0
+    assert len(shell.user_ns["r"].text) >= 200_000
+    final = notebook.messages[-1]["data"]["text/html"]
+    assert "x \\( x" in final and tex_outside_ignore(final) == []
+
+
+def test_terminal_output_has_no_control_sequences_from_the_server(shell, hostile, capsys):
+    use(shell, hostile, "control_sequences")
+    assert run(shell, "%%chat\nhello").success
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "clipboard" in out
