@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .accumulator import ChatAccumulator, ChoiceState, MalformedChunk
 from .errors import APIError, OAIError, StreamIncompleteError
 from .request import ChatOptions, build_chat_payload
-from .state import KernelState, Message, StreamRedactor, redact
+from .state import Conversation, KernelState, Message, StreamRedactor, redact
 
 try:  # Protocol is typing-only; keep 3.9 happy without typing_extensions.
     from typing import Protocol
@@ -125,6 +125,46 @@ class Cancellation:
 
 
 @dataclass
+class TurnStart:
+    """What the cell asked to change before its turn (``-n``, ``-s``), committed with the turn.
+
+    A request that fails before any answer arrives leaves the conversation exactly as it was;
+    until the commit, requests are built as if the change had been made.
+    """
+
+    new: bool = False
+    system: Optional[str] = None
+
+    def applied_to(self, thread: Conversation) -> Conversation:
+        """The conversation as the request sees it (a copy when something changes)."""
+        if not self.new and self.system is None:
+            return thread
+        return Conversation(
+            thread.name,
+            system=self.system if self.system is not None else thread.system,
+            messages=[] if self.new else list(thread.messages),
+        )
+
+    def commit(self, thread: Conversation) -> None:
+        if self.new:
+            thread.reset()
+        if self.system is not None:
+            thread.system = self.system
+
+
+def commit_turn(
+    state: KernelState, name: str, user: Message, replies: List[Message],
+    start: Optional[TurnStart] = None,
+) -> None:
+    """Record one exchange together with the cell's ``-n``/``-s``, under the state lock."""
+    with state.lock:
+        thread = state.conversation(name)
+        if start is not None:
+            start.commit(thread)
+        thread.record_turn(user, replies)
+
+
+@dataclass
 class HistoryBudget:
     max_messages: Optional[int] = None
     max_tokens: Optional[int] = None
@@ -141,6 +181,7 @@ def ask(
     budget: Optional[HistoryBudget] = None,
     cancellation: Optional[Cancellation] = None,
     clock: Callable[[], float] = time.monotonic,
+    start: Optional[TurnStart] = None,
 ) -> ChatResult:
     """Send ``prompt`` in ``conversation`` and stream the answer into ``view``.
 
@@ -150,15 +191,16 @@ def ask(
     user = Message("user", prompt)
     result, failure = send(
         state, client, [user], view, options=options, conversation=conversation,
-        budget=budget, cancellation=cancellation, clock=clock,
+        budget=budget, cancellation=cancellation, clock=clock, start=start,
     )
     _tool_calls_as_text(result, view)
     try:
-        if _record(state, conversation, user, result):
+        if _record(state, conversation, user, result, start):
             state.notify("conversation", {"name": conversation})
     finally:
         view.end(result)
     if isinstance(failure, KeyboardInterrupt):
+        failure.oai_result = result  # type: ignore[attr-defined]  # what arrived, for the message
         raise failure
     if failure is not None and not result.text:
         raise failure
@@ -176,6 +218,7 @@ def send(
     budget: Optional[HistoryBudget] = None,
     cancellation: Optional[Cancellation] = None,
     clock: Callable[[], float] = time.monotonic,
+    start: Optional[TurnStart] = None,
 ) -> Tuple[ChatResult, Optional[BaseException]]:
     """One request: history + ``new_messages`` → stream into ``view`` → (result, failure).
 
@@ -187,6 +230,8 @@ def send(
     budget = budget or HistoryBudget()
     with state.lock:
         thread = state.conversation(conversation)
+        if start is not None:
+            thread = start.applied_to(thread)
         messages, dropped = thread.api_messages(
             new_messages, max_messages=budget.max_messages, max_tokens=budget.max_tokens
         )
@@ -345,7 +390,10 @@ def _tool_calls_as_text(result: ChatResult, view: ChatView) -> None:
             result.text = choice.text
 
 
-def _record(state: KernelState, name: str, user: Message, result: ChatResult) -> bool:
+def _record(
+    state: KernelState, name: str, user: Message, result: ChatResult,
+    start: Optional[TurnStart] = None,
+) -> bool:
     """Append the exchange; a partial answer only when some of it arrived."""
     if not result.choices:
         return False
@@ -359,6 +407,5 @@ def _record(state: KernelState, name: str, user: Message, result: ChatResult) ->
         tool_calls=first.tool_calls or None,
         alternatives=[c.text for c in result.choices] if len(result.choices) > 1 else None,
     )
-    with state.lock:
-        state.conversation(name).record_turn(user, [reply])
+    commit_turn(state, name, user, [reply], start)
     return True

@@ -88,7 +88,8 @@ def _run_choices(magics: Any, args: Any, prompt: str, options: ChatOptions, n: i
     else:
         view = TerminalChoicesView(n, footer=not args.no_footer)
     return chat.ask(magics.state, magics.client, prompt, view, options=options,
-                    conversation=args.conversation, budget=magics.history_budget())
+                    conversation=args.conversation, budget=magics.history_budget(),
+                    start=chat.TurnStart(args.new, args.system))
 
 
 def _run_tools(magics: Any, args: Any, prompt: str, options: ChatOptions) -> ChatResult:
@@ -105,6 +106,7 @@ def _run_tools(magics: Any, args: Any, prompt: str, options: ChatOptions) -> Cha
         magics.state, magics.client, prompt, view, tools, options=options,
         conversation=args.conversation, budget=magics.history_budget(),
         confirm=None if args.auto_tools else ask_permission, max_rounds=magics.max_tool_rounds,
+        start=chat.TurnStart(args.new, args.system),
     )
 
 
@@ -130,6 +132,7 @@ def tool_loop(
     max_rounds: int = 5,
     cancellation: Optional[Cancellation] = None,
     clock: Callable[[], float] = time.monotonic,
+    start: Optional[chat.TurnStart] = None,
 ) -> ToolChatResult:
     """Ask with ``tools`` until the model answers in text (or ``max_rounds`` rounds ran).
 
@@ -160,6 +163,7 @@ def tool_loop(
             last, failure = chat.send(
                 state, client, [user, *replies], view, options=round_options,
                 conversation=conversation, budget=budget, cancellation=cancellation, clock=clock,
+                start=start,
             )
             _add_round(final, last, round_started - started)
             choice = last.choices[0] if last.choices else None
@@ -196,8 +200,7 @@ def tool_loop(
         if replies and final.partial:
             replies[-1].partial = True
         if replies:
-            with state.lock:
-                state.conversation(conversation).record_turn(user, list(replies))
+            chat.commit_turn(state, conversation, user, list(replies), start)
             state.notify("conversation", {"name": conversation})
         if last is not None:
             view.finish(final)

@@ -24,7 +24,7 @@ from traitlets import CaselessStrEnum, Float, Int, Unicode, observe
 from . import chat as chat_usecase
 from .errors import OAIError
 from .interpolate import interpolate
-from .request import ChatOptions, parse_logit_bias
+from .request import ChatOptions, parse_logit_bias, validate_chat_options
 from .state import KernelState, Secret, get_state, mask_key
 
 SETTING_TRAITS = (
@@ -305,12 +305,9 @@ class OAIMagics(Magics):
         if not prompt.strip():
             raise UsageError("The cell is empty: write the prompt below %%chat.")
         options = self._chat_options(args)
-        with self.state.lock:
-            thread = self.state.conversation(args.conversation)
-            if args.new:
-                thread.reset()
-            if args.system is not None:
-                thread.system = args.system
+        validate_chat_options(options)
+        # -n and -s are committed with the turn (chat.TurnStart): a refused option, an unknown
+        # tool or a request that fails before any answer leaves the conversation as it was.
         if args.tools or args.tool_choice or args.auto_tools or (options.n or 1) > 1:
             from . import chat_extras
 
@@ -365,8 +362,12 @@ class OAIMagics(Magics):
                 options=options,
                 conversation=args.conversation,
                 budget=self.history_budget(),
+                start=chat_usecase.TurnStart(args.new, args.system),
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            result = getattr(exc, "oai_result", None)
+            if result is None or not (result.text or any(c.tool_calls for c in result.choices)):
+                raise UsageError("■ stopped before any answer arrived; nothing was recorded.") from None
             raise UsageError(
                 f"Interrupted: the partial answer is kept in '{args.conversation}' "
                 f"(%chat undo -c {args.conversation} removes it)."

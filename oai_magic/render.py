@@ -97,7 +97,7 @@ def render_footer(parts: Iterable[str]) -> str:
     """
     line = " · ".join(escape_html(p) for p in parts if p)
     style = "font-size:smaller;opacity:0.65;margin-top:0.3em"
-    return f'<div class="oai-footer {IGNORE_MATH}" style="{style}">{line}</div>'
+    return f'<div class="oai-footer" style="{style}"><span class="{IGNORE_MATH}">{line}</span></div>'
 
 
 # --- code highlighting -------------------------------------------------------------------

@@ -483,3 +483,78 @@ def test_terminal_output_has_no_control_sequences_from_the_server(shell, hostile
     assert run(shell, "%%chat\nhello").success
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "clipboard" in out
+
+
+# --- 4. state changes only after everything is validated ----------------------------------------
+
+
+def _keep_conversation(shell):
+    run(shell, "%%chat -c keep -s Original\n[[echo]] first")
+    return get_state(shell).conversations["keep"].to_dict()
+
+
+@pytest.mark.parametrize("flags", ["-t 5", "--tools no_such_function", "--top-p 7"])
+def test_a_refused_option_or_tool_leaves_new_and_system_uncommitted(shell, server, flags):
+    before = _keep_conversation(shell)
+    sent = len(server.requests)
+    one_line_error(run(shell, f"%%chat -c keep -n -s Other {flags}\nhello"))
+    assert get_state(shell).conversations["keep"].to_dict() == before
+    assert len(server.requests) == sent
+
+
+def test_a_request_that_fails_before_any_answer_leaves_the_conversation_as_it_was(
+        shell, hostile):
+    before = _keep_conversation(shell)
+    use(shell, hostile, "echo401")
+    one_line_error(run(shell, "%%chat -c keep -n -s Other\nhello"))
+    assert get_state(shell).conversations["keep"].to_dict() == before
+
+
+def test_new_and_system_are_committed_with_the_turn_and_sent_with_it(shell, server):
+    _keep_conversation(shell)
+    assert run(shell, "%%chat -c keep -n -s Other\n[[echo]] again").success
+    thread = get_state(shell).conversations["keep"]
+    assert thread.system == "Other" and len(thread.messages) == 2
+    assert thread.messages[0].content == "[[echo]] again"
+    sent = server.requests[-1].json["messages"]
+    assert sent[0] == {"role": "system", "content": "Other"} and len(sent) == 2
+
+
+def test_a_partial_answer_commits_new_and_system_with_it(shell, hostile):
+    _keep_conversation(shell)
+    use(shell, hostile, "stream_error_key")
+    one_line_error(run(shell, "%%chat -c keep -n -s Other\nhello"))
+    thread = get_state(shell).conversations["keep"]
+    assert thread.system == "Other" and len(thread.messages) == 2 and thread.messages[1].partial
+
+
+def test_chat_commands_wait_for_the_state_lock(shell):
+    import threading
+
+    run(shell, "%%chat\n[[echo]] one")
+    state = get_state(shell)
+    done = threading.Event()
+    with state.lock:
+        worker = threading.Thread(target=lambda: (run(shell, "%chat reset"), done.set()))
+        worker.start()
+        assert not done.wait(0.3)  # blocked while a "panel thread" records
+        assert len(state.conversations["default"].messages) == 2
+    worker.join(10)
+    assert done.is_set() and state.conversations["default"].messages == []
+
+
+def test_rate_limit_headers_of_an_error_response_replace_the_previous_ones(
+        shell, hostile, notebook):
+    use(shell, hostile, "odd_ratelimit")
+    run(shell, "%%chat\nhello")
+    use(shell, hostile, "error429")
+    magics = shell.magics_manager.registry["OAIMagics"]
+    magics.max_retries = 0
+    try:
+        one_line_error(run(shell, "%%chat\nhello"))
+    finally:
+        magics.max_retries = 2
+    assert get_state(shell).last_headers.get("x-request-id") == "req_h429"
+    notebook.reset()
+    run(shell, "%oai")
+    assert "0 of ? left" in notebook.messages[-1]["data"]["text/plain"]

@@ -124,7 +124,7 @@ def test_images_become_links_and_are_not_fetched():
 
 def test_footer_is_one_escaped_muted_line():
     html = render_footer(["gpt-4o-mini", "12 → 340 tokens", "<b>req</b>", "org & proj"])
-    assert html.startswith('<div class="oai-footer tex2jax_ignore mathjax_ignore" style="font-size:smaller;opacity:0.65')
+    assert html.startswith('<div class="oai-footer" style="font-size:smaller;opacity:0.65')
     assert "gpt-4o-mini · 12 → 340 tokens · &lt;b&gt;req&lt;/b&gt; · org &amp; proj" in html
     assert "<br" not in html
 
