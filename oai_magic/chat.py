@@ -243,6 +243,9 @@ def send(
         organization=options.organization or state.settings.resolved_organization(),
         project=options.project or state.settings.resolved_project(),
     )
+    warning = state.insecure_http_warning()
+    if warning:
+        result.notices.append(warning)
     if dropped:
         result.notices.append(
             f"History trimmed: the {dropped} oldest exchange{'s' if dropped != 1 else ''} "

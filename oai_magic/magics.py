@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
-from traitlets import CaselessStrEnum, Float, Int, Unicode, observe
+from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode, observe
 
 from . import chat as chat_usecase
 from .errors import OAIError
@@ -29,7 +29,7 @@ from .state import KernelState, Secret, get_state, mask_key
 
 SETTING_TRAITS = (
     "model", "base_url", "organization", "project", "timeout", "max_retries", "max_answer_chars",
-    "max_line_bytes",
+    "max_line_bytes", "allow_insecure_http",
 )
 
 
@@ -85,6 +85,10 @@ class OAIMagics(Magics):
     max_line_bytes = Int(
         8 * 1024 * 1024, help="A single streamed line longer than this ends the answer with an "
         "error (the stream reader buffers a whole line before it can be shown)."
+    ).tag(config=True)
+    allow_insecure_http = Bool(
+        False, help="Do not warn when the base URL is plain http:// to a host that is not this "
+        "machine (a classroom server on a LAN)."
     ).tag(config=True)
     render_interval = Float(
         0.05, help="Seconds between redraws of a streaming answer (the first token shows at once)."
@@ -170,6 +174,9 @@ class OAIMagics(Magics):
             value = settings_commands.parse_value(command, rest)
             setattr(self, field, value)
             print(settings_commands.describe_change(self.state, field))
+            warning = self.state.insecure_http_warning() if field == "base_url" else None
+            if warning:
+                print(warning)
         elif command == "models":
             display(settings_commands.models_table(self.client))
         elif command == "practice":

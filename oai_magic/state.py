@@ -186,6 +186,7 @@ class Settings:
     max_retries: int = 2
     max_answer_chars: int = 4_000_000
     max_line_bytes: int = 8 * 1024 * 1024
+    allow_insecure_http: bool = False
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:
@@ -381,6 +382,7 @@ class KernelState:
         self.lock = threading.RLock()
         self._listeners: List[Listener] = []
         self._failed_listeners: set = set()
+        self._warned_insecure: set = set()
         self.practice_server: Any = None
 
     def __repr__(self) -> str:
@@ -392,6 +394,29 @@ class KernelState:
             if name not in self.conversations:
                 self.conversations[name] = Conversation(name)
             return self.conversations[name]
+
+    def insecure_http_warning(self) -> Optional[str]:
+        """A one-line warning, once per base URL per session, when the key would travel in clear.
+
+        Plain ``http://`` to a host that is not this machine sends the key and every prompt
+        readable on the network. Classrooms on a LAN do this on purpose, so it is a warning,
+        silenced by ``OAIMagics.allow_insecure_http = True``.
+        """
+        url = self.settings.resolved_base_url()
+        if self.settings.allow_insecure_http or not url.lower().startswith("http://"):
+            return None
+        host = url[len("http://") :].split("/")[0].rsplit("@", 1)[-1]
+        host = host[1:].split("]")[0] if host.startswith("[") else host.split(":")[0]
+        if host.lower() in ("localhost", "::1") or host.startswith("127."):
+            return None
+        with self.lock:
+            if url in self._warned_insecure:
+                return None
+            self._warned_insecure.add(url)
+        return (
+            f"Warning: {url} is plain http to another machine: the API key and the conversation "
+            "travel unencrypted (OAIMagics.allow_insecure_http = True silences this)."
+        )
 
     @property
     def last_request_id(self) -> Optional[str]:

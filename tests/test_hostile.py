@@ -558,3 +558,44 @@ def test_rate_limit_headers_of_an_error_response_replace_the_previous_ones(
     notebook.reset()
     run(shell, "%oai")
     assert "0 of ? left" in notebook.messages[-1]["data"]["text/plain"]
+
+
+# --- 6. where requests go -------------------------------------------------------------------------
+
+
+def test_plain_http_to_another_host_warns_once_per_base_url_and_can_be_silenced(
+        shell, magics, capsys):
+    magics.max_retries = 0
+    try:
+        run(shell, "%oai base-url http://classroom.invalid:8000/v1")
+        first = capsys.readouterr().out
+        assert "plain http" in first and "unencrypted" in first
+        one_line_error(run(shell, "%%chat\nhello"))
+        assert "plain http" not in capsys.readouterr().out  # once per base URL per session
+        get_state(shell).settings.base_url = "http://other.invalid/v1"
+        one_line_error(run(shell, "%%chat\nhello"))
+        assert "[Warning: http://other.invalid/v1 is plain http" in capsys.readouterr().out
+        magics.allow_insecure_http = True
+        run(shell, "%oai base-url http://third.invalid/v1")
+        assert "plain http" not in capsys.readouterr().out
+    finally:
+        magics.max_retries = 2
+        magics.allow_insecure_http = False
+
+
+def test_loopback_and_https_never_warn(shell, capsys):
+    for url in ("http://127.0.0.1:9/v1", "http://localhost:9/v1", "http://[::1]:9/v1",
+                "https://example.com/v1"):
+        run(shell, f"%oai base-url {url}")
+    assert "plain http" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode", ["redirect307", "redirect308", "redirect301", "redirect302"])
+def test_redirects_are_not_followed_and_name_the_location_without_the_key(shell, hostile, mode):
+    use(shell, hostile, mode)
+    before = len(hostile.requests)
+    error = one_line_error(run(shell, "%%chat --no-stream\nhello"))
+    assert "https://elsewhere.example/v1?leak=sk-…abcd" in error and "not followed" in error
+    no_key(error)
+    assert len(hostile.requests) == before + 1
+    assert get_state(shell).conversation("default").messages == []
