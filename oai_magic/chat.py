@@ -310,7 +310,9 @@ def _receive(
     cancellation: Optional[Cancellation],
     max_answer_chars: int = 4_000_000,
 ) -> None:
-    target = {"organization": options.organization, "project": options.project}
+    target: Dict[str, Any] = {"organization": options.organization, "project": options.project}
+    if cancellation is not None:
+        target["cancel"] = cancellation.requested  # Stop works before headers and in back-off
     if not options.stream:
         response = client.post("/chat/completions", json_body=payload, **target)
         result.headers = response.headers

@@ -15,6 +15,7 @@ import http.client
 import json
 import random
 import re
+import threading
 import time
 import urllib.parse
 from typing import Any, Callable, Dict, Iterator, Optional
@@ -289,6 +290,13 @@ class OpenAIClient:
 
     # --- internals ----------------------------------------------------------------------
 
+    def _back_off(self, delay: float, cancel: Optional[threading.Event]) -> None:
+        """Wait before a retry; Stop ends the wait at once."""
+        if cancel is None:
+            self._sleep(delay)
+        elif cancel.wait(delay):
+            raise RequestStopped("stopped while waiting to retry")
+
     def _send(
         self,
         method: str,
@@ -300,7 +308,11 @@ class OpenAIClient:
         stream: bool = False,
         organization: Optional[str] = None,
         project: Optional[str] = None,
+        cancel: Optional[threading.Event] = None,
     ) -> requests.Response:
+        """Send with retries. With ``cancel`` (the panel's Stop), every phase can be stopped:
+        connecting and waiting for headers (the request runs in a helper thread whose late
+        result is discarded), and the back-off between retries."""
         headers = self.headers(organization, project)
         if stream:
             headers["Accept"] = "text/event-stream"
@@ -314,28 +326,31 @@ class OpenAIClient:
         attempt = 0
         while True:
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=body if body is not None else data,
-                    files=files,
-                    stream=stream,
-                    timeout=timeout,
-                    allow_redirects=False,
+                response = _cancellable(
+                    cancel,
+                    lambda: self.session.request(
+                        method,
+                        url,
+                        headers=headers,
+                        data=body if body is not None else data,
+                        files=files,
+                        stream=stream,
+                        timeout=timeout,
+                        allow_redirects=False,
+                    ),
                 )
             except requests.Timeout as exc:
                 error: APIError = APITimeoutError(
                     f"the request to {_origin(url)} timed out ({_short_reason(exc)})"
                 )
                 if attempt < self.settings.max_retries:
-                    self._sleep(retry_delay(None, attempt))
+                    self._back_off(retry_delay(None, attempt), cancel)
                     attempt += 1
                     continue
                 raise error from None
             except requests.RequestException as exc:
                 if attempt < self.settings.max_retries:
-                    self._sleep(retry_delay(None, attempt))
+                    self._back_off(retry_delay(None, attempt), cancel)
                     attempt += 1
                     continue
                 raise APIConnectionError(
@@ -351,10 +366,49 @@ class OpenAIClient:
             ):
                 delay = retry_delay(response.headers, attempt)
                 response.close()
-                self._sleep(delay)
+                self._back_off(delay, cancel)
                 attempt += 1
                 continue
             raise error_from_response(response, key)
+
+
+class RequestStopped(APIConnectionError):
+    """Stop was pressed before the response arrived; the caller reports it as an interrupt."""
+
+
+def _cancellable(cancel: Optional[threading.Event], send: Callable[[], Any]) -> Any:
+    """Run ``send`` so that ``cancel`` can end the wait for it.
+
+    A thread blocked in ``connect`` or waiting for response headers cannot be woken, so with
+    ``cancel`` the request runs in a helper thread; on Stop the caller returns at once and the
+    helper's late response (or error) is closed and dropped.
+    """
+    if cancel is None:
+        return send()
+    outcome: Dict[str, Any] = {}
+    finished = threading.Event()
+    lock = threading.Lock()
+
+    def work() -> None:
+        try:
+            outcome["response"] = send()
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+        with lock:
+            finished.set()
+            if outcome.get("abandoned") and "response" in outcome:
+                outcome["response"].close()
+
+    threading.Thread(target=work, name="oai-request", daemon=True).start()
+    while not finished.wait(0.02):
+        if cancel.is_set():
+            with lock:
+                if not finished.is_set():
+                    outcome["abandoned"] = True
+                    raise RequestStopped("stopped before the server answered")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["response"]
 
 
 def _origin(url: str) -> str:

@@ -35,6 +35,8 @@ def footer_parts(result: ChatResult) -> List[str]:
 
 def result_mark(result: ChatResult) -> Optional[str]:
     if result.interrupted:
+        if not result.text and not any(c.tool_calls for c in result.choices):
+            return "■ stopped before any answer arrived"
         return "⏹ interrupted: partial answer kept"
     if result.error:
         return f"⚠ incomplete: {result.error}"

@@ -133,6 +133,8 @@ def reply_for(mode: str, endpoint: str, auth: str) -> Reply:
     if mode == "unclosed_math":
         return _stream([sse(chunk("x \\( " * 1000)) for _ in range(41)]
                        + [sse(chunk(None, "stop")), sse("[DONE]")])
+    if mode == "retry_later":
+        return _error(503, "overloaded", {"retry-after": "60"})
     if mode == "hang":
         return Reply(hang=True)
     if mode == "error429":
@@ -147,6 +149,7 @@ class HostileServer:
     def __init__(self) -> None:
         self.requests: List[Tuple[str, Dict[str, str], bytes]] = []
         self.release = threading.Event()  # lets "hang" replies end when the test is over
+        self.arrived = threading.Condition()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -158,7 +161,9 @@ class HostileServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                outer.requests.append((self.path, dict(self.headers), body))
+                with outer.arrived:
+                    outer.requests.append((self.path, dict(self.headers), body))
+                    outer.arrived.notify_all()
                 parts = self.path.split("?")[0].strip("/").split("/")
                 mode, endpoint = parts[0], "/".join(parts[2:])
                 reply = reply_for(mode, endpoint, self.headers.get("authorization", ""))
@@ -190,6 +195,11 @@ class HostileServer:
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until ``count`` requests have arrived in total."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.requests) >= count, timeout)
 
     def base_url(self, mode: str) -> str:
         return f"http://127.0.0.1:{self.port}/{mode}/v1"

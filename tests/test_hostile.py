@@ -599,3 +599,49 @@ def test_redirects_are_not_followed_and_name_the_location_without_the_key(shell,
     no_key(error)
     assert len(hostile.requests) == before + 1
     assert get_state(shell).conversation("default").messages == []
+
+
+# --- 5. Stop and interrupts work in every phase --------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["hang", "retry_later"])
+def test_panel_stop_before_headers_or_in_back_off_is_idle_within_half_a_second(
+        shell, hostile, mode):
+    from oai_magic.widget import ChatPanel
+
+    use(shell, hostile, mode)
+    state = get_state(shell)
+    panel = ChatPanel(state=state)
+    try:
+        before = len(hostile.requests)
+        panel.send("hello")
+        assert hostile.wait_for_requests(before + 1)
+        started = time.monotonic()
+        panel.stop()
+        result = panel.wait(0.5)
+        assert time.monotonic() - started < 0.5 and not panel.busy
+        assert result is None or result.interrupted
+        assert state.conversation("default").messages == []
+        from .test_widget import shown
+
+        assert "stopped before the answer began" in shown(panel.widget).lower()
+    finally:
+        panel.close()
+
+
+def test_ctrl_c_before_any_answer_says_nothing_arrived(shell, hostile, capsys):
+    import os
+    import signal
+    import threading
+
+    use(shell, hostile, "hang")
+    before = len(hostile.requests)
+
+    def interrupt():
+        if hostile.wait_for_requests(before + 1):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    error = one_line_error(run(shell, "%%chat\nhello"))
+    assert "stopped before any answer arrived" in error and "partial" not in error
+    assert get_state(shell).conversation("default").messages == []
