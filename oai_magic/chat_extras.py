@@ -16,6 +16,7 @@ followed by one ``tool`` message per call, even after an interrupt, so history s
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
@@ -45,8 +46,13 @@ class CannotConfirm(InputError):
 
 def ask_permission(name: str, arguments: Dict[str, Any]) -> bool:
     """A yes/no at the input prompt (Jupyter's stdin channel); anything but yes declines."""
+    from .tools import visible
+
+    shown = visible(json.dumps(arguments, ensure_ascii=False))
+    if len(shown) > 300:
+        shown = shown[:299] + "…"
     try:
-        answer = input(f"Run the tool {name} with the arguments shown? [y/N] ")
+        answer = input(f"Run the tool {visible(name)}({shown})? [y/N] ")
     except EOFError:
         return False
     except NotImplementedError:  # IPython's StdinNotImplementedError
@@ -106,6 +112,7 @@ def _run_tools(magics: Any, args: Any, prompt: str, options: ChatOptions) -> Cha
         magics.state, magics.client, prompt, view, tools, options=options,
         conversation=args.conversation, budget=magics.history_budget(),
         confirm=None if args.auto_tools else ask_permission, max_rounds=magics.max_tool_rounds,
+        max_calls_per_round=magics.max_tool_calls_per_round,
         start=chat.TurnStart(args.new, args.system),
     )
 
@@ -130,6 +137,7 @@ def tool_loop(
     budget: Optional[HistoryBudget] = None,
     confirm: Optional[Confirm] = None,
     max_rounds: int = 5,
+    max_calls_per_round: int = 8,
     cancellation: Optional[Cancellation] = None,
     clock: Callable[[], float] = time.monotonic,
     start: Optional[chat.TurnStart] = None,
@@ -185,7 +193,12 @@ def tool_loop(
                 break
             final.rounds += 1
             for index, call in enumerate(calls):
-                _answer(final, replies, open_calls, view, index, run_call(call, tools, confirm))
+                if index >= max_calls_per_round:
+                    outcome = _not_run(call, f"Not run: at most {max_calls_per_round} tool calls "
+                                             "run in one round (OAIMagics.max_tool_calls_per_round).")
+                else:
+                    outcome = run_call(call, tools, confirm)
+                _answer(final, replies, open_calls, view, index, outcome)
     except BaseException as exc:  # interrupt or no way to confirm, between requests
         failure = exc
         final.interrupted = isinstance(exc, KeyboardInterrupt)

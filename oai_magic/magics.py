@@ -106,6 +106,9 @@ class OAIMagics(Magics):
     ).tag(config=True)
     transcribe_model = Unicode("whisper-1", help="Default %transcribe model.").tag(config=True)
     max_tool_rounds = Int(5, help="Most tool-call rounds in one %%chat.").tag(config=True)
+    max_tool_calls_per_round = Int(
+        8, help="Most tool calls run in one round; the rest are refused with a note to the model."
+    ).tag(config=True)
     display_mode = CaselessStrEnum(
         ["auto", "rich", "plain"],
         default_value="auto",

@@ -66,9 +66,32 @@ def _models(key: str) -> Reply:
     return _json({"object": "list", "data": data})
 
 
-def reply_for(mode: str, endpoint: str, auth: str) -> Reply:
+TOOL_CALLS: Dict[str, List[Tuple[str, Dict[str, Any]]]] = {
+    "tools_extra_arg": [("f", {"x": 1, "evil": 2})],
+    "tools_bool_int": [("f", {"x": True})],
+    "tools_int_float": [("g", {"y": 3})],
+    "tools_many": [("f", {"x": i}) for i in range(10)],
+    "tools_bidi": [("h", {"path": "/home/user/\u202etxt.exe"})],
+}
+
+
+def _tool_round(mode: str, body: bytes) -> Reply:
+    """Tool calls first; once the request carries tool results, a text answer."""
+    messages = json.loads(body or b"{}").get("messages") or []
+    if any(m.get("role") == "tool" for m in messages):
+        return _stream([sse(chunk("Done.", "stop")), sse("[DONE]")])
+    calls = [{"index": i, "id": f"call_{i}", "type": "function",
+              "function": {"name": name, "arguments": json.dumps(args)}}
+             for i, (name, args) in enumerate(TOOL_CALLS[mode])]
+    return _stream([sse(chunk(None, tool_calls=calls)), sse(chunk(None, "tool_calls")),
+                    sse("[DONE]")])
+
+
+def reply_for(mode: str, endpoint: str, auth: str, body: bytes = b"") -> Reply:
     """The reply of ``mode`` to a request for ``endpoint`` (``chat/completions``, ``models``...)."""
     key = _key(auth)
+    if mode in TOOL_CALLS:
+        return _tool_round(mode, body)
     if mode == "echo401":
         return _error(401, f"Incorrect API key provided: Bearer {key}. You can find your API key "
                            "at https://platform.openai.com/account/api-keys.",
@@ -166,7 +189,7 @@ class HostileServer:
                     outer.arrived.notify_all()
                 parts = self.path.split("?")[0].strip("/").split("/")
                 mode, endpoint = parts[0], "/".join(parts[2:])
-                reply = reply_for(mode, endpoint, self.headers.get("authorization", ""))
+                reply = reply_for(mode, endpoint, self.headers.get("authorization", ""), body)
                 if reply.hang:
                     outer.release.wait(30)
                     self.close_connection = True

@@ -645,3 +645,71 @@ def test_ctrl_c_before_any_answer_says_nothing_arrived(shell, hostile, capsys):
     error = one_line_error(run(shell, "%%chat\nhello"))
     assert "stopped before any answer arrived" in error and "partial" not in error
     assert get_state(shell).conversation("default").messages == []
+
+
+# --- 7. tools -----------------------------------------------------------------------------------
+
+TOOL_SOURCE = '''
+ran = []
+def f(x: int, **kwargs):
+    ran.append(("f", x, kwargs))
+    return x
+def g(y: float):
+    ran.append(("g", y))
+    return y
+def h(path: str):
+    ran.append(("h", path))
+    return path
+'''
+
+
+def tool_messages(hostile):
+    return [m for m in json.loads(hostile.requests[-1][2])["messages"] if m["role"] == "tool"]
+
+
+@pytest.fixture
+def tools_defined(shell):
+    run(shell, TOOL_SOURCE)
+    yield shell.user_ns["ran"]
+
+
+@pytest.mark.parametrize("mode, reason", [
+    ("tools_extra_arg", "takes no argument 'evil'"),
+    ("tools_bool_int", "'x' should be integer, got bool"),
+])
+def test_arguments_outside_the_schema_or_of_the_wrong_type_are_refused_and_the_model_told(
+        shell, hostile, tools_defined, mode, reason):
+    use(shell, hostile, mode)
+    assert run(shell, "%%chat --tools f --auto-tools\nhello").success
+    assert tools_defined == []
+    [message] = tool_messages(hostile)
+    assert reason in message["content"] and "was not run" in message["content"]
+
+
+def test_an_int_is_fine_for_a_float(shell, hostile, tools_defined):
+    use(shell, hostile, "tools_int_float")
+    assert run(shell, "%%chat --tools g --auto-tools\nhello").success
+    assert tools_defined == [("g", 3)]
+
+
+def test_a_round_runs_at_most_max_tool_calls_per_round(shell, hostile, tools_defined, magics):
+    use(shell, hostile, "tools_many")
+    assert magics.max_tool_calls_per_round == 8
+    assert run(shell, "%%chat --tools f --auto-tools\nhello").success
+    assert [x for _, x, _ in tools_defined] == list(range(8))
+    replies = tool_messages(hostile)
+    assert len(replies) == 10  # every call is answered, so the history stays valid
+    assert all("max_tool_calls_per_round" in m["content"] for m in replies[8:])
+
+
+def test_the_confirmation_and_the_card_escape_bidi_characters_and_show_the_arguments(
+        shell, hostile, tools_defined, notebook, monkeypatch):
+    asked = []
+    monkeypatch.setattr("builtins.input", lambda prompt="": asked.append(prompt) or "n")
+    use(shell, hostile, "tools_bidi")
+    assert run(shell, "%%chat --tools h\nhello").success
+    assert tools_defined == []
+    [prompt] = asked
+    assert "h(" in prompt and "\\u202etxt.exe" in prompt and "\u202e" not in prompt
+    pages = " ".join(all_html(notebook))
+    assert "\\u202etxt.exe" in pages and "\u202e" not in pages
