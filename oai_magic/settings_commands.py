@@ -185,10 +185,10 @@ def practice(state: KernelState, rest: List[str]) -> str:
 
 
 def _start_practice(state: KernelState, delay: float) -> None:
-    from .practice import PracticeServer
+    from .practice import BOUNDED_LOG_REQUESTS, PracticeServer
 
     if state.practice_server is None:
-        state.practice_server = PracticeServer(token_delay=delay).start()
+        state.practice_server = PracticeServer(token_delay=delay, log_limit=BOUNDED_LOG_REQUESTS).start()
     else:
         state.practice_server.token_delay = delay
     state.settings.base_url = state.practice_server.base_url

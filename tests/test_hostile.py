@@ -713,3 +713,67 @@ def test_the_confirmation_and_the_card_escape_bidi_characters_and_show_the_argum
     assert "h(" in prompt and "\\u202etxt.exe" in prompt and "\u202e" not in prompt
     pages = " ".join(all_html(notebook))
     assert "\\u202etxt.exe" in pages and "\u202e" not in pages
+
+
+# --- 8. the practice server ------------------------------------------------------------------------
+
+
+def _raw_exchange(base_url: str, request: bytes) -> bytes:
+    import socket
+
+    host, port = base_url.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request)
+        conn.settimeout(10)
+        return conn.recv(65536)
+
+
+def test_a_negative_chunk_size_is_refused_at_once(server):
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    reply = _raw_exchange(server.base_url, head + b"-1\r\n" + b"x" * 1000)
+    assert reply.startswith(b"HTTP/1.1 400")
+
+
+def test_the_practice_server_of_oai_practice_keeps_a_bounded_log(shell, capsys):
+    import requests
+
+    from oai_magic.practice import PracticeServer
+
+    state = get_state(shell)
+    state.practice_server = None
+    run(shell, "%oai practice")
+    started = state.practice_server
+    try:
+        assert started.log_limit == 100
+        for _ in range(103):
+            requests.post(started.base_url + "/chat/completions", timeout=10,
+                          headers={"Authorization": "Bearer k"},
+                          json={"model": "gpt-4o-mini",
+                                "messages": [{"role": "user", "content": "x" * 20_000}]})
+        assert len(started.requests) == 100
+        assert all(len(r.body) <= 4096 for r in started.requests)
+    finally:
+        run(shell, "%oai practice --stop")
+    assert PracticeServer().log_limit is None  # fixtures keep everything
+
+
+@pytest.mark.parametrize("body, param", [
+    (b'{"model": "gpt-4o-mini", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", None),
+    (json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}],
+                 "response_format": "json"}).encode(), "response_format"),
+    (json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}],
+                 "tools": [{"function": "f"}]}).encode(), "tools[0].type"),
+])
+def test_malformed_requests_get_a_400_in_the_openai_shape_and_print_nothing(
+        server, capfd, body, param):
+    import requests
+
+    response = requests.post(server.base_url + "/chat/completions", data=body, timeout=30,
+                             headers={"Authorization": "Bearer k",
+                                      "Content-Type": "application/json"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["message"] and error["param"] == param
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.out + captured.err
