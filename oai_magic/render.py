@@ -63,8 +63,9 @@ def unhighlighted_options() -> Any:
 
 
 # Above this size Markdown rendering time cannot be bounded (markdown-it's link and emphasis
-# rules are quadratic on pathological input such as 200 KB of "["): show escaped text instead.
-MAX_MARKDOWN_CHARS = 100_000
+# rules cost up to ~10 µs a character on pathological input such as "[" repeated): show escaped
+# text instead, so the final render stays within a few seconds.
+MAX_MARKDOWN_CHARS = 500_000
 
 
 def render_markdown(text: str) -> str:
