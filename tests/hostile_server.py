@@ -153,11 +153,11 @@ def reply_for(mode: str, endpoint: str, auth: str, body: bytes = b"") -> Reply:
         return _stream([sse(chunk("\x1b]52;c;ZXZpbA==\x07clipboard \x1b[2J\x1b[31mred\x1b[0m",
                                   model="gpt-\x1b[5mx")), sse(chunk(None, "stop")), sse("[DONE]")],
                        {"x-request-id": "req_\x1b]0;title"})
-    if mode == "unclosed_math":
-        return _stream([sse(chunk("x \\( " * 1000)) for _ in range(41)]
-                       + [sse(chunk(None, "stop")), sse("[DONE]")])
-    if mode == "retry_later":
-        return _error(503, "overloaded", {"retry-after": "60"})
+    if mode == "unclosed_math":  # 200 KB of lines that open display math and never close it
+        text = "\\[ x\n" * 41_000
+        return _json({"id": "chatcmpl-h", "object": "chat.completion", "model": "gpt-4o-mini",
+                      "choices": [{"index": 0, "finish_reason": "stop",
+                                   "message": {"role": "assistant", "content": text}}]})
     if mode == "hang":
         return Reply(hang=True)
     if mode == "error429":
