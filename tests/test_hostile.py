@@ -789,3 +789,74 @@ def test_answers_too_large_to_render_in_bounded_time_are_shown_as_escaped_text()
     html_out = render_markdown(text)
     assert time.perf_counter() - started < 1.0
     assert html_out.startswith("<pre") and "<b>" not in html_out
+
+
+# --- notebooks saved by nbclient, one per surface ---------------------------------------------------
+
+CHAT_MODES = ["echo401", "stream_error_key", "key_everywhere", "tex_headers", "invalid_utf8",
+              "surrogate", "list_json", "int_content", "html200", "redirect307"]
+
+
+def _surface_cells(surface: str, hostile) -> list:
+    cells = ["%load_ext oai_magic", "%config OAIMagics.max_retries = 0"]
+    if surface == "chat":
+        for mode in CHAT_MODES:
+            cells.append(f"%oai base-url {hostile.base_url(mode)}")
+            flags = "--no-stream " if mode == "html200" else ""
+            cells.append(f"%%chat {flags}-o r\nhello")
+            cells.append("globals().pop('r', None)")
+        cells += ["%oai", "%chat history", "%chat list"]
+    elif surface == "transcribe":
+        cells.append("open('a.wav', 'wb').write(b'RIFF0000WAVEfmt ' + bytes(64))")
+        for mode in ("echo401", "key_everywhere", "segments5"):
+            cells.append(f"%oai base-url {hostile.base_url(mode)}")
+            cells.append("%transcribe -f verbose_json a.wav -o t")
+            cells.append("globals().pop('t', None)")
+    elif surface == "models":
+        for mode in ("echo401", "key_everywhere"):
+            cells.append(f"%oai base-url {hostile.base_url(mode)}")
+            cells.append("%oai models")
+        cells.append("%oai")
+    else:
+        cells += [f"%oai base-url {hostile.base_url('key_everywhere')}",
+                  "from oai_magic import ChatPanel\npanel = ChatPanel()\npanel"]
+        for mode in ("key_everywhere", "echo401", "stream_error_key", "tex_headers"):
+            cells.append(f"%oai base-url {hostile.base_url(mode)}")
+            cells.append("panel.send('hello'); panel.wait(20)")
+        cells.append("panel.load_models(); panel.wait(20); panel.result")
+    return cells
+
+
+@pytest.mark.parametrize("surface", ["chat", "transcribe", "models", "panel"])
+def test_a_notebook_saved_after_hostile_replies_holds_no_key_and_no_live_tex(
+        hostile, tmp_path, surface):
+    import sys
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from .kernels import kernel_env, kernel_manager
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in _surface_cells(surface, hostile)]
+    client = NotebookClient(notebook, km=kernel_manager(sys.executable, tmp_path / "jupyter"),
+                            timeout=120, allow_errors=True,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env=kernel_env(tmp_path / "jupyter", {"OPENAI_API_KEY": TEST_KEY}))
+    saved = tmp_path / "saved.ipynb"
+    nbformat.write(notebook, saved)
+    text = saved.read_text(encoding="utf-8")
+    no_key(text)
+    assert "sk-…abcd" in text or surface == "models"
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                assert "Traceback" not in "".join(output.traceback), cell.source
+                assert output.ename == "UsageError", (cell.source, output.ename)
+            page = (output.get("data") or {}).get("text/html")
+            if page:
+                assert tex_outside_ignore(page) == [], (cell.source, page[:300])
+    if surface == "panel":
+        assert "application/vnd.jupyter.widget-state+json" in text
