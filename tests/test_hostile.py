@@ -860,3 +860,45 @@ def test_a_notebook_saved_after_hostile_replies_holds_no_key_and_no_live_tex(
                 assert tex_outside_ignore(page) == [], (cell.source, page[:300])
     if surface == "panel":
         assert "application/vnd.jupyter.widget-state+json" in text
+
+
+# --- after any reply: the conversation exports, and the next request is valid for the API --------
+
+OPENAPI = __import__("pathlib").Path(__file__).resolve().parent / "fixtures" / "openapi"
+
+
+@pytest.fixture(scope="module")
+def chat_request_schema():
+    """``CreateChatCompletionRequest`` from OpenAI's OpenAPI spec (MIT, copied verbatim)."""
+    import jsonschema
+    import referencing
+    import yaml
+    from referencing.jsonschema import DRAFT202012
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(OPENAPI / "openapi.yaml", encoding="utf-8") as handle:
+        document = yaml.load(handle, Loader=loader)
+    registry = referencing.Registry().with_resource(
+        "urn:openapi", DRAFT202012.create_resource(document))
+    return jsonschema.Draft202012Validator(
+        {"$ref": "urn:openapi#/components/schemas/CreateChatCompletionRequest"}, registry=registry)
+
+
+@pytest.mark.parametrize("mode", CHAT_MODES + ["unexpected_tools", "odd_ratelimit", "long_line"])
+def test_after_any_reply_the_conversation_exports_and_the_next_request_is_valid(
+        shell, hostile, magics, tmp_path, chat_request_schema, mode):
+    magics.max_line_bytes = 100_000
+    try:
+        use(shell, hostile, mode)
+        run(shell, "%%chat --no-stream\nhello" if mode == "html200" else "%%chat\nhello")
+    finally:
+        magics.max_line_bytes = 8 * 1024 * 1024
+    for path in (tmp_path / "c.json", tmp_path / "c.md"):
+        assert run(shell, f"%chat export {path}").success
+    assert run(shell, f"%chat load {tmp_path / 'c.json'} -c reloaded").success
+    for conversation in ("default", "reloaded"):
+        use(shell, hostile, "ok")
+        assert run(shell, f"%%chat -c {conversation}\nnext").success
+        body = json.loads(hostile.requests[-1][2])
+        errors = [e.message[:200] for e in chat_request_schema.iter_errors(body)]
+        assert errors == [], errors
