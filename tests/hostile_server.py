@@ -158,6 +158,8 @@ def reply_for(mode: str, endpoint: str, auth: str, body: bytes = b"") -> Reply:
         return _json({"id": "chatcmpl-h", "object": "chat.completion", "model": "gpt-4o-mini",
                       "choices": [{"index": 0, "finish_reason": "stop",
                                    "message": {"role": "assistant", "content": text}}]})
+    if mode == "retry_later":
+        return _error(503, "overloaded", {"retry-after": "60"})
     if mode == "hang":
         return Reply(hang=True)
     if mode == "error429":
