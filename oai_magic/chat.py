@@ -260,7 +260,7 @@ def send(
         try:
             _receive(
                 client, payload, options, accumulator, view, result, started, clock, cancellation,
-                max_answer_chars=state.settings.max_answer_chars,
+                max_answer_chars=state.settings.max_answer_chars, key=key,
             )
         except MalformedChunk as exc:
             raise APIError(f"the server sent a malformed answer: {exc}") from None
@@ -286,8 +286,13 @@ def send(
     return result, failure
 
 
-def _show_tool_calls(view: ChatView, accumulator: ChatAccumulator, chunk: Dict[str, Any]) -> None:
-    """Tell a view that wants them (``view.tool_calls``) about tool calls as they form."""
+def _show_tool_calls(
+    view: ChatView, accumulator: ChatAccumulator, chunk: Dict[str, Any], key: Optional[str] = None
+) -> None:
+    """Tell a view that wants them (``view.tool_calls``) about tool calls as they form.
+
+    The calls are redacted whole each time, so a key split across fragments is masked too.
+    """
     show = getattr(view, "tool_calls", None)
     if show is None:
         return
@@ -295,7 +300,7 @@ def _show_tool_calls(view: ChatView, accumulator: ChatAccumulator, chunk: Dict[s
         piece = raw.get("delta") or raw.get("message") or {}
         if piece.get("tool_calls"):
             index = raw.get("index", 0)
-            show(index, accumulator.choice(index).tool_call_list())
+            show(index, Choice.from_state(accumulator.choice(index), key).tool_calls)
 
 
 def _receive(
@@ -309,6 +314,7 @@ def _receive(
     clock: Callable[[], float],
     cancellation: Optional[Cancellation],
     max_answer_chars: int = 4_000_000,
+    key: Optional[str] = None,
 ) -> None:
     target: Dict[str, Any] = {"organization": options.organization, "project": options.project}
     if cancellation is not None:
@@ -327,7 +333,7 @@ def _receive(
         for index, text in accumulator.add(response.data):
             view.delta(index, text)
         _check_size(accumulator, max_answer_chars)
-        _show_tool_calls(view, accumulator, response.data)
+        _show_tool_calls(view, accumulator, response.data, key)
         return
     stream = client.stream("/chat/completions", json_body=payload, **target)
     result.headers = stream.headers
@@ -341,7 +347,7 @@ def _receive(
                         result.first_token_seconds = clock() - started
                     view.delta(index, text)
                 _check_size(accumulator, max_answer_chars)
-                _show_tool_calls(view, accumulator, chunk)
+                _show_tool_calls(view, accumulator, chunk, key)
         except APIError as exc:
             if exc.request_id is None:
                 exc.request_id = stream.request_id

@@ -92,6 +92,16 @@ def reply_for(mode: str, endpoint: str, auth: str, body: bytes = b"") -> Reply:
     key = _key(auth)
     if mode in TOOL_CALLS:
         return _tool_round(mode, body)
+    if mode == "tools_key_split":  # the key split across three argument fragments
+        if b'"role": "tool"' in body or b'"role":"tool"' in body:
+            return _stream([sse(chunk("Done.", "stop")), sse("[DONE]")])
+        first = {"index": 0, "id": "call_k", "type": "function",
+                 "function": {"name": "f", "arguments": '{"x": 1, "note": "' + key[:10]}}
+        pieces = [{"index": 0, "function": {"arguments": part}}
+                  for part in (key[10:20], key[20:] + '"}')]  # each under 12 characters
+        return _stream([sse(chunk(None, tool_calls=[first]))]
+                       + [sse(chunk(None, tool_calls=[p])) for p in pieces] + [
+                        sse(chunk(None, "tool_calls")), sse("[DONE]")])
     if mode == "echo401":
         return _error(401, f"Incorrect API key provided: Bearer {key}. You can find your API key "
                            "at https://platform.openai.com/account/api-keys.",

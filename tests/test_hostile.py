@@ -902,3 +902,11 @@ def test_after_any_reply_the_conversation_exports_and_the_next_request_is_valid(
         body = json.loads(hostile.requests[-1][2])
         errors = [e.message[:200] for e in chat_request_schema.iter_errors(body)]
         assert errors == [], errors
+
+
+def test_a_key_split_across_tool_call_fragments_never_shows_in_the_card_or_the_history(
+        shell, hostile, tools_defined, notebook):
+    use(shell, hostile, "tools_key_split")
+    assert run(shell, "%%chat --tools f --auto-tools -o r\nhello").success
+    no_key(outputs(notebook), get_state(shell).conversations["default"].to_dict(), repr(shell.user_ns["r"]))
+    assert "sk-…abcd" in outputs(notebook)
