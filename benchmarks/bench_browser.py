@@ -58,7 +58,8 @@ def logged(self, data):
             except Exception:
                 text = None
             if text:
-                log.write(json.dumps([time.time(), text]) + "\n")
+                index = (event.get("choices") or [{}])[0].get("index", 0)
+                log.write(json.dumps([time.time(), text, index]) + "\n")
 Handler._write_chunk = logged
 server = practice.PracticeServer("127.0.0.1", int(sys.argv[1]), token_delay=0.02)
 server.start()
@@ -71,7 +72,7 @@ import json, requests
 from IPython.display import display
 from oai_magic.render import render_markdown
 def naive_chat(prompt):
-    handle = display({"text/html": ""}, raw=True, display_id=True)
+    handle = display({"text/html": '<div class="oai-naive"></div>'}, raw=True, display_id=True)
     text = ""
     body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": prompt}]}
     with requests.post(BASE + "/chat/completions", json=body, stream=True,
@@ -80,8 +81,9 @@ def naive_chat(prompt):
             if line.startswith(b"data: {"):
                 delta = json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
                 text += delta
-                handle.update({"text/html": render_markdown(text)}, raw=True)
-    handle.update({"text/html": render_markdown(text) + '<div class="oai-footer">done</div>'}, raw=True)
+                handle.update({"text/html": f'<div class="oai-naive">{render_markdown(text)}</div>'}, raw=True)
+    handle.update({"text/html": f'<div class="oai-naive">{render_markdown(text)}</div>'
+                                '<div class="oai-footer">done</div>'}, raw=True)
 '''
 
 RECORDER = """() => {
@@ -95,7 +97,11 @@ RECORDER = """() => {
     const cell = cells[window.__oaiCell];
     if (cell) {
       const area = cell.querySelector('.jp-OutputArea');
-      const text = area ? area.textContent.replace(/\\s+/g, '') : '';
+      // the answer being measured: the last answer (not a user message), or choice 1's column
+      const answers = area ? [...area.querySelectorAll(window.__oaiTarget)]
+        .filter(a => !a.closest('.oai-user')) : [];
+      const answer = window.__oaiTarget.startsWith('.oai-choice') ? answers[0] : answers[answers.length - 1];
+      const text = answer ? answer.textContent.replace(/\\s+/g, '') : '';
       const done = area ? area.querySelectorAll('.oai-footer').length > 0 : false;
       if (document.body.textContent.includes('Show more outputs')) window.__oaiMore = true;
       const frames = window.__oaiFrames;
@@ -139,7 +145,7 @@ def main() -> int:
     lab = JupyterLab(tmp)
     cells = [nbformat.v4.new_code_cell(
         f"%load_ext oai_magic\n%oai base-url {base}\nimport os\nos.environ['OPENAI_API_KEY'] = 'sk-practice'\n"
-        f"BASE = {base!r}\n" + NAIVE)]
+        f"BASE = {base!r}\nimport oai_magic\n" + NAIVE)]
     runs = []
     for lang, shape, n in cases:
         prompt = f"[[tokens={n}]] [[lang={lang}]] [[shape={shape}]]"
@@ -149,6 +155,13 @@ def main() -> int:
             if n <= 2000:
                 runs.append(("naive", lang, shape, n, len(cells)))
                 cells.append(nbformat.v4.new_code_cell(f"naive_chat({prompt!r})"))
+    for n in (240, 2000):  # the panel and -N columns, English prose
+        prompt = f"[[tokens={n}]] [[lang=en]] [[shape=prose]]"
+        runs.append(("panel", "en", "prose", n, len(cells)))
+        cells.append(nbformat.v4.new_code_cell(
+            f"panel = oai_magic.ChatPanel('bench{len(cells)}')\ndisplay(panel)\npanel.send({prompt!r})"))
+        runs.append(("-N 2", "en", "prose", n, len(cells)))
+        cells.append(nbformat.v4.new_code_cell(f"%%chat -N 2 -n\n{prompt}"))
     try:
         lab.start()
         nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
@@ -170,7 +183,9 @@ def main() -> int:
             print(f"{'view':6} {'lang':4} {'shape':6} {'tokens':>6} {'p50':>6} {'p95':>6} {'p99':>6} "
                   f"{'max':>6} {'long>50ms':>9} {'more?':>5}")
             for view, lang, shape, n, index in runs:
-                page.evaluate(f"window.__oaiCell = {index}; window.__oaiFrames = []; window.__oaiLong = [];")
+                target = ".oai-choice .oai-answer" if view == "-N 2" else ".oai-answer, .oai-naive"
+                page.evaluate(f"window.__oaiCell = {index}; window.__oaiTarget = {target!r}; "
+                              "window.__oaiFrames = []; window.__oaiLong = [];")
                 log_path.write_text("")
                 cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
                 cell.scroll_into_view_if_needed()
@@ -183,6 +198,7 @@ def main() -> int:
                 more = page.evaluate("window.__oaiMore")
                 cell.screenshot(path=str(shots / f"{view}-{lang}-{shape}-{n}.png"))
                 sent = [json.loads(line) for line in log_path.read_text().splitlines() if line]
+                sent = [(when, piece) for when, piece, choice in sent if choice == 0]
                 latencies = []
                 text = ""
                 step = max(1, len(sent) // 300)

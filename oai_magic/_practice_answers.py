@@ -193,6 +193,8 @@ def validate_chat(body) -> None:
     if body.get("stream_options") is not None and not stream:
         raise RequestError(400, "The 'stream_options' parameter is only allowed when 'stream' is "
                            "enabled.", param="stream_options", code="invalid_value")
+    _check_response_format(body.get("response_format"))
+    _check_tools(body.get("tools"))
     if model not in MODELS:
         raise _no_such_model(model)
     if model.startswith("o") and body.get("max_tokens") is not None:
@@ -202,6 +204,42 @@ def validate_chat(body) -> None:
     if model in TRANSCRIBE_MODELS:
         raise RequestError(404, "This is not a chat model and thus not supported in the "
                            "v1/chat/completions endpoint.", param="model")
+
+
+def _check_response_format(value) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise RequestError(400, f"Invalid type for 'response_format': expected an object, but got "
+                           f"{_type_name(value)} instead.", param="response_format",
+                           code="invalid_type")
+    kinds = ("text", "json_object", "json_schema")
+    if value.get("type") not in kinds:
+        raise RequestError(400, f"Invalid value for 'response_format.type': expected one of "
+                           f"{', '.join(kinds)}.", param="response_format.type",
+                           code="invalid_value")
+
+
+def _check_tools(tools) -> None:
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        raise RequestError(400, f"Invalid type for 'tools': expected an array, but got "
+                           f"{_type_name(tools)} instead.", param="tools", code="invalid_type")
+    for i, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            raise RequestError(400, f"Invalid value for 'tools[{i}].type': expected 'function'.",
+                               param=f"tools[{i}].type", code="invalid_value")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise RequestError(400, f"Invalid type for 'tools[{i}].function': expected an object "
+                               "with a string 'name'.", param=f"tools[{i}].function",
+                               code="invalid_type")
+        parameters = function.get("parameters")
+        if parameters is not None and not isinstance(parameters, dict):
+            raise RequestError(400, f"Invalid type for 'tools[{i}].function.parameters': expected "
+                               "an object.", param=f"tools[{i}].function.parameters",
+                               code="invalid_type")
 
 
 # ---------------------------------------------------------------- chat: the answer text

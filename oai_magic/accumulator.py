@@ -8,7 +8,21 @@ fragments that are themselves keyed by their own index. The final usage chunk ha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+
+class MalformedChunk(ValueError):
+    """A chunk whose shape is not a chat completion's (content that is not text, a list...)."""
+
+
+class _PassThrough:
+    """The redactor used when none is given: shows every piece at once."""
+
+    def feed(self, piece: str) -> str:
+        return piece
+
+    def flush(self) -> str:
+        return ""
 
 
 @dataclass
@@ -34,8 +48,12 @@ class ChoiceState:
         return [self.tool_calls[i] for i in sorted(self.tool_calls)]
 
 
-def _merge_tool_call(calls: Dict[int, Dict[str, Any]], fragment: Dict[str, Any]) -> None:
+def _merge_tool_call(calls: Dict[int, Dict[str, Any]], fragment: Any) -> None:
+    if not isinstance(fragment, dict):
+        raise MalformedChunk("a tool call that is not an object")
     index = fragment.get("index", len(calls))
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise MalformedChunk("a tool call whose index is not an integer")
     call = calls.setdefault(
         index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
     )
@@ -44,6 +62,12 @@ def _merge_tool_call(calls: Dict[int, Dict[str, Any]], fragment: Dict[str, Any])
     if fragment.get("type"):
         call["type"] = fragment["type"]
     function = fragment.get("function") or {}
+    if not isinstance(function, dict):
+        raise MalformedChunk("a tool call whose function is not an object")
+    for part in ("name", "arguments"):
+        value = function.get(part)
+        if value and not isinstance(value, str):
+            raise MalformedChunk(f"a tool call whose function {part} is not text")
     name = function.get("name")
     # llama.cpp repeats the whole name (and the id) in every chunk of a call; OpenAI sends it
     # once. A name equal to the name so far is a repeat, not a fragment.
@@ -56,7 +80,11 @@ def _merge_tool_call(calls: Dict[int, Dict[str, Any]], fragment: Dict[str, Any])
 class ChatAccumulator:
     """Everything the stream said so far; ``add`` returns the content deltas to draw."""
 
-    def __init__(self) -> None:
+    def __init__(self, new_redactor: Optional[Callable[[], Any]] = None) -> None:
+        #: One redactor per choice holds back a possible key split across deltas (state.py).
+        self._new_redactor = new_redactor or _PassThrough
+        self._redactors: Dict[int, Any] = {}
+        self.content_chars = 0
         self.choices: Dict[int, ChoiceState] = {}
         self.usage: Optional[Dict[str, Any]] = None
         self.model: Optional[str] = None
@@ -69,7 +97,13 @@ class ChatAccumulator:
             state = self.choices[index] = ChoiceState(index)
         return state
 
-    def add(self, chunk: Dict[str, Any]) -> List[Tuple[int, str]]:
+    def add(self, chunk: Any) -> List[Tuple[int, str]]:
+        if not isinstance(chunk, dict):
+            raise MalformedChunk(f"a JSON {type(chunk).__name__} instead of an object")
+        for name in ("model", "id", "system_fingerprint"):
+            value = chunk.get(name)
+            if value is not None and not isinstance(value, str):
+                raise MalformedChunk(f"{name} is not text")
         if chunk.get("model"):
             self.model = chunk["model"]
         if chunk.get("id"):
@@ -77,26 +111,66 @@ class ChatAccumulator:
         if chunk.get("system_fingerprint"):
             self.system_fingerprint = chunk["system_fingerprint"]
         if chunk.get("usage"):
+            if not isinstance(chunk["usage"], dict):
+                raise MalformedChunk("usage is not an object")
             self.usage = chunk["usage"]
+        choices = chunk.get("choices") or ()
+        if not isinstance(choices, (list, tuple)):
+            raise MalformedChunk("choices is not a list")
         deltas: List[Tuple[int, str]] = []
-        for raw in chunk.get("choices") or ():
+        for raw in choices:
+            if not isinstance(raw, dict):
+                raise MalformedChunk("a choice that is not an object")
             index = raw.get("index", 0)
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 128:
+                raise MalformedChunk("a choice whose index is not a small integer")
             state = self.choice(index)
             piece = raw.get("delta")
             if piece is None:
                 piece = raw.get("message") or {}
+            if not isinstance(piece, dict):
+                raise MalformedChunk("a delta that is not an object")
+            for name in ("role", "content", "refusal"):
+                value = piece.get(name)
+                if value is not None and not isinstance(value, str):
+                    raise MalformedChunk(f"{name} that is a {type(value).__name__}, not text")
             if piece.get("role"):
                 state.role = piece["role"]
             content = piece.get("content")
             if content:
-                state.content_parts.append(content)
-                deltas.append((index, content))
+                self._add_content(index, content, deltas)
             if piece.get("refusal"):
                 state.refusal_parts.append(piece["refusal"])
-            for fragment in piece.get("tool_calls") or ():
+            tool_calls = piece.get("tool_calls") or ()
+            if not isinstance(tool_calls, (list, tuple)):
+                raise MalformedChunk("tool_calls is not a list")
+            for fragment in tool_calls:
                 _merge_tool_call(state.tool_calls, fragment)
-            if raw.get("finish_reason"):
-                state.finish_reason = raw["finish_reason"]
+            finish = raw.get("finish_reason")
+            if finish is not None and not isinstance(finish, str):
+                raise MalformedChunk("finish_reason is not text")
+            if finish:
+                state.finish_reason = finish
+        return deltas
+
+    def _add_content(self, index: int, content: str, deltas: List[Tuple[int, str]]) -> None:
+        redactor = self._redactors.get(index)
+        if redactor is None:
+            redactor = self._redactors[index] = self._new_redactor()
+        safe = redactor.feed(content)
+        self.content_chars += len(content)
+        if safe:
+            self.choices[index].content_parts.append(safe)
+            deltas.append((index, safe))
+
+    def flush(self) -> List[Tuple[int, str]]:
+        """The text the redactors still hold back, now that the stream is over."""
+        deltas = []
+        for index in sorted(self._redactors):
+            rest = self._redactors[index].flush()
+            if rest:
+                self.choices[index].content_parts.append(rest)
+                deltas.append((index, rest))
         return deltas
 
     def complete(self) -> bool:

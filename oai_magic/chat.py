@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .accumulator import ChatAccumulator, ChoiceState
+from .accumulator import ChatAccumulator, ChoiceState, MalformedChunk
 from .errors import APIError, BadRequestError, OAIError, StreamIncompleteError
 from .request import ChatOptions, build_chat_payload
-from .state import KernelState, Message
+from .state import Conversation, KernelState, Message, StreamRedactor, redact
 
 try:  # Protocol is typing-only; keep 3.9 happy without typing_extensions.
     from typing import Protocol
@@ -45,13 +45,26 @@ class Choice:
     tool_calls: List[Dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def from_state(cls, state: ChoiceState) -> Choice:
+    def from_state(cls, state: ChoiceState, key: Optional[str] = None) -> Choice:
+        """The choice as shown and recorded; refusal and tool calls are redacted whole here
+        (the content was redacted as it streamed)."""
+        tool_calls = [
+            {
+                **call,
+                "function": {
+                    "name": redact(call["function"]["name"], key),
+                    "arguments": redact(call["function"]["arguments"], key),
+                },
+            }
+            for call in state.tool_call_list()
+        ]
+        refusal = state.refusal
         return cls(
             state.index,
             state.content,
             state.finish_reason,
-            state.refusal,
-            state.tool_call_list(),
+            redact(refusal, key) if refusal else refusal,
+            tool_calls,
         )
 
 
@@ -133,6 +146,46 @@ class Cancellation:
 
 
 @dataclass
+class TurnStart:
+    """What the cell asked to change before its turn (``-n``, ``-s``), committed with the turn.
+
+    A request that fails before any answer arrives leaves the conversation exactly as it was;
+    until the commit, requests are built as if the change had been made.
+    """
+
+    new: bool = False
+    system: Optional[str] = None
+
+    def applied_to(self, thread: Conversation) -> Conversation:
+        """The conversation as the request sees it (a copy when something changes)."""
+        if not self.new and self.system is None:
+            return thread
+        return Conversation(
+            thread.name,
+            system=self.system if self.system is not None else thread.system,
+            messages=[] if self.new else list(thread.messages),
+        )
+
+    def commit(self, thread: Conversation) -> None:
+        if self.new:
+            thread.reset()
+        if self.system is not None:
+            thread.system = self.system
+
+
+def commit_turn(
+    state: KernelState, name: str, user: Message, replies: List[Message],
+    start: Optional[TurnStart] = None,
+) -> None:
+    """Record one exchange together with the cell's ``-n``/``-s``, under the state lock."""
+    with state.lock:
+        thread = state.conversation(name)
+        if start is not None:
+            start.commit(thread)
+        thread.record_turn(user, replies)
+
+
+@dataclass
 class HistoryBudget:
     """How much history goes with a prompt: messages, estimated tokens, the server's context.
 
@@ -163,6 +216,7 @@ def ask(
     budget: Optional[HistoryBudget] = None,
     cancellation: Optional[Cancellation] = None,
     clock: Callable[[], float] = time.monotonic,
+    start: Optional[TurnStart] = None,
 ) -> ChatResult:
     """Send ``prompt`` in ``conversation`` and stream the answer into ``view``.
 
@@ -172,10 +226,11 @@ def ask(
     user = Message("user", prompt)
     result, failure = send(
         state, client, [user], view, options=options, conversation=conversation,
-        budget=budget, cancellation=cancellation, clock=clock,
+        budget=budget, cancellation=cancellation, clock=clock, start=start,
     )
+    _tool_calls_as_text(result, view)
     try:
-        if _record(state, conversation, user, result):
+        if _record(state, conversation, user, result, start):
             state.notify("conversation", {"name": conversation})
     finally:
         view.end(result)
@@ -202,6 +257,7 @@ def send(
     budget: Optional[HistoryBudget] = None,
     cancellation: Optional[Cancellation] = None,
     clock: Callable[[], float] = time.monotonic,
+    start: Optional[TurnStart] = None,
 ) -> Tuple[ChatResult, Optional[BaseException]]:
     """One request: history + ``new_messages`` → stream into ``view`` → (result, failure).
 
@@ -217,6 +273,8 @@ def send(
         options = dataclasses.replace(options, max_tokens_field=learned)
     with state.lock:
         thread = state.conversation(conversation)
+        if start is not None:
+            thread = start.applied_to(thread)
         messages, dropped = thread.api_messages(
             new_messages, max_messages=budget.max_messages,
             max_tokens=budget.tokens_for(options.max_tokens),
@@ -233,18 +291,25 @@ def send(
         base_url = state.settings.resolved_base_url()
         if state.first_time("no key", base_url):
             result.notices.append(f"No API key is set: requests to {base_url} are sent without one.")
+    warning = state.insecure_http_warning()
+    if warning:
+        result.notices.append(warning)
     if dropped:
         result.notices.append(
             f"History trimmed: the {dropped} oldest exchange{'s' if dropped != 1 else ''} "
             f"of '{conversation}' were not sent (over the history budget)."
         )
     view.begin(result.notices)
-    accumulator = ChatAccumulator()
+    key = state.settings.resolved_key()
+    accumulator = ChatAccumulator(new_redactor=lambda: StreamRedactor(key))
     started = clock()
     failure: Optional[BaseException] = None
     try:
-        _exchange(state, client, payload, options, accumulator, view, result, started, clock,
-                  cancellation)
+        try:
+            _exchange(state, client, payload, options, accumulator, view, result, started, clock,
+                      cancellation, max_answer_chars=state.settings.max_answer_chars, key=key)
+        except MalformedChunk as exc:
+            raise APIError(f"the server sent a malformed answer: {exc}") from None
         asked, returned = options.n or 1, len(accumulator.choices)
         if 0 < returned < asked:
             result.notices.append(
@@ -259,10 +324,14 @@ def send(
             exc.message += (" — %oai context N tells oai_magic the server's context size, so "
                             "older history is left out to fit")
         result.error = str(exc)
+        if not result.headers and getattr(exc, "headers", None):
+            result.headers = exc.headers
         failure = exc
     finally:
         result.total_seconds = clock() - started
-        _fold(accumulator, result)
+        for index, text in accumulator.flush():
+            view.delta(index, text)
+        _fold(accumulator, result, key)
         if cancellation is not None and cancellation.requested.is_set():
             result.interrupted = True
             result.error = None
@@ -291,6 +360,9 @@ def _exchange(
     started: float,
     clock: Callable[[], float],
     cancellation: Optional[Cancellation],
+    *,
+    max_answer_chars: int,
+    key: Optional[str],
 ) -> None:
     """``_receive``, absorbing two server differences, each with a notice and at most once.
 
@@ -299,7 +371,8 @@ def _exchange(
     gets the server's real answer or error.
     """
     def receive(payload: Dict[str, Any], options: ChatOptions) -> None:
-        _receive(client, payload, options, accumulator, view, result, started, clock, cancellation)
+        _receive(client, payload, options, accumulator, view, result, started, clock, cancellation,
+                 max_answer_chars=max_answer_chars, key=key)
 
     try:
         try:
@@ -332,8 +405,13 @@ def _exchange(
             raise
 
 
-def _show_tool_calls(view: ChatView, accumulator: ChatAccumulator, chunk: Dict[str, Any]) -> None:
-    """Tell a view that wants them (``view.tool_calls``) about tool calls as they form."""
+def _show_tool_calls(
+    view: ChatView, accumulator: ChatAccumulator, chunk: Dict[str, Any], key: Optional[str] = None
+) -> None:
+    """Tell a view that wants them (``view.tool_calls``) about tool calls as they form.
+
+    The calls are redacted whole each time, so a key split across fragments is masked too.
+    """
     show = getattr(view, "tool_calls", None)
     if show is None:
         return
@@ -341,7 +419,7 @@ def _show_tool_calls(view: ChatView, accumulator: ChatAccumulator, chunk: Dict[s
         piece = raw.get("delta") or raw.get("message") or {}
         if piece.get("tool_calls"):
             index = raw.get("index", 0)
-            show(index, accumulator.choice(index).tool_call_list())
+            show(index, Choice.from_state(accumulator.choice(index), key).tool_calls)
 
 
 def _receive(
@@ -354,16 +432,28 @@ def _receive(
     started: float,
     clock: Callable[[], float],
     cancellation: Optional[Cancellation],
+    max_answer_chars: int = 4_000_000,
+    key: Optional[str] = None,
 ) -> None:
-    target = {"organization": options.organization, "project": options.project}
+    target: Dict[str, Any] = {"organization": options.organization, "project": options.project}
+    if cancellation is not None:
+        target["cancel"] = cancellation.requested  # Stop works before headers and in back-off
     if not options.stream:
         result.streamed = False
         response = client.post("/chat/completions", json_body=payload, **target)
         result.headers = response.headers
         result.first_token_seconds = clock() - started
-        for index, text in accumulator.add(response.data or {}):
+        if not isinstance(response.data, dict):
+            kind = (response.content_type or "no content type").split(";")[0]
+            raise APIError(
+                f"HTTP {response.status_code}: the server sent {kind}, not a chat completion",
+                status_code=response.status_code,
+                request_id=response.request_id,
+            )
+        for index, text in accumulator.add(response.data):
             view.delta(index, text)
-        _show_tool_calls(view, accumulator, response.data or {})
+        _check_size(accumulator, max_answer_chars)
+        _show_tool_calls(view, accumulator, response.data, key)
         return
     stream = client.stream("/chat/completions", json_body=payload, **target)
     result.headers = stream.headers
@@ -382,7 +472,8 @@ def _receive(
                         result.first_token_seconds = clock() - started
                     view.delta(index, text)
                     sizes[index] = sizes.get(index, 0) + len(text)
-                _show_tool_calls(view, accumulator, chunk)
+                _check_size(accumulator, max_answer_chars)
+                _show_tool_calls(view, accumulator, chunk, key)
                 if limit is not None and sizes and max(sizes.values()) > limit:
                     result.ignored_limit = options.max_tokens
                     for choice in accumulator.choices.values():
@@ -401,8 +492,17 @@ def _receive(
         )
 
 
-def _fold(accumulator: ChatAccumulator, result: ChatResult) -> None:
-    result.choices = [Choice.from_state(c) for c in accumulator.ordered()]
+def _check_size(accumulator: ChatAccumulator, max_answer_chars: int) -> None:
+    """End an answer that grows past the cap: a hostile server could fill the kernel's memory."""
+    if accumulator.content_chars > max_answer_chars:
+        raise APIError(
+            f"the answer passed {max_answer_chars:,} characters and was cut there "
+            "(OAIMagics.max_answer_chars sets the limit)"
+        )
+
+
+def _fold(accumulator: ChatAccumulator, result: ChatResult, key: Optional[str] = None) -> None:
+    result.choices = [Choice.from_state(c, key) for c in accumulator.ordered()]
     if accumulator.model:
         result.model = accumulator.model
     result.usage = accumulator.usage
@@ -412,7 +512,32 @@ def _fold(accumulator: ChatAccumulator, result: ChatResult) -> None:
         result.finish_reason = first.finish_reason
 
 
-def _record(state: KernelState, name: str, user: Message, result: ChatResult) -> bool:
+def _tool_calls_as_text(result: ChatResult, view: ChatView) -> None:
+    """Tool calls nobody offered tools for are shown and kept as text, never as ``tool_calls``.
+
+    Recorded as calls they would need tool replies, and the next request would be one the API
+    rejects; run, they would run something the user never listed.
+    """
+    for choice in result.choices:
+        if not choice.tool_calls:
+            continue
+        calls = ", ".join(
+            f"{call['function']['name']}({call['function']['arguments']})"
+            for call in choice.tool_calls
+        )
+        note = f"[the model asked for tools, but none were offered; not run: {calls}]"
+        note = ("\n\n" if choice.text else "") + note
+        choice.text += note
+        choice.tool_calls = []
+        view.delta(choice.index, note)
+        if choice.index == 0:
+            result.text = choice.text
+
+
+def _record(
+    state: KernelState, name: str, user: Message, result: ChatResult,
+    start: Optional[TurnStart] = None,
+) -> bool:
     """Append the exchange; a partial answer only when some of it arrived."""
     if not result.choices:
         return False
@@ -426,6 +551,5 @@ def _record(state: KernelState, name: str, user: Message, result: ChatResult) ->
         tool_calls=first.tool_calls or None,
         alternatives=[c.text for c in result.choices] if len(result.choices) > 1 else None,
     )
-    with state.lock:
-        state.conversation(name).record_turn(user, [reply])
+    commit_turn(state, name, user, [reply], start)
     return True

@@ -17,6 +17,7 @@ follow-up request that fails before anything arrives is not recorded: the rounds
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
@@ -46,8 +47,13 @@ class CannotConfirm(InputError):
 
 def ask_permission(name: str, arguments: Dict[str, Any]) -> bool:
     """A yes/no at the input prompt (Jupyter's stdin channel); anything but yes declines."""
+    from .tools import visible
+
+    shown = visible(json.dumps(arguments, ensure_ascii=False))
+    if len(shown) > 300:
+        shown = shown[:299] + "…"
     try:
-        answer = input(f"Run the tool {name} with the arguments shown? [y/N] ")
+        answer = input(f"Run the tool {visible(name)}({shown})? [y/N] ")
     except EOFError:
         return False
     except NotImplementedError:  # IPython's StdinNotImplementedError
@@ -88,7 +94,8 @@ def _run_choices(magics: Any, args: Any, prompt: str, options: ChatOptions, n: i
     else:
         view = TerminalChoicesView(n, footer=not args.no_footer)
     return chat.ask(magics.state, magics.client, prompt, view, options=options,
-                    conversation=args.conversation, budget=magics.history_budget())
+                    conversation=args.conversation, budget=magics.history_budget(),
+                    start=chat.TurnStart(args.new, args.system))
 
 
 def _run_tools(magics: Any, args: Any, prompt: str, options: ChatOptions) -> ChatResult:
@@ -105,6 +112,8 @@ def _run_tools(magics: Any, args: Any, prompt: str, options: ChatOptions) -> Cha
         magics.state, magics.client, prompt, view, tools, options=options,
         conversation=args.conversation, budget=magics.history_budget(),
         confirm=None if args.auto_tools else ask_permission, max_rounds=magics.max_tool_rounds,
+        max_calls_per_round=magics.max_tool_calls_per_round,
+        start=chat.TurnStart(args.new, args.system),
     )
 
 
@@ -128,8 +137,10 @@ def tool_loop(
     budget: Optional[HistoryBudget] = None,
     confirm: Optional[Confirm] = None,
     max_rounds: int = 5,
+    max_calls_per_round: int = 8,
     cancellation: Optional[Cancellation] = None,
     clock: Callable[[], float] = time.monotonic,
+    start: Optional[chat.TurnStart] = None,
 ) -> ToolChatResult:
     """Ask with ``tools`` until the model answers in text (or ``max_rounds`` rounds ran).
 
@@ -161,6 +172,7 @@ def tool_loop(
             last, failure = chat.send(
                 state, client, [user, *replies], view, options=round_options,
                 conversation=conversation, budget=budget, cancellation=cancellation, clock=clock,
+                start=start,
             )
             _add_round(final, last, round_started - started - waited)
             choice = last.choices[0] if last.choices else None
@@ -183,7 +195,12 @@ def tool_loop(
             final.rounds += 1
             asking = clock()
             for index, call in enumerate(calls):
-                _answer(final, replies, open_calls, view, index, run_call(call, tools, confirm))
+                if index >= max_calls_per_round:
+                    outcome = _not_run(call, f"Not run: at most {max_calls_per_round} tool calls "
+                                             "run in one round (OAIMagics.max_tool_calls_per_round).")
+                else:
+                    outcome = run_call(call, tools, confirm)
+                _answer(final, replies, open_calls, view, index, outcome)
             waited += clock() - asking
     except BaseException as exc:  # interrupt or no way to confirm, between requests
         failure = exc
@@ -202,8 +219,7 @@ def tool_loop(
         # request that failed before anything arrived added nothing to ``replies``, so it is
         # not recorded and the history stays valid for the next prompt.
         if replies:
-            with state.lock:
-                state.conversation(conversation).record_turn(user, list(replies))
+            chat.commit_turn(state, conversation, user, list(replies), start)
             state.notify("conversation", {"name": conversation})
         # CONTRACTS 1: when the first request brought nothing, the view shows nothing (it
         # decides, from final.nothing_arrived) and the cell's one line is all.

@@ -15,7 +15,9 @@ import http.client
 import json
 import random
 import re
+import threading
 import time
+import urllib.parse
 from typing import Any, Callable, Dict, Iterator, Optional
 
 import requests
@@ -25,12 +27,13 @@ from .errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    InputError,
     MissingKeyError,
     server_message,
     status_error_class,
 )
-from .sse import EventStream
-from .state import PRACTICE_HEADER, Settings
+from .sse import DEFAULT_MAX_LINE_BYTES, EventStream
+from .state import PRACTICE_HEADER, Settings, redact, redact_data
 
 CONNECT_TIMEOUT = 5.0
 DEBUG_HEADERS = (
@@ -43,14 +46,17 @@ DEBUG_HEADERS = (
 )
 
 
-def debug_headers(headers: Any) -> Dict[str, str]:
-    """The response headers worth keeping on every result (request id, rate limits...)."""
+def debug_headers(headers: Any, key: Optional[str] = None) -> Dict[str, str]:
+    """The response headers worth keeping on every result (request id, rate limits...), redacted."""
     kept = {}
     for name, value in headers.items():
         lower = name.lower()
         if lower in DEBUG_HEADERS or lower.startswith("x-ratelimit-"):
-            kept[lower] = value
+            kept[lower] = redact(str(value)[:MAX_HEADER_CHARS], key)
     return kept
+
+
+MAX_HEADER_CHARS = 300
 
 
 def should_retry(status_code: int, headers: Any) -> bool:
@@ -96,16 +102,23 @@ def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
 class APIResponse:
     """A finished response: its body (JSON or text) and its debug headers."""
 
-    def __init__(self, response: requests.Response) -> None:
+    def __init__(self, response: requests.Response, key: Optional[str] = None) -> None:
         self.status_code = response.status_code
-        self.headers = debug_headers(response.headers)
+        self.headers = debug_headers(response.headers, key)
         self.content_type = response.headers.get("content-type", "")
-        self.text = response.text
         self.data: Any = None
+        try:
+            self.text = redact(response.content.decode("utf-8"), key)
+        except UnicodeDecodeError:
+            raise APIError(
+                f"HTTP {response.status_code}: the server sent a body that is not UTF-8 text",
+                status_code=response.status_code,
+                request_id=self.request_id,
+            ) from None
         if "json" in self.content_type:
             try:
-                self.data = response.json()
-            except ValueError:
+                self.data = redact_data(json.loads(self.text), key)
+            except (ValueError, RecursionError):
                 raise APIError(
                     f"HTTP {response.status_code}: the server sent a body that is not valid JSON",
                     status_code=response.status_code,
@@ -120,14 +133,23 @@ class APIResponse:
 class StreamResponse:
     """An open streamed response: iterate it for JSON events; it closes itself however you stop."""
 
-    def __init__(self, response: requests.Response) -> None:
+    def __init__(
+        self,
+        response: requests.Response,
+        key: Optional[str] = None,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ) -> None:
         self._response = response
-        self.headers = debug_headers(response.headers)
-        self._events = EventStream(_iter_body(response))
+        self.headers = debug_headers(response.headers, key)
+        self._events = EventStream(
+            _iter_body(response),
+            redact=lambda data: redact_data(data, key),
+            max_line_bytes=max_line_bytes,
+        )
         self.json_body: Any = None
         if "json" in response.headers.get("content-type", ""):
             # The server ignored ``stream: true`` and answered in one piece.
-            self.json_body = APIResponse(response).data
+            self.json_body = APIResponse(response, key).data
 
     @property
     def request_id(self) -> Optional[str]:
@@ -254,19 +276,29 @@ class OpenAIClient:
     # --- public calls -------------------------------------------------------------------
 
     def get(self, path: str, **options: Any) -> APIResponse:
-        return APIResponse(self._send("GET", path, **options))
+        return APIResponse(self._send("GET", path, **options), self.settings.resolved_key())
 
     def post(self, path: str, **options: Any) -> APIResponse:
-        return APIResponse(self._send("POST", path, **options))
+        return APIResponse(self._send("POST", path, **options), self.settings.resolved_key())
 
     def stream(self, path: str, **options: Any) -> StreamResponse:
         """POST and return the open stream; retries happen only before it starts."""
-        return StreamResponse(self._send("POST", path, stream=True, **options))
+        response = self._send("POST", path, stream=True, **options)
+        return StreamResponse(
+            response, self.settings.resolved_key(), max_line_bytes=self.settings.max_line_bytes
+        )
 
     def list_models(self) -> APIResponse:
         return self.get("/models")
 
     # --- internals ----------------------------------------------------------------------
+
+    def _back_off(self, delay: float, cancel: Optional[threading.Event]) -> None:
+        """Wait before a retry; Stop ends the wait at once."""
+        if cancel is None:
+            self._sleep(delay)
+        elif cancel.wait(delay):
+            raise RequestStopped("stopped while waiting to retry")
 
     def _send(
         self,
@@ -279,7 +311,11 @@ class OpenAIClient:
         stream: bool = False,
         organization: Optional[str] = None,
         project: Optional[str] = None,
+        cancel: Optional[threading.Event] = None,
     ) -> requests.Response:
+        """Send with retries. With ``cancel`` (the panel's Stop), every phase can be stopped:
+        connecting and waiting for headers (the request runs in a helper thread whose late
+        result is discarded), and the back-off between retries."""
         headers = self.headers(organization, project)
         if stream:
             headers["Accept"] = "text/event-stream"
@@ -287,38 +323,45 @@ class OpenAIClient:
         if json_body is not None:
             headers["Content-Type"] = "application/json"
             body = json.dumps(json_body).encode("utf-8")
-        url = self.settings.resolved_base_url() + path
+        url = checked_base_url(self.settings.resolved_base_url()) + path
+        key = self.settings.resolved_key()
         timeout = (CONNECT_TIMEOUT, self.settings.timeout)
         attempt = 0
         while True:
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=body if body is not None else data,
-                    files=files,
-                    stream=stream,
-                    timeout=timeout,
+                response = _cancellable(
+                    cancel,
+                    lambda: self.session.request(
+                        method,
+                        url,
+                        headers=headers,
+                        data=body if body is not None else data,
+                        files=files,
+                        stream=stream,
+                        timeout=timeout,
+                        allow_redirects=False,
+                    ),
                 )
             except requests.Timeout as exc:
                 error: APIError = APITimeoutError(
                     f"the request to {_origin(url)} timed out ({_short_reason(exc)})"
                 )
                 if attempt < self.settings.max_retries:
-                    self._sleep(retry_delay(None, attempt))
+                    self._back_off(retry_delay(None, attempt), cancel)
                     attempt += 1
                     continue
                 raise error from None
             except requests.RequestException as exc:
                 if attempt < self.settings.max_retries:
-                    self._sleep(retry_delay(None, attempt))
+                    self._back_off(retry_delay(None, attempt), cancel)
                     attempt += 1
                     continue
                 raise APIConnectionError(
                     f"could not reach {_origin(url)} ({_short_reason(exc)}); "
                     "check the base URL (%oai base-url) and your network"
                 ) from None
+            if 300 <= response.status_code < 400:
+                raise redirect_error(response, key)
             if response.status_code < 400:
                 return response
             if attempt < self.settings.max_retries and should_retry(
@@ -326,10 +369,49 @@ class OpenAIClient:
             ):
                 delay = retry_delay(response.headers, attempt)
                 response.close()
-                self._sleep(delay)
+                self._back_off(delay, cancel)
                 attempt += 1
                 continue
-            raise error_from_response(response)
+            raise error_from_response(response, key)
+
+
+class RequestStopped(APIConnectionError):
+    """Stop was pressed before the response arrived; the caller reports it as an interrupt."""
+
+
+def _cancellable(cancel: Optional[threading.Event], send: Callable[[], Any]) -> Any:
+    """Run ``send`` so that ``cancel`` can end the wait for it.
+
+    A thread blocked in ``connect`` or waiting for response headers cannot be woken, so with
+    ``cancel`` the request runs in a helper thread; on Stop the caller returns at once and the
+    helper's late response (or error) is closed and dropped.
+    """
+    if cancel is None:
+        return send()
+    outcome: Dict[str, Any] = {}
+    finished = threading.Event()
+    lock = threading.Lock()
+
+    def work() -> None:
+        try:
+            outcome["response"] = send()
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+        with lock:
+            finished.set()
+            if outcome.get("abandoned") and "response" in outcome:
+                outcome["response"].close()
+
+    threading.Thread(target=work, name="oai-request", daemon=True).start()
+    while not finished.wait(0.02):
+        if cancel.is_set():
+            with lock:
+                if not finished.is_set():
+                    outcome["abandoned"] = True
+                    raise RequestStopped("stopped before the server answered")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["response"]
 
 
 def _origin(url: str) -> str:
@@ -337,13 +419,42 @@ def _origin(url: str) -> str:
     return match.group(0) if match else url
 
 
-def error_from_response(response: requests.Response) -> APIError:
-    """Turn an error response into our exception; an HTML page becomes a short readable line."""
+def checked_base_url(url: str) -> str:
+    """Refuse a base URL with credentials: requests would send them as Basic auth instead of
+    the Bearer key (and they would show wherever the URL is shown)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise InputError(
+            "the base URL contains a user name or password (user:pw@host): remove them; "
+            "the API key is sent as a Bearer header (%oai key)"
+        )
+    return url
+
+
+def redirect_error(response: requests.Response, key: Optional[str]) -> APIError:
+    """A 3xx is not followed: the conversation and headers must not go to another origin."""
+    location = redact(str(response.headers.get("location") or "(no Location)"), key)
+    if len(location) > 200:
+        location = location[:199] + "…"
+    response.close()
+    return APIError(
+        f"HTTP {response.status_code}: the server redirects to {location!r}, which is not "
+        "followed; set the base URL to the right server (%oai base-url)",
+        status_code=response.status_code,
+        request_id=debug_headers(response.headers, key).get("x-request-id"),
+    )
+
+
+def error_from_response(response: requests.Response, key: Optional[str] = None) -> APIError:
+    """Turn an error response into our exception; an HTML page becomes a short readable line.
+
+    Every string in it is redacted: servers echo the key in "Incorrect API key" messages.
+    """
     status = response.status_code
-    request_id = response.headers.get("x-request-id")
+    request_id = debug_headers(response.headers, key).get("x-request-id")
     try:
-        body: Any = response.json()
-    except ValueError:
+        body: Any = redact_data(json.loads(response.content.decode("utf-8")), key)
+    except (ValueError, RecursionError):
         body = None
     finally:
         response.close()
@@ -358,8 +469,8 @@ def error_from_response(response: requests.Response) -> APIError:
         message = f"{reason} (the server sent {content_type}, not an API error body)"
         kind = code = param = None
     cls = status_error_class(status)
-    return cls(
-        message,
+    error = cls(
+        redact(message, key),
         status_code=status,
         type=kind,
         code=str(code) if code is not None else None,
@@ -367,6 +478,8 @@ def error_from_response(response: requests.Response) -> APIError:
         request_id=request_id,
         body=body,
     )
+    error.headers = debug_headers(response.headers, key)
+    return error
 
 
 def abort_response(response: requests.Response) -> None:

@@ -89,7 +89,8 @@ def run_command(state: KernelState, line: str) -> Any:
     command, rest = words[0], words[1:]
     args = _parser(command, *COMMANDS[command], all_flag=command == "reset").parse_args(rest)
     handler = globals()[f"_{command}"]
-    result = handler(state, args)
+    with state.lock:  # a panel thread may be recording a turn at this moment
+        result = handler(state, args)
     if command not in ("list", "history"):
         state.notify("conversation", {"name": args.conversation, "command": command})
     return result
@@ -165,13 +166,21 @@ def _load(state: KernelState, args: Any) -> None:
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
-        messages = [Message.from_dict(m) for m in data.get("messages", [])]
+        if not isinstance(data, dict):
+            raise ValueError("the file is not a JSON object")
+        raw_messages = data.get("messages", [])
+        if not isinstance(raw_messages, list):
+            raise ValueError("messages must be a list")
+        messages = [Message.from_dict(m, f"messages[{i}]") for i, m in enumerate(raw_messages)]
         system = data.get("system")
-    except (ValueError, AttributeError, TypeError) as exc:
+        if system is not None and not isinstance(system, str):
+            raise ValueError("system must be text")
+    except (ValueError, RecursionError) as exc:
         raise InputError(f"{args.path} is not a conversation export: {exc}") from None
-    thread = state.conversation(args.conversation)
-    thread.messages = messages
-    thread.system = system
+    with state.lock:
+        thread = state.conversation(args.conversation)
+        thread.messages = messages
+        thread.system = system
     print(f"Loaded {len(messages)} messages into {args.conversation!r}.")
 
 
@@ -221,6 +230,7 @@ class Transcript:
         return self.markdown
 
     def _repr_html_(self) -> str:
-        from .render import render_markdown
+        from .render import IGNORE_MATH, render_markdown
 
-        return f'<div class="oai-transcript">{render_markdown(self.markdown)}</div>'
+        # Our renderer marks the math it found; everything else ("$5 and $10") stays text.
+        return f'<div class="oai-transcript {IGNORE_MATH}">{render_markdown(self.markdown)}</div>'

@@ -128,6 +128,8 @@ class APIError(OAIError):
         self.param = param
         self.request_id = request_id
         self.body = body
+        #: The response's debug headers (rate limits...), so an error still updates ``%oai``.
+        self.headers: Dict[str, str] = {}
 
     def __str__(self) -> str:
         parts = []

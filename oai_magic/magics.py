@@ -21,15 +21,18 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import MagicHelpFormatter, argument, kwds, magic_arguments
 from IPython.display import display
-from traitlets import CaselessStrEnum, Float, Int, Unicode, observe
+from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode, observe
 
 from . import chat as chat_usecase
 from .errors import CellStopped, OAIError
 from .interpolate import interpolate
-from .request import ChatOptions, parse_logit_bias
+from .request import ChatOptions, parse_logit_bias, validate_chat_options
 from .state import KernelState, Secret, get_state, mask_key
 
-SETTING_TRAITS = ("model", "base_url", "organization", "project", "timeout", "max_retries")
+SETTING_TRAITS = (
+    "model", "base_url", "organization", "project", "timeout", "max_retries", "max_answer_chars",
+    "max_line_bytes", "allow_insecure_http",
+)
 PROMPT_BELOW = "put the prompt on the lines below %%chat (options stay on the first line)"
 
 
@@ -149,6 +152,18 @@ class OAIMagics(Magics):
     max_retries = Int(2, help="Retries for 408/409/429/5xx and connection errors.").tag(
         config=True
     )
+    max_answer_chars = Int(
+        4_000_000, help="An answer longer than this ends with an error (the part kept): a server "
+        "could otherwise fill the kernel's memory."
+    ).tag(config=True)
+    max_line_bytes = Int(
+        8 * 1024 * 1024, help="A single streamed line longer than this ends the answer with an "
+        "error (the stream reader buffers a whole line before it can be shown)."
+    ).tag(config=True)
+    allow_insecure_http = Bool(
+        False, help="Do not warn when the base URL is plain http:// to a host that is not this "
+        "machine (a classroom server on a LAN)."
+    ).tag(config=True)
     render_interval = Float(
         0.05, help="Seconds between redraws of a streaming answer (the first token shows at once)."
     ).tag(config=True)
@@ -169,6 +184,9 @@ class OAIMagics(Magics):
     ).tag(config=True)
     transcribe_model = Unicode("whisper-1", help="Default %transcribe model.").tag(config=True)
     max_tool_rounds = Int(5, help="Most tool-call rounds in one %%chat.").tag(config=True)
+    max_tool_calls_per_round = Int(
+        8, help="Most tool calls run in one round; the rest are refused with a note to the model."
+    ).tag(config=True)
     display_mode = CaselessStrEnum(
         ["auto", "rich", "plain"],
         default_value="auto",
@@ -223,7 +241,10 @@ class OAIMagics(Magics):
         """
         from . import settings_commands
 
-        words = shlex.split(line)
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"Could not read the %oai command: {exc} (check the quotes).") from None
         if not words:
             display(settings_commands.status(self.state, self.max_tokens_param, self.context_tokens))
             return
@@ -237,6 +258,9 @@ class OAIMagics(Magics):
             value = settings_commands.parse_value(command, rest)
             setattr(self, field, value)
             print(settings_commands.describe_change(self.state, field))
+            warning = self.state.insecure_http_warning() if field == "base_url" else None
+            if warning:
+                print(warning)
         elif command == "context":
             self.context_tokens = settings_commands.parse_context(rest)
             print(settings_commands.describe_context(self.context_tokens))
@@ -390,12 +414,9 @@ class OAIMagics(Magics):
         if not prompt.strip():
             raise UsageError(f"%%chat: {PROMPT_BELOW}.")
         options = self._chat_options(args)
-        with self.state.lock:
-            thread = self.state.conversation(args.conversation)
-            if args.new:
-                thread.reset()
-            if args.system is not None:
-                thread.system = args.system
+        validate_chat_options(options)
+        # -n and -s are committed with the turn (chat.TurnStart): a refused option, an unknown
+        # tool or a request that fails before any answer leaves the conversation as it was.
         if args.tools or args.tool_choice or args.auto_tools or (options.n or 1) > 1:
             from . import chat_extras
 
@@ -452,6 +473,7 @@ class OAIMagics(Magics):
                 options=options,
                 conversation=args.conversation,
                 budget=self.history_budget(),
+                start=chat_usecase.TurnStart(args.new, args.system),
             )
         except chat_usecase.StoppedAnswer as stop:
             if args.out:

@@ -8,6 +8,7 @@ Standard library only; the answers themselves live in ``_practice_answers`` / ``
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import hmac
 import json
@@ -21,7 +22,7 @@ import traceback
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Deque, Dict, List, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ._practice_answers import (
@@ -44,6 +45,8 @@ PRACTICE_HEADER = "x-oai-practice"
 RATE_LIMIT_REQUESTS = 10_000
 RATE_LIMIT_TOKENS = 200_000
 MAX_BODY_BYTES = 64 * 1024 * 1024
+LOGGED_BODY_BYTES = 4096  # per request in a bounded log
+BOUNDED_LOG_REQUESTS = 100
 _ROUTES = {"/v1/models": "GET", "/v1/chat/completions": "POST",
            "/v1/audio/transcriptions": "POST", "/v1/audio/translations": "POST"}
 
@@ -85,14 +88,18 @@ class PracticeServer:
     """Serves the practice API on a background daemon thread; ``with PracticeServer() as s:``."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: Optional[str] = None,
-                 token_delay: float = 0.0, quirks: Optional[str] = None) -> None:
+                 token_delay: float = 0.0, quirks: Optional[str] = None,
+                 log_limit: Optional[int] = None) -> None:
+        """``log_limit``: keep only the last N requests, bodies cut to 4 KB (``%oai practice``
+        and the command line); None keeps everything, byte-exact (test fixtures)."""
         self.host, self.port, self.token_delay = host, port, token_delay
         # A compatibility mode (see _practice_quirks); the header x-practice-quirks overrides it
         # for one request.
         self.quirks = check_quirks(quirks)
         self._api_key = api_key
         self.base_url = ""
-        self.requests: List[RecordedRequest] = []
+        self.log_limit = log_limit
+        self.requests: Any = [] if log_limit is None else collections.deque(maxlen=log_limit)
         self._cond = threading.Condition()
         self._scripts: List[Tuple[str, Deque[Scripted]]] = []
         self._connections: Dict[socket.socket, threading.Thread] = {}
@@ -161,6 +168,9 @@ class PracticeServer:
     # -- used by the handler threads
 
     def _record(self, request: RecordedRequest) -> int:
+        if self.log_limit is not None and len(request.body) > LOGGED_BODY_BYTES:
+            request = RecordedRequest(request.method, request.path, request.headers,
+                                      request.body[:LOGGED_BODY_BYTES])
         with self._cond:
             self.requests.append(request)
             self._remaining = self._remaining - 1 if self._remaining > 1 else RATE_LIMIT_REQUESTS
@@ -259,7 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
         if "json" in ctype.lower():
             try:
                 parsed = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 parsed = None
         if ctype.lower().startswith("multipart/form-data"):
             try:
@@ -316,7 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/v1/chat/completions":
             try:
                 request = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise RequestError(400, "We could not parse the JSON body of your request. The "
                                    "OpenAI API expects a JSON payload.") from None
             return chat_reply(request)
@@ -334,6 +344,8 @@ class _Handler(BaseHTTPRequestHandler):
                 parts, total = [], 0
                 while True:
                     size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"x", 16)
+                    if size < 0:
+                        raise ValueError(size)  # read(-1) would read until the peer closes
                     if size == 0:
                         while self.rfile.readline(8192).strip():
                             pass  # trailers
@@ -467,7 +479,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                              "or faster-whisper (faster-whisper-server)")
     args = parser.parse_args(argv)
     server = PracticeServer(args.host, args.port, api_key=args.key, token_delay=args.delay,
-                            quirks=args.quirks)
+                            quirks=args.quirks, log_limit=BOUNDED_LOG_REQUESTS)
     try:
         server.start()
     except OSError as exc:

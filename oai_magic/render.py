@@ -62,8 +62,16 @@ def unhighlighted_options() -> Any:
     return OptionsDict({**dict(md.options.items()), "highlight": None})
 
 
+# Above this size Markdown rendering time cannot be bounded (markdown-it's link and emphasis
+# rules cost up to ~10 µs a character on pathological input such as "[" repeated): show escaped
+# text instead, so the final render stays within a few seconds.
+MAX_MARKDOWN_CHARS = 500_000
+
+
 def render_markdown(text: str) -> str:
     """Markdown → HTML body; raw HTML in ``text`` comes out escaped."""
+    if len(text) > MAX_MARKDOWN_CHARS:
+        return render_plain(text)
     return markdown_parser().render(text)
 
 
@@ -83,12 +91,26 @@ def answer_html(body_html: str, mark: Optional[str] = None) -> str:
 
 
 def render_footer(parts: Iterable[str]) -> str:
-    """One muted line: model · tokens · timings · request id · billing."""
+    """One muted line: model · tokens · timings · request id · billing.
+
+    Its parts come from the server (model, request id, organization): escaped and marked for
+    MathJax to ignore, so a header like ``$\\href{...}{...}$`` stays text, never a link.
+    """
     line = " · ".join(escape_html(p) for p in parts if p)
-    return f'<div class="oai-footer" style="font-size:smaller;opacity:0.65;margin-top:0.3em">{line}</div>'
+    style = "font-size:smaller;opacity:0.65;margin-top:0.3em"
+    return f'<div class="oai-footer" style="{style}"><span class="{IGNORE_MATH}">{line}</span></div>'
 
 
 # --- code highlighting -------------------------------------------------------------------
+
+
+def render_notices(notices: Iterable[str]) -> str:
+    """Notices above an answer, muted, escaped and ignored by MathJax (for views to call)."""
+    return "".join(
+        f'<div class="oai-notice {IGNORE_MATH}" style="font-size:smaller;opacity:0.75">'
+        f"{escape_html(n)}</div>"
+        for n in notices
+    )
 
 
 def highlight_code(code: str, lang: str, attrs: str = "") -> str:
@@ -145,10 +167,19 @@ _INLINE_DELIMS = (("\\(", "\\)", False), ("\\[", "\\]", True), ("$$", "$$", True
 _BLOCK_DELIMS = (("$$", "$$"), ("\\[", "\\]"))
 
 
+@lru_cache(maxsize=16)
+def _last(src: str, closer: str) -> int:
+    """Where ``closer`` last occurs in ``src``: an opener after it can never close, so the
+    search for its closer is skipped (unclosed ``\\(`` made rendering quadratic)."""
+    return src.rfind(closer)
+
+
 def _delimited(src: str, pos: int) -> Optional[Tuple[str, int, bool]]:
     """(content, end, display) for math opened at ``pos`` by \\(, \\[ or $$."""
     for opener, closer, display in _INLINE_DELIMS:
         if src.startswith(opener, pos):
+            if _last(src, closer) < pos + len(opener):
+                return None
             end = src.find(closer, pos + len(opener))
             content = src[pos + len(opener) : end] if end >= 0 else ""
             return (content, end + len(closer), display) if content.strip() else None
@@ -193,6 +224,8 @@ def _math_block(state: Any, start: int, end: int, silent: bool) -> bool:
     if not delims:
         return False
     opener, closer = delims[0]
+    if _last(state.src, closer) < state.bMarks[start] + state.tShift[start] + len(opener):
+        return False  # no closer anywhere after this line
     rest = first[len(opener) :].rstrip()
     lines = []
     line = start

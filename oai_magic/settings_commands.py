@@ -10,6 +10,10 @@ from typing import Any, List, Optional, Sequence
 from .errors import InputError
 from .state import KernelState, from_practice_server, mask_key
 
+# MathJax 3 and 2 spell "leave this alone" differently (as render.IGNORE_MATH, without
+# importing the renderer): table cells hold server data such as model ids and headers.
+IGNORE_MATH = "tex2jax_ignore mathjax_ignore"
+
 
 class Table:
     """A small table that shows as HTML in a notebook and as aligned text elsewhere."""
@@ -36,7 +40,7 @@ class Table:
             for row in self.rows
         )
         caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
-        return f"<table class='oai-table'>{caption}<tr>{head}</tr>{body}</table>"
+        return f"<table class='oai-table {IGNORE_MATH}'>{caption}<tr>{head}</tr>{body}</table>"
 
 
 def status(
@@ -122,6 +126,11 @@ def parse_value(command: str, rest: List[str]) -> Optional[str]:
     value = rest[0]
     if command == "base-url" and not value.startswith(("http://", "https://")):
         raise InputError(f"the base URL must start with http:// or https://, got {value!r}")
+    if command == "base-url" and "@" in value.split("/")[2]:
+        raise InputError(
+            "the base URL contains a user name or password (user:pw@host): remove them; "
+            "the API key is sent as a Bearer header (%oai key)"
+        )
     return value.rstrip("/") if command == "base-url" else value
 
 
@@ -138,6 +147,26 @@ def describe_change(state: KernelState, field: str) -> str:
 
 
 MODELS_NOT_LISTED = "this server does not list models"
+MAX_MODELS = 2000
+
+
+def listed_models(data: Any) -> List[Any]:
+    """The entries of a ``/v1/models`` body, at most ``MAX_MODELS`` of them.
+
+    A server can list millions; they would all land in a table or widget state (and be saved).
+    """
+    entries = data.get("data") if isinstance(data, dict) else None
+    return entries[:MAX_MODELS] if isinstance(entries, list) else []
+
+
+def _day(created: Any) -> str:
+    """A ``created`` timestamp as a date, or "" when it is not a plausible one (``1e20``)."""
+    if isinstance(created, bool) or not isinstance(created, (int, float)):
+        return ""
+    try:
+        return datetime.datetime.fromtimestamp(created, datetime.timezone.utc).strftime("%Y-%m-%d")
+    except (OverflowError, OSError, ValueError):
+        return ""
 
 
 def models_table(client: Any) -> Any:
@@ -149,17 +178,15 @@ def models_table(client: Any) -> Any:
     except NotFoundError:
         return (f"{MODELS_NOT_LISTED.capitalize()} (404 on /models): name a model with "
                 "%oai model NAME or -m NAME.")
-    models = (response.data or {}).get("data") or []
+    models = [m for m in listed_models(response.data) if isinstance(m, dict)]
     rows = []
     for model in sorted(models, key=lambda m: str(m.get("id", ""))):
-        created = model.get("created")
-        day = (
-            datetime.datetime.fromtimestamp(created, datetime.timezone.utc).strftime("%Y-%m-%d")
-            if isinstance(created, (int, float))
-            else ""
-        )
-        rows.append((model.get("id", "?"), model.get("owned_by", ""), day))
-    return Table(["model", "owned by", "created"], rows, title=f"{len(rows)} models")
+        rows.append((str(model.get("id", "?")), str(model.get("owned_by", "")), _day(model.get("created"))))
+    title = f"{len(rows)} models"
+    entries = response.data.get("data") if isinstance(response.data, dict) else None
+    if isinstance(entries, list) and len(entries) > MAX_MODELS:
+        title = f"the first {MAX_MODELS:,} of {len(entries):,} models"
+    return Table(["model", "owned by", "created"], rows, title=title)
 
 
 PRACTICE_KEY = "sk-practice-offline-0000"
@@ -243,10 +270,10 @@ def _local_practice_server(base_url: str, key: str, timeout: float = 1.0) -> boo
 
 
 def _start_practice(state: KernelState, delay: float) -> None:
-    from .practice import PracticeServer
+    from .practice import BOUNDED_LOG_REQUESTS, PracticeServer
 
     if state.practice_server is None:
-        state.practice_server = PracticeServer(token_delay=delay).start()
+        state.practice_server = PracticeServer(token_delay=delay, log_limit=BOUNDED_LOG_REQUESTS).start()
     else:
         state.practice_server.token_delay = delay
     state.settings.base_url = state.practice_server.base_url

@@ -6,6 +6,7 @@ Everything here is plain data. The magics and the chat panel are two faces on th
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -32,6 +33,124 @@ def mask_key(key: Optional[str]) -> str:
     prefix = "sk-" if key.startswith("sk-") else ""
     tail = key[-4:] if len(key) >= 12 else ""
     return f"{prefix}…{tail}"
+
+
+MIN_KEY_RUN = 12
+
+
+def _key_pieces(key: str) -> Tuple[re.Pattern, int]:
+    """A regex finding any run of ``MIN_KEY_RUN`` key characters, and that run length."""
+    run = min(MIN_KEY_RUN, len(key))
+    grams = {key[i : i + run] for i in range(len(key) - run + 1)}
+    pattern = re.compile("|".join(re.escape(g) for g in sorted(grams, key=len, reverse=True)))
+    return pattern, run
+
+
+_PATTERNS: Dict[str, Tuple[re.Pattern, int]] = {}
+
+
+def _key_matches(text: str, key: str) -> List[Tuple[int, int]]:
+    """Spans of ``text`` that are runs of the key (12 or more of its characters), maximal."""
+    found = _PATTERNS.get(key)
+    if found is None:
+        if len(_PATTERNS) > 8:
+            _PATTERNS.clear()
+        found = _PATTERNS[key] = _key_pieces(key)
+    pattern, run = found
+    spans: List[Tuple[int, int]] = []
+    pos = 0
+    while True:
+        match = pattern.search(text, pos)
+        if match is None:
+            return spans
+        start, end = match.span()
+        # Grow the run while it is still a piece of the key (the key may appear cut anywhere).
+        while end < len(text) and text[start : end + 1] in key:
+            end += 1
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+        pos = end
+
+
+def redact(text: str, key: Optional[str]) -> str:
+    """The one place a server-derived string loses the key: every run of it becomes ``sk-…abcd``.
+
+    A hostile or careless server can echo the key (in an error, a header, a model id, the
+    answer); it must never reach an output, a result, an exception, a conversation or widget
+    state. Any run of 12 or more of the key's characters is masked, not only the whole key.
+    """
+    if not key or not text or not isinstance(text, str) or len(key) < 4:
+        return text
+    spans = _key_matches(text, key)
+    if not spans:
+        return text
+    masked, last = [], 0
+    for start, end in spans:
+        masked.append(text[last:start])
+        masked.append(mask_key(key))
+        last = end
+    masked.append(text[last:])
+    return "".join(masked)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def redact_data(data: Any, key: Optional[str]) -> Any:
+    """``redact`` over every string (keys and values) of decoded JSON.
+
+    Lone surrogates (JSON allows ``"\\ud800"``) become U+FFFD on the way: they cannot be
+    encoded as UTF-8, so they would break every display and export later.
+    """
+    if isinstance(data, str):
+        if _LONE_SURROGATE.search(data):
+            data = _LONE_SURROGATE.sub("\ufffd", data)
+        return redact(data, key)
+    if isinstance(data, dict):
+        return {redact_data(k, key): redact_data(v, key) for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact_data(v, key) for v in data]
+    return data
+
+
+class StreamRedactor:
+    """Redaction for text that arrives in pieces: a key split across two deltas is still masked.
+
+    ``feed`` returns the part of the text that is safe to show. Of the last ``len(key) - 1``
+    characters it holds back only a tail that could still grow into a run of the key (a tail
+    that is itself a piece of the key with room to reach 12 characters), so ordinary text is
+    not delayed; ``flush`` gives the rest when the stream is over.
+    """
+
+    def __init__(self, key: Optional[str]) -> None:
+        self.key = key if key and len(key) >= 4 else None
+        self._pending = ""
+
+    def feed(self, piece: str) -> str:
+        key = self.key
+        if key is None:
+            return piece
+        text = self._pending + piece
+        run = min(MIN_KEY_RUN, len(key))
+        cut = len(text)
+        for start in range(max(0, len(text) - len(key) + 1), len(text)):
+            at = key.find(text[start:])
+            if at != -1 and len(key) - at >= run:
+                cut = start
+                break
+        for start, end in _key_matches(text, key):
+            if start < cut < end:
+                cut = start
+                break
+        self._pending = text[cut:]
+        return redact(text[:cut], key)
+
+    def flush(self) -> str:
+        """The held-back tail, redacted: the stream is over."""
+        text, self._pending = self._pending, ""
+        return redact(text, self.key) if self.key else text
 
 
 class Secret:
@@ -74,6 +193,9 @@ class Settings:
     model: str = "gpt-4o-mini"
     timeout: float = 600.0
     max_retries: int = 2
+    max_answer_chars: int = 4_000_000
+    max_line_bytes: int = 8 * 1024 * 1024
+    allow_insecure_http: bool = False
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:
@@ -141,22 +263,56 @@ class Message:
         return data
 
     @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> Message:
-        content = data.get("content")
-        if content is not None and not isinstance(content, str):
-            raise ValueError("message content must be a string")
+    def from_dict(cls, data: Any, where: str = "message") -> Message:
+        """A message from an export, checked field by field; ValueError names the bad field."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{where} is not an object")
         role = data.get("role")
         if role not in ("system", "user", "assistant", "tool"):
-            raise ValueError(f"unknown role {role!r}")
+            raise ValueError(f"{where}.role is {role!r}, not system, user, assistant or tool")
+        for name in ("content", "tool_call_id", "name"):
+            if data.get(name) is not None and not isinstance(data[name], str):
+                raise ValueError(f"{where}.{name} must be text")
+        if not isinstance(data.get("partial", False), bool):
+            raise ValueError(f"{where}.partial must be true or false")
+        alternatives = data.get("alternatives")
+        if alternatives is not None and not (
+            isinstance(alternatives, list) and all(isinstance(a, str) for a in alternatives)
+        ):
+            raise ValueError(f"{where}.alternatives must be a list of texts")
+        tool_calls = data.get("tool_calls")
+        if tool_calls is not None:
+            _check_tool_calls(tool_calls, f"{where}.tool_calls")
+        if role == "tool" and not data.get("tool_call_id"):
+            raise ValueError(f"{where}.tool_call_id is missing (a tool message answers a call)")
         return cls(
             role=role,
-            content=content,
-            partial=bool(data.get("partial", False)),
-            tool_calls=data.get("tool_calls"),
+            content=data.get("content"),
+            partial=data.get("partial", False),
+            tool_calls=tool_calls or None,
             tool_call_id=data.get("tool_call_id"),
             name=data.get("name"),
-            alternatives=data.get("alternatives"),
+            alternatives=alternatives,
         )
+
+
+def _check_tool_calls(tool_calls: Any, where: str) -> None:
+    if not isinstance(tool_calls, list):
+        raise ValueError(f"{where} must be a list")
+    for i, call in enumerate(tool_calls):
+        at = f"{where}[{i}]"
+        if not isinstance(call, dict):
+            raise ValueError(f"{at} is not an object")
+        if not isinstance(call.get("id"), str) or not call["id"]:
+            raise ValueError(f"{at}.id must be text")
+        if call.get("type", "function") != "function":
+            raise ValueError(f"{at}.type must be \"function\"")
+        function = call.get("function")
+        if not isinstance(function, dict):
+            raise ValueError(f"{at}.function must be an object")
+        for name in ("name", "arguments"):
+            if not isinstance(function.get(name), str):
+                raise ValueError(f"{at}.function.{name} must be text")
 
 
 def estimate_tokens(text: Optional[str]) -> int:
@@ -248,6 +404,8 @@ class KernelState:
         self.last_headers: Dict[str, str] = {}
         self.lock = threading.RLock()
         self._listeners: List[Listener] = []
+        self._failed_listeners: set = set()
+        self._warned_insecure: set = set()
         self.practice_server: Any = None
         self._said_once: set = set()
         # base URL -> the name its server accepts for --max-tokens, learned from a 400.
@@ -271,6 +429,29 @@ class KernelState:
                 self.conversations[name] = Conversation(name)
             return self.conversations[name]
 
+    def insecure_http_warning(self) -> Optional[str]:
+        """A one-line warning, once per base URL per session, when the key would travel in clear.
+
+        Plain ``http://`` to a host that is not this machine sends the key and every prompt
+        readable on the network. Classrooms on a LAN do this on purpose, so it is a warning,
+        silenced by ``OAIMagics.allow_insecure_http = True``.
+        """
+        url = self.settings.resolved_base_url()
+        if self.settings.allow_insecure_http or not url.lower().startswith("http://"):
+            return None
+        host = url[len("http://") :].split("/")[0].rsplit("@", 1)[-1]
+        host = host[1:].split("]")[0] if host.startswith("[") else host.split(":")[0]
+        if host.lower() in ("localhost", "::1") or host.startswith("127."):
+            return None
+        with self.lock:
+            if url in self._warned_insecure:
+                return None
+            self._warned_insecure.add(url)
+        return (
+            f"Warning: {url} is plain http to another machine: the API key and the conversation "
+            "travel unencrypted (OAIMagics.allow_insecure_http = True silences this)."
+        )
+
     @property
     def last_request_id(self) -> Optional[str]:
         return self.last_headers.get("x-request-id")
@@ -286,8 +467,20 @@ class KernelState:
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def notify(self, event: str, info: Optional[Dict[str, Any]] = None) -> None:
+        """Tell every listener; a failing one is logged once and never breaks the caller.
+
+        A listener (the panel) runs inside whatever request notified it: its bug must not turn
+        every ``%%chat`` into a traceback, nor stop the turn from being recorded.
+        """
         for listener in list(self._listeners):
-            listener(event, info or {})
+            try:
+                listener(event, info or {})
+            except Exception:
+                if id(listener) not in self._failed_listeners:
+                    self._failed_listeners.add(id(listener))
+                    logging.getLogger("oai_magic").exception(
+                        "a state listener failed (ignored from now on)"
+                    )
 
 
 _STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -329,6 +329,7 @@ def run_call(
     tool = by_name[name]
     try:
         arguments = parse_arguments(function.get("arguments") or "")
+        check_arguments(tool.schema.get("parameters") or {}, arguments)
         bound = _bind(tool.function, arguments)
     except (ValueError, TypeError) as exc:
         return ToolOutcome(call_id, name, None, "bad-arguments",
@@ -347,6 +348,52 @@ def run_call(
                        printed.getvalue())
 
 
+_JSON_TYPES: Dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+    "null": lambda v: v is None,
+}
+
+
+def _fits(schema: Dict[str, Any], value: Any) -> bool:
+    """Whether ``value`` has a JSON type the schema allows (types, enums and anyOf; no deeper)."""
+    if "anyOf" in schema:
+        return any(_fits(member, value) for member in schema["anyOf"])
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    kinds = schema.get("type")
+    if kinds is None:
+        return True
+    kinds = [kinds] if isinstance(kinds, str) else kinds
+    return any(_JSON_TYPES.get(kind, lambda v: True)(value) for kind in kinds)
+
+
+def check_arguments(parameters: Dict[str, Any], arguments: Dict[str, Any]) -> None:
+    """Refuse arguments the schema did not offer, or of the wrong JSON type (ValueError).
+
+    The model may invent names; a function with ``**kwargs`` would take them silently, so
+    only the named parameters offered in the schema are accepted. An int is fine for a
+    ``float``; a bool is not an ``int``.
+    """
+    properties = parameters.get("properties") or {}
+    unknown = [name for name in arguments if name not in properties]
+    if unknown:
+        offered = ", ".join(properties) or "none"
+        raise ValueError(
+            f"it takes no argument {', '.join(map(repr, unknown))} (its arguments: {offered})"
+        )
+    for name, value in arguments.items():
+        if not _fits(properties[name], value):
+            wanted = properties[name].get("type") or properties[name].get("anyOf") or "?"
+            raise ValueError(
+                f"argument {name!r} should be {wanted}, got {type(value).__name__} {value!r:.60}"
+            )
+
+
 def _reason(exc: Exception) -> str:
     text = str(exc)
     if isinstance(exc, TypeError):
@@ -354,12 +401,29 @@ def _reason(exc: Exception) -> str:
     return text
 
 
+# Bidi overrides and isolates, zero-width and other invisible format characters, and
+# controls other than newline and tab: "/home/user/\u202etxt.exe" must not read "exe.txt".
+_HIDDEN = re.compile(
+    "[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2069\ufeff\ufff9-\ufffb]"
+)
+
+
+def visible(text: str) -> str:
+    """Text as a confirmation must show it: hidden and direction-changing characters escaped."""
+    return _HIDDEN.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
 def call_preview(call: Dict[str, Any]) -> Tuple[str, str]:
-    """(name, arguments) for display: pretty-printed once they parse, as received until then."""
+    """(name, arguments) for display: pretty-printed once they parse, as received until then.
+
+    Both come from the model: bidi and control characters are escaped so what is shown is
+    what would run.
+    """
     function = call.get("function") or {}
     text = function.get("arguments") or ""
     try:
         shown = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):
         shown = text
-    return function.get("name") or "…", shown
+    return visible(str(function.get("name") or "…")), visible(str(shown))

@@ -8,13 +8,14 @@ appended to a chat conversation as a user message, for the next ``%%chat -c NAME
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .audio_sources import AudioSource
 from .errors import APIError, InputError, OAIError
-from .state import KernelState, Message
+from .state import KernelState, Message, StreamRedactor
 from .subtitles import Segment, Word, parse_cues
 
 try:  # Protocol is typing-only; keep 3.9 happy without typing_extensions.
@@ -165,13 +166,15 @@ def parse_response(result: TranscriptResult, data: Any, text: str) -> None:
         duration = data.get("duration")
         result.duration = float(duration) if isinstance(duration, (int, float)) else None
         result.usage = data.get("usage")
+        result.usage = result.usage if isinstance(result.usage, dict) else None
+        result.language = result.language if isinstance(result.language, str) else None
         result.segments = [
-            Segment(float(s.get("start", 0)), float(s.get("end", 0)), str(s.get("text", "")).strip())
-            for s in data.get("segments") or [] if isinstance(s, dict)
+            Segment(_seconds(s.get("start")), _seconds(s.get("end")), str(s.get("text", "")).strip())
+            for s in _objects(data.get("segments"))
         ]
         result.words = [
-            Word(str(w.get("word", "")), float(w.get("start", 0)), float(w.get("end", 0)))
-            for w in data.get("words") or [] if isinstance(w, dict)
+            Word(str(w.get("word", "")), _seconds(w.get("start")), _seconds(w.get("end")))
+            for w in _objects(data.get("words"))
         ]
         return
     result.raw = text
@@ -182,6 +185,19 @@ def parse_response(result: TranscriptResult, data: Any, text: str) -> None:
             result.duration = result.segments[-1].end
     else:
         result.text = text.strip()
+
+
+def _objects(value: Any) -> List[Dict[str, Any]]:
+    """The objects of a list the server sent; anything else (``segments: 5``) counts as none."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _seconds(value: Any) -> float:
+    """A timestamp the server sent, or 0 when it is not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0.0
+    number = float(value)
+    return number if math.isfinite(number) else 0.0
 
 
 def transcribe_one(
@@ -209,29 +225,36 @@ def transcribe_one(
     stream = client.stream(endpoint(options), data=form_fields(options), files=files, **target)
     result.headers = stream.headers
     pieces: List[str] = []
+    redactor = StreamRedactor(client.settings.resolved_key() if hasattr(client, "settings") else None)
     with stream:
         try:
-            _read_stream(stream, result, pieces, on_delta)
+            _read_stream(stream, result, pieces, on_delta, redactor)
         except APIError as exc:
             if exc.request_id is None:
                 exc.request_id = stream.request_id
             if not pieces:
                 raise
             result.partial, result.error = True, str(exc)
+        finally:
+            rest = redactor.flush()
+            if rest:
+                pieces.append(rest)
+                on_delta(rest)
     if not result.text:
         result.text = "".join(pieces).strip()
     return result
 
 
 def _read_stream(stream: Any, result: TranscriptResult, pieces: List[str],
-                 on_delta: Callable[[str], None]) -> None:
+                 on_delta: Callable[[str], None], redactor: StreamRedactor) -> None:
     """Deltas until ``transcript.text.done`` or the end of the stream."""
     for event in stream:
         kind = event.get("type") if isinstance(event, dict) else None
         if kind == "transcript.text.delta":
-            delta = str(event.get("delta") or "")
-            pieces.append(delta)
-            on_delta(delta)
+            delta = redactor.feed(str(event.get("delta") or ""))
+            if delta:
+                pieces.append(delta)
+                on_delta(delta)
         elif kind == "transcript.text.done" or (kind is None and "text" in event):
             # ``done`` carries the whole text; a server that ignored ``stream`` sends only that.
             if not pieces:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from typing import Any, Callable, List, Optional, TextIO
@@ -100,6 +101,25 @@ def result_mark(result: ChatResult) -> Optional[str]:
     if result.choices and result.choices[0].refusal and not result.choices[0].text:
         return "⚠ the model refused"
     return None
+
+
+# ESC-introduced sequences (CSI "\x1b[...m", OSC "\x1b]52;c;...\x07" clipboard writes, and the
+# rest), C1 controls, and C0 controls other than tab and newline.
+_TERMINAL_CONTROL = re.compile(
+    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC ... BEL/ST
+    r"|\x1b\[[0-?]*[ -/]*[@-~]?"  # CSI
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC ... ST
+    r"|\x1b.?"  # any other escape
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def terminal_safe(text: str) -> str:
+    """Server text as a terminal must print it: no escape or control sequences.
+
+    Written raw, an answer could set the clipboard (OSC 52), clear the screen or recolour it.
+    """
+    return _TERMINAL_CONTROL.sub("", text)
 
 
 def pretty_json(text: str) -> Optional[str]:
@@ -209,11 +229,11 @@ class TerminalChatView:
     def begin(self, notices: List[str]) -> None:
         self.notices, self.notices_shown = notices, len(notices)
         for notice in notices:
-            self.out.write(f"[{notice}]\n")
+            self.out.write(f"[{terminal_safe(notice)}]\n")
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
-            self.out.write(text)
+            self.out.write(terminal_safe(text))
             self.out.flush()
 
     def end(self, result: ChatResult) -> None:
@@ -229,7 +249,7 @@ class TerminalChatView:
 def write_terminal_closing(out: TextIO, result: ChatResult, mark: Optional[str], *, footer: bool) -> None:
     """The lines under a terminal answer: its mark, then the footer."""
     if mark:
-        out.write(f"[{mark}]\n")
+        out.write(f"[{terminal_safe(mark)}]\n")
     if footer:
-        out.write("— " + " · ".join(footer_parts(result)) + "\n")
+        out.write("— " + terminal_safe(" · ".join(footer_parts(result))) + "\n")
     out.flush()

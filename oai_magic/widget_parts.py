@@ -19,8 +19,9 @@ from .audio_sources import EXTENSIONS, AudioSource, _from_bytes, sniff_extension
 from .chat import ChatResult
 from .errors import InputError, OAIError
 from .live import LiveMarkdown
-from .render import answer_html, escape_html, render_footer, render_markdown
-from .state import KernelState, Message, mask_key
+from .render import IGNORE_MATH, answer_html, escape_html, render_footer, render_markdown
+from .settings_commands import listed_models
+from .state import KernelState, Message, redact
 from .views import footer_parts, result_mark, stop_line
 
 # Shown in the model box until /v1/models answers (and kept if it cannot be listed).
@@ -125,7 +126,7 @@ def rate_limits(headers: Dict[str, str]) -> str:
     for kind in ("requests", "tokens"):
         remaining = headers.get(f"x-ratelimit-remaining-{kind}")
         if remaining is not None:
-            shown = f"{int(remaining):,}" if remaining.isdigit() else remaining
+            shown = f"{int(remaining):,}" if remaining.isascii() and remaining.isdigit() else remaining
             parts.append(f"{shown} {kind}")
     return " · ".join(parts) + " left" if parts else ""
 
@@ -141,32 +142,30 @@ def status_parts(result: ChatResult) -> List[str]:
 
 def status_html(parts: List[str], *, key: Optional[str] = None) -> str:
     line = " · ".join(redact(p, key) for p in parts if p)
-    return f'<div class="oai-status" style="font-size:smaller;opacity:0.7">{escape_html(line)}</div>'
+    style = "font-size:smaller;opacity:0.7"
+    return f'<div class="oai-status {IGNORE_MATH}" style="{style}">{escape_html(line)}</div>'
 
 
 def banner_html(message: str, *, key: Optional[str] = None) -> str:
     return (
-        '<div class="oai-error" style="background:rgba(220,50,47,0.12);border-left:4px solid '
-        f'#dc322f;padding:0.3em 0.6em">⚠ {escape_html(redact(message, key))}</div>'
+        f'<div class="oai-error {IGNORE_MATH}" style="background:rgba(220,50,47,0.12);'
+        f'border-left:4px solid #dc322f;padding:0.3em 0.6em">⚠ {escape_html(redact(message, key))}</div>'
     )
 
 
 def note_html(message: str, *, key: Optional[str] = None) -> str:
     return (
-        f'<span style="font-size:smaller;opacity:0.7">{escape_html(redact(message, key))}</span>'
+        f'<span class="{IGNORE_MATH}" style="font-size:smaller;opacity:0.7">'
+        f"{escape_html(redact(message, key))}</span>"
     )
 
 
-def redact(text: str, key: Optional[str]) -> str:
-    """A server may echo the key in an error message: never let it reach a widget."""
-    if key and key in text:
-        return text.replace(key, mask_key(key))
-    return text
-
-
 def chat_model_ids(data: Any) -> List[str]:
-    """Model ids from a ``/v1/models`` body, without the audio/embedding/image ones."""
-    ids = [str(m.get("id")) for m in (data or {}).get("data") or [] if isinstance(m, dict)]
+    """Model ids from a ``/v1/models`` body, without the audio/embedding/image ones.
+
+    At most ``MAX_MODELS`` ids: the list lands in widget state, saved with the notebook.
+    """
+    ids = [str(m.get("id")) for m in listed_models(data) if isinstance(m, dict)]
     return sorted(i for i in ids if i and not any(word in i.lower() for word in NOT_CHAT))
 
 
