@@ -20,7 +20,7 @@ from .chat import ChatResult
 from .errors import InputError, OAIError
 from .live import LiveMarkdown
 from .render import answer_html, escape_html, render_footer, render_markdown
-from .state import KernelState, Message, mask_key
+from .state import KernelState, Message, content_text, mask_key
 from .views import footer_parts, result_mark, stop_line
 
 # Shown in the model box until /v1/models answers (and kept if it cannot be listed).
@@ -108,9 +108,14 @@ def user_html(text: str) -> str:
 
 def message_widgets(message: Message) -> List[Any]:
     """A recorded message as widgets: a label and its rendered content."""
+    if message.role == "user" and isinstance(message.content, list):  # context: our chrome
+        from .conversations import parts_html
+
+        return [label_html("You"), widgets.HTML(
+            f'<div class="oai-user" style="{_USER_STYLE}">{parts_html(message.content)}</div>')]
     if message.role == "user":
         return [label_html("You"), widgets.HTML(user_html(message.content or ""))]
-    text = message.content or ""
+    text = content_text(message.content)
     if message.tool_calls:
         calls = ", ".join(str(c.get("function", {}).get("name", "?")) for c in message.tool_calls)
         text = (text + "\n\n" if text else "") + f"*tool calls:* `{calls}`"
