@@ -10,7 +10,7 @@ a word, a backslash command, ``}``, ``^``, ``_`` or ``$`` is LaTeX or code (``\\
 from __future__ import annotations
 
 import re
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 _PLACEHOLDER = re.compile(
     r"(?<![{\w\\}^$])\{(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<full>!full)?"
@@ -23,18 +23,24 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
     return interpolate_context(text, namespace)[0]
 
 
+Summarise = Callable[[str, Any], Optional[str]]
+# What went with a prompt beyond plain values: (label, text sent, counts toward the context cap).
+Part = Tuple[str, str, bool]
+NO_ERROR_YET = "{error}"  # the label of a part asking for a last error that does not exist
+
+
 def interpolate_context(
-    text: str, namespace: Mapping[str, Any], *, error_text: Optional[str] = None
-) -> Tuple[str, List[Any]]:
+    text: str, namespace: Mapping[str, Any], *, summarise: Optional[Summarise] = None,
+    error_text: Optional[str] = None,
+) -> Tuple[str, List[Part]]:
     """``interpolate``, plus what went beyond plain values (for the sent-line and the cap).
 
-    Data objects (DataFrames, Series, arrays, big dicts and lists) become bounded summaries;
+    ``summarise(name, value)`` turns data objects into bounded summaries (None: send ``str``);
     ``{name!full}`` is the whole ``str(value)``; ``{error}`` is the last exception of the kernel
-    (``error_text``) when no variable ``error`` exists (CONTRACTS 6).
+    (``error_text``) when no variable ``error`` exists (CONTRACTS 6). With no last error the
+    placeholder stays and a part labelled ``NO_ERROR_YET`` says so: the caller refuses.
     """
-    from .context import SentPart, summary
-
-    parts: List[SentPart] = []
+    parts: List[Part] = []
 
     def replace(match: re.Match) -> str:
         name = match.group("name")
@@ -43,23 +49,21 @@ def interpolate_context(
                 value = namespace[name]
                 if match.group("full"):
                     whole = str(value)
-                    parts.append(SentPart(f"{name} (full)", whole))
+                    parts.append((f"{name} (full)", whole, True))
                     return whole
-                brief = summary(name, value)
+                brief = summarise(name, value) if summarise else None
                 if brief is not None:
-                    parts.append(SentPart(f"{name} summary", brief))
+                    parts.append((f"{name} summary", brief, True))
                     return brief
                 if name == "error":
-                    parts.append(SentPart("{error} is your variable error, not the last exception",
-                                          str(value), capped=False))
+                    parts.append(("{error} is your variable error, not the last exception",
+                                  str(value), False))
                 return str(value)
             if name == "error" and not match.group("full"):
                 if error_text is None:
-                    from .errors import InputError
-
-                    raise InputError("{error}: there has been no error in this kernel yet "
-                                     "(our own one-line messages do not count); nothing sent.")
-                parts.append(SentPart("traceback of the last error", error_text))
+                    parts.append((NO_ERROR_YET, "", False))
+                    return match.group(0)
+                parts.append(("traceback of the last error", error_text, True))
                 return error_text
             return match.group(0)
         history = namespace.get(match.group("hist"))

@@ -418,17 +418,22 @@ class OAIMagics(Magics):
 
     def _prompt_and_context(self, args: Any, cell: str) -> Any:
         """The interpolated prompt and what goes with it: summaries, {error}, images."""
-        from .context import Sent, resolve_image
+        from .context import Sent, SentPart, resolve_image, summary
 
         sent = Sent()
         if args.no_interpolate:
             prompt = cell
         else:
-            from .interpolate import interpolate_context
+            from .interpolate import NO_ERROR_YET, interpolate_context
 
             last = self.state.last_error
             error_text = last.text(self.state.settings.resolved_key()) if last else None
-            prompt, sent.parts = interpolate_context(cell, self.shell.user_ns, error_text=error_text)
+            prompt, parts = interpolate_context(
+                cell, self.shell.user_ns, summarise=summary, error_text=error_text)
+            if any(label == NO_ERROR_YET for label, _, _ in parts):
+                raise UsageError("{error}: there has been no error in this kernel yet (our own "
+                                 "one-line messages do not count); nothing sent.")
+            sent.parts = [SentPart(*part) for part in parts]
         watcher = getattr(self, "figure_watcher", None)
         for spec in args.image:
             sent.images.append(resolve_image(

@@ -61,6 +61,19 @@ def image_file(tmp_path, fmt="PNG", size=(640, 480), name=None) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _forget_variables(request):
+    """The shell lives for the session: variables set here must not meet other tests."""
+    if "shell" not in request.fixturenames:
+        yield
+        return
+    shell = request.getfixturevalue("shell")
+    before = set(shell.user_ns)
+    yield
+    for name in set(shell.user_ns) - before:
+        del shell.user_ns[name]
+
+
 def failing_cell(shell, source="def f(x):\n    return 1 / x\nf(0)"):
     result = shell.run_cell(source, store_history=False)
     assert result.error_in_exec is not None
