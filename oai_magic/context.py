@@ -427,11 +427,16 @@ class FigureWatcher:
 
     ``%%chat`` must start its own cell, and the inline backend closes figures at the end of each
     cell, so ``plt.gcf()`` is blank by then. This ``post_execute`` hook runs first and keeps a
-    reference. It never imports matplotlib: it looks only when the user already did.
+    reference to the active figure; ``saw`` is told of every figure displayed (a display
+    formatter in ``magics``). It never imports matplotlib: it looks only when the user did.
     """
 
     def __init__(self) -> None:
         self.last_figure: Any = None
+
+    def saw(self, figure: Any) -> None:
+        """A figure was displayed (the inline backend's ``plt.show()``, or ``display(fig)``)."""
+        self.last_figure = figure
 
     def __call__(self, *args: Any) -> None:
         helpers = sys.modules.get("matplotlib._pylab_helpers")

@@ -18,10 +18,11 @@ from typing import Any, Callable, List
 
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.error import UsageError
+from IPython.core.formatters import BaseFormatter
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import MagicHelpFormatter, argument, kwds, magic_arguments
 from IPython.display import display
-from traitlets import CaselessStrEnum, Float, Int, Unicode, observe
+from traitlets import CaselessStrEnum, Float, Int, ObjectName, Unicode, observe
 
 from . import chat as chat_usecase
 from .errors import CellStopped, OAIError
@@ -610,13 +611,36 @@ def register(ipython: Any) -> None:
     watch_the_kernel(ipython)
 
 
+class FiguresShown(BaseFormatter):
+    """A display formatter that shows nothing: it notes each matplotlib Figure displayed.
+
+    It goes by the class's module and name, so matplotlib is never imported, and not by the
+    formatter's type registry, which the inline backend clears of Figure when it starts. It
+    returns None, so no output is added.
+    """
+
+    format_type = Unicode("application/x-oai-figure-shown")
+    print_method = ObjectName("_repr_oai_figure_shown_")
+    watcher: Any = None
+
+    def __call__(self, obj: Any) -> None:
+        kind = type(obj)
+        if self.watcher is not None and kind.__name__ == "Figure" and kind.__module__ == "matplotlib.figure":
+            self.watcher.saw(obj)
+
+
 def watch_the_kernel(ipython: Any) -> None:
     """Hooks that keep the last error and the last figure shown, for %chat fix, {error} and
     --image figure. The figure hook runs before the inline backend closes the cell's figures."""
     from .context import FigureWatcher, remember_error
 
     magics = ipython.magics_manager.registry["OAIMagics"]
-    magics.figure_watcher = FigureWatcher()
-    ipython.events.callbacks["post_execute"].insert(0, magics.figure_watcher)
+    watcher = magics.figure_watcher = FigureWatcher()
+    ipython.events.callbacks["post_execute"].insert(0, watcher)
+    formatters = getattr(getattr(ipython, "display_formatter", None), "formatters", None)
+    if formatters is not None:  # the inline backend's plt.show() displays, then closes
+        seen = FiguresShown(parent=ipython.display_formatter)
+        seen.watcher = watcher
+        formatters[seen.format_type] = seen
     ipython.events.register(
         "post_run_cell", lambda result=None: remember_error(get_state(ipython), result))

@@ -516,3 +516,15 @@ def test_in_a_terminal_the_sent_line_is_text(shell, server, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("[sent with the prompt: picture.gif 5×7 GIF ")
     assert "<img" not in out
+
+
+def test_figure_shown_by_plt_show_in_the_cell_is_the_one_sent(shell, server):
+    """The inline backend's plt.show() displays each figure and closes it within the cell."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    run(shell, "import matplotlib.pyplot as plt\nfrom IPython.display import display\n"
+               "shown = plt.figure(figsize=(2, 2), dpi=50)\ndisplay(shown)\nplt.close('all')")
+    run(shell, "%%chat --image figure\nWhat is it?")
+    _, data = _data_url_bytes(valid_body(server)["messages"][-1]["content"][1])
+    assert read_header(data)[:] == ("PNG", 100, 100)
