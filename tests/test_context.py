@@ -528,3 +528,73 @@ def test_figure_shown_by_plt_show_in_the_cell_is_the_one_sent(shell, server):
     run(shell, "%%chat --image figure\nWhat is it?")
     _, data = _data_url_bytes(valid_body(server)["messages"][-1]["content"][1])
     assert read_header(data)[:] == ("PNG", 100, 100)
+
+
+# --------------------------------------------------------------------------- the panel
+
+
+@pytest.fixture
+def panel(shell):
+    from oai_magic.widget import ChatPanel
+
+    made = []
+
+    def make(*args, **kwargs):
+        made.append(ChatPanel(*args, **kwargs))
+        return made[-1]
+
+    yield make
+    for p in made:
+        p.stop()
+        p.wait(10)
+        p.close()
+
+
+def _upload(name, data):
+    import datetime
+
+    return ({"name": name, "type": "image/png", "size": len(data), "content": memoryview(data),
+             "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+
+
+def _html_under(widget) -> str:
+    from oai_magic.widget_parts import descendants
+
+    return "".join(str(getattr(w, "value", "")) for w in descendants(widget))
+
+
+def test_the_panel_attaches_images_as_removable_chips_and_sends_them(shell, server, panel, tmp_path):
+    path = image_file(tmp_path, "PNG", (64, 48), name="chart.png")
+    p = panel("pics")
+    p.image_upload.value = _upload("chart.png", path.read_bytes())
+    assert p.image_upload.value == ()  # the bytes are not kept in widget state
+    assert len(p.attachments.children) == 1
+    assert re.fullmatch(r"chart\.png 64×48 PNG \d+ B ✕", p.attachments.children[0].description)
+    p.attachments.children[0].click()  # remove it
+    assert p.attachments.children == ()
+    p.image_upload.value = _upload("chart.png", path.read_bytes())
+    p.send("What is in it?")
+    p.wait(10)
+    content = valid_body(server)["messages"][-1]["content"]
+    assert content[0] == {"type": "text", "text": "What is in it?"}
+    assert _data_url_bytes(content[1])[1] == path.read_bytes()
+    assert p.attachments.children == ()
+    shown = _html_under(p.transcript)
+    assert "sent with the prompt: chart.png 64×48 PNG" in shown and 'class="oai-thumbnail"' in shown
+    assert "I received a PNG image, 64×48." in shown
+    p.image_upload.value = _upload("notes.png", b"not an image")
+    assert "not a PNG, JPEG, GIF or WebP image" in p.error
+
+
+def test_the_panel_asks_about_the_last_error(shell, server, panel):
+    p = panel("debug")
+    p.fix_button.click()
+    assert "no error in this kernel yet" in p.error and server.requests == []
+    failing_cell(shell, "[][0]")
+    p.fix_button.click()
+    p.wait(10)
+    content = valid_body(server)["messages"][-1]["content"]
+    assert "IndexError: list index out of range" in content[1]["text"]
+    shown = _html_under(p.transcript)
+    assert "The traceback ends in IndexError (list index out of range)" in shown
+    assert "sent with the prompt: traceback (" in shown
