@@ -59,7 +59,8 @@ USAGE = """%chat manages conversations (to ask the model, use the cell magic %%c
   %chat system TEXT [-c NAME]      set the system prompt
   %chat export PATH [-c NAME]      save as .md or .json
   %chat load PATH [-c NAME]        load a .json export
-  %chat pick K [-c NAME]           record choice K of the last -N answer"""
+  %chat pick K [-c NAME]           record choice K of the last -N answer
+  %chat fix [-c NAME] [-m MODEL]   ask about the last error (the fix is offered as next cell)"""
 
 
 class Note:
