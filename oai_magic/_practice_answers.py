@@ -6,6 +6,7 @@ the same request always gets the same text, which is what demos and tests need.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
@@ -501,6 +502,70 @@ def _plan_tool_calls(body: dict) -> Optional[list]:
     return plan_tool_calls(body)
 
 
+# ---------------------------------------------------------------- chat: about the context sent
+
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<where>\S+))?\n'
+                    r"(?P<code>[^\n]*)", re.MULTILINE)
+_RAISED = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Iteration))"
+                     r"(?::\s*(?P<text>[^\n]*))?\s*$", re.MULTILINE)
+_CELL = re.compile(r"```python\n(?P<cell>.*?)\n```", re.DOTALL)
+
+
+def _describe_image(url: str) -> str:
+    from .image_header import read_header
+
+    if not url.startswith("data:"):
+        host = url.split("/")[2] if url.count("/") >= 2 else url
+        return f"I received an image URL on {host} (the practice server does not fetch it)."
+    try:
+        data = base64.b64decode(url.split(",", 1)[1], validate=True)
+    except (ValueError, IndexError):
+        return "I received an image whose data URL is not valid base64."
+    header = read_header(data)
+    if header is None:
+        return f"I received {len(data)} bytes that are not a PNG, JPEG, GIF or WebP image."
+    article = "an" if header.format[0] in "AEIOU" else "a"
+    return f"I received {article} {header.format} image, {header.width}×{header.height}."
+
+
+def context_answer(messages: list) -> Optional[str]:
+    """A deterministic answer about the images and tracebacks in the last user message, or None.
+
+    For an image it reads the header (format, size); for a traceback it names the exception
+    and the last frame's line, and offers the cell back as the "corrected" code block.
+    """
+    user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+    content = (user or {}).get("content")
+    text = message_text(content)
+    urls = [p["image_url"].get("url", "") for p in content if isinstance(p, dict)
+            and p.get("type") == "image_url" and isinstance(p.get("image_url"), dict)] \
+        if isinstance(content, list) else []
+    lines = [_describe_image(url) for url in urls]
+    if "Traceback (most recent call last):" in text:
+        frames = list(_FRAME.finditer(text))
+        raised = list(_RAISED.finditer(text))
+        kind = raised[-1].group("type") if raised else "an exception"
+        said = (raised[-1].group("text") or "").strip() if raised else ""
+        where = ""
+        if frames:
+            last = frames[-1]
+            where = f", raised at line {last.group('line')}: `{last.group('code').strip()}`"
+        lines.append(f"The traceback ends in {kind}{f' ({said})' if said else ''}{where}.")
+        cell = _CELL.search(text)
+        if cell:
+            lines.append("A corrected cell would go here; the practice server offers the cell back:\n\n"
+                         f"```python\n# practice: check the line named above\n{cell.group('cell')}\n```")
+    if not lines:
+        return None
+    if text.startswith("Context:"):
+        lines.insert(0, "I received a context block before the prompt.")
+    prompt = next((p.get("text", "") for p in reversed(content) if isinstance(p, dict)
+                   and p.get("type") == "text"), "") if isinstance(content, list) else text
+    if "Traceback (most recent call last):" not in prompt:
+        lines.append(f"You wrote: “{quote(prompt)}”")
+    return "\n\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------- chat: the response
 
 
@@ -548,6 +613,8 @@ def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int
     elif "json" in directives or (body.get("response_format") or {}).get("type") in (
             "json_object", "json_schema"):
         pieces = split_pieces(_json_answer(prompt, body, index))
+    elif context_answer(body["messages"]) is not None:
+        pieces = split_pieces(context_answer(body["messages"]))
     else:
         pieces = split_pieces(_default_answer(prompt, body, index, n, Context.of(body["messages"])))
     max_tokens = body.get("max_completion_tokens")

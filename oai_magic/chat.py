@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .accumulator import ChatAccumulator, ChoiceState, MalformedChunk
 from .errors import APIError, BadRequestError, OAIError, StreamIncompleteError
 from .request import ChatOptions, build_chat_payload
-from .state import Conversation, KernelState, Message, StreamRedactor, redact
+from .state import Conversation, KernelState, Message, StreamRedactor, content_images, redact
 
 try:  # Protocol is typing-only; keep 3.9 happy without typing_extensions.
     from typing import Protocol
@@ -294,6 +294,15 @@ def send(
     warning = state.insecure_http_warning()
     if warning:
         result.notices.append(warning)
+    with state.lock:
+        result.notices.extend(state.context_notices)
+        state.context_notices = []
+    resent = sum(len(content_images(m.get("content"))) for m in messages[: len(messages) - len(new_messages)])
+    if resent:
+        result.notices.append(
+            f"{resent} image{'s' if resent != 1 else ''} from earlier turns sent again "
+            "(the API needs the whole conversation each time)."
+        )
     if dropped:
         result.notices.append(
             f"History trimmed: the {dropped} oldest exchange{'s' if dropped != 1 else ''} "
@@ -323,6 +332,8 @@ def send(
                 and budget.context_tokens is None):
             exc.message += (" — %oai context N tells oai_magic the server's context size, so "
                             "older history is left out to fit")
+        if isinstance(exc, BadRequestError) and _refuses_images(exc, messages):
+            exc.message += " — this model may not accept images (try a vision model with -m)"
         result.error = str(exc)
         if not result.headers and getattr(exc, "headers", None):
             result.headers = exc.headers
@@ -339,6 +350,12 @@ def send(
         result.partial = result.interrupted or result.error is not None
         state.remember_headers(result.headers)
     return result, failure
+
+
+def _refuses_images(error: APIError, messages: List[Dict[str, Any]]) -> bool:
+    """A 400 that names image input, for a request that carried images."""
+    text = f"{error.message} {error.param or ''} {error.code or ''}".lower()
+    return "image" in text and any(content_images(m.get("content")) for m in messages)
 
 
 class _EmptyStream(Exception):

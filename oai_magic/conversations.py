@@ -7,11 +7,11 @@ import json
 import os
 import re
 import shlex
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from .errors import InputError
 from .settings_commands import Table
-from .state import Conversation, KernelState, Message
+from .state import Conversation, KernelState, Message, content_images, content_text
 
 _FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -59,7 +59,8 @@ USAGE = """%chat manages conversations (to ask the model, use the cell magic %%c
   %chat system TEXT [-c NAME]      set the system prompt
   %chat export PATH [-c NAME]      save as .md or .json
   %chat load PATH [-c NAME]        load a .json export
-  %chat pick K [-c NAME]           record choice K of the last -N answer"""
+  %chat pick K [-c NAME]           record choice K of the last -N answer
+  %chat fix [-c NAME] [-m MODEL]   ask about the last error (the fix is offered as next cell)"""
 
 
 class Note:
@@ -107,7 +108,7 @@ def _list(state: KernelState, args: Any) -> Any:
     rows = []
     for name in sorted(state.conversations):
         thread = state.conversations[name]
-        last = next((m.content for m in reversed(thread.messages) if m.content), "") or ""
+        last = next((content_text(m.content) for m in reversed(thread.messages) if m.content), "")
         preview = last if len(last) <= 50 else last[:47] + "..."
         rows.append((name, len(thread.turns()), thread.system or "", preview.replace("\n", " ")))
     if not rows:
@@ -146,15 +147,23 @@ def _system(state: KernelState, args: Any) -> None:
 def _export(state: KernelState, args: Any) -> None:
     thread = _existing(state, args.conversation)
     path = os.path.expanduser(args.path)
+    images: List[Any] = []
     if path.endswith(".json"):
-        text = json.dumps(thread.to_dict(), indent=2, ensure_ascii=False)
+        text = json.dumps(thread.to_dict(), indent=2, ensure_ascii=False)  # images as data URLs
     elif path.endswith(".md"):
-        text = transcript_markdown(thread)
+        text = transcript_markdown(thread, images)
     else:
         raise InputError(f"Export to .md or .json, got {args.path!r}.")
+    folder = os.path.join(os.path.dirname(path), "images")
+    if images:
+        os.makedirs(folder, exist_ok=True)
+        for name, data in images:
+            with open(os.path.join(folder, name), "wb") as handle:
+                handle.write(data)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
-    print(f"Exported {args.conversation!r} ({len(thread.messages)} messages) to {args.path}.")
+    also = f" and {len(images)} image{'s' if len(images) != 1 else ''} to images/" if images else ""
+    print(f"Exported {args.conversation!r} ({len(thread.messages)} messages) to {args.path}{also}.")
 
 
 def _load(state: KernelState, args: Any) -> None:
@@ -204,13 +213,16 @@ def _pick(state: KernelState, args: Any) -> None:
     print(f"Recorded choice {k} as the answer in {args.conversation!r}.")
 
 
-def transcript_markdown(thread: Conversation) -> str:
+def transcript_markdown(thread: Conversation, images: Optional[List[Any]] = None) -> str:
+    """The conversation as Markdown. With ``images`` (a list to fill), images in content parts
+    become links to ``images/NAME`` and (NAME, bytes) pairs are added for the caller to write;
+    without it they are a short text mark."""
     parts: List[str] = [f"# Conversation: {thread.name}\n"]
     if thread.system:
         parts.append(f"**system:** {thread.system}\n")
     for message in thread.messages:
         label = message.role + (" (partial)" if message.partial else "")
-        body = message.content or ""
+        body = _markdown_body(thread.name, message, images)
         if message.tool_calls:
             calls = ", ".join(
                 f"{c['function']['name']}({c['function']['arguments']})" for c in message.tool_calls
@@ -220,10 +232,39 @@ def transcript_markdown(thread: Conversation) -> str:
     return "\n".join(parts)
 
 
+def _markdown_body(name: str, message: Message, images: Optional[List[Any]]) -> str:
+    if not isinstance(message.content, list):
+        return message.content or ""
+    if images is None:
+        return content_text(message.content)
+    import base64
+
+    from .image_header import read_header
+
+    pieces = [p["text"] for p in message.content if p.get("type") == "text"]
+    for url in content_images(message.content):
+        if not url.startswith("data:"):
+            pieces.append(f"![image]({url})")
+            continue
+        data = base64.b64decode(url.split(",", 1)[1])
+        header = read_header(data)
+        extension = header.format.lower() if header else "bin"
+        safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)
+        filename = f"{safe}-{len(images) + 1}.{extension}"
+        images.append((filename, data))
+        pieces.append(f"![image {len(images)}](images/{filename})")
+    return "\n\n".join(pieces)
+
+
 class Transcript:
-    """A rendered transcript: escaped Markdown HTML in a notebook, Markdown as text."""
+    """A rendered transcript: escaped Markdown HTML in a notebook, Markdown as text.
+
+    Messages with context (content parts) are drawn by our own chrome: the context block
+    collapsed, images as thumbnails. The model-Markdown path would refuse their ``data:`` URLs.
+    """
 
     def __init__(self, thread: Conversation) -> None:
+        self.thread = thread
         self.markdown = transcript_markdown(thread)
 
     def __repr__(self) -> str:
@@ -232,5 +273,56 @@ class Transcript:
     def _repr_html_(self) -> str:
         from .render import IGNORE_MATH, render_markdown
 
-        # Our renderer marks the math it found; everything else ("$5 and $10") stays text.
-        return f'<div class="oai-transcript {IGNORE_MATH}">{render_markdown(self.markdown)}</div>'
+        if not any(isinstance(m.content, list) for m in self.thread.messages):
+            # Our renderer marks the math it found; everything else ("$5 and $10") stays text.
+            return f'<div class="oai-transcript {IGNORE_MATH}">{render_markdown(self.markdown)}</div>'
+        return f'<div class="oai-transcript {IGNORE_MATH}">{transcript_html(self.thread)}</div>'
+
+
+def transcript_html(thread: Conversation) -> str:
+    """Each message rendered alone; content parts through :func:`parts_html`."""
+    from .render import render_markdown
+
+    html = [render_markdown(f"# Conversation: {thread.name}\n")]
+    if thread.system:
+        html.append(render_markdown(f"**system:** {thread.system}\n"))
+    for message in thread.messages:
+        label = message.role + (" (partial)" if message.partial else "")
+        if isinstance(message.content, list):
+            html.append(render_markdown(f"### {label}\n"))
+            html.append(parts_html(message.content))
+        else:
+            single = Conversation(thread.name, messages=[message])
+            html.append(render_markdown(transcript_markdown(single).split("\n", 1)[1]))
+    return "".join(html)
+
+
+COLLAPSED_CONTEXT = ("Context:", "The cell that failed")
+
+
+def parts_html(content: List[Dict[str, Any]]) -> str:
+    """Context compactly: a text part beyond the prompt collapsed, images as thumbnails."""
+    import base64
+
+    from .context import Attachment, kilo, thumbnail_html
+    from .render import IGNORE_MATH, escape_html, render_markdown
+
+    texts = [p["text"] for p in content if p.get("type") == "text"]
+    html = []
+    for text in texts:
+        if not text.startswith(COLLAPSED_CONTEXT):
+            html.append(render_markdown(text))
+            continue
+        first = escape_html(text.split("\n", 1)[0][:80])
+        html.append(f'<details class="oai-context {IGNORE_MATH}"><summary>{first} '
+                    f'({kilo(len(text))} chars)</summary><pre>{escape_html(text)}</pre></details>')
+    thumbs = []
+    for number, url in enumerate(content_images(content), 1):
+        if url.startswith("data:"):
+            data = base64.b64decode(url.split(",", 1)[1])
+            thumbs.append(thumbnail_html(Attachment(f"image {number}", data)))
+        else:
+            thumbs.append(thumbnail_html(Attachment(f"image {number}", url=url)))
+    if thumbs:
+        html.append(f'<div class="oai-thumbnails">{"".join(thumbs)}</div>')
+    return "".join(html)

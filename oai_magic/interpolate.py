@@ -10,21 +10,61 @@ a word, a backslash command, ``}``, ``^``, ``_`` or ``$`` is LaTeX or code (``\\
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 _PLACEHOLDER = re.compile(
-    r"(?<![{\w\\}^$])\{(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<hist>In|Out)\[(?P<num>-?\d+)\])\}(?!\})"
+    r"(?<![{\w\\}^$])\{(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<full>!full)?"
+    r"|(?P<hist>In|Out)\[(?P<num>-?\d+)\])\}(?!\})"
 )
 
 
 def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
     """Replace known placeholders; leave everything else untouched."""
+    return interpolate_context(text, namespace)[0]
+
+
+Summarise = Callable[[str, Any], Optional[str]]
+# What went with a prompt beyond plain values: (label, text sent, counts toward the context cap).
+Part = Tuple[str, str, bool]
+NO_ERROR_YET = "{error}"  # the label of a part asking for a last error that does not exist
+
+
+def interpolate_context(
+    text: str, namespace: Mapping[str, Any], *, summarise: Optional[Summarise] = None,
+    error_text: Optional[str] = None,
+) -> Tuple[str, List[Part]]:
+    """``interpolate``, plus what went beyond plain values (for the sent-line and the cap).
+
+    ``summarise(name, value)`` turns data objects into bounded summaries (None: send ``str``);
+    ``{name!full}`` is the whole ``str(value)``; ``{error}`` is the last exception of the kernel
+    (``error_text``) when no variable ``error`` exists (CONTRACTS 6). With no last error the
+    placeholder stays and a part labelled ``NO_ERROR_YET`` says so: the caller refuses.
+    """
+    parts: List[Part] = []
 
     def replace(match: re.Match) -> str:
         name = match.group("name")
         if name is not None:
             if name in namespace:
-                return str(namespace[name])
+                value = namespace[name]
+                if match.group("full"):
+                    whole = str(value)
+                    parts.append((f"{name} (full)", whole, True))
+                    return whole
+                brief = summarise(name, value) if summarise else None
+                if brief is not None:
+                    parts.append((f"{name} summary", brief, True))
+                    return brief
+                if name == "error":
+                    parts.append(("{error} is your variable error, not the last exception",
+                                  str(value), False))
+                return str(value)
+            if name == "error" and not match.group("full"):
+                if error_text is None:
+                    parts.append((NO_ERROR_YET, "", False))
+                    return match.group(0)
+                parts.append(("traceback of the last error", error_text, True))
+                return error_text
             return match.group(0)
         history = namespace.get(match.group("hist"))
         number = int(match.group("num"))
@@ -33,4 +73,4 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
         except (KeyError, IndexError, TypeError):
             return match.group(0)
 
-    return _PLACEHOLDER.sub(replace, text)
+    return _PLACEHOLDER.sub(replace, text), parts

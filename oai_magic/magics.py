@@ -18,14 +18,14 @@ from typing import Any, Callable, List
 
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.error import UsageError
+from IPython.core.formatters import BaseFormatter
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import MagicHelpFormatter, argument, kwds, magic_arguments
 from IPython.display import display
-from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode, observe
+from traitlets import Bool, CaselessStrEnum, Float, Int, ObjectName, Unicode, observe
 
 from . import chat as chat_usecase
 from .errors import CellStopped, OAIError
-from .interpolate import interpolate
 from .request import ChatOptions, parse_logit_bias, validate_chat_options
 from .state import KernelState, Secret, get_state, mask_key
 
@@ -186,6 +186,11 @@ class OAIMagics(Magics):
     max_tool_rounds = Int(5, help="Most tool-call rounds in one %%chat.").tag(config=True)
     max_tool_calls_per_round = Int(
         8, help="Most tool calls run in one round; the rest are refused with a note to the model."
+    ).tag(config=True)
+    max_context_chars = Int(
+        24000, allow_none=True,
+        help="Most characters of context (summaries, tracebacks, --context) sent with a prompt; "
+        "images and plain values typed on purpose are not counted.",
     ).tag(config=True)
     display_mode = CaselessStrEnum(
         ["auto", "rich", "plain"],
@@ -400,19 +405,27 @@ class OAIMagics(Magics):
     @argument("--no-footer", action="store_true", help="Hide the footer.")
     @argument("--to-cell", action="store_true", help="Put the last code block in the next cell.")
     @argument("--no-interpolate", action="store_true", help="Send {name} literally.")
+    @argument("--image", action="append", default=[], metavar="SPEC",
+              help="Image to send (repeatable): a png/jpg/gif/webp file, a variable (bytes, Image, "
+              "PIL image, Figure), `figure` for the last matplotlib figure shown, or an https:// URL.")
+    @argument("--detail", choices=["low", "high", "auto"], help="Image detail sent with --image.")
+    @argument("--context", metavar="A,B", help="Variables attached, summarised, before the prompt.")
     @cell_magic
     @one_line_errors
     def chat(self, line: str, cell: str) -> None:
         """Send the cell to the chat model and stream the answer as Markdown.
 
-        {name} is replaced by the value of the variable `name` (and {In[3]}, {Out[3]} by history);
-        every other brace is sent as typed.
+        {name} is replaced by the value of the variable `name`, or by a short summary for data
+        (DataFrame, Series, array, a long dict or list); {name!full} sends it whole. {error} is
+        the last error of this kernel, {In[3]} and {Out[3]} come from history; every other brace
+        is sent as typed.
         """
         args = parse_line(self.chat, line)
         cell = cell.rstrip()
-        prompt = cell if args.no_interpolate else interpolate(cell, self.shell.user_ns)
+        prompt, sent = self._prompt_and_context(args, cell)
         if not prompt.strip():
             raise UsageError(f"%%chat: {PROMPT_BELOW}.")
+        content = self._with_context(args, prompt, sent)
         options = self._chat_options(args)
         validate_chat_options(options)
         # -n and -s are committed with the turn (chat.TurnStart): a refused option, an unknown
@@ -420,10 +433,50 @@ class OAIMagics(Magics):
         if args.tools or args.tool_choice or args.auto_tools or (options.n or 1) > 1:
             from . import chat_extras
 
-            result = chat_extras.run(self, args, prompt, options)
+            result = chat_extras.run(self, args, content, options)
         else:
-            result = self._ask(args, prompt, options)
+            result = self._ask(args, content, options)
         self._after_answer(args, result)
+
+    def _prompt_and_context(self, args: Any, cell: str) -> Any:
+        """The interpolated prompt and what goes with it: summaries, {error}, images."""
+        from .context import Sent, SentPart, resolve_image, summary
+
+        sent = Sent()
+        if args.no_interpolate:
+            prompt = cell
+        else:
+            from .interpolate import NO_ERROR_YET, interpolate_context
+
+            last = self.state.last_error
+            error_text = last.text(self.state.settings.resolved_key()) if last else None
+            prompt, parts = interpolate_context(
+                cell, self.shell.user_ns, summarise=summary, error_text=error_text)
+            if any(label == NO_ERROR_YET for label, _, _ in parts):
+                raise UsageError("{error}: there has been no error in this kernel yet (our own "
+                                 "one-line messages do not count); nothing sent.")
+            sent.parts = [SentPart(*part) for part in parts]
+        watcher = getattr(self, "figure_watcher", None)
+        for spec in args.image:
+            sent.images.append(resolve_image(
+                spec, self.shell.user_ns, watcher.last_figure if watcher else None))
+        if args.detail and not args.image:
+            raise UsageError("--detail goes with --image: it says how closely to look at the images.")
+        return prompt, sent
+
+    def _with_context(self, args: Any, prompt: str, sent: Any) -> Any:
+        """Check the cap, queue the sent-line, and build the user content (text or parts)."""
+        from .context import context_block, parse_names, user_content
+
+        block = None
+        if args.context:
+            block, parts = context_block(parse_names(args.context), self.shell.user_ns)
+            sent.parts = parts + sent.parts
+        sent.check_cap(self.max_context_chars)
+        notice = sent.notice()
+        with self.state.lock:
+            self.state.context_notices = [notice] if notice else []
+        return user_content(prompt, block, sent.images, args.detail)
 
     def _chat_options(self, args: Any) -> ChatOptions:
         return ChatOptions(
@@ -462,7 +515,7 @@ class OAIMagics(Magics):
             )
         return TerminalChatView(footer=not args.no_footer)
 
-    def _ask(self, args: Any, prompt: str, options: ChatOptions) -> chat_usecase.ChatResult:
+    def _ask(self, args: Any, prompt: Any, options: ChatOptions) -> chat_usecase.ChatResult:
         view = self.chat_view(args)
         try:
             return chat_usecase.ask(
@@ -511,10 +564,52 @@ class OAIMagics(Magics):
         %chat export PATH [-c NAME]      .md or .json by extension
         %chat load PATH [-c NAME]
         %chat pick K [-c NAME]           record choice K of the last -N answer
+        %chat fix [-c NAME] [-m MODEL]   ask about the last error; the fix is offered as next cell
         """
         from . import conversations
 
+        if line.split()[:1] == ["fix"]:
+            return self._fix(line.split(None, 1)[1] if len(line.split()) > 1 else "")
         return conversations.run_command(self.state, line)
+
+    def _fix(self, line: str) -> None:
+        """``%chat fix``: the failing cell and its traceback, asking for a corrected cell."""
+        import types
+
+        from .context import FIX_REQUEST, Sent, SentPart
+
+        words = shlex.split(line)
+        parser = fix_parser()
+        args, extra = parser.parse_known_args(words)
+        if extra:
+            raise UsageError(f"%chat fix takes options only (-c NAME, -m MODEL), not "
+                             f"{' '.join(extra)!r}: it asks about the last error.")
+        last = self.state.last_error
+        if last is None:
+            raise UsageError("%chat fix: there has been no error in this kernel yet, so there is "
+                             "nothing to fix.")
+        text = last.text(self.state.settings.resolved_key())
+        sent = Sent([SentPart("traceback", text)])
+        sent.check_cap(self.max_context_chars)
+        with self.state.lock:
+            self.state.context_notices = [sent.notice()]
+        content = [{"type": "text", "text": FIX_REQUEST}, {"type": "text", "text": text}]
+        view_args = types.SimpleNamespace(
+            conversation=args.conversation, plain=False, no_footer=False, json=False, out=None,
+            to_cell=True, new=False, system=None,
+        )
+        options = ChatOptions(model=args.model, max_tokens_field=self.max_tokens_param)
+        result = self._ask(view_args, content, options)
+        self._after_answer(view_args, result)
+
+
+def fix_parser() -> Any:
+    from .conversations import _Parser
+
+    parser = _Parser(prog="fix", add_help=False)
+    parser.add_argument("-c", "--conversation", default="default")
+    parser.add_argument("-m", "--model")
+    return parser
 
 
 def client_for(state: KernelState) -> Any:
@@ -535,3 +630,39 @@ def register(ipython: Any) -> None:
     if "OAIMagics" in ipython.magics_manager.registry:
         return
     ipython.register_magics(OAIMagics)
+    watch_the_kernel(ipython)
+
+
+class FiguresShown(BaseFormatter):
+    """A display formatter that shows nothing: it notes each matplotlib Figure displayed.
+
+    It goes by the class's module and name, so matplotlib is never imported, and not by the
+    formatter's type registry, which the inline backend clears of Figure when it starts. It
+    returns None, so no output is added.
+    """
+
+    format_type = Unicode("application/x-oai-figure-shown")
+    print_method = ObjectName("_repr_oai_figure_shown_")
+    watcher: Any = None
+
+    def __call__(self, obj: Any) -> None:
+        kind = type(obj)
+        if self.watcher is not None and kind.__name__ == "Figure" and kind.__module__ == "matplotlib.figure":
+            self.watcher.saw(obj)
+
+
+def watch_the_kernel(ipython: Any) -> None:
+    """Hooks that keep the last error and the last figure shown, for %chat fix, {error} and
+    --image figure. The figure hook runs before the inline backend closes the cell's figures."""
+    from .context import FigureWatcher, remember_error
+
+    magics = ipython.magics_manager.registry["OAIMagics"]
+    watcher = magics.figure_watcher = FigureWatcher()
+    ipython.events.callbacks["post_execute"].insert(0, watcher)
+    formatters = getattr(getattr(ipython, "display_formatter", None), "formatters", None)
+    if formatters is not None:  # the inline backend's plt.show() displays, then closes
+        seen = FiguresShown(parent=ipython.display_formatter)
+        seen.watcher = watcher
+        formatters[seen.format_type] = seen
+    ipython.events.register(
+        "post_run_cell", lambda result=None: remember_error(get_state(ipython), result))

@@ -12,7 +12,7 @@ import re
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -224,12 +224,49 @@ class Settings:
         return "OPENAI_API_KEY" if os.environ.get("OPENAI_API_KEY") else "none"
 
 
+# A user message with context is a list of content parts, recorded exactly as sent.
+Content = Union[str, List[Dict[str, Any]], None]
+IMAGE_TOKENS = 800  # an image counts this much in the history budget, not its base64 length
+
+
+def content_text(content: Content) -> str:
+    """The text of a message: a string, or its text parts (images as a short mark)."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    texts = [p.get("text", "") for p in content if p.get("type") == "text"]
+    images = sum(1 for p in content if p.get("type") == "image_url")
+    mark = [f"[{images} image{'s' if images != 1 else ''}]"] if images else []
+    return "\n\n".join([*texts, *mark])
+
+
+def content_images(content: Content) -> List[str]:
+    """The image URLs (data: or https:) in a message's content parts."""
+    if not isinstance(content, list):
+        return []
+    return [p["image_url"]["url"] for p in content if p.get("type") == "image_url"]
+
+
+def _checked_parts(content: Any) -> Content:
+    if content is None or isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise ValueError("message content must be a string or a list of parts")
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            continue
+        if kind == "image_url" and isinstance((part.get("image_url") or {}).get("url"), str):
+            continue
+        raise ValueError("a content part must be text or image_url")
+    return [dict(p) for p in content]
+
+
 @dataclass
 class Message:
     """One chat message as kept in history; ``partial`` marks an answer cut short."""
 
     role: str
-    content: Optional[str] = None
+    content: Content = None
     partial: bool = False
     tool_calls: Optional[List[Dict[str, Any]]] = None
     tool_call_id: Optional[str] = None
@@ -267,10 +304,14 @@ class Message:
         """A message from an export, checked field by field; ValueError names the bad field."""
         if not isinstance(data, dict):
             raise ValueError(f"{where} is not an object")
+        try:
+            content = _checked_parts(data.get("content"))
+        except ValueError as exc:
+            raise ValueError(f"{where}.content: {exc}") from None
         role = data.get("role")
         if role not in ("system", "user", "assistant", "tool"):
             raise ValueError(f"{where}.role is {role!r}, not system, user, assistant or tool")
-        for name in ("content", "tool_call_id", "name"):
+        for name in ("tool_call_id", "name"):  # content: text or parts, checked above
             if data.get(name) is not None and not isinstance(data[name], str):
                 raise ValueError(f"{where}.{name} must be text")
         if not isinstance(data.get("partial", False), bool):
@@ -287,7 +328,7 @@ class Message:
             raise ValueError(f"{where}.tool_call_id is missing (a tool message answers a call)")
         return cls(
             role=role,
-            content=data.get("content"),
+            content=content,
             partial=data.get("partial", False),
             tool_calls=tool_calls or None,
             tool_call_id=data.get("tool_call_id"),
@@ -315,8 +356,13 @@ def _check_tool_calls(tool_calls: Any, where: str) -> None:
                 raise ValueError(f"{at}.function.{name} must be text")
 
 
-def estimate_tokens(text: Optional[str]) -> int:
-    """A cheap size estimate (about four characters a token) for the history budget."""
+def estimate_tokens(text: Content) -> int:
+    """A cheap size estimate (about four characters a token) for the history budget; an image
+    counts a fixed amount, so its base64 does not push the whole history out."""
+    if isinstance(text, list):
+        images = len(content_images(text))
+        texts = "".join(p.get("text", "") for p in text if p.get("type") == "text")
+        return 1 + len(texts) // 4 + images * IMAGE_TOKENS
     return 1 + len(text or "") // 4
 
 
@@ -410,6 +456,9 @@ class KernelState:
         self._said_once: set = set()
         # base URL -> the name its server accepts for --max-tokens, learned from a 400.
         self.max_tokens_fields: Dict[str, str] = {}
+        self.last_error: Any = None  # context.LastError: the kernel's last exception
+        # The sent-line of the cell being run; the next request shows it (then it is cleared).
+        self.context_notices: List[str] = []
 
     def first_time(self, *what: Any) -> bool:
         """True the first time ``what`` is asked about in this session: warnings said once."""

@@ -147,12 +147,21 @@ class RichView:
 
 def notices_html(notices: List[str]) -> str:
     """Muted lines above an answer (history trimmed, retried, ...): text, never markup."""
+    return "".join(notice_html(n) for n in notices)
+
+
+def notice_html(notice: str) -> str:
+    """One notice line; the sent-line (``context.SentNotice``) adds a small thumbnail per image."""
     from .render import IGNORE_MATH, escape_html
 
-    return "".join(
-        f'<div class="oai-notice {IGNORE_MATH}" style="font-size:smaller;opacity:0.75">{escape_html(n)}</div>'
-        for n in notices
-    )
+    images = getattr(notice, "images", None) or []
+    thumbnails = ""
+    if images:
+        from .context import thumbnail_html
+
+        thumbnails = '<div class="oai-thumbnails">' + "".join(thumbnail_html(a) for a in images) + "</div>"
+    return (f'<div class="oai-notice {IGNORE_MATH}" style="font-size:smaller;opacity:0.75">'
+            f"{escape_html(notice)}{thumbnails}</div>")
 
 
 def all_notices(shown: List[str], result: ChatResult) -> List[str]:

@@ -75,6 +75,7 @@ class ChatPanel(parts.SideRequests):
         self._sent_at = 0.0
         self._shown: Snapshot = []
         self._own_parts: List[str] = []
+        self._attached: List[Any] = []  # context.Attachment: images for the next message
         self._syncing = False
         self._models_requested = False
         self.error: Optional[str] = None
@@ -97,6 +98,8 @@ class ChatPanel(parts.SideRequests):
         self.organization.observe(lambda c: self._on_setting("organization", c), "value")
         self.project.observe(lambda c: self._on_setting("project", c), "value")
         self.upload.observe(self._on_upload, "value")
+        self.image_upload.observe(self._on_image_upload, "value")
+        self.fix_button.on_click(lambda _: self._guarded(self.ask_about_error))
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         if not self._models_requested:
@@ -122,28 +125,76 @@ class ChatPanel(parts.SideRequests):
         return self._result
 
     def send(self, text: str) -> None:
-        """Start a request for ``text`` in the current conversation; returns at once."""
+        """Start a request for ``text`` in the current conversation; returns at once.
+
+        Attached images (``attach_image``) go with it, as content parts, and are then cleared.
+        """
         if not text.strip():
             raise InputError("Write a message first.")
+        from .context import Sent, user_content
+
         with self._lock:
             if self._busy:
                 raise InputError("This panel is still answering: Stop it or wait for the answer.")
-            options = ChatOptions(model=self._model_name(), temperature=self._temperature())
-            cancellation = self._cancellation = Cancellation()
-            self._result = None
-            self._hide_error()
-            turn = widgets.VBox([parts.label_html("You"), widgets.HTML(parts.user_html(text))])
-            self.transcript.children = (*self.transcript.children, turn)
-            self._busy = True
-            self._set_busy_controls(True)
-            self._sent_at = time.monotonic()
-            self._set_status(["Waiting for the first token…"])
-            thread = threading.Thread(
-                target=self._answer, args=(text, options, turn, cancellation, self.conversation),
-                name="oai-chat-panel", daemon=True,
-            )
-            self._thread = thread
-            thread.start()
+            images = list(self._attached)
+            content = user_content(text, None, images, None)
+            self._start(text, content, Sent(images=images).notice())
+            self._attached = []
+            self._show_attachments()
+
+    def ask_about_error(self) -> None:
+        """Like ``%chat fix``: the cell that failed last and its traceback, in this conversation."""
+        from .context import FIX_REQUEST, Sent, SentPart
+
+        with self._lock:
+            if self._busy:
+                raise InputError("This panel is still answering: Stop it or wait for the answer.")
+            last = self.state.last_error
+            if last is None:
+                raise InputError("There has been no error in this kernel yet, so there is nothing "
+                                 "to ask about.")
+            text = last.text(self._key())
+            sent = Sent([SentPart("traceback", text)])
+            if self._magics is not None:
+                sent.check_cap(self._magics.max_context_chars)
+            content = [{"type": "text", "text": FIX_REQUEST}, {"type": "text", "text": text}]
+            self._start(f"Ask about the last error ({last.name})", content, sent.notice())
+
+    def attach_image(self, name: str, data: bytes) -> None:
+        """Add an image to the next message (checked by its first bytes, at most 20 MB)."""
+        from .context import _checked
+
+        with self._lock:
+            self._attached.append(_checked(name, bytes(data)))
+            self._show_attachments()
+
+    def remove_attachment(self, index: int) -> None:
+        with self._lock:
+            del self._attached[index]
+            self._show_attachments()
+
+    def _start(self, text: str, content: Any, notice: Optional[str]) -> None:
+        """Show the user's turn and answer it in the request thread (the lock is held)."""
+        options = ChatOptions(model=self._model_name(), temperature=self._temperature())
+        cancellation = self._cancellation = Cancellation()
+        self._result = None
+        self._hide_error()
+        shown = (widgets.HTML(parts.user_html(text)) if isinstance(content, str) else
+                 widgets.HTML(parts.parts_card(content)))
+        turn = widgets.VBox([parts.label_html("You"), shown])
+        self.transcript.children = (*self.transcript.children, turn)
+        self._busy = True
+        self._set_busy_controls(True)
+        self._sent_at = time.monotonic()
+        self._set_status(["Waiting for the first token…"])
+        with self.state.lock:
+            self.state.context_notices = [notice] if notice else []
+        thread = threading.Thread(
+            target=self._answer, args=(content, options, turn, cancellation, self.conversation),
+            name="oai-chat-panel", daemon=True,
+        )
+        self._thread = thread
+        thread.start()
 
     def stop(self) -> None:
         """End the answer in flight: the connection closes and the partial answer is kept."""
@@ -203,7 +254,7 @@ class ChatPanel(parts.SideRequests):
         if self._guarded(lambda: self.send(text)):
             self.input.value = ""
 
-    def _answer(self, prompt: str, options: ChatOptions, turn: Any, cancellation: Cancellation,
+    def _answer(self, prompt: Any, options: ChatOptions, turn: Any, cancellation: Cancellation,
                 name: str) -> None:
         view = parts.PanelChatView(turn, render_interval=self._interval(),
                                    on_first_token=self._on_first_token)
@@ -228,7 +279,7 @@ class ChatPanel(parts.SideRequests):
         seconds = time.monotonic() - self._sent_at
         self._set_status([f"Answering… first token after {seconds:.2f} s", "Stop ends it"])
 
-    def _finish_answer(self, prompt: str, turn: Any, name: str, result: Optional[ChatResult],
+    def _finish_answer(self, prompt: Any, turn: Any, name: str, result: Optional[ChatResult],
                        error: Optional[str]) -> None:
         with self._lock:
             self._result = result
@@ -243,7 +294,7 @@ class ChatPanel(parts.SideRequests):
                     self._shown = snapshot  # the live turn already shows these two messages
                 elif len(snapshot) == len(old) and _same(snapshot, old):
                     self._remove(turn)  # nothing recorded: the prompt goes back to the input
-                    if not self.input.value.strip():
+                    if not self.input.value.strip() and isinstance(prompt, str):
                         self.input.value = prompt
                 else:
                     self._show_conversation(rebuild=True)

@@ -21,7 +21,7 @@ from .errors import InputError, OAIError
 from .live import LiveMarkdown
 from .render import IGNORE_MATH, answer_html, escape_html, render_footer, render_markdown
 from .settings_commands import listed_models
-from .state import KernelState, Message, redact
+from .state import KernelState, Message, content_text, redact
 from .views import footer_parts, result_mark, stop_line
 
 # Shown in the model box until /v1/models answers (and kept if it cannot be listed).
@@ -57,14 +57,10 @@ class PanelChatView:
 
     def begin(self, notices: List[str]) -> None:
         from .surface import LiveSurface
-        from .views import ANSWER_REGION
+        from .views import ANSWER_REGION, notice_html
 
-        for notice in notices:
-            note = widgets.HTML(
-                f'<div class="oai-notice" style="font-size:smaller;opacity:0.75">'
-                f"{escape_html(notice)}</div>"
-            )
-            self.turn.children = (*self.turn.children, note)
+        for notice in notices:  # the sent-line carries its thumbnails
+            self.turn.children = (*self.turn.children, widgets.HTML(notice_html(notice)))
         # The same live surface as %%chat, as a child of the turn instead of a cell output.
         self.surface = LiveSurface([("a", "", ANSWER_REGION)], display_now=False, on_finish=self._swap)
         self.turn.children = (*self.turn.children, label_html("Assistant"), self.surface.widget)
@@ -107,11 +103,20 @@ def user_html(text: str) -> str:
     return f'<div class="oai-user" style="{_USER_STYLE}">{styled(answer_html(render_markdown(text)))}</div>'
 
 
+def parts_card(content: List[Dict[str, Any]]) -> str:
+    """A user message with context: the prompt, the context collapsed, images as thumbnails."""
+    from .conversations import parts_html
+
+    return f'<div class="oai-user" style="{_USER_STYLE}">{parts_html(content)}</div>'
+
+
 def message_widgets(message: Message) -> List[Any]:
     """A recorded message as widgets: a label and its rendered content."""
+    if message.role == "user" and isinstance(message.content, list):  # context: our chrome
+        return [label_html("You"), widgets.HTML(parts_card(message.content))]
     if message.role == "user":
         return [label_html("You"), widgets.HTML(user_html(message.content or ""))]
-    text = message.content or ""
+    text = content_text(message.content)
     if message.tool_calls:
         calls = ", ".join(str(c.get("function", {}).get("name", "?")) for c in message.tool_calls)
         text = (text + "\n\n" if text else "") + f"*tool calls:* `{calls}`"
@@ -239,14 +244,21 @@ class PanelLayout:
                                     tooltip="End the answer now; the partial answer is kept")
         self.upload = w.FileUpload(accept="audio/*", multiple=False, description="Audio",
                                    icon="microphone")
+        self.image_upload = w.FileUpload(accept="image/*", multiple=True, description="Attach image",
+                                         icon="image")
+        self.fix_button = w.Button(description="Ask about the last error", icon="bug",
+                                   layout=w.Layout(width="auto"),
+                                   tooltip="Send the cell that failed last and its traceback")
+        self.attachments = w.HBox()  # chips of the images waiting to go with the next message
         self.status = w.HTML()
         settings = w.VBox([self.temperature, self.system, w.HBox([self.organization, self.project])])
         self.settings_box = w.Accordion(children=[settings], titles=("Settings",))
         header = w.HBox([self.selector, self.new_button, self.model, self.refresh_models_button,
                          self.models_note])
-        controls = w.HBox([self.send_button, self.stop_button, self.upload])
+        controls = w.HBox([self.send_button, self.stop_button, self.upload, self.image_upload,
+                           self.fix_button])
         self.widget = w.VBox([header, self.settings_box, self.transcript, self.banner,
-                              self.input, controls, self.status])
+                              self.input, self.attachments, controls, self.status])
 
     def _show_error(self, message: str) -> None:
         self.error = redact(message, self._key())
@@ -263,6 +275,7 @@ class PanelLayout:
 
     def _set_busy_controls(self, busy: bool) -> None:
         self.send_button.disabled = busy
+        self.fix_button.disabled = busy
         self.stop_button.disabled = not busy
         self.selector.disabled = busy
         self.new_button.disabled = busy
@@ -336,6 +349,36 @@ class SideRequests(PanelLayout):
             self._audio_thread = threading.Thread(target=self._transcribe, args=(source,),
                                                   daemon=True, name="oai-chat-panel-audio")
             self._audio_thread.start()
+
+    _attached: List[Any]
+    attach_image: Callable[[str, bytes], None]  # ChatPanel's: check and keep one image
+    remove_attachment: Callable[[int], None]
+
+    def _on_image_upload(self, change: Any) -> None:
+        """Uploaded images wait, as removable chips, for the next message."""
+        items = change["new"]
+        if not items:
+            return
+        try:
+            for item in items:
+                self.attach_image(str(item.get("name") or "image"), bytes(item["content"]))
+        except OAIError as exc:
+            self._show_error(str(exc))
+        finally:
+            with self._sync():
+                self.image_upload.value = ()  # the bytes go with the message, not into widget state
+
+    def _show_attachments(self) -> None:
+        chips = []
+        for index, attachment in enumerate(self._attached):
+            chip = widgets.Button(description=f"{attachment.describe()} ✕", icon="image",
+                                  tooltip="Remove this image", layout=widgets.Layout(width="auto"))
+            chip.on_click(lambda _, i=index: self.remove_attachment(i))
+            chips.append(chip)
+        old = self.attachments.children
+        self.attachments.children = tuple(chips)
+        for widget in old:
+            widget.close()
 
     def _transcribe(self, source: Any) -> None:
         from .transcribe import TranscribeOptions, checked_options, transcribe_one

@@ -21,7 +21,7 @@ from tests.kernels import kernel_env, kernel_manager
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 GUIDES = ["01-quickstart", "02-conversations", "03-transcribe", "04-chat-panel", "05-classroom",
-          "06-choices-and-tools"]
+          "06-choices-and-tools", "07-context-and-images"]
 SETUP_LINES = ["%load_ext oai_magic", "%oai practice --if-no-key"]
 
 # What a reader must see in each notebook's outputs when it runs on the practice server.
@@ -72,6 +72,19 @@ EXPECTED = {
         "raised KeyError",  # the error went back to the model
         "### tool",  # the exchange is in the history
     ],
+    "07-context-and-images": [
+        "sent with the prompt: traceback (",  # %chat fix, above its answer
+        "The traceback ends in ZeroDivisionError (division by zero), raised at line 2",
+        "sent with the prompt: traceback of the last error (",  # {error}
+        "sent with the prompt: df summary (",
+        "DataFrame `df`: 6 rows × 3 columns",
+        "Context: (",  # %chat history: the context block, collapsed
+        "sent with the prompt: figure ",  # --image figure, after the inline backend closed it
+        "I received a PNG image, 320×200.",  # data/bars.png
+        'class="oai-thumbnail"',
+        "2 images from earlier turns sent again",
+        "and 2 images to images/",
+    ],
 }
 
 
@@ -103,7 +116,7 @@ def output_text(cell: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
-def test_the_six_guides_are_there():
+def test_the_guides_are_there():
     assert set(GUIDES) <= {path.stem for path in NOTEBOOKS}
 
 

@@ -9,6 +9,7 @@ which needs a notebook) stay unmarked, and a test checks that nothing runnable w
 from __future__ import annotations
 
 import builtins
+import json
 import re
 from pathlib import Path
 
@@ -23,6 +24,12 @@ def blocks():
     """(marked?, info string, source) of every fenced block in the README, in order."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     return [(bool(m.group(1)) and MARK in m.group(1), m.group(2), m.group(3)) for m in FENCE.finditer(text)]
+
+
+def failing_on_purpose():
+    """Sources of the marked blocks whose marker adds ``<!-- fails on purpose -->`` (an error to fix)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return {m.group(3) for m in FENCE.finditer(text) if m.group(1) and "fails on purpose" in m.group(1)}
 
 
 def test_every_runnable_looking_block_is_marked():
@@ -42,6 +49,9 @@ def test_the_readme_examples_run_as_written(shell, server, monkeypatch, capsys):
         if not marked:
             continue
         result = run(shell, source)
+        if source in failing_on_purpose():
+            assert not result.success, source
+            continue
         assert result.success, f"{source}\n→ {result.error_in_exec!r}"
     out = capsys.readouterr().out
     chats = [r.json for r in server.requests if r.path.endswith("/chat/completions")]
@@ -49,6 +59,10 @@ def test_the_readme_examples_run_as_written(shell, server, monkeypatch, capsys):
     assert first[0] == {"role": "system", "content": "You are a patient physics tutor."}
     assert first[-1]["content"] == "Explain the photoelectric effect with one formula and a small table."
     assert shell.user_ns["takes"].choices[2].text
+    fixes = [b for b in chats if "ZeroDivisionError: division by zero" in json.dumps(b["messages"][-1])]
+    assert fixes and "corrected version" in fixes[0]["messages"][-1]["content"][0]["text"]
+    with_image = [b for b in chats if "data:image/png;base64," in json.dumps(b["messages"][-1])]
+    assert with_image and with_image[0]["messages"][-1]["content"][0]["text"].startswith("Context:")
     assert asked and "planet_facts" in asked[0]
     tool_results = [m for body in chats for m in body["messages"] if m.get("role") == "tool"]
     assert '"day_hours": 24.7' in tool_results[0]["content"]  # the tool ran, not `...` → null

@@ -325,7 +325,7 @@ def test_streaming_renders_deltas_progressively_and_stops_at_done(shell, server,
         magics.render_interval = 0.05
     (page,) = frontend.pages.values()
     drawn = [op[3] for op in page.ops if op[0] == "o"]
-    assert "".join(drawn[:3]).endswith("One two three") and len(drawn) >= 3  # one draw per delta
+    assert "".join(drawn).endswith("One two three") and len(drawn) >= 2  # drawn as it came
     assert shell.user_ns["r"].text == "One two three."
     assert "after done" not in json.dumps([data for data, _, _ in notebook.outputs])
 
