@@ -19,6 +19,11 @@ class ChoiceState:
     refusal_parts: List[str] = field(default_factory=list)
     tool_calls: Dict[int, Dict[str, Any]] = field(default_factory=dict)
     finish_reason: Optional[str] = None
+    reasoning_parts: List[str] = field(default_factory=list)
+
+    @property
+    def reasoning(self) -> Optional[str]:
+        return "".join(self.reasoning_parts) if self.reasoning_parts else None
 
     @property
     def content(self) -> str:
@@ -62,6 +67,9 @@ class ChatAccumulator:
         self.model: Optional[str] = None
         self.id: Optional[str] = None
         self.system_fingerprint: Optional[str] = None
+        # Reasoning text of the last ``add`` (``delta.reasoning_content`` from DeepSeek, vLLM and
+        # llama.cpp, ``delta.reasoning`` from others), by choice: shown, never sent back.
+        self.reasoning_deltas: List[Tuple[int, str]] = []
 
     def choice(self, index: int) -> ChoiceState:
         state = self.choices.get(index)
@@ -79,6 +87,7 @@ class ChatAccumulator:
         if chunk.get("usage"):
             self.usage = chunk["usage"]
         deltas: List[Tuple[int, str]] = []
+        self.reasoning_deltas = []
         for raw in chunk.get("choices") or ():
             index = raw.get("index", 0)
             state = self.choice(index)
@@ -87,6 +96,10 @@ class ChatAccumulator:
                 piece = raw.get("message") or {}
             if piece.get("role"):
                 state.role = piece["role"]
+            thought = piece.get("reasoning_content") or piece.get("reasoning")
+            if isinstance(thought, str) and thought:
+                state.reasoning_parts.append(thought)
+                self.reasoning_deltas.append((index, thought))
             content = piece.get("content")
             if content:
                 state.content_parts.append(content)

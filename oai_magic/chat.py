@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .accumulator import ChatAccumulator, ChoiceState
-from .errors import APIError, BadRequestError, OAIError, StreamIncompleteError
-from .request import ChatOptions, build_chat_payload
+from .errors import APIError, BadRequestError, InputError, OAIError, StreamIncompleteError
+from .request import ChatOptions, apply_extra_fields, build_chat_payload
 from .state import KernelState, Message
 
 try:  # Protocol is typing-only; keep 3.9 happy without typing_extensions.
@@ -43,6 +43,8 @@ class Choice:
     finish_reason: Optional[str] = None
     refusal: Optional[str] = None
     tool_calls: List[Dict[str, Any]] = field(default_factory=list)
+    reasoning: Optional[str] = None  # streamed reasoning: shown, never sent back
+    parsed: Any = None  # with --schema: the answer as the object asked for
 
     @classmethod
     def from_state(cls, state: ChoiceState) -> Choice:
@@ -52,6 +54,7 @@ class Choice:
             state.finish_reason,
             state.refusal,
             state.tool_call_list(),
+            state.reasoning,
         )
 
 
@@ -76,6 +79,9 @@ class ChatResult:
     notices: List[str] = field(default_factory=list)
     streamed: bool = True
     ignored_limit: Optional[int] = None  # --max-tokens the server ran past (answer cut by us)
+    reasoning: Optional[str] = None  # the model's streamed reasoning (choice 1); not in history
+    parsed: Any = None  # with --schema: a dataclass instance, a dict or a pydantic model
+    cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
 
     @property
     def request_id(self) -> Optional[str]:
@@ -223,6 +229,8 @@ def send(
         )
     model = options.model or state.settings.model
     payload = build_chat_payload(model, messages, options)
+    overrides = apply_extra_fields(payload, options)
+    check_budget(state, payload.get("model"))
     result = ChatResult(
         model=model,
         conversation=conversation,
@@ -233,6 +241,7 @@ def send(
         base_url = state.settings.resolved_base_url()
         if state.first_time("no key", base_url):
             result.notices.append(f"No API key is set: requests to {base_url} are sent without one.")
+    result.notices.extend(overrides)
     if dropped:
         result.notices.append(
             f"History trimmed: the {dropped} oldest exchange{'s' if dropped != 1 else ''} "
@@ -269,7 +278,28 @@ def send(
             failure = None
         result.partial = result.interrupted or result.error is not None
         state.remember_headers(result.headers)
+        if accumulator.usage or accumulator.choices:
+            _account(state, result)
     return result, failure
+
+
+def check_budget(state: KernelState, model: Optional[str]) -> None:
+    """Refuse a request once the session's budget is spent (``OAIMagics.session_budget_*``)."""
+    if state.budget_usd is None and state.budget_tokens is None:
+        return
+    from .costs import budget_of, budget_refusal, ledger_of
+
+    refusal = budget_refusal(ledger_of(state), budget_of(state), model, state.prices)
+    if refusal:
+        raise InputError(refusal)
+
+
+def _account(state: KernelState, result: ChatResult) -> None:
+    """The response's estimated cost, added to the session's totals."""
+    from .costs import estimate_cost, ledger_of
+
+    result.cost = estimate_cost(result.usage, result.model, state.prices)
+    ledger_of(state).record(result.usage, result.model, result.conversation, result.cost)
 
 
 class _EmptyStream(Exception):
@@ -344,6 +374,14 @@ def _show_tool_calls(view: ChatView, accumulator: ChatAccumulator, chunk: Dict[s
             show(index, accumulator.choice(index).tool_call_list())
 
 
+def _show_reasoning(view: ChatView, accumulator: ChatAccumulator) -> None:
+    """Streamed reasoning goes to a view that shows it (``view.reasoning``); others skip it."""
+    show = getattr(view, "reasoning", None)
+    if show is not None:
+        for index, text in accumulator.reasoning_deltas:
+            show(index, text)
+
+
 def _receive(
     client: Any,
     payload: Dict[str, Any],
@@ -361,7 +399,9 @@ def _receive(
         response = client.post("/chat/completions", json_body=payload, **target)
         result.headers = response.headers
         result.first_token_seconds = clock() - started
-        for index, text in accumulator.add(response.data or {}):
+        deltas = accumulator.add(response.data or {})
+        _show_reasoning(view, accumulator)
+        for index, text in deltas:
             view.delta(index, text)
         _show_tool_calls(view, accumulator, response.data or {})
         return
@@ -377,7 +417,9 @@ def _receive(
         try:
             for chunk in stream:
                 events += 1
-                for index, text in accumulator.add(chunk):
+                deltas = accumulator.add(chunk)
+                _show_reasoning(view, accumulator)
+                for index, text in deltas:
                     if result.first_token_seconds is None:
                         result.first_token_seconds = clock() - started
                     view.delta(index, text)
@@ -410,6 +452,7 @@ def _fold(accumulator: ChatAccumulator, result: ChatResult) -> None:
         first = result.choices[0]
         result.text = first.text or (first.refusal or "")
         result.finish_reason = first.finish_reason
+        result.reasoning = first.reasoning
 
 
 def _record(state: KernelState, name: str, user: Message, result: ChatResult) -> bool:

@@ -252,6 +252,12 @@ class KernelState:
         self._said_once: set = set()
         # base URL -> the name its server accepts for --max-tokens, learned from a 400.
         self.max_tokens_fields: Dict[str, str] = {}
+        # What answers cost (costs.py): %config OAIMagics.prices, the session budgets, and the
+        # session's usage ledger, made on first use. The session is the kernel.
+        self.prices: Dict[str, Any] = {}
+        self.budget_usd: Optional[float] = None
+        self.budget_tokens: Optional[int] = None
+        self.usage_ledger: Any = None
 
     def first_time(self, *what: Any) -> bool:
         """True the first time ``what`` is asked about in this session: warnings said once."""

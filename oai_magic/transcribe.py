@@ -8,6 +8,7 @@ appended to a chat conversation as a user message, for the next ``%%chat -c NAME
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -42,6 +43,7 @@ class TranscribeOptions:
     conversation: Optional[str] = None
     organization: Optional[str] = None
     project: Optional[str] = None
+    extra: Dict[str, Any] = field(default_factory=dict)  # --param NAME=VALUE, sent as given
 
 
 def _streams(model: str) -> bool:
@@ -119,6 +121,20 @@ def form_fields(options: TranscribeOptions) -> List[Tuple[str, str]]:
     fields.extend(("timestamp_granularities[]", g) for g in options.timestamps)
     if options.stream:
         fields.append(("stream", "true"))
+    return _with_extra_fields(fields, options.extra)
+
+
+def _with_extra_fields(fields: List[Tuple[str, str]], extra: Dict[str, Any]) -> List[Tuple[str, str]]:
+    """``--param`` as form parts: strings as typed, a list as repeated ``name[]`` parts (as
+    the list options are sent), anything else as its JSON text. A field the magic set is
+    replaced."""
+    for name, value in extra.items():
+        fields = [(k, v) for k, v in fields if k not in (name, f"{name}[]")]
+        if isinstance(value, list):
+            fields.extend((f"{name}[]", item if isinstance(item, str) else json.dumps(item))
+                          for item in value)
+        else:
+            fields.append((name, value if isinstance(value, str) else json.dumps(value)))
     return fields
 
 

@@ -23,6 +23,10 @@ def footer_parts(result: ChatResult) -> List[str]:
             f"{usage.get('prompt_tokens', '?')} prompt → "
             f"{usage.get('completion_tokens', '?')} completion tokens"
         )
+        parts.extend(usage_detail_parts(usage))
+        from .costs import format_cost
+
+        parts.append(format_cost(result.cost))
     elif result.choices:
         parts.append("usage not reported")  # servers that ignore stream_options.include_usage
     if not result.streamed:
@@ -38,6 +42,29 @@ def footer_parts(result: ChatResult) -> List[str]:
         parts.append(result.request_id)
     parts.extend(_billing_parts(result))
     return parts
+
+
+def usage_detail_parts(usage: dict) -> List[str]:
+    """Cached prompt tokens and reasoning tokens, when the usage carries them (non-zero)."""
+    from .costs import Tokens
+
+    tokens, parts = Tokens.of(usage), []
+    if tokens.cached:
+        parts.append(f"{tokens.cached} cached")
+    if tokens.reasoning:
+        parts.append(f"{tokens.reasoning} reasoning")
+    return parts
+
+
+def reasoning_html(text: str, *, live: bool = False) -> str:
+    """The model's reasoning, collapsed, with its length; model output, so escaped."""
+    from .render import IGNORE_MATH, escape_html
+
+    label = "Thinking…" if live else "Thought"
+    return (f'<details class="oai-reasoning-block {IGNORE_MATH}" style="opacity:0.75">'
+            f'<summary style="font-size:smaller">{label} ({len(text):,} chars)</summary>'
+            f'<div style="white-space:pre-wrap;font-size:smaller">{escape_html(text)}</div>'
+            "</details>")
 
 
 def _billing_parts(result: ChatResult) -> List[str]:
@@ -153,6 +180,8 @@ class NotebookChatView(RichView):
         self.live: Any = None
         self.surface: Any = None
         self.notices: List[str] = []
+        self.thinking: List[str] = []
+        self.thinking_drawn = 0.0  # when the reasoning region was last drawn (clock)
 
     def begin(self, notices: List[str]) -> None:
         from .live import LiveMarkdown
@@ -168,7 +197,26 @@ class NotebookChatView(RichView):
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
+            if self.thinking and self.thinking_drawn >= 0:
+                self._draw_thinking(force=True)  # its last words, before the answer starts
+                self.thinking_drawn = -1.0
             self.live.append(text)
+
+    def reasoning(self, index: int, text: str) -> None:
+        """Reasoning streams into region "k", collapsed; drawn at most once per interval."""
+        if index != 0:
+            return
+        self.thinking.append(text)
+        if self.thinking_drawn >= 0:
+            self._draw_thinking(force=False)
+
+    def _draw_thinking(self, *, force: bool) -> None:
+        now = self.clock()
+        if not force and self.thinking_drawn and now - self.thinking_drawn < self.render_interval:
+            return
+        self.thinking_drawn = now or 1e-9
+        self.surface.set_html("k", reasoning_html("".join(self.thinking), live=True))
+        self.surface.flush()
 
     def end(self, result: ChatResult) -> None:
         from .render import render_footer
@@ -192,11 +240,17 @@ class NotebookChatView(RichView):
             mark=result_mark(result),
             text=final_text,
         )
+        if result.reasoning:
+            html = reasoning_html(result.reasoning) + html
+            text = f"[Thought: {len(result.reasoning):,} chars]\n\n" + text
         notices = all_notices(self.notices, result)
         if notices:
             html = notices_html(notices) + html
             text = "\n".join(notices) + "\n\n" + text
         self.surface.finish(html, text)
+
+
+DIM, UNDIM = "\x1b[2m", "\x1b[22m"
 
 
 class TerminalChatView:
@@ -211,8 +265,20 @@ class TerminalChatView:
         for notice in notices:
             self.out.write(f"[{notice}]\n")
 
+    def reasoning(self, index: int, text: str) -> None:
+        """Reasoning as dim text before the answer (ANSI faint), as it arrives."""
+        if index == 0:
+            if not getattr(self, "thinking", False):
+                self.thinking = True
+                self.out.write(DIM + "Thinking… ")
+            self.out.write(DIM + text + UNDIM)
+            self.out.flush()
+
     def delta(self, index: int, text: str) -> None:
         if index == 0:
+            if getattr(self, "thinking", False):
+                self.thinking = False
+                self.out.write("\n\n")
             self.out.write(text)
             self.out.flush()
 

@@ -25,6 +25,8 @@ ALLOWED = {
     "_practice_corpus": set(),
     "surface": {"render"},
     "tools": {"errors"},
+    "structured": {"errors"},
+    "costs": {"errors"},
     "_practice_audio": {"_practice_answers"},
     "subtitles": set(),
     "audio_sources": {"errors"},
