@@ -509,7 +509,11 @@ def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int
                     {"index": j, **again, "function": function}]}).decode())
         return deltas, None, calls, "tool_calls", len(deltas)
     after_tools = tool_results_answer(body["messages"])
-    if after_tools is not None:
+    if (body.get("response_format") or {}).get("type") == "json_schema":
+        schema = ((body["response_format"].get("json_schema") or {}).get("schema")) or {}
+        example = schema_example(schema, schema, prompt, "answer")
+        pieces = split_pieces(json.dumps(example, indent=2, ensure_ascii=False))
+    elif after_tools is not None:
         pieces = split_pieces(after_tools)
     elif "echo" in directives:
         pieces = split_pieces(prompt)
@@ -524,10 +528,6 @@ def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int
                                    str(directives.get("shape", "prose")), index * 7)
         else:
             pieces = long_pieces(count, index * 7)
-    elif (body.get("response_format") or {}).get("type") == "json_schema":
-        schema = ((body["response_format"].get("json_schema") or {}).get("schema")) or {}
-        example = schema_example(schema, schema, prompt, "answer")
-        pieces = split_pieces(json.dumps(example, indent=2, ensure_ascii=False))
     elif "json" in directives or (body.get("response_format") or {}).get("type") in (
             "json_object", "json_schema"):
         pieces = split_pieces(_json_answer(prompt, body, index))

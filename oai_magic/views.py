@@ -271,18 +271,22 @@ class TerminalChatView:
             if not getattr(self, "thinking", False):
                 self.thinking = True
                 self.out.write(DIM + "Thinking… ")
-            self.out.write(DIM + text + UNDIM)
+            self.out.write(text)
             self.out.flush()
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
-            if getattr(self, "thinking", False):
-                self.thinking = False
-                self.out.write("\n\n")
+            self._end_thinking()
             self.out.write(text)
             self.out.flush()
 
+    def _end_thinking(self) -> None:
+        if getattr(self, "thinking", False):
+            self.thinking = False
+            self.out.write(UNDIM + "\n\n")
+
     def end(self, result: ChatResult) -> None:
+        self._end_thinking()
         if nothing_arrived(result):  # CONTRACTS 1: the cell's one line is all (no footer)
             return
         self.out.write("\n")
