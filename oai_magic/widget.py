@@ -128,7 +128,8 @@ class ChatPanel(parts.SideRequests):
         with self._lock:
             if self._busy:
                 raise InputError("This panel is still answering: Stop it or wait for the answer.")
-            options = ChatOptions(model=self._model_name(), temperature=self._temperature())
+            options = ChatOptions(model=self._model_name(), temperature=self._temperature(),
+                                  extra=dict(getattr(self._magics, "extra_body", None) or {}))
             cancellation = self._cancellation = Cancellation()
             self._result = None
             self._hide_error()

@@ -53,10 +53,12 @@ class PanelChatView:
         self.live: Optional[LiveMarkdown] = None
         self.surface: Any = None
         self._started = False
+        self.thinking: List[str] = []
+        self.thinking_drawn = 0.0
 
     def begin(self, notices: List[str]) -> None:
         from .surface import LiveSurface
-        from .views import ANSWER_REGION
+        from .views import ANSWER_REGION, REASONING_REGION
 
         for notice in notices:
             note = widgets.HTML(
@@ -65,7 +67,8 @@ class PanelChatView:
             )
             self.turn.children = (*self.turn.children, note)
         # The same live surface as %%chat, as a child of the turn instead of a cell output.
-        self.surface = LiveSurface([("a", "", ANSWER_REGION)], display_now=False, on_finish=self._swap)
+        self.surface = LiveSurface([("k", "", REASONING_REGION), ("a", "", ANSWER_REGION)],
+                                   display_now=False, on_finish=self._swap)
         self.turn.children = (*self.turn.children, label_html("Assistant"), self.surface.widget)
         self.live = LiveMarkdown(self.surface, "a", render_interval=self.render_interval, clock=self.clock)
 
@@ -74,9 +77,28 @@ class PanelChatView:
         final = widgets.HTMLMath(styled(html))
         self.turn.children = tuple(final if c is self.surface.widget else c for c in self.turn.children)
 
+    def reasoning(self, index: int, text: str) -> None:
+        """Streamed reasoning, collapsed above the answer, drawn at most once per interval."""
+        from .views import reasoning_html
+
+        if index != 0 or self.surface is None:
+            return
+        self.thinking.append(text)
+        now = self.clock()
+        due = not self.thinking_drawn or now - self.thinking_drawn >= self.render_interval
+        if self.thinking_drawn >= 0 and due:
+            self.thinking_drawn = now or 1e-9
+            self.surface.set_html("k", reasoning_html("".join(self.thinking), live=True))
+            self.surface.flush()
+
     def delta(self, index: int, text: str) -> None:
         if index != 0 or self.live is None:
             return
+        if self.thinking and self.thinking_drawn >= 0:
+            from .views import reasoning_html
+
+            self.surface.set_html("k", reasoning_html("".join(self.thinking), live=True))
+            self.thinking_drawn = -1.0
         self.live.append(text)
         if not self._started and text:
             self._started = True
@@ -89,6 +111,10 @@ class PanelChatView:
                 # No cell to end with the stop line (CONTRACTS 1), so the panel shows it as the mark.
                 mark=stop_line(result) if result.interrupted else result_mark(result),
             )
+            if result.reasoning:
+                from .views import reasoning_html
+
+                html = reasoning_html(result.reasoning) + html
             self.surface.finish(html, text)
 
 
