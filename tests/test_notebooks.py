@@ -21,7 +21,7 @@ from tests.kernels import kernel_env, kernel_manager
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 GUIDES = ["01-quickstart", "02-conversations", "03-transcribe", "04-chat-panel", "05-classroom",
-          "06-choices-and-tools"]
+          "06-choices-and-tools", "08-structured-output-and-cost"]
 SETUP_LINES = ["%load_ext oai_magic", "%oai practice --if-no-key"]
 
 # What a reader must see in each notebook's outputs when it runs on the practice server.
@@ -72,6 +72,18 @@ EXPECTED = {
         "raised KeyError",  # the error went back to the model
         "### tool",  # the exchange is in the history
     ],
+    "08-structured-output-and-cost": [
+        "Recipe Step Difficulty.EASY",  # recipe.parsed: a dataclass with nested objects, an Enum
+        "'enum': ['easy', 'hard']",  # the strict schema
+        "'moons': ",  # every choice parsed into a dict
+        "The question has",  # the reasoning, kept
+        "Thought (",  # ... and shown collapsed
+        "overrides the value oai_magic set",  # --param temperature
+        "cached",  # the repeated prompt
+        "≈ $",  # the estimate
+        "restart resets",  # %oai usage
+        "tokens",  # %chat list's tokens column
+    ],
 }
 
 
@@ -103,7 +115,7 @@ def output_text(cell: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
-def test_the_six_guides_are_there():
+def test_the_guides_are_there():
     assert set(GUIDES) <= {path.stem for path in NOTEBOOKS}
 
 
