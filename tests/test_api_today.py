@@ -447,3 +447,21 @@ def test_ledger_reservations_count_against_the_budget():
     assert costs.budget_refusal(ledger, budget, "gpt-4o-mini") is not None
     ledger.release(held)
     assert costs.budget_refusal(ledger, budget, "gpt-4o-mini") is None
+
+
+def test_chat_help_documents_every_new_option(shell):
+    doc = magics(shell).chat.__doc__
+    for option in ("--param NAME=VALUE", "--schema VAR", "--reasoning-effort", "--verbosity",
+                   "xhigh", "extra_body", "result.parsed", "result.reasoning"):
+        assert option in doc, option
+    assert "--param NAME=VALUE" in magics(shell).transcribe.__doc__
+    assert "%oai usage [--reset]" in magics(shell).oai.__doc__
+
+
+def test_chat_list_shows_the_tokens_each_conversation_used(shell, server):
+    run(shell, "%%chat -c notes\n[[echo]] a few words here")
+    used = costs.ledger_of(get_state(shell)).by_conversation["notes"].tokens
+    table = shell.run_line_magic("chat", "list")
+    assert "tokens" in table.headers
+    row = next(r for r in table.rows if r[0] == "notes")
+    assert row[table.headers.index("tokens")] == f"{used:,}" and used > 0
