@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from .errors import InputError
 
-PRICE_FIELDS = ("input", "cached_input", "output", "per_minute")
+PRICE_FIELDS = ("input", "cached_input", "output", "per_minute")  # per_minute: transcription
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 _table_cache: Dict[str, Any] = {}
 
@@ -112,13 +112,36 @@ def estimate_cost(usage: Optional[Dict[str, Any]], model: Optional[str],
     return cost
 
 
-def estimate_transcription_cost(seconds: Optional[float], model: Optional[str],
-                                overrides: Optional[Dict[str, Any]] = None) -> Optional[float]:
-    """USD for ``seconds`` of audio, where the table prices the model per minute."""
+def transcription_usage(usage: Optional[Dict[str, Any]], seconds: Optional[float]
+                        ) -> Dict[str, Any]:
+    """A transcription's usage in chat completions names (for the ledger and the footer).
+
+    gpt-4o transcription models report ``{"type": "tokens", "input_tokens", "output_tokens"}``;
+    whisper reports ``{"type": "duration", "seconds"}`` (or only a ``duration``).
+    """
+    usage = usage or {}
+    if usage.get("type") == "tokens" or "input_tokens" in usage:
+        return {"prompt_tokens": usage.get("input_tokens") or 0,
+                "completion_tokens": usage.get("output_tokens") or 0}
+    return {"prompt_tokens": 0, "completion_tokens": 0}
+
+
+def estimate_transcription_cost(usage: Optional[Dict[str, Any]], seconds: Optional[float],
+                                model: Optional[str], overrides: Optional[Dict[str, Any]] = None
+                                ) -> Optional[float]:
+    """USD for one transcription: per minute where the table prices the model so, else by its
+    token usage; None when neither the price nor the length is known."""
     prices = price_for(model, overrides)
-    if prices is None or "per_minute" not in prices or seconds is None:
+    if prices is None:
         return None
-    return seconds / 60 * prices["per_minute"]
+    usage = usage or {}
+    if "per_minute" in prices:
+        if isinstance(usage.get("seconds"), (int, float)):
+            seconds = float(usage["seconds"])
+        return None if seconds is None else seconds / 60 * prices["per_minute"]
+    if usage.get("type") == "tokens" or "input_tokens" in usage:
+        return estimate_cost(transcription_usage(usage, seconds), model, overrides)
+    return None
 
 
 def format_cost(cost: Optional[float]) -> str:

@@ -158,6 +158,7 @@ class TranscriptResult:
     partial: bool = False
     error: Optional[str] = None
     notices: List[str] = field(default_factory=list)
+    cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
 
     @property
     def request_id(self) -> Optional[str]:
@@ -297,6 +298,12 @@ def transcribe_all(
     view: TranscribeView,
 ) -> Batch:
     """Run the sources one after another; with one source an error is raised, not collected."""
+    from .costs import budget_of, budget_refusal, ledger_of
+
+    if state.budget_usd is not None or state.budget_tokens is not None:
+        refusal = budget_refusal(ledger_of(state), budget_of(state), options.model, state.prices)
+        if refusal:
+            raise InputError(refusal)
     batch = Batch(total=len(sources))
     no_key = None
     base_url = state.settings.resolved_base_url()
@@ -317,6 +324,7 @@ def transcribe_all(
             view.failed(source, str(exc))
             continue
         state.remember_headers(result.headers)
+        _account(state, result, options)
         if no_key:
             result.notices.insert(0, no_key)
             no_key = None
@@ -327,6 +335,16 @@ def transcribe_all(
         elif options.conversation:
             record_in_conversation(state, options.conversation, result)
     return batch
+
+
+def _account(state: KernelState, result: TranscriptResult, options: TranscribeOptions) -> None:
+    """The transcription's estimated cost, added to the session's totals (``%oai usage``)."""
+    from .costs import estimate_transcription_cost, ledger_of, transcription_usage
+
+    result.cost = estimate_transcription_cost(result.usage, result.duration, result.model,
+                                              state.prices)
+    ledger_of(state).record(transcription_usage(result.usage, result.duration), result.model,
+                            options.conversation or "(transcriptions)", result.cost)
 
 
 def record_in_conversation(state: KernelState, name: str, result: TranscriptResult) -> None:

@@ -465,3 +465,21 @@ def test_chat_list_shows_the_tokens_each_conversation_used(shell, server):
     assert "tokens" in table.headers
     row = next(r for r in table.rows if r[0] == "notes")
     assert row[table.headers.index("tokens")] == f"{used:,}" and used > 0
+
+
+def test_transcription_is_priced_per_minute_where_the_table_says_so_and_counted(shell, server,
+                                                                                capsys):
+    audio = Path(__file__).parent / "fixtures" / "hello.wav"
+    magics(shell).prices = {"whisper-1": {"per_minute": 0.006}}
+    assert run(shell, f"%transcribe {audio} -m whisper-1 -f verbose_json -o t").success
+    t = shell.user_ns["t"]
+    assert t.cost == pytest.approx(t.usage["seconds"] / 60 * 0.006)
+    assert costs.format_cost(t.cost) in capsys.readouterr().out
+    assert run(shell, f"%transcribe {audio} -m gpt-4o-mini-transcribe -o t2").success
+    assert shell.user_ns["t2"].cost is None and "price unknown" in capsys.readouterr().out
+    ledger = costs.ledger_of(get_state(shell))
+    assert ledger.by_model["whisper-1"].requests == 1
+    assert ledger.by_model["gpt-4o-mini-transcribe"].prompt > 0  # its token usage counted
+    magics(shell).session_budget_usd = 1.0
+    line = failure_line(run(shell, f"%transcribe {audio} -m gpt-4o-mini-transcribe"))
+    assert "price of 'gpt-4o-mini-transcribe' is unknown" in line
