@@ -483,3 +483,42 @@ def test_transcription_is_priced_per_minute_where_the_table_says_so_and_counted(
     magics(shell).session_budget_usd = 1.0
     line = failure_line(run(shell, f"%transcribe {audio} -m gpt-4o-mini-transcribe"))
     assert "price of 'gpt-4o-mini-transcribe' is unknown" in line
+
+
+def test_practice_answers_validate_against_every_kind_of_schema(shell, server):
+    pydantic = pytest.importorskip("pydantic")
+
+    class Inner(pydantic.BaseModel):
+        label: Literal["x", "y"]
+        weight: Optional[float] = None
+
+    class Outer(pydantic.BaseModel):
+        items: List[Inner]
+        count: int
+
+    shell.user_ns.update(Person=Person, Movie=Movie, Outer=Outer)
+    for name in ("Person", "Movie", "Outer"):
+        assert run(shell, f"%%chat --schema {name} -o r -n\nFill it in").success, name
+        body = server.requests[-1].json
+        schema = body["response_format"]["json_schema"]["schema"]
+        jsonschema.Draft202012Validator(schema).validate(json.loads(shell.user_ns["r"].text))
+        assert_valid_chat_request(body)
+    assert isinstance(shell.user_ns["r"].parsed, Outer)
+
+
+def test_a_bad_schema_variable_is_one_line_and_nothing_is_sent(shell, server):
+    @dataclass
+    class Loose:
+        data: dict
+
+    shell.user_ns.update(Loose=Loose, number=3)
+    before = len(server.requests)
+    assert "field Loose.data is a free-form dict" in failure_line(
+        run(shell, "%%chat --schema Loose\nhi"))
+    assert "expected a dataclass" in failure_line(run(shell, "%%chat --schema number\nhi"))
+    assert len(server.requests) == before
+
+
+def test_prices_config_is_validated(shell, caplog):
+    run(shell, "%config OAIMagics.prices = {'m': {'input': 'cheap'}}")
+    assert "must be a number" in caplog.text and magics(shell).prices == {}
