@@ -67,6 +67,34 @@ def reasoning_html(text: str, *, live: bool = False) -> str:
             "</details>")
 
 
+class LiveReasoning:
+    """Streamed reasoning in one region of a live surface: collapsed, with its length, drawn at
+    most once per ``interval``; ``settle`` draws the last of it when the answer starts."""
+
+    def __init__(self, surface: Any, region: str, interval: float, clock: Callable[[], float]
+                 ) -> None:
+        self.surface, self.region, self.interval, self.clock = surface, region, interval, clock
+        self.parts: List[str] = []
+        self.drawn_at: Optional[float] = None
+        self.settled = False
+
+    def append(self, text: str) -> None:
+        self.parts.append(text)
+        now = self.clock()
+        if not self.settled and (self.drawn_at is None or now - self.drawn_at >= self.interval):
+            self._draw(now)
+
+    def settle(self) -> None:
+        if self.parts and not self.settled:
+            self._draw(self.clock())
+        self.settled = True
+
+    def _draw(self, now: float) -> None:
+        self.drawn_at = now
+        self.surface.set_html(self.region, reasoning_html("".join(self.parts), live=True))
+        self.surface.flush()
+
+
 def _billing_parts(result: ChatResult) -> List[str]:
     """"billed to ORG" only when the server's header says so; an asked-for org is "(requested)"."""
     billed = result.billed_organization
@@ -180,8 +208,7 @@ class NotebookChatView(RichView):
         self.live: Any = None
         self.surface: Any = None
         self.notices: List[str] = []
-        self.thinking: List[str] = []
-        self.thinking_drawn = 0.0  # when the reasoning region was last drawn (clock)
+        self.thinking: Optional[LiveReasoning] = None
 
     def begin(self, notices: List[str]) -> None:
         from .live import LiveMarkdown
@@ -194,29 +221,17 @@ class NotebookChatView(RichView):
         self.live = LiveMarkdown(
             self.surface, "a", render_interval=self.render_interval, clock=self.clock, plain=self.plain
         )
+        self.thinking = LiveReasoning(self.surface, "k", self.render_interval, self.clock)
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
-            if self.thinking and self.thinking_drawn >= 0:
-                self._draw_thinking(force=True)  # its last words, before the answer starts
-                self.thinking_drawn = -1.0
+            self.thinking.settle()  # its last words, before the answer starts
             self.live.append(text)
 
     def reasoning(self, index: int, text: str) -> None:
-        """Reasoning streams into region "k", collapsed; drawn at most once per interval."""
-        if index != 0:
-            return
-        self.thinking.append(text)
-        if self.thinking_drawn >= 0:
-            self._draw_thinking(force=False)
-
-    def _draw_thinking(self, *, force: bool) -> None:
-        now = self.clock()
-        if not force and self.thinking_drawn and now - self.thinking_drawn < self.render_interval:
-            return
-        self.thinking_drawn = now or 1e-9
-        self.surface.set_html("k", reasoning_html("".join(self.thinking), live=True))
-        self.surface.flush()
+        """Reasoning streams into region "k", above the answer."""
+        if index == 0:
+            self.thinking.append(text)
 
     def end(self, result: ChatResult) -> None:
         from .render import render_footer

@@ -53,12 +53,11 @@ class PanelChatView:
         self.live: Optional[LiveMarkdown] = None
         self.surface: Any = None
         self._started = False
-        self.thinking: List[str] = []
-        self.thinking_drawn = 0.0
+        self.thinking: Any = None
 
     def begin(self, notices: List[str]) -> None:
         from .surface import LiveSurface
-        from .views import ANSWER_REGION, REASONING_REGION
+        from .views import ANSWER_REGION, REASONING_REGION, LiveReasoning
 
         for notice in notices:
             note = widgets.HTML(
@@ -71,6 +70,7 @@ class PanelChatView:
                                    display_now=False, on_finish=self._swap)
         self.turn.children = (*self.turn.children, label_html("Assistant"), self.surface.widget)
         self.live = LiveMarkdown(self.surface, "a", render_interval=self.render_interval, clock=self.clock)
+        self.thinking = LiveReasoning(self.surface, "k", self.render_interval, self.clock)
 
     def _swap(self, html: str, text: str) -> None:
         """The finished answer replaces the live widget: an HTMLMath kept in widget state."""
@@ -78,27 +78,15 @@ class PanelChatView:
         self.turn.children = tuple(final if c is self.surface.widget else c for c in self.turn.children)
 
     def reasoning(self, index: int, text: str) -> None:
-        """Streamed reasoning, collapsed above the answer, drawn at most once per interval."""
-        from .views import reasoning_html
-
-        if index != 0 or self.surface is None:
-            return
-        self.thinking.append(text)
-        now = self.clock()
-        due = not self.thinking_drawn or now - self.thinking_drawn >= self.render_interval
-        if self.thinking_drawn >= 0 and due:
-            self.thinking_drawn = now or 1e-9
-            self.surface.set_html("k", reasoning_html("".join(self.thinking), live=True))
-            self.surface.flush()
+        """Streamed reasoning, collapsed above the answer."""
+        if index == 0 and self.thinking is not None:
+            self.thinking.append(text)
 
     def delta(self, index: int, text: str) -> None:
         if index != 0 or self.live is None:
             return
-        if self.thinking and self.thinking_drawn >= 0:
-            from .views import reasoning_html
-
-            self.surface.set_html("k", reasoning_html("".join(self.thinking), live=True))
-            self.thinking_drawn = -1.0
+        if self.thinking is not None:
+            self.thinking.settle()
         self.live.append(text)
         if not self._started and text:
             self._started = True

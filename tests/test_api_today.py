@@ -522,3 +522,16 @@ def test_a_bad_schema_variable_is_one_line_and_nothing_is_sent(shell, server):
 def test_prices_config_is_validated(shell, caplog):
     run(shell, "%config OAIMagics.prices = {'m': {'input': 'cheap'}}")
     assert "must be a number" in caplog.text and magics(shell).prices == {}
+
+
+def test_choices_show_each_choices_reasoning_above_its_column(shell, server, frontend):
+    from .test_chat_magic import _Rich
+
+    with _Rich(shell) as publisher:
+        assert run(shell, "%%chat -N 2 --reasoning-effort low -o r\n[[echo]] two words").success
+    page = next(iter(frontend.pages.values()))
+    assert "Thinking… (" in page.region("k0").visible()
+    assert "Thinking… (" in page.region("k1").visible()
+    html = publisher.messages[-1]["data"]["text/html"]
+    assert html.count("<details") == 2 and html.index("<details") < html.index("two words")
+    assert all(c.reasoning for c in shell.user_ns["r"].choices)
