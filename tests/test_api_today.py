@@ -535,3 +535,22 @@ def test_choices_show_each_choices_reasoning_above_its_column(shell, server, fro
     html = publisher.messages[-1]["data"]["text/html"]
     assert html.count("<details") == 2 and html.index("<details") < html.index("two words")
     assert all(c.reasoning for c in shell.user_ns["r"].choices)
+
+
+def test_tool_rounds_show_their_reasoning_above_each_rounds_calls_and_answer(shell, server,
+                                                                             frontend):
+    from .test_chat_magic import _Rich
+
+    def lookup(city: str) -> str:
+        """Find a city."""
+        return f"{city}: 5 degrees"
+
+    shell.user_ns.update(lookup=lookup)
+    with _Rich(shell) as publisher:
+        result = run(shell, "%%chat --tools lookup --auto-tools --reasoning-effort low -o r\n"
+                            "Weather in Oslo?")
+    assert result.success, result.error_in_exec
+    html = publisher.messages[-1]["data"]["text/html"]
+    assert html.count("<details class=\"oai-reasoning-block") == 2  # one per request
+    assert html.index("oai-reasoning-block") < html.index("lookup")
+    assert shell.user_ns["r"].reasoning
