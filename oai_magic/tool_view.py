@@ -257,6 +257,13 @@ class TerminalToolView:
         self.footer = footer
         self.out = stream or sys.stdout
         self._open_line = False
+        from .views import DimReasoning
+
+        self.thinking = DimReasoning(self.out)
+
+    def reasoning(self, index: int, text: str) -> None:
+        if index == 0:
+            self.thinking.append(text)
 
     def _write(self, text: str) -> None:
         self.out.write(text)
@@ -268,10 +275,12 @@ class TerminalToolView:
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
+            self.thinking.close()
             self._write(text)
             self._open_line = not text.endswith("\n")
 
     def end_round(self, result: ChatResult) -> None:
+        self.thinking.close()
         if self._open_line:
             self._write("\n")
             self._open_line = False
@@ -282,6 +291,7 @@ class TerminalToolView:
         self._write(outcome_text(outcome) + "\n")
 
     def finish(self, result: ChatResult) -> None:
+        self.thinking.close()
         if result.nothing_arrived and not result.choices:  # CONTRACTS 1: the cell's line is all
             return
         self._write("\n")

@@ -268,12 +268,33 @@ class NotebookChatView(RichView):
 DIM, UNDIM = "\x1b[2m", "\x1b[22m"
 
 
+class DimReasoning:
+    """A terminal's streamed reasoning: dim text (ANSI faint) before the answer, as it arrives."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out, self.open = out, False
+
+    def append(self, text: str) -> None:
+        if not self.open:
+            self.open = True
+            self.out.write(DIM + "Thinking… ")
+        self.out.write(text)
+        self.out.flush()
+
+    def close(self) -> None:
+        """Back to normal text, a blank line before what follows."""
+        if self.open:
+            self.open = False
+            self.out.write(UNDIM + "\n\n")
+
+
 class TerminalChatView:
     """Plain tokens as they arrive, for terminal IPython (no rich frontend)."""
 
     def __init__(self, *, footer: bool = True, stream: Optional[TextIO] = None) -> None:
         self.footer = footer
         self.out = stream or sys.stdout
+        self.thinking = DimReasoning(self.out)
 
     def begin(self, notices: List[str]) -> None:
         self.notices, self.notices_shown = notices, len(notices)
@@ -281,27 +302,17 @@ class TerminalChatView:
             self.out.write(f"[{notice}]\n")
 
     def reasoning(self, index: int, text: str) -> None:
-        """Reasoning as dim text before the answer (ANSI faint), as it arrives."""
         if index == 0:
-            if not getattr(self, "thinking", False):
-                self.thinking = True
-                self.out.write(DIM + "Thinking… ")
-            self.out.write(text)
-            self.out.flush()
+            self.thinking.append(text)
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
-            self._end_thinking()
+            self.thinking.close()
             self.out.write(text)
             self.out.flush()
 
-    def _end_thinking(self) -> None:
-        if getattr(self, "thinking", False):
-            self.thinking = False
-            self.out.write(UNDIM + "\n\n")
-
     def end(self, result: ChatResult) -> None:
-        self._end_thinking()
+        self.thinking.close()
         if nothing_arrived(result):  # CONTRACTS 1: the cell's one line is all (no footer)
             return
         self.out.write("\n")

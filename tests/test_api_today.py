@@ -554,3 +554,14 @@ def test_tool_rounds_show_their_reasoning_above_each_rounds_calls_and_answer(she
     assert html.count("<details class=\"oai-reasoning-block") == 2  # one per request
     assert html.index("oai-reasoning-block") < html.index("lookup")
     assert shell.user_ns["r"].reasoning
+
+
+def test_terminal_tool_rounds_show_reasoning_as_dim_text(shell, server, capsys):
+    def lookup(city: str) -> str:
+        """Find a city."""
+        return f"{city}: 5 degrees"
+
+    shell.user_ns.update(lookup=lookup)
+    assert run(shell, "%%chat --tools lookup --auto-tools --reasoning-effort low\nOslo?").success
+    out = capsys.readouterr().out
+    assert out.count("\x1b[2mThinking… The question has") == 2 and out.count("\x1b[22m") == 2
