@@ -220,6 +220,16 @@ class UsageLedger:
             self.reserved_tokens = max(0, self.reserved_tokens - held[1])
 
 
+def request_estimate(model: Optional[str], prompt_tokens: int, completion_tokens: int,
+                     overrides: Optional[Dict[str, Any]] = None, *, batch: bool = False
+                     ) -> Tuple[float, int]:
+    """(USD, tokens) to ``UsageLedger.reserve`` before a request starts: its prompt and the
+    most it may answer (``--max-tokens``, or a guess). Unknown prices reserve tokens only."""
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+    cost = estimate_cost(usage, model, overrides, batch=batch)
+    return (cost or 0.0), prompt_tokens + completion_tokens
+
+
 @dataclass
 class Budget:
     """``OAIMagics.session_budget_usd`` / ``session_budget_tokens`` (None: no limit)."""

@@ -442,6 +442,9 @@ def test_usd_budget_refuses_a_model_of_unknown_price_with_a_pointer_to_prices(sh
 
 def test_ledger_reservations_count_against_the_budget():
     ledger = costs.UsageLedger()
+    usd, tokens = costs.request_estimate("gpt-4o-mini", 1_000_000, 0)
+    assert usd == pytest.approx(costs.shipped_table()["models"]["gpt-4o-mini"]["input"])
+    assert tokens == 1_000_000 and costs.request_estimate("unknown", 10, 5) == (0.0, 15)
     held = ledger.reserve(usd=0.3)
     budget = costs.Budget(usd=0.25)
     assert costs.budget_refusal(ledger, budget, "gpt-4o-mini") is not None
