@@ -148,10 +148,27 @@ def _check_number(body: dict, name: str, low: float, high: float, integer: bool 
                            f"{high}, but got {value} instead.", param=name, code=f"{kind}_above_max_value")
 
 
+# The fields of CreateChatCompletionRequest (OpenAPI spec); anything else is refused as the real
+# endpoint refuses it, so a misspelt --param gets the server's one-line error offline too.
+CHAT_FIELDS = frozenset([
+    "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+    "max_completion_tokens", "max_tokens", "messages", "metadata", "modalities", "model",
+    "moderation", "n", "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
+    "prompt_cache_options", "prompt_cache_retention", "reasoning_effort", "response_format",
+    "safety_identifier", "seed", "service_tier", "stop", "store", "stream", "stream_options",
+    "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity",
+    "web_search_options",
+])
+
+
 def validate_chat(body) -> None:
     """Refuse what the real endpoint refuses, with the same status, param and code."""
     if not isinstance(body, dict):
         raise RequestError(400, "The request body must be a JSON object.")
+    unknown = [name for name in body if name not in CHAT_FIELDS]
+    if unknown:
+        raise RequestError(400, f"Unrecognized request argument supplied: {unknown[0]}",
+                           param=unknown[0], code="unknown_parameter")
     model = body.get("model")
     if model is None:
         raise RequestError(400, "you must provide a model parameter")
@@ -595,7 +612,11 @@ def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int
                     {"index": j, **again, "function": function}]}).decode())
         return deltas, None, calls, "tool_calls", len(deltas)
     after_tools = tool_results_answer(body["messages"])
-    if after_tools is not None:
+    if (body.get("response_format") or {}).get("type") == "json_schema":
+        schema = ((body["response_format"].get("json_schema") or {}).get("schema")) or {}
+        example = schema_example(schema, schema, prompt, "answer")
+        pieces = split_pieces(json.dumps(example, indent=2, ensure_ascii=False))
+    elif after_tools is not None:
         pieces = split_pieces(after_tools)
     elif "echo" in directives:
         pieces = split_pieces(prompt)
@@ -625,10 +646,58 @@ def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int
     return deltas, "".join(pieces), None, finish, len(pieces)
 
 
-def chat_reply(body, repeat_tool_call_names: bool = False) -> Reply:
+def schema_example(schema: dict, root: dict, prompt: str, name: str):
+    """A value that validates against ``schema`` (the strict subset), made from the prompt."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target = root
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        return schema_example(target, root, prompt, name)
+    if "enum" in schema and schema["enum"]:
+        return schema["enum"][0]
+    if "anyOf" in schema:
+        members = [m for m in schema["anyOf"] if m.get("type") != "null"] or schema["anyOf"]
+        return schema_example(members[0], root, prompt, name)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        return {key: schema_example(sub, root, prompt, key)
+                for key, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [schema_example(schema.get("items") or {"type": "string"}, root, prompt, name)]
+    if kind == "integer":
+        return len(prompt.split())
+    if kind == "number":
+        return len(prompt.split()) / 2
+    if kind == "boolean":
+        return len(prompt.split()) % 2 == 0
+    if kind == "null":
+        return None
+    return f"{name} from: {quote(prompt, 60)}"
+
+
+def reasoning_pieces(body: dict, prompt: str) -> List[str]:
+    """A short reasoning stream when ``reasoning_effort`` asks for one (not "none")."""
+    effort = body.get("reasoning_effort")
+    if not effort or effort == "none":
+        return []
+    words = len(prompt.split())
+    return split_pieces(f"The question has {words} word{'s' if words != 1 else ''}. "
+                        f"Thinking with {effort} effort, a short answer will do.")
+
+
+def cache_key(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True).encode()).hexdigest()
+
+
+def chat_reply(body, repeat_tool_call_names: bool = False,
+               seen_prompts: Optional[set] = None) -> Reply:
     """A chat.completion, or (``stream: true``) chat.completion.chunk SSE events interleaved by choice.
 
     ``repeat_tool_call_names`` streams tool calls the way llama.cpp does (see _practice_quirks).
+    ``seen_prompts`` (the server's memory): a repeated prompt reports its tokens as cached.
     """
     validate_chat(body)
     messages = body["messages"]
@@ -638,12 +707,23 @@ def chat_reply(body, repeat_tool_call_names: bool = False) -> Reply:
     n = body.get("n") or 1
     choices = [_choice_deltas(body, prompt, directives, i, n, repeat_tool_call_names)
                for i in range(n)]
+    thoughts = reasoning_pieces(body, prompt)
+    if thoughts:
+        lead = ['{"reasoning_content":' + json.dumps(p, ensure_ascii=False) + "}" for p in thoughts]
+        choices = [(lead + deltas, content, calls, finish, tokens)
+                   for deltas, content, calls, finish, tokens in choices]
     prompt_tokens = sum(4 + len(message_text(m.get("content")).split()) for m in messages) + 3
-    completion_tokens = sum(c[4] for c in choices)
+    reasoning_tokens = len(thoughts) * n
+    completion_tokens = sum(c[4] for c in choices) + reasoning_tokens
+    cached_tokens = 0
+    if seen_prompts is not None:
+        key = cache_key(body)
+        cached_tokens = prompt_tokens if key in seen_prompts else 0
+        seen_prompts.add(key)
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
              "total_tokens": prompt_tokens + completion_tokens,
-             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+             "prompt_tokens_details": {"cached_tokens": cached_tokens, "audio_tokens": 0},
+             "completion_tokens_details": {"reasoning_tokens": reasoning_tokens, "audio_tokens": 0,
                                            "accepted_prediction_tokens": 0,
                                            "rejected_prediction_tokens": 0}}
     head = {"id": f"chatcmpl-practice{secrets.token_hex(8)}", "created": int(time.time()),
@@ -657,7 +737,8 @@ def chat_reply(body, repeat_tool_call_names: bool = False) -> Reply:
                      delay=delay)
     completion = {"id": head["id"], "object": "chat.completion", **head, "choices": [
         {"index": i, "message": {"role": "assistant", "content": content, "refusal": None,
-                                 "annotations": [], **({"tool_calls": calls} if calls else {})},
+                                 "annotations": [], **({"tool_calls": calls} if calls else {}),
+                                 **({"reasoning_content": "".join(thoughts)} if thoughts else {})},
          "logprobs": None, "finish_reason": finish}
         for i, (_, content, calls, finish, _) in enumerate(choices)], "usage": usage}
     return Reply(body=_dumps(completion), delay=delay)

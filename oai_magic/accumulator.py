@@ -33,6 +33,11 @@ class ChoiceState:
     refusal_parts: List[str] = field(default_factory=list)
     tool_calls: Dict[int, Dict[str, Any]] = field(default_factory=dict)
     finish_reason: Optional[str] = None
+    reasoning_parts: List[str] = field(default_factory=list)
+
+    @property
+    def reasoning(self) -> Optional[str]:
+        return "".join(self.reasoning_parts) if self.reasoning_parts else None
 
     @property
     def content(self) -> str:
@@ -90,6 +95,9 @@ class ChatAccumulator:
         self.model: Optional[str] = None
         self.id: Optional[str] = None
         self.system_fingerprint: Optional[str] = None
+        # Reasoning text of the last ``add`` (``delta.reasoning_content`` from DeepSeek, vLLM and
+        # llama.cpp, ``delta.reasoning`` from others), by choice: shown, never sent back.
+        self.reasoning_deltas: List[Tuple[int, str]] = []
 
     def choice(self, index: int) -> ChoiceState:
         state = self.choices.get(index)
@@ -118,6 +126,7 @@ class ChatAccumulator:
         if not isinstance(choices, (list, tuple)):
             raise MalformedChunk("choices is not a list")
         deltas: List[Tuple[int, str]] = []
+        self.reasoning_deltas = []
         for raw in choices:
             if not isinstance(raw, dict):
                 raise MalformedChunk("a choice that is not an object")
@@ -136,6 +145,10 @@ class ChatAccumulator:
                     raise MalformedChunk(f"{name} that is a {type(value).__name__}, not text")
             if piece.get("role"):
                 state.role = piece["role"]
+            thought = piece.get("reasoning_content") or piece.get("reasoning")
+            if isinstance(thought, str) and thought:
+                state.reasoning_parts.append(thought)
+                self.reasoning_deltas.append((index, thought))
             content = piece.get("content")
             if content:
                 self._add_content(index, content, deltas)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .accumulator import ChatAccumulator, ChoiceState, MalformedChunk
-from .errors import APIError, BadRequestError, OAIError, StreamIncompleteError
-from .request import ChatOptions, build_chat_payload
+from .errors import APIError, BadRequestError, InputError, OAIError, StreamIncompleteError
+from .request import ChatOptions, apply_extra_fields, build_chat_payload
 from .state import Conversation, KernelState, Message, StreamRedactor, content_images, redact
 
 try:  # Protocol is typing-only; keep 3.9 happy without typing_extensions.
@@ -43,6 +43,8 @@ class Choice:
     finish_reason: Optional[str] = None
     refusal: Optional[str] = None
     tool_calls: List[Dict[str, Any]] = field(default_factory=list)
+    reasoning: Optional[str] = None  # streamed reasoning: shown, never sent back
+    parsed: Any = None  # with --schema: the answer as the object asked for
 
     @classmethod
     def from_state(cls, state: ChoiceState, key: Optional[str] = None) -> Choice:
@@ -65,6 +67,7 @@ class Choice:
             state.finish_reason,
             redact(refusal, key) if refusal else refusal,
             tool_calls,
+            redact(state.reasoning, key) if state.reasoning else state.reasoning,
         )
 
 
@@ -89,6 +92,9 @@ class ChatResult:
     notices: List[str] = field(default_factory=list)
     streamed: bool = True
     ignored_limit: Optional[int] = None  # --max-tokens the server ran past (answer cut by us)
+    reasoning: Optional[str] = None  # the model's streamed reasoning (choice 1); not in history
+    parsed: Any = None  # with --schema: a dataclass instance, a dict or a pydantic model
+    cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
 
     @property
     def request_id(self) -> Optional[str]:
@@ -281,6 +287,8 @@ def send(
         )
     model = options.model or state.settings.model
     payload = build_chat_payload(model, messages, options)
+    overrides = apply_extra_fields(payload, options)
+    check_budget(state, payload.get("model"))
     result = ChatResult(
         model=model,
         conversation=conversation,
@@ -303,6 +311,7 @@ def send(
             f"{resent} image{'s' if resent != 1 else ''} from earlier turns sent again "
             "(the API needs the whole conversation each time)."
         )
+    result.notices.extend(overrides)
     if dropped:
         result.notices.append(
             f"History trimmed: the {dropped} oldest exchange{'s' if dropped != 1 else ''} "
@@ -349,6 +358,8 @@ def send(
             failure = None
         result.partial = result.interrupted or result.error is not None
         state.remember_headers(result.headers)
+        if accumulator.usage or accumulator.choices:
+            _account(state, result)
     return result, failure
 
 
@@ -356,6 +367,23 @@ def _refuses_images(error: APIError, messages: List[Dict[str, Any]]) -> bool:
     """A 400 that names image input, for a request that carried images."""
     text = f"{error.message} {error.param or ''} {error.code or ''}".lower()
     return "image" in text and any(content_images(m.get("content")) for m in messages)
+def check_budget(state: KernelState, model: Optional[str]) -> None:
+    """Refuse a request once the session's budget is spent (``OAIMagics.session_budget_*``)."""
+    if state.budget_usd is None and state.budget_tokens is None:
+        return
+    from .costs import budget_of, budget_refusal, ledger_of
+
+    refusal = budget_refusal(ledger_of(state), budget_of(state), model, state.prices)
+    if refusal:
+        raise InputError(refusal)
+
+
+def _account(state: KernelState, result: ChatResult) -> None:
+    """The response's estimated cost, added to the session's totals."""
+    from .costs import estimate_cost, ledger_of
+
+    result.cost = estimate_cost(result.usage, result.model, state.prices)
+    ledger_of(state).record(result.usage, result.model, result.conversation, result.cost)
 
 
 class _EmptyStream(Exception):
@@ -439,6 +467,16 @@ def _show_tool_calls(
             show(index, Choice.from_state(accumulator.choice(index), key).tool_calls)
 
 
+def _show_reasoning(view: ChatView, accumulator: ChatAccumulator, key: Optional[str] = None) -> None:
+    """Streamed reasoning goes to a view that shows it (``view.reasoning``); others skip it.
+
+    Reasoning is server text too: each piece is redacted before any view sees it."""
+    show = getattr(view, "reasoning", None)
+    if show is not None:
+        for index, text in accumulator.reasoning_deltas:
+            show(index, redact(text, key))
+
+
 def _receive(
     client: Any,
     payload: Dict[str, Any],
@@ -467,7 +505,9 @@ def _receive(
                 status_code=response.status_code,
                 request_id=response.request_id,
             )
-        for index, text in accumulator.add(response.data):
+        deltas = accumulator.add(response.data)
+        _show_reasoning(view, accumulator, key)
+        for index, text in deltas:
             view.delta(index, text)
         _check_size(accumulator, max_answer_chars)
         _show_tool_calls(view, accumulator, response.data, key)
@@ -484,7 +524,9 @@ def _receive(
         try:
             for chunk in stream:
                 events += 1
-                for index, text in accumulator.add(chunk):
+                deltas = accumulator.add(chunk)
+                _show_reasoning(view, accumulator, key)
+                for index, text in deltas:
                     if result.first_token_seconds is None:
                         result.first_token_seconds = clock() - started
                     view.delta(index, text)
@@ -527,6 +569,7 @@ def _fold(accumulator: ChatAccumulator, result: ChatResult, key: Optional[str] =
         first = result.choices[0]
         result.text = first.text or (first.refusal or "")
         result.finish_reason = first.finish_reason
+        result.reasoning = first.reasoning
 
 
 def _tool_calls_as_text(result: ChatResult, view: ChatView) -> None:

@@ -39,6 +39,8 @@ class ToolChatResult(ChatResult):
     rounds: int = 0
     tool_results: List[ToolOutcome] = field(default_factory=list)
     messages: List[Message] = field(default_factory=list)  # recorded after the user message
+    requests: int = 0
+    unpriced: bool = False  # a request whose price was unknown: the total is unknown too
 
 
 class CannotConfirm(InputError):
@@ -275,7 +277,17 @@ def _add_round(final: ToolChatResult, last: ChatResult, offset: float) -> None:
         for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
             if isinstance(last.usage.get(key), int):
                 total[key] = total.get(key, 0) + last.usage[key]
+        for group, key in (("prompt_tokens_details", "cached_tokens"),
+                           ("completion_tokens_details", "reasoning_tokens")):
+            value = (last.usage.get(group) or {}).get(key)
+            if isinstance(value, int):
+                details = dict(total.get(group) or {})
+                details[key] = details.get(key, 0) + value
+                total[group] = details
         final.usage = total
+    final.requests += 1
+    final.unpriced = final.unpriced or last.cost is None
+    final.cost = None if final.unpriced else (final.cost or 0.0) + (last.cost or 0.0)
     if final.first_token_seconds is None and last.first_token_seconds is not None:
         final.first_token_seconds = offset + last.first_token_seconds
     final.notices.extend(n for n in last.notices if n not in final.notices)
@@ -286,6 +298,7 @@ def _fold_last(final: ToolChatResult, last: Optional[ChatResult], total: float) 
     final.total_seconds = total
     if last is not None:
         final.text, final.choices = last.text, last.choices
+        final.reasoning = last.reasoning
         final.model, final.finish_reason, final.headers = last.model, last.finish_reason, last.headers
         final.organization, final.project = last.organization, last.project
         final.interrupted = final.interrupted or last.interrupted

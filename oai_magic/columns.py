@@ -73,6 +73,7 @@ class ColumnsView(RichView):
         super().__init__(**options)
         self.n = n
         self.lives: List[Any] = []
+        self.thoughts: List[Any] = []
         self.surface: Any = None
         self.notices: List[str] = []
         self.ignored = 0  # deltas for a choice index beyond n
@@ -81,7 +82,7 @@ class ColumnsView(RichView):
         from .live import LiveMarkdown
         from .render import escape_html
         from .surface import LiveSurface
-        from .views import ANSWER_REGION, notices_html
+        from .views import ANSWER_REGION, REASONING_REGION, LiveReasoning, notices_html
 
         self.notices = list(notices)
         regions = [("n", "", f"<div>{notices_html(notices)}</div>")] if notices else []
@@ -94,14 +95,23 @@ class ColumnsView(RichView):
                                      'overflow-x:auto"></div>'),
                 (f"l{index}", f"c{index}",
                  f'<div style="font-size:smaller;font-weight:bold;opacity:0.7">{heading}</div>'),
+                (f"k{index}", f"c{index}", REASONING_REGION),
                 (f"a{index}", f"c{index}", ANSWER_REGION),
             ]
         self.surface = LiveSurface(regions, placeholder=f"{self.n} answers streaming…")
         self.lives = [LiveMarkdown(self.surface, f"a{index}", render_interval=self.render_interval,
                                    clock=self.clock, plain=self.plain) for index in range(self.n)]
+        self.thoughts = [LiveReasoning(self.surface, f"k{index}", self.render_interval, self.clock)
+                         for index in range(self.n)]
+
+    def reasoning(self, index: int, text: str) -> None:
+        """Each choice's streamed reasoning, collapsed above its column's answer."""
+        if index < self.n:
+            self.thoughts[index].append(text)
 
     def delta(self, index: int, text: str) -> None:
         if index < self.n:
+            self.thoughts[index].settle()
             self.lives[index].append(text)
         else:
             self.ignored += 1
@@ -124,6 +134,10 @@ class ColumnsView(RichView):
             html, text = live.finish(mark=choice_mark(choice),
                                      text=_final_text(choice, self.json_mode, result.partial))
             label = choice_label(choice, index, self.n)
+            if choice is not None and choice.reasoning:
+                from .views import reasoning_html
+
+                html = reasoning_html(choice.reasoning) + html
             cells.append((label, html))
             texts.append(f"{label}\n\n{text}".rstrip())
         for live in self.lives[shown:]:

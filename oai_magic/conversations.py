@@ -105,15 +105,20 @@ def _existing(state: KernelState, name: str) -> Conversation:
 
 
 def _list(state: KernelState, args: Any) -> Any:
+    from .costs import ledger_of
+
+    used = ledger_of(state).by_conversation
     rows = []
     for name in sorted(state.conversations):
         thread = state.conversations[name]
         last = next((content_text(m.content) for m in reversed(thread.messages) if m.content), "")
         preview = last if len(last) <= 50 else last[:47] + "..."
-        rows.append((name, len(thread.turns()), thread.system or "", preview.replace("\n", " ")))
+        tokens = used[name].tokens if name in used else 0
+        rows.append((name, len(thread.turns()), f"{tokens:,}", thread.system or "",
+                     preview.replace("\n", " ")))
     if not rows:
         return Note("No conversations yet: the first %%chat cell starts 'default' (-c NAME names another).")
-    return Table(["conversation", "exchanges", "system prompt", "last message"], rows)
+    return Table(["conversation", "exchanges", "tokens", "system prompt", "last message"], rows)
 
 
 def _history(state: KernelState, args: Any) -> Any:

@@ -22,11 +22,29 @@ from IPython.core.formatters import BaseFormatter
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import MagicHelpFormatter, argument, kwds, magic_arguments
 from IPython.display import display
-from traitlets import Bool, CaselessStrEnum, Float, Int, ObjectName, Unicode, observe
+from traitlets import (
+    Bool,
+    CaselessStrEnum,
+    Dict,
+    Float,
+    Int,
+    ObjectName,
+    TraitError,
+    Unicode,
+    observe,
+    validate,
+)
 
 from . import chat as chat_usecase
 from .errors import CellStopped, OAIError
-from .request import ChatOptions, parse_logit_bias, validate_chat_options
+from .request import (
+    REASONING_EFFORTS,
+    VERBOSITIES,
+    ChatOptions,
+    parse_logit_bias,
+    parse_params,
+    validate_chat_options,
+)
 from .state import KernelState, Secret, get_state, mask_key
 
 SETTING_TRAITS = (
@@ -198,12 +216,57 @@ class OAIMagics(Magics):
         help="rich: live Markdown; plain: tokens as text (terminal); auto: by frontend.",
     ).tag(config=True)
 
+    extra_body = Dict(
+        help="Fields added to every chat request as given, e.g. {'service_tier': 'flex'}; "
+             "--param wins over them.",
+    ).tag(config=True)
+    prices = Dict(
+        help="Prices in USD per million tokens that override or extend the shipped table, "
+             "e.g. {'my-model': {'input': 0.1, 'cached_input': 0.05, 'output': 0.4}}.",
+    ).tag(config=True)
+    session_budget_usd = Float(
+        None, allow_none=True,
+        help="Refuse requests once this session's estimated cost passes this many USD.",
+    ).tag(config=True)
+    session_budget_tokens = Int(
+        None, allow_none=True,
+        help="Refuse requests once this session has used this many tokens.",
+    ).tag(config=True)
+
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         # The state first: configured traits fire their observers inside super().__init__.
         self.state: KernelState = get_state(shell)
         super().__init__(shell=shell, **kwargs)
         for name in SETTING_TRAITS:
             self._apply_setting(name, getattr(self, name))
+        self._apply_costs(None)
+
+    @validate("extra_body")
+    def _check_extra_body(self, proposal: Any) -> Any:
+        """Refused names fail at %config, in one line, rather than at the next request."""
+        from .errors import InputError
+
+        try:
+            parse_params([f"{name}=0" for name in proposal["value"]], "OAIMagics.extra_body:")
+        except InputError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
+
+    @validate("prices")
+    def _check_prices(self, proposal: Any) -> Any:
+        from .costs import validate_prices
+        from .errors import InputError
+
+        try:
+            return validate_prices(proposal["value"])
+        except InputError as exc:
+            raise TraitError(str(exc)) from None
+
+    @observe("prices", "session_budget_usd", "session_budget_tokens")
+    def _apply_costs(self, change: Any) -> None:
+        self.state.prices = dict(self.prices)
+        self.state.budget_usd = self.session_budget_usd
+        self.state.budget_tokens = self.session_budget_tokens
 
     @observe(*SETTING_TRAITS)
     def _setting_changed(self, change: Any) -> None:
@@ -241,6 +304,9 @@ class OAIMagics(Magics):
         %oai model NAME
         %oai context N | --clear  the server's context window in tokens (history is trimmed to fit)
         %oai models               list the models the server offers
+        %oai usage [--reset]      this session's requests, tokens and estimated cost, per model
+                                  and per conversation (the session is the kernel: a restart
+                                  resets it); --reset clears the totals
         %oai practice [--delay S] [--stop]   start the offline practice server and use it
         %oai practice --if-no-key only when no API key is set (notebooks that run anywhere)
         """
@@ -275,13 +341,22 @@ class OAIMagics(Magics):
                 print(models)
             else:
                 display(models)
+        elif command == "usage":
+            from . import usage_view
+
+            if rest == ["--reset"]:
+                print(usage_view.reset(self.state))
+            elif rest:
+                raise UsageError("%oai usage takes no argument but --reset (see %oai?).")
+            else:
+                display(usage_view.usage_report(self.state))
         elif command == "practice":
             print(settings_commands.practice(self.state, rest))
             self.base_url = self.state.settings.base_url
         else:
             raise UsageError(
                 f"Unknown %oai command {command!r}: use key, org, project, base-url, model, "
-                "context, models or practice (see %oai?)."
+                "context, models, usage or practice (see %oai?)."
             )
 
     def _set_key(self, rest: List[str]) -> None:
@@ -321,6 +396,9 @@ class OAIMagics(Magics):
     @argument("-c", "--conversation", help="Append the transcript to this chat conversation.")
     @argument("--org", help="OpenAI-Organization for this request only.")
     @argument("--project", help="OpenAI-Project for this request only.")
+    @argument("--param", action="append", default=[], metavar="NAME=VALUE",
+              help="Any other form field, repeatable; VALUE is JSON when it parses, a JSON list "
+                   "becomes repeated NAME[] parts.")
     @line_magic
     @one_line_errors
     def transcribe(self, line: str) -> None:
@@ -336,6 +414,7 @@ class OAIMagics(Magics):
                 temperature=args.temperature, response_format=args.format,
                 timestamps=list(args.timestamps), translate=args.translate, stream=args.stream,
                 conversation=args.conversation, organization=args.org, project=args.project,
+                extra=parse_params(args.param),
             ),
             default_model=self.transcribe_model,
         )
@@ -410,6 +489,18 @@ class OAIMagics(Magics):
               "PIL image, Figure), `figure` for the last matplotlib figure shown, or an https:// URL.")
     @argument("--detail", choices=["low", "high", "auto"], help="Image detail sent with --image.")
     @argument("--context", metavar="A,B", help="Variables attached, summarised, before the prompt.")
+    @argument("--param", action="append", default=[], metavar="NAME=VALUE",
+              help="Any request field, repeatable (e.g. --param service_tier=flex); VALUE is JSON "
+                   "when it parses, else a string. Wins over a field the magic sets, with a "
+                   "notice; messages, stream and n are refused. OAIMagics.extra_body adds "
+                   "fields to every request.")
+    @argument("--schema", metavar="VAR",
+              help="Structured output: VAR is a dataclass, TypedDict, JSON-schema dict or "
+                   "pydantic model; the answer is checked and kept as result.parsed (with -o).")
+    @argument("--reasoning-effort", choices=REASONING_EFFORTS,
+              help="How hard a reasoning model thinks; its streamed reasoning is shown "
+                   "collapsed above the answer and kept as result.reasoning.")
+    @argument("--verbosity", choices=VERBOSITIES, help="How long the answer should be.")
     @cell_magic
     @one_line_errors
     def chat(self, line: str, cell: str) -> None:
@@ -428,6 +519,12 @@ class OAIMagics(Magics):
         content = self._with_context(args, prompt, sent)
         options = self._chat_options(args)
         validate_chat_options(options)
+        target = self._schema_target(args)
+        if target is not None:
+            options.json_schema = target.response_format()
+            args.json = True  # --schema replaces --json: streamed as text, pretty at the end
+        chat_usecase.check_budget(self.state, options.extra.get("model", options.model
+                                                                 or self.state.settings.model))
         # -n and -s are committed with the turn (chat.TurnStart): a refused option, an unknown
         # tool or a request that fails before any answer leaves the conversation as it was.
         if args.tools or args.tool_choice or args.auto_tools or (options.n or 1) > 1:
@@ -436,7 +533,38 @@ class OAIMagics(Magics):
             result = chat_extras.run(self, args, content, options)
         else:
             result = self._ask(args, content, options)
+        problem = self._parse_structured(target, result) if target is not None else None
         self._after_answer(args, result)
+        if problem:
+            raise UsageError(problem)
+
+    def _schema_target(self, args: Any) -> Any:
+        if not args.schema:
+            return None
+        from .structured import schema_target
+
+        if args.schema not in self.shell.user_ns:
+            raise UsageError(f"--schema {args.schema}: no such variable (define a dataclass, "
+                             "TypedDict, JSON-schema dict or pydantic model first).")
+        return schema_target(self.shell.user_ns[args.schema], args.schema)
+
+    @staticmethod
+    def _parse_structured(target: Any, result: chat_usecase.ChatResult) -> Any:
+        """Every choice's answer as the object asked for; the first problem as one line."""
+        from .structured import StructuredAnswerError, parse_answer
+
+        if result.partial:
+            return None
+        problem = None
+        for choice in result.choices:
+            try:
+                choice.parsed = parse_answer(choice.text, target, choice.refusal)
+            except StructuredAnswerError as exc:
+                label = f"choice {choice.index + 1}: " if len(result.choices) > 1 else ""
+                problem = problem or (f"--schema: {label}{exc} (the raw text is kept in "
+                                      f"'{result.conversation}' and in result.text)")
+        result.parsed = result.choices[0].parsed if result.choices else None
+        return problem
 
     def _prompt_and_context(self, args: Any, cell: str) -> Any:
         """The interpolated prompt and what goes with it: summaries, {error}, images."""
@@ -479,6 +607,7 @@ class OAIMagics(Magics):
         return user_content(prompt, block, sent.images, args.detail)
 
     def _chat_options(self, args: Any) -> ChatOptions:
+        params = parse_params(args.param)
         return ChatOptions(
             model=args.model,
             temperature=args.temperature,
@@ -496,6 +625,10 @@ class OAIMagics(Magics):
             user=args.user,
             organization=args.org,
             project=args.project,
+            reasoning_effort=args.reasoning_effort,
+            verbosity=args.verbosity,
+            extra={**self.extra_body, **params},
+            param_names=list(params),
         )
 
     def history_budget(self) -> chat_usecase.HistoryBudget:

@@ -104,6 +104,8 @@ class PracticeServer:
         self._scripts: List[Tuple[str, Deque[Scripted]]] = []
         self._connections: Dict[socket.socket, threading.Thread] = {}
         self._remaining = RATE_LIMIT_REQUESTS
+        # Hashes of the prompts answered so far: a repeat reports cached tokens (bounded).
+        self.seen_prompts: set = set()
         self._stopping = threading.Event()
         self._httpd: Optional[_HTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -329,7 +331,10 @@ class _Handler(BaseHTTPRequestHandler):
             except (ValueError, RecursionError):
                 raise RequestError(400, "We could not parse the JSON body of your request. The "
                                    "OpenAI API expects a JSON payload.") from None
-            return chat_reply(request)
+            seen = self.server.practice.seen_prompts
+            if len(seen) > 1000:
+                seen.clear()
+            return chat_reply(request, seen_prompts=seen)
         if not form:
             form = parse_multipart(body, ctype)  # raises the reason it is unusable
         if quirks == "faster-whisper":

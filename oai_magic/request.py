@@ -31,6 +31,65 @@ class ChatOptions:
     tool_choice: Any = None
     organization: Optional[str] = None
     project: Optional[str] = None
+    reasoning_effort: Optional[str] = None
+    verbosity: Optional[str] = None
+    json_schema: Optional[Dict[str, Any]] = None  # response_format's json_schema object
+    # Fields sent as given (``OAIMagics.extra_body``, then ``--param``): the API grows faster
+    # than releases, so any new field can be sent today. ``param_names`` are the --param ones.
+    extra: Dict[str, Any] = field(default_factory=dict)
+    param_names: List[str] = field(default_factory=list)
+
+
+# The spec's ReasoningEffort enum and the verbosity values, sent as the API names them.
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+VERBOSITIES = ("low", "medium", "high")
+# Fields --param may not set: each has an option that keeps the magic's state consistent.
+REFUSED_PARAMS = {
+    "messages": "messages is the conversation's history; oai_magic builds it (use -c, -s, -n)",
+    "stream": "use --no-stream to wait for the whole answer",
+    "n": "use -N K for several choices",
+}
+
+
+def parse_param_value(text: str) -> Any:
+    """VALUE as JSON when it parses (``3``, ``true``, ``{"a":1}``), else the string itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_params(words: List[str], option: str = "--param") -> Dict[str, Any]:
+    """``--param NAME=VALUE`` (repeatable) → a mapping; refused names are one line."""
+    params: Dict[str, Any] = {}
+    for word in words:
+        name, sep, value = word.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise InputError(f"{option} takes NAME=VALUE, e.g. {option} reasoning_effort=low "
+                             f"(got {word!r})")
+        if name in REFUSED_PARAMS:
+            raise InputError(f"{option} {name}=… is refused: {REFUSED_PARAMS[name]}.")
+        params[name] = parse_param_value(value)
+    return params
+
+
+def apply_extra_fields(payload: Dict[str, Any], options: ChatOptions) -> List[str]:
+    """Add ``options.extra`` to ``payload``; a field the magic set is overridden, with a notice.
+
+    ``stream_options`` only means something while streaming, so it is dropped otherwise.
+    """
+    notices: List[str] = []
+    for name, value in options.extra.items():
+        if name == "stream_options" and not payload.get("stream"):
+            continue
+        if name in payload and payload[name] != value:
+            source = "--param" if name in options.param_names else "OAIMagics.extra_body"
+            notices.append(f"{source} {name}={json.dumps(value, ensure_ascii=False)[:80]} "
+                           f"overrides the value oai_magic set "
+                           f"({json.dumps(payload[name], ensure_ascii=False)[:80]}).")
+        payload[name] = value
+    return notices
 
 
 def _check_range(name: str, value: Optional[float], low: float, high: float) -> None:
@@ -51,6 +110,15 @@ def validate_chat_options(options: ChatOptions) -> None:
         raise InputError("--stop can be given at most 4 times (the API accepts up to 4 sequences)")
     if options.logit_bias is not None:
         validate_logit_bias(options.logit_bias)
+    if options.reasoning_effort is not None and options.reasoning_effort not in REASONING_EFFORTS:
+        raise InputError(f"--reasoning-effort must be one of {', '.join(REASONING_EFFORTS)}, "
+                         f"got {options.reasoning_effort!r}")
+    if options.verbosity is not None and options.verbosity not in VERBOSITIES:
+        raise InputError(f"--verbosity must be one of {', '.join(VERBOSITIES)}, "
+                         f"got {options.verbosity!r}")
+    for name in options.param_names:
+        if name in REFUSED_PARAMS:
+            raise InputError(f"--param {name}=… is refused: {REFUSED_PARAMS[name]}.")
 
 
 def parse_logit_bias(text: str) -> Dict[str, int]:
@@ -97,11 +165,15 @@ def build_chat_payload(
         "user": options.user,
         "tools": options.tools,
         "tool_choice": options.tool_choice,
+        "reasoning_effort": options.reasoning_effort,
+        "verbosity": options.verbosity,
         options.max_tokens_field: options.max_tokens,
     }
     payload.update({k: v for k, v in optional.items() if v is not None})
     if options.stop:
         payload["stop"] = list(options.stop)
-    if options.json_mode:
+    if options.json_schema is not None:
+        payload["response_format"] = {"type": "json_schema", "json_schema": options.json_schema}
+    elif options.json_mode:
         payload["response_format"] = {"type": "json_object"}
     return payload

@@ -459,6 +459,12 @@ class KernelState:
         self.last_error: Any = None  # context.LastError: the kernel's last exception
         # The sent-line of the cell being run; the next request shows it (then it is cleared).
         self.context_notices: List[str] = []
+        # What answers cost (costs.py): %config OAIMagics.prices, the session budgets, and the
+        # session's usage ledger, made on first use. The session is the kernel.
+        self.prices: Dict[str, Any] = {}
+        self.budget_usd: Optional[float] = None
+        self.budget_tokens: Optional[int] = None
+        self.usage_ledger: Any = None
 
     def first_time(self, *what: Any) -> bool:
         """True the first time ``what`` is asked about in this session: warnings said once."""

@@ -139,12 +139,13 @@ class NotebookToolView(RichView):
         self.cards: List[_Card] = []
         self.notices: List[str] = []
         self.rounds = 0
+        self.thinking: Any = None  # this round's streamed reasoning (views.LiveReasoning)
 
     def begin(self, notices: List[str]) -> None:
         """Called once per request of the exchange: each round gets its own answer region."""
         from .live import LiveMarkdown
         from .surface import LiveSurface
-        from .views import ANSWER_REGION, notices_html
+        from .views import ANSWER_REGION, REASONING_REGION, LiveReasoning, notices_html
 
         fresh = [n for n in notices if n not in self.notices]
         if self.surface is None:
@@ -154,20 +155,37 @@ class NotebookToolView(RichView):
             self.surface.set_html("n", notices_html(self.notices))
         self.rounds += 1
         region = f"a{self.rounds}"
+        self.surface.add_region(f"k{self.rounds}", REASONING_REGION, parent="x")
         self.surface.add_region(region, ANSWER_REGION, parent="x")
+        self.thinking = LiveReasoning(self.surface, f"k{self.rounds}", self.render_interval, self.clock)
         self.surface.flush()
         self.live = LiveMarkdown(
             self.surface, region, render_interval=self.render_interval, clock=self.clock, plain=self.plain
         )
         self.cards = []
 
+    def reasoning(self, index: int, text: str) -> None:
+        """Each round's streamed reasoning, collapsed above that round's text and calls."""
+        if index == 0:
+            self.thinking.append(text)
+
+    def _keep_reasoning(self) -> None:
+        """The round's reasoning goes into the final block, collapsed, above what followed it."""
+        from .views import reasoning_html
+
+        if self.thinking is not None and self.thinking.parts:
+            self.parts.append((reasoning_html("".join(self.thinking.parts)), ""))
+        self.thinking = None
+
     def delta(self, index: int, text: str) -> None:
         if index == 0:
+            self.thinking.settle()
             self.live.append(text)
 
     def tool_calls(self, index: int, calls: List[Dict[str, Any]]) -> None:
         if index != 0:
             return
+        self.thinking.settle()
         for position, call in enumerate(calls):
             if position == len(self.cards):
                 self.live.refresh()  # text said before the call is drawn above its card
@@ -179,6 +197,7 @@ class NotebookToolView(RichView):
 
     def end_round(self, result: ChatResult) -> None:
         """A response that asked for tools: settle its text in place, draw the calls whole."""
+        self._keep_reasoning()
         if self.live.text:
             self.live.refresh()
             self.parts.append(self.live.finish())
@@ -209,6 +228,7 @@ class NotebookToolView(RichView):
         footer_html = render_footer(footer_parts(result)) if self.footer else ""
         footer_text = "— " + " · ".join(footer_parts(result)) if self.footer else ""
         mark = exchange_mark(result)
+        self._keep_reasoning()
         if self.live is not None:  # the last response answered in text
             final_text = None
             if self.json_mode and not result.partial:
@@ -237,6 +257,13 @@ class TerminalToolView:
         self.footer = footer
         self.out = stream or sys.stdout
         self._open_line = False
+        from .views import DimReasoning
+
+        self.thinking = DimReasoning(self.out)
+
+    def reasoning(self, index: int, text: str) -> None:
+        if index == 0:
+            self.thinking.append(text)
 
     def _write(self, text: str) -> None:
         self.out.write(text)
@@ -248,10 +275,12 @@ class TerminalToolView:
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
+            self.thinking.close()
             self._write(text)
             self._open_line = not text.endswith("\n")
 
     def end_round(self, result: ChatResult) -> None:
+        self.thinking.close()
         if self._open_line:
             self._write("\n")
             self._open_line = False
@@ -262,6 +291,7 @@ class TerminalToolView:
         self._write(outcome_text(outcome) + "\n")
 
     def finish(self, result: ChatResult) -> None:
+        self.thinking.close()
         if result.nothing_arrived and not result.choices:  # CONTRACTS 1: the cell's line is all
             return
         self._write("\n")

@@ -8,6 +8,7 @@ appended to a chat conversation as a user message, for the next ``%%chat -c NAME
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,7 @@ class TranscribeOptions:
     conversation: Optional[str] = None
     organization: Optional[str] = None
     project: Optional[str] = None
+    extra: Dict[str, Any] = field(default_factory=dict)  # --param NAME=VALUE, sent as given
 
 
 def _streams(model: str) -> bool:
@@ -120,6 +122,20 @@ def form_fields(options: TranscribeOptions) -> List[Tuple[str, str]]:
     fields.extend(("timestamp_granularities[]", g) for g in options.timestamps)
     if options.stream:
         fields.append(("stream", "true"))
+    return _with_extra_fields(fields, options.extra)
+
+
+def _with_extra_fields(fields: List[Tuple[str, str]], extra: Dict[str, Any]) -> List[Tuple[str, str]]:
+    """``--param`` as form parts: strings as typed, a list as repeated ``name[]`` parts (as
+    the list options are sent), anything else as its JSON text. A field the magic set is
+    replaced."""
+    for name, value in extra.items():
+        fields = [(k, v) for k, v in fields if k not in (name, f"{name}[]")]
+        if isinstance(value, list):
+            fields.extend((f"{name}[]", item if isinstance(item, str) else json.dumps(item))
+                          for item in value)
+        else:
+            fields.append((name, value if isinstance(value, str) else json.dumps(value)))
     return fields
 
 
@@ -143,6 +159,7 @@ class TranscriptResult:
     partial: bool = False
     error: Optional[str] = None
     notices: List[str] = field(default_factory=list)
+    cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
 
     @property
     def request_id(self) -> Optional[str]:
@@ -304,6 +321,12 @@ def transcribe_all(
     view: TranscribeView,
 ) -> Batch:
     """Run the sources one after another; with one source an error is raised, not collected."""
+    from .costs import budget_of, budget_refusal, ledger_of
+
+    if state.budget_usd is not None or state.budget_tokens is not None:
+        refusal = budget_refusal(ledger_of(state), budget_of(state), options.model, state.prices)
+        if refusal:
+            raise InputError(refusal)
     batch = Batch(total=len(sources))
     no_key = None
     base_url = state.settings.resolved_base_url()
@@ -324,6 +347,7 @@ def transcribe_all(
             view.failed(source, str(exc))
             continue
         state.remember_headers(result.headers)
+        _account(state, result, options)
         if no_key:
             result.notices.insert(0, no_key)
             no_key = None
@@ -334,6 +358,16 @@ def transcribe_all(
         elif options.conversation:
             record_in_conversation(state, options.conversation, result)
     return batch
+
+
+def _account(state: KernelState, result: TranscriptResult, options: TranscribeOptions) -> None:
+    """The transcription's estimated cost, added to the session's totals (``%oai usage``)."""
+    from .costs import estimate_transcription_cost, ledger_of, transcription_usage
+
+    result.cost = estimate_transcription_cost(result.usage, result.duration, result.model,
+                                              state.prices)
+    ledger_of(state).record(transcription_usage(result.usage, result.duration), result.model,
+                            options.conversation or "(transcriptions)", result.cost)
 
 
 def record_in_conversation(state: KernelState, name: str, result: TranscriptResult) -> None:

@@ -59,6 +59,10 @@ def footer_parts(result: TranscriptResult) -> List[str]:
         parts.append(str(result.language))
     if result.duration is not None:
         parts.append(f"{result.duration:.1f} s of audio")
+    if result.usage or result.duration is not None:
+        from .costs import format_cost
+
+        parts.append(format_cost(result.cost))
     if result.request_id:
         parts.append(result.request_id)
     return parts

@@ -24,6 +24,10 @@ def footer_parts(result: ChatResult) -> List[str]:
             f"{usage.get('prompt_tokens', '?')} prompt → "
             f"{usage.get('completion_tokens', '?')} completion tokens"
         )
+        parts.extend(usage_detail_parts(usage))
+        from .costs import format_cost
+
+        parts.append(format_cost(result.cost))
     elif result.choices:
         parts.append("usage not reported")  # servers that ignore stream_options.include_usage
     if not result.streamed:
@@ -39,6 +43,57 @@ def footer_parts(result: ChatResult) -> List[str]:
         parts.append(result.request_id)
     parts.extend(_billing_parts(result))
     return parts
+
+
+def usage_detail_parts(usage: dict) -> List[str]:
+    """Cached prompt tokens and reasoning tokens, when the usage carries them (non-zero)."""
+    from .costs import Tokens
+
+    tokens, parts = Tokens.of(usage), []
+    if tokens.cached:
+        parts.append(f"{tokens.cached} cached")
+    if tokens.reasoning:
+        parts.append(f"{tokens.reasoning} reasoning")
+    return parts
+
+
+def reasoning_html(text: str, *, live: bool = False) -> str:
+    """The model's reasoning, collapsed, with its length; model output, so escaped."""
+    from .render import IGNORE_MATH, escape_html
+
+    label = "Thinking…" if live else "Thought"
+    return (f'<details class="oai-reasoning-block {IGNORE_MATH}" style="opacity:0.75">'
+            f'<summary style="font-size:smaller">{label} ({len(text):,} chars)</summary>'
+            f'<div style="white-space:pre-wrap;font-size:smaller">{escape_html(text)}</div>'
+            "</details>")
+
+
+class LiveReasoning:
+    """Streamed reasoning in one region of a live surface: collapsed, with its length, drawn at
+    most once per ``interval``; ``settle`` draws the last of it when the answer starts."""
+
+    def __init__(self, surface: Any, region: str, interval: float, clock: Callable[[], float]
+                 ) -> None:
+        self.surface, self.region, self.interval, self.clock = surface, region, interval, clock
+        self.parts: List[str] = []
+        self.drawn_at: Optional[float] = None
+        self.settled = False
+
+    def append(self, text: str) -> None:
+        self.parts.append(text)
+        now = self.clock()
+        if not self.settled and (self.drawn_at is None or now - self.drawn_at >= self.interval):
+            self._draw(now)
+
+    def settle(self) -> None:
+        if self.parts and not self.settled:
+            self._draw(self.clock())
+        self.settled = True
+
+    def _draw(self, now: float) -> None:
+        self.drawn_at = now
+        self.surface.set_html(self.region, reasoning_html("".join(self.parts), live=True))
+        self.surface.flush()
 
 
 def _billing_parts(result: ChatResult) -> List[str]:
@@ -182,6 +237,7 @@ class NotebookChatView(RichView):
         self.live: Any = None
         self.surface: Any = None
         self.notices: List[str] = []
+        self.thinking: Optional[LiveReasoning] = None
 
     def begin(self, notices: List[str]) -> None:
         from .live import LiveMarkdown
@@ -194,10 +250,17 @@ class NotebookChatView(RichView):
         self.live = LiveMarkdown(
             self.surface, "a", render_interval=self.render_interval, clock=self.clock, plain=self.plain
         )
+        self.thinking = LiveReasoning(self.surface, "k", self.render_interval, self.clock)
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
+            self.thinking.settle()  # its last words, before the answer starts
             self.live.append(text)
+
+    def reasoning(self, index: int, text: str) -> None:
+        """Reasoning streams into region "k", above the answer."""
+        if index == 0:
+            self.thinking.append(text)
 
     def end(self, result: ChatResult) -> None:
         from .render import render_footer
@@ -221,11 +284,37 @@ class NotebookChatView(RichView):
             mark=result_mark(result),
             text=final_text,
         )
+        if result.reasoning:
+            html = reasoning_html(result.reasoning) + html
+            text = f"[Thought: {len(result.reasoning):,} chars]\n\n" + text
         notices = all_notices(self.notices, result)
         if notices:
             html = notices_html(notices) + html
             text = "\n".join(notices) + "\n\n" + text
         self.surface.finish(html, text)
+
+
+DIM, UNDIM = "\x1b[2m", "\x1b[22m"
+
+
+class DimReasoning:
+    """A terminal's streamed reasoning: dim text (ANSI faint) before the answer, as it arrives."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out, self.open = out, False
+
+    def append(self, text: str) -> None:
+        if not self.open:
+            self.open = True
+            self.out.write(DIM + "Thinking… ")
+        self.out.write(text)
+        self.out.flush()
+
+    def close(self) -> None:
+        """Back to normal text, a blank line before what follows."""
+        if self.open:
+            self.open = False
+            self.out.write(UNDIM + "\n\n")
 
 
 class TerminalChatView:
@@ -234,18 +323,25 @@ class TerminalChatView:
     def __init__(self, *, footer: bool = True, stream: Optional[TextIO] = None) -> None:
         self.footer = footer
         self.out = stream or sys.stdout
+        self.thinking = DimReasoning(self.out)
 
     def begin(self, notices: List[str]) -> None:
         self.notices, self.notices_shown = notices, len(notices)
         for notice in notices:
             self.out.write(f"[{terminal_safe(notice)}]\n")
 
+    def reasoning(self, index: int, text: str) -> None:
+        if index == 0:
+            self.thinking.append(text)
+
     def delta(self, index: int, text: str) -> None:
         if index == 0:
+            self.thinking.close()
             self.out.write(terminal_safe(text))
             self.out.flush()
 
     def end(self, result: ChatResult) -> None:
+        self.thinking.close()
         if nothing_arrived(result):  # CONTRACTS 1: the cell's one line is all (no footer)
             return
         self.out.write("\n")

@@ -175,7 +175,8 @@ class ChatPanel(parts.SideRequests):
 
     def _start(self, text: str, content: Any, notice: Optional[str]) -> None:
         """Show the user's turn and answer it in the request thread (the lock is held)."""
-        options = ChatOptions(model=self._model_name(), temperature=self._temperature())
+        options = ChatOptions(model=self._model_name(), temperature=self._temperature(),
+                              extra=dict(getattr(self._magics, "extra_body", None) or {}))
         cancellation = self._cancellation = Cancellation()
         self._result = None
         self._hide_error()

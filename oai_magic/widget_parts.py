@@ -54,26 +54,36 @@ class PanelChatView:
         self.live: Optional[LiveMarkdown] = None
         self.surface: Any = None
         self._started = False
+        self.thinking: Any = None
 
     def begin(self, notices: List[str]) -> None:
         from .surface import LiveSurface
-        from .views import ANSWER_REGION, notice_html
+        from .views import ANSWER_REGION, REASONING_REGION, LiveReasoning, notice_html
 
         for notice in notices:  # the sent-line carries its thumbnails
             self.turn.children = (*self.turn.children, widgets.HTML(notice_html(notice)))
         # The same live surface as %%chat, as a child of the turn instead of a cell output.
-        self.surface = LiveSurface([("a", "", ANSWER_REGION)], display_now=False, on_finish=self._swap)
+        self.surface = LiveSurface([("k", "", REASONING_REGION), ("a", "", ANSWER_REGION)],
+                                   display_now=False, on_finish=self._swap)
         self.turn.children = (*self.turn.children, label_html("Assistant"), self.surface.widget)
         self.live = LiveMarkdown(self.surface, "a", render_interval=self.render_interval, clock=self.clock)
+        self.thinking = LiveReasoning(self.surface, "k", self.render_interval, self.clock)
 
     def _swap(self, html: str, text: str) -> None:
         """The finished answer replaces the live widget: an HTMLMath kept in widget state."""
         final = widgets.HTMLMath(styled(html))
         self.turn.children = tuple(final if c is self.surface.widget else c for c in self.turn.children)
 
+    def reasoning(self, index: int, text: str) -> None:
+        """Streamed reasoning, collapsed above the answer."""
+        if index == 0 and self.thinking is not None:
+            self.thinking.append(text)
+
     def delta(self, index: int, text: str) -> None:
         if index != 0 or self.live is None:
             return
+        if self.thinking is not None:
+            self.thinking.settle()
         self.live.append(text)
         if not self._started and text:
             self._started = True
@@ -86,6 +96,10 @@ class PanelChatView:
                 # No cell to end with the stop line (CONTRACTS 1), so the panel shows it as the mark.
                 mark=stop_line(result) if result.interrupted else result_mark(result),
             )
+            if result.reasoning:
+                from .views import reasoning_html
+
+                html = reasoning_html(result.reasoning) + html
             self.surface.finish(html, text)
 
 

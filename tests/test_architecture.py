@@ -27,10 +27,12 @@ ALLOWED = {
     "_practice_corpus": set(),
     "surface": {"render"},
     "tools": {"errors"},
+    "structured": {"errors"},
+    "costs": {"errors"},
     "_practice_audio": {"_practice_answers"},
     "subtitles": set(),
     "audio_sources": {"errors"},
-    "transcribe": {"audio_sources", "errors", "state", "subtitles"},
+    "transcribe": {"audio_sources", "costs", "errors", "state", "subtitles"},
 }
 ONLY_IMPORTS_REQUESTS = {"client"}
 MAY_IMPORT_IPYTHON = {

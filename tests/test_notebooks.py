@@ -21,7 +21,7 @@ from tests.kernels import kernel_env, kernel_manager
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 GUIDES = ["01-quickstart", "02-conversations", "03-transcribe", "04-chat-panel", "05-classroom",
-          "06-choices-and-tools", "07-context-and-images"]
+          "06-choices-and-tools", "07-context-and-images", "08-structured-output-and-cost"]
 SETUP_LINES = ["%load_ext oai_magic", "%oai practice --if-no-key"]
 
 # What a reader must see in each notebook's outputs when it runs on the practice server.
@@ -84,6 +84,18 @@ EXPECTED = {
         'class="oai-thumbnail"',
         "2 images from earlier turns sent again",
         "and 2 images to images/",
+    ],
+    "08-structured-output-and-cost": [
+        "Recipe Step Difficulty.EASY",  # recipe.parsed: a dataclass with nested objects, an Enum
+        "'enum': ['easy', 'hard']",  # the strict schema
+        "'moons': ",  # every choice parsed into a dict
+        "The question has",  # the reasoning, kept
+        "Thought (",  # ... and shown collapsed
+        "overrides the value oai_magic set",  # --param temperature
+        "cached",  # the repeated prompt
+        "≈ $",  # the estimate
+        "restart resets",  # %oai usage
+        "tokens",  # %chat list's tokens column
     ],
 }
 

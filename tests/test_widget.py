@@ -442,3 +442,31 @@ def test_streaming_into_widgets_costs_bytes_linear_in_the_answer_length(monkeypa
 
     short, long = bytes_per_char(20), bytes_per_char(200)
     assert long < 1.15 * short, (short, long)
+
+
+def test_panel_shows_streamed_reasoning_collapsed_and_the_answers_cost(shell, panel, server):
+    thought = "Weigh <i>both</i> sides"
+    server.script(CHAT, Scripted(chunks=[
+        sse_event({"id": "c", "model": "gpt-4o-mini", "choices": [
+            {"index": 0, "delta": {"reasoning_content": thought}, "finish_reason": None}]}),
+        sse_event({"id": "c", "model": "gpt-4o-mini", "choices": [
+            {"index": 0, "delta": {"content": "Both."}, "finish_reason": "stop"}]}),
+        sse_event({"id": "c", "model": "gpt-4o-mini", "choices": [], "usage": {
+            "prompt_tokens": 10, "completion_tokens": 30,
+            "completion_tokens_details": {"reasoning_tokens": 25}}}),
+        sse_event("[DONE]")]))
+    shell.magics_manager.registry["OAIMagics"].extra_body = {"service_tier": "flex"}
+    try:
+        p = panel()
+        p.input.value = "Which?"
+        p.send_button.click()
+        result = p.wait(10)
+    finally:
+        shell.magics_manager.registry["OAIMagics"].extra_body = {}
+    assert server.requests[-1].json["service_tier"] == "flex"
+    assert result.reasoning == thought
+    text = shown(p.transcript)
+    assert "<details" in text and "&lt;i&gt;both&lt;/i&gt;" in text and "<i>both</i>" not in text
+    assert text.index("<details") < text.index("Both.")
+    assert "25 reasoning" in p.status.value and "≈ $" in p.status.value
+    assert all(thought not in (m.content or "") for m in get_state(shell).conversations["default"].messages)
