@@ -3,9 +3,10 @@ re-render-everything baseline with the same coalescing.
 
 Synthetic realistic answers (tests/synthetic.py) of 2k/8k/32k tokens are fed through
 LiveMarkdown on a fake clock, at 1 ms/token ("fast") and 20 ms/token ("slow"), with the
-default 50 ms render interval. Bytes are counted at IPython's DisplayPublisher (real
-display/update/clear_output calls through DisplaySurface). Latency is simulated clock time
-from a token's arrival to the first draw that shows it.
+default 50 ms render interval. Bytes are every byte the kernel sends: the live surface's widget
+messages (comm_open, custom messages, comm_close, counted at the comm) plus the display messages
+at IPython's DisplayPublisher. Latency is simulated clock time from a token's arrival to the
+first draw that shows it.
 
     .venv/bin/python benchmarks/bench_live.py [--sizes 2000,8000,32000] [--naive-max 8000]
 """
@@ -23,12 +24,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+import comm  # noqa: E402
+from comm.base_comm import BaseComm  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+from page_model import WidgetFrontend  # noqa: E402
 from recording import RecordingPublisher  # noqa: E402
 from synthetic import answer_tokens  # noqa: E402
 
-from oai_magic.live import DisplaySurface, LiveMarkdown  # noqa: E402
+from oai_magic.live import LiveMarkdown  # noqa: E402
 from oai_magic.render import answer_html, render_markdown  # noqa: E402
+from oai_magic.surface import LiveSurface  # noqa: E402
+from oai_magic.views import ANSWER_REGION  # noqa: E402
 
 INTERVAL = 0.05
 
@@ -85,9 +91,19 @@ def run(kind: str, tokens: List[str], per_token: float) -> Dict[str, float]:
     publisher = RecordingPublisher(shell=shell)
     saved, shell.display_pub = shell.display_pub, publisher
     clock = FakeClock()
+    frontend = WidgetFrontend()
+
+    class CountingComm(BaseComm):
+        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+            frontend.receive(self.comm_id, msg_type, data)
+            frontend.messages = getattr(frontend, "messages", 0) + 1
+
+    saved_comm, comm.create_comm = comm.create_comm, lambda *a, **k: CountingComm(*a, **k)
+    surface = None
     try:
         if kind == "live":
-            live: Any = LiveMarkdown(DisplaySurface(), render_interval=INTERVAL, clock=clock)
+            surface = LiveSurface([("a", "", ANSWER_REGION)])
+            live: Any = LiveMarkdown(surface, "a", render_interval=INTERVAL, clock=clock)
         else:
             live = NaiveLive(clock)
         arrivals: List[float] = []
@@ -105,18 +121,24 @@ def run(kind: str, tokens: List[str], per_token: float) -> Dict[str, float]:
             while seen < len(ends) and ends[seen] <= live.shown_chars:
                 latencies.append(clock.now - arrivals[seen])
                 seen += 1
-        live.finish()
+        if surface is not None:
+            surface.finish(*live.finish())
+        else:
+            live.finish()
         cpu = time.perf_counter() - cpu
         latencies.extend(clock.now - arrivals[i] for i in range(seen, len(ends)))
     finally:
         shell.display_pub = saved
+        comm.create_comm = saved_comm
     final = publisher.messages[-1]["nbytes"]
+    total = publisher.total_bytes + frontend.bytes
     render_seconds = live.stats["render_seconds"] if kind == "live" else live.render_seconds
     lat = sorted(latencies)
     return {
-        "draws": sum(1 for m in publisher.messages if m["kind"] != "clear"),
-        "bytes": publisher.total_bytes,
-        "ratio": publisher.total_bytes / final,
+        "draws": sum(1 for m in publisher.messages if m["kind"] != "clear")
+        + getattr(frontend, "messages", 0),
+        "bytes": total,
+        "ratio": total / final,
         "us_per_token": 1e6 * render_seconds / len(tokens),
         "wall_us_per_token": 1e6 * cpu / len(tokens),
         "p50_ms": 1000 * statistics.median(lat),

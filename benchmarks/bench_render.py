@@ -4,7 +4,8 @@
     python benchmarks/bench_render.py --sizes 2000 --paced-sizes 2000
 
 For each answer size it runs ``%%chat`` through a real InteractiveShell whose display publisher
-records every display / update / clear message (what ipykernel would send over iopub), and prints:
+records every display / update / clear message and every widget message of the live surface (what
+ipykernel would send over iopub), and prints:
 updates sent, total bytes and their ratio to the final output, render CPU per token, and the
 token-to-screen latency p50/p95 (from a token's arrival at the client to the draw that shows
 it). The same figures are printed for a naive view that re-renders and re-sends the whole answer
@@ -28,7 +29,22 @@ from traitlets.config import Config  # noqa: E402
 
 from oai_magic.practice import PracticeServer  # noqa: E402
 from oai_magic.state import Secret, get_state  # noqa: E402
+from tests.page_model import WidgetFrontend  # noqa: E402
 from tests.recording import RecordingPublisher  # noqa: E402
+
+FRONTEND = WidgetFrontend()  # every widget message of the live surface, counted at the comm
+
+
+def count_widget_messages() -> None:
+    import comm
+    from comm.base_comm import BaseComm
+
+    class CountingComm(BaseComm):
+        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+            FRONTEND.receive(self.comm_id, msg_type, data)
+            FRONTEND.count = getattr(FRONTEND, "count", 0) + 1
+
+    comm.create_comm = lambda *a, **k: CountingComm(*a, **k)
 
 
 class Timeline:
@@ -103,6 +119,7 @@ def run_once(shell: Any, server: PracticeServer, tokens: int, pace_ms: int, naiv
     magics = shell.magics_manager.registry["OAIMagics"]
     publisher: RecordingPublisher = shell.display_pub
     publisher.reset()
+    FRONTEND.bytes, FRONTEND.count = 0, 0
     timeline = Timeline()
     views: List[Any] = []
     original_factory = magics.chat_view
@@ -124,10 +141,11 @@ def run_once(shell: Any, server: PracticeServer, tokens: int, pace_ms: int, naiv
     view = views[0]
     render_seconds = view.render_seconds if naive else view.live.stats["render_seconds"]
     latencies = timeline.latencies()
+    total = publisher.total_bytes + FRONTEND.bytes
     return {
-        "updates": sum(1 for m in publisher.messages if m["kind"] != "clear"),
-        "bytes": publisher.total_bytes,
-        "ratio": publisher.total_bytes / final,
+        "updates": sum(1 for m in publisher.messages if m["kind"] != "clear") + FRONTEND.count,
+        "bytes": total,
+        "ratio": total / final,
         "cpu_us_per_token": 1e6 * render_seconds / tokens,
         "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
         "p95_ms": 1000 * statistics.quantiles(latencies, n=20)[-1] if len(latencies) > 1 else float("nan"),
@@ -140,6 +158,7 @@ def make_shell(server: PracticeServer) -> Any:
     config.HistoryManager.hist_file = ":memory:"
     shell = InteractiveShell.instance(config=config)
     shell.display_pub = RecordingPublisher(shell=shell)
+    count_widget_messages()
     shell.run_line_magic("load_ext", "oai_magic")
     shell.run_line_magic("config", "OAIMagics.display_mode = 'rich'")
     state = get_state(shell)

@@ -43,7 +43,7 @@ from .render import (
 
 # Live bytes ≤ BUDGET_RATIO × (bytes received + frozen HTML bytes) + BUDGET_BURST. The final block
 # is at least that content, so everything sent stays near (1 + BUDGET_RATIO) × the final block.
-BUDGET_RATIO = 1.6
+BUDGET_RATIO = 2.0
 BUDGET_BURST = 2000
 PACING = 6  # a draw may spend 1/PACING of the credit per interval waited: evenly spread draws
 SPLIT_AT = 80  # an open block whose uncommitted part is this long (chars) is committed at a seam

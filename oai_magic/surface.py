@@ -181,6 +181,11 @@ class LiveSurface:
             if not self._closed:
                 self._closed = True
                 layout = getattr(self.widget, "layout", None)  # a DOMWidget's own child model
+                # nbclient (nbconvert --execute) saves the last state of every widget it saw, open
+                # or closed: empty ours first, so a saved notebook carries no module or layout.
+                with self.widget.hold_sync():
+                    self.widget.regions = []
+                    self.widget._esm = ""
                 self.widget.close()
                 if layout is not None:
                     layout.close()

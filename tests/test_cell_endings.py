@@ -187,3 +187,33 @@ def test_a_tool_cell_whose_first_request_fails_shows_only_the_error_line(shell, 
     assert type(result.error_in_exec) is UsageError
     assert cell_shows_nothing(publisher)
     assert (captured.out + captured.err).count("Incorrect API key provided") == 1
+
+
+# --- the live widget is closed on every path (nbclient would save an open widget's state) --------
+
+
+@pytest.mark.parametrize("ending", ["complete", "cut off", "interrupted", "interrupted before any answer",
+                                    "error before any answer"])
+def test_the_live_widget_is_closed_and_replaced_on_every_path(shell, server, frontend, ending):
+    with Notebook(shell) as publisher:
+        if ending == "complete":
+            run(shell, "%%chat\n[[echo]] all of it")
+        elif ending == "cut off":
+            chunks = [sse_event(delta_chunk("Half ")), sse_event(delta_chunk("an answer"))]
+            server.script(CHAT, Scripted(chunks=chunks, abort_after=2))
+            run(shell, "%%chat\nhello")
+        elif ending.startswith("interrupted"):
+            before = 0 if ending.endswith("before any answer") else 1
+            _interrupt_after(server, shell, "%%chat\nTell me everything", chunks_before=before)
+        else:
+            unauthorized(server)
+            run(shell, "%%chat\nhello")
+    assert len(frontend.pages) == 1  # the answer streamed into one live widget...
+    assert frontend.models and set(frontend.closed) == set(frontend.models)  # ...closed at the end
+    kinds = publisher.kinds()
+    assert kinds[0] == "display" and "application/vnd.jupyter.widget-view+json" in publisher.messages[0]["data"]
+    if ending.endswith("before any answer"):
+        assert kinds[-1] == "clear"  # nothing arrived: the widget goes, the cell's one line says why
+    else:  # the widget's output is replaced in place by the static final block
+        assert kinds[-1] == "update" and "text/html" in publisher.messages[-1]["data"]
+        assert "application/vnd.jupyter.widget-view+json" not in publisher.messages[-1]["data"]
