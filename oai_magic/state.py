@@ -459,6 +459,8 @@ class KernelState:
         self.last_error: Any = None  # context.LastError: the kernel's last exception
         # The sent-line of the cell being run; the next request shows it (then it is cleared).
         self.context_notices: List[str] = []
+        self.last_map: Any = None  # mapping.MapResult of the last %%chat --map
+        self.batches: Dict[str, Any] = {}  # batch id -> batch.BatchJob, newest last
 
     def first_time(self, *what: Any) -> bool:
         """True the first time ``what`` is asked about in this session: warnings said once."""

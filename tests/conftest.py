@@ -32,7 +32,9 @@ def server(_server):
     _server.token_delay = 0.0
     _server._scripts.clear()
     _server.quirks = None
+    _server.rate_limit = None
     yield _server
+    _server.rate_limit = None
     _server._scripts.clear()
     _server.quirks = None
 

@@ -1,0 +1,468 @@
+"""Many prompts at once: one template applied to every element of a list, Series or DataFrame.
+
+Each element becomes one independent, non-streamed chat request (no history, nothing recorded).
+Workers on threads send them, each with its own HTTP session, paced by ``pacer.Pacer``; results
+land in a ``MapResult`` in input order, so a Ctrl-C keeps what finished and ``--resume`` sends
+the rest. Plain Python: no IPython, no widgets (views get ``MapProgress`` snapshots).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .errors import APIConnectionError, APIError, InputError, OAIError, RateLimitError
+from .pacer import Pacer, estimate_need
+from .request import ChatOptions, build_chat_payload
+from .state import Settings, redact
+
+MAP_FORMAT = "oai_magic.MapResult/1"
+
+# ``{item}``, ``{item.field}``, ``{item[key]}``: the same "not glued to LaTeX or code" rule as
+# interpolate._PLACEHOLDER; fields never start with ``_`` (CONTRACTS 6).
+_ITEM = re.compile(
+    r"(?<![{\w\\}^$])\{item(?:\.(?P<attr>[A-Za-z][A-Za-z0-9_]*)"
+    r"|\[(?P<key>[^\[\]{}_'\"][^\[\]{}'\"]*|'[^'_][^']*'|\"[^\"_][^\"]*\")\])?\}(?!\})"
+)
+_SLOT = "\x00item{}\x00"
+
+
+# --- the items --------------------------------------------------------------------------------
+
+@dataclass
+class MapItems:
+    """The elements of ITEMS, plus what ``to_series`` needs to line results up with them."""
+
+    elements: List[Any]
+    index: Optional[List[Any]] = None  # pandas/polars row labels
+    series_factory: Optional[Callable[..., Any]] = None
+
+
+def items_of(value: Any, name: str = "ITEMS") -> MapItems:
+    """A list, any iterable, a pandas/polars Series, or a DataFrame (one dict per row)."""
+    kind = type(value)
+    module = kind.__module__.split(".")[0]
+    if module == "pandas" and kind.__name__ == "DataFrame":
+        import sys
+
+        rows = value.to_dict("records")
+        return MapItems(rows, list(value.index), sys.modules["pandas"].Series)
+    if module == "pandas" and kind.__name__ == "Series":
+        import sys
+
+        return MapItems(list(value), list(value.index), sys.modules["pandas"].Series)
+    if module == "polars" and kind.__name__ == "DataFrame":
+        import sys
+
+        return MapItems(list(value.iter_rows(named=True)), None, sys.modules["polars"].Series)
+    if module == "polars" and kind.__name__ == "Series":
+        import sys
+
+        return MapItems(list(value), None, sys.modules["polars"].Series)
+    if isinstance(value, (str, bytes, Mapping)):
+        raise InputError(f"--map {name}: a {kind.__name__} is not a list of items; put it in a "
+                         f"list ([{name}]) or map over its values")
+    try:
+        return MapItems(list(iter(value)))
+    except TypeError:
+        raise InputError(f"--map {name}: a {kind.__name__} is not iterable; give a list, a Series "
+                         "or a DataFrame") from None
+
+
+def _field(element: Any, attr: Optional[str], key: Optional[str]) -> Any:
+    """One level into a row, dict or object: ``{item.field}`` or ``{item[key]}``."""
+    if attr is not None:
+        if isinstance(element, Mapping):
+            return element[attr]
+        return getattr(element, attr)
+    assert key is not None
+    if key[:1] in "'\"":
+        key = key[1:-1]
+    elif key.lstrip("-").isdigit() and not (isinstance(element, Mapping) and key in element):
+        return element[int(key)]
+    return element[key]
+
+
+class ItemTemplate:
+    """The cell with kernel ``{name}`` placeholders already filled and ``{item…}`` slots left,
+    so an element's text is never read again for placeholders."""
+
+    def __init__(self, cell: str, interpolate: Optional[Callable[[str], str]] = None) -> None:
+        self.slots: List[Tuple[Optional[str], Optional[str], str]] = []
+
+        def slot(match: re.Match) -> str:
+            self.slots.append((match.group("attr"), match.group("key"), match.group(0)))
+            return _SLOT.format(len(self.slots) - 1)
+
+        masked = _ITEM.sub(slot, cell)
+        self.text = interpolate(masked) if interpolate else masked
+
+    @property
+    def uses_item(self) -> bool:
+        return bool(self.slots)
+
+    def render(self, element: Any) -> str:
+        """The prompt for one element; a missing field is an ``InputError`` naming it."""
+        text = self.text
+        for number, (attr, key, typed) in enumerate(self.slots):
+            if attr is None and key is None:
+                value = element
+            else:
+                try:
+                    value = _field(element, attr, key)
+                except (KeyError, IndexError, AttributeError, TypeError, ValueError):
+                    raise InputError(f"{typed}: this item has no such field "
+                                     f"({type(element).__name__})") from None
+            text = text.replace(_SLOT.format(number), str(value))
+        return text
+
+
+def item_messages(prompt: str, system: Optional[str]) -> List[Dict[str, Any]]:
+    messages = [{"role": "system", "content": system}] if system else []
+    return messages + [{"role": "user", "content": prompt}]
+
+
+def item_payload(model: str, prompt: str, system: Optional[str], options: ChatOptions) -> Dict[str, Any]:
+    """One element's request body: the same ``ChatOptions`` the magic builds, never streamed.
+
+    This is the one place ``--map`` and ``--batch`` build a body, so options that reach
+    ``build_chat_payload`` (``--schema`` included, once it exists) apply to every item."""
+    single = copy.copy(options)
+    single.stream = False
+    single.n = None
+    return build_chat_payload(model, item_messages(prompt, system), single)
+
+
+# --- the results ------------------------------------------------------------------------------
+
+@dataclass
+class ItemResult:
+    """One element's answer, or why there is none (``error``)."""
+
+    index: int
+    text: str = ""
+    usage: Dict[str, Any] = field(default_factory=dict)
+    error: Optional[str] = None
+    finish_reason: Optional[str] = None
+    request_id: Optional[str] = None
+    model: Optional[str] = None
+    parsed: Any = None  # filled by --schema (the structured-output issue)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"index": self.index, "text": self.text, "usage": self.usage, "error": self.error,
+                "finish_reason": self.finish_reason, "request_id": self.request_id,
+                "model": self.model}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ItemResult:
+        return cls(index=int(data["index"]), text=str(data.get("text") or ""),
+                   usage=dict(data.get("usage") or {}), error=data.get("error"),
+                   finish_reason=data.get("finish_reason"), request_id=data.get("request_id"),
+                   model=data.get("model"))
+
+
+def estimated_cost(model: Optional[str], usage: Mapping[str, Any]) -> Optional[float]:
+    """Dollars for this usage, or None while prices are unknown.
+
+    The price table arrives with the cost issue (``oai_magic/prices.json``); until then every
+    model is "unknown" rather than a guess."""
+    return None
+
+
+class MapResult:
+    """What ``%%chat --map ITEMS -o OUT`` stores: ``OUT[i]`` is element i's ``ItemResult`` (None
+    while it has not run), in input order."""
+
+    def __init__(self, count: int, *, model: Optional[str] = None, index: Optional[List[Any]] = None,
+                 series_factory: Optional[Callable[..., Any]] = None) -> None:
+        self.results: List[Optional[ItemResult]] = [None] * count
+        self.model = model
+        self.index = index
+        self._series_factory = series_factory
+        self.stopped = False  # Ctrl-C or a stop that ended the job early
+        self.stop_reason: Optional[str] = None
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, i: int) -> Optional[ItemResult]:
+        return self.results[i]
+
+    def __iter__(self):
+        return iter(self.results)
+
+    def __repr__(self) -> str:
+        return (f"<MapResult {self.done}/{len(self)} done, {len(self.failed)} failed, "
+                f"{len(self.missing)} not run>")
+
+    @property
+    def texts(self) -> List[Optional[str]]:
+        """Each answer's text; None for a failed or missing item."""
+        return [r.text if r is not None and r.ok else None for r in self.results]
+
+    @property
+    def failed(self) -> List[int]:
+        return [i for i, r in enumerate(self.results) if r is not None and not r.ok]
+
+    @property
+    def missing(self) -> List[int]:
+        return [i for i, r in enumerate(self.results) if r is None]
+
+    @property
+    def done(self) -> int:
+        return sum(1 for r in self.results if r is not None and r.ok)
+
+    def todo(self) -> List[int]:
+        """What ``--resume`` sends: items with no answer (never run, or failed)."""
+        return [i for i, r in enumerate(self.results) if r is None or not r.ok]
+
+    @property
+    def usage(self) -> Dict[str, Any]:
+        """Token totals over the answered items, and their cost (None: prices unknown)."""
+        totals: Dict[str, Any] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        cost: Optional[float] = 0.0
+        for r in self.results:
+            if r is None:
+                continue
+            for name in totals:
+                value = r.usage.get(name)
+                if isinstance(value, (int, float)):
+                    totals[name] += value
+            item_cost = estimated_cost(r.model or self.model, r.usage) if r.usage else 0.0
+            cost = None if cost is None or item_cost is None else cost + item_cost
+        totals["cost_usd"] = cost
+        return totals
+
+    def to_series(self) -> Any:
+        """The texts as a Series aligned to the DataFrame's (or Series') index."""
+        factory = self._series_factory
+        if factory is None:
+            try:
+                import pandas
+            except ImportError:
+                raise InputError("to_series needs pandas (or a pandas/polars input)") from None
+            factory = pandas.Series
+        if self.index is not None and getattr(factory, "__module__", "").startswith("pandas"):
+            return factory(self.texts, index=self.index)
+        return factory(self.texts)
+
+    # --- JSON lines: a job survives a kernel restart ---------------------------------------
+
+    def save(self, path: str) -> None:
+        """One header line, then one line per finished item."""
+        index = None
+        if self.index is not None:
+            try:
+                json.dumps(self.index)
+                index = self.index
+            except (TypeError, ValueError):
+                index = [str(label) for label in self.index]
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(json.dumps({"format": MAP_FORMAT, "count": len(self), "model": self.model,
+                                  "index": index}) + "\n")
+            for r in self.results:
+                if r is not None:
+                    out.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+
+    @classmethod
+    def load(cls, path: str) -> MapResult:
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = [line for line in f if line.strip()]
+        except OSError as exc:
+            raise InputError(f"MapResult.load: cannot read {path}: {exc.strerror or exc}") from None
+        try:
+            head = json.loads(lines[0]) if lines else {}
+            if head.get("format") != MAP_FORMAT:
+                raise ValueError("not a saved MapResult")
+            result = cls(int(head["count"]), model=head.get("model"), index=head.get("index"))
+            for line in lines[1:]:
+                item = ItemResult.from_dict(json.loads(line))
+                result.results[item.index] = item
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise InputError(f"MapResult.load: {path} is not a saved MapResult ({exc})") from None
+        return result
+
+
+# --- running --------------------------------------------------------------------------------
+
+@dataclass
+class MapProgress:
+    """A snapshot for views: counts, tokens, the first answers, the time taken so far."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    tokens: int = 0
+    cost_usd: Optional[float] = None
+    elapsed: float = 0.0
+    first: List[Tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def eta(self) -> Optional[float]:
+        finished = self.done + self.failed
+        if not finished or finished >= self.total:
+            return None
+        return self.elapsed / finished * (self.total - finished)
+
+
+class QuotaExhausted(APIError):
+    """A 429 with ``insufficient_quota``: no wait fixes it, the job stops at once."""
+
+
+@dataclass
+class MapJob:
+    """Everything one run needs; ``prompts[i]`` goes with ``indices[i]``."""
+
+    payloads: Dict[int, Dict[str, Any]]
+    settings: Settings
+    concurrency: int = 4
+    item_timeout: Optional[float] = None
+    max_retries: int = 2
+    organization: Optional[str] = None
+    project: Optional[str] = None
+    max_tokens: Optional[int] = None
+
+
+def _worker_client(settings: Settings, item_timeout: Optional[float]) -> Any:
+    """A client of its own (its own ``requests.Session``): retries happen here, per item."""
+    from .client import OpenAIClient
+
+    mine = copy.copy(settings)
+    mine.max_retries = 0
+    if item_timeout is not None:
+        mine.timeout = item_timeout
+    return OpenAIClient(mine)
+
+
+def _answer(index: int, data: Any, key: Optional[str]) -> ItemResult:
+    choice = (data.get("choices") or [{}])[0] if isinstance(data, dict) else {}
+    message = choice.get("message") or {}
+    text = message.get("content")
+    if text is None and message.get("refusal"):
+        return ItemResult(index, error=redact(f"refused: {message['refusal']}", key))
+    return ItemResult(
+        index, text=redact(str(text or ""), key), usage=dict(data.get("usage") or {}),
+        finish_reason=choice.get("finish_reason"), model=data.get("model"),
+    )
+
+
+def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
+            on_item: Callable[[ItemResult], None] = lambda item: None) -> None:
+    """Send every payload, ``job.concurrency`` at a time; fill ``result`` as answers arrive.
+
+    Returns when all are done or ``stop`` is set (then requests in flight are abandoned and
+    their items stay missing). A 429 ``rate_limit_exceeded`` waits and retries the same item as
+    often as it takes, and holds the other workers too; ``insufficient_quota`` sets
+    ``result.stop_reason`` and stops the job."""
+    from .client import RequestStopped, retry_delay, should_retry
+
+    todo = sorted(job.payloads)
+    lock = threading.Lock()
+    key = job.settings.resolved_key()
+    bodies = {i: json.dumps(payload) for i, payload in job.payloads.items()}
+
+    def next_index() -> Optional[int]:
+        with lock:
+            return todo.pop(0) if todo and not stop.is_set() else None
+
+    def one(client: Any, index: int) -> Optional[ItemResult]:
+        need = estimate_need(len(bodies[index]), job.max_tokens)
+        attempt = 0
+        while True:
+            if not pacer.acquire(need, stop):
+                return None
+            try:
+                response = client.post("/chat/completions", json_body=job.payloads[index],
+                                       organization=job.organization, project=job.project,
+                                       cancel=stop)
+            except RequestStopped:
+                pacer.release()
+                return None
+            except APIError as error:
+                pacer.observe(error.headers)
+                pacer.release()
+                if isinstance(error, RateLimitError) and error.code == "insufficient_quota":
+                    raise QuotaExhausted(str(error)) from None
+                if isinstance(error, RateLimitError):
+                    pacer.hold(retry_delay(error.headers, attempt))
+                    attempt += 1
+                    continue  # a wait fixes it: never counted against max_retries
+                retryable = isinstance(error, APIConnectionError) or (
+                    error.status_code is not None and should_retry(error.status_code, error.headers))
+                if retryable and attempt < job.max_retries:
+                    if stop.wait(retry_delay(error.headers, attempt)):
+                        return None
+                    attempt += 1
+                    continue
+                return ItemResult(index, error=str(error), request_id=error.request_id)
+            pacer.observe(response.headers)
+            pacer.release()
+            item = _answer(index, response.data, key)
+            item.request_id = response.request_id
+            return item
+
+    def work() -> None:
+        client = _worker_client(job.settings, job.item_timeout)
+        try:
+            while True:
+                index = next_index()
+                if index is None:
+                    return
+                try:
+                    item = one(client, index)
+                except QuotaExhausted as exc:
+                    result.stop_reason = str(exc)
+                    stop.set()
+                    return
+                except OAIError as exc:  # e.g. no key: the item says why, the others go on
+                    item = ItemResult(index, error=str(exc))
+                if item is None:
+                    return
+                result.results[index] = item
+                on_item(item)
+        finally:
+            client.close()
+
+    workers = [threading.Thread(target=work, name=f"oai-map-{n}", daemon=True)
+               for n in range(max(1, min(job.concurrency, len(todo) or 1)))]
+    for worker in workers:
+        worker.start()
+    try:
+        while any(worker.is_alive() for worker in workers):
+            for worker in workers:
+                worker.join(0.05)
+    except KeyboardInterrupt:
+        stop.set()
+        result.stopped = True
+        raise
+
+
+def progress_of(result: MapResult, indices: Sequence[int], started: float,
+                first_count: int = 5) -> MapProgress:
+    """A snapshot of the items this run sends (``indices``), for the progress view."""
+    snap = MapProgress(total=len(indices), elapsed=time.monotonic() - started)
+    for i in indices:
+        r = result.results[i]
+        if r is None:
+            continue
+        if r.ok:
+            snap.done += 1
+            if len(snap.first) < first_count:
+                snap.first.append((i, r.text))
+        else:
+            snap.failed += 1
+        total = r.usage.get("total_tokens")
+        if isinstance(total, (int, float)):
+            snap.tokens += int(total)
+    snap.cost_usd = result.usage["cost_usd"]
+    return snap
