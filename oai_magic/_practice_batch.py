@@ -104,6 +104,7 @@ class BatchStore:
         self.batches: Dict[str, Dict[str, Any]] = {}
         self._lock = threading.Lock()
         self.batch_seconds = 1.0  # from creation to completed
+        self.clock: Callable[[], float] = time.monotonic  # tests stop time to cancel half-way
 
     # --- files ------------------------------------------------------------------------
 
@@ -188,15 +189,15 @@ class BatchStore:
             "metadata": body.get("metadata"),
         }
         with self._lock:
-            self.batches[batch["id"]] = {"batch": batch, "lines": lines, "started": time.monotonic()}
-        return _json_reply(batch)
+            self.batches[batch["id"]] = {"batch": batch, "lines": lines, "started": self.clock()}
+        return _json_reply(_present(batch))
 
     def _advance(self, entry: Dict[str, Any], cancel: bool = False) -> None:
         """Bring a batch up to date with the time since it was created."""
         batch = entry["batch"]
         if batch["status"] in ("completed", "cancelled", "failed", "expired"):
             return
-        elapsed = time.monotonic() - entry["started"]
+        elapsed = self.clock() - entry["started"]
         share = min(1.0, elapsed / self.batch_seconds) if self.batch_seconds > 0 else 1.0
         total = len(entry["lines"])
         if cancel:
@@ -239,7 +240,7 @@ class BatchStore:
             if entry is None:
                 raise RequestError(404, f"No batch found with id '{batch_id}'.", param="batch_id")
             self._advance(entry, cancel)
-            return _json_reply(entry["batch"])
+            return _json_reply(_present(entry["batch"]))
 
     def route(self, method: str, path: str, body: bytes, form: list) -> Optional[Reply]:
         """The reply for a files/batches path, or None when the path is not one of them."""
@@ -264,6 +265,11 @@ class BatchStore:
             _allow(method, "GET", path)
             return self.retrieve(parts[1])
         return None
+
+
+def _present(batch: Dict[str, Any]) -> Dict[str, Any]:
+    """The batch object as the spec's ``Batch`` schema has it: fields not set yet are left out."""
+    return {name: value for name, value in batch.items() if value is not None}
 
 
 def _allow(method: str, wanted: str, path: str) -> None:

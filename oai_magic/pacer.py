@@ -81,11 +81,11 @@ class _Bucket:
 
     def wait_for(self, need: float, now: float) -> float:
         """Seconds until ``need`` is available (0 when it is)."""
-        if self.available is None or self.available >= need:
+        if self.available is None or self.available >= need - 1e-9:  # float refill sums
             return 0.0
         if self.limit is not None and need > self.limit:
             need = self.limit  # a request bigger than the whole limit waits for a full bucket
-            if self.available >= need:
+            if self.available >= need - 1e-9:
                 return 0.0
         waits = []
         if self.rate > 0:
