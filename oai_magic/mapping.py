@@ -189,6 +189,7 @@ class MapResult:
         self.index = index
         self._series_factory = series_factory
         self.stopped = False  # Ctrl-C or a stop that ended the job early
+        self.rate_limited = 0  # 429 rate_limit_exceeded answers met (each waited and retried)
         self.stop_reason: Optional[str] = None
 
     def __len__(self) -> int:
@@ -394,6 +395,8 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
                 if isinstance(error, RateLimitError) and error.code == "insufficient_quota":
                     raise QuotaExhausted(str(error)) from None
                 if isinstance(error, RateLimitError):
+                    with lock:
+                        result.rate_limited += 1
                     pacer.hold(retry_delay(error.headers, attempt))
                     attempt += 1
                     continue  # a wait fixes it: never counted against max_retries

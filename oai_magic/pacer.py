@@ -64,11 +64,17 @@ class _Bucket:
             self.limit = limit
         top = self.limit if self.limit is not None else remaining
         if reset is not None and reset > 0 and top > remaining:
-            self.rate = (top - remaining) / reset
+            # The slowest refill seen: with continuous refill every report gives the same rate;
+            # with fixed windows the estimate soars near a window's end, where it would be false.
+            estimate = (top - remaining) / reset
+            self.rate = estimate if self.rate <= 0 else min(self.rate, estimate)
             self.full_at = now + reset
         elif reset is not None:
             self.full_at = now + reset
-        self.available = max(0.0, remaining - in_flight)
+        reported = max(0.0, remaining - in_flight)
+        # Answers arrive out of order: an older report (more remaining) must not undo a newer
+        # one. Our own estimate already refills at the rate and tops up at the reset.
+        self.available = reported if self.available is None else min(self.available, reported)
 
     def refill(self, elapsed: float, now: float) -> None:
         if self.available is None:

@@ -188,13 +188,14 @@ def test_bad_map_options_are_one_line_and_send_nothing(shell, server, cell, mess
     assert message in error_in(result) and server.requests == []
 
 
-def test_the_practice_servers_rate_limit_is_respected_with_no_failed_item(shell, server):
-    server.rate_limit = limit = RateLimit(10, 0.5)
+@pytest.mark.parametrize("continuous", [False, True], ids=["fixed-windows", "continuous-refill"])
+def test_the_practice_servers_rate_limit_is_respected_with_no_failed_item(shell, server, continuous):
+    server.rate_limit = limit = RateLimit(10, 0.5, continuous=continuous)
     shell.user_ns["xs"] = [f"[[echo]] {i}" for i in range(35)]
     assert run(shell, "%%chat --map xs --concurrency 6 -o out\n{item}").success
     out = shell.user_ns["out"]
     assert out.failed == [] and out.texts == [str(i) for i in range(35)]
-    assert limit.refused <= 4  # at most one 429 per window boundary (3 boundaries)
+    assert limit.refused <= 3 and out.rate_limited == limit.refused  # ≤ one per window boundary
 
 
 def test_the_progress_widget_is_closed_and_leaves_a_one_line_summary(shell, server, frontend):

@@ -93,6 +93,28 @@ def test_requests_still_in_flight_count_against_what_the_server_reports():
     assert pacer.delay(1) > 0
 
 
+def test_an_older_report_arriving_late_does_not_undo_a_newer_one():
+    clock = Clock()
+    pacer = Pacer(clock)
+    pacer.acquire(1)
+    pacer.observe(headers(1, "1s", limit=10))
+    pacer.observe(headers(6, "1s", limit=10))  # sent earlier, answered later
+    pacer.release()
+    pacer.acquire(1)
+    assert pacer.delay(1) > 0
+
+
+def test_fixed_windows_are_paced_by_the_slowest_refill_seen_not_the_rush_at_a_windows_end():
+    clock = Clock()
+    pacer = Pacer(clock)
+    pacer.acquire(1)
+    pacer.observe(headers(9, "2s", limit=10))  # early in a fixed window: 0.5 a second
+    clock.now += 1.9
+    pacer.observe(headers(0, "100ms", limit=10))  # near its end: would suggest 100 a second
+    pacer.release()
+    assert pacer.delay(1) == pytest.approx(0.15)  # the reset (plus a margin), not 10 ms
+
+
 def test_tokens_are_held_for_too_when_the_prompt_and_answer_would_not_fit():
     clock = Clock()
     pacer = Pacer(clock)
