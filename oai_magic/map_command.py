@@ -157,7 +157,6 @@ def _run_with_progress(magics: Any, args: Any, payloads: Dict[int, Dict[str, Any
     from .map_view import NotebookMapView, TerminalMapView, summary_line
 
     indices: List[int] = sorted(payloads)
-    view = NotebookMapView() if magics.rich_display() else TerminalMapView()
     settings = magics.state.settings
     job = MapJob(payloads, settings, concurrency=args.concurrency or 4,
                  item_timeout=args.item_timeout, max_retries=settings.max_retries,
@@ -168,13 +167,13 @@ def _run_with_progress(magics: Any, args: Any, payloads: Dict[int, Dict[str, Any
     magics.state.last_map = result
     if args.out:
         magics.shell.user_ns[args.out] = result  # filled as answers arrive: a Ctrl-C keeps them
+    if not indices:
+        print(f"Nothing to send: every item of {args.out} has an answer.")
+        return
+    view = NotebookMapView() if magics.rich_display() else TerminalMapView()
     resumed = f" (resuming {len(indices)} of {len(result)})" if args.resume else ""
     view.begin(len(indices), f"Sending {len(indices)} requests to {payloads[indices[0]]['model']}"
-               f"{resumed}, {job.concurrency} at a time." if indices else None)
-    if not indices:
-        view.end(progress_of(result, indices, started), f"Nothing to send: every item of "
-                 f"{args.out} has an answer.")
-        return
+               f"{resumed}, {min(job.concurrency, len(indices))} at a time.")
     interrupted = False
     try:
         run_map(job, result, Pacer(), stop,
@@ -200,7 +199,7 @@ def batch_command(magics: Any, line: str) -> Any:
     import shlex
 
     from . import batch
-    from .map_view import NotebookMapView, TerminalMapView, summary_line
+    from .map_view import NotebookMapView, TerminalMapView
     from .mapping import MapProgress
 
     words = shlex.split(line)[1:]
@@ -232,9 +231,11 @@ def batch_command(magics: Any, line: str) -> Any:
             view.end(snapshot(job), f"■ stopped waiting: {job.id} is {job.status}")
             raise CellStopped(f"■ stopped waiting — {job.id} goes on ({job.status}); "
                               "%chat batch wait resumes waiting") from None
-        progress = snapshot(job)
-        progress.tokens = 0
-        view.end(progress, f"{job.id} {job.status}: " + summary_line(progress, None)[2:])
+        counts = job.request_counts
+        failed = f", {counts['failed']} failed" if counts["failed"] else ""
+        view.end(snapshot(job), f"{job.id} {job.status}: {counts['completed']} of "
+                 f"{counts['total']} answered{failed} in {time.monotonic() - started:.1f} s; "
+                 f"%chat batch results {job.id} gets them")
         return None
     result = job.results()
     if result.missing:

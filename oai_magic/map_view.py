@@ -46,6 +46,8 @@ def summary_line(p: MapProgress, out: Optional[str], stopped: Optional[str] = No
     where = f" — in {out}" if out else ""
     failed = f", {p.failed} failed" if p.failed else ""
     figures = f"{p.tokens:,} tokens · {cost_text(p.cost_usd)}"
+    if p.practice:  # CONTRACTS 4: the practice server's answers are marked, out of band
+        figures = f"practice · {figures}"
     if stopped:
         return (f"■ {stopped}: {p.done} of {p.total} answered{failed} in {_duration(p.elapsed)} "
                 f"· {figures}{where}")
@@ -89,7 +91,9 @@ class TerminalMapView:
 
 
 class NotebookMapView:
-    """An ipywidgets ``IntProgress`` and a label, over an HTML table of the first answers."""
+    """An ipywidgets ``IntProgress`` and a label, over an HTML table of the first answers.
+
+    It is shown with a display id, and the summary line replaces it in place at the end."""
 
     def __init__(self) -> None:
         import ipywidgets
@@ -108,7 +112,7 @@ class NotebookMapView:
         if notice:
             print(notice)
         self.bar.max = max(1, total)
-        self._display(self.box)
+        self._handle = self._display(self.box, display_id=True)
 
     def update(self, progress: MapProgress, force: bool = False) -> None:
         with self._lock:
@@ -127,11 +131,12 @@ class NotebookMapView:
                     if part is not None:
                         part.close()
                 widget.close()
-        from IPython.display import HTML
-
-        self._display(HTML(
-            f"<div class='{IGNORE_MATH}' style='opacity:.8'>"
-            f"{escape_html(summary)}</div>"))
+        line = {"text/plain": summary, "text/html":
+                f"<div class='{IGNORE_MATH}' style='opacity:.8'>{escape_html(summary)}</div>"}
+        if getattr(self, "_handle", None) is not None:
+            self._handle.update(line, raw=True)  # the summary takes the widget's place
+        else:
+            self._display(line, raw=True)
 
 
 def answers_table(progress: MapProgress) -> str:

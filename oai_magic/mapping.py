@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from .errors import APIConnectionError, APIError, InputError, OAIError, RateLimitError
 from .pacer import Pacer, estimate_need
 from .request import ChatOptions, build_chat_payload
-from .state import Settings, redact
+from .state import Settings, from_practice_server, redact
 
 MAP_FORMAT = "oai_magic.MapResult/1"
 
@@ -190,6 +190,7 @@ class MapResult:
         self._series_factory = series_factory
         self.stopped = False  # Ctrl-C or a stop that ended the job early
         self.rate_limited = 0  # 429 rate_limit_exceeded answers met (each waited and retried)
+        self.practice = False  # answered by the practice server (its x-oai-practice header)
         self.stop_reason: Optional[str] = None
 
     def __len__(self) -> int:
@@ -307,6 +308,7 @@ class MapProgress:
     cost_usd: Optional[float] = None
     elapsed: float = 0.0
     first: List[Tuple[int, str]] = field(default_factory=list)
+    practice: bool = False
 
     @property
     def eta(self) -> Optional[float]:
@@ -410,6 +412,8 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
                 return ItemResult(index, error=str(error), request_id=error.request_id)
             pacer.observe(response.headers)
             pacer.release()
+            if from_practice_server(response.headers):
+                result.practice = True
             item = _answer(index, response.data, key)
             item.request_id = response.request_id
             return item
@@ -468,4 +472,5 @@ def progress_of(result: MapResult, indices: Sequence[int], started: float,
         if isinstance(total, (int, float)):
             snap.tokens += int(total)
     snap.cost_usd = result.usage["cost_usd"]
+    snap.practice = result.practice
     return snap
