@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from .errors import InputError
-from .mapping import ItemResult, MapResult, _answer
+from .mapping import ItemResult, MapResult, item_from_completion
 from .state import KernelState, redact
 
 ENDPOINT = "/v1/chat/completions"
@@ -170,7 +170,7 @@ def result_line(line: str, key: Optional[str]) -> Optional[ItemResult]:
         message = ((body or {}).get("error") or {}).get("message") if isinstance(body, dict) else None
         return ItemResult(index, error=redact(f"HTTP {status}: {message or 'no answer'}", key),
                           request_id=response.get("request_id"))
-    item = _answer(index, body, key)
+    item = item_from_completion(index, body, key)
     item.request_id = response.get("request_id")
     return item
 

@@ -1,5 +1,5 @@
 """``%%chat --map ITEMS``: wiring only. Validate everything, ask before a big job, then run
-``mapping.run_map`` (or hand the same request bodies to ``batch``) with a progress view."""
+``map_run.run_map`` (or hand the same request bodies to ``batch``) with a progress view."""
 
 from __future__ import annotations
 
@@ -10,17 +10,8 @@ from typing import Any, Dict, List, Optional
 from IPython.core.error import UsageError
 
 from .errors import CellStopped, InputError
-from .mapping import (
-    ItemTemplate,
-    MapItems,
-    MapJob,
-    MapResult,
-    estimated_cost,
-    item_payload,
-    items_of,
-    progress_of,
-    run_map,
-)
+from .map_run import MapJob, progress_of, run_map
+from .mapping import ItemTemplate, MapItems, MapResult, estimated_cost, item_payload, items_of
 from .pacer import Pacer, estimate_need
 
 CONFIRM_ITEMS = 100
@@ -199,8 +190,8 @@ def batch_command(magics: Any, line: str) -> Any:
     import shlex
 
     from . import batch
+    from .map_run import MapProgress
     from .map_view import NotebookMapView, TerminalMapView
-    from .mapping import MapProgress
 
     words = shlex.split(line)[1:]
     if not words or words[0] not in ("status", "wait", "results", "cancel") or len(words) > 2:

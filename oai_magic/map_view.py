@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any, Optional
 
-from .mapping import MapProgress
+from .map_run import MapProgress
 from .render import IGNORE_MATH, escape_html
 
 DRAW_INTERVAL = 0.2  # seconds between redraws; the last state is always drawn at the end

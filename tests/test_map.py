@@ -4,6 +4,7 @@ concurrency, rows and fields, failures, 429s, Ctrl-C and --resume, save/load, pr
 from __future__ import annotations
 
 import builtins
+import json
 import signal
 import threading
 
@@ -216,3 +217,28 @@ def test_the_progress_widget_is_closed_and_leaves_a_one_line_summary(shell, serv
                                 if m.get("_model_name") == "HTMLModel")
     assert "✓ 2 of 2 answered" in shown[-1]["text/html"]
     assert TEST_KEY not in str(frontend.models)
+
+
+def test_an_item_that_takes_too_long_fails_alone_after_item_timeout(shell, server):
+    shell.run_line_magic("config", "OAIMagics.max_retries = 0")
+    try:
+        shell.user_ns["xs"] = ["[[delay_ms=3000]] slow", "[[echo]] fast"]
+        assert run(shell, "%%chat --map xs --item-timeout 0.3 -o out\n{item}").success
+        out = shell.user_ns["out"]
+        assert out.failed == [0] and "timed out" in out[0].error and out[1].text == "fast"
+    finally:
+        shell.run_line_magic("config", "OAIMagics.max_retries = 2")
+
+
+def test_the_key_never_appears_in_results_errors_or_a_saved_job(shell, server, tmp_path):
+    leak = json.dumps({"error": {"message": f"Incorrect API key provided: {TEST_KEY}",
+                                 "type": "invalid_request_error", "code": "invalid_api_key"}}).encode()
+    server.script(CHAT, Scripted(401, {}, leak))
+    shell.user_ns["xs"] = ["[[echo]] a", "[[echo]] b"]
+    assert run(shell, "%%chat --map xs --concurrency 1 -o out\n{item}").success
+    out = shell.user_ns["out"]
+    assert out.failed == [0] and "Incorrect API key" in out[0].error
+    path = tmp_path / "job.jsonl"
+    out.save(str(path))
+    for text in (repr(out), out[0].error, repr(out[0]), path.read_text()):
+        assert TEST_KEY not in text and TEST_KEY[3:15] not in text
