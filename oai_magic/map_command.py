@@ -32,6 +32,9 @@ def _refuse_other_options(args: Any) -> None:
         raise UsageError(f"--item-timeout must be more than 0 seconds, got {args.item_timeout:g}")
     if args.resume and not args.out:
         raise UsageError("--resume needs -o OUT: the MapResult whose missing items are sent.")
+    if args.resume and args.batch:
+        raise UsageError("--resume goes without --batch: a batch's missing items are listed by "
+                         "%chat batch results; resume them with --map ... -o OUT --resume.")
 
 
 def _template(magics: Any, args: Any, cell: str) -> ItemTemplate:

@@ -180,6 +180,7 @@ def test_yes_skips_the_question(shell, server, monkeypatch):
     ("%%chat --map xs -N 2\n{item}", "-N does not go with --map"),
     ("%%chat --map xs --concurrency 0\n{item}", "--concurrency must be between 1 and 64"),
     ("%%chat --map xs --resume\n{item}", "--resume needs -o OUT"),
+    ("%%chat --map xs --resume --batch -o out\n{item}", "--resume goes without --batch"),
     ("%%chat --concurrency 3\nhello", "go with --map ITEMS"),
     ("%%chat --map word\n{item}", "a str is not a list of items"),
 ])
