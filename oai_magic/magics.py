@@ -418,9 +418,9 @@ class OAIMagics(Magics):
               "(a list, iterable, Series or DataFrame rows): {item} is the element, {item.field} "
               "or {item[key]} one field. Independent non-streamed requests, nothing recorded; "
               "-o stores a MapResult.")
-    @argument("--concurrency", type=int, help="--map: requests in parallel (default 4), paced by "
-              "the server's x-ratelimit-* headers.")
-    @argument("--item-timeout", type=float, help="--map: seconds each item may take (default: "
+    @argument("--concurrency", type=int, metavar="K", help="--map: requests in parallel (default "
+              "4), paced by the server's x-ratelimit-* headers.")
+    @argument("--item-timeout", type=float, metavar="S", help="--map: seconds each item may take (default: "
               "the read timeout).")
     @argument("--yes", action="store_true", help="--map: do not ask before more than 100 items "
               "or a cost above OAIMagics.map_confirm_usd.")
