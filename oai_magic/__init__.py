@@ -12,7 +12,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_ipython_extension", "ChatPanel"]
+__all__ = ["__version__", "load_ipython_extension", "ChatPanel", "MapResult", "BatchJob"]
 
 
 def load_ipython_extension(ipython) -> None:
@@ -28,4 +28,12 @@ def __getattr__(name: str):
         from .widget import ChatPanel
 
         return ChatPanel
+    if name == "MapResult":  # MapResult.load(path) after a kernel restart
+        from .mapping import MapResult
+
+        return MapResult
+    if name == "BatchJob":
+        from .batch import BatchJob
+
+        return BatchJob
     raise AttributeError(f"module 'oai_magic' has no attribute {name!r}")

@@ -43,6 +43,8 @@ DEBUG_HEADERS = (
     "openai-project",
     "openai-version",
     PRACTICE_HEADER,  # drives the "practice" badge in footers and %oai
+    "retry-after",  # on errors: how long a 429 asks to wait (--map paces by it)
+    "retry-after-ms",
 )
 
 
@@ -280,6 +282,16 @@ class OpenAIClient:
 
     def post(self, path: str, **options: Any) -> APIResponse:
         return APIResponse(self._send("POST", path, **options), self.settings.resolved_key())
+
+    def download(self, path: str, **options: Any) -> str:
+        """GET a file's content as text (a batch's JSON lines), whatever its content type; the
+        key is redacted from it like from every other body."""
+        response = self._send("GET", path, **options)
+        try:
+            return redact(response.content.decode("utf-8", errors="replace"),
+                          self.settings.resolved_key())
+        finally:
+            response.close()
 
     def stream(self, path: str, **options: Any) -> StreamResponse:
         """POST and return the open stream; retries happen only before it starts."""

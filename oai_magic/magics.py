@@ -210,6 +210,10 @@ class OAIMagics(Magics):
         help="Most characters of context (summaries, tracebacks, --context) sent with a prompt; "
         "images and plain values typed on purpose are not counted.",
     ).tag(config=True)
+    map_confirm_usd = Float(
+        1.0, help="%%chat --map asks before sending a job estimated above this many dollars "
+        "(when prices are known), as it does above 100 items; --yes skips the question.",
+    ).tag(config=True)
     display_mode = CaselessStrEnum(
         ["auto", "rich", "plain"],
         default_value="auto",
@@ -501,6 +505,20 @@ class OAIMagics(Magics):
               help="How hard a reasoning model thinks; its streamed reasoning is shown "
                    "collapsed above the answer and kept as result.reasoning.")
     @argument("--verbosity", choices=VERBOSITIES, help="How long the answer should be.")
+    @argument("--map", metavar="ITEMS", help="Send the cell once per element of the variable ITEMS "
+              "(a list, iterable, Series or DataFrame rows): {item} is the element, {item.field} "
+              "or {item[key]} one field. Independent non-streamed requests, nothing recorded; "
+              "-o stores a MapResult.")
+    @argument("--concurrency", type=int, metavar="K", help="--map: requests in parallel (default "
+              "4), paced by the server's x-ratelimit-* headers.")
+    @argument("--item-timeout", type=float, metavar="S", help="--map: seconds each item may take (default: "
+              "the read timeout).")
+    @argument("--yes", action="store_true", help="--map: do not ask before more than 100 items "
+              "or a cost above OAIMagics.map_confirm_usd.")
+    @argument("--resume", action="store_true", help="--map: send only the items of -o OUT that "
+              "have no answer (never run, stopped or failed).")
+    @argument("--batch", action="store_true", help="--map through the Batch API (half price, "
+              "within 24 h): -o gets a BatchJob; see %%chat batch.")
     @cell_magic
     @one_line_errors
     def chat(self, line: str, cell: str) -> None:
@@ -513,6 +531,16 @@ class OAIMagics(Magics):
         """
         args = parse_line(self.chat, line)
         cell = cell.rstrip()
+        if args.map is None and (args.concurrency is not None or args.item_timeout is not None
+                                 or args.yes or args.resume or args.batch):
+            raise UsageError("--concurrency, --item-timeout, --yes, --resume and --batch go with "
+                             "--map ITEMS.")
+        if args.map is not None:
+            if not cell.strip():
+                raise UsageError(f"%%chat: {PROMPT_BELOW}.")
+            from . import map_command
+
+            return map_command.run(self, args, cell)
         prompt, sent = self._prompt_and_context(args, cell)
         if not prompt.strip():
             raise UsageError(f"%%chat: {PROMPT_BELOW}.")
@@ -698,9 +726,15 @@ class OAIMagics(Magics):
         %chat load PATH [-c NAME]
         %chat pick K [-c NAME]           record choice K of the last -N answer
         %chat fix [-c NAME] [-m MODEL]   ask about the last error; the fix is offered as next cell
+        %chat batch status|wait|results|cancel [ID]   a %%chat --map --batch job (the last one
+                                         when no ID is given); results returns a MapResult
         """
         from . import conversations
 
+        if line.split()[:1] == ["batch"]:
+            from . import map_command
+
+            return map_command.batch_command(self, line)
         if line.split()[:1] == ["fix"]:
             return self._fix(line.split(None, 1)[1] if len(line.split()) > 1 else "")
         return conversations.run_command(self.state, line)

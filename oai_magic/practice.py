@@ -35,10 +35,11 @@ from ._practice_answers import (
     sse_event,
 )
 from ._practice_audio import audio_reply, parse_multipart
+from ._practice_batch import BatchStore, RateLimit
 from ._practice_quirks import QUIRKS, check_quirks, detail_reply, faster_whisper_audio, llamacpp_chat
 
-__all__ = ["PracticeServer", "RecordedRequest", "Scripted", "FormPart", "sse_event", "error_body",
-           "main"]
+__all__ = ["PracticeServer", "RecordedRequest", "Scripted", "FormPart", "RateLimit", "sse_event",
+           "error_body", "main"]
 
 # Sent with every response (CONTRACTS 4); clients show a "practice" badge when they see it.
 PRACTICE_HEADER = "x-oai-practice"
@@ -106,6 +107,10 @@ class PracticeServer:
         self._remaining = RATE_LIMIT_REQUESTS
         # Hashes of the prompts answered so far: a repeat reports cached tokens (bounded).
         self.seen_prompts: set = set()
+        # Scripted rate limits (``RateLimit(60, 2.0)``): honest x-ratelimit-* headers on chat
+        # requests and a 429 past the limit. None: the generous fixed headers.
+        self.rate_limit: Optional[RateLimit] = None
+        self.batches = BatchStore()  # /v1/files and /v1/batches
         self._stopping = threading.Event()
         self._httpd: Optional[_HTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -263,6 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
         self._request_headers = headers
+        self._rate_headers: Dict[str, str] = {}
         body = self._read_body()
         if body is None:
             return
@@ -291,6 +297,12 @@ class _Handler(BaseHTTPRequestHandler):
         if scripted is not None:
             self._send_scripted(scripted)
             return
+        limit = practice.rate_limit
+        if limit is not None and path == "/v1/chat/completions":
+            allowed, self._rate_headers = limit.take()
+            if not allowed:
+                self._send_reply(limit.refusal(self._rate_headers))
+                return
         try:
             reply = self._route(path, body, ctype, form)
         except RequestError as exc:
@@ -304,6 +316,11 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
     def _route(self, path: str, body: bytes, ctype: str, form: list) -> Reply:
+        if path.startswith(("/v1/files", "/v1/batches")) and self._quirks is None:
+            self.server.practice._check_key(self._request_headers.get("authorization", ""))
+            reply = self.server.practice.batches.route(self.command, path, body, form)
+            if reply is not None:
+                return reply
         method = _ROUTES.get(path, "GET" if path.startswith("/v1/models/") else None)
         if method is None:
             raise RequestError(404, f"Invalid URL ({self.command} {path})")
@@ -393,6 +410,7 @@ class _Handler(BaseHTTPRequestHandler):
             # CONTRACTS 4: the practice server says what it is out of band, never in the content.
             PRACTICE_HEADER: "1",
         }
+        headers.update(getattr(self, "_rate_headers", None) or {})
         if req.get("openai-project"):
             headers["openai-project"] = req["openai-project"]
         if getattr(self, "_quirks", None) is not None:
@@ -482,9 +500,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--quirks", choices=QUIRKS, default=None,
                         help="behave like another server: llamacpp (llama-cpp-python's server) "
                              "or faster-whisper (faster-whisper-server)")
+    parser.add_argument("--rate-limit", metavar="N/SECONDS", default=None,
+                        help="allow N chat requests per window of SECONDS (e.g. 60/2), with honest "
+                             "x-ratelimit-* headers and a 429 past the limit")
+    parser.add_argument("--refill", action="store_true",
+                        help="with --rate-limit: refill continuously, as OpenAI does, instead of "
+                             "fixed windows")
     args = parser.parse_args(argv)
     server = PracticeServer(args.host, args.port, api_key=args.key, token_delay=args.delay,
                             quirks=args.quirks, log_limit=BOUNDED_LOG_REQUESTS)
+    if args.rate_limit:
+        try:
+            count, window = args.rate_limit.split("/")
+            server.rate_limit = RateLimit(int(count), float(window), continuous=args.refill)
+        except ValueError:
+            parser.error("--rate-limit takes N/SECONDS, e.g. 60/2")
     try:
         server.start()
     except OSError as exc:

@@ -32,7 +32,11 @@ def server(_server):
     _server.token_delay = 0.0
     _server._scripts.clear()
     _server.quirks = None
+    _server.rate_limit = None
+    _server.batches.batch_seconds = 1.0
+    _server.batches.clock = __import__("time").monotonic
     yield _server
+    _server.rate_limit = None
     _server._scripts.clear()
     _server.quirks = None
 

@@ -94,6 +94,7 @@ class WidgetFrontend:
 
     def __init__(self) -> None:
         self.models: Dict[str, Dict[str, Any]] = {}
+        self.opened: Dict[str, Dict[str, Any]] = {}
         self.pages: Dict[str, PageModel] = {}
         self.closed: List[str] = []
         self.bytes = 0
@@ -111,6 +112,7 @@ class WidgetFrontend:
                                      ensure_ascii=False, default=str).encode("utf-8"))
         if msg_type == "comm_open":
             self.models[comm_id] = dict(data["state"])
+            self.opened[comm_id] = dict(data["state"])  # as created (closing empties a live surface)
             if "regions" in data["state"]:
                 page = self.pages[comm_id] = PageModel()
                 for region, _parent, html in data["state"]["regions"]:

@@ -431,7 +431,7 @@ def test_the_sent_line_is_above_the_answer_with_a_small_thumbnail(shell, server,
     assert thumbnail and notice_at < thumbnail.start() < html.index("about DataFrame")
     assert read_header(base64.b64decode(thumbnail.group(1))).width <= 96  # PIL is loaded: resized
     # the live surface showed it too, from the start
-    assert any("sent with the prompt" in json.dumps(state, default=str) for state in frontend.models.values())
+    assert any("sent with the prompt" in json.dumps(state, default=str) for state in frontend.opened.values())
 
 
 def test_without_pil_only_small_images_are_embedded_and_big_ones_are_a_chip(monkeypatch):
