@@ -117,6 +117,9 @@ def run(magics: Any, args: Any, cell: str) -> None:
     template = _template(magics, args, cell)
     options = magics._chat_options(args)
     options.stream = False
+    target = magics._schema_target(args)  # --schema: every item's answer parsed into the object
+    if target is not None:
+        options.json_schema = target.response_format()
     model = options.model or magics.state.settings.model
     system = _system_prompt(magics, args)
     previous = _previous(magics, args, len(items.elements))
@@ -143,7 +146,23 @@ def run(magics: Any, args: Any, cell: str) -> None:
             magics.shell.user_ns[args.out] = job
         print(batch.submitted_line(job, args.out))
         return
-    _run_with_progress(magics, args, payloads, result, options)
+    try:
+        _run_with_progress(magics, args, payloads, result, options)
+    finally:
+        if target is not None:
+            _parse_items(result, target)
+
+
+def _parse_items(result: MapResult, target: Any) -> None:
+    """``.parsed`` for each answered item; an answer that is not the schema becomes its error."""
+    from .structured import StructuredAnswerError, parse_answer
+
+    for item in result.results:
+        if item is not None and item.ok and item.parsed is None:
+            try:
+                item.parsed = parse_answer(item.text, target, None)
+            except StructuredAnswerError as exc:
+                item.error = str(exc)
 
 
 def _run_with_progress(magics: Any, args: Any, payloads: Dict[int, Dict[str, Any]],

@@ -243,3 +243,17 @@ def test_the_key_never_appears_in_results_errors_or_a_saved_job(shell, server, t
     out.save(str(path))
     for text in (repr(out), out[0].error, repr(out[0]), path.read_text()):
         assert TEST_KEY not in text and TEST_KEY[3:15] not in text
+
+
+def test_schema_applies_to_every_item_and_each_answer_is_parsed(shell, server):
+    run(shell, "from dataclasses import dataclass\n@dataclass\nclass Grade:\n    label: str\n    score: int")
+    shell.user_ns["xs"] = ["Plants make sugar.", "Plants sleep."]
+    assert run(shell, "%%chat --map xs --schema Grade -o out\nGrade: {item}").success
+    bodies = [r.json for r in server.requests]
+    assert all(b["response_format"]["type"] == "json_schema" for b in bodies)
+    assert all(b["response_format"]["json_schema"]["schema"]["required"] == ["label", "score"]
+               for b in bodies)
+    out = shell.user_ns["out"]
+    grade = shell.user_ns["Grade"]
+    assert [type(r.parsed) for r in out.results] == [grade, grade]
+    assert all(isinstance(r.parsed.score, int) for r in out.results)
