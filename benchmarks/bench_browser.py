@@ -127,6 +127,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--only", help="comma-separated views to run (chat, naive, panel, -N 2) "
+                                       "and/or shapes (prose, list, code, table)")
     args = parser.parse_args()
     cases = [(lang, shape, n) for n in (240, 2000) for lang, shape in (
         ("en", "prose"), ("de", "prose"), ("ru", "prose"), ("zh", "prose"), ("ja", "prose"),
@@ -135,6 +137,9 @@ def main() -> int:
     if args.quick:
         cases = [(lang, shape, n) for lang, shape, n in cases
                  if (lang, shape) in (("en", "prose"), ("zh", "prose"), ("en", "list")) and n <= 2000]
+    if args.only:
+        wanted = set(args.only.split(","))
+        cases = [c for c in cases if c[1] in wanted or not wanted & {"prose", "list", "code", "table"}]
     shots = REPO / "artifacts" / "bench_browser"
     shots.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="oai-bench-"))
@@ -155,6 +160,8 @@ def main() -> int:
             if n <= 2000:
                 runs.append(("naive", lang, shape, n, len(cells)))
                 cells.append(nbformat.v4.new_code_cell(f"naive_chat({prompt!r})"))
+    if args.only:
+        runs = [r for r in runs if r[0] in wanted or not wanted & {"chat", "naive", "panel", "-N 2"}]
     for n in (240, 2000):  # the panel and -N columns, English prose
         prompt = f"[[tokens={n}]] [[lang=en]] [[shape=prose]]"
         runs.append(("panel", "en", "prose", n, len(cells)))
@@ -162,6 +169,8 @@ def main() -> int:
             f"panel = oai_magic.ChatPanel('bench{len(cells)}')\ndisplay(panel)\npanel.send({prompt!r})"))
         runs.append(("-N 2", "en", "prose", n, len(cells)))
         cells.append(nbformat.v4.new_code_cell(f"%%chat -N 2 -n\n{prompt}"))
+    if args.only:
+        runs = [r for r in runs if r[0] in wanted or not wanted & {"chat", "naive", "panel", "-N 2"}]
     try:
         lab.start()
         nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
@@ -191,7 +200,12 @@ def main() -> int:
                 cell.scroll_into_view_if_needed()
                 cell.click()
                 page.keyboard.press("Shift+Enter")
-                cell.locator(".oai-footer").first.wait_for(timeout=n * 60 + 60_000)
+                try:
+                    cell.locator(".oai-footer").first.wait_for(timeout=n * 60 + 60_000)
+                except Exception:
+                    cell.screenshot(path=str(shots / f"FAILED-{view}-{lang}-{shape}-{n}.png"))
+                    print(f"{view} {lang} {shape} {n}: no footer (see the FAILED screenshot)")
+                    continue
                 page.wait_for_timeout(300)
                 frames = page.evaluate("window.__oaiFrames")
                 longs = page.evaluate("window.__oaiLong")
