@@ -21,10 +21,11 @@ from IPython.display import Audio, display
 
 from .audio_sources import AudioSource, human_size
 from .errors import OAIError
-from .render import answer_html, render_footer, render_markdown
+from .render import IGNORE_MATH, answer_html, render_footer, render_markdown
 from .settings_commands import Table
 from .subtitles import clock
 from .transcribe import TranscriptResult
+from .views import terminal_safe
 
 EMBED_LIMIT_BYTES = 1024 * 1024
 
@@ -90,7 +91,7 @@ class TranscriptView:
         self.body = body
 
     def _mark(self) -> Optional[str]:
-        return f"⚠ incomplete: {self.result.error}" if self.result.error else None
+        return f"⚠ cut off: {self.result.error}" if self.result.error else None
 
     def __repr__(self) -> str:
         lines = [f"[{notice}]" for notice in self.result.notices]
@@ -164,7 +165,7 @@ class TranscribeDisplay:
             self.surface.set_html("p", html.escape(f"{index}/{total} {source.label}"))
         self.surface.add_region(f"x{index}", "<div></div>", parent="f")
         self.surface.append_block(f"x{index}", self._player["text/html"])
-        self.surface.add_region(f"t{index}", "<div></div>", parent="f")
+        self.surface.add_region(f"t{index}", f'<div class="{IGNORE_MATH}"></div>', parent="f")
         self.surface.flush()
         self.live = None
         if self.streaming:
@@ -174,7 +175,7 @@ class TranscribeDisplay:
     def delta(self, text: str) -> None:
         self._streamed = True
         if not self.rich:
-            self.out.write(text)
+            self.out.write(terminal_safe(text))  # server text: no control sequences reach a terminal
             self.out.flush()
         elif self.live is not None:
             self.live.append(text)

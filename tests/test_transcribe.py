@@ -434,3 +434,14 @@ def test_vtt_with_notes_ids_settings_and_short_times_is_parsed():
         "<v Speaker>Hi\n\n00:00:03.000 --> 00:00:04.000\nMore\n"
     )
     assert parse_cues(vtt) == [Segment(1.0, 2.5, "<v Speaker>Hi"), Segment(3.0, 4.0, "More")]
+
+
+def test_a_streamed_transcript_reaches_a_terminal_without_control_sequences(shell, server, capsys):
+    hostile = ["Hello \x1b]52;c;ZXZpbA==\x07", "there\x1b[2J", " \x1b[31mred\x1b[0m."]
+    events = [sse_event({"type": "transcript.text.delta", "delta": d}) for d in hostile]
+    events.append(sse_event({"type": "transcript.text.done", "text": "Hello there red."}))
+    server.script(TRANSCRIBE, Scripted(chunks=events))
+    assert run(shell, f"%transcribe -m gpt-4o-transcribe --stream {fixture('hello.mp3')}").success
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out  # no clipboard write, clear screen or colour
+    assert "Hello" in out and "there" in out and "red." in out
