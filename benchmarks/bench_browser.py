@@ -127,6 +127,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--tokens", help="comma-separated answer lengths to run (e.g. 240)")
+    parser.add_argument("--langs", help="comma-separated languages to run (e.g. en,zh)")
     parser.add_argument("--only", help="comma-separated views to run (chat, naive, panel, -N 2) "
                                        "and/or shapes (prose, list, code, table)")
     args = parser.parse_args()
@@ -137,6 +139,11 @@ def main() -> int:
     if args.quick:
         cases = [(lang, shape, n) for lang, shape, n in cases
                  if (lang, shape) in (("en", "prose"), ("zh", "prose"), ("en", "list")) and n <= 2000]
+    if args.tokens:
+        cases = [c for c in cases if str(c[2]) in args.tokens.split(",")]
+    if args.langs:
+        cases = [c for c in cases if c[0] in args.langs.split(",")]
+    wanted: set = set()
     if args.only:
         wanted = set(args.only.split(","))
         cases = [c for c in cases if c[1] in wanted or not wanted & {"prose", "list", "code", "table"}]
@@ -190,7 +197,7 @@ def main() -> int:
             page.keyboard.press("Shift+Enter")  # setup
             page.wait_for_timeout(1500)
             print(f"{'view':6} {'lang':4} {'shape':6} {'tokens':>6} {'p50':>6} {'p95':>6} {'p99':>6} "
-                  f"{'max':>6} {'long>50ms':>9} {'more?':>5}")
+                  f"{'max':>6} {'first':>6} {'long>50ms':>9} {'more?':>5}")
             for view, lang, shape, n, index in runs:
                 target = ".oai-choice .oai-answer" if view == "-N 2" else ".oai-answer, .oai-naive"
                 page.evaluate(f"window.__oaiCell = {index}; window.__oaiTarget = {target!r}; "
@@ -214,6 +221,7 @@ def main() -> int:
                 sent = [json.loads(line) for line in log_path.read_text().splitlines() if line]
                 sent = [(when, piece) for when, piece, choice in sent if choice == 0]
                 latencies = []
+                first = float("nan")
                 text = ""
                 step = max(1, len(sent) // 300)
                 for i, (when, piece) in enumerate(sent):
@@ -224,9 +232,11 @@ def main() -> int:
                     seen = next((f[0] for f in frames if f[1] >= need), None)
                     if seen is not None:
                         latencies.append(seen - when * 1000)
+                        if i == 0:
+                            first = latencies[-1]  # the first token: widget made and drawn
                 print(f"{view:6} {lang:4} {shape:6} {n:>6} {percentile(latencies, .5):6.0f} "
                       f"{percentile(latencies, .95):6.0f} {percentile(latencies, .99):6.0f} "
-                      f"{max(latencies or [float('nan')]):6.0f} {len(longs):>9} {str(more):>5}", flush=True)
+                      f"{max(latencies or [float('nan')]):6.0f} {first:6.0f} {len(longs):>9} {str(more):>5}", flush=True)
             browser.close()
     finally:
         lab.stop()

@@ -131,6 +131,12 @@ def run(magics: Any, args: Any, cell: str) -> None:
     except InputError as exc:
         raise UsageError(f"%%chat --map: {exc}") from None
     magics.client.headers(options.organization, options.project)  # no key: one line, now
+    from .chat import check_budget
+
+    try:
+        check_budget(magics.state, model)  # a spent session budget refuses the whole job at once
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
     tokens = sum(estimate_need(len(str(p["messages"])), options.max_tokens) for p in payloads.values())
     cost = estimated_cost(model, {"prompt_tokens": tokens, "completion_tokens": 0}) if payloads else 0
     if not args.yes:
@@ -171,10 +177,14 @@ def _run_with_progress(magics: Any, args: Any, payloads: Dict[int, Dict[str, Any
 
     indices: List[int] = sorted(payloads)
     settings = magics.state.settings
+    from .costs import budget_of, ledger_of
+
+    state = magics.state
     job = MapJob(payloads, settings, concurrency=args.concurrency or 4,
                  item_timeout=args.item_timeout, max_retries=settings.max_retries,
                  organization=options.organization, project=options.project,
-                 max_tokens=options.max_tokens)
+                 max_tokens=options.max_tokens, ledger=ledger_of(state), budget=budget_of(state),
+                 model=options.model or state.settings.model, prices=state.prices)
     stop = threading.Event()
     started = time.monotonic()
     magics.state.last_map = result

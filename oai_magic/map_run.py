@@ -54,6 +54,12 @@ class MapJob:
     organization: Optional[str] = None
     project: Optional[str] = None
     max_tokens: Optional[int] = None
+    # The session's usage ledger and budget (costs.py): each item reserves its estimate before it
+    # starts, so concurrent requests overshoot a budget by at most one, and records what it used.
+    ledger: Any = None
+    budget: Any = None
+    model: Optional[str] = None
+    prices: Optional[Dict[str, Any]] = None
 
 
 def _worker_client(settings: Settings, item_timeout: Optional[float]) -> Any:
@@ -126,6 +132,26 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
             item.request_id = response.request_id
             return item
 
+    def accounted(client: Any, index: int) -> Optional[ItemResult]:
+        if job.ledger is None:
+            return one(client, index)
+        from .costs import budget_refusal, estimate_cost, request_estimate
+
+        if job.budget is not None:
+            refusal = budget_refusal(job.ledger, job.budget, job.model, job.prices)
+            if refusal:
+                return ItemResult(index, error=refusal)
+        held = job.ledger.reserve(*request_estimate(
+            job.model, len(bodies[index]) // 4, job.max_tokens or 1000, job.prices))
+        try:
+            item = one(client, index)
+        finally:
+            job.ledger.release(held)
+        if item is not None and item.usage:
+            model = item.model or job.model
+            job.ledger.record(item.usage, model, "--map", estimate_cost(item.usage, model, job.prices))
+        return item
+
     def work() -> None:
         client = _worker_client(job.settings, job.item_timeout)
         try:
@@ -134,7 +160,7 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
                 if index is None:
                     return
                 try:
-                    item = one(client, index)
+                    item = accounted(client, index)
                 except QuotaExhausted as exc:
                     result.stop_reason = str(exc)
                     stop.set()

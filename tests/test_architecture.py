@@ -22,7 +22,7 @@ ALLOWED = {
     "_practice_batch": {"_practice_answers"},
     "pacer": set(),  # stdlib only: rate-limit arithmetic, tested with a fake clock
     "mapping": {"costs", "errors", "request", "state"},
-    "map_run": {"client", "errors", "mapping", "pacer", "state"},
+    "map_run": {"client", "costs", "errors", "mapping", "pacer", "state"},
     "batch": {"errors", "mapping", "state"},
     "_practice_quirks": {"_practice_answers"},
     "_practice_answers": {"_practice_tools", "_practice_corpus", "image_header"},

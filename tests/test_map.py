@@ -257,3 +257,26 @@ def test_schema_applies_to_every_item_and_each_answer_is_parsed(shell, server):
     grade = shell.user_ns["Grade"]
     assert [type(r.parsed) for r in out.results] == [grade, grade]
     assert all(isinstance(r.parsed.score, int) for r in out.results)
+
+
+def test_map_usage_is_counted_in_the_session_and_a_budget_stops_further_items(shell, server, capsys):
+    magics = shell.magics_manager.registry["OAIMagics"]
+    shell.user_ns["xs"] = [f"item {i}" for i in range(6)]
+    assert run(shell, "%%chat --map xs -o first --concurrency 1\n{item}").success
+    run(shell, "%oai usage")
+    assert "--map" in capsys.readouterr().out  # the job's requests are in the session's totals
+    used = get_state(shell).usage_ledger.total.tokens
+    assert used > 0
+    magics.session_budget_tokens = used + 1  # room for one more request, not six
+    try:
+        server.requests.clear()
+        run(shell, "%%chat --map xs -o second --concurrency 1\n{item}")
+        second = shell.user_ns["second"]
+        assert 1 <= len(server.requests) <= 2  # reserved before it starts: at most one over
+        assert all("Session budget reached" in second[i].error for i in second.failed)
+        assert len(second.failed) >= 4
+        again = run(shell, "%%chat --map xs\n{item}")  # spent: the whole job is refused at once
+        assert "Session budget reached" in str(again.error_in_exec)
+    finally:
+        magics.session_budget_tokens = None
+
