@@ -50,3 +50,24 @@ class RecordingPublisher(DisplayPublisher):
 
     def reset(self) -> None:
         self.messages.clear()
+
+
+class Notebook:
+    """Cells run as a notebook frontend receives them: rich display, every message recorded.
+
+    ``with Notebook(shell) as publisher: run(shell, cell)``; plain display again afterwards.
+    """
+
+    def __init__(self, shell: Any) -> None:
+        self.shell, self.magics = shell, shell.magics_manager.registry["OAIMagics"]
+        self.saved = shell.display_pub
+        self.publisher = RecordingPublisher(shell=shell)
+
+    def __enter__(self) -> RecordingPublisher:
+        self.shell.display_pub = self.publisher
+        self.magics.display_mode = "rich"
+        return self.publisher
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shell.display_pub = self.saved
+        self.magics.display_mode = "plain"

@@ -339,7 +339,7 @@ def test_every_reasoning_effort_of_the_spec_is_accepted(shell, server, effort):
 
 def test_notebook_shows_reasoning_live_collapsed_above_the_answer_and_escaped(shell, server,
                                                                             frontend):
-    from .test_chat_magic import _Rich
+    from .recording import Notebook
 
     thought = "Is <b>x</b> & y bigger?"
     server.script(CHAT, Scripted(chunks=[
@@ -348,7 +348,7 @@ def test_notebook_shows_reasoning_live_collapsed_above_the_answer_and_escaped(sh
         sse_event({"id": "c", "model": "gpt-4o-mini", "choices": [
             {"index": 0, "delta": {"content": "Yes."}, "finish_reason": "stop"}]}),
         sse_event("[DONE]")]))
-    with _Rich(shell) as publisher:
+    with Notebook(shell) as publisher:
         assert run(shell, "%%chat -o r\nCompare").success
     page = next(iter(frontend.pages.values()))
     live = page.region("k").visible()
@@ -528,9 +528,9 @@ def test_prices_config_is_validated(shell, caplog):
 
 
 def test_choices_show_each_choices_reasoning_above_its_column(shell, server, frontend):
-    from .test_chat_magic import _Rich
+    from .recording import Notebook
 
-    with _Rich(shell) as publisher:
+    with Notebook(shell) as publisher:
         assert run(shell, "%%chat -N 2 --reasoning-effort low -o r\n[[echo]] two words").success
     page = next(iter(frontend.pages.values()))
     assert "Thinking… (" in page.region("k0").visible()
@@ -542,14 +542,14 @@ def test_choices_show_each_choices_reasoning_above_its_column(shell, server, fro
 
 def test_tool_rounds_show_their_reasoning_above_each_rounds_calls_and_answer(shell, server,
                                                                              frontend):
-    from .test_chat_magic import _Rich
+    from .recording import Notebook
 
     def lookup(city: str) -> str:
         """Find a city."""
         return f"{city}: 5 degrees"
 
     shell.user_ns.update(lookup=lookup)
-    with _Rich(shell) as publisher:
+    with Notebook(shell) as publisher:
         result = run(shell, "%%chat --tools lookup --auto-tools --reasoning-effort low -o r\n"
                             "Weather in Oslo?")
     assert result.success, result.error_in_exec

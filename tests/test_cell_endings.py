@@ -17,7 +17,7 @@ from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import get_state
 
 from .conftest import run
-from .recording import RecordingPublisher
+from .recording import Notebook
 
 CHAT = "/chat/completions"
 UNAUTHORIZED = b'{"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}'
@@ -25,24 +25,6 @@ UNAUTHORIZED = b'{"error": {"message": "Incorrect API key provided", "type": "in
 
 def delta_chunk(text):
     return {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
-
-
-class Notebook:
-    """Cells run as a notebook frontend receives them: rich display, recorded messages."""
-
-    def __init__(self, shell):
-        self.shell, self.magics = shell, shell.magics_manager.registry["OAIMagics"]
-        self.saved = shell.display_pub
-        self.publisher = RecordingPublisher(shell=shell)
-
-    def __enter__(self):
-        self.shell.display_pub = self.publisher
-        self.magics.display_mode = "rich"
-        return self.publisher
-
-    def __exit__(self, *exc):
-        self.shell.display_pub = self.saved
-        self.magics.display_mode = "plain"
 
 
 def shown_html(publisher) -> str:

@@ -12,6 +12,7 @@ from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import get_state
 
 from .conftest import TEST_KEY, run
+from .recording import Notebook
 
 CHAT = "/chat/completions"
 
@@ -254,28 +255,10 @@ def test_to_cell_puts_the_last_code_block_into_the_next_input(shell, server):
     assert "def practice_answer" in shell.rl_next_input
 
 
-class _Rich:
-    """Run cells with a recording display publisher, as a notebook frontend would receive them."""
-
-    def __init__(self, shell):
-        from .recording import RecordingPublisher
-
-        self.shell, self.magics = shell, shell.magics_manager.registry["OAIMagics"]
-        self.saved = shell.display_pub
-        self.publisher = RecordingPublisher(shell=shell)
-
-    def __enter__(self):
-        self.shell.display_pub = self.publisher
-        self.magics.display_mode = "rich"
-        return self.publisher
-
-    def __exit__(self, *exc):
-        self.shell.display_pub = self.saved
-        self.magics.display_mode = "plain"
 
 
 def test_json_mode_asks_for_a_json_object_and_shows_it_pretty_printed(shell, server):
-    with _Rich(shell) as publisher:
+    with Notebook(shell) as publisher:
         run(shell, "%%chat --json\nGive me a JSON summary")
     assert server.requests[-1].json["response_format"] == {"type": "json_object"}
     final = publisher.messages[-1]["data"]
@@ -284,7 +267,7 @@ def test_json_mode_asks_for_a_json_object_and_shows_it_pretty_printed(shell, ser
 
 
 def test_notebook_answer_ends_as_one_block_with_footer_and_plain_hides_markdown(shell, server, frontend):
-    with _Rich(shell) as publisher:
+    with Notebook(shell) as publisher:
         run(shell, "%%chat -o r\n[[echo]] # Title <script>x()</script>")
     final = publisher.messages[-1]
     # one output: the live widget, replaced in place by the final block; the widget is closed
@@ -296,7 +279,7 @@ def test_notebook_answer_ends_as_one_block_with_footer_and_plain_hides_markdown(
     r = shell.user_ns["r"]
     assert "<h1>" in html and "&lt;script&gt;" in html and "<script>" not in html
     assert r.request_id in html and "gpt-4o-mini" in html and "billed to" in html
-    with _Rich(shell) as publisher:
+    with Notebook(shell) as publisher:
         run(shell, "%%chat --plain --no-footer\n[[echo]] # Title")
     html = publisher.messages[-1]["data"]["text/html"]
     assert "<pre" in html and "<h1>" not in html and "oai-footer" not in html
@@ -311,7 +294,7 @@ def test_tokens_that_arrive_just_before_a_pause_are_drawn_during_the_pause(shell
     server.script(CHAT, Scripted(chunks=chunks, gate=gate, gate_before=1))
     seen_during_pause = threading.Event()
 
-    with _Rich(shell) as publisher:
+    with Notebook(shell) as publisher:
 
         def drawn(content):
             if "Omega" in frontend.visible_anywhere() and not gate.is_set():

@@ -410,9 +410,9 @@ def test_a_model_that_refuses_images_gets_a_hint(shell, server, tmp_path):
 
 
 def _rich(shell):
-    from .test_chat_magic import _Rich
+    from .recording import Notebook
 
-    return _Rich(shell)
+    return Notebook(shell)
 
 
 def test_the_sent_line_is_above_the_answer_with_a_small_thumbnail(shell, server, tmp_path, frontend):
