@@ -94,3 +94,21 @@ def frontend(monkeypatch):
     return seen
 
 
+
+
+@pytest.fixture
+def panel(shell):
+    """Make chat panels; each is stopped, waited for and closed after the test."""
+    from oai_magic.widget import ChatPanel
+
+    made = []
+
+    def make(*args, **kwargs):
+        made.append(ChatPanel(*args, **kwargs))
+        return made[-1]
+
+    yield make
+    for p in made:
+        p.stop()
+        p.wait(10)
+        p.close()

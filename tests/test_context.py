@@ -533,21 +533,6 @@ def test_figure_shown_by_plt_show_in_the_cell_is_the_one_sent(shell, server):
 # --------------------------------------------------------------------------- the panel
 
 
-@pytest.fixture
-def panel(shell):
-    from oai_magic.widget import ChatPanel
-
-    made = []
-
-    def make(*args, **kwargs):
-        made.append(ChatPanel(*args, **kwargs))
-        return made[-1]
-
-    yield make
-    for p in made:
-        p.stop()
-        p.wait(10)
-        p.close()
 
 
 def _upload(name, data):

@@ -74,19 +74,6 @@ def became(widget, trait, predicate) -> threading.Event:
     return event
 
 
-@pytest.fixture
-def panel(shell):
-    made = []
-
-    def make(*args, **kwargs):
-        made.append(ChatPanel(*args, **kwargs))
-        return made[-1]
-
-    yield make
-    for p in made:
-        p.stop()
-        p.wait(10)
-        p.close()
 
 
 class HeldStream:
