@@ -32,7 +32,7 @@ from bs4 import BeautifulSoup
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from oai_magic.render import render_markdown  # noqa: E402
+from oai_magic.render.markdown import render_markdown  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_FLAGS, JupyterLab  # noqa: E402
 
 SERVER = r'''
@@ -70,7 +70,7 @@ server._thread.join()
 NAIVE = r'''
 import json, requests
 from IPython.display import display
-from oai_magic.render import render_markdown
+from oai_magic.render.markdown import render_markdown
 def naive_chat(prompt):
     handle = display({"text/html": '<div class="oai-naive"></div>'}, raw=True, display_id=True)
     text = ""

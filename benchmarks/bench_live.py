@@ -31,10 +31,10 @@ from page_model import WidgetFrontend  # noqa: E402
 from recording import RecordingPublisher  # noqa: E402
 from synthetic import answer_tokens  # noqa: E402
 
-from oai_magic.live import LiveMarkdown  # noqa: E402
-from oai_magic.render import answer_html, render_markdown  # noqa: E402
-from oai_magic.surface import LiveSurface  # noqa: E402
-from oai_magic.views import ANSWER_REGION  # noqa: E402
+from oai_magic.render.live import LiveMarkdown  # noqa: E402
+from oai_magic.render.markdown import answer_html, render_markdown  # noqa: E402
+from oai_magic.render.surface import LiveSurface  # noqa: E402
+from oai_magic.ui.notebook import ANSWER_REGION  # noqa: E402
 
 INTERVAL = 0.05
 

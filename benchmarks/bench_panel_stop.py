@@ -19,10 +19,10 @@ import statistics
 import threading
 import time
 
-from oai_magic.client import OpenAIClient
+from oai_magic.api.client import OpenAIClient
 from oai_magic.practice import PracticeServer, Scripted, sse_event
 from oai_magic.state import KernelState, Secret, Settings
-from oai_magic.widget import ChatPanel
+from oai_magic.ui.panel.panel import ChatPanel
 
 
 def first_token(panel: ChatPanel) -> threading.Event:

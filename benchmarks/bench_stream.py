@@ -17,10 +17,10 @@ import time
 
 import requests
 
-from oai_magic.accumulator import ChatAccumulator
-from oai_magic.client import OpenAIClient
+from oai_magic.api.accumulator import ChatAccumulator
+from oai_magic.api.client import OpenAIClient
+from oai_magic.api.sse import EventStream
 from oai_magic.practice import PracticeServer, Scripted
-from oai_magic.sse import EventStream
 from oai_magic.state import Secret, Settings
 
 KEY = "sk-bench-0000000000000000"

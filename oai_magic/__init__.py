@@ -17,7 +17,7 @@ __all__ = ["__version__", "load_ipython_extension", "ChatPanel", "MapResult", "B
 
 def load_ipython_extension(ipython) -> None:
     """Register the magics on this shell (``%load_ext oai_magic``)."""
-    from .magics import register
+    from .magics.oai_magics import register
 
     register(ipython)
 
@@ -25,15 +25,15 @@ def load_ipython_extension(ipython) -> None:
 def __getattr__(name: str):
     # The panel pulls in ipywidgets, so it is only imported when someone asks for it.
     if name == "ChatPanel":
-        from .widget import ChatPanel
+        from .ui.panel.panel import ChatPanel
 
         return ChatPanel
     if name == "MapResult":  # MapResult.load(path) after a kernel restart
-        from .mapping import MapResult
+        from .core.mapping import MapResult
 
         return MapResult
     if name == "BatchJob":
-        from .batch import BatchJob
+        from .core.batch import BatchJob
 
         return BatchJob
     raise AttributeError(f"module 'oai_magic' has no attribute {name!r}")

@@ -99,7 +99,7 @@ def frontend(monkeypatch):
 @pytest.fixture
 def panel(shell):
     """Make chat panels; each is stopped, waited for and closed after the test."""
-    from oai_magic.widget import ChatPanel
+    from oai_magic.ui.panel.panel import ChatPanel
 
     made = []
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from IPython.core.error import UsageError
 
-from oai_magic import costs, structured
+from oai_magic.core import costs, structured
 from oai_magic.errors import InputError
 from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import get_state

@@ -8,10 +8,10 @@ import functools
 import json
 from pathlib import Path
 
-from oai_magic import batch
-from oai_magic.batch import BatchJob
-from oai_magic.mapping import MapResult, item_payload
-from oai_magic.request import ChatOptions
+from oai_magic.api.request import ChatOptions
+from oai_magic.core import batch
+from oai_magic.core.batch import BatchJob
+from oai_magic.core.mapping import MapResult, item_payload
 from oai_magic.state import get_state
 
 from .conftest import TEST_KEY, run

@@ -7,7 +7,7 @@ import threading
 
 from IPython.core.error import UsageError
 
-from oai_magic.chat import ChatResult
+from oai_magic.core.chat import ChatResult
 from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import get_state
 
@@ -213,7 +213,7 @@ def test_the_key_never_appears_in_outputs_errors_or_reprs(shell, server, capsys)
 def test_ipython_config_sets_model_base_url_org_project_timeout_and_retries(shell, server):
     from traitlets.config import Config
 
-    from oai_magic.magics import OAIMagics
+    from oai_magic.magics.oai_magics import OAIMagics
 
     config = Config()
     config.OAIMagics.model = "gpt-4.1-mini"

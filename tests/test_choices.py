@@ -8,10 +8,10 @@ from typing import List
 import pytest
 from IPython.core.error import UsageError
 
-from oai_magic.chat import ChatResult, Choice
-from oai_magic.columns import ColumnsView
+from oai_magic.core.chat import ChatResult, Choice
 from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import get_state
+from oai_magic.ui.columns import ColumnsView
 from tests.recording import RecordingPublisher
 
 from .conftest import run

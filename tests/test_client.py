@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from oai_magic.accumulator import ChatAccumulator
-from oai_magic.client import OpenAIClient, retry_delay
+from oai_magic.api.accumulator import ChatAccumulator
+from oai_magic.api.client import OpenAIClient, retry_delay
 from oai_magic.errors import (
     APIConnectionError,
     APIError,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from oai_magic.context import LastError, redact_text, summary, thumbnail_html
+from oai_magic.core.context import LastError, redact_text, summary, thumbnail_html
 from oai_magic.image_header import read_header
 from oai_magic.state import Conversation, Message
 
@@ -435,7 +435,7 @@ def test_the_sent_line_is_above_the_answer_with_a_small_thumbnail(shell, server,
 
 
 def test_without_pil_only_small_images_are_embedded_and_big_ones_are_a_chip(monkeypatch):
-    from oai_magic.context import Attachment
+    from oai_magic.core.context import Attachment
 
     monkeypatch.delitem(sys.modules, "PIL.Image", raising=False)
     from PIL import Image
@@ -543,7 +543,7 @@ def _upload(name, data):
 
 
 def _html_under(widget) -> str:
-    from oai_magic.widget_parts import descendants
+    from oai_magic.ui.panel.parts import descendants
 
     return "".join(str(getattr(w, "value", "")) for w in descendants(widget))
 

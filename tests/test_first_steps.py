@@ -95,11 +95,11 @@ def test_terminal_ipython_says_where_the_prompt_goes(server, tmp_path):
 
 def test_the_demo_shows_its_help_and_speaks_shell_not_magics(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    shown = subprocess.run([sys.executable, "-m", "oai_magic.demo", "--help"], capture_output=True,
+    shown = subprocess.run([sys.executable, "-m", "oai_magic.cli.demo", "--help"], capture_output=True,
                            text=True, env=env, timeout=60)
     assert shown.returncode == 0 and shown.stdout.startswith("usage: oai-magic-demo")
     assert "You wrote" not in shown.stdout
-    done = subprocess.run([sys.executable, "-m", "oai_magic.demo", "[[echo]] Hello", "demo"],
+    done = subprocess.run([sys.executable, "-m", "oai_magic.cli.demo", "[[echo]] Hello", "demo"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "Hello demo" in done.stdout and "offline practice server" in done.stdout

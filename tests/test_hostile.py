@@ -210,7 +210,7 @@ def test_transcribe_error_and_transcript_never_carry_the_key(shell, hostile, cap
 
 
 def test_panel_transcript_banner_models_and_state_never_hold_the_key(shell, hostile):
-    from oai_magic.widget import ChatPanel
+    from oai_magic.ui.panel.panel import ChatPanel
 
     from .test_widget import all_widgets
 
@@ -390,7 +390,7 @@ def test_a_failing_state_listener_never_breaks_a_chat_and_the_turn_is_recorded(
 
 
 def test_odd_rate_limit_digits_do_not_break_the_panel(shell, hostile):
-    from oai_magic.widget import ChatPanel
+    from oai_magic.ui.panel.panel import ChatPanel
 
     use(shell, hostile, "odd_ratelimit")
     panel = ChatPanel(state=get_state(shell))
@@ -460,7 +460,7 @@ PATHOLOGICAL = {  # about 100 KB each: the time must grow linearly, not with the
 @pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
 def test_pathological_markdown_renders_within_a_time_budget(name):
     """Before the fix 200 KB of unclosed math alone took 14 s."""
-    from oai_magic.render import render_markdown
+    from oai_magic.render.markdown import render_markdown
 
     text = PATHOLOGICAL[name]
     started = time.perf_counter()
@@ -609,7 +609,7 @@ def test_redirects_are_not_followed_and_name_the_location_without_the_key(shell,
 @pytest.mark.parametrize("mode", ["hang", "retry_later"])
 def test_panel_stop_before_headers_or_in_back_off_is_idle_within_half_a_second(
         shell, hostile, mode):
-    from oai_magic.widget import ChatPanel
+    from oai_magic.ui.panel.panel import ChatPanel
 
     use(shell, hostile, mode)
     state = get_state(shell)
@@ -786,7 +786,7 @@ def test_malformed_requests_get_a_400_in_the_openai_shape_and_print_nothing(
 
 
 def test_answers_too_large_to_render_in_bounded_time_are_shown_as_escaped_text():
-    from oai_magic.render import MAX_MARKDOWN_CHARS, render_markdown
+    from oai_magic.render.markdown import MAX_MARKDOWN_CHARS, render_markdown
 
     text = "<b>x</b> [" * (MAX_MARKDOWN_CHARS // 9)
     started = time.perf_counter()

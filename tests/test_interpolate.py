@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from oai_magic.interpolate import interpolate
+from oai_magic.core.interpolate import interpolate
 
 from .conftest import run
 

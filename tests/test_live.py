@@ -13,11 +13,17 @@ from typing import Tuple
 
 import pytest
 
-from oai_magic import live
-from oai_magic.live import LiveMarkdown, final_answer
-from oai_magic.render import answer_html, markdown_parser, render_footer, render_markdown, render_plain
-from oai_magic.surface import LiveSurface
-from oai_magic.views import ANSWER_REGION
+from oai_magic.render import live
+from oai_magic.render.live import LiveMarkdown, final_answer
+from oai_magic.render.markdown import (
+    answer_html,
+    markdown_parser,
+    render_footer,
+    render_markdown,
+    render_plain,
+)
+from oai_magic.render.surface import LiveSurface
+from oai_magic.ui.notebook import ANSWER_REGION
 
 from .page_model import PageModel
 from .recording import RecordingPublisher
@@ -81,7 +87,7 @@ def letters(html: str) -> str:
 def live_render(text: str) -> str:
     """The whole text as the live view renders it (code unhighlighted, no class hint)."""
     md = markdown_parser()
-    from oai_magic.render import unhighlighted_options
+    from oai_magic.render.markdown import unhighlighted_options
 
     html = md.renderer.render(md.parse(text, {}), unhighlighted_options(), {})
     return re.sub(r'<code class="language-[^"]*">', "<code>", html)

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from oai_magic.mapping import MapResult
+from oai_magic.core.mapping import MapResult
 from oai_magic.practice import RateLimit, Scripted
 from oai_magic.state import get_state
 

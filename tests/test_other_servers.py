@@ -11,8 +11,8 @@ import pytest
 from IPython.core.error import UsageError
 
 from oai_magic import errors
-from oai_magic.accumulator import ChatAccumulator
-from oai_magic.client import OpenAIClient
+from oai_magic.api.accumulator import ChatAccumulator
+from oai_magic.api.client import OpenAIClient
 from oai_magic.errors import BadRequestError, InternalServerError, NotFoundError
 from oai_magic.practice import Scripted
 from oai_magic.state import Secret, Settings, get_state
@@ -420,7 +420,7 @@ def test_oai_models_on_a_server_without_a_model_list_says_so_and_the_session_goe
 
 
 def test_the_panel_says_when_the_server_does_not_list_models(shell, whisper_server):
-    from oai_magic.widget import ChatPanel
+    from oai_magic.ui.panel.panel import ChatPanel
 
     p = ChatPanel(state=get_state(shell), client=shell.magics_manager.registry["OAIMagics"].client)
     try:

@@ -8,9 +8,9 @@ import threading
 import pytest
 import requests
 
-from oai_magic._practice_batch import go_duration
-from oai_magic.pacer import DEFAULT_ANSWER_TOKENS, Pacer, estimate_need, parse_duration
+from oai_magic.core.pacer import DEFAULT_ANSWER_TOKENS, Pacer, estimate_need, parse_duration
 from oai_magic.practice import RateLimit
+from oai_magic.practice.batch import go_duration
 
 from .conftest import TEST_KEY
 

@@ -294,7 +294,7 @@ def test_pace_directive_and_token_delay_are_accepted(fresh):
 
 
 def test_planned_tool_calls_stream_as_tool_call_deltas(fresh, monkeypatch):
-    from oai_magic import _practice_answers
+    from oai_magic.practice import answers as _practice_answers
 
     monkeypatch.setattr(_practice_answers, "_plan_tool_calls",
                         lambda body: [{"name": "add", "arguments": '{"a": 1, "b": 2}'}])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from oai_magic import quickstart
+from oai_magic.cli import quickstart
 
 from . import test_notebooks
 from .test_notebooks import NOTEBOOK_DIR, NOTEBOOKS

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from oai_magic.render import (
+from oai_magic.render.markdown import (
     answer_html,
     escape_html,
     render_footer,
@@ -146,7 +146,7 @@ def test_escape_html_escapes_quotes_for_attributes():
 
 def test_importing_the_renderer_does_not_load_markdown_it_pygments_or_ipython():
     code = (
-        "import sys, oai_magic.render, oai_magic.live\n"
+        "import sys, oai_magic.render.markdown, oai_magic.render.live\n"
         "heavy = [m for m in ('markdown_it', 'mdit_py_plugins', 'pygments', 'IPython')"
         " if m in sys.modules]\n"
         "assert not heavy, heavy\n"

@@ -9,9 +9,9 @@ from typing import Dict, List, Literal, Optional, Tuple
 import pytest
 from IPython.core.error import StdinNotImplementedError, UsageError
 
-from oai_magic._practice_tools import UNKNOWN_TOOL, example_arguments, plan_tool_calls
+from oai_magic.core.tools import format_result, function_schema, parse_docstring
 from oai_magic.errors import CellStopped
-from oai_magic.tools import format_result, function_schema, parse_docstring
+from oai_magic.practice.tools import UNKNOWN_TOOL, example_arguments, plan_tool_calls
 from tests.recording import RecordingPublisher
 
 from .conftest import run
@@ -299,7 +299,7 @@ def test_unknown_names_and_invalid_arguments_are_reported_to_the_model(
 
 
 def test_arguments_that_do_not_fit_the_signature_are_reported_not_raised(shell, server, monkeypatch):
-    from oai_magic import _practice_tools
+    from oai_magic.practice import tools as _practice_tools
 
     monkeypatch.setattr(_practice_tools, "example_arguments", lambda parameters, prompt: {"a": 1})
     run(shell, "def needs_two(a: int, b: int) -> int:\n    return a + b")
@@ -420,11 +420,11 @@ def test_in_a_notebook_each_call_is_a_card_while_it_forms_and_the_exchange_ends_
 
 def test_first_token_time_leaves_out_the_time_at_the_question(shell, server, kernel_functions, capsys):
     """A user who thinks for 100 s before answering y must not see "first token 100 s"."""
-    from oai_magic.chat_extras import tool_loop
-    from oai_magic.magics import client_for
+    from oai_magic.core.tools import resolve_tools
+    from oai_magic.magics.chat_extras import tool_loop
+    from oai_magic.magics.oai_magics import client_for
     from oai_magic.state import get_state
-    from oai_magic.tool_view import TerminalToolView
-    from oai_magic.tools import resolve_tools
+    from oai_magic.ui.tool_cards import TerminalToolView
 
     now = [0.0]
 

@@ -15,12 +15,12 @@ from IPython.core.displaypub import DisplayPublisher
 from IPython.core.error import UsageError
 from IPython.display import Audio
 
-from oai_magic.audio_sources import AudioSource, sniff_extension
+from oai_magic.core.audio_sources import AudioSource, sniff_extension
+from oai_magic.core.subtitles import Segment, parse_cues
+from oai_magic.core.transcribe import TranscriptResult
 from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import Secret, get_state
-from oai_magic.subtitles import Segment, parse_cues
-from oai_magic.transcribe import TranscriptResult
-from oai_magic.transcribe_view import TranscribeDisplay, player_bundle
+from oai_magic.ui.transcript import TranscribeDisplay, player_bundle
 
 from .conftest import TEST_KEY, run
 

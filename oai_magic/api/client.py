@@ -1,0 +1,511 @@
+"""The HTTP client: the only module that imports ``requests``.
+
+It speaks the OpenAI API the way the official SDK does: bearer auth, optional organization and
+project headers, a 5 s connect timeout, retries for 408/409/429/5xx and connection errors with
+``retry-after-ms`` / ``retry-after`` / ``x-should-retry`` honoured, and errors that carry the
+status, the server's message and the ``x-request-id``. Streams are never retried once they have
+started delivering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import http.client
+import json
+import random
+import re
+import threading
+import time
+import urllib.parse
+from typing import Any, Callable, Dict, Iterator, Optional
+
+import requests
+
+from .. import __version__
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    InputError,
+    MissingKeyError,
+    server_message,
+    status_error_class,
+)
+from ..state import PRACTICE_HEADER, Settings, redact, redact_data
+from .sse import DEFAULT_MAX_LINE_BYTES, EventStream
+
+CONNECT_TIMEOUT = 5.0
+DEBUG_HEADERS = (
+    "x-request-id",
+    "openai-processing-ms",
+    "openai-organization",
+    "openai-project",
+    "openai-version",
+    PRACTICE_HEADER,  # drives the "practice" badge in footers and %oai
+    "retry-after",  # on errors: how long a 429 asks to wait (--map paces by it)
+    "retry-after-ms",
+)
+
+
+def debug_headers(headers: Any, key: Optional[str] = None) -> Dict[str, str]:
+    """The response headers worth keeping on every result (request id, rate limits...), redacted."""
+    kept = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in DEBUG_HEADERS or lower.startswith("x-ratelimit-"):
+            kept[lower] = redact(str(value)[:MAX_HEADER_CHARS], key)
+    return kept
+
+
+MAX_HEADER_CHARS = 300
+
+
+def should_retry(status_code: int, headers: Any) -> bool:
+    flag = (headers.get("x-should-retry") or "").lower()
+    if flag == "true":
+        return True
+    if flag == "false":
+        return False
+    return status_code in (408, 409, 429) or status_code >= 500
+
+
+def retry_delay(headers: Any, attempt: int, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before retry number ``attempt`` (0-based), as the official SDK computes it."""
+    delay: Optional[float] = None
+    if headers is not None:
+        delay = _seconds(headers.get("retry-after-ms"), scale=0.001)
+        if delay is None:
+            delay = _retry_after_seconds(headers.get("retry-after"))
+    if delay is not None and delay >= 0:
+        return min(delay, 60.0)
+    backoff = min(0.5 * (2**attempt), 8.0)
+    return backoff * (1 - 0.25 * rand())
+
+
+def _seconds(value: Optional[str], scale: float = 1.0) -> Optional[float]:
+    try:
+        return float(value) * scale if value is not None else None
+    except ValueError:
+        return None
+
+
+def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
+    seconds = _seconds(value)
+    if seconds is not None or not value:
+        return seconds
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class APIResponse:
+    """A finished response: its body (JSON or text) and its debug headers."""
+
+    def __init__(self, response: requests.Response, key: Optional[str] = None) -> None:
+        self.status_code = response.status_code
+        self.headers = debug_headers(response.headers, key)
+        self.content_type = response.headers.get("content-type", "")
+        self.data: Any = None
+        try:
+            self.text = redact(response.content.decode("utf-8"), key)
+        except UnicodeDecodeError:
+            raise APIError(
+                f"HTTP {response.status_code}: the server sent a body that is not UTF-8 text",
+                status_code=response.status_code,
+                request_id=self.request_id,
+            ) from None
+        if "json" in self.content_type:
+            try:
+                self.data = redact_data(json.loads(self.text), key)
+            except (ValueError, RecursionError):
+                raise APIError(
+                    f"HTTP {response.status_code}: the server sent a body that is not valid JSON",
+                    status_code=response.status_code,
+                    request_id=self.request_id,
+                ) from None
+
+    @property
+    def request_id(self) -> Optional[str]:
+        return self.headers.get("x-request-id")
+
+
+class StreamResponse:
+    """An open streamed response: iterate it for JSON events; it closes itself however you stop."""
+
+    def __init__(
+        self,
+        response: requests.Response,
+        key: Optional[str] = None,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ) -> None:
+        self._response = response
+        self.headers = debug_headers(response.headers, key)
+        self._events = EventStream(
+            _iter_body(response),
+            redact=lambda data: redact_data(data, key),
+            max_line_bytes=max_line_bytes,
+        )
+        self.json_body: Any = None
+        if "json" in response.headers.get("content-type", ""):
+            # The server ignored ``stream: true`` and answered in one piece.
+            self.json_body = APIResponse(response, key).data
+
+    @property
+    def request_id(self) -> Optional[str]:
+        return self.headers.get("x-request-id")
+
+    @property
+    def done(self) -> bool:
+        """True once ``data: [DONE]`` arrived (or the answer came whole)."""
+        return self._events.done or self.json_body is not None
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        try:
+            if self.json_body is not None:
+                yield self.json_body
+                return
+            yield from self._events
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._response.close()
+
+    def abort(self) -> None:
+        """Stop the stream from another thread (the panel's Stop button)."""
+        abort_response(self._response)
+
+    def __enter__(self) -> StreamResponse:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+_BROKEN_STREAM = (requests.RequestException, http.client.HTTPException, OSError)
+
+
+def _iter_body(response: requests.Response) -> Iterator[bytes]:
+    """Yield body bytes as soon as they arrive, chunked or close-delimited.
+
+    ``iter_content(None)`` yields each HTTP chunk as it lands, but on a body with no
+    ``Transfer-Encoding: chunked`` it waits for the socket to close; ``read1`` returns what is
+    already there instead.
+    """
+    raw = response.raw
+    chunked = "chunked" in response.headers.get("transfer-encoding", "").lower()
+    try:
+        if chunked:
+            yield from response.iter_content(chunk_size=None)
+            return
+        read1 = getattr(raw, "read1", None)
+        while True:
+            # urllib3 2 has read1; under urllib3 1.x read the socket file directly.
+            chunk = read1(65536, decode_content=True) if read1 is not None else raw._fp.read1(65536)
+            if not chunk:
+                return
+            yield chunk
+    except _BROKEN_STREAM as exc:
+        raise APIConnectionError(
+            f"the connection broke in the middle of the answer ({_short_reason(exc)})",
+            request_id=response.headers.get("x-request-id"),
+        ) from None
+    except Exception as exc:  # urllib3 errors that requests does not wrap on raw reads
+        if type(exc).__module__.startswith("urllib3"):
+            raise APIConnectionError(
+                f"the connection broke in the middle of the answer ({_short_reason(exc)})",
+                request_id=response.headers.get("x-request-id"),
+            ) from None
+        raise
+
+
+def _short_reason(exc: BaseException) -> str:
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
+    if match:
+        return match.group(0).strip()
+    for phrase in ("Connection broken", "Connection reset", "Read timed out", "timed out"):
+        if phrase.lower() in text.lower():
+            return phrase.lower()
+    return type(exc).__name__
+
+
+class OpenAIClient:
+    """One ``requests.Session`` per kernel state; headers are rebuilt from settings per request."""
+
+    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self._sleep = sleep
+        self._session: Optional[requests.Session] = None
+
+    def __repr__(self) -> str:
+        return f"<OpenAIClient {self.settings.resolved_base_url()}>"
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            self._session = requests.Session()
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def headers(
+        self, organization: Optional[str] = None, project: Optional[str] = None
+    ) -> Dict[str, str]:
+        key = self.settings.resolved_key()
+        if not key and self.settings.key_required():
+            raise MissingKeyError()
+        headers = {
+            "User-Agent": f"oai-magic/{__version__}",
+            "Accept": "application/json",
+        }
+        if key:  # local servers (llama.cpp, Ollama, LM Studio) take requests with no key
+            headers["Authorization"] = f"Bearer {key}"
+        organization = organization or self.settings.resolved_organization()
+        project = project or self.settings.resolved_project()
+        if organization:
+            headers["OpenAI-Organization"] = organization
+        if project:
+            headers["OpenAI-Project"] = project
+        return headers
+
+    # --- public calls -------------------------------------------------------------------
+
+    def get(self, path: str, **options: Any) -> APIResponse:
+        return APIResponse(self._send("GET", path, **options), self.settings.resolved_key())
+
+    def post(self, path: str, **options: Any) -> APIResponse:
+        return APIResponse(self._send("POST", path, **options), self.settings.resolved_key())
+
+    def download(self, path: str, **options: Any) -> str:
+        """GET a file's content as text (a batch's JSON lines), whatever its content type; the
+        key is redacted from it like from every other body."""
+        response = self._send("GET", path, **options)
+        try:
+            return redact(response.content.decode("utf-8", errors="replace"),
+                          self.settings.resolved_key())
+        finally:
+            response.close()
+
+    def stream(self, path: str, **options: Any) -> StreamResponse:
+        """POST and return the open stream; retries happen only before it starts."""
+        response = self._send("POST", path, stream=True, **options)
+        return StreamResponse(
+            response, self.settings.resolved_key(), max_line_bytes=self.settings.max_line_bytes
+        )
+
+    def list_models(self) -> APIResponse:
+        return self.get("/models")
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _back_off(self, delay: float, cancel: Optional[threading.Event]) -> None:
+        """Wait before a retry; Stop ends the wait at once."""
+        if cancel is None:
+            self._sleep(delay)
+        elif cancel.wait(delay):
+            raise RequestStopped("stopped while waiting to retry")
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        data: Any = None,
+        files: Any = None,
+        stream: bool = False,
+        organization: Optional[str] = None,
+        project: Optional[str] = None,
+        cancel: Optional[threading.Event] = None,
+    ) -> requests.Response:
+        """Send with retries. With ``cancel`` (the panel's Stop), every phase can be stopped:
+        connecting and waiting for headers (the request runs in a helper thread whose late
+        result is discarded), and the back-off between retries."""
+        headers = self.headers(organization, project)
+        if stream:
+            headers["Accept"] = "text/event-stream"
+        body = None
+        if json_body is not None:
+            headers["Content-Type"] = "application/json"
+            body = json.dumps(json_body).encode("utf-8")
+        url = checked_base_url(self.settings.resolved_base_url()) + path
+        key = self.settings.resolved_key()
+        timeout = (CONNECT_TIMEOUT, self.settings.timeout)
+        attempt = 0
+        while True:
+            try:
+                response = _cancellable(
+                    cancel,
+                    lambda: self.session.request(
+                        method,
+                        url,
+                        headers=headers,
+                        data=body if body is not None else data,
+                        files=files,
+                        stream=stream,
+                        timeout=timeout,
+                        allow_redirects=False,
+                    ),
+                )
+            except requests.Timeout as exc:
+                error: APIError = APITimeoutError(
+                    f"the request to {_origin(url)} timed out ({_short_reason(exc)})"
+                )
+                if attempt < self.settings.max_retries:
+                    self._back_off(retry_delay(None, attempt), cancel)
+                    attempt += 1
+                    continue
+                raise error from None
+            except requests.RequestException as exc:
+                if attempt < self.settings.max_retries:
+                    self._back_off(retry_delay(None, attempt), cancel)
+                    attempt += 1
+                    continue
+                raise APIConnectionError(
+                    f"could not reach {_origin(url)} ({_short_reason(exc)}); "
+                    "check the base URL (%oai base-url) and your network"
+                ) from None
+            if 300 <= response.status_code < 400:
+                raise redirect_error(response, key)
+            if response.status_code < 400:
+                return response
+            if attempt < self.settings.max_retries and should_retry(
+                response.status_code, response.headers
+            ):
+                delay = retry_delay(response.headers, attempt)
+                response.close()
+                self._back_off(delay, cancel)
+                attempt += 1
+                continue
+            raise error_from_response(response, key)
+
+
+class RequestStopped(APIConnectionError):
+    """Stop was pressed before the response arrived; the caller reports it as an interrupt."""
+
+
+def _cancellable(cancel: Optional[threading.Event], send: Callable[[], Any]) -> Any:
+    """Run ``send`` so that ``cancel`` can end the wait for it.
+
+    A thread blocked in ``connect`` or waiting for response headers cannot be woken, so with
+    ``cancel`` the request runs in a helper thread; on Stop the caller returns at once and the
+    helper's late response (or error) is closed and dropped.
+    """
+    if cancel is None:
+        return send()
+    outcome: Dict[str, Any] = {}
+    finished = threading.Event()
+    lock = threading.Lock()
+
+    def work() -> None:
+        try:
+            outcome["response"] = send()
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+        with lock:
+            finished.set()
+            if outcome.get("abandoned") and "response" in outcome:
+                outcome["response"].close()
+
+    threading.Thread(target=work, name="oai-request", daemon=True).start()
+    while not finished.wait(0.02):
+        if cancel.is_set():
+            with lock:
+                if not finished.is_set():
+                    outcome["abandoned"] = True
+                    raise RequestStopped("stopped before the server answered")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["response"]
+
+
+def _origin(url: str) -> str:
+    match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/]+", url)
+    return match.group(0) if match else url
+
+
+def checked_base_url(url: str) -> str:
+    """Refuse a base URL with credentials: requests would send them as Basic auth instead of
+    the Bearer key (and they would show wherever the URL is shown)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise InputError(
+            "the base URL contains a user name or password (user:pw@host): remove them; "
+            "the API key is sent as a Bearer header (%oai key)"
+        )
+    return url
+
+
+def redirect_error(response: requests.Response, key: Optional[str]) -> APIError:
+    """A 3xx is not followed: the conversation and headers must not go to another origin."""
+    location = redact(str(response.headers.get("location") or "(no Location)"), key)
+    if len(location) > 200:
+        location = location[:199] + "…"
+    response.close()
+    return APIError(
+        f"HTTP {response.status_code}: the server redirects to {location!r}, which is not "
+        "followed; set the base URL to the right server (%oai base-url)",
+        status_code=response.status_code,
+        request_id=debug_headers(response.headers, key).get("x-request-id"),
+    )
+
+
+def error_from_response(response: requests.Response, key: Optional[str] = None) -> APIError:
+    """Turn an error response into our exception; an HTML page becomes a short readable line.
+
+    Every string in it is redacted: servers echo the key in "Incorrect API key" messages.
+    """
+    status = response.status_code
+    request_id = debug_headers(response.headers, key).get("x-request-id")
+    try:
+        body: Any = redact_data(json.loads(response.content.decode("utf-8")), key)
+    except (ValueError, RecursionError):
+        body = None
+    finally:
+        response.close()
+    found = server_message(body)
+    if found is not None:
+        message, kind, code, param = found["message"], found["type"], found["code"], found["param"]
+        if isinstance(code, int) or str(code) == str(status):
+            code = None  # vLLM puts the status itself in ``code``
+    else:
+        reason = response.reason or http.client.responses.get(status, "error")
+        content_type = response.headers.get("content-type", "").split(";")[0] or "no content type"
+        message = f"{reason} (the server sent {content_type}, not an API error body)"
+        kind = code = param = None
+    cls = status_error_class(status)
+    error = cls(
+        redact(message, key),
+        status_code=status,
+        type=kind,
+        code=str(code) if code is not None else None,
+        param=param,
+        request_id=request_id,
+        body=body,
+    )
+    error.headers = debug_headers(response.headers, key)
+    return error
+
+
+def abort_response(response: requests.Response) -> None:
+    """Shut the socket under a streaming response so a read blocked in another thread returns.
+
+    ``close()`` alone does not wake a thread blocked in ``recv``; ``shutdown`` does.
+    """
+    fp = getattr(response.raw, "_fp", None)
+    buffered = getattr(fp, "fp", None)
+    sock = getattr(getattr(buffered, "raw", None), "_sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(2)  # socket.SHUT_RDWR
+        # The reading thread now gets EOF and closes the response itself (``with stream``);
+        # closing it from here races that read (http.client's fp becomes None mid-read).
+        return
+    response.close()

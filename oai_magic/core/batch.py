@@ -1,0 +1,224 @@
+"""``%%chat --map ITEMS --batch``: the same request bodies sent through OpenAI's Batch API.
+
+A JSONL file of ``/v1/chat/completions`` requests (``custom_id`` = the item's index, no stream
+fields) is uploaded with ``POST /v1/files`` (purpose ``batch``) and started with
+``POST /v1/batches`` (``completion_window`` 24h). A job over the per-file limits is split into
+several batches. ``BatchJob`` follows them; its results come back by ``custom_id`` into the same
+``MapResult`` that ``--map`` fills, whatever order the output file has. Partial results of a
+cancelled or expired batch are kept, and the items with no line are listed as missing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+from ..errors import InputError
+from ..state import KernelState, redact
+from .mapping import ItemResult, MapResult, item_from_completion
+
+ENDPOINT = "/v1/chat/completions"
+MAX_REQUESTS_PER_FILE = 50_000  # the Batch API's limits per input file
+MAX_BYTES_PER_FILE = 200 * 1024 * 1024
+TERMINAL = ("completed", "failed", "expired", "cancelled")
+POLL_FIRST, POLL_FACTOR, POLL_MAX = 0.25, 1.5, 60.0
+
+
+def batch_lines(payloads: Dict[int, Dict[str, Any]]) -> List[str]:
+    """One JSON line per item; ``custom_id`` is its index. Bodies never carry stream fields."""
+    lines = []
+    for index in sorted(payloads):
+        body = {k: v for k, v in payloads[index].items() if k not in ("stream", "stream_options")}
+        lines.append(json.dumps({"custom_id": str(index), "method": "POST", "url": ENDPOINT,
+                                 "body": body}, ensure_ascii=False))
+    return lines
+
+
+def split_files(lines: List[str], max_requests: int = MAX_REQUESTS_PER_FILE,
+                max_bytes: int = MAX_BYTES_PER_FILE) -> List[bytes]:
+    """Lines grouped into files within both limits, in order."""
+    files: List[bytes] = []
+    current: List[bytes] = []
+    size = 0
+    for line in lines:
+        data = line.encode("utf-8") + b"\n"
+        if len(data) > max_bytes:
+            raise InputError(f"one batch request is {len(data):,} bytes, over the Batch API's "
+                             f"{max_bytes:,} bytes per file")
+        if current and (len(current) >= max_requests or size + len(data) > max_bytes):
+            files.append(b"".join(current))
+            current, size = [], 0
+        current.append(data)
+        size += len(data)
+    if current:
+        files.append(b"".join(current))
+    return files
+
+
+class BatchJob:
+    """One ``--batch`` job: one or more Batch API batches over the items of one MapResult."""
+
+    def __init__(self, client: Any, ids: List[str], count: int, *, model: Optional[str] = None,
+                 index: Optional[List[Any]] = None, organization: Optional[str] = None,
+                 project: Optional[str] = None) -> None:
+        self._client = client
+        self.ids = list(ids)
+        self.count = count
+        self.model = model
+        self.index = index
+        self.organization, self.project = organization, project
+        self.batches: Dict[str, Dict[str, Any]] = {}
+
+    def __repr__(self) -> str:
+        counts = self.request_counts
+        return (f"<BatchJob {self.id}{f' (+{len(self.ids) - 1} more)' if len(self.ids) > 1 else ''}"
+                f" {self.status}: {counts['completed']}/{counts['total']} done, "
+                f"{counts['failed']} failed>")
+
+    @property
+    def id(self) -> str:
+        return self.ids[0]
+
+    def _target(self) -> Dict[str, Any]:
+        return {"organization": self.organization, "project": self.project}
+
+    @property
+    def status(self) -> str:
+        states = [b.get("status", "validating") for b in self.batches.values()] or ["validating"]
+        if len(set(states)) == 1:
+            return states[0]
+        if any(s not in TERMINAL for s in states):
+            return "in_progress"
+        return "completed" if "completed" in states else states[0]
+
+    @property
+    def done(self) -> bool:
+        return len(self.batches) == len(self.ids) and self.status in TERMINAL
+
+    @property
+    def request_counts(self) -> Dict[str, int]:
+        totals = {"total": 0, "completed": 0, "failed": 0}
+        for b in self.batches.values():
+            for name in totals:
+                value = (b.get("request_counts") or {}).get(name)
+                if isinstance(value, int):
+                    totals[name] += value
+        return totals
+
+    def refresh(self) -> BatchJob:
+        for batch_id in self.ids:
+            self.batches[batch_id] = self._client.get(f"/batches/{batch_id}", **self._target()).data
+        return self
+
+    def cancel(self) -> BatchJob:
+        for batch_id in self.ids:
+            if self.batches.get(batch_id, {}).get("status") not in TERMINAL:
+                self.batches[batch_id] = self._client.post(
+                    f"/batches/{batch_id}/cancel", **self._target()).data
+        return self
+
+    def wait(self, on_poll: Callable[[BatchJob], None] = lambda job: None,
+             sleep: Callable[[float], None] = time.sleep) -> BatchJob:
+        """Poll with back-off until every batch has ended; Ctrl-C ends the wait, not the job."""
+        delay = POLL_FIRST
+        while True:
+            self.refresh()
+            on_poll(self)
+            if self.done:
+                return self
+            sleep(delay)
+            delay = min(POLL_MAX, delay * POLL_FACTOR)
+
+    def results(self) -> MapResult:
+        """Download the output and error files and map each line back by ``custom_id``."""
+        if len(self.batches) < len(self.ids):
+            self.refresh()
+        key = self._client.settings.resolved_key()
+        result = MapResult(self.count, model=self.model, index=self.index)
+        for batch in self.batches.values():
+            for field in ("output_file_id", "error_file_id"):
+                file_id = batch.get(field)
+                if file_id:
+                    text = self._client.download(f"/files/{file_id}/content", **self._target())
+                    for line in text.splitlines():
+                        if line.strip():
+                            item = result_line(line, key)
+                            if item is not None and 0 <= item.index < self.count:
+                                result.results[item.index] = item
+        if self.status != "completed" or result.missing:
+            result.stopped = self.status in ("cancelled", "expired", "failed")
+            result.stop_reason = f"batch {self.status}" if result.stopped else None
+        return result
+
+
+def result_line(line: str, key: Optional[str]) -> Optional[ItemResult]:
+    """One line of an output or error file as the item it answers (None if unreadable)."""
+    try:
+        record = json.loads(line)
+        index = int(record["custom_id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    response = record.get("response") or {}
+    body = response.get("body")
+    status = response.get("status_code")
+    if record.get("error"):
+        error = record["error"]
+        message = error.get("message") if isinstance(error, dict) else error
+        return ItemResult(index, error=redact(str(message), key))
+    if status != 200 or not isinstance(body, dict):
+        message = ((body or {}).get("error") or {}).get("message") if isinstance(body, dict) else None
+        return ItemResult(index, error=redact(f"HTTP {status}: {message or 'no answer'}", key),
+                          request_id=response.get("request_id"))
+    item = item_from_completion(index, body, key)
+    item.request_id = response.get("request_id")
+    return item
+
+
+def submit(state: KernelState, client: Any, payloads: Dict[int, Dict[str, Any]], count: int,
+           options: Any, *, model: Optional[str] = None, index: Optional[List[Any]] = None,
+           max_requests: int = MAX_REQUESTS_PER_FILE, max_bytes: int = MAX_BYTES_PER_FILE) -> BatchJob:
+    """Upload the items' requests and start one batch per file; kept in ``state.batches``."""
+    target = {"organization": options.organization, "project": options.project}
+    ids = []
+    files = split_files(batch_lines(payloads), max_requests, max_bytes)
+    for number, data in enumerate(files):
+        upload = client.post("/files", data={"purpose": "batch"},
+                             files={"file": (f"oai_magic_map_{number}.jsonl", data,
+                                             "application/jsonl")}, **target)
+        created = client.post("/batches", json_body={
+            "input_file_id": upload.data["id"], "endpoint": ENDPOINT, "completion_window": "24h"},
+            **target)
+        ids.append(created.data["id"])
+    job = BatchJob(client, ids, count, model=model, index=index, **target)
+    job.refresh()
+    with state.lock:
+        state.batches[job.id] = job
+    return job
+
+
+def submitted_line(job: BatchJob, out: Optional[str]) -> str:
+    parts = f"{len(job.ids)} batches" if len(job.ids) > 1 else "batch"
+    kept = f" (in {out})" if out else ""
+    return (f"Sent {job.request_counts['total'] or job.count} requests as {parts} {job.id}{kept}, "
+            f"status {job.status}. Results within 24 h: %chat batch wait, then "
+            f"%chat batch results {job.id}")
+
+
+def job_for(state: KernelState, client: Any, batch_id: Optional[str]) -> BatchJob:
+    """The job of this session named by id (the last one when none is given), or one rebuilt
+    from the id alone after a kernel restart."""
+    if batch_id is None:
+        if not state.batches:
+            raise InputError("%chat batch: no batch in this session; give its id "
+                             "(%chat batch status batch_...)")
+        return list(state.batches.values())[-1]
+    for job in state.batches.values():
+        if batch_id in job.ids:
+            return job
+    job = BatchJob(client, [batch_id], 0)
+    job.refresh()
+    job.count = job.request_counts["total"]
+    with state.lock:
+        state.batches[batch_id] = job
+    return job

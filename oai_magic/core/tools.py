@@ -1,0 +1,429 @@
+"""Kernel functions as chat tools: JSON Schema from a signature, and calls run with errors captured.
+
+Pure Python (no IPython): the tool loop in ``chat_extras`` decides when to call, this module
+decides how. Whatever a tool call does, the model gets a text answer back: the result, the
+error text, or why it was not run, so the conversation can always continue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+import json
+import re
+import typing
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ..errors import InputError
+
+MAX_RESULT_CHARS = 8000
+TOOL_CHOICES = ("auto", "none", "required")
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SIMPLE = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
+
+
+@dataclass
+class Tool:
+    """A kernel function offered to the model under ``name``."""
+
+    name: str
+    function: Callable[..., Any]
+    schema: Dict[str, Any]
+
+    def spec(self) -> Dict[str, Any]:
+        """The entry of the request's ``tools`` list."""
+        return {"type": "function", "function": self.schema}
+
+
+# --- schema -------------------------------------------------------------------------------
+
+
+def type_schema(annotation: Any) -> Dict[str, Any]:
+    """JSON Schema for a type hint; unknown types give ``{}`` (any value)."""
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return {}
+    if annotation in _SIMPLE:
+        return {"type": _SIMPLE[annotation]}
+    origin = typing.get_origin(annotation)
+    params = typing.get_args(annotation)
+    if annotation in (list, tuple, set, frozenset) or origin in (list, tuple, set, frozenset):
+        schema: Dict[str, Any] = {"type": "array"}
+        items = [p for p in params if p is not Ellipsis]
+        if len(set(items)) == 1 or (origin is not tuple and items):
+            schema["items"] = type_schema(items[0])
+        return schema
+    if annotation is dict or origin is dict:
+        schema = {"type": "object"}
+        if len(params) == 2 and type_schema(params[1]):
+            schema["additionalProperties"] = type_schema(params[1])
+        return schema
+    if origin is typing.Literal:
+        values = list(params)
+        kinds = {_SIMPLE.get(type(v)) for v in values}
+        schema = {"enum": values}
+        if len(kinds) == 1 and None not in kinds:
+            schema = {"type": kinds.pop(), "enum": values}
+        return schema
+    if origin is typing.Union or type(annotation).__name__ == "UnionType":
+        return _union_schema(params)
+    return {}
+
+
+def _union_schema(params: Tuple[Any, ...]) -> Dict[str, Any]:
+    """``Optional[X]`` becomes X that may also be null; other unions become ``anyOf``."""
+    members = [type_schema(p) for p in params if p is not type(None)]
+    nullable = type(None) in params
+    if len(members) == 1:
+        schema = dict(members[0])
+        if nullable and isinstance(schema.get("type"), str):
+            schema["type"] = [schema["type"], "null"]
+            if "enum" in schema:
+                schema["enum"] = [*schema["enum"], None]
+        return schema
+    if any(not m for m in members):
+        return {}
+    return {"anyOf": members + ([{"type": "null"}] if nullable else [])}
+
+
+_SECTION = re.compile(
+    r"^(Args|Arguments|Parameters|Params|Keyword Args|Other Parameters|Returns?|Yields?|Raises|"
+    r"Examples?|Notes?|See Also|Attributes|References|Warnings?)\s*:?\s*$"
+)
+_PARAM_SECTIONS = ("args", "arguments", "parameters", "params", "keyword args", "other parameters")
+_ITEM = re.compile(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*(?::\s*(.*))?$")
+_SPHINX = re.compile(r"^:param\s+(?:[^:]*\s)?(\w+)\s*:\s*(.*)$")
+
+
+def parse_docstring(doc: Optional[str]) -> Tuple[str, Dict[str, str]]:
+    """(description, per-parameter descriptions) from Google, NumPy or Sphinx style docstrings.
+
+    The description is the text before the first section; a parameter's text is its item line
+    and the more-indented lines below it.
+    """
+    lines = inspect.cleandoc(doc or "").splitlines()
+    summary: List[str] = []
+    described: Dict[str, str] = {}
+    section: Optional[str] = None
+    item_indent: Optional[int] = None
+    current: Optional[str] = None
+    for number, raw in enumerate(lines):
+        line = raw.strip()
+        indent = len(raw) - len(raw.lstrip())
+        underlined = number + 1 < len(lines) and re.fullmatch(r"\s*-{3,}\s*", lines[number + 1])
+        header = _SECTION.match(line)
+        if header and indent == 0 and (line.endswith(":") or underlined):
+            section, item_indent, current = header.group(1).lower(), None, None
+            continue
+        if re.fullmatch(r"-{3,}", line):
+            continue
+        sphinx = _SPHINX.match(line)
+        if sphinx:
+            section, item_indent, current = "sphinx", indent, sphinx.group(1)
+            described[current] = sphinx.group(2)
+            continue
+        if line.startswith(":"):  # :returns:, :raises: ... end a Sphinx parameter
+            section, current = "sphinx", None
+            continue
+        if section is None:
+            summary.append(line)
+            continue
+        if not line or (section not in _PARAM_SECTIONS and section != "sphinx"):
+            continue
+        if item_indent is None:
+            item_indent = indent
+        if indent > item_indent or section == "sphinx":
+            if current:
+                described[current] = f"{described[current]} {line}".strip()
+            continue
+        item = _ITEM.match(line)
+        current = item.group(1) if item else None
+        if item:
+            # NumPy writes "name : type" (space before the colon) and the text indented below.
+            numpy_style = bool(re.match(r"^\*{0,2}\w+\s+:", line))
+            described[current] = "" if numpy_style else (item.group(2) or "")
+    description = re.sub(r"\n{3,}", "\n\n", "\n".join(summary).strip())
+    return description, {k: v for k, v in described.items() if v}
+
+
+def _hints(function: Callable[..., Any]) -> Dict[str, Any]:
+    """Resolved hints; one unresolvable hint (say ``int | None`` on 3.9) only loses itself."""
+    try:
+        return typing.get_type_hints(function)
+    except Exception:
+        pass
+    hints: Dict[str, Any] = {}
+    namespace = getattr(function, "__globals__", {})
+    for name, hint in getattr(function, "__annotations__", {}).items():
+        try:
+            hints[name] = eval(hint, namespace) if isinstance(hint, str) else hint  # noqa: S307
+        except Exception:
+            continue
+    return hints
+
+
+def function_schema(function: Callable[..., Any], name: Optional[str] = None) -> Dict[str, Any]:
+    """``{"name", "description", "parameters"}`` for ``function``.
+
+    Hints give types, defaults make a parameter optional, the docstring gives descriptions.
+    ``*args``/``**kwargs`` are not offered: the model can only fill named parameters.
+    """
+    name = name or getattr(function, "__name__", "tool")
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        raise InputError(f"Cannot read the signature of {name!r}, so it cannot be a tool.") from None
+    hints = _hints(function)
+    description, param_docs = parse_docstring(inspect.getdoc(function))
+    properties: Dict[str, Any] = {}
+    required: List[str] = []
+    for param in signature.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = hints.get(param.name, param.annotation)
+        if isinstance(annotation, str):  # an unresolvable string annotation
+            annotation = inspect.Parameter.empty
+        if annotation is param.empty and param.default not in (param.empty, None):
+            annotation = type(param.default)  # ``days=3`` says integer as clearly as a hint
+        schema = type_schema(annotation)
+        if param.name in param_docs:
+            schema["description"] = param_docs[param.name]
+        if param.default is param.empty:
+            required.append(param.name)
+        elif _json_value(param.default):
+            schema["default"] = param.default
+        properties[param.name] = schema
+    parameters: Dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        parameters["required"] = required
+    result: Dict[str, Any] = {"name": name}
+    if description:
+        result["description"] = description
+    result["parameters"] = parameters
+    return result
+
+
+def _json_value(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def resolve_tools(names: str, namespace: Dict[str, Any]) -> List[Tool]:
+    """``"f,g"`` → the user-namespace functions ``f`` and ``g`` as tools."""
+    tools: List[Tool] = []
+    for name in (n.strip() for n in names.split(",")):
+        if not name:
+            continue
+        if not _NAME.match(name):
+            raise InputError(f"--tools: {name!r} is not a valid tool name (letters, digits, _ and -).")
+        if name not in namespace:
+            raise InputError(f"--tools: no function named {name!r} in the notebook; define it first.")
+        function = namespace[name]
+        if not callable(function):
+            raise InputError(f"--tools: {name!r} is a {type(function).__name__}, not a function.")
+        if any(t.name == name for t in tools):
+            continue
+        tools.append(Tool(name, function, function_schema(function, name)))
+    if not tools:
+        raise InputError("--tools takes function names separated by commas, e.g. --tools f,g")
+    return tools
+
+
+def tool_choice_value(choice: Optional[str], tools: List[Tool]) -> Any:
+    """``--tool-choice`` as the API wants it: a keyword, or the named-function object."""
+    if choice is None:
+        return None
+    if choice in TOOL_CHOICES:
+        return choice
+    if any(t.name == choice for t in tools):
+        return {"type": "function", "function": {"name": choice}}
+    offered = ", ".join(t.name for t in tools)
+    raise InputError(
+        f"--tool-choice must be auto, none, required or one of the tools ({offered}), got {choice!r}."
+    )
+
+
+# --- running a call -----------------------------------------------------------------------
+
+
+@dataclass
+class ToolOutcome:
+    """What happened to one call: ``status`` is ok, error, declined, unknown, bad-arguments, skipped."""
+
+    call_id: str
+    name: str
+    arguments: Optional[Dict[str, Any]]
+    status: str
+    content: str
+    value: Any = None
+    printed: str = ""  # what the function printed while it ran (shown, not sent)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def parse_arguments(text: str) -> Dict[str, Any]:
+    """The call's JSON arguments; ValueError with a short reason when they are not an object."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError as exc:
+        raise ValueError(f"the arguments are not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"the arguments must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def format_result(value: Any, limit: int = MAX_RESULT_CHARS) -> str:
+    """Text sent back to the model: strings as they are, JSON when it serialises, else repr.
+
+    Capped at ``limit`` characters with a visible note, so one big DataFrame-like result cannot
+    blow the context window (or the bill).
+    """
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=_no_default)
+        except (TypeError, ValueError):
+            text = repr(value)
+    if len(text) > limit:
+        text = f"{text[:limit]}\n[truncated: {len(text) - limit} chars more]"
+    return text
+
+
+def _no_default(value: Any) -> Any:
+    raise TypeError("not JSON")
+
+
+def _bind(function: Callable[..., Any], arguments: Dict[str, Any]) -> inspect.BoundArguments:
+    signature = inspect.signature(function)
+    positional = [p.name for p in signature.parameters.values() if p.kind == p.POSITIONAL_ONLY]
+    args = [arguments[name] for name in positional if name in arguments]
+    kwargs = {k: v for k, v in arguments.items() if k not in positional}
+    return signature.bind(*args, **kwargs)
+
+
+def run_call(
+    call: Dict[str, Any],
+    tools: List[Tool],
+    confirm: Optional[Callable[[str, Dict[str, Any]], bool]] = None,
+    limit: int = MAX_RESULT_CHARS,
+) -> ToolOutcome:
+    """Run one assembled tool call. Never raises for the call's own failures (KeyboardInterrupt does).
+
+    ``confirm(name, arguments)`` is asked first when given; ``False`` declines the call.
+    """
+    function = call.get("function") or {}
+    name = function.get("name") or ""
+    call_id = call.get("id") or ""
+    by_name = {t.name: t for t in tools}
+    if name not in by_name:
+        offered = ", ".join(by_name) or "none"
+        return ToolOutcome(call_id, name, None, "unknown",
+                           f"Error: there is no tool named {name!r}. Available tools: {offered}.")
+    tool = by_name[name]
+    try:
+        arguments = parse_arguments(function.get("arguments") or "")
+        check_arguments(tool.schema.get("parameters") or {}, arguments)
+        bound = _bind(tool.function, arguments)
+    except (ValueError, TypeError) as exc:
+        return ToolOutcome(call_id, name, None, "bad-arguments",
+                           f"Error: {name} was not run because {_reason(exc)}.")
+    if confirm is not None and not confirm(name, arguments):
+        return ToolOutcome(call_id, name, arguments, "declined", f"The user declined to run {name}.")
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            value = tool.function(*bound.args, **bound.kwargs)
+    except Exception as exc:  # the model is told; the user sees one line
+        return ToolOutcome(call_id, name, arguments, "error",
+                           f"Error: {name} raised {type(exc).__name__}: {exc}",
+                           printed=printed.getvalue())
+    return ToolOutcome(call_id, name, arguments, "ok", format_result(value, limit), value,
+                       printed.getvalue())
+
+
+_JSON_TYPES: Dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+    "null": lambda v: v is None,
+}
+
+
+def _fits(schema: Dict[str, Any], value: Any) -> bool:
+    """Whether ``value`` has a JSON type the schema allows (types, enums and anyOf; no deeper)."""
+    if "anyOf" in schema:
+        return any(_fits(member, value) for member in schema["anyOf"])
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    kinds = schema.get("type")
+    if kinds is None:
+        return True
+    kinds = [kinds] if isinstance(kinds, str) else kinds
+    return any(_JSON_TYPES.get(kind, lambda v: True)(value) for kind in kinds)
+
+
+def check_arguments(parameters: Dict[str, Any], arguments: Dict[str, Any]) -> None:
+    """Refuse arguments the schema did not offer, or of the wrong JSON type (ValueError).
+
+    The model may invent names; a function with ``**kwargs`` would take them silently, so
+    only the named parameters offered in the schema are accepted. An int is fine for a
+    ``float``; a bool is not an ``int``.
+    """
+    properties = parameters.get("properties") or {}
+    unknown = [name for name in arguments if name not in properties]
+    if unknown:
+        offered = ", ".join(properties) or "none"
+        raise ValueError(
+            f"it takes no argument {', '.join(map(repr, unknown))} (its arguments: {offered})"
+        )
+    for name, value in arguments.items():
+        if not _fits(properties[name], value):
+            wanted = properties[name].get("type") or properties[name].get("anyOf") or "?"
+            raise ValueError(
+                f"argument {name!r} should be {wanted}, got {type(value).__name__} {value!r:.60}"
+            )
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    if isinstance(exc, TypeError):
+        return f"the arguments do not fit its signature ({text})"
+    return text
+
+
+# Bidi overrides and isolates, zero-width and other invisible format characters, and
+# controls other than newline and tab: "/home/user/\u202etxt.exe" must not read "exe.txt".
+_HIDDEN = re.compile(
+    "[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2069\ufeff\ufff9-\ufffb]"
+)
+
+
+def visible(text: str) -> str:
+    """Text as a confirmation must show it: hidden and direction-changing characters escaped."""
+    return _HIDDEN.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+def call_preview(call: Dict[str, Any]) -> Tuple[str, str]:
+    """(name, arguments) for display: pretty-printed once they parse, as received until then.
+
+    Both come from the model: bidi and control characters are escaped so what is shown is
+    what would run.
+    """
+    function = call.get("function") or {}
+    text = function.get("arguments") or ""
+    try:
+        shown = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        shown = text
+    return visible(str(function.get("name") or "…")), visible(str(shown))

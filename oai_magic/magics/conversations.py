@@ -1,0 +1,333 @@
+"""``%chat`` subcommands: list, history, reset, undo, system, export, load, pick."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+from typing import Any, Dict, List, Optional
+
+from ..errors import InputError
+from ..state import Conversation, KernelState, Message, content_images, content_text
+from .settings_commands import Table
+
+_FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def last_code_block(markdown: str) -> Optional[str]:
+    """The body of the last fenced code block, for ``--to-cell``."""
+    blocks = _FENCE.findall(markdown)
+    return blocks[-1][1].rstrip("\n") if blocks else None
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump, no SystemExit
+        raise InputError(f"%chat {self.prog}: {message} (see %chat?)")
+
+
+def _parser(prog: str, *positional: str, all_flag: bool = False) -> _Parser:
+    parser = _Parser(prog=prog, add_help=False)
+    for name in positional:
+        parser.add_argument(name, nargs="+" if name == "text" else None)
+    parser.add_argument("-c", "--conversation", default="default")
+    if all_flag:
+        parser.add_argument("--all", action="store_true")
+    return parser
+
+
+COMMANDS = {
+    "list": (),
+    "history": (),
+    "reset": (),
+    "undo": (),
+    "system": ("text",),
+    "export": ("path",),
+    "load": ("path",),
+    "pick": ("k",),
+}
+
+
+PROMPT_BELOW = "put the prompt on the lines below %%chat (options stay on the first line)"
+
+USAGE = """%chat manages conversations (to ask the model, use the cell magic %%chat):
+  %chat list                       every conversation, its exchanges and last message
+  %chat history [-c NAME]          the messages of one conversation
+  %chat reset [-c NAME | --all]    forget a conversation (or all)
+  %chat undo [-c NAME]             remove the last exchange
+  %chat system TEXT [-c NAME]      set the system prompt
+  %chat export PATH [-c NAME]      save as .md or .json
+  %chat load PATH [-c NAME]        load a .json export
+  %chat pick K [-c NAME]           record choice K of the last -N answer
+  %chat fix [-c NAME] [-m MODEL]   ask about the last error (the fix is offered as next cell)"""
+
+
+class Note:
+    """Text a %chat command shows as its result (``%chat`` alone, an empty list)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def run_command(state: KernelState, line: str) -> Any:
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise InputError(f"Could not read %chat {line}: {exc} (check the quotes).") from None
+    if not words:
+        return Note(USAGE)
+    if words[0] not in COMMANDS:
+        if words[0].startswith("-"):
+            raise InputError(
+                f"Unknown %chat command {words[0]!r}: use {', '.join(COMMANDS)} (%chat lists them)."
+            )
+        # Most often a question typed after %chat: say where a prompt goes.
+        raise InputError(f"{words[0]!r} is not a %chat command: to ask the model, {PROMPT_BELOW}.")
+    command, rest = words[0], words[1:]
+    args = _parser(command, *COMMANDS[command], all_flag=command == "reset").parse_args(rest)
+    handler = globals()[f"_{command}"]
+    with state.lock:  # a panel thread may be recording a turn at this moment
+        result = handler(state, args)
+    if command not in ("list", "history"):
+        state.notify("conversation", {"name": args.conversation, "command": command})
+    return result
+
+
+def _existing(state: KernelState, name: str) -> Conversation:
+    if name not in state.conversations:
+        known = ", ".join(sorted(state.conversations)) or "none yet"
+        raise InputError(f"No conversation named {name!r} (known: {known}).")
+    return state.conversations[name]
+
+
+def _list(state: KernelState, args: Any) -> Any:
+    from ..core.costs import ledger_of
+
+    used = ledger_of(state).by_conversation
+    rows = []
+    for name in sorted(state.conversations):
+        thread = state.conversations[name]
+        last = next((content_text(m.content) for m in reversed(thread.messages) if m.content), "")
+        preview = last if len(last) <= 50 else last[:47] + "..."
+        tokens = used[name].tokens if name in used else 0
+        rows.append((name, len(thread.turns()), f"{tokens:,}", thread.system or "",
+                     preview.replace("\n", " ")))
+    if not rows:
+        return Note("No conversations yet: the first %%chat cell starts 'default' (-c NAME names another).")
+    return Table(["conversation", "exchanges", "tokens", "system prompt", "last message"], rows)
+
+
+def _history(state: KernelState, args: Any) -> Any:
+    thread = _existing(state, args.conversation)
+    return Transcript(thread)
+
+
+def _reset(state: KernelState, args: Any) -> None:
+    if args.all:
+        count = len(state.conversations)
+        state.conversations.clear()
+        print(f"All {count} conversations removed.")
+        return
+    _existing(state, args.conversation).reset()
+    print(f"Conversation {args.conversation!r} is empty (its system prompt is kept).")
+
+
+def _undo(state: KernelState, args: Any) -> None:
+    removed = _existing(state, args.conversation).undo()
+    if not removed:
+        print(f"Nothing to undo in {args.conversation!r}.")
+        return
+    print(f"Removed the last exchange from {args.conversation!r} ({len(removed)} messages).")
+
+
+def _system(state: KernelState, args: Any) -> None:
+    state.conversation(args.conversation).system = " ".join(args.text)
+    print(f"System prompt of {args.conversation!r} set.")
+
+
+def _export(state: KernelState, args: Any) -> None:
+    thread = _existing(state, args.conversation)
+    path = os.path.expanduser(args.path)
+    images: List[Any] = []
+    if path.endswith(".json"):
+        text = json.dumps(thread.to_dict(), indent=2, ensure_ascii=False)  # images as data URLs
+    elif path.endswith(".md"):
+        text = transcript_markdown(thread, images)
+    else:
+        raise InputError(f"Export to .md or .json, got {args.path!r}.")
+    folder = os.path.join(os.path.dirname(path), "images")
+    if images:
+        os.makedirs(folder, exist_ok=True)
+        for name, data in images:
+            with open(os.path.join(folder, name), "wb") as handle:
+                handle.write(data)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    also = f" and {len(images)} image{'s' if len(images) != 1 else ''} to images/" if images else ""
+    print(f"Exported {args.conversation!r} ({len(thread.messages)} messages) to {args.path}{also}.")
+
+
+def _load(state: KernelState, args: Any) -> None:
+    path = os.path.expanduser(args.path)
+    if not os.path.exists(path):
+        raise InputError(f"No such file: {args.path}")
+    if not path.endswith(".json"):
+        raise InputError("Load takes a .json file written by %chat export.")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        if not isinstance(data, dict):
+            raise ValueError("the file is not a JSON object")
+        raw_messages = data.get("messages", [])
+        if not isinstance(raw_messages, list):
+            raise ValueError("messages must be a list")
+        messages = [Message.from_dict(m, f"messages[{i}]") for i, m in enumerate(raw_messages)]
+        system = data.get("system")
+        if system is not None and not isinstance(system, str):
+            raise ValueError("system must be text")
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"{args.path} is not a conversation export: {exc}") from None
+    with state.lock:
+        thread = state.conversation(args.conversation)
+        thread.messages = messages
+        thread.system = system
+    print(f"Loaded {len(messages)} messages into {args.conversation!r}.")
+
+
+def _pick(state: KernelState, args: Any) -> None:
+    thread = _existing(state, args.conversation)
+    try:
+        k = int(args.k)
+    except ValueError:
+        raise InputError(f"%chat pick takes a choice number, got {args.k!r}") from None
+    last = next((m for m in reversed(thread.messages) if m.role == "assistant"), None)
+    if last is None:
+        raise InputError(f"There is no answer in {args.conversation!r} to pick from.")
+    if not last.alternatives:
+        raise InputError(f"The last answer in {args.conversation!r} has 1 choice, so there is "
+                         "nothing to pick (servers that ignore n return 1 choice).")
+    count = len(last.alternatives)
+    if not 1 <= k <= count:
+        raise InputError(f"The last answer in {args.conversation!r} has {count} choices: "
+                         f"choose between 1 and {count}, got {k}.")
+    last.content = last.alternatives[k - 1]
+    print(f"Recorded choice {k} as the answer in {args.conversation!r}.")
+
+
+def transcript_markdown(thread: Conversation, images: Optional[List[Any]] = None) -> str:
+    """The conversation as Markdown. With ``images`` (a list to fill), images in content parts
+    become links to ``images/NAME`` and (NAME, bytes) pairs are added for the caller to write;
+    without it they are a short text mark."""
+    parts: List[str] = [f"# Conversation: {thread.name}\n"]
+    if thread.system:
+        parts.append(f"**system:** {thread.system}\n")
+    for message in thread.messages:
+        label = message.role + (" (partial)" if message.partial else "")
+        body = _markdown_body(thread.name, message, images)
+        if message.tool_calls:
+            calls = ", ".join(
+                f"{c['function']['name']}({c['function']['arguments']})" for c in message.tool_calls
+            )
+            body = (body + "\n\n" if body else "") + f"*tool calls:* `{calls}`"
+        parts.append(f"### {label}\n\n{body}\n")
+    return "\n".join(parts)
+
+
+def _markdown_body(name: str, message: Message, images: Optional[List[Any]]) -> str:
+    if not isinstance(message.content, list):
+        return message.content or ""
+    if images is None:
+        return content_text(message.content)
+    import base64
+
+    from ..image_header import read_header
+
+    pieces = [p["text"] for p in message.content if p.get("type") == "text"]
+    for url in content_images(message.content):
+        if not url.startswith("data:"):
+            pieces.append(f"![image]({url})")
+            continue
+        data = base64.b64decode(url.split(",", 1)[1])
+        header = read_header(data)
+        extension = header.format.lower() if header else "bin"
+        safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)
+        filename = f"{safe}-{len(images) + 1}.{extension}"
+        images.append((filename, data))
+        pieces.append(f"![image {len(images)}](images/{filename})")
+    return "\n\n".join(pieces)
+
+
+class Transcript:
+    """A rendered transcript: escaped Markdown HTML in a notebook, Markdown as text.
+
+    Messages with context (content parts) are drawn by our own chrome: the context block
+    collapsed, images as thumbnails. The model-Markdown path would refuse their ``data:`` URLs.
+    """
+
+    def __init__(self, thread: Conversation) -> None:
+        self.thread = thread
+        self.markdown = transcript_markdown(thread)
+
+    def __repr__(self) -> str:
+        return self.markdown
+
+    def _repr_html_(self) -> str:
+        from ..render.markdown import IGNORE_MATH, render_markdown
+
+        if not any(isinstance(m.content, list) for m in self.thread.messages):
+            # Our renderer marks the math it found; everything else ("$5 and $10") stays text.
+            return f'<div class="oai-transcript {IGNORE_MATH}">{render_markdown(self.markdown)}</div>'
+        return f'<div class="oai-transcript {IGNORE_MATH}">{transcript_html(self.thread)}</div>'
+
+
+def transcript_html(thread: Conversation) -> str:
+    """Each message rendered alone; content parts through :func:`parts_html`."""
+    from ..render.markdown import render_markdown
+
+    html = [render_markdown(f"# Conversation: {thread.name}\n")]
+    if thread.system:
+        html.append(render_markdown(f"**system:** {thread.system}\n"))
+    for message in thread.messages:
+        label = message.role + (" (partial)" if message.partial else "")
+        if isinstance(message.content, list):
+            html.append(render_markdown(f"### {label}\n"))
+            html.append(parts_html(message.content))
+        else:
+            single = Conversation(thread.name, messages=[message])
+            html.append(render_markdown(transcript_markdown(single).split("\n", 1)[1]))
+    return "".join(html)
+
+
+COLLAPSED_CONTEXT = ("Context:", "The cell that failed")
+
+
+def parts_html(content: List[Dict[str, Any]]) -> str:
+    """Context compactly: a text part beyond the prompt collapsed, images as thumbnails."""
+    import base64
+
+    from ..core.context import Attachment, kilo, thumbnail_html
+    from ..render.markdown import IGNORE_MATH, escape_html, render_markdown
+
+    texts = [p["text"] for p in content if p.get("type") == "text"]
+    html = []
+    for text in texts:
+        if not text.startswith(COLLAPSED_CONTEXT):
+            html.append(render_markdown(text))
+            continue
+        first = escape_html(text.split("\n", 1)[0][:80])
+        html.append(f'<details class="oai-context {IGNORE_MATH}"><summary>{first} '
+                    f'({kilo(len(text))} chars)</summary><pre>{escape_html(text)}</pre></details>')
+    thumbs = []
+    for number, url in enumerate(content_images(content), 1):
+        if url.startswith("data:"):
+            data = base64.b64decode(url.split(",", 1)[1])
+            thumbs.append(thumbnail_html(Attachment(f"image {number}", data)))
+        else:
+            thumbs.append(thumbnail_html(Attachment(f"image {number}", url=url)))
+    if thumbs:
+        html.append(f'<div class="oai-thumbnails">{"".join(thumbs)}</div>')
+    return "".join(html)

@@ -1,0 +1,294 @@
+"""What ``%oai`` shows and changes: status, settings, the model list, the practice server."""
+
+from __future__ import annotations
+
+import datetime
+import html
+import os
+from typing import Any, List, Optional, Sequence
+
+from ..errors import InputError
+from ..state import KernelState, from_practice_server, mask_key
+
+# MathJax 3 and 2 spell "leave this alone" differently (as render.IGNORE_MATH, without
+# importing the renderer): table cells hold server data such as model ids and headers.
+IGNORE_MATH = "tex2jax_ignore mathjax_ignore"
+
+
+class Table:
+    """A small table that shows as HTML in a notebook and as aligned text elsewhere."""
+
+    def __init__(self, headers: Sequence[str], rows: List[Sequence[str]], title: str = "") -> None:
+        self.headers = list(headers)
+        self.rows = [[str(cell) for cell in row] for row in rows]
+        self.title = title
+
+    def __repr__(self) -> str:
+        widths = [len(h) for h in self.headers]
+        for row in self.rows:
+            widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
+        lines = [self.title] if self.title else []
+        lines.append("  ".join(h.ljust(w) for h, w in zip(self.headers, widths)).rstrip())
+        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in self.rows]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in self.headers)
+        body = "".join(
+            "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row)
+            + "</tr>"
+            for row in self.rows
+        )
+        caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
+        return f"<table class='oai-table {IGNORE_MATH}'>{caption}<tr>{head}</tr>{body}</table>"
+
+
+def status(
+    state: KernelState,
+    max_tokens_param: str = "max_completion_tokens",
+    context_tokens: Optional[int] = None,
+) -> Table:
+    settings = state.settings
+    headers = state.last_headers
+    rows = [
+        ("API key", key_status(state)),
+        ("organization", settings.resolved_organization() or "(none: the key's default)"),
+        ("project", settings.resolved_project() or "(none: the key's default)"),
+        ("base URL", settings.resolved_base_url()),
+        ("model", settings.model),
+        ("--max-tokens sent as", max_tokens_field(state, max_tokens_param)),
+        ("context window", describe_context(context_tokens).split(": ", 1)[1]),
+    ]
+    if state.practice_server is not None:
+        rows.append(("practice server", f"running at {state.practice_server.base_url}"))
+    if from_practice_server(headers):
+        rows.append(("answered by", "practice (the last reply came from the practice server)"))
+    if headers.get("x-request-id"):
+        rows.append(("last request id", headers["x-request-id"]))
+    if headers.get("openai-organization"):
+        rows.append(("last billed organization", headers["openai-organization"]))
+    for kind in ("requests", "tokens"):
+        remaining = headers.get(f"x-ratelimit-remaining-{kind}")
+        if remaining is not None:
+            limit = headers.get(f"x-ratelimit-limit-{kind}", "?")
+            reset = headers.get(f"x-ratelimit-reset-{kind}", "?")
+            rows.append((f"rate limit ({kind})", f"{remaining} of {limit} left, resets in {reset}"))
+    return Table(["setting", "value"], rows, title="oai_magic status")
+
+
+def max_tokens_field(state: KernelState, configured: str) -> str:
+    """The name --max-tokens goes out as for the current server, and where that came from."""
+    base_url = state.settings.resolved_base_url()
+    learned = state.max_tokens_fields.get(base_url)
+    if learned and learned != configured:
+        return f"{learned} (this server refused {configured})"
+    return f"{configured} (%config OAIMagics.max_tokens_param)"
+
+
+def parse_context(rest: List[str]) -> Optional[int]:
+    """``%oai context 2048`` → 2048; ``--clear`` → None (no window: only the history budget)."""
+    if rest == ["--clear"]:
+        return None
+    if len(rest) == 1 and rest[0].isdigit() and int(rest[0]) >= 256:
+        return int(rest[0])
+    raise InputError("usage: %oai context TOKENS (at least 256, e.g. %oai context 2048) "
+                     "or %oai context --clear")
+
+
+def describe_context(tokens: Optional[int]) -> str:
+    if tokens is None:
+        return "context window: not set (history is trimmed only by OAIMagics.history_max_tokens)"
+    return (f"context window: {tokens:,} tokens (history is trimmed so the prompt and room "
+            "for the answer fit)")
+
+
+def key_status(state: KernelState) -> str:
+    """The key, masked, and where it comes from; no key and the practice placeholder said plainly."""
+    settings = state.settings
+    key = settings.resolved_key()
+    if not key and not settings.key_required():
+        return "none needed (requests to this server go without one)"
+    if not key:
+        return "not set (%oai key, or OPENAI_API_KEY before starting Jupyter)"
+    if key == PRACTICE_KEY:
+        return "none needed (the practice server takes any key)"
+    return f"{mask_key(key)} (from {settings.key_source()})"
+
+
+def parse_value(command: str, rest: List[str]) -> Optional[str]:
+    """``%oai org ID`` → "ID"; ``--clear`` → None (back to the environment)."""
+    if rest == ["--clear"]:
+        if command == "model":
+            raise InputError("%oai model needs a name, e.g. %oai model gpt-4o-mini")
+        return None
+    if len(rest) != 1 or rest[0].startswith("-"):
+        raise InputError(f"usage: %oai {command} VALUE  or  %oai {command} --clear")
+    value = rest[0]
+    if command == "base-url" and not value.startswith(("http://", "https://")):
+        raise InputError(f"the base URL must start with http:// or https://, got {value!r}")
+    if command == "base-url" and "@" in value.split("/")[2]:
+        raise InputError(
+            "the base URL contains a user name or password (user:pw@host): remove them; "
+            "the API key is sent as a Bearer header (%oai key)"
+        )
+    return value.rstrip("/") if command == "base-url" else value
+
+
+def describe_change(state: KernelState, field: str) -> str:
+    settings = state.settings
+    shown = {
+        "organization": settings.resolved_organization(),
+        "project": settings.resolved_project(),
+        "base_url": settings.resolved_base_url(),
+        "model": settings.model,
+    }[field]
+    label = field.replace("_", " ")
+    return f"{label}: {shown or '(none)'}"
+
+
+MODELS_NOT_LISTED = "this server does not list models"
+MAX_MODELS = 2000
+
+
+def listed_models(data: Any) -> List[Any]:
+    """The entries of a ``/v1/models`` body, at most ``MAX_MODELS`` of them.
+
+    A server can list millions; they would all land in a table or widget state (and be saved).
+    """
+    entries = data.get("data") if isinstance(data, dict) else None
+    return entries[:MAX_MODELS] if isinstance(entries, list) else []
+
+
+def _day(created: Any) -> str:
+    """A ``created`` timestamp as a date, or "" when it is not a plausible one (``1e20``)."""
+    if isinstance(created, bool) or not isinstance(created, (int, float)):
+        return ""
+    try:
+        return datetime.datetime.fromtimestamp(created, datetime.timezone.utc).strftime("%Y-%m-%d")
+    except (OverflowError, OSError, ValueError):
+        return ""
+
+
+def models_table(client: Any) -> Any:
+    """The server's models as a table; a line saying so when it has no /models (404)."""
+    from ..errors import NotFoundError
+
+    try:
+        response = client.list_models()
+    except NotFoundError:
+        return (f"{MODELS_NOT_LISTED.capitalize()} (404 on /models): name a model with "
+                "%oai model NAME or -m NAME.")
+    models = [m for m in listed_models(response.data) if isinstance(m, dict)]
+    rows = []
+    for model in sorted(models, key=lambda m: str(m.get("id", ""))):
+        rows.append((str(model.get("id", "?")), str(model.get("owned_by", "")), _day(model.get("created"))))
+    title = f"{len(rows)} models"
+    entries = response.data.get("data") if isinstance(response.data, dict) else None
+    if isinstance(entries, list) and len(entries) > MAX_MODELS:
+        title = f"the first {MAX_MODELS:,} of {len(entries):,} models"
+    return Table(["model", "owned by", "created"], rows, title=title)
+
+
+PRACTICE_KEY = "sk-practice-offline-0000"
+PRACTICE_USAGE = "usage: %oai practice [--delay SECONDS] [--if-no-key] | %oai practice --stop"
+
+
+def practice(state: KernelState, rest: List[str]) -> str:
+    """Start (or stop) the offline practice server and point this session at it.
+
+    ``--if-no-key`` is for notebooks that must run anywhere: with a real key (session or
+    ``OPENAI_API_KEY``) they use the configured server, without one they practise offline.
+    """
+    if rest == ["--stop"]:
+        return _stop_practice(state)
+    if_no_key = "--if-no-key" in rest
+    rest = [word for word in rest if word != "--if-no-key"]
+    delay = 0.02
+    if rest[:1] == ["--delay"] and len(rest) == 2:
+        try:
+            delay = float(rest[1])
+        except ValueError:
+            raise InputError("--delay takes seconds between tokens, e.g. 0.02") from None
+        if delay < 0:
+            raise InputError("--delay takes seconds between tokens, e.g. 0.02")
+    elif rest:
+        raise InputError(PRACTICE_USAGE)
+    key = state.settings.resolved_key()
+    if if_no_key and key and key != PRACTICE_KEY:
+        if state.practice_server is not None:
+            _stop_practice(state)
+        url = state.settings.resolved_base_url()
+        said = f"Using {url} with your key {mask_key(key)} (from {state.settings.key_source()})"
+        if _local_practice_server(url, key):
+            return (f"{said}: that is a practice server (it says so in its replies), so answers "
+                    "are practice output, marked 'practice' in their footer.")
+        return f"{said}. Answers from a practice server are marked 'practice' in their footer."
+    _start_practice(state, delay)
+    if if_no_key:
+        if os.environ.get("OPENAI_BASE_URL"):
+            how = ("OPENAI_BASE_URL is set but no key: set OPENAI_API_KEY too (any value for a "
+                   "server that needs none)")
+        else:
+            how = ("For a real model set OPENAI_API_KEY (and OPENAI_BASE_URL for another server) "
+                   "before starting Jupyter, or run %oai key")
+        return (
+            "Using the practice server: answers are PRACTICE OUTPUT, not a real model "
+            f"(no API key is set). {how}, then run this cell again."
+        )
+    return (
+        f"Practice server at {state.practice_server.base_url}: answers are PRACTICE OUTPUT "
+        "made offline, not a real model. %oai practice --stop goes back."
+    )
+
+
+def _local_practice_server(base_url: str, key: str, timeout: float = 1.0) -> bool:
+    """Does a server on this machine say it is the practice server (``x-oai-practice: 1``)?
+
+    Only loopback URLs are asked (``GET /models`` with the key, as any request would send it),
+    once, with a short timeout: asking a remote URL could hang the setup cell on an unreachable
+    network. Anything else counts as "not known to be practice".
+    """
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    from ..state import PRACTICE_HEADER
+
+    if urlsplit(base_url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        return False
+    try:
+        request = urllib.request.Request(base_url.rstrip("/") + "/models",
+                                         headers={"Authorization": f"Bearer {key}"})
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+        with direct.open(request, timeout=timeout) as response:
+            headers = response.headers
+    except urllib.error.HTTPError as error:  # e.g. 401 without a key: the header is still there
+        headers = error.headers
+    except (OSError, ValueError):
+        return False
+    return from_practice_server({PRACTICE_HEADER: headers.get(PRACTICE_HEADER, "")})
+
+
+def _start_practice(state: KernelState, delay: float) -> None:
+    from ..practice import BOUNDED_LOG_REQUESTS, PracticeServer
+
+    if state.practice_server is None:
+        state.practice_server = PracticeServer(token_delay=delay, log_limit=BOUNDED_LOG_REQUESTS).start()
+    else:
+        state.practice_server.token_delay = delay
+    state.settings.base_url = state.practice_server.base_url
+    if not state.settings.resolved_key():
+        from ..state import Secret
+
+        state.settings.api_key = Secret(PRACTICE_KEY)
+
+
+def _stop_practice(state: KernelState) -> str:
+    if state.practice_server is None:
+        return "The practice server is not running."
+    state.practice_server.stop()
+    state.practice_server = None
+    state.settings.base_url = None
+    if state.settings.api_key is not None and state.settings.api_key.reveal() == PRACTICE_KEY:
+        state.settings.api_key = None
+    return "Practice server stopped; requests go to the configured base URL again."

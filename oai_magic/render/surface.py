@@ -1,0 +1,191 @@
+"""The one live surface: a single widget per cell, updated by small append-only messages.
+
+JupyterLab shows at most 50 outputs per cell, and replacing an output re-sends all of it, so
+neither "one output per piece" nor "re-render the answer" keeps a long answer moving on
+screen. Here each streaming cell (or the panel's transcript) holds ONE anywidget whose ES
+module (``surface.js``) owns the answer's DOM. The kernel sends operations on named regions
+(notices, reasoning, columns, tool cards, the answer): append a finished block, patch the open
+block (its HTML keeps a prefix and gains a suffix), seal it, replace a small region. Every
+HTML string comes from our renderer (raw HTML off, text escaped); the module only inserts it.
+
+``finish`` replaces the widget's output, through its display handle, with one static HTML
+block plus ``text/plain`` and closes the widget, so saved notebooks hold no widget state and
+frontends without widgets (nbclient, nbconvert, ``jupyter console``, classic Notebook without
+ipywidgets) show the placeholder line while streaming and then the final block.
+
+anywidget and ipywidgets are imported when the first surface is made, never at load time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+PLACEHOLDER = "answer streaming…"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+@lru_cache(maxsize=1)
+def _widget_class() -> Any:
+    import anywidget
+    import traitlets
+
+    class LiveSurfaceWidget(anywidget.AnyWidget):
+        """The front-end half of :class:`LiveSurface`; its state is only the module and an id."""
+
+        _esm = (Path(__file__).with_name("surface.js")).read_text(encoding="utf-8")
+        uid = traitlets.Unicode("").tag(sync=True)
+        # The regions known at creation travel with the widget's state, so they exist before
+        # the module can receive its first message.
+        regions = traitlets.List([]).tag(sync=True)
+
+    return LiveSurfaceWidget
+
+
+def js_length(text: str) -> int:
+    """Length in UTF-16 code units: what JavaScript's ``String.length`` and ``slice`` count."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+class LiveSurface:
+    """One widget in one output; operations are queued per draw and sent by :meth:`flush`.
+
+    ``regions`` is the layout created at once (e.g. notices above the answer), as
+    ``(region id, parent id, element HTML)`` triples. ``display_now=False`` with ``on_finish``
+    puts the widget inside another (the chat panel) instead of a cell output.
+    """
+
+    def __init__(self, regions: Optional[List[tuple]] = None, *, placeholder: str = PLACEHOLDER,
+                 display_now: bool = True, on_finish: Optional[Callable[[str, str], None]] = None) -> None:
+        self.widget = _widget_class()(uid=uuid.uuid4().hex,
+                                      regions=[list(r) for r in regions or []])
+        self.placeholder = placeholder
+        self.stats: Dict[str, int] = {"messages": 0, "bytes": 0}
+        self._ops: List[List[Any]] = []
+        self._lock = threading.RLock()
+        self._closed = False
+        self._open_lengths: Dict[str, int] = {}  # each open block's length as the page has it
+        self.handle: Any = None
+        self.on_finish = on_finish  # where the final block goes when not in a cell output (the panel)
+        if display_now:
+            self.show()
+
+    # --- the output -----------------------------------------------------------------------
+
+    def bundle(self) -> Dict[str, Any]:
+        """The widget's MIME bundle, with a one-line text for frontends that cannot show it."""
+        from .markdown import escape_html
+
+        return {
+            WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
+            "text/plain": self.placeholder,
+            "text/html": f'<div class="oai-placeholder" style="opacity:0.6">'
+                          f"{escape_html(self.placeholder)}</div>",
+        }
+
+    def show(self) -> None:
+        from IPython.display import display
+
+        self.flush()
+        self.handle = display(self.bundle(), raw=True, display_id=True)
+
+    # --- operations -----------------------------------------------------------------------
+
+    def add_region(self, region: str, html: str = "<div></div>", *, parent: str = "") -> None:
+        self._queue(["r", region, parent, html])
+
+    def append_block(self, region: str, html: str) -> None:
+        if html:
+            self._queue(["b", region, html])
+
+    def patch_open(self, region: str, keep: int, html: str) -> None:
+        """The open block's HTML keeps its first ``keep`` UTF-16 units and gains ``html``."""
+        self._queue(["o", region, keep, html])
+
+    def seal(self, region: str) -> None:
+        self._queue(["s", region])
+
+    def set_html(self, region: str, html: str) -> None:
+        self._queue(["h", region, html])
+
+    def _queue(self, op: List[Any]) -> None:
+        with self._lock:
+            self._ops.append(op)
+
+    def flush(self) -> None:
+        """Send the queued operations as one message (the common draw in its short form)."""
+        with self._lock:
+            ops, self._ops = self._ops, []
+            if not ops or self._closed:
+                return
+            if len(ops) == 1 and ops[0][0] == "o" and ops[0][2] == self._open_length(ops[0][1]):
+                message: Dict[str, Any] = {ops[0][1]: ops[0][3]}
+            else:
+                message = {"x": ops}
+            self._account(ops)
+            self.stats["messages"] += 1
+            self.stats["bytes"] += len(json.dumps(message, ensure_ascii=False).encode("utf-8"))
+            self.widget.send(message)
+
+    def _open_length(self, region: str) -> int:
+        return self._open_lengths.get(region, 0)
+
+    def _account(self, ops: List[List[Any]]) -> None:
+        lengths = self._open_lengths
+        for op in ops:
+            if op[0] == "o":
+                lengths[op[1]] = op[2] + js_length(op[3])
+            elif op[0] in ("s", "h"):
+                lengths[op[1]] = 0
+
+    # --- the end ----------------------------------------------------------------------------
+
+    def finish(self, html: str, text: str) -> None:
+        """Replace the widget with one static block (HTML and plain text), then close it."""
+        with self._lock:
+            self._ops = []
+            bundle = {"text/html": html, "text/plain": text}
+            if self.on_finish is not None:
+                self.on_finish(html, text)
+            elif self.handle is not None:
+                self.handle.update(bundle, raw=True)
+            else:
+                from IPython.display import display
+
+                display(bundle, raw=True)
+            self.stats["bytes"] += len(html.encode("utf-8")) + len(text.encode("utf-8"))
+            self.close()
+
+    def withdraw(self, html: str = "", text: str = "") -> None:
+        """Nothing arrived: take the widget away (the cell holds only its answer), leaving at
+        most ``html`` (notices); the cell's one error line follows it."""
+        with self._lock:
+            self._ops = []
+            if self.on_finish is not None:
+                self.on_finish(html, text)
+            elif self.handle is not None:
+                from IPython.display import clear_output, display
+
+                clear_output()
+                if html:
+                    display({"text/html": html, "text/plain": text}, raw=True)
+            self.close()
+
+    def close(self) -> None:
+        """Close the widget's comm: no widget state is left in a saved notebook."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                layout = getattr(self.widget, "layout", None)  # a DOMWidget's own child model
+                # nbclient (nbconvert --execute) saves the last state of every widget it saw, open
+                # or closed: empty ours first, so a saved notebook carries no module or layout.
+                with self.widget.hold_sync():
+                    self.widget.regions = []
+                    self.widget._esm = ""
+                self.widget.close()
+                if layout is not None:
+                    layout.close()

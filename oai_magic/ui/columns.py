@@ -1,0 +1,190 @@
+"""Several choices (``-N``) side by side, each streaming live at bounded cost.
+
+Notebook: one live surface (surface.py) holding a flex row with one column region per choice.
+Each column has its own LiveMarkdown, the same one a single answer uses. Streamed chunks
+interleave by ``index``; each goes to its own column. At the end the surface is replaced by ONE
+static HTML block (a flex row of columns and one footer) and its widget is closed: the saved
+notebook shows the answer once, with no widget state, and frontends without widgets get it.
+
+Terminal: interleaved tokens would be unreadable, so the choices are printed one after
+another, "Choice 1/3" each, once complete.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, List, Optional, TextIO, Tuple
+
+from ..core.chat import ChatResult, Choice
+from .notebook import RichView, footer_parts, pretty_json, result_mark, write_terminal_closing
+
+
+def choice_label(choice: Optional[Choice], index: int, n: int) -> str:
+    reason = f" · {choice.finish_reason}" if choice and choice.finish_reason else ""
+    return f"Choice {index + 1}/{n}{reason}"
+
+
+def choice_mark(choice: Optional[Choice]) -> Optional[str]:
+    if choice is None:
+        return None
+    if choice.finish_reason == "length":
+        return "⚠ cut off at the token limit (finish_reason: length)"
+    if choice.finish_reason == "content_filter":
+        return "⚠ stopped by the content filter"
+    if choice.refusal and not choice.text:
+        return "⚠ the model refused"
+    return None
+
+
+def overall_mark(result: ChatResult) -> Optional[str]:
+    """Interrupted or failed: said once, under the columns (per-choice marks go in columns)."""
+    if result.interrupted or result.error:
+        return result_mark(result)
+    return None
+
+
+def columns_html(cells: List[Tuple[str, str]]) -> str:
+    """(label, answer HTML) per choice → one flex row that wraps on narrow screens."""
+    from ..render.markdown import escape_html
+
+    columns = "".join(
+        '<div class="oai-choice" style="flex:1 1 0;min-width:16em;overflow-x:auto">'
+        f'<div style="font-size:smaller;font-weight:bold;opacity:0.7">{escape_html(label)}</div>'
+        f"{html}</div>"
+        for label, html in cells
+    )
+    return (
+        '<div class="oai-choices" style="display:flex;flex-wrap:wrap;gap:1.2em;'
+        f'align-items:flex-start">{columns}</div>'
+    )
+
+
+def _final_text(choice: Optional[Choice], json_mode: bool, partial: bool) -> Optional[str]:
+    if choice is None or not json_mode or partial:
+        return None
+    pretty = pretty_json(choice.text)
+    return f"```json\n{pretty}\n```" if pretty is not None else None
+
+
+class ColumnsView(RichView):
+    """``-N`` in a notebook: live columns in one live surface, one static block at the end."""
+
+    def __init__(self, n: int, **options: Any) -> None:
+        super().__init__(**options)
+        self.n = n
+        self.lives: List[Any] = []
+        self.thoughts: List[Any] = []
+        self.surface: Any = None
+        self.notices: List[str] = []
+        self.ignored = 0  # deltas for a choice index beyond n
+
+    def begin(self, notices: List[str]) -> None:
+        from ..render.live import LiveMarkdown
+        from ..render.markdown import escape_html
+        from ..render.surface import LiveSurface
+        from .notebook import ANSWER_REGION, REASONING_REGION, LiveReasoning, notices_html
+
+        self.notices = list(notices)
+        regions = [("n", "", f"<div>{notices_html(notices)}</div>")] if notices else []
+        regions.append(("row", "", '<div class="oai-choices" style="display:flex;flex-wrap:wrap;'
+                                   'gap:1.2em;align-items:flex-start"></div>'))
+        for index in range(self.n):
+            heading = escape_html(choice_label(None, index, self.n))
+            regions += [
+                (f"c{index}", "row", '<div class="oai-choice" style="flex:1 1 0;min-width:16em;'
+                                     'overflow-x:auto"></div>'),
+                (f"l{index}", f"c{index}",
+                 f'<div style="font-size:smaller;font-weight:bold;opacity:0.7">{heading}</div>'),
+                (f"k{index}", f"c{index}", REASONING_REGION),
+                (f"a{index}", f"c{index}", ANSWER_REGION),
+            ]
+        self.surface = LiveSurface(regions, placeholder=f"{self.n} answers streaming…")
+        self.lives = [LiveMarkdown(self.surface, f"a{index}", render_interval=self.render_interval,
+                                   clock=self.clock, plain=self.plain) for index in range(self.n)]
+        self.thoughts = [LiveReasoning(self.surface, f"k{index}", self.render_interval, self.clock)
+                         for index in range(self.n)]
+
+    def reasoning(self, index: int, text: str) -> None:
+        """Each choice's streamed reasoning, collapsed above its column's answer."""
+        if index < self.n:
+            self.thoughts[index].append(text)
+
+    def delta(self, index: int, text: str) -> None:
+        if index < self.n:
+            self.thoughts[index].settle()
+            self.lives[index].append(text)
+        else:
+            self.ignored += 1
+
+    def end(self, result: ChatResult) -> None:
+        from ..render.markdown import escape_html, render_footer
+        from .notebook import all_notices, notices_html
+
+        if result.nothing_arrived:  # CONTRACTS 1: no columns, no footer; the cell's line says it
+            for live in self.lives:
+                live.finish()
+            notices = all_notices(self.notices, result)
+            self.surface.withdraw(notices_html(notices) if notices else "", "\n".join(notices))
+            return
+        by_index = {c.index: c for c in result.choices}
+        cells, texts = [], []
+        shown = len(result.choices) if 0 < len(result.choices) < self.n else self.n  # only those that exist
+        for index, live in enumerate(self.lives[:shown]):
+            choice = by_index.get(index)
+            html, text = live.finish(mark=choice_mark(choice),
+                                     text=_final_text(choice, self.json_mode, result.partial))
+            label = choice_label(choice, index, self.n)
+            if choice is not None and choice.reasoning:
+                from .notebook import reasoning_html
+
+                html = reasoning_html(choice.reasoning) + html
+            cells.append((label, html))
+            texts.append(f"{label}\n\n{text}".rstrip())
+        for live in self.lives[shown:]:
+            live.finish()  # stops its stall timer
+        mark = overall_mark(result)
+        notices = all_notices(self.notices, result)
+        html = notices_html(notices) + columns_html(cells)
+        texts = notices + texts
+        if mark:
+            html += f'<div class="oai-mark" style="font-weight:bold">{escape_html(mark)}</div>'
+            texts.append(mark)
+        if self.footer:
+            html += render_footer(footer_parts(result))
+            texts.append("— " + " · ".join(footer_parts(result)))
+        self.surface.finish(html, "\n\n".join(texts))
+
+
+class TerminalChoicesView:
+    """``-N`` in a terminal: each choice printed whole, one after another, once all are done."""
+
+    def __init__(self, n: int, *, footer: bool = True, stream: Optional[TextIO] = None) -> None:
+        self.n = n
+        self.footer = footer
+        self.out = stream or sys.stdout
+
+    def begin(self, notices: List[str]) -> None:
+        self.notices, self.notices_shown = notices, len(notices)
+        for notice in notices:
+            self.out.write(f"[{notice}]\n")
+        self.out.write(f"(streaming {self.n} choices; each is shown when all are complete)\n")
+        self.out.flush()
+
+    def delta(self, index: int, text: str) -> None:
+        """Nothing yet: the accumulator keeps the text."""
+
+    def end(self, result: ChatResult) -> None:
+        # Notices learned at the end (fewer choices than asked), then only the choices that exist.
+        for notice in getattr(self, "notices", [])[getattr(self, "notices_shown", 0):]:
+            self.out.write(f"[{notice}]\n")
+        by_index = {c.index: c for c in result.choices}
+        shown = sorted(by_index) if result.choices else range(self.n)
+        for index in shown:
+            choice = by_index.get(index)
+            self.out.write(f"\n── {choice_label(choice, index, self.n)} ──\n")
+            self.out.write((choice.text or choice.refusal or "") if choice else "")
+            self.out.write("\n")
+            mark = choice_mark(choice)
+            if mark:
+                self.out.write(f"[{mark}]\n")
+        write_terminal_closing(self.out, result, overall_mark(result), footer=self.footer)

@@ -1,0 +1,150 @@
+"""Progress for ``%%chat --map``: a bar and a table of the first answers in notebooks, one
+updating line in terminals. Both end as one summary line (the widget is closed, so a saved
+notebook keeps no widget state for it)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any, Optional
+
+from ..core.map_run import MapProgress
+from ..render.markdown import IGNORE_MATH, escape_html
+
+DRAW_INTERVAL = 0.2  # seconds between redraws; the last state is always drawn at the end
+FIRST_ANSWERS = 5
+ANSWER_CHARS = 120
+
+
+def cost_text(cost: Optional[float]) -> str:
+    return "cost unknown" if cost is None else f"≈ ${cost:.4f}"
+
+
+def _duration(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+
+def progress_line(p: MapProgress) -> str:
+    """``37/200 done · 1 failed · 5,120 tokens · cost unknown · ETA 12.0 s``"""
+    parts = [f"{p.done + p.failed}/{p.total} done"]
+    if p.failed:
+        parts.append(f"{p.failed} failed")
+    parts.append(f"{p.tokens:,} tokens")
+    parts.append(cost_text(p.cost_usd))
+    if p.eta is not None:
+        parts.append(f"ETA {_duration(p.eta)}")
+    return " · ".join(parts)
+
+
+def summary_line(p: MapProgress, out: Optional[str], stopped: Optional[str] = None) -> str:
+    """The one line a finished (or stopped) job leaves in the cell."""
+    where = f" — in {out}" if out else ""
+    failed = f", {p.failed} failed" if p.failed else ""
+    figures = f"{p.tokens:,} tokens · {cost_text(p.cost_usd)}"
+    if p.practice:  # CONTRACTS 4: the practice server's answers are marked, out of band
+        figures = f"practice · {figures}"
+    if stopped:
+        return (f"■ {stopped}: {p.done} of {p.total} answered{failed} in {_duration(p.elapsed)} "
+                f"· {figures}{where}")
+    return f"✓ {p.done} of {p.total} answered{failed} in {_duration(p.elapsed)} · {figures}{where}"
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= ANSWER_CHARS else text[: ANSWER_CHARS - 1] + "…"
+
+
+class TerminalMapView:
+    """One line, rewritten in place with ``\\r``."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stdout
+        self._lock = threading.Lock()
+        self._drawn = 0.0
+        self._width = 0
+
+    def begin(self, total: int, notice: Optional[str] = None) -> None:
+        if notice:
+            print(notice, file=self.stream, flush=True)
+
+    def update(self, progress: MapProgress, force: bool = False) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if not force and now - self._drawn < DRAW_INTERVAL:
+                return
+            self._drawn = now
+            line = progress_line(progress)
+            self.stream.write("\r" + line.ljust(self._width))
+            self._width = len(line)
+            self.stream.flush()
+
+    def end(self, progress: MapProgress, summary: str) -> None:
+        with self._lock:
+            if self._width:
+                self.stream.write("\r" + " " * self._width + "\r")
+            print(summary, file=self.stream, flush=True)
+
+
+class NotebookMapView:
+    """An ipywidgets ``IntProgress`` and a label, over an HTML table of the first answers.
+
+    It is shown with a display id, and the summary line replaces it in place at the end."""
+
+    def __init__(self) -> None:
+        import ipywidgets
+        from IPython.display import display
+
+        self._lock = threading.Lock()
+        self._drawn = 0.0
+        self.bar = ipywidgets.IntProgress(value=0, min=0, max=1, description="")
+        self.label = ipywidgets.Label(value="")
+        self.table = ipywidgets.HTML(value="")
+        self.row = ipywidgets.HBox([self.bar, self.label])
+        self.box = ipywidgets.VBox([self.row, self.table])
+        self._display = display
+
+    def begin(self, total: int, notice: Optional[str] = None) -> None:
+        if notice:
+            print(notice)
+        self.bar.max = max(1, total)
+        self._handle = self._display(self.box, display_id=True)
+
+    def update(self, progress: MapProgress, force: bool = False) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if not force and now - self._drawn < DRAW_INTERVAL:
+                return
+            self._drawn = now
+            self.bar.value = progress.done + progress.failed
+            self.label.value = progress_line(progress)
+            self.table.value = answers_table(progress)
+
+    def end(self, progress: MapProgress, summary: str) -> None:
+        with self._lock:  # every model, their layouts and styles too: no state is left saved
+            for widget in (self.box, self.row, self.bar, self.label, self.table):
+                for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+                    if part is not None:
+                        part.close()
+                widget.close()
+        line = {"text/plain": summary, "text/html":
+                f"<div class='{IGNORE_MATH}' style='opacity:.8'>{escape_html(summary)}</div>"}
+        if getattr(self, "_handle", None) is not None:
+            self._handle.update(line, raw=True)  # the summary takes the widget's place
+        else:
+            self._display(line, raw=True)
+
+
+def answers_table(progress: MapProgress) -> str:
+    """The first answers, escaped: server text is never markup (CONTRACTS 5)."""
+    if not progress.first:
+        return ""
+    rows = "".join(
+        f"<tr><td style='text-align:right'>{i}</td><td style='text-align:left'>"
+        f"{escape_html(_short(text))}</td></tr>" for i, text in progress.first[:FIRST_ANSWERS])
+    return (f"<table class='{IGNORE_MATH}'><tr><th>#</th>"
+            f"<th style='text-align:left'>answer</th></tr>{rows}</table>")

@@ -1,0 +1,434 @@
+"""The chat panel: a second face (ipywidgets 8) on the kernel state the magics use.
+
+Same conversations, same settings, same ``ask()`` as ``%%chat``: a turn sent in the panel is in
+``%chat history``, and a ``%%chat`` turn or ``%oai org …`` shows up in the panel (it subscribes
+to the state). Requests run in a background thread so the kernel keeps handling widget messages
+while an answer streams; Stop shuts the socket, so a blocked read returns at once and the
+partial answer is kept. The API key never enters a widget: widget state is saved in notebooks.
+
+Imported lazily (``oai_magic.ChatPanel``, ``%chat_panel``): ``%load_ext`` never loads ipywidgets.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, List, Optional, Tuple
+
+import ipywidgets as widgets
+
+from ...api.request import ChatOptions
+from ...core.chat import Cancellation, ChatResult, HistoryBudget, ask
+from ...errors import InputError, OAIError
+from ...state import KernelState, get_state
+from . import parts as parts
+
+Snapshot = List[Tuple[Any, Optional[str], bool]]  # (message, content, partial) as shown
+
+
+class ChatPanel(parts.SideRequests):
+    """``ChatPanel(conversation="default")``: chat in a panel; display it like any widget.
+
+    For demos and tests: ``send(text)`` starts a request and returns at once, ``wait()``
+    blocks until the panel is idle (and returns the last ChatResult), ``stop()`` ends the
+    answer in flight, ``close()`` unsubscribes and closes the widgets.
+    """
+
+    def __init__(
+        self,
+        conversation: str = "default",
+        *,
+        state: Optional[KernelState] = None,
+        client: Any = None,
+        magics: Any = None,
+        render_interval: Optional[float] = None,
+        transcribe_model: Optional[str] = None,
+        budget: Optional[HistoryBudget] = None,
+    ) -> None:
+        if state is None:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            if shell is None:
+                raise InputError("ChatPanel needs an IPython kernel (or pass state=KernelState()).")
+            state = get_state(shell)
+            magics = magics or shell.magics_manager.registry.get("OAIMagics")
+        # The magics' traits own organization/project: writing through them keeps %oai in step.
+        self._magics = magics if getattr(magics, "state", None) is state else None
+        self.state = state
+        if client is None:
+            from ...magics.oai_magics import client_for
+
+            client = client_for(state)
+        self.client = client
+        self._render_interval = render_interval
+        self._transcribe_model = transcribe_model
+        self._budget = budget
+        self.conversation = conversation
+        self._lock = threading.RLock()
+        self._busy = False
+        self._thread: Optional[threading.Thread] = None
+        self._models_thread: Optional[threading.Thread] = None
+        self._audio_thread: Optional[threading.Thread] = None
+        self._cancellation: Optional[Cancellation] = None
+        self._result: Optional[ChatResult] = None
+        self._sent_at = 0.0
+        self._shown: Snapshot = []
+        self._own_parts: List[str] = []
+        self._attached: List[Any] = []  # context.Attachment: images for the next message
+        self._syncing = False
+        self._models_requested = False
+        self.error: Optional[str] = None
+        self._build_layout(state.settings.model, self._default_models())
+        self._wire()
+        self._show_settings()
+        self._refresh_selector()
+        self._show_conversation()
+        self._unsubscribe = state.subscribe(self._on_state_event)
+
+    # --- wiring and display ---------------------------------------------------------------
+
+    def _wire(self) -> None:
+        self.send_button.on_click(lambda _: self._on_send_click())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.new_button.on_click(lambda _: self._guarded(self.new_conversation))
+        self.refresh_models_button.on_click(lambda _: self.load_models())
+        self.selector.observe(self._on_select, "value")
+        self.system.observe(self._on_system, "value")
+        self.organization.observe(lambda c: self._on_setting("organization", c), "value")
+        self.project.observe(lambda c: self._on_setting("project", c), "value")
+        self.upload.observe(self._on_upload, "value")
+        self.image_upload.observe(self._on_image_upload, "value")
+        self.fix_button.on_click(lambda _: self._guarded(self.ask_about_error))
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        if not self._models_requested:
+            self.load_models()
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            bundle["text/plain"] = repr(self)
+        return bundle
+
+    def __repr__(self) -> str:
+        return f"<ChatPanel conversation={self.conversation!r} model={self._model_name()!r}>"
+
+    # --- the programmatic API -------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """True while an answer is being requested or streamed."""
+        return self._busy
+
+    @property
+    def result(self) -> Optional[ChatResult]:
+        """The last answer's ChatResult (None after an error that produced no answer)."""
+        return self._result
+
+    def send(self, text: str) -> None:
+        """Start a request for ``text`` in the current conversation; returns at once.
+
+        Attached images (``attach_image``) go with it, as content parts, and are then cleared.
+        """
+        if not text.strip():
+            raise InputError("Write a message first.")
+        from ...core.context import Sent, user_content
+
+        with self._lock:
+            if self._busy:
+                raise InputError("This panel is still answering: Stop it or wait for the answer.")
+            images = list(self._attached)
+            content = user_content(text, None, images, None)
+            self._start(text, content, Sent(images=images).notice())
+            self._attached = []
+            self._show_attachments()
+
+    def ask_about_error(self) -> None:
+        """Like ``%chat fix``: the cell that failed last and its traceback, in this conversation."""
+        from ...core.context import FIX_REQUEST, Sent, SentPart
+
+        with self._lock:
+            if self._busy:
+                raise InputError("This panel is still answering: Stop it or wait for the answer.")
+            last = self.state.last_error
+            if last is None:
+                raise InputError("There has been no error in this kernel yet, so there is nothing "
+                                 "to ask about.")
+            text = last.text(self._key())
+            sent = Sent([SentPart("traceback", text)])
+            if self._magics is not None:
+                sent.check_cap(self._magics.max_context_chars)
+            content = [{"type": "text", "text": FIX_REQUEST}, {"type": "text", "text": text}]
+            self._start(f"Ask about the last error ({last.name})", content, sent.notice())
+
+    def attach_image(self, name: str, data: bytes) -> None:
+        """Add an image to the next message (checked by its first bytes, at most 20 MB)."""
+        from ...core.context import _checked
+
+        with self._lock:
+            self._attached.append(_checked(name, bytes(data)))
+            self._show_attachments()
+
+    def remove_attachment(self, index: int) -> None:
+        with self._lock:
+            del self._attached[index]
+            self._show_attachments()
+
+    def _start(self, text: str, content: Any, notice: Optional[str]) -> None:
+        """Show the user's turn and answer it in the request thread (the lock is held)."""
+        options = ChatOptions(model=self._model_name(), temperature=self._temperature(),
+                              extra=dict(getattr(self._magics, "extra_body", None) or {}))
+        cancellation = self._cancellation = Cancellation()
+        self._result = None
+        self._hide_error()
+        shown = (widgets.HTML(parts.user_html(text)) if isinstance(content, str) else
+                 widgets.HTML(parts.parts_card(content)))
+        turn = widgets.VBox([parts.label_html("You"), shown])
+        self.transcript.children = (*self.transcript.children, turn)
+        self._busy = True
+        self._set_busy_controls(True)
+        self._sent_at = time.monotonic()
+        self._set_status(["Waiting for the first token…"])
+        with self.state.lock:
+            self.state.context_notices = [notice] if notice else []
+        thread = threading.Thread(
+            target=self._answer, args=(content, options, turn, cancellation, self.conversation),
+            name="oai-chat-panel", daemon=True,
+        )
+        self._thread = thread
+        thread.start()
+
+    def stop(self) -> None:
+        """End the answer in flight: the connection closes and the partial answer is kept."""
+        with self._lock:
+            if self._busy and self._cancellation is not None:
+                self._cancellation.cancel()
+
+    def wait(self, timeout: Optional[float] = None) -> Optional[ChatResult]:
+        """Block until the panel is idle (answer, model list, transcription); the last result."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in (self._thread, self._models_thread, self._audio_thread):
+            if thread is None or thread is threading.current_thread():
+                continue
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                raise TimeoutError(f"the chat panel is still busy after {timeout} s")
+        return self._result
+
+    def select(self, name: str) -> None:
+        """Show conversation ``name`` (created on its first message)."""
+        if name == self.conversation:
+            return
+        if self._busy:
+            raise InputError("Stop the answer (or wait for it) before switching conversations.")
+        with self._lock:
+            self.conversation = name
+            self._shown = []
+            self._close_children(self.transcript)
+        self._refresh_selector()
+        self._show_conversation()
+
+    def new_conversation(self) -> str:
+        """Start a new, empty conversation (``chat-1``, ``chat-2``…) and switch to it."""
+        if self._busy:
+            raise InputError("Stop the answer (or wait for it) before starting a conversation.")
+        with self.state.lock:
+            number = 1
+            while f"chat-{number}" in self.state.conversations:
+                number += 1
+            name = f"chat-{number}"
+            self.state.conversation(name)
+        self.select(name)
+        self.state.notify("conversation", {"name": name, "command": "new"})
+        return name
+
+    def close(self) -> None:
+        """Stop, unsubscribe from the kernel state and close every widget of the panel."""
+        self.stop()
+        self._unsubscribe()
+        for widget in list(parts.descendants(self.widget)):
+            widget.close()
+
+    # --- sending (the request thread) -----------------------------------------------------
+
+    def _on_send_click(self) -> None:
+        text = self.input.value
+        if self._guarded(lambda: self.send(text)):
+            self.input.value = ""
+
+    def _answer(self, prompt: Any, options: ChatOptions, turn: Any, cancellation: Cancellation,
+                name: str) -> None:
+        view = parts.PanelChatView(turn, render_interval=self._interval(),
+                                   on_first_token=self._on_first_token)
+        result: Optional[ChatResult] = None
+        error: Optional[str] = None
+        try:
+            result = ask(self.state, self.client, prompt, view, options=options, conversation=name,
+                         budget=self._history_budget(), cancellation=cancellation)
+        except OAIError as exc:
+            error = str(exc)
+        except Exception as exc:  # a bug must not leave the panel stuck with Send disabled
+            error = f"unexpected {type(exc).__name__}: {exc}"
+        finally:
+            try:
+                self._finish_answer(prompt, turn, name, result, error)
+            finally:
+                with self._lock:
+                    self._busy = False
+                    self._set_busy_controls(False)
+
+    def _on_first_token(self) -> None:
+        seconds = time.monotonic() - self._sent_at
+        self._set_status([f"Answering… first token after {seconds:.2f} s", "Stop ends it"])
+
+    def _finish_answer(self, prompt: Any, turn: Any, name: str, result: Optional[ChatResult],
+                       error: Optional[str]) -> None:
+        with self._lock:
+            self._result = result
+            if name == self.conversation:
+                snapshot = self._snapshot(name)
+                old = self._shown
+                grew_by_ours = (
+                    len(snapshot) == len(old) + 2 and _same(snapshot[: len(old)], old)
+                    and snapshot[-2][0].role == "user" and snapshot[-2][1] == prompt
+                )
+                if grew_by_ours:
+                    self._shown = snapshot  # the live turn already shows these two messages
+                elif len(snapshot) == len(old) and _same(snapshot, old):
+                    self._remove(turn)  # nothing recorded: the prompt goes back to the input
+                    if not self.input.value.strip() and isinstance(prompt, str):
+                        self.input.value = prompt
+                else:
+                    self._show_conversation(rebuild=True)
+        if result is None:
+            self._show_error(error or "no answer")
+            self._set_status(["Nothing was recorded"])
+            return
+        self._own_parts = parts.footer_parts(result)
+        if result.error:
+            self._show_error(f"{result.error} — the partial answer is kept in {name!r} "
+                             f"(%chat undo -c {name} removes it)")
+        if result.interrupted:
+            lead = "Stopped: partial answer kept" if result.text else "Stopped before the answer began"
+            self._set_status([lead, *parts.status_parts(result)])
+        else:
+            self._set_status(parts.status_parts(result))
+
+    # --- following the kernel state -------------------------------------------------------
+
+    def _on_state_event(self, event: str, info: Any) -> None:
+        if event == "settings":
+            self._show_settings()
+        elif event == "conversation":
+            self._refresh_selector()
+            if threading.current_thread() is self._thread:
+                return  # our own answer: _finish_answer reconciles the transcript
+            with self._lock:
+                if not self._busy:
+                    self._show_conversation()
+                elif info.get("name") == self.conversation:
+                    self._show_system()
+        elif event == "response" and not self._busy:
+            self._set_status(self._own_parts + [parts.rate_limits(self.state.last_headers)])
+
+    def _snapshot(self, name: str) -> Snapshot:
+        with self.state.lock:
+            thread = self.state.conversations.get(name)
+            return [(m, m.content, m.partial) for m in thread.messages] if thread else []
+
+    def _show_conversation(self, rebuild: bool = False) -> None:
+        """Bring the transcript in line with history: append new messages, or redraw."""
+        with self._lock:
+            snapshot = self._snapshot(self.conversation)
+            old = self._shown
+            if rebuild or len(snapshot) < len(old) or not _same(snapshot[: len(old)], old):
+                self._close_children(self.transcript)
+                old = []
+            added = [widgets.VBox(parts.message_widgets(m)) for m, _, _ in snapshot[len(old):]]
+            if added:
+                self.transcript.children = (*self.transcript.children, *added)
+            self._shown = snapshot
+            self._show_system()
+
+    def _show_system(self) -> None:
+        thread = self.state.conversations.get(self.conversation)
+        with self._sync():
+            self.system.value = (thread.system if thread else None) or ""
+
+    def _refresh_selector(self) -> None:
+        names = sorted(set(self.state.conversations) | {self.conversation})
+        with self._sync():
+            if tuple(self.selector.options) != tuple(names):
+                self.selector.options = names
+            self.selector.value = self.conversation
+
+    def _show_settings(self) -> None:
+        settings = self.state.settings
+        with self._sync():
+            for field, env, widget in (("organization", "OPENAI_ORG_ID", self.organization),
+                                       ("project", "OPENAI_PROJECT_ID", self.project)):
+                widget.value = getattr(settings, field) or ""
+                fallback = getattr(settings, f"resolved_{field}")()
+                widget.placeholder = f"{fallback} (from {env})" if fallback else "the key's default"
+
+    # --- widget events --------------------------------------------------------------------
+
+    def _on_select(self, change: Any) -> None:
+        if self._syncing or not change["new"]:
+            return
+        if not self._guarded(lambda: self.select(change["new"])):
+            self._refresh_selector()
+
+    def _on_system(self, change: Any) -> None:
+        if self._syncing:
+            return
+        with self.state.lock:
+            self.state.conversation(self.conversation).system = change["new"].strip() or None
+        self.state.notify("conversation", {"name": self.conversation, "command": "system"})
+
+    def _on_setting(self, name: str, change: Any) -> None:
+        if self._syncing:
+            return
+        value = change["new"].strip() or None
+        if self._magics is not None:
+            setattr(self._magics, name, value)  # the trait applies it and notifies
+        if getattr(self.state.settings, name) != value:
+            setattr(self.state.settings, name, value)
+            self.state.notify("settings", {name: value})
+
+    # --- small helpers --------------------------------------------------------------------
+
+    def _guarded(self, action: Any) -> bool:
+        """Run a button's action; our errors go to the banner instead of the log."""
+        try:
+            action()
+        except OAIError as exc:
+            self._show_error(str(exc))
+            return False
+        return True
+
+    def _model_name(self) -> str:
+        return (self.model.value or "").strip() or self.state.settings.model
+
+    def _temperature(self) -> Optional[float]:
+        value = round(float(self.temperature.value), 2)
+        return None if value == 1.0 else value  # 1 is the API default: leave it out
+
+    def _default_models(self) -> List[str]:
+        return list(dict.fromkeys((self.state.settings.model, *parts.DEFAULT_MODELS)))
+
+    def _interval(self) -> float:
+        if self._render_interval is not None:
+            return self._render_interval
+        return float(getattr(self._magics, "render_interval", 0.05))
+
+    def _history_budget(self) -> HistoryBudget:
+        if self._budget is not None:
+            return self._budget
+        return self._magics.history_budget() if self._magics is not None else HistoryBudget()
+
+
+def _same(a: Snapshot, b: Snapshot) -> bool:
+    """The same message objects with the same content (``%chat pick`` edits in place)."""
+    return len(a) == len(b) and all(
+        x[0] is y[0] and x[1] == y[1] and x[2] == y[2] for x, y in zip(a, b)
+    )

@@ -1,0 +1,218 @@
+"""How transcripts look: an audio player, then the text (Markdown) or a table of timed segments.
+
+Every output is a MIME bundle with ``text/plain`` and ``text/html``, so a terminal prints the text
+and a notebook shows HTML. Transcripts are model output: always escaped, never run.
+
+Players: audio up to ``EMBED_LIMIT_BYTES`` (1 MiB) is embedded as base64 so the notebook replays it
+anywhere; bigger files are linked by their path relative to the working directory (the notebook's
+folder in Jupyter) so a saved notebook does not grow by megabytes, and files elsewhere get no player.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, TextIO
+from urllib.parse import quote
+
+from IPython.display import Audio, display
+
+from ..core.audio_sources import AudioSource, human_size
+from ..core.subtitles import clock
+from ..core.transcribe import TranscriptResult
+from ..errors import OAIError
+from ..magics.settings_commands import Table
+from ..render.markdown import IGNORE_MATH, answer_html, render_footer, render_markdown
+from .notebook import terminal_safe
+
+EMBED_LIMIT_BYTES = 1024 * 1024
+
+
+def player_bundle(
+    source: AudioSource, embed_limit: int = EMBED_LIMIT_BYTES, cwd: Optional[str] = None
+) -> Dict[str, str]:
+    """An ``IPython.display.Audio`` player as HTML, with a one-line text form for terminals."""
+    text = f"♪ {source.label} ({human_size(source.size)}, {source.content_type})"
+    audio = None
+    if source.size <= embed_limit:
+        try:
+            audio = Audio(data=source.read())
+        except OAIError:
+            audio = None
+    elif source.path:
+        relative = os.path.relpath(os.path.abspath(source.path), cwd or os.getcwd())
+        if not relative.startswith(os.pardir):
+            audio = Audio(url=quote(relative.replace(os.sep, "/")), embed=False)
+    if audio is None:
+        note = f"{text}: no player (over {human_size(embed_limit)} and not under the working folder)"
+        return {"text/plain": note, "text/html": f"<div class='oai-player'>{html.escape(note)}</div>"}
+    audio.mimetype = source.content_type  # Audio(data=...) would always say audio/wav
+    return {"text/plain": text, "text/html": audio._repr_html_()}
+
+
+def footer_parts(result: TranscriptResult) -> List[str]:
+    parts = [result.filename, result.model]
+    if result.task == "translate":
+        parts.append("translated to English")
+    if result.language:
+        parts.append(str(result.language))
+    if result.duration is not None:
+        parts.append(f"{result.duration:.1f} s of audio")
+    if result.usage or result.duration is not None:
+        from ..core.costs import format_cost
+
+        parts.append(format_cost(result.cost))
+    if result.request_id:
+        parts.append(result.request_id)
+    return parts
+
+
+def timing_table(result: TranscriptResult) -> Optional[Table]:
+    """Segments (srt, vtt, verbose_json) or, failing those, words, as start / end / text rows."""
+    if result.segments:
+        rows = [(clock(s.start), clock(s.end), " ".join(s.text.split())) for s in result.segments]
+    elif result.words:
+        rows = [(clock(w.start), clock(w.end), w.word) for w in result.words]
+    else:
+        return None
+    return Table(["start", "end", "text"], rows)
+
+
+class TranscriptView:
+    """One transcript as a notebook shows it (HTML) and as a terminal prints it (text).
+
+    Text goes through the chat renderer (Markdown with raw HTML off, math left alone).
+    """
+
+    def __init__(self, result: TranscriptResult, *, body: bool = True) -> None:
+        self.result = result
+        self.body = body
+
+    def _mark(self) -> Optional[str]:
+        return f"⚠ cut off: {self.result.error}" if self.result.error else None
+
+    def __repr__(self) -> str:
+        lines = [f"[{notice}]" for notice in self.result.notices]
+        if self.body:
+            table = timing_table(self.result)
+            lines.append(repr(table) if table is not None else self.result.text)
+        if self._mark():
+            lines.append(f"[{self._mark()}]")
+        lines.append("— " + " · ".join(footer_parts(self.result)))
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        table = timing_table(self.result)
+        body = table._repr_html_() if table is not None else render_markdown(self.result.text)
+        notices = "".join(
+            f'<div class="oai-notice" style="font-size:smaller;opacity:0.75">{html.escape(n)}</div>'
+            for n in self.result.notices
+        )
+        return notices + answer_html(body, self._mark()) + render_footer(footer_parts(self.result))
+
+
+class TranscribeDisplay:
+    """Shows a run of ``%transcribe``: progress, players, streamed deltas, finished transcripts.
+
+    In a notebook the whole run lives in ONE live surface (so 30 files never meet JupyterLab's
+    50-output limit) and ends as one static block; in a terminal, lines are printed as they come.
+    """
+
+    def __init__(
+        self,
+        *,
+        rich: bool,
+        streaming: bool = False,
+        render_interval: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+        out: Optional[TextIO] = None,
+        embed_limit: int = EMBED_LIMIT_BYTES,
+    ) -> None:
+        self.rich, self.streaming = rich, streaming
+        self.render_interval, self.clock = render_interval, clock
+        self.out = out or sys.stdout
+        self.embed_limit = embed_limit
+        self.surface: Any = None
+        self.live: Any = None
+        self.parts: List[tuple] = []  # (html, text) of each finished file, in order
+        self._player: Dict[str, str] = {}
+        self._index = 0
+        self._streamed = False
+
+    def start(self, index: int, total: int, source: AudioSource) -> None:
+        self._index, self._player = index, player_bundle(source, self.embed_limit)
+        self._streamed = False
+        if not self.rich:
+            if total > 1:
+                self.out.write(f"{index}/{total} {source.label}\n")
+                self.out.flush()
+            display(self._player, raw=True)
+            return
+        from ..render.live import LiveMarkdown
+        from ..render.surface import LiveSurface
+
+        if self.surface is None:
+            self.surface = LiveSurface(
+                [("p", "", '<div style="font-size:smaller;opacity:0.7"></div>'), ("f", "", "<div></div>")],
+                placeholder="transcribing…",
+            )
+        if total > 1:
+            self.surface.set_html("p", html.escape(f"{index}/{total} {source.label}"))
+        self.surface.add_region(f"x{index}", "<div></div>", parent="f")
+        self.surface.append_block(f"x{index}", self._player["text/html"])
+        self.surface.add_region(f"t{index}", f'<div class="{IGNORE_MATH}"></div>', parent="f")
+        self.surface.flush()
+        self.live = None
+        if self.streaming:
+            self.live = LiveMarkdown(self.surface, f"t{index}", render_interval=self.render_interval,
+                                     clock=self.clock, plain=True)
+
+    def delta(self, text: str) -> None:
+        self._streamed = True
+        if not self.rich:
+            self.out.write(terminal_safe(text))  # server text: no control sequences reach a terminal
+            self.out.flush()
+        elif self.live is not None:
+            self.live.append(text)
+
+    def finish(self, result: TranscriptResult) -> None:
+        if not self.rich:
+            if self.streaming:
+                self.out.write("\n")
+                display(TranscriptView(result, body=False))
+            else:
+                display(TranscriptView(result))
+            return
+        if self.live is not None:
+            self.live.finish()
+        view = TranscriptView(result)
+        body = view._repr_html_()
+        self.surface.set_html(f"t{self._index}", body)
+        self.surface.flush()
+        self.parts.append((self._player["text/html"] + body, f"{self._player['text/plain']}\n{view!r}"))
+
+    def failed(self, source: AudioSource, error: str) -> None:
+        if self.streaming and not self.rich and self._streamed:
+            self.out.write("\n")
+        line = f"✗ {source.label}: {error}"
+        if self.rich and self.surface is not None:
+            if self.live is not None:
+                self.live.finish()
+            note = f"<div class='oai-mark'>{html.escape(line)}</div>"
+            self.surface.set_html(f"t{self._index}", note)
+            self.surface.flush()
+            self.parts.append((self._player.get("text/html", "") + note, line))
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        """The run is over: the live surface becomes one static block (players, transcripts)."""
+        if self.surface is not None:
+            self.surface.finish("".join(h for h, _ in self.parts) or "<div></div>",
+                                "\n\n".join(t for _, t in self.parts))
+            self.surface = None
