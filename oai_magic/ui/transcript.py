@@ -23,9 +23,18 @@ from ..core.audio_sources import AudioSource, human_size
 from ..core.subtitles import clock
 from ..core.transcribe import TranscriptResult
 from ..errors import OAIError
-from ..magics.settings_commands import Table
-from ..render.markdown import IGNORE_MATH, answer_html, render_footer, render_markdown
-from .notebook import terminal_safe
+from ..render.chrome import (
+    answer_html,
+    cut_off_mark,
+    footer_html,
+    footer_text,
+    mark_html,
+    notice_line,
+    notices_html,
+    terminal_safe,
+)
+from ..render.markdown import IGNORE_MATH, render_markdown
+from ..render.table import Table
 
 EMBED_LIMIT_BYTES = 1024 * 1024
 
@@ -91,16 +100,16 @@ class TranscriptView:
         self.body = body
 
     def _mark(self) -> Optional[str]:
-        return f"⚠ cut off: {self.result.error}" if self.result.error else None
+        return cut_off_mark(self.result.error) if self.result.error else None
 
     def __repr__(self) -> str:
-        lines = [f"[{notice}]" for notice in self.result.notices]
+        lines = [notice_line(notice) for notice in self.result.notices]
         if self.body:
             table = timing_table(self.result)
             lines.append(repr(table) if table is not None else self.result.text)
         if self._mark():
-            lines.append(f"[{self._mark()}]")
-        lines.append("— " + " · ".join(footer_parts(self.result)))
+            lines.append(notice_line(self._mark()))
+        lines.append(footer_text(footer_parts(self.result)))
         return "\n".join(lines)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -109,11 +118,8 @@ class TranscriptView:
     def _repr_html_(self) -> str:
         table = timing_table(self.result)
         body = table._repr_html_() if table is not None else render_markdown(self.result.text)
-        notices = "".join(
-            f'<div class="oai-notice" style="font-size:smaller;opacity:0.75">{html.escape(n)}</div>'
-            for n in self.result.notices
-        )
-        return notices + answer_html(body, self._mark()) + render_footer(footer_parts(self.result))
+        return (notices_html(self.result.notices) + answer_html(body, self._mark())
+                + footer_html(footer_parts(self.result)))
 
 
 class TranscribeDisplay:
@@ -203,7 +209,7 @@ class TranscribeDisplay:
         if self.rich and self.surface is not None:
             if self.live is not None:
                 self.live.finish()
-            note = f"<div class='oai-mark'>{html.escape(line)}</div>"
+            note = mark_html(line)
             self.surface.set_html(f"t{self._index}", note)
             self.surface.flush()
             self.parts.append((self._player.get("text/html", "") + note, line))
