@@ -121,6 +121,10 @@ class TranscriptView:
         return (notices_html(self.result.notices) + answer_html(body, self._mark())
                 + footer_html(footer_parts(self.result)))
 
+    def closing_html(self) -> str:
+        """What goes under a transcript already shown: its mark and footer."""
+        return mark_html(self._mark()) + footer_html(footer_parts(self.result))
+
 
 class TranscribeDisplay:
     """Shows a run of ``%transcribe``: progress, players, streamed deltas, finished transcripts.
@@ -194,13 +198,30 @@ class TranscribeDisplay:
             else:
                 display(TranscriptView(result))
             return
-        if self.live is not None:
-            self.live.finish()
         view = TranscriptView(result)
-        body = view._repr_html_()
-        self.surface.set_html(f"t{self._index}", body)
+        if not self._close_streamed(view):
+            if self.live is not None:
+                self.live.finish()
+            self.surface.set_html(f"t{self._index}", view._repr_html_())
+            self.surface.flush()
+        self.parts.append((self._player["text/html"] + view._repr_html_(),
+                           f"{self._player['text/plain']}\n{view!r}"))
+
+    def _close_streamed(self, view: TranscriptView) -> bool:
+        """A streamed transcript is on the page already: draw its last pieces, then only its
+        mark and footer, instead of sending it all again (the run's final block renders it)."""
+        live, result = self.live, view.result
+        if live is None or result.notices or timing_table(result) is not None:
+            return False
+        if result.text != live.text:  # the finished text is not what streamed: show it whole
+            return False
+        live.refresh()
+        live.finish()
+        region = f"t{self._index}"
+        self.surface.seal(region)
+        self.surface.append_block(region, view.closing_html())
         self.surface.flush()
-        self.parts.append((self._player["text/html"] + body, f"{self._player['text/plain']}\n{view!r}"))
+        return True
 
     def failed(self, source: AudioSource, error: str) -> None:
         if self.streaming and not self.rich and self._streamed:
