@@ -25,6 +25,7 @@ from ..render.chrome import (
     json_final_text,
     mark_html,
     notice_line,
+    notices_block,
     notices_html,
     result_mark,
     terminal_safe,
@@ -47,18 +48,19 @@ def overall_mark(result: ChatResult) -> Optional[str]:
     return None
 
 
+# The same elements hold the live columns and the final ones, so nothing moves at the end.
+ROW_OPEN = '<div class="oai-choices" style="display:flex;flex-wrap:wrap;gap:1.2em;align-items:flex-start">'
+COLUMN_OPEN = '<div class="oai-choice" style="flex:1 1 0;min-width:16em;overflow-x:auto">'
+
+
+def column_label_html(label: str) -> str:
+    return f'<div style="font-size:smaller;font-weight:bold;opacity:0.7">{escape_html(label)}</div>'
+
+
 def columns_html(cells: List[Tuple[str, str]]) -> str:
     """(label, answer HTML) per choice → one flex row that wraps on narrow screens."""
-    columns = "".join(
-        '<div class="oai-choice" style="flex:1 1 0;min-width:16em;overflow-x:auto">'
-        f'<div style="font-size:smaller;font-weight:bold;opacity:0.7">{escape_html(label)}</div>'
-        f"{html}</div>"
-        for label, html in cells
-    )
-    return (
-        '<div class="oai-choices" style="display:flex;flex-wrap:wrap;gap:1.2em;'
-        f'align-items:flex-start">{columns}</div>'
-    )
+    columns = "".join(f"{COLUMN_OPEN}{column_label_html(label)}{html}</div>" for label, html in cells)
+    return f"{ROW_OPEN}{columns}</div>"
 
 
 class ColumnsView(RichView):
@@ -79,15 +81,11 @@ class ColumnsView(RichView):
 
         self.notices = list(notices)
         regions = [("n", "", f"<div>{notices_html(notices)}</div>")] if notices else []
-        regions.append(("row", "", '<div class="oai-choices" style="display:flex;flex-wrap:wrap;'
-                                   'gap:1.2em;align-items:flex-start"></div>'))
+        regions.append(("row", "", ROW_OPEN + "</div>"))
         for index in range(self.n):
-            heading = escape_html(choice_label(None, index, self.n))
             regions += [
-                (f"c{index}", "row", '<div class="oai-choice" style="flex:1 1 0;min-width:16em;'
-                                     'overflow-x:auto"></div>'),
-                (f"l{index}", f"c{index}",
-                 f'<div style="font-size:smaller;font-weight:bold;opacity:0.7">{heading}</div>'),
+                (f"c{index}", "row", COLUMN_OPEN + "</div>"),
+                (f"l{index}", f"c{index}", column_label_html(choice_label(None, index, self.n))),
                 (f"k{index}", f"c{index}", REASONING_REGION),
                 (f"a{index}", f"c{index}", ANSWER_REGION),
             ]
@@ -114,7 +112,7 @@ class ColumnsView(RichView):
             for live in self.lives:
                 live.finish()
             notices = all_notices(self.notices, result)
-            self.surface.withdraw(notices_html(notices) if notices else "", "\n".join(notices))
+            self.surface.withdraw(*notices_block(notices))
             return
         by_index = {c.index: c for c in result.choices}
         cells, texts = [], []

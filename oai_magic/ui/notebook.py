@@ -18,6 +18,7 @@ from ..render.chrome import (  # noqa: F401 (the views and the magics reach them
     json_final_text,
     notice_html,
     notice_line,
+    notices_block,
     notices_html,
     one_line,
     pretty_json,
@@ -100,7 +101,7 @@ class NotebookChatView(RichView):
         if nothing_arrived(result):
             self.live.finish()
             notices = all_notices(self.notices, result)
-            self.surface.withdraw(notices_html(notices) if notices else "", "\n".join(notices))
+            self.surface.withdraw(*notices_block(notices))
             return
         parts = footer_parts(result)
         html, text = self.live.finish(

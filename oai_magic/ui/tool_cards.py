@@ -22,6 +22,7 @@ from ..render.chrome import (
     footer_text,
     json_final_text,
     notice_line,
+    notices_block,
     notices_html,
     result_mark,
     terminal_safe,
@@ -218,8 +219,7 @@ class NotebookToolView(RichView):
         if result.nothing_arrived and not self.parts:  # CONTRACTS 1: only the cell's line
             if self.live is not None:
                 self.live.finish()
-            self.surface.withdraw(notices_html(self.notices) if self.notices else "",
-                                  "\n".join(self.notices))
+            self.surface.withdraw(*notices_block(self.notices))
             return
         parts = footer_parts(result)
         footer = footer_html(parts) if self.footer else ""
