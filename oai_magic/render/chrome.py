@@ -86,6 +86,10 @@ def answer_html(body_html: str, mark: Optional[str] = None) -> str:
     return f"{ANSWER_OPEN}{body_html}{mark_html(mark)}</div>"
 
 
+# The answer's region of a live surface: the same wrapper as the final block, so nothing moves.
+ANSWER_REGION = answer_html("")
+
+
 # --- the one line a cell (or the panel) ends with ------------------------------------------
 
 

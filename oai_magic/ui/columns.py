@@ -17,6 +17,7 @@ from typing import Any, List, Optional, TextIO, Tuple
 
 from ..core.chat import ChatResult, Choice
 from ..render.chrome import (
+    ANSWER_REGION,
     all_notices,
     choice_mark,
     footer_html,
@@ -33,7 +34,7 @@ from ..render.chrome import (
 )
 from ..render.markdown import escape_html
 from ..render.reasoning import REASONING_REGION, LiveReasoning, reasoning_html
-from .notebook import ANSWER_REGION, RichView
+from .notebook import RichView
 
 
 def choice_label(choice: Optional[Choice], index: int, n: int) -> str:

@@ -8,6 +8,7 @@ from typing import Any, Callable, List, Optional, TextIO
 
 from ..core.chat import ChatResult
 from ..render.chrome import (  # noqa: F401 (the views and the magics reach them here too)
+    ANSWER_REGION,
     all_notices,
     answer_html,
     cut_off_line,
@@ -56,10 +57,6 @@ class RichView:
     ) -> None:
         self.plain, self.footer, self.json_mode = plain, footer, json_mode
         self.render_interval, self.clock = render_interval, clock
-
-
-# The answer's region of a live surface: the same wrapper as the final block, so nothing moves.
-ANSWER_REGION = answer_html("")
 
 
 class NotebookChatView(RichView):

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, TextIO
 from ..core.chat import ChatResult
 from ..core.tools import ToolOutcome, call_preview
 from ..render.chrome import (
+    ANSWER_REGION,
     answer_html,
     footer_html,
     footer_parts,
@@ -31,7 +32,7 @@ from ..render.chrome import (
 from ..render.markdown import escape_html
 from ..render.reasoning import REASONING_REGION, DimReasoning, LiveReasoning, reasoning_html
 from ..render.surface import LiveRegion, Throttle
-from .notebook import ANSWER_REGION, RichView
+from .notebook import RichView
 
 SHOWN_RESULT_CHARS = 1500
 STATUS = {

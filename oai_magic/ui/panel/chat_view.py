@@ -15,6 +15,7 @@ import ipywidgets as widgets
 from ...core.chat import ChatResult
 from ...render.attachments import parts_html
 from ...render.chrome import (
+    ANSWER_REGION,
     PARTIAL_MARK,
     answer_html,
     footer_html,
@@ -28,7 +29,6 @@ from ...render.live import LiveMarkdown
 from ...render.markdown import IGNORE_MATH, escape_html, render_markdown
 from ...render.reasoning import REASONING_REGION, LiveReasoning, reasoning_html
 from ...state import Message, content_text, redact
-from ..notebook import ANSWER_REGION
 
 _USER_STYLE = (
     "background:rgba(127,127,127,0.10);border-radius:6px;padding:0.1em 0.7em;margin:0.4em 0 0.2em 0"
