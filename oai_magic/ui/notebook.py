@@ -7,7 +7,7 @@ import time
 from typing import Any, Callable, List, Optional, TextIO
 
 from ..core.chat import ChatResult
-from ..render.chrome import (  # noqa: F401 (the views and the magics reach them here too)
+from ..render.chrome import (  # noqa: F401 (their old home: the magics and other views import them here)
     ANSWER_REGION,
     all_notices,
     answer_html,
@@ -29,7 +29,7 @@ from ..render.chrome import (  # noqa: F401 (the views and the magics reach them
     usage_detail_parts,
     write_terminal_closing,
 )
-from ..render.reasoning import (  # noqa: F401
+from ..render.reasoning import (  # noqa: F401 (as above)
     REASONING_REGION,
     DimReasoning,
     LiveReasoning,
