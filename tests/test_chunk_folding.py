@@ -140,6 +140,7 @@ def test_one_choice_still_open_is_not_complete():
 
 def test_reasoning_content_is_kept_apart_from_the_answer_and_reported_per_add():
     accumulator = ChatAccumulator()
+    assert accumulator.reasoning_deltas == []
     accumulator.add(chunk(reasoning_content="Think"))
     assert accumulator.reasoning_deltas == [(0, "Think")]
     accumulator.add(chunk("Yes", reasoning_content="ing."))

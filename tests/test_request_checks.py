@@ -218,10 +218,10 @@ def test_an_extra_field_equal_to_the_magic_value_needs_no_notice():
 
 
 def test_override_notices_cut_long_values_to_80_characters():
-    payload = {"user": "u" * 100}
+    payload = {"user": "é" * 100}
     notices = apply_extra_fields(payload, ChatOptions(extra={"user": "ü" * 100},
                                                       param_names=["user"]))
-    shown_new, shown_old = '"' + "ü" * 79, '"' + "u" * 79
+    shown_new, shown_old = '"' + "ü" * 79, '"' + "é" * 79
     assert notices == [f"--param user={shown_new} overrides the value oai_magic set ({shown_old})."]
 
 

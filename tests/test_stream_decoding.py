@@ -293,6 +293,22 @@ def test_a_long_line_after_a_short_one_in_the_same_chunk_is_caught():
         payloads(short + b"\n\n" + long + b"\n\n", max_line_bytes=len(long) - 1)
 
 
+def test_a_line_opened_after_a_line_end_keeps_counting_into_the_next_chunk():
+    short, long = b'data: {"a": 1}', b'data: {"a": "' + b"x" * 30 + b'"}'
+    pieces = [short + b"\n\n" + long[:20], long[20:] + b"\n\n"]
+    with pytest.raises(APIError, match="a line over"):
+        payloads(*pieces, max_line_bytes=len(long) - 1)
+    assert payloads(*pieces, max_line_bytes=len(long)) == [{"a": 1}, {"a": "x" * 30}]
+
+
+def test_the_default_limit_is_8_mib_per_line():
+    room = 8 * 1024 * 1024 - len(b'data: {"a": ""}')
+    exact = b'data: {"a": "' + b"x" * room + b'"}\n\n'
+    assert payloads(exact)[0]["a"] == "x" * room
+    with pytest.raises(APIError, match="a line over 8,388,608 bytes"):
+        payloads(exact.replace(b'"a"', b'"ab"'))
+
+
 def test_many_short_lines_over_many_chunks_never_add_up_to_a_long_one():
     line = b'data: {"a": 1}'
     body = (line + b"\n\n") * 20
