@@ -510,15 +510,6 @@ def limit_pieces(pieces, stop, max_tokens: Optional[int]) -> Tuple[List[str], st
     return pieces, "stop"
 
 
-def _plan_tool_calls(body: dict) -> Optional[list]:
-    """Tool calls to answer with when ``tools`` are offered, else None (answer with text).
-
-    A list of ``{"name": str, "arguments": str}``; the server streams and reports them with
-    finish_reason "tool_calls". The plan itself lives in ``_practice_tools``.
-    """
-    return plan_tool_calls(body)
-
-
 # ---------------------------------------------------------------- chat: about the context sent
 
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<where>\S+))?\n'
@@ -592,7 +583,7 @@ def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int
 
     ``repeat_names``: every tool-call chunk carries the id and the whole name again (llama.cpp).
     """
-    planned = _plan_tool_calls(body) if body.get("tools") else None
+    planned = plan_tool_calls(body) if body.get("tools") else None
     if planned:
         calls, deltas = [], []
         for j, call in enumerate(planned):
