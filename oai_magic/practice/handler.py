@@ -102,10 +102,10 @@ class PracticeHandler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.practice._track(self.connection, threading.current_thread())
+        self.server.practice.track_connection(self.connection, threading.current_thread())
 
     def finish(self) -> None:
-        self.server.practice._track(self.connection, None)
+        self.server.practice.track_connection(self.connection, None)
         with contextlib.suppress(OSError):
             super().finish()
 
@@ -146,7 +146,7 @@ class PracticeHandler(BaseHTTPRequestHandler):
                 form = parse_multipart(body, ctype)
             except RequestError:
                 form = []
-        self._remaining = practice._record(
+        self._remaining = practice.record(
             RecordedRequest(self.command, self.path, headers, body, parsed, form))
         path = urlsplit(self.path).path
         try:
@@ -155,7 +155,7 @@ class PracticeHandler(BaseHTTPRequestHandler):
             self._quirks = None
             self._send_reply(RequestError(400, str(exc)).reply())
             return
-        scripted = practice._next_scripted(path)
+        scripted = practice.next_scripted(path)
         if scripted is not None:
             self._send_scripted(scripted)
             return
@@ -179,7 +179,7 @@ class PracticeHandler(BaseHTTPRequestHandler):
 
     def _route(self, path: str, body: bytes, ctype: str, form: list) -> Reply:
         if path.startswith(("/v1/files", "/v1/batches")) and self._quirks is None:
-            self.server.practice._check_key(self._request_headers.get("authorization", ""))
+            self.server.practice.check_key(self._request_headers.get("authorization", ""))
             reply = self.server.practice.batches.route(self.command, path, body, form)
             if reply is not None:
                 return reply
@@ -191,7 +191,7 @@ class PracticeHandler(BaseHTTPRequestHandler):
                                f"use {method}.")
         quirks = self._quirks
         if quirks is None:
-            self.server.practice._check_key(self._request_headers.get("authorization", ""))
+            self.server.practice.check_key(self._request_headers.get("authorization", ""))
         if quirks == "faster-whisper" and path.startswith("/v1/models"):
             return detail_reply(404, "Not Found")
         if quirks == "llamacpp" and path == "/v1/chat/completions":
@@ -297,7 +297,7 @@ class PracticeHandler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _pause(self, seconds: float) -> None:
-        if seconds > 0 and self.server.practice._stopping.wait(seconds):
+        if seconds > 0 and self.server.practice.stopping.wait(seconds):
             raise _Stop
 
     def _write_chunk(self, data: bytes) -> None:
@@ -330,7 +330,7 @@ class PracticeHandler(BaseHTTPRequestHandler):
         for i in range(len(pieces) + 1):
             if s.gate is not None and i == s.gate_before:
                 while not s.gate.wait(0.05):
-                    if self.server.practice._stopping.is_set():
+                    if self.server.practice.stopping.is_set():
                         raise _Stop
             if s.abort_after is not None and i >= s.abort_after:
                 self.close_connection = True  # FIN with no terminating chunk: body cut short

@@ -63,7 +63,7 @@ class PracticeServer:
         # requests and a 429 past the limit. None: the generous fixed headers.
         self.rate_limit: Optional[RateLimit] = None
         self.batches = BatchStore()  # /v1/files and /v1/batches
-        self._stopping = threading.Event()
+        self.stopping = threading.Event()
         self._httpd: Optional[PracticeHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -73,7 +73,7 @@ class PracticeServer:
     def start(self) -> PracticeServer:
         if self._httpd is not None:
             return self
-        self._stopping.clear()
+        self.stopping.clear()
         httpd = PracticeHTTPServer((self.host, self.port), PracticeHandler)
         httpd.practice = self
         self._httpd, self.port = httpd, httpd.server_address[1]
@@ -88,7 +88,7 @@ class PracticeServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
-        self._stopping.set()
+        self.stopping.set()
         httpd.shutdown()
         httpd.server_close()
         with self._cond:
@@ -126,7 +126,7 @@ class PracticeServer:
 
     # -- used by the handler threads
 
-    def _record(self, request: RecordedRequest) -> int:
+    def record(self, request: RecordedRequest) -> int:
         if self.log_limit is not None and len(request.body) > LOGGED_BODY_BYTES:
             request = RecordedRequest(request.method, request.path, request.headers,
                                       request.body[:LOGGED_BODY_BYTES])
@@ -136,21 +136,21 @@ class PracticeServer:
             self._cond.notify_all()
             return self._remaining
 
-    def _next_scripted(self, path: str) -> Optional[Scripted]:
+    def next_scripted(self, path: str) -> Optional[Scripted]:
         with self._cond:
             for suffix, queue in self._scripts:
                 if queue and path.endswith(suffix):
                     return queue.popleft()
         return None
 
-    def _track(self, conn: socket.socket, thread: Optional[threading.Thread]) -> None:
+    def track_connection(self, conn: socket.socket, thread: Optional[threading.Thread]) -> None:
         with self._cond:
             if thread is None:
                 self._connections.pop(conn, None)
             else:
                 self._connections[conn] = thread
 
-    def _check_key(self, authorization: str) -> None:
+    def check_key(self, authorization: str) -> None:
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
