@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional, Type
+
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
@@ -71,9 +73,29 @@ def shell(_shell, server, monkeypatch):
     magics.max_tokens_param = "max_completion_tokens"
 
 
-def run(shell, cell: str):
-    """Run a cell; return its ExecutionResult (errors are inspected, not swallowed)."""
-    return shell.run_cell(cell, store_history=False)
+def run(shell, cell: str, expect: Optional[Type[BaseException]] = None):
+    """Run a cell as a notebook would; a cell that fails when it should not fails the test.
+
+    IPython keeps a cell's exception in the ExecutionResult (``error_before_exec`` when the
+    cell could not start, ``error_in_exec`` when it raised) after showing it to the user. Left
+    there, a cell that broke looks like one that passed. So: without ``expect`` the error is
+    raised again, with its own traceback, and the ExecutionResult is returned. With ``expect``
+    the cell must fail with exactly that class (what the user sees is the class and its
+    message); the error is returned so the test can assert on its message.
+    """
+    result = shell.run_cell(cell, store_history=False)
+    error = result.error_before_exec or result.error_in_exec
+    if expect is None:
+        if error is not None:
+            raise error
+        return result
+    if error is None:
+        pytest.fail(f"the cell was expected to fail with {expect.__name__} but ran without error:\n{cell}")
+    if type(error) is not expect:
+        raise AssertionError(
+            f"the cell was expected to fail with {expect.__name__}, not {type(error).__name__}: {error}"
+        ) from error
+    return error
 
 
 @pytest.fixture

@@ -67,8 +67,7 @@ def test_interleaved_choices_stream_into_their_own_columns_and_end_as_one_block(
         shell, server, magics, notebook, frontend, monkeypatch):
     monkeypatch.setattr(magics, "render_interval", 0.0)  # draw on every chunk
     server.script(CHAT, Scripted(chunks=interleaved_stream(three_answers(), ["stop"] * 3, USAGE)))
-    result = run(shell, "%%chat -N 3 -o r\nThree takes, please")
-    assert result.success, result.error_in_exec
+    run(shell, "%%chat -N 3 -o r\nThree takes, please")
 
     first = notebook.messages[0]
     view = first["data"]["application/vnd.jupyter.widget-view+json"]
@@ -161,8 +160,8 @@ def test_pick_replaces_the_recorded_turn_with_choice_k_and_the_next_prompt_sends
 ])
 def test_pick_refuses_a_choice_that_does_not_exist(shell, server, line, message):
     run(shell, "%%chat -N 3\nCompare")
-    result = run(shell, line)
-    assert isinstance(result.error_in_exec, UsageError) and message in str(result.error_in_exec)
+    error = run(shell, line, expect=UsageError)
+    assert message in str(error)
 
 
 def test_penalties_logit_bias_user_and_n_are_sent_as_typed(shell, server):
@@ -189,9 +188,8 @@ def test_penalties_logit_bias_user_and_n_are_sent_as_typed(shell, server):
 ])
 def test_each_invalid_option_is_a_one_line_error_before_anything_is_sent(
         shell, server, capsys, options, message):
-    result = run(shell, f"%%chat {options}\nhi")
-    assert isinstance(result.error_in_exec, UsageError), result.error_in_exec
-    assert message in str(result.error_in_exec)
+    error = run(shell, f"%%chat {options}\nhi", expect=UsageError)
+    assert message in str(error)
     assert "Traceback" not in capsys.readouterr().err
     assert server.requests == []
 
@@ -206,8 +204,8 @@ def test_chat_help_lists_every_new_option(shell):
 def test_a_broken_stream_keeps_what_each_choice_said(shell, server, capsys):
     events = interleaved_stream(three_answers(), ["stop"] * 3)
     server.script(CHAT, Scripted(chunks=events[:20], abort_after=20))
-    result = run(shell, "%%chat -N 3 -o r\nThree takes")
-    assert isinstance(result.error_in_exec, UsageError) and "partial" in str(result.error_in_exec)
+    error = run(shell, "%%chat -N 3 -o r\nThree takes", expect=UsageError)
+    assert "partial" in str(error)
     out = capsys.readouterr().out
     assert "alpha0" in out and "bravo0" in out and "charlie0" in out
     answer = get_state(shell).conversations["default"].messages[-1]
