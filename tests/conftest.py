@@ -11,6 +11,8 @@ from traitlets.config import Config
 from oai_magic import state as state_module
 from oai_magic.practice import PracticeServer
 
+from .recording import Notebook
+
 TEST_KEY = "sk-test-SECRETKEY-0123456789abcd"
 
 
@@ -18,6 +20,13 @@ TEST_KEY = "sk-test-SECRETKEY-0123456789abcd"
 def clean_environment(monkeypatch):
     for name in ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def practice():
+    """A practice server for one test module, apart from the shared one that ``server`` resets."""
+    with PracticeServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +80,19 @@ def shell(_shell, server, monkeypatch):
     magics.project = None
     magics.context_tokens = None
     magics.max_tokens_param = "max_completion_tokens"
+
+
+@pytest.fixture
+def magics(shell):
+    """The loaded OAIMagics, to read or set its traits as ``%config`` would."""
+    return shell.magics_manager.registry["OAIMagics"]
+
+
+@pytest.fixture
+def notebook(shell):
+    """Rich display, every message kept as a notebook frontend receives it; plain again after."""
+    with Notebook(shell) as publisher:
+        yield publisher
 
 
 def run(shell, cell: str, expect: Optional[Type[BaseException]] = None):

@@ -12,26 +12,12 @@ from oai_magic.core.chat import ChatResult, Choice
 from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import get_state
 from oai_magic.ui.columns import ColumnsView
-from tests.recording import RecordingPublisher
 
 from .conftest import run
 from .page_model import WidgetFrontend  # noqa: F401 (type of the frontend fixture)
 
 CHAT = "/chat/completions"
 WORDS = {0: "alpha", 1: "bravo", 2: "charlie"}
-
-
-@pytest.fixture
-def magics(shell):
-    return shell.magics_manager.registry["OAIMagics"]
-
-
-@pytest.fixture
-def notebook(shell, magics, monkeypatch):
-    publisher = RecordingPublisher(shell=shell)
-    monkeypatch.setattr(shell, "display_pub", publisher)
-    monkeypatch.setattr(magics, "display_mode", "rich")
-    return publisher
 
 
 def interleaved_stream(texts: List[str], finish: List[str], usage=None) -> List[bytes]:

@@ -20,7 +20,6 @@ from oai_magic.state import StreamRedactor, get_state, redact
 
 from .conftest import TEST_KEY, run
 from .hostile_server import HostileServer
-from .recording import RecordingPublisher
 
 KEY_RUNS = [TEST_KEY[i : i + 12] for i in range(len(TEST_KEY) - 11)]
 
@@ -30,23 +29,6 @@ def hostile():
     server = HostileServer().start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def magics(shell):
-    return shell.magics_manager.registry["OAIMagics"]
-
-
-@pytest.fixture
-def notebook(shell, magics):
-    """Rich display recorded as a notebook frontend receives it."""
-    saved = shell.display_pub
-    publisher = RecordingPublisher(shell=shell)
-    shell.display_pub = publisher
-    magics.display_mode = "rich"
-    yield publisher
-    shell.display_pub = saved
-    magics.display_mode = "plain"
 
 
 def use(shell, hostile, mode):

@@ -44,11 +44,6 @@ def broken(x: int) -> int:
 
 
 @pytest.fixture
-def magics(shell):
-    return shell.magics_manager.registry["OAIMagics"]
-
-
-@pytest.fixture
 def kernel_functions(shell):
     assert run(shell, WEATHER).success
     yield shell.user_ns

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-from IPython.core.displaypub import DisplayPublisher
 from IPython.core.error import UsageError
 from IPython.display import Audio
 
@@ -54,31 +53,6 @@ def failure(error) -> str:
     message = str(error)
     assert "\n" not in message
     return message
-
-
-@pytest.fixture
-def magics(shell):
-    return shell.magics_manager.registry["OAIMagics"]
-
-
-class RecordingPublisher(DisplayPublisher):
-    """Keeps every published bundle, as a notebook frontend would receive it."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.outputs = []
-
-    def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
-        self.outputs.append((data, transient or {}, update))
-
-
-@pytest.fixture
-def notebook(shell, magics, monkeypatch):
-    """The shell as a rich frontend sees it: HTML bundles recorded, handles updated in place."""
-    publisher = RecordingPublisher(shell=shell)
-    monkeypatch.setattr(shell, "display_pub", publisher)
-    magics.display_mode = "rich"
-    return publisher
 
 
 # --- uploads -------------------------------------------------------------------------------
@@ -325,7 +299,7 @@ def test_streaming_renders_deltas_progressively_and_stops_at_done(shell, server,
     drawn = [op[3] for op in page.ops if op[0] == "o"]
     assert "".join(drawn).endswith("One two three") and len(drawn) >= 2  # drawn as it came
     assert shell.user_ns["r"].text == "One two three."
-    assert "after done" not in json.dumps([data for data, _, _ in notebook.outputs])
+    assert "after done" not in json.dumps([message["data"] for message in notebook.messages])
 
 
 def test_redraws_are_throttled_and_the_last_one_shows_everything(notebook, frontend):
@@ -339,7 +313,7 @@ def test_redraws_are_throttled_and_the_last_one_shows_everything(notebook, front
     assert [d[-1:] for d in drawn] == ["a", "d"] and drawn[-1].endswith("bcd")  # two draws, all shown
     display.finish(TranscriptResult(text="abcd", source="clip", filename="clip.wav", model="m"))
     display.close()
-    assert "abcd" in notebook.outputs[-1][0]["text/html"]
+    assert "abcd" in notebook.messages[-1]["data"]["text/html"]
 
 
 def test_a_stream_without_done_keeps_the_deltas(shell, server):
@@ -394,7 +368,7 @@ def test_a_notebook_gets_an_embedded_player_and_escaped_transcript(shell, server
     body = json.dumps({"text": "<script>alert(1)</script> **said**"}).encode()
     server.script(TRANSCRIBE, Scripted(200, {}, body))
     assert run(shell, f"%transcribe {fixture('hello.mp3')}").success
-    final = notebook.outputs[-1][0]["text/html"]  # one block: the player, then the transcript
+    final = notebook.messages[-1]["data"]["text/html"]  # one block: the player, then the transcript
     player, transcript = final.split("</audio>", 1)
     assert "<audio" in player and "data:audio/mpeg;base64," in player
     assert "<script>" not in transcript and "&lt;script&gt;" in transcript
@@ -403,7 +377,7 @@ def test_a_notebook_gets_an_embedded_player_and_escaped_transcript(shell, server
 
 def test_a_notebook_shows_segments_as_an_html_table(shell, server, notebook):
     assert run(shell, f"%transcribe -f vtt {fixture('hello.wav')}").success
-    transcript = notebook.outputs[-1][0]["text/html"]
+    transcript = notebook.messages[-1]["data"]["text/html"]
     assert "<th style='text-align:left'>start</th>" in transcript
     assert "<td style='text-align:left'>00:00.00</td>" in transcript
 
