@@ -124,17 +124,12 @@ def run(shell, cell: str, expect: Optional[Type[BaseException]] = None):
 def frontend(monkeypatch):
     """Every widget message, as a frontend would hold it (live surfaces included)."""
     import comm
-    from comm.base_comm import BaseComm
 
     from .page_model import WidgetFrontend
 
     seen = WidgetFrontend()
-
-    class RecordingComm(BaseComm):
-        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
-            seen.receive(self.comm_id, msg_type, data)
-
-    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: RecordingComm(*a, **k))
+    frontend_comm = seen.comm_class()
+    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: frontend_comm(*a, **k))
     return seen
 
 

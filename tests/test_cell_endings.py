@@ -18,13 +18,10 @@ from oai_magic.state import get_state
 
 from .conftest import run
 from .recording import Notebook
+from .synthetic import delta_chunk
 
 CHAT = "/chat/completions"
 UNAUTHORIZED = b'{"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}'
-
-
-def delta_chunk(text):
-    return {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
 
 
 def shown_html(publisher) -> str:

@@ -13,12 +13,9 @@ from oai_magic.state import get_state
 
 from .conftest import TEST_KEY, run
 from .recording import Notebook
+from .synthetic import delta_chunk
 
 CHAT = "/chat/completions"
-
-
-def delta_chunk(text, finish=None):
-    return {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}]}
 
 
 def test_chat_streams_the_answer_and_records_the_exchange(shell, server, capsys):

@@ -14,6 +14,7 @@ from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import Conversation, Message, get_state
 
 from .conftest import run
+from .synthetic import delta_chunk
 
 
 def chat(shell, text, options=""):
@@ -122,10 +123,6 @@ def test_budget_trimming_is_by_whole_exchanges():
     messages, dropped = thread.api_messages([Message("user", "now")], max_tokens=60)
     assert messages[0]["role"] == "system" and messages[-1]["content"] == "now"
     assert dropped == 4 and [m["content"][:2] for m in messages[1:-1]] == ["u4", "a4"]
-
-
-def delta_chunk(text):
-    return {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
 
 
 def test_a_real_sigint_mid_stream_keeps_the_partial_answer_marked_and_recorded(shell, server, capsys):
