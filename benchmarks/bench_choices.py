@@ -14,43 +14,26 @@ output at the same redraw rate.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Any, List
+from typing import List
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 import comm  # noqa: E402
-from comm.base_comm import BaseComm  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
-from recording import RecordingPublisher  # noqa: E402
-from synthetic import answer_tokens  # noqa: E402
 
 from oai_magic.core.chat import ChatResult, Choice  # noqa: E402
 from oai_magic.render.markdown import answer_html, render_markdown  # noqa: E402
 from oai_magic.ui.columns import ColumnsView, columns_html  # noqa: E402
+from tests.page_model import WidgetFrontend  # noqa: E402
+from tests.recording import RecordingPublisher  # noqa: E402
+from tests.synthetic import FakeClock, answer_tokens  # noqa: E402
 
 INTERVAL = 0.05
 N = 3
-SENT: List[int] = []
-
-
-class CountingComm(BaseComm):
-    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None,
-                    buffers: Any = None, **keys: Any) -> None:
-        payload = (data or {}).get("state") or (data or {}).get("content") or {}  # state or custom msg
-        SENT.append(len(json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")))
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+FRONTEND = WidgetFrontend()  # counts the comm messages and their bytes (state or custom content)
 
 
 def streams(size: int) -> List[List[str]]:
@@ -67,16 +50,16 @@ def interleaved(tokens: List[List[str]]):
 def run_columns(size: int, publisher: RecordingPublisher) -> dict:
     tokens = streams(size)
     clock = FakeClock()
-    SENT.clear()
+    FRONTEND.bytes, FRONTEND.received = 0, 0
     publisher.reset()
     view = ColumnsView(N, render_interval=INTERVAL, clock=clock)
     view.begin([])
     for index, token in interleaved(tokens):
         clock.now += 0.02 / N
         view.delta(index, token)
-    streamed_comm = sum(SENT)
+    streamed_comm = FRONTEND.bytes
     live_bytes = sum(live.stats["bytes"] for live in view.lives)
-    messages = len(SENT)
+    messages = FRONTEND.received
     pieces = 1  # one live surface widget for all the columns
     texts = ["".join(t) for t in tokens]
     result = ChatResult(choices=[Choice(i, text, "stop") for i, text in enumerate(texts)])
@@ -87,7 +70,7 @@ def run_columns(size: int, publisher: RecordingPublisher) -> dict:
         "live_bytes": live_bytes,
         "comm_messages": messages,
         "widgets": pieces,
-        "close_bytes": sum(SENT) - streamed_comm,
+        "close_bytes": FRONTEND.bytes - streamed_comm,
         "display_bytes": publisher.total_bytes,
         "final_html": len(publisher.messages[-1]["data"]["text/html"]),
     }
@@ -119,7 +102,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="2000,8000")
     args = parser.parse_args()
-    comm.create_comm = lambda *a, **k: CountingComm(*a, **k)  # type: ignore[assignment]
+    frontend_comm = FRONTEND.comm_class()
+    comm.create_comm = lambda *a, **k: frontend_comm(*a, **k)  # type: ignore[assignment]
     shell = InteractiveShell.instance()
     publisher = RecordingPublisher(shell=shell)
     shell.display_pub = publisher

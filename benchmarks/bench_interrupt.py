@@ -12,18 +12,19 @@ from __future__ import annotations
 import argparse
 import signal
 import statistics
+import sys
 import threading
 import time
+from pathlib import Path
 
-from IPython.core.interactiveshell import InteractiveShell
-from traitlets.config import Config
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from oai_magic.practice import PracticeServer, Scripted, sse_event
-from oai_magic.state import Secret, get_state
+from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+from traitlets.config import Config  # noqa: E402
 
-
-def chunk(text: str) -> dict:
-    return {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+from oai_magic.practice import PracticeServer, Scripted, sse_event  # noqa: E402
+from oai_magic.state import Secret, get_state  # noqa: E402
+from tests.synthetic import delta_chunk  # noqa: E402
 
 
 def main() -> None:
@@ -42,7 +43,7 @@ def main() -> None:
         state.settings.base_url, state.settings.api_key = server.base_url, Secret("sk-bench-00000000")
         for _ in range(args.runs):
             gate = threading.Event()
-            chunks = [sse_event(chunk("Partial ")), sse_event(chunk("answer")), sse_event(chunk(" never"))]
+            chunks = [sse_event(delta_chunk("Partial ")), sse_event(delta_chunk("answer")), sse_event(delta_chunk(" never"))]
             server.script("/chat/completions", Scripted(chunks=chunks, gate=gate, gate_before=2))
             sent_at = []
             factory = magics.chat_view

@@ -22,29 +22,19 @@ from typing import Any, Callable, Dict, List
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 import comm  # noqa: E402
-from comm.base_comm import BaseComm  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
-from page_model import WidgetFrontend  # noqa: E402
-from recording import RecordingPublisher  # noqa: E402
-from synthetic import answer_tokens  # noqa: E402
 
 from oai_magic.render.live import LiveMarkdown  # noqa: E402
 from oai_magic.render.markdown import answer_html, render_markdown  # noqa: E402
 from oai_magic.render.surface import LiveSurface  # noqa: E402
 from oai_magic.ui.notebook import ANSWER_REGION  # noqa: E402
+from tests.page_model import WidgetFrontend  # noqa: E402
+from tests.recording import RecordingPublisher  # noqa: E402
+from tests.synthetic import FakeClock, answer_tokens  # noqa: E402
 
 INTERVAL = 0.05
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class NaiveLive:
@@ -92,13 +82,8 @@ def run(kind: str, tokens: List[str], per_token: float) -> Dict[str, float]:
     saved, shell.display_pub = shell.display_pub, publisher
     clock = FakeClock()
     frontend = WidgetFrontend()
-
-    class CountingComm(BaseComm):
-        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
-            frontend.receive(self.comm_id, msg_type, data)
-            frontend.messages = getattr(frontend, "messages", 0) + 1
-
-    saved_comm, comm.create_comm = comm.create_comm, lambda *a, **k: CountingComm(*a, **k)
+    frontend_comm = frontend.comm_class()
+    saved_comm, comm.create_comm = comm.create_comm, lambda *a, **k: frontend_comm(*a, **k)
     surface = None
     try:
         if kind == "live":
@@ -136,7 +121,7 @@ def run(kind: str, tokens: List[str], per_token: float) -> Dict[str, float]:
     lat = sorted(latencies)
     return {
         "draws": sum(1 for m in publisher.messages if m["kind"] != "clear")
-        + getattr(frontend, "messages", 0),
+        + frontend.received,
         "bytes": total,
         "ratio": total / final,
         "us_per_token": 1e6 * render_seconds / len(tokens),

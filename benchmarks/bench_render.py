@@ -37,14 +37,9 @@ FRONTEND = WidgetFrontend()  # every widget message of the live surface, counted
 
 def count_widget_messages() -> None:
     import comm
-    from comm.base_comm import BaseComm
 
-    class CountingComm(BaseComm):
-        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
-            FRONTEND.receive(self.comm_id, msg_type, data)
-            FRONTEND.count = getattr(FRONTEND, "count", 0) + 1
-
-    comm.create_comm = lambda *a, **k: CountingComm(*a, **k)
+    frontend_comm = FRONTEND.comm_class()
+    comm.create_comm = lambda *a, **k: frontend_comm(*a, **k)
 
 
 class Timeline:
@@ -119,7 +114,7 @@ def run_once(shell: Any, server: PracticeServer, tokens: int, pace_ms: int, naiv
     magics = shell.magics_manager.registry["OAIMagics"]
     publisher: RecordingPublisher = shell.display_pub
     publisher.reset()
-    FRONTEND.bytes, FRONTEND.count = 0, 0
+    FRONTEND.bytes, FRONTEND.received = 0, 0
     timeline = Timeline()
     views: List[Any] = []
     original_factory = magics.chat_view
@@ -143,7 +138,7 @@ def run_once(shell: Any, server: PracticeServer, tokens: int, pace_ms: int, naiv
     latencies = timeline.latencies()
     total = publisher.total_bytes + FRONTEND.bytes
     return {
-        "updates": sum(1 for m in publisher.messages if m["kind"] != "clear") + FRONTEND.count,
+        "updates": sum(1 for m in publisher.messages if m["kind"] != "clear") + FRONTEND.received,
         "bytes": total,
         "ratio": total / final,
         "cpu_us_per_token": 1e6 * render_seconds / tokens,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Optional, Type
+
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 from oai_magic import state as state_module
 from oai_magic.practice import PracticeServer
+
+from .recording import Notebook
 
 TEST_KEY = "sk-test-SECRETKEY-0123456789abcd"
 
@@ -16,6 +20,13 @@ TEST_KEY = "sk-test-SECRETKEY-0123456789abcd"
 def clean_environment(monkeypatch):
     for name in ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def practice():
+    """A practice server for one test module, apart from the shared one that ``server`` resets."""
+    with PracticeServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -71,26 +82,54 @@ def shell(_shell, server, monkeypatch):
     magics.max_tokens_param = "max_completion_tokens"
 
 
-def run(shell, cell: str):
-    """Run a cell; return its ExecutionResult (errors are inspected, not swallowed)."""
-    return shell.run_cell(cell, store_history=False)
+@pytest.fixture
+def magics(shell):
+    """The loaded OAIMagics, to read or set its traits as ``%config`` would."""
+    return shell.magics_manager.registry["OAIMagics"]
+
+
+@pytest.fixture
+def notebook(shell):
+    """Rich display, every message kept as a notebook frontend receives it; plain again after."""
+    with Notebook(shell) as publisher:
+        yield publisher
+
+
+def run(shell, cell: str, expect: Optional[Type[BaseException]] = None):
+    """Run a cell as a notebook would; a cell that fails when it should not fails the test.
+
+    IPython keeps a cell's exception in the ExecutionResult (``error_before_exec`` when the
+    cell could not start, ``error_in_exec`` when it raised) after showing it to the user. Left
+    there, a cell that broke looks like one that passed. So: without ``expect`` the error is
+    raised again, with its own traceback, and the ExecutionResult is returned. With ``expect``
+    the cell must fail with exactly that class (what the user sees is the class and its
+    message); the error is returned so the test can assert on its message.
+    """
+    result = shell.run_cell(cell, store_history=False)
+    error = result.error_before_exec or result.error_in_exec
+    if expect is None:
+        if error is not None:
+            raise error
+        return result
+    if error is None:
+        pytest.fail(f"the cell was expected to fail with {expect.__name__} but ran without error:\n{cell}")
+    if type(error) is not expect:
+        raise AssertionError(
+            f"the cell was expected to fail with {expect.__name__}, not {type(error).__name__}: {error}"
+        ) from error
+    return error
 
 
 @pytest.fixture
 def frontend(monkeypatch):
     """Every widget message, as a frontend would hold it (live surfaces included)."""
     import comm
-    from comm.base_comm import BaseComm
 
     from .page_model import WidgetFrontend
 
     seen = WidgetFrontend()
-
-    class RecordingComm(BaseComm):
-        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
-            seen.receive(self.comm_id, msg_type, data)
-
-    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: RecordingComm(*a, **k))
+    frontend_comm = seen.comm_class()
+    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: frontend_comm(*a, **k))
     return seen
 
 

@@ -1,11 +1,13 @@
 """Deterministic, realistic model answers (prose, lists, code, tables, math) split into
-token-sized deltas, for live-rendering tests and benchmarks/bench_live.py."""
+token-sized deltas, a streamed chunk to script the practice server with, and a clock that moves
+only when told, for live-rendering tests and the benchmarks (bench_live.py, bench_choices.py,
+bench_interrupt.py)."""
 
 from __future__ import annotations
 
 import random
 import re
-from typing import List
+from typing import List, Optional
 
 _WORDS = [
     "the",
@@ -71,6 +73,21 @@ _CODE = [
     "data = {{'name': '{n}', 'size': {k}, 'ok': True}}",
 ]
 _TOKEN = re.compile(r" ?[A-Za-z]{1,6}| ?[0-9]{1,3}| ?[^\sA-Za-z0-9]{1,2}|\n+| +|\t")
+
+
+def delta_chunk(text: str, finish: Optional[str] = None) -> dict:
+    """One ``chat.completion.chunk`` of a streamed answer: ``text`` for choice 0."""
+    return {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}]}
+
+
+class FakeClock:
+    """A ``clock=`` for live views: ``now`` moves only when the caller sets it, so pacing is exact."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def _sentence(rng: random.Random) -> str:

@@ -50,13 +50,6 @@ def _reset_cost_settings(shell):
     m.session_budget_usd = m.session_budget_tokens = None
 
 
-def failure_line(result) -> str:
-    assert not result.success
-    error = result.error_in_exec
-    assert isinstance(error, UsageError), repr(error)
-    return str(error)
-
-
 # --- 1. any parameter ----------------------------------------------------------------------
 
 
@@ -86,7 +79,7 @@ def test_param_that_collides_with_a_field_the_magic_sets_wins_with_a_notice(shel
 def test_messages_stream_and_n_are_refused_in_one_line_and_nothing_is_sent(shell, server, name,
                                                                           hint):
     before = len(server.requests)
-    line = failure_line(run(shell, f"%%chat --param {name}=1\n[[echo]] hi"))
+    line = str(run(shell, f"%%chat --param {name}=1\n[[echo]] hi", expect=UsageError))
     assert f"--param {name}=… is refused" in line and hint in line and "\n" not in line
     assert len(server.requests) == before
     assert get_state(shell).conversations.get("default") is None or not get_state(
@@ -118,7 +111,7 @@ def test_extra_body_refuses_messages_at_config_time(shell, caplog):
 
 
 def test_an_unknown_field_goes_as_given_and_the_servers_error_is_one_line(shell, server):
-    line = failure_line(run(shell, "%%chat --param reasoning_efort=low\n[[echo]] hi"))
+    line = str(run(shell, "%%chat --param reasoning_efort=low\n[[echo]] hi", expect=UsageError))
     assert server.requests[-1].json["reasoning_efort"] == "low"
     assert "Unrecognized request argument supplied: reasoning_efort" in line
     assert "\n" not in line
@@ -126,16 +119,15 @@ def test_an_unknown_field_goes_as_given_and_the_servers_error_is_one_line(shell,
 
 def test_known_options_are_still_validated_before_sending(shell, server):
     before = len(server.requests)
-    line = failure_line(run(shell, "%%chat --param 'a b'\n[[echo]] hi"))
+    line = str(run(shell, "%%chat --param 'a b'\n[[echo]] hi", expect=UsageError))
     assert "NAME=VALUE" in line and len(server.requests) == before
 
 
 def test_transcribe_param_sends_strings_json_text_and_lists_as_repeated_parts(shell, server):
     audio = Path(__file__).parent / "fixtures" / "hello.wav"
-    result = run(shell, f"%transcribe {audio} --param 'include=[\"logprobs\"]' "
-                        "--param chunking_strategy=auto --param 'known_speaker_names=[\"Ann\", \"Bo\"]' "
-                        "--param 'extra={\"a\": 1}' --param temperature=0.2")
-    assert result.success, result.error_in_exec
+    run(shell, f"%transcribe {audio} --param 'include=[\"logprobs\"]' "
+               "--param chunking_strategy=auto --param 'known_speaker_names=[\"Ann\", \"Bo\"]' "
+               "--param 'extra={\"a\": 1}' --param temperature=0.2")
     form = server.requests[-1].form
     fields = [(part.name, part.value) for part in form if part.name != "file"]
     assert ("include[]", "logprobs") in fields
@@ -241,8 +233,7 @@ def test_types_strict_mode_cannot_express_are_refused_naming_the_field(hint, wor
 
 def test_schema_answer_is_parsed_into_a_dataclass_with_the_right_types(shell, server, capsys):
     shell.user_ns.update(Person=Person)
-    result = run(shell, "%%chat --schema Person -o r\nDescribe a student")
-    assert result.success, result.error_in_exec
+    run(shell, "%%chat --schema Person -o r\nDescribe a student")
     body = server.requests[-1].json
     assert body["response_format"]["type"] == "json_schema"
     assert body["response_format"]["json_schema"]["strict"] is True
@@ -272,8 +263,7 @@ def test_schema_with_tools_parses_the_final_answer(shell, server):
         return f"{city}: 5 degrees"
 
     shell.user_ns.update(lookup=lookup, Movie=Movie)
-    result = run(shell, "%%chat --schema Movie --tools lookup --auto-tools -o r\nWeather in Oslo?")
-    assert result.success, result.error_in_exec
+    run(shell, "%%chat --schema Movie --tools lookup --auto-tools -o r\nWeather in Oslo?")
     assert_valid_chat_request(server.requests[-1].json)
 
 
@@ -290,7 +280,7 @@ def _scripted_answer(text, refusal=None):
 def test_an_answer_that_does_not_validate_is_one_line_with_the_raw_text_kept(shell, server):
     shell.user_ns.update(Person=Person)
     server.script(CHAT, _scripted_answer('{"name": "Ann", "age": "old"}'))
-    line = failure_line(run(shell, "%%chat --schema Person -o r\nWho?"))
+    line = str(run(shell, "%%chat --schema Person -o r\nWho?", expect=UsageError))
     assert "does not match Person" in line and "\n" not in line
     r = shell.user_ns["r"]
     assert r.text == '{"name": "Ann", "age": "old"}' and r.parsed is None
@@ -300,13 +290,13 @@ def test_an_answer_that_does_not_validate_is_one_line_with_the_raw_text_kept(she
 def test_a_refusal_is_one_line(shell, server):
     shell.user_ns.update(Person=Person)
     server.script(CHAT, _scripted_answer(None, refusal="I can't help with that."))
-    line = failure_line(run(shell, "%%chat --schema Person\nWho?"))
+    line = str(run(shell, "%%chat --schema Person\nWho?", expect=UsageError))
     assert "the model refused: I can't help with that." in line
 
 
 def test_schema_naming_a_missing_variable_is_one_line(shell, server):
     before = len(server.requests)
-    line = failure_line(run(shell, "%%chat --schema Nope\nWho?"))
+    line = str(run(shell, "%%chat --schema Nope\nWho?", expect=UsageError))
     assert "--schema Nope: no such variable" in line and len(server.requests) == before
 
 
@@ -421,7 +411,7 @@ def test_token_budget_refuses_further_requests_in_one_line_with_the_totals(shell
     magics(shell).session_budget_tokens = 10
     assert run(shell, "%%chat\n[[echo]] first request uses more than ten tokens").success
     before = len(server.requests)
-    line = failure_line(run(shell, "%%chat -n\n[[echo]] second"))
+    line = str(run(shell, "%%chat -n\n[[echo]] second", expect=UsageError))
     assert line.startswith("Session budget reached") and "tokens" in line and "1 request" in line
     assert len(server.requests) == before
     # -n was not applied: the refused cell changed nothing
@@ -431,12 +421,12 @@ def test_token_budget_refuses_further_requests_in_one_line_with_the_totals(shell
 def test_usd_budget_refuses_a_model_of_unknown_price_with_a_pointer_to_prices(shell, server):
     magics(shell).session_budget_usd = 0.5
     before = len(server.requests)
-    line = failure_line(run(shell, "%%chat -m gpt-4.1\n[[echo]] hi"))
+    line = str(run(shell, "%%chat -m gpt-4.1\n[[echo]] hi", expect=UsageError))
     assert "price of 'gpt-4.1' is unknown" in line and "OAIMagics.prices" in line
     assert len(server.requests) == before
     assert run(shell, "%%chat\n[[echo]] hi").success  # gpt-4o-mini has a price
     magics(shell).session_budget_usd = 0.0000001
-    line = failure_line(run(shell, "%%chat\n[[echo]] hi"))
+    line = str(run(shell, "%%chat\n[[echo]] hi", expect=UsageError))
     assert "OAIMagics.session_budget_usd" in line
 
 
@@ -484,7 +474,7 @@ def test_transcription_is_priced_per_minute_where_the_table_says_so_and_counted(
     assert ledger.by_model["whisper-1"].requests == 1
     assert ledger.by_model["gpt-4o-mini-transcribe"].prompt > 0  # its token usage counted
     magics(shell).session_budget_usd = 1.0
-    line = failure_line(run(shell, f"%transcribe {audio} -m gpt-4o-mini-transcribe"))
+    line = str(run(shell, f"%transcribe {audio} -m gpt-4o-mini-transcribe", expect=UsageError))
     assert "price of 'gpt-4o-mini-transcribe' is unknown" in line
 
 
@@ -516,9 +506,9 @@ def test_a_bad_schema_variable_is_one_line_and_nothing_is_sent(shell, server):
 
     shell.user_ns.update(Loose=Loose, number=3)
     before = len(server.requests)
-    assert "field Loose.data is a free-form dict" in failure_line(
-        run(shell, "%%chat --schema Loose\nhi"))
-    assert "expected a dataclass" in failure_line(run(shell, "%%chat --schema number\nhi"))
+    assert "field Loose.data is a free-form dict" in str(
+        run(shell, "%%chat --schema Loose\nhi", expect=UsageError))
+    assert "expected a dataclass" in str(run(shell, "%%chat --schema number\nhi", expect=UsageError))
     assert len(server.requests) == before
 
 
@@ -550,9 +540,8 @@ def test_tool_rounds_show_their_reasoning_above_each_rounds_calls_and_answer(she
 
     shell.user_ns.update(lookup=lookup)
     with Notebook(shell) as publisher:
-        result = run(shell, "%%chat --tools lookup --auto-tools --reasoning-effort low -o r\n"
-                            "Weather in Oslo?")
-    assert result.success, result.error_in_exec
+        run(shell, "%%chat --tools lookup --auto-tools --reasoning-effort low -o r\n"
+                   "Weather in Oslo?")
     html = publisher.messages[-1]["data"]["text/html"]
     assert html.count("<details class=\"oai-reasoning-block") == 2  # one per request
     assert html.index("oai-reasoning-block") < html.index("lookup")

@@ -8,6 +8,8 @@ import functools
 import json
 from pathlib import Path
 
+from IPython.core.error import UsageError
+
 from oai_magic.api.request import ChatOptions
 from oai_magic.core import batch
 from oai_magic.core.batch import BatchJob
@@ -31,10 +33,6 @@ def validator(name: str):
         {"$ref": f"#/components/schemas/{name}", "components": spec["components"]})
 
 
-def error_in(result) -> str:
-    return str(result.error_in_exec or result.error_before_exec)
-
-
 def uploaded_lines(server) -> list:
     upload = next(r for r in server.requests if r.path.endswith("/files"))
     fields = {part.name: part for part in upload.form}
@@ -46,7 +44,7 @@ def test_the_batch_file_is_one_valid_chat_request_per_line_keyed_by_index(shell,
     shell.user_ns["xs"] = ["alpha", "beta", "gamma"]
     result = run(shell, "%%chat --map xs --batch -o job -s 'Label it.' --max-tokens 20\n"
                         "[[echo]] {item}")
-    assert result.success, error_in(result)
+    assert result.success
     lines = uploaded_lines(server)
     assert [line["custom_id"] for line in lines] == ["0", "1", "2"]
     for line, word in zip(lines, ["alpha", "beta", "gamma"]):
@@ -117,7 +115,7 @@ def test_a_batch_id_given_by_hand_after_a_restart_still_gives_results(shell, ser
     run(shell, "%%chat --map xs --batch -o job\n{item}")
     batch_id = shell.user_ns["job"].id
     get_state(shell).batches.clear()  # what a kernel restart forgets
-    assert run(shell, "%chat batch results").error_in_exec is not None
+    assert "no batch in this session" in str(run(shell, "%chat batch results", expect=UsageError))
     result = shell.run_line_magic("chat", f"batch results {batch_id}")
     assert result.texts == ["kept", "too"]
 

@@ -18,13 +18,10 @@ from oai_magic.state import get_state
 
 from .conftest import run
 from .recording import Notebook
+from .synthetic import delta_chunk
 
 CHAT = "/chat/completions"
 UNAUTHORIZED = b'{"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}'
-
-
-def delta_chunk(text):
-    return {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
 
 
 def shown_html(publisher) -> str:
@@ -60,10 +57,9 @@ def test_an_error_before_any_answer_is_one_line_with_no_block_and_no_footer(shel
     {"no_key": lambda: no_key(shell), "unreachable": lambda: unreachable(shell),
      "unauthorized": lambda: unauthorized(server)}[failure]()
     with Notebook(shell) as publisher:
-        result = run(shell, "%%chat\nhello")
+        error = run(shell, "%%chat\nhello", expect=UsageError)  # the cell fails: Run All stops
     captured = capsys.readouterr()
-    assert type(result.error_in_exec) is UsageError  # the cell fails: Run All stops
-    assert words in str(result.error_in_exec) and "\n" not in str(result.error_in_exec)
+    assert words in str(error) and "\n" not in str(error)
     assert cell_shows_nothing(publisher), "no 'incomplete' block, no footer"
     assert (captured.out + captured.err).count(words) == 1
     assert "incomplete" not in captured.out + captured.err and "total 0.00 s" not in captured.out
@@ -72,9 +68,8 @@ def test_an_error_before_any_answer_is_one_line_with_no_block_and_no_footer(shel
 
 def test_an_error_before_any_answer_prints_only_its_line_in_a_terminal(shell, server, capsys):
     unauthorized(server)
-    result = run(shell, "%%chat\nhello")
+    run(shell, "%%chat\nhello", expect=UsageError)
     captured = capsys.readouterr()
-    assert type(result.error_in_exec) is UsageError
     assert captured.out == ""
     assert captured.err.count("Incorrect API key provided") == 1
 
@@ -83,14 +78,13 @@ def test_a_partial_answer_keeps_its_mark_and_footer_and_the_cell_line_does_not_r
     chunks = [sse_event(delta_chunk("The start ")), sse_event(delta_chunk("of it")), sse_event(delta_chunk("!"))]
     server.script(CHAT, Scripted(chunks=chunks, abort_after=2))
     with Notebook(shell) as publisher:
-        result = run(shell, "%%chat -c story\nTell me")
+        error = run(shell, "%%chat -c story\nTell me", expect=UsageError)
     captured = capsys.readouterr()
     html = publisher.messages[-1]["data"]["text/html"]
     assert "The start of it" in html and "⚠ cut off: " in html and "oai-footer" in html
     assert shown_html(publisher).count("⚠ cut off") == 1
     reason = html.split("⚠ cut off: ")[1].split("<")[0]
-    assert type(result.error_in_exec) is UsageError
-    assert str(result.error_in_exec) == (
+    assert str(error) == (
         "answer cut off — kept in 'story' as partial; %chat undo -c story removes it")
     assert reason.strip() and reason not in captured.err
     message = get_state(shell).conversations["story"].messages[-1]
@@ -98,7 +92,10 @@ def test_a_partial_answer_keeps_its_mark_and_footer_and_the_cell_line_does_not_r
 
 
 def _interrupt_after(server, shell, cell, *, chunks_before):
-    """Run ``cell`` and send a real SIGINT once the server holds the stream after ``chunks_before`` chunks."""
+    """Run ``cell`` and send a real SIGINT once the server holds the stream after ``chunks_before`` chunks.
+
+    The cell must end as a stop does (``CellStopped``); that error is returned.
+    """
     gate = threading.Event()
     chunks = [sse_event(delta_chunk("Partial ")), sse_event(delta_chunk("answer")), sse_event(delta_chunk(" never"))]
     server.script(CHAT, Scripted(chunks=chunks, gate=gate, gate_before=chunks_before))
@@ -130,18 +127,17 @@ def _interrupt_after(server, shell, cell, *, chunks_before):
 
     magics.chat_view = view_that_signals
     try:
-        return run(shell, cell)
+        return run(shell, cell, expect=CellStopped)
     finally:
         magics.chat_view = original_view
         gate.set()
 
 
 def test_a_stop_keeps_the_partial_answer_and_ends_the_cell_with_one_quiet_line(shell, server, capsys):
-    result = _interrupt_after(server, shell, "%%chat\nTell me everything", chunks_before=2)
+    error = _interrupt_after(server, shell, "%%chat\nTell me everything", chunks_before=2)  # the cell fails: Run All stops
     captured = capsys.readouterr()
-    assert isinstance(result.error_in_exec, CellStopped)  # the cell fails: Run All stops
     line = "■ stopped — kept in 'default' as partial"
-    assert str(result.error_in_exec) == line
+    assert str(error) == line
     assert "Partial answer" in captured.out
     assert captured.out.count("stopped") == 1 and line in captured.out
     assert "Traceback" not in captured.out + captured.err and "Interrupted" not in captured.out + captured.err
@@ -151,10 +147,9 @@ def test_a_stop_keeps_the_partial_answer_and_ends_the_cell_with_one_quiet_line(s
 
 def test_a_stop_before_any_answer_says_so_in_one_line_and_records_nothing(shell, server, capsys):
     with Notebook(shell) as publisher:
-        result = _interrupt_after(server, shell, "%%chat\nTell me everything", chunks_before=0)
+        error = _interrupt_after(server, shell, "%%chat\nTell me everything", chunks_before=0)
     captured = capsys.readouterr()
-    assert isinstance(result.error_in_exec, CellStopped)
-    assert str(result.error_in_exec) == "■ stopped before any answer arrived"
+    assert str(error) == "■ stopped before any answer arrived"
     assert cell_shows_nothing(publisher)
     assert captured.out.strip() == "■ stopped before any answer arrived"
     assert get_state(shell).conversations["default"].messages == []
@@ -164,9 +159,8 @@ def test_a_tool_cell_whose_first_request_fails_shows_only_the_error_line(shell, 
     run(shell, "def noop() -> int:\n    return 1")
     unauthorized(server)
     with Notebook(shell) as publisher:
-        result = run(shell, "%%chat --tools noop --auto-tools\nhello")
+        run(shell, "%%chat --tools noop --auto-tools\nhello", expect=UsageError)
     captured = capsys.readouterr()
-    assert type(result.error_in_exec) is UsageError
     assert cell_shows_nothing(publisher)
     assert (captured.out + captured.err).count("Incorrect API key provided") == 1
 
@@ -183,13 +177,13 @@ def test_the_live_widget_is_closed_and_replaced_on_every_path(shell, server, fro
         elif ending == "cut off":
             chunks = [sse_event(delta_chunk("Half ")), sse_event(delta_chunk("an answer"))]
             server.script(CHAT, Scripted(chunks=chunks, abort_after=2))
-            run(shell, "%%chat\nhello")
+            run(shell, "%%chat\nhello", expect=UsageError)
         elif ending.startswith("interrupted"):
             before = 0 if ending.endswith("before any answer") else 1
             _interrupt_after(server, shell, "%%chat\nTell me everything", chunks_before=before)
         else:
             unauthorized(server)
-            run(shell, "%%chat\nhello")
+            run(shell, "%%chat\nhello", expect=UsageError)
     assert len(frontend.pages) == 1  # the answer streamed into one live widget...
     assert frontend.models and set(frontend.closed) == set(frontend.models)  # ...closed at the end
     kinds = publisher.kinds()

@@ -13,12 +13,9 @@ from oai_magic.state import get_state
 
 from .conftest import TEST_KEY, run
 from .recording import Notebook
+from .synthetic import delta_chunk
 
 CHAT = "/chat/completions"
-
-
-def delta_chunk(text, finish=None):
-    return {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}]}
 
 
 def test_chat_streams_the_answer_and_records_the_exchange(shell, server, capsys):
@@ -78,11 +75,10 @@ def test_temperature_zero_and_max_tokens_are_sent(shell, server):
 def test_partial_answer_is_kept_visible_and_recorded_after_a_disconnect(shell, server, capsys):
     chunks = [sse_event(delta_chunk("The start ")), sse_event(delta_chunk("of it")), sse_event(delta_chunk("!"))]
     server.script(CHAT, Scripted(chunks=chunks, abort_after=2))
-    result = run(shell, "%%chat -o r\nTell me")
+    error = run(shell, "%%chat -o r\nTell me", expect=UsageError)
     captured = capsys.readouterr()
     assert "The start of it" in captured.out
-    assert isinstance(result.error_in_exec, UsageError)
-    assert str(result.error_in_exec) == "answer cut off — kept in 'default' as partial; %chat undo removes it"
+    assert str(error) == "answer cut off — kept in 'default' as partial; %chat undo removes it"
     assert "⚠ cut off: " in captured.out and "broke" in captured.out
     assert "Traceback" not in captured.err
     message = get_state(shell).conversations["default"].messages[-1]
@@ -91,8 +87,8 @@ def test_partial_answer_is_kept_visible_and_recorded_after_a_disconnect(shell, s
 
 def test_stream_without_done_or_finish_reason_is_an_error_and_keeps_the_text(shell, server, capsys):
     server.script(CHAT, Scripted(chunks=[sse_event(delta_chunk("cut sh"))]))
-    result = run(shell, "%%chat\nTell me")
-    assert "cut off" in str(result.error_in_exec)
+    error = run(shell, "%%chat\nTell me", expect=UsageError)
+    assert "cut off" in str(error)
     out = capsys.readouterr().out
     assert "cut sh" in out and "ended before the answer was finished" in out
     assert get_state(shell).conversations["default"].messages[-1].partial
@@ -100,15 +96,13 @@ def test_stream_without_done_or_finish_reason_is_an_error_and_keeps_the_text(she
 
 def test_error_before_any_token_records_nothing(shell, server, capsys):
     server.script(CHAT, Scripted(400, {}, b'{"error": {"message": "model not found", "type": "x"}}'))
-    result = run(shell, "%%chat\nhello")
-    assert isinstance(result.error_in_exec, UsageError)
-    assert "model not found" in str(result.error_in_exec)
+    error = run(shell, "%%chat\nhello", expect=UsageError)
+    assert "model not found" in str(error)
     assert get_state(shell).conversations["default"].messages == []
 
 
 def test_unknown_option_is_a_one_line_usage_error(shell, capsys):
-    result = run(shell, "%%chat --bogus\nhello")
-    assert isinstance(result.error_in_exec, UsageError)
+    run(shell, "%%chat --bogus\nhello", expect=UsageError)
     assert "Traceback" not in capsys.readouterr().err
 
 
@@ -169,9 +163,8 @@ def test_oai_key_prompt_is_hidden_and_the_key_is_used(shell, server, monkeypatch
 
 
 def test_oai_key_refuses_a_key_typed_into_the_cell(shell, capsys):
-    result = run(shell, "%oai key sk-pasted-in-cell-1234")
-    assert isinstance(result.error_in_exec, UsageError)
-    assert "sk-pasted-in-cell-1234" not in str(result.error_in_exec)
+    error = run(shell, "%oai key sk-pasted-in-cell-1234", expect=UsageError)
+    assert "sk-pasted-in-cell-1234" not in str(error)
 
 
 def test_oai_models_lists_sorted_models(shell, server, capsys):
@@ -183,8 +176,8 @@ def test_oai_models_lists_sorted_models(shell, server, capsys):
 
 def test_oai_base_url_switches_servers(shell, server):
     run(shell, "%oai base-url http://127.0.0.1:9/v1")
-    result = run(shell, "%oai models")
-    assert "127.0.0.1:9" in str(result.error_in_exec)
+    error = run(shell, "%oai models", expect=UsageError)
+    assert "127.0.0.1:9" in str(error)
     run(shell, f"%oai base-url {server.base_url}")
     assert run(shell, "%oai models").success
 
@@ -202,7 +195,7 @@ def test_the_key_never_appears_in_outputs_errors_or_reprs(shell, server, capsys)
         "get_ipython().magics_manager.registry['OAIMagics'].state.settings",
     ]
     for cell in cells:
-        run(shell, cell)
+        run(shell, cell, expect=UsageError if cell == "%oai models" else None)  # the scripted 401
     captured = capsys.readouterr()
     assert TEST_KEY not in captured.out + captured.err
     assert TEST_KEY[-12:] not in captured.out + captured.err

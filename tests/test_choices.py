@@ -12,26 +12,12 @@ from oai_magic.core.chat import ChatResult, Choice
 from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import get_state
 from oai_magic.ui.columns import ColumnsView
-from tests.recording import RecordingPublisher
 
 from .conftest import run
 from .page_model import WidgetFrontend  # noqa: F401 (type of the frontend fixture)
 
 CHAT = "/chat/completions"
 WORDS = {0: "alpha", 1: "bravo", 2: "charlie"}
-
-
-@pytest.fixture
-def magics(shell):
-    return shell.magics_manager.registry["OAIMagics"]
-
-
-@pytest.fixture
-def notebook(shell, magics, monkeypatch):
-    publisher = RecordingPublisher(shell=shell)
-    monkeypatch.setattr(shell, "display_pub", publisher)
-    monkeypatch.setattr(magics, "display_mode", "rich")
-    return publisher
 
 
 def interleaved_stream(texts: List[str], finish: List[str], usage=None) -> List[bytes]:
@@ -67,8 +53,7 @@ def test_interleaved_choices_stream_into_their_own_columns_and_end_as_one_block(
         shell, server, magics, notebook, frontend, monkeypatch):
     monkeypatch.setattr(magics, "render_interval", 0.0)  # draw on every chunk
     server.script(CHAT, Scripted(chunks=interleaved_stream(three_answers(), ["stop"] * 3, USAGE)))
-    result = run(shell, "%%chat -N 3 -o r\nThree takes, please")
-    assert result.success, result.error_in_exec
+    run(shell, "%%chat -N 3 -o r\nThree takes, please")
 
     first = notebook.messages[0]
     view = first["data"]["application/vnd.jupyter.widget-view+json"]
@@ -161,8 +146,8 @@ def test_pick_replaces_the_recorded_turn_with_choice_k_and_the_next_prompt_sends
 ])
 def test_pick_refuses_a_choice_that_does_not_exist(shell, server, line, message):
     run(shell, "%%chat -N 3\nCompare")
-    result = run(shell, line)
-    assert isinstance(result.error_in_exec, UsageError) and message in str(result.error_in_exec)
+    error = run(shell, line, expect=UsageError)
+    assert message in str(error)
 
 
 def test_penalties_logit_bias_user_and_n_are_sent_as_typed(shell, server):
@@ -189,9 +174,8 @@ def test_penalties_logit_bias_user_and_n_are_sent_as_typed(shell, server):
 ])
 def test_each_invalid_option_is_a_one_line_error_before_anything_is_sent(
         shell, server, capsys, options, message):
-    result = run(shell, f"%%chat {options}\nhi")
-    assert isinstance(result.error_in_exec, UsageError), result.error_in_exec
-    assert message in str(result.error_in_exec)
+    error = run(shell, f"%%chat {options}\nhi", expect=UsageError)
+    assert message in str(error)
     assert "Traceback" not in capsys.readouterr().err
     assert server.requests == []
 
@@ -206,8 +190,8 @@ def test_chat_help_lists_every_new_option(shell):
 def test_a_broken_stream_keeps_what_each_choice_said(shell, server, capsys):
     events = interleaved_stream(three_answers(), ["stop"] * 3)
     server.script(CHAT, Scripted(chunks=events[:20], abort_after=20))
-    result = run(shell, "%%chat -N 3 -o r\nThree takes")
-    assert isinstance(result.error_in_exec, UsageError) and "partial" in str(result.error_in_exec)
+    error = run(shell, "%%chat -N 3 -o r\nThree takes", expect=UsageError)
+    assert "partial" in str(error)
     out = capsys.readouterr().out
     assert "alpha0" in out and "bravo0" in out and "charlie0" in out
     answer = get_state(shell).conversations["default"].messages[-1]

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from IPython.core.error import UsageError
 
 from oai_magic.core.context import LastError, redact_text, summary
 from oai_magic.image_header import read_header
@@ -104,15 +105,15 @@ def test_chat_fix_sends_the_cell_and_traceback_and_offers_the_fix_as_next_cell(s
 
 
 def test_chat_fix_with_no_error_says_so_in_one_line_and_sends_nothing(shell, server, capsys):
-    result = run(shell, "%chat fix")
-    assert "no error in this kernel yet" in str(result.error_in_exec)
+    error = run(shell, "%chat fix", expect=UsageError)
+    assert "no error in this kernel yet" in str(error)
     assert server.requests == []
 
 
 def test_chat_fix_takes_options_only(shell, server):
     failing_cell(shell)
-    result = run(shell, "%chat fix the loop please")
-    assert "takes options only" in str(result.error_in_exec)
+    error = run(shell, "%chat fix the loop please", expect=UsageError)
+    assert "takes options only" in str(error)
     assert server.requests == []
 
 
@@ -126,15 +127,15 @@ def test_chat_fix_takes_a_conversation_and_a_model(shell, server):
 
 def test_our_own_usage_errors_are_not_the_last_error(shell, server):
     failing_cell(shell)
-    run(shell, "%chat nonsense")  # a UsageError of ours
-    run(shell, "%%chat --no-such-option\nhi")
+    run(shell, "%chat nonsense", expect=UsageError)  # a UsageError of ours
+    run(shell, "%%chat --no-such-option\nhi", expect=UsageError)
     run(shell, "%%chat\n[[echo]] {error}")
     assert "ZeroDivisionError" in last_user(server)
 
 
 def test_error_in_a_prompt_is_the_traceback_unless_a_variable_is_called_error(shell, server, capsys):
-    result = run(shell, "%%chat\nWhy {error}?")
-    assert "no error in this kernel yet" in str(result.error_in_exec)
+    error = run(shell, "%%chat\nWhy {error}?", expect=UsageError)
+    assert "no error in this kernel yet" in str(error)
     assert server.requests == []
     failing_cell(shell, "int('x')")
     run(shell, "%%chat\n[[echo]] Why {error}?")
@@ -244,8 +245,8 @@ def test_context_attaches_summarised_variables_before_the_prompt(shell, server, 
     assert content[1] == {"type": "text", "text": "What stands out?"}
     assert re.search(r"sent with the prompt: df summary \(\d+ chars\) · goal \(\d+ chars\)",
                      capsys.readouterr().out)
-    result = run(shell, "%%chat --context nothing_here\nhi")
-    assert "no variable named 'nothing_here'" in str(result.error_in_exec)
+    error = run(shell, "%%chat --context nothing_here\nhi", expect=UsageError)
+    assert "no variable named 'nothing_here'" in str(error)
 
 
 def test_the_context_cap_refuses_before_anything_is_sent_and_names_the_biggest_part(shell, server):
@@ -253,15 +254,15 @@ def test_the_context_cap_refuses_before_anything_is_sent_and_names_the_biggest_p
     shell.user_ns.update(big=list(range(3000)), note="n" * 5000, bigger=list(range(6000)))
     magics.max_context_chars = 1000
     try:
-        result = run(shell, "%%chat --context big\nsee {bigger}")
-        assert "over the 1,000 allowed" in str(result.error_in_exec)
-        assert "the biggest part is bigger summary" in str(result.error_in_exec)
-        result = run(shell, "%%chat\n{note!full}")
-        assert "the biggest part is note (full) (5,000 characters)" in str(result.error_in_exec)
+        error = run(shell, "%%chat --context big\nsee {bigger}", expect=UsageError)
+        assert "over the 1,000 allowed" in str(error)
+        assert "the biggest part is bigger summary" in str(error)
+        error = run(shell, "%%chat\n{note!full}", expect=UsageError)
+        assert "the biggest part is note (full) (5,000 characters)" in str(error)
         assert server.requests == []
         failing_cell(shell, "raise ValueError('v' * 3000)")
-        result = run(shell, "%chat fix")
-        assert "the biggest part is traceback" in str(result.error_in_exec)
+        error = run(shell, "%chat fix", expect=UsageError)
+        assert "the biggest part is traceback" in str(error)
         assert server.requests == []
         run(shell, "%%chat\n[[echo]] {note}")  # a plain string typed on purpose is not capped
         assert last_user(server) == "[[echo]] " + "n" * 5000
@@ -298,8 +299,8 @@ def test_an_image_file_goes_as_a_data_url_byte_identical_to_the_file(shell, serv
 def test_formats_are_checked_by_magic_bytes_not_names(shell, server, tmp_path):
     fake = tmp_path / "notes.png"
     fake.write_text("just text")
-    result = run(shell, f"%%chat --image {fake}\nhi")
-    assert "not a PNG, JPEG, GIF or WebP image (by its first bytes)" in str(result.error_in_exec)
+    error = run(shell, f"%%chat --image {fake}\nhi", expect=UsageError)
+    assert "not a PNG, JPEG, GIF or WebP image (by its first bytes)" in str(error)
     real = image_file(tmp_path, "JPEG", (10, 10), name="photo.png")  # a JPEG with a .png name
     run(shell, f"%%chat --image {real}\nhi")
     prefix, _ = _data_url_bytes(last_user(server)[1])
@@ -310,12 +311,12 @@ def test_files_over_20_mb_are_refused_before_sending(shell, server, tmp_path):
     big = image_file(tmp_path, "PNG", (8, 8))
     with open(big, "r+b") as handle:
         handle.truncate(21 * 1024 * 1024)
-    result = run(shell, f"%%chat --image {big}\nhi")
-    assert "over the 20 MB limit; nothing sent" in str(result.error_in_exec)
+    error = run(shell, f"%%chat --image {big}\nhi", expect=UsageError)
+    assert "over the 20 MB limit; nothing sent" in str(error)
     assert server.requests == []
     shell.user_ns["huge"] = big.read_bytes()
-    result = run(shell, "%%chat --image huge\nhi")
-    assert "over the 20 MB limit" in str(result.error_in_exec)
+    error = run(shell, "%%chat --image huge\nhi", expect=UsageError)
+    assert "over the 20 MB limit" in str(error)
     assert server.requests == []
 
 
@@ -342,9 +343,9 @@ def test_variables_bytes_ipython_image_pil_image_and_a_figure(shell, server, tmp
     assert "I received a PNG image, 12×34." in out and "I received a PNG image, 200×150." in out
     assert "fig 200×150 PNG" in out
     shell.user_ns["nope"] = 42
-    result = run(shell, "%%chat --image nope\nhi")
+    error = run(shell, "%%chat --image nope\nhi", expect=UsageError)
     assert "expected bytes, an IPython Image, a PIL image or a matplotlib Figure, got int" in str(
-        result.error_in_exec)
+        error)
 
 
 def test_figure_is_the_last_figure_shown_even_after_the_backend_closed_it(shell, server, capsys):
@@ -372,10 +373,10 @@ def test_https_urls_go_as_is_and_http_is_refused(shell, server):
     run(shell, "%%chat --image https://example.org/cat.png --detail high\nhi")
     part = valid_body(server)["messages"][-1]["content"][1]
     assert part == {"type": "image_url", "image_url": {"url": "https://example.org/cat.png", "detail": "high"}}
-    result = run(shell, "%%chat --image http://example.org/cat.png\nhi")
-    assert "only https:// URLs" in str(result.error_in_exec)
-    result = run(shell, "%%chat --detail low\nhi")
-    assert "--detail goes with --image" in str(result.error_in_exec)
+    error = run(shell, "%%chat --image http://example.org/cat.png\nhi", expect=UsageError)
+    assert "only https:// URLs" in str(error)
+    error = run(shell, "%%chat --detail low\nhi", expect=UsageError)
+    assert "--detail goes with --image" in str(error)
 
 
 def test_image_with_choices_and_with_tools_works(shell, server, tmp_path):
@@ -403,8 +404,8 @@ def test_a_model_that_refuses_images_gets_a_hint(shell, server, tmp_path):
                                  "param": "messages.[0].content.[1].type", "code": None}}).encode()
     server.script(CHAT, Scripted(400, {"content-type": "application/json"}, body))
     path = image_file(tmp_path, "PNG", (16, 16))
-    result = run(shell, f"%%chat --image {path}\nhi")
-    assert "this model may not accept images" in str(result.error_in_exec)
+    error = run(shell, f"%%chat --image {path}\nhi", expect=UsageError)
+    assert "this model may not accept images" in str(error)
 
 
 # --------------------------------------------------------------------------- visible, recorded

@@ -14,12 +14,11 @@ from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import Conversation, Message, get_state
 
 from .conftest import run
+from .synthetic import delta_chunk
 
 
 def chat(shell, text, options=""):
-    result = run(shell, f"%%chat {options}\n[[echo]] {text}")
-    assert result.success, result.error_in_exec
-    return result
+    return run(shell, f"%%chat {options}\n[[echo]] {text}")
 
 
 def test_list_shows_each_conversation_with_its_size(shell, capsys):
@@ -94,9 +93,8 @@ def test_bad_commands_are_one_line_errors_and_change_nothing(shell, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"messages": [{"role": "wizard", "content": "x"}]}')
     for line in ["%chat frobnicate", "%chat undo -c nope", f"%chat load {bad}", "%chat export out.txt", "%chat pick 2"]:
-        result = run(shell, line)
-        assert isinstance(result.error_in_exec, UsageError), line
-        assert "\n" not in str(result.error_in_exec)
+        error = run(shell, line, expect=UsageError)
+        assert "\n" not in str(error)
     assert len(get_state(shell).conversations["default"].messages) == 2
     assert not os.path.exists("out.txt")
 
@@ -127,10 +125,6 @@ def test_budget_trimming_is_by_whole_exchanges():
     assert dropped == 4 and [m["content"][:2] for m in messages[1:-1]] == ["u4", "a4"]
 
 
-def delta_chunk(text):
-    return {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
-
-
 def test_a_real_sigint_mid_stream_keeps_the_partial_answer_marked_and_recorded(shell, server, capsys):
     gate = threading.Event()
     chunks = [sse_event(delta_chunk("Partial ")), sse_event(delta_chunk("answer")), sse_event(delta_chunk(" never"))]
@@ -157,12 +151,11 @@ def test_a_real_sigint_mid_stream_keeps_the_partial_answer_marked_and_recorded(s
 
     magics.chat_view = view_that_signals
     try:
-        result = run(shell, "%%chat -o r\nTell me everything")
+        run(shell, "%%chat -o r\nTell me everything", expect=CellStopped)
     finally:
         magics.chat_view = original_view
         gate.set()
     captured = capsys.readouterr()
-    assert isinstance(result.error_in_exec, CellStopped)
     assert "Partial answer" in captured.out
     assert captured.out.count("■ stopped — kept in 'default' as partial") == 1
     message = get_state(shell).conversations["default"].messages[-1]

@@ -23,25 +23,23 @@ PROMPT_BELOW = "put the prompt on the lines below %%chat (options stay on the fi
     "%%chat -m gpt-4o\n",
 ])
 def test_a_chat_cell_with_no_prompt_below_says_where_the_prompt_goes(shell, server, capsys, cell):
-    result = run(shell, cell)
+    error = run(shell, cell, expect=UsageError)
     captured = capsys.readouterr()
-    assert type(result.error_in_exec) is UsageError
-    assert str(result.error_in_exec) == f"%%chat: {PROMPT_BELOW}."
+    assert str(error) == f"%%chat: {PROMPT_BELOW}."
     assert "cell body is empty" not in captured.err and "Did you mean" not in captured.err
     assert captured.err.count(PROMPT_BELOW) == 1
     assert server.requests == []
 
 
 def test_words_on_the_magic_line_above_a_prompt_say_where_the_prompt_goes(shell, server):
-    result = run(shell, "%%chat Explain this\nmore text")
-    assert str(result.error_in_exec) == f"%%chat: 'Explain this' is not an option: {PROMPT_BELOW}."
+    error = run(shell, "%%chat Explain this\nmore text", expect=UsageError)
+    assert str(error) == f"%%chat: 'Explain this' is not an option: {PROMPT_BELOW}."
     assert server.requests == []
 
 
 def test_following_ipythons_advice_to_use_the_line_magic_leads_back_to_the_cell_magic(shell, server):
-    result = run(shell, "%chat What is 2+2?")
-    assert type(result.error_in_exec) is UsageError
-    assert str(result.error_in_exec) == f"'What' is not a %chat command: to ask the model, {PROMPT_BELOW}."
+    error = run(shell, "%chat What is 2+2?", expect=UsageError)
+    assert str(error) == f"'What' is not a %chat command: to ask the model, {PROMPT_BELOW}."
 
 
 def test_the_help_for_the_cell_magic_names_it_and_has_no_stray_markup(shell):
@@ -52,10 +50,10 @@ def test_the_help_for_the_cell_magic_names_it_and_has_no_stray_markup(shell):
 
 
 def test_a_misspelt_option_gets_the_closest_one(shell, server):
-    result = run(shell, "%%chat --temprature 0.5\nhello")
-    assert str(result.error_in_exec) == "%%chat: unknown option --temprature: did you mean --temperature?"
-    result = run(shell, "%transcribe --langauge en a.wav")
-    assert str(result.error_in_exec) == "%transcribe: unknown option --langauge: did you mean --language?"
+    error = run(shell, "%%chat --temprature 0.5\nhello", expect=UsageError)
+    assert str(error) == "%%chat: unknown option --temprature: did you mean --temperature?"
+    error = run(shell, "%transcribe --langauge en a.wav", expect=UsageError)
+    assert str(error) == "%transcribe: unknown option --langauge: did you mean --language?"
     assert server.requests == []
 
 
@@ -73,9 +71,8 @@ def test_oai_model_without_a_name_shows_the_current_model(shell, capsys):
 
 
 def test_the_panel_in_a_terminal_says_it_needs_a_notebook(shell):
-    result = run(shell, "%chat_panel")
-    assert type(result.error_in_exec) is UsageError
-    assert str(result.error_in_exec).startswith("%chat_panel needs a notebook")
+    error = run(shell, "%chat_panel", expect=UsageError)
+    assert str(error).startswith("%chat_panel needs a notebook")
 
 
 def test_terminal_ipython_says_where_the_prompt_goes(server, tmp_path):
@@ -120,17 +117,17 @@ def test_no_glyphs_that_debians_default_fonts_lack():
 
 def test_a_base_url_without_v1_gets_a_hint(shell, server):
     get_state(shell).settings.base_url = server.base_url[: -len("/v1")]
-    result = run(shell, "%%chat\nhello")
-    message = str(result.error_in_exec)
+    error = run(shell, "%%chat\nhello", expect=UsageError)
+    message = str(error)
     assert message.startswith("HTTP 404")
     assert message.endswith(f" — does the base URL need /v1? (it is {server.base_url[:-3]})")
     get_state(shell).settings.base_url = server.base_url
-    result = run(shell, "%%chat -m no-such-model\nhello")
-    assert "model" in str(result.error_in_exec) and "/v1?" not in str(result.error_in_exec)
+    error = run(shell, "%%chat -m no-such-model\nhello", expect=UsageError)
+    assert "model" in str(error) and "/v1?" not in str(error)
 
 
 def test_a_missing_audio_file_says_which_folder_was_searched(shell, server, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = run(shell, "%transcribe meeting.m4a")
-    assert str(result.error_in_exec) == f"no such file: 'meeting.m4a' (looked in {tmp_path})"
+    error = run(shell, "%transcribe meeting.m4a", expect=UsageError)
+    assert str(error) == f"no such file: 'meeting.m4a' (looked in {tmp_path})"
     assert server.requests == []

@@ -27,7 +27,7 @@ from oai_magic.ui.notebook import ANSWER_REGION
 
 from .page_model import PageModel
 from .recording import RecordingPublisher
-from .synthetic import answer_tokens, tokenize
+from .synthetic import FakeClock, answer_tokens, tokenize
 
 INTERVAL = 0.05
 
@@ -38,14 +38,6 @@ TRICKY = (
     "- nested\n  - inner\n    1. deep\n\nPrices $5 and $10.\nSecond line\n---\n\n"
     "Para\n- interrupting list\n\n~~~\ntilde fence\n~~~~\n\n<b>raw</b> & stuff\n\n\\[\na_1\n\\]\n\n"
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

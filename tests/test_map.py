@@ -9,8 +9,10 @@ import signal
 import threading
 
 import pytest
+from IPython.core.error import UsageError
 
 from oai_magic.core.mapping import MapResult
+from oai_magic.errors import CellStopped
 from oai_magic.practice import RateLimit, Scripted
 from oai_magic.state import get_state
 
@@ -19,15 +21,11 @@ from .conftest import TEST_KEY, run
 CHAT = "/chat/completions"
 
 
-def error_in(result) -> str:
-    return str(result.error_in_exec or result.error_before_exec)
-
-
 def test_answers_stay_in_input_order_when_later_items_finish_first(shell, server, capsys):
     # The first items answer slowest, so they finish last: order must still be the input's.
     shell.user_ns["xs"] = [f"[[delay_ms={300 - 40 * i}]] [[echo]] answer {i}" for i in range(8)]
     result = run(shell, "%%chat --map xs --concurrency 4 -o out\n{item}")
-    assert result.success, error_in(result)
+    assert result.success
     out = shell.user_ns["out"]
     assert out.texts == [f"answer {i}" for i in range(8)]
     assert [r.index for r in out] == list(range(8)) and out.failed == [] and out.missing == []
@@ -63,8 +61,8 @@ def test_item_text_is_never_read_again_for_placeholders_and_underscore_fields_st
 
 def test_dict_items_lists_and_a_missing_field_is_one_line_before_anything_is_sent(shell, server):
     shell.user_ns["rows"] = [{"q": "one"}, {"q": "two"}, ["x", "y"]]
-    result = run(shell, "%%chat --map rows\n[[echo]] {item[q]}")
-    assert "{item[q]}: this item has no such field (list)" in error_in(result)
+    error = run(shell, "%%chat --map rows\n[[echo]] {item[q]}", expect=UsageError)
+    assert "{item[q]}: this item has no such field (list)" in str(error)
     assert server.requests == []
     shell.user_ns["pairs"] = [["a", "b"], ["c", "d"]]
     assert run(shell, "%%chat --map pairs -o out\n[[echo]] {item[1]}").success
@@ -111,8 +109,7 @@ def test_insufficient_quota_stops_the_job_at_once_in_one_line(shell, server):
              b'"insufficient_quota", "code": "insufficient_quota"}}')
     server.script(CHAT, *[Scripted(429, {}, quota) for _ in range(3)])
     shell.user_ns["xs"] = [f"[[echo]] {i}" for i in range(20)]
-    result = run(shell, "%%chat --map xs --concurrency 1 -o out\n{item}")
-    message = error_in(result)
+    message = str(run(shell, "%%chat --map xs --concurrency 1 -o out\n{item}", expect=UsageError))
     assert "--map stopped" in message and "insufficient_quota" in message and "\n" not in message
     assert len(server.requests) == 1
     assert shell.user_ns["out"].missing == list(range(20))
@@ -128,9 +125,8 @@ def test_ctrl_c_keeps_finished_answers_and_resume_sends_only_the_rest(shell, ser
         signal.pthread_kill(main_thread, signal.SIGINT)
 
     threading.Thread(target=interrupt, daemon=True).start()
-    result = run(shell, "%%chat --map xs --concurrency 4 -o out\n{item}")
-    assert not result.success
-    assert "■ stopped — 4 of 8 answers kept in out; --resume sends the 4 left" in error_in(result)
+    error = run(shell, "%%chat --map xs --concurrency 4 -o out\n{item}", expect=CellStopped)
+    assert "■ stopped — 4 of 8 answers kept in out; --resume sends the 4 left" in str(error)
     out = shell.user_ns["out"]
     assert out.texts[:4] == [f"quick {i}" for i in range(4)] and out.missing == [4, 5, 6, 7]
     server.requests.clear()
@@ -161,8 +157,8 @@ def test_more_than_100_items_ask_first_and_no_sends_nothing(shell, server, monke
     questions = []
     monkeypatch.setattr(builtins, "input", lambda q: questions.append(q) or "n")
     shell.user_ns["xs"] = list(range(101))
-    result = run(shell, "%%chat --map xs\nSay {item}")
-    assert "nothing sent" in error_in(result) and server.requests == []
+    error = run(shell, "%%chat --map xs\nSay {item}", expect=UsageError)
+    assert "nothing sent" in str(error) and server.requests == []
     assert "About to send 101 requests to gpt-4o-mini" in questions[0]
     assert "≈ $" in questions[0]  # the estimate from the price table
 
@@ -186,8 +182,8 @@ def test_yes_skips_the_question(shell, server, monkeypatch):
 ])
 def test_bad_map_options_are_one_line_and_send_nothing(shell, server, cell, message):
     shell.user_ns.update(xs=["a"], word="abc")
-    result = run(shell, cell)
-    assert message in error_in(result) and server.requests == []
+    error = run(shell, cell, expect=UsageError)
+    assert message in str(error) and server.requests == []
 
 
 @pytest.mark.parametrize("continuous", [False, True], ids=["fixed-windows", "continuous-refill"])
@@ -275,8 +271,8 @@ def test_map_usage_is_counted_in_the_session_and_a_budget_stops_further_items(sh
         assert 1 <= len(server.requests) <= 2  # reserved before it starts: at most one over
         assert all("Session budget reached" in second[i].error for i in second.failed)
         assert len(second.failed) >= 4
-        again = run(shell, "%%chat --map xs\n{item}")  # spent: the whole job is refused at once
-        assert "Session budget reached" in str(again.error_in_exec)
+        again = run(shell, "%%chat --map xs\n{item}", expect=UsageError)  # spent: the whole job is refused at once
+        assert "Session budget reached" in str(again)
     finally:
         magics.session_budget_tokens = None
 

@@ -52,9 +52,7 @@ def history(shell, name="default"):
 
 
 def chat_ok(shell, line, prompt):
-    result = run(shell, f"%%chat {line}\n{prompt}")
-    assert result.success, result.error_in_exec
-    return result
+    return run(shell, f"%%chat {line}\n{prompt}")
 
 
 # --- 11. the quirks mode itself -------------------------------------------------------------
@@ -172,11 +170,10 @@ def test_a_follow_up_that_fails_keeps_the_tool_round_and_records_nothing_else(
         400, body=b'{"detail": "Model is loading, try again"}'))
     assert run(shell, "def get_weather(city: str) -> str:\n    fail_next()\n    return 'sunny'").success
     try:
-        result = run(shell, '%%chat --tools get_weather --auto-tools\nWeather in "Oslo"?')
+        error = run(shell, '%%chat --tools get_weather --auto-tools\nWeather in "Oslo"?', expect=UsageError)
     finally:
         shell.user_ns.pop("fail_next", None)
-    assert isinstance(result.error_in_exec, UsageError)
-    assert "Model is loading, try again" in str(result.error_in_exec)
+    assert "Model is loading, try again" in str(error)
     recorded = history(shell)
     assert [m["role"] for m in recorded] == ["user", "assistant", "tool"]
     assert recorded[1]["content"] == "" and recorded[2]["content"] == "sunny"
@@ -226,10 +223,9 @@ def test_one_line_keeps_short_messages_and_cuts_long_ones_with_an_ellipsis():
 
 
 def test_a_detail_error_reads_as_the_servers_message_in_a_cell(shell, llamacpp):
-    result = run(shell, "%%chat\n[[tokens=2000000]] hi")
-    assert isinstance(result.error_in_exec, UsageError)
-    assert "[[tokens=N]] allows at most" in str(result.error_in_exec)
-    assert "not an API error body" not in str(result.error_in_exec)
+    error = run(shell, "%%chat\n[[tokens=2000000]] hi", expect=UsageError)
+    assert "[[tokens=N]] allows at most" in str(error)
+    assert "not an API error body" not in str(error)
 
 
 def test_a_missing_model_list_is_a_not_found_error(server):
@@ -286,9 +282,8 @@ def test_fewer_choices_than_asked_are_named_and_pick_says_how_many(shell, llamac
     assert "The server returned 1 of 3 choices; it may not support n." in r.notices
     out = capsys.readouterr().out
     assert "returned 1 of 3 choices" in out and "Choice 2" not in out
-    result = run(shell, "%chat pick 2")
-    assert isinstance(result.error_in_exec, UsageError)
-    assert "has 1 choice" in str(result.error_in_exec)
+    error = run(shell, "%chat pick 2", expect=UsageError)
+    assert "has 1 choice" in str(error)
 
 
 def test_a_stream_without_usage_says_usage_not_reported(shell, llamacpp, capsys):
@@ -301,9 +296,8 @@ def test_a_stream_without_usage_says_usage_not_reported(shell, llamacpp, capsys)
 
 
 def test_an_empty_stream_is_repeated_without_streaming_to_get_the_real_error(shell, llamacpp):
-    result = run(shell, "%%chat\n" + "word " * 3000)
-    assert isinstance(result.error_in_exec, UsageError)
-    text = str(result.error_in_exec)
+    error = run(shell, "%%chat\n" + "word " * 3000, expect=UsageError)
+    text = str(error)
     assert "exceed context window of 2048" in text and "repeated without streaming" in text
     assert "%oai context N" in text
     streamed, whole = [r.json for r in llamacpp.requests]
@@ -327,8 +321,7 @@ def test_an_empty_stream_then_a_whole_answer_shows_the_answer_and_says_so(shell,
 def test_the_context_window_trims_history_so_the_request_fits(shell, llamacpp, capsys):
     long_prompt = "[[echo]] " + "word " * 600  # about 750 tokens, echoed back
     chat_ok(shell, "", long_prompt)
-    result = run(shell, "%%chat\n" + long_prompt)  # 2,250 tokens: past llama.cpp's 2,048
-    assert isinstance(result.error_in_exec, UsageError)
+    run(shell, "%%chat\n" + long_prompt, expect=UsageError)  # 2,250 tokens: past llama.cpp's 2,048
     assert run(shell, "%oai context 2048").success
     chat_ok(shell, "-o r", long_prompt)
     assert any("History trimmed" in n for n in shell.user_ns["r"].notices)
@@ -340,9 +333,8 @@ def test_the_context_window_trims_history_so_the_request_fits(shell, llamacpp, c
 @pytest.mark.parametrize("line", ["%oai context lots", "%oai context 10", "%oai context"])
 def test_a_bad_context_size_is_one_line_and_changes_nothing(shell, line):
     magics = shell.magics_manager.registry["OAIMagics"]
-    result = run(shell, line)
-    assert isinstance(result.error_in_exec, UsageError)
-    assert "usage: %oai context" in str(result.error_in_exec)
+    error = run(shell, line, expect=UsageError)
+    assert "usage: %oai context" in str(error)
     assert magics.context_tokens is None
 
 
@@ -398,10 +390,9 @@ def test_translate_leaves_other_servers_model_names_to_the_server(shell, whisper
 
 
 def test_a_format_the_server_refuses_reads_as_its_own_message(shell, whisper_server, capsys):
-    result = run(shell, f"%transcribe -m Systran/faster-whisper-small -f text {HELLO}")
-    assert isinstance(result.error_in_exec, UsageError)
-    assert "Unsupported response_format: text" in str(result.error_in_exec)
-    assert "not an API error body" not in str(result.error_in_exec)
+    error = run(shell, f"%transcribe -m Systran/faster-whisper-small -f text {HELLO}", expect=UsageError)
+    assert "Unsupported response_format: text" in str(error)
+    assert "not an API error body" not in str(error)
 
 
 def test_missing_word_timestamps_are_named(shell, whisper_server, capsys):

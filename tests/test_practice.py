@@ -19,12 +19,6 @@ from oai_magic.practice import PracticeServer, Scripted, error_body, sse_event
 KEY = "sk-practice-test-0123456789"
 
 
-@pytest.fixture(scope="module")
-def practice():
-    with PracticeServer() as server:
-        yield server
-
-
 @pytest.fixture
 def fresh(practice):
     """The shared server with no recorded requests, no scripts, no pacing."""

@@ -12,17 +12,11 @@ import time
 
 import pytest
 
-from oai_magic.practice import PracticeServer, Scripted
+from oai_magic.practice import Scripted
 from oai_magic.state import Secret, get_state
 
 from .conftest import TEST_KEY, run
 from .test_practice import call, chat, contents, streamed_chat, user
-
-
-@pytest.fixture(scope="module")
-def practice():
-    with PracticeServer() as server:
-        yield server
 
 
 def answer(server, messages, **body):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from IPython.core.error import UsageError
 
 from oai_magic.state import Secret, get_state
 from tests.conftest import TEST_KEY, run
@@ -80,6 +81,5 @@ def test_stopping_practice_forgets_the_practice_placeholder_key(no_key):
 
 
 def test_a_misspelt_practice_option_is_one_line_error(no_key):
-    result = run(no_key, "%oai practice --if-no-keys")
-    assert not result.success
-    assert "usage: %oai practice [--delay SECONDS] [--if-no-key]" in str(result.error_in_exec)
+    error = run(no_key, "%oai practice --if-no-keys", expect=UsageError)
+    assert "usage: %oai practice [--delay SECONDS] [--if-no-key]" in str(error)

@@ -44,11 +44,6 @@ def broken(x: int) -> int:
 
 
 @pytest.fixture
-def magics(shell):
-    return shell.magics_manager.registry["OAIMagics"]
-
-
-@pytest.fixture
 def kernel_functions(shell):
     assert run(shell, WEATHER).success
     yield shell.user_ns
@@ -71,9 +66,7 @@ def answers(monkeypatch):
 
 
 def chat_ok(shell, line, prompt):
-    result = run(shell, f"%%chat {line}\n{prompt}")
-    assert result.success, result.error_in_exec
-    return result
+    return run(shell, f"%%chat {line}\n{prompt}")
 
 
 def history(shell, name="default"):
@@ -348,9 +341,8 @@ def test_a_frontend_that_cannot_ask_says_to_use_auto_tools_and_keeps_history_val
         raise StdinNotImplementedError("raw_input was called, but this frontend does not support input requests.")
 
     monkeypatch.setattr(builtins, "input", no_stdin)
-    result = run(shell, '%%chat --tools weather\nWeather in "Oslo"?')
-    assert isinstance(result.error_in_exec, UsageError)
-    assert "--auto-tools" in str(result.error_in_exec)
+    error = run(shell, '%%chat --tools weather\nWeather in "Oslo"?', expect=UsageError)
+    assert "--auto-tools" in str(error)
     assert kernel_functions["calls"] == []
     assert_every_call_is_answered([m.to_api() for m in history(shell)])
 
@@ -358,11 +350,10 @@ def test_a_frontend_that_cannot_ask_says_to_use_auto_tools_and_keeps_history_val
 def test_an_interrupt_inside_a_tool_keeps_the_exchange_with_every_call_answered(shell, server):
     run(shell, "def slow(n: int) -> int:\n    raise KeyboardInterrupt")
     try:
-        result = run(shell, "%%chat --tools slow --auto-tools\ncount to 3")
+        error = run(shell, "%%chat --tools slow --auto-tools\ncount to 3", expect=CellStopped)
     finally:
         shell.user_ns.pop("slow", None)
-    assert isinstance(result.error_in_exec, CellStopped)
-    assert str(result.error_in_exec) == "■ stopped — kept in 'default' as partial"
+    assert str(error) == "■ stopped — kept in 'default' as partial"
     recorded = [m.to_api() for m in history(shell)]
     assert recorded[-1] == {"role": "tool", "content": "Not run: interrupted by the user.",
                             "tool_call_id": recorded[1]["tool_calls"][0]["id"]}
@@ -383,11 +374,10 @@ def test_each_tool_option_error_is_one_line_and_nothing_is_sent(
         shell, server, kernel_functions, capsys, cell, message):
     shell.user_ns["not_a_function"] = 3
     try:
-        result = run(shell, cell)
+        error = run(shell, cell, expect=UsageError)
     finally:
         shell.user_ns.pop("not_a_function", None)
-    assert isinstance(result.error_in_exec, UsageError)
-    assert message in str(result.error_in_exec)
+    assert message in str(error)
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err and captured.out == ""
     assert server.requests == []

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-from IPython.core.displaypub import DisplayPublisher
 from IPython.core.error import UsageError
 from IPython.display import Audio
 
@@ -50,36 +49,10 @@ def field_dict(request):
     return dict(fields(request))
 
 
-def failure(result) -> str:
-    assert isinstance(result.error_in_exec, UsageError), result.error_in_exec
-    message = str(result.error_in_exec)
+def failure(error) -> str:
+    message = str(error)
     assert "\n" not in message
     return message
-
-
-@pytest.fixture
-def magics(shell):
-    return shell.magics_manager.registry["OAIMagics"]
-
-
-class RecordingPublisher(DisplayPublisher):
-    """Keeps every published bundle, as a notebook frontend would receive it."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.outputs = []
-
-    def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
-        self.outputs.append((data, transient or {}, update))
-
-
-@pytest.fixture
-def notebook(shell, magics, monkeypatch):
-    """The shell as a rich frontend sees it: HTML bundles recorded, handles updated in place."""
-    publisher = RecordingPublisher(shell=shell)
-    monkeypatch.setattr(shell, "display_pub", publisher)
-    magics.display_mode = "rich"
-    return publisher
 
 
 # --- uploads -------------------------------------------------------------------------------
@@ -88,8 +61,7 @@ def notebook(shell, magics, monkeypatch):
 @pytest.mark.parametrize("extension", sorted(CONTENT_TYPES))
 def test_every_supported_container_reaches_the_server_byte_for_byte(shell, server, capsys, extension):
     path = FIXTURES / f"hello.{extension}"
-    result = run(shell, f"%transcribe {path} -o r")
-    assert result.success, result.error_in_exec
+    run(shell, f"%transcribe {path} -o r")
     [request] = server.requests
     assert request.path == "/v1/audio/transcriptions"
     part = upload(request)
@@ -196,7 +168,7 @@ def test_a_retried_upload_sends_the_same_bytes_again(shell, server):
 def test_an_api_error_is_one_line_with_the_request_id(shell, server, capsys):
     error = b'{"error": {"message": "Audio file might be corrupted", "code": "invalid_value"}}'
     server.script(TRANSCRIBE, Scripted(400, {"x-request-id": "req_bad"}, error))
-    message = failure(run(shell, f"%transcribe {fixture('hello.mp3')} -o r"))
+    message = failure(run(shell, f"%transcribe {fixture('hello.mp3')} -o r", expect=UsageError))
     assert "Audio file might be corrupted" in message and "req_bad" in message
     assert "r" not in shell.user_ns
     assert "Traceback" not in capsys.readouterr().err
@@ -287,14 +259,14 @@ def test_invalid_input_is_one_line_and_sends_nothing(shell, server, tmp_path, ca
     big_file(tmp_path)
     shell.user_ns.update(noise=b"\x00\x01 not a known container", number=42,
                          remote=Audio(url="http://127.0.0.1:9/clip.mp3", embed=False))
-    message = failure(run(shell, cell.format(fixtures=FIXTURES, tmp=tmp_path)))
+    message = failure(run(shell, cell.format(fixtures=FIXTURES, tmp=tmp_path), expect=UsageError))
     assert expected in message
     assert server.requests == []
     assert "Traceback" not in capsys.readouterr().err
 
 
 def test_the_size_error_suggests_compressing_or_splitting(shell, server, tmp_path):
-    message = failure(run(shell, f"%transcribe {big_file(tmp_path)}"))
+    message = failure(run(shell, f"%transcribe {big_file(tmp_path)}", expect=UsageError))
     assert "at most 25 MiB" in message and "compress" in message and "split" in message
 
 
@@ -327,7 +299,7 @@ def test_streaming_renders_deltas_progressively_and_stops_at_done(shell, server,
     drawn = [op[3] for op in page.ops if op[0] == "o"]
     assert "".join(drawn).endswith("One two three") and len(drawn) >= 2  # drawn as it came
     assert shell.user_ns["r"].text == "One two three."
-    assert "after done" not in json.dumps([data for data, _, _ in notebook.outputs])
+    assert "after done" not in json.dumps([message["data"] for message in notebook.messages])
 
 
 def test_redraws_are_throttled_and_the_last_one_shows_everything(notebook, frontend):
@@ -341,7 +313,7 @@ def test_redraws_are_throttled_and_the_last_one_shows_everything(notebook, front
     assert [d[-1:] for d in drawn] == ["a", "d"] and drawn[-1].endswith("bcd")  # two draws, all shown
     display.finish(TranscriptResult(text="abcd", source="clip", filename="clip.wav", model="m"))
     display.close()
-    assert "abcd" in notebook.outputs[-1][0]["text/html"]
+    assert "abcd" in notebook.messages[-1]["data"]["text/html"]
 
 
 def test_a_stream_without_done_keeps_the_deltas(shell, server):
@@ -354,7 +326,7 @@ def test_a_stream_without_done_keeps_the_deltas(shell, server):
 def test_a_broken_stream_keeps_the_partial_transcript_and_says_so(shell, server, capsys):
     events = [sse_event({"type": "transcript.text.delta", "delta": d}) for d in ("Cut", " short", " !")]
     server.script(TRANSCRIBE, Scripted(chunks=events, abort_after=2))
-    message = failure(run(shell, f"%transcribe -m gpt-4o-transcribe --stream {fixture('hello.mp3')} -o r"))
+    message = failure(run(shell, f"%transcribe -m gpt-4o-transcribe --stream {fixture('hello.mp3')} -o r", expect=UsageError))
     assert "broke" in message and "partial transcript is kept" in message
     r = shell.user_ns["r"]
     assert (r.text, r.partial) == ("Cut short", True)
@@ -380,7 +352,7 @@ def test_several_sources_one_failing_keeps_the_others_and_reports_in_one_line(sh
     error = b'{"error": {"message": "Audio file might be corrupted", "code": "invalid_value"}}'
     server.script(TRANSCRIBE, Scripted(200, {}, b'{"text": "first file"}'), Scripted(400, {}, error))
     cell = f"%transcribe -c notes {fixture('hello.wav')} {fixture('hello.mp3')} {fixture('hello.ogg')} -o r"
-    message = failure(run(shell, cell))
+    message = failure(run(shell, cell, expect=UsageError))
     assert len(server.requests) == 3
     assert message.startswith("1 of 3 failed — ") and "hello.mp3" in message
     assert "Audio file might be corrupted" in message and "2 kept in r" in message
@@ -396,7 +368,7 @@ def test_a_notebook_gets_an_embedded_player_and_escaped_transcript(shell, server
     body = json.dumps({"text": "<script>alert(1)</script> **said**"}).encode()
     server.script(TRANSCRIBE, Scripted(200, {}, body))
     assert run(shell, f"%transcribe {fixture('hello.mp3')}").success
-    final = notebook.outputs[-1][0]["text/html"]  # one block: the player, then the transcript
+    final = notebook.messages[-1]["data"]["text/html"]  # one block: the player, then the transcript
     player, transcript = final.split("</audio>", 1)
     assert "<audio" in player and "data:audio/mpeg;base64," in player
     assert "<script>" not in transcript and "&lt;script&gt;" in transcript
@@ -405,7 +377,7 @@ def test_a_notebook_gets_an_embedded_player_and_escaped_transcript(shell, server
 
 def test_a_notebook_shows_segments_as_an_html_table(shell, server, notebook):
     assert run(shell, f"%transcribe -f vtt {fixture('hello.wav')}").success
-    transcript = notebook.outputs[-1][0]["text/html"]
+    transcript = notebook.messages[-1]["data"]["text/html"]
     assert "<th style='text-align:left'>start</th>" in transcript
     assert "<td style='text-align:left'>00:00.00</td>" in transcript
 

@@ -388,7 +388,7 @@ def test_chat_panel_magic_opens_the_named_conversation_and_lists_models_on_displ
         assert "in the lab" in shown(p.transcript)
         p.wait(10)  # displaying the panel asked for the model list
         assert "practice-1" in p.model.options
-        assert isinstance(run(shell, "%chat_panel --bogus").error_in_exec, UsageError)
+        run(shell, "%chat_panel --bogus", expect=UsageError)
     finally:
         p.close()
 
