@@ -577,6 +577,14 @@ def test_redirects_are_not_followed_and_name_the_location_without_the_key(shell,
     assert get_state(shell).conversation("default").messages == []
 
 
+@pytest.mark.parametrize(("mode", "flags", "status"), [
+    ("redirect307", "--no-stream", 307), ("html200", "--no-stream", 200), ("html200", "", 200)])
+def test_an_http_error_names_its_status_once(shell, hostile, mode, flags, status):
+    use(shell, hostile, mode)
+    error = one_line_error(run(shell, f"%%chat {flags}\nhello", expect=UsageError))
+    assert error.count(f"HTTP {status}") == 1, error
+
+
 # --- 5. Stop and interrupts work in every phase --------------------------------------------------
 
 

@@ -53,7 +53,7 @@ class APIResponse:
             self.text = redact(response.content.decode("utf-8"), key)
         except UnicodeDecodeError:
             raise APIError(
-                f"HTTP {response.status_code}: the server sent a body that is not UTF-8 text",
+                "the server sent a body that is not UTF-8 text",
                 status_code=response.status_code,
                 request_id=self.request_id,
             ) from None
@@ -62,7 +62,7 @@ class APIResponse:
                 self.data = redact_data(json.loads(self.text), key)
             except (ValueError, RecursionError):
                 raise APIError(
-                    f"HTTP {response.status_code}: the server sent a body that is not valid JSON",
+                    "the server sent a body that is not valid JSON",
                     status_code=response.status_code,
                     request_id=self.request_id,
                 ) from None
@@ -181,7 +181,7 @@ def redirect_error(response: requests.Response, key: Optional[str]) -> APIError:
         location = location[:199] + "…"
     response.close()
     return APIError(
-        f"HTTP {response.status_code}: the server redirects to {location!r}, which is not "
+        f"the server redirects to {location!r}, which is not "
         "followed; set the base URL to the right server (%oai base-url)",
         status_code=response.status_code,
         request_id=debug_headers(response.headers, key).get("x-request-id"),

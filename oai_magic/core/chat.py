@@ -501,7 +501,7 @@ def _receive(
         if not isinstance(response.data, dict):
             kind = (response.content_type or "no content type").split(";")[0]
             raise APIError(
-                f"HTTP {response.status_code}: the server sent {kind}, not a chat completion",
+                f"the server sent {kind}, not a chat completion",
                 status_code=response.status_code,
                 request_id=response.request_id,
             )
