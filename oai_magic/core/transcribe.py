@@ -12,17 +12,12 @@ import json
 import math
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from ..errors import APIError, InputError, OAIError
 from ..state import KernelState, Message, StreamRedactor
 from .audio_sources import AudioSource
 from .subtitles import Segment, Word, parse_cues
-
-try:  # Protocol is typing-only; keep 3.9 happy without typing_extensions.
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    Protocol = object  # type: ignore[assignment,misc]
 
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 GRANULARITIES = ("word", "segment")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import Any, List, Optional, TextIO, Tuple
 
-from ..core.chat import ChatResult, Choice
+from ..core.results import ChatResult, Choice
 from .notebook import RichView, footer_parts, pretty_json, result_mark, write_terminal_closing
 
 

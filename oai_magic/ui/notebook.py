@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any, Callable, List, Optional, TextIO
 
-from ..core.chat import ChatResult
+from ..core.results import ChatResult
 
 
 def footer_parts(result: ChatResult) -> List[str]:

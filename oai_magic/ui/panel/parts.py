@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import ipywidgets as widgets
 
 from ...core.audio_sources import EXTENSIONS, AudioSource, _from_bytes, sniff_extension
-from ...core.chat import ChatResult
+from ...core.results import ChatResult
 from ...errors import InputError, OAIError
 from ...magics.settings_commands import listed_models
 from ...render.live import LiveMarkdown
