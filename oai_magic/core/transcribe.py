@@ -368,7 +368,6 @@ def _account(state: KernelState, result: TranscriptResult, options: TranscribeOp
 def record_in_conversation(state: KernelState, name: str, result: TranscriptResult) -> None:
     """Append the transcript as a user message, so the next ``%%chat -c NAME`` sees it."""
     what = "English translation" if result.task == "translate" else "Transcript"
-    message = Message("user", f"{what} of {result.filename}:\n\n{result.text}")
-    with state.lock:
-        state.conversation(name).record_turn(message, [])
-    state.notify("conversation", {"name": name})
+    from .turn import record_exchange
+
+    record_exchange(state, name, Message("user", f"{what} of {result.filename}:\n\n{result.text}"), [])
