@@ -17,7 +17,7 @@ __all__ = ["__version__", "load_ipython_extension", "ChatPanel", "MapResult", "B
 
 def load_ipython_extension(ipython) -> None:
     """Register the magics on this shell (``%load_ext oai_magic``)."""
-    from .magics.oai_magics import register
+    from .magics import register
 
     register(ipython)
 

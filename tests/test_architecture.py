@@ -33,11 +33,7 @@ MAY_IMPORT_WIDGETS = {"render", "ui"}
 MAY_IMPORT_HTTP = {"api"}
 # Edges that still point the wrong way, each to be removed by the layout refactor (issue 11).
 KNOWN_UPWARD = {
-    ("core.context", "render.markdown"),
     ("ui.panel.panel", "magics.oai_magics"),
-    ("ui.panel.parts", "magics.conversations"),
-    ("ui.panel.parts", "magics.settings_commands"),
-    ("ui.transcript", "magics.settings_commands"),
 }
 
 

@@ -119,7 +119,7 @@ def test_a_new_kernel_runs_chat_without_load_ext_and_streams_the_answer(installe
     assert kinds.count("comm_close") == kinds.count("comm_open")  # no widget left behind
     final = [m for m in messages if m["msg_type"] == "update_display_data"][-1]["content"]["data"]
     assert 'class="oai-answer' in final["text/html"]
-    assert final["text/plain"].splitlines()[-1].startswith("practice · ")  # the footer's badge
+    assert final["text/plain"].splitlines()[-1].startswith("— practice · ")  # the footer's badge
     assert "You wrote: “Hello from a fresh install”" in final["text/plain"]
     request = server.requests[-1]
     assert request.path == "/v1/chat/completions" and request.json["stream"] is True

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from oai_magic.core.context import LastError, redact_text, summary, thumbnail_html
+from oai_magic.core.context import LastError, redact_text, summary
 from oai_magic.image_header import read_header
+from oai_magic.render.attachments import thumbnail_html
 from oai_magic.state import Conversation, Message
 
 from .conftest import TEST_KEY, run

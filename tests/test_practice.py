@@ -293,19 +293,17 @@ def test_pace_directive_and_token_delay_are_accepted(fresh):
     assert terminated and contents(events) == ["a ", "b"]
 
 
-def test_planned_tool_calls_stream_as_tool_call_deltas(fresh, monkeypatch):
-    from oai_magic.practice import answers as _practice_answers
-
-    monkeypatch.setattr(_practice_answers, "_plan_tool_calls",
-                        lambda body: [{"name": "add", "arguments": '{"a": 1, "b": 2}'}])
-    tools = [{"type": "function", "function": {"name": "add", "parameters": {}}}]
-    _, _, events, _ = streamed_chat(fresh, messages=user("add"), tools=tools)
+def test_planned_tool_calls_stream_as_tool_call_deltas(fresh):
+    numbers = {"type": "object", "required": ["a", "b"],
+               "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}
+    tools = [{"type": "function", "function": {"name": "add", "parameters": numbers}}]
+    _, _, events, _ = streamed_chat(fresh, messages=user("add 1 and 2"), tools=tools)
     deltas = [json.loads(e)["choices"][0] for e in events[:-1]]
     calls = [d["delta"]["tool_calls"][0] for d in deltas if "tool_calls" in d["delta"]]
     assert calls[0]["function"] == {"name": "add", "arguments": ""} and calls[0]["id"]
     assert "".join(c["function"]["arguments"] for c in calls) == '{"a": 1, "b": 2}'
     assert deltas[-1]["finish_reason"] == "tool_calls"
-    message = json.loads(chat(fresh, messages=user("add"), tools=tools)[2])["choices"][0]["message"]
+    message = json.loads(chat(fresh, messages=user("add 1 and 2"), tools=tools)[2])["choices"][0]["message"]
     assert message["content"] is None and message["tool_calls"][0]["function"]["name"] == "add"
 
 

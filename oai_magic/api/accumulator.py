@@ -28,7 +28,6 @@ class _PassThrough:
 @dataclass
 class ChoiceState:
     index: int
-    role: str = "assistant"
     content_parts: List[str] = field(default_factory=list)
     refusal_parts: List[str] = field(default_factory=list)
     tool_calls: Dict[int, Dict[str, Any]] = field(default_factory=dict)
@@ -93,8 +92,6 @@ class ChatAccumulator:
         self.choices: Dict[int, ChoiceState] = {}
         self.usage: Optional[Dict[str, Any]] = None
         self.model: Optional[str] = None
-        self.id: Optional[str] = None
-        self.system_fingerprint: Optional[str] = None
         # Reasoning text of the last ``add`` (``delta.reasoning_content`` from DeepSeek, vLLM and
         # llama.cpp, ``delta.reasoning`` from others), by choice: shown, never sent back.
         self.reasoning_deltas: List[Tuple[int, str]] = []
@@ -108,16 +105,14 @@ class ChatAccumulator:
     def add(self, chunk: Any) -> List[Tuple[int, str]]:
         if not isinstance(chunk, dict):
             raise MalformedChunk(f"a JSON {type(chunk).__name__} instead of an object")
+        # ``id`` and ``system_fingerprint`` are not kept, but a chunk whose fields have the
+        # wrong type is not a chat completion's.
         for name in ("model", "id", "system_fingerprint"):
             value = chunk.get(name)
             if value is not None and not isinstance(value, str):
                 raise MalformedChunk(f"{name} is not text")
         if chunk.get("model"):
             self.model = chunk["model"]
-        if chunk.get("id"):
-            self.id = chunk["id"]
-        if chunk.get("system_fingerprint"):
-            self.system_fingerprint = chunk["system_fingerprint"]
         if chunk.get("usage"):
             if not isinstance(chunk["usage"], dict):
                 raise MalformedChunk("usage is not an object")
@@ -143,8 +138,6 @@ class ChatAccumulator:
                 value = piece.get(name)
                 if value is not None and not isinstance(value, str):
                     raise MalformedChunk(f"{name} that is a {type(value).__name__}, not text")
-            if piece.get("role"):
-                state.role = piece["role"]
             thought = piece.get("reasoning_content") or piece.get("reasoning")
             if isinstance(thought, str) and thought:
                 state.reasoning_parts.append(thought)

@@ -1,4 +1,4 @@
-"""The HTTP client: the only module that imports ``requests``.
+"""The HTTP client: sends requests, retries them, and hands back responses (``responses.py``).
 
 It speaks the OpenAI API the way the official SDK does: bearer auth, optional organization and
 project headers, a 5 s connect timeout, retries for 408/409/429/5xx and connection errors with
@@ -9,56 +9,31 @@ started delivering.
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
-import http.client
 import json
 import random
 import re
 import threading
 import time
 import urllib.parse
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Optional
 
 import requests
 
 from .. import __version__
-from ..errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    InputError,
-    MissingKeyError,
-    server_message,
-    status_error_class,
+from ..errors import APIConnectionError, APIError, APITimeoutError, InputError, MissingKeyError
+from ..state import Settings, redact
+from .responses import (  # noqa: F401  (debug_headers, abort_response: importable from here too)
+    APIResponse,
+    StreamResponse,
+    abort_response,
+    debug_headers,
+    error_from_response,
+    redirect_error,
+    short_reason,
 )
-from ..state import PRACTICE_HEADER, Settings, redact, redact_data
-from .sse import DEFAULT_MAX_LINE_BYTES, EventStream
 
 CONNECT_TIMEOUT = 5.0
-DEBUG_HEADERS = (
-    "x-request-id",
-    "openai-processing-ms",
-    "openai-organization",
-    "openai-project",
-    "openai-version",
-    PRACTICE_HEADER,  # drives the "practice" badge in footers and %oai
-    "retry-after",  # on errors: how long a 429 asks to wait (--map paces by it)
-    "retry-after-ms",
-)
-
-
-def debug_headers(headers: Any, key: Optional[str] = None) -> Dict[str, str]:
-    """The response headers worth keeping on every result (request id, rate limits...), redacted."""
-    kept = {}
-    for name, value in headers.items():
-        lower = name.lower()
-        if lower in DEBUG_HEADERS or lower.startswith("x-ratelimit-"):
-            kept[lower] = redact(str(value)[:MAX_HEADER_CHARS], key)
-    return kept
-
-
-MAX_HEADER_CHARS = 300
 
 
 def should_retry(status_code: int, headers: Any) -> bool:
@@ -99,138 +74,6 @@ def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-class APIResponse:
-    """A finished response: its body (JSON or text) and its debug headers."""
-
-    def __init__(self, response: requests.Response, key: Optional[str] = None) -> None:
-        self.status_code = response.status_code
-        self.headers = debug_headers(response.headers, key)
-        self.content_type = response.headers.get("content-type", "")
-        self.data: Any = None
-        try:
-            self.text = redact(response.content.decode("utf-8"), key)
-        except UnicodeDecodeError:
-            raise APIError(
-                f"HTTP {response.status_code}: the server sent a body that is not UTF-8 text",
-                status_code=response.status_code,
-                request_id=self.request_id,
-            ) from None
-        if "json" in self.content_type:
-            try:
-                self.data = redact_data(json.loads(self.text), key)
-            except (ValueError, RecursionError):
-                raise APIError(
-                    f"HTTP {response.status_code}: the server sent a body that is not valid JSON",
-                    status_code=response.status_code,
-                    request_id=self.request_id,
-                ) from None
-
-    @property
-    def request_id(self) -> Optional[str]:
-        return self.headers.get("x-request-id")
-
-
-class StreamResponse:
-    """An open streamed response: iterate it for JSON events; it closes itself however you stop."""
-
-    def __init__(
-        self,
-        response: requests.Response,
-        key: Optional[str] = None,
-        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-    ) -> None:
-        self._response = response
-        self.headers = debug_headers(response.headers, key)
-        self._events = EventStream(
-            _iter_body(response),
-            redact=lambda data: redact_data(data, key),
-            max_line_bytes=max_line_bytes,
-        )
-        self.json_body: Any = None
-        if "json" in response.headers.get("content-type", ""):
-            # The server ignored ``stream: true`` and answered in one piece.
-            self.json_body = APIResponse(response, key).data
-
-    @property
-    def request_id(self) -> Optional[str]:
-        return self.headers.get("x-request-id")
-
-    @property
-    def done(self) -> bool:
-        """True once ``data: [DONE]`` arrived (or the answer came whole)."""
-        return self._events.done or self.json_body is not None
-
-    def __iter__(self) -> Iterator[Dict[str, Any]]:
-        try:
-            if self.json_body is not None:
-                yield self.json_body
-                return
-            yield from self._events
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        self._response.close()
-
-    def abort(self) -> None:
-        """Stop the stream from another thread (the panel's Stop button)."""
-        abort_response(self._response)
-
-    def __enter__(self) -> StreamResponse:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-
-_BROKEN_STREAM = (requests.RequestException, http.client.HTTPException, OSError)
-
-
-def _iter_body(response: requests.Response) -> Iterator[bytes]:
-    """Yield body bytes as soon as they arrive, chunked or close-delimited.
-
-    ``iter_content(None)`` yields each HTTP chunk as it lands, but on a body with no
-    ``Transfer-Encoding: chunked`` it waits for the socket to close; ``read1`` returns what is
-    already there instead.
-    """
-    raw = response.raw
-    chunked = "chunked" in response.headers.get("transfer-encoding", "").lower()
-    try:
-        if chunked:
-            yield from response.iter_content(chunk_size=None)
-            return
-        read1 = getattr(raw, "read1", None)
-        while True:
-            # urllib3 2 has read1; under urllib3 1.x read the socket file directly.
-            chunk = read1(65536, decode_content=True) if read1 is not None else raw._fp.read1(65536)
-            if not chunk:
-                return
-            yield chunk
-    except _BROKEN_STREAM as exc:
-        raise APIConnectionError(
-            f"the connection broke in the middle of the answer ({_short_reason(exc)})",
-            request_id=response.headers.get("x-request-id"),
-        ) from None
-    except Exception as exc:  # urllib3 errors that requests does not wrap on raw reads
-        if type(exc).__module__.startswith("urllib3"):
-            raise APIConnectionError(
-                f"the connection broke in the middle of the answer ({_short_reason(exc)})",
-                request_id=response.headers.get("x-request-id"),
-            ) from None
-        raise
-
-
-def _short_reason(exc: BaseException) -> str:
-    text = str(exc)
-    match = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
-    if match:
-        return match.group(0).strip()
-    for phrase in ("Connection broken", "Connection reset", "Read timed out", "timed out"):
-        if phrase.lower() in text.lower():
-            return phrase.lower()
-    return type(exc).__name__
 
 
 class OpenAIClient:
@@ -356,7 +199,7 @@ class OpenAIClient:
                 )
             except requests.Timeout as exc:
                 error: APIError = APITimeoutError(
-                    f"the request to {_origin(url)} timed out ({_short_reason(exc)})"
+                    f"the request to {_origin(url)} timed out ({short_reason(exc)})"
                 )
                 if attempt < self.settings.max_retries:
                     self._back_off(retry_delay(None, attempt), cancel)
@@ -369,7 +212,7 @@ class OpenAIClient:
                     attempt += 1
                     continue
                 raise APIConnectionError(
-                    f"could not reach {_origin(url)} ({_short_reason(exc)}); "
+                    f"could not reach {_origin(url)} ({short_reason(exc)}); "
                     "check the base URL (%oai base-url) and your network"
                 ) from None
             if 300 <= response.status_code < 400:
@@ -443,69 +286,3 @@ def checked_base_url(url: str) -> str:
     return url
 
 
-def redirect_error(response: requests.Response, key: Optional[str]) -> APIError:
-    """A 3xx is not followed: the conversation and headers must not go to another origin."""
-    location = redact(str(response.headers.get("location") or "(no Location)"), key)
-    if len(location) > 200:
-        location = location[:199] + "…"
-    response.close()
-    return APIError(
-        f"HTTP {response.status_code}: the server redirects to {location!r}, which is not "
-        "followed; set the base URL to the right server (%oai base-url)",
-        status_code=response.status_code,
-        request_id=debug_headers(response.headers, key).get("x-request-id"),
-    )
-
-
-def error_from_response(response: requests.Response, key: Optional[str] = None) -> APIError:
-    """Turn an error response into our exception; an HTML page becomes a short readable line.
-
-    Every string in it is redacted: servers echo the key in "Incorrect API key" messages.
-    """
-    status = response.status_code
-    request_id = debug_headers(response.headers, key).get("x-request-id")
-    try:
-        body: Any = redact_data(json.loads(response.content.decode("utf-8")), key)
-    except (ValueError, RecursionError):
-        body = None
-    finally:
-        response.close()
-    found = server_message(body)
-    if found is not None:
-        message, kind, code, param = found["message"], found["type"], found["code"], found["param"]
-        if isinstance(code, int) or str(code) == str(status):
-            code = None  # vLLM puts the status itself in ``code``
-    else:
-        reason = response.reason or http.client.responses.get(status, "error")
-        content_type = response.headers.get("content-type", "").split(";")[0] or "no content type"
-        message = f"{reason} (the server sent {content_type}, not an API error body)"
-        kind = code = param = None
-    cls = status_error_class(status)
-    error = cls(
-        redact(message, key),
-        status_code=status,
-        type=kind,
-        code=str(code) if code is not None else None,
-        param=param,
-        request_id=request_id,
-        body=body,
-    )
-    error.headers = debug_headers(response.headers, key)
-    return error
-
-
-def abort_response(response: requests.Response) -> None:
-    """Shut the socket under a streaming response so a read blocked in another thread returns.
-
-    ``close()`` alone does not wake a thread blocked in ``recv``; ``shutdown`` does.
-    """
-    fp = getattr(response.raw, "_fp", None)
-    buffered = getattr(fp, "fp", None)
-    sock = getattr(getattr(buffered, "raw", None), "_sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(2)  # socket.SHUT_RDWR
-        # The reading thread now gets EOF and closes the response itself (``with stream``);
-        # closing it from here races that read (http.client's fp becomes None mid-read).
-        return
-    response.close()

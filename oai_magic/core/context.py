@@ -23,8 +23,6 @@ from ..image_header import read_header
 ERROR_CAP = 8000  # characters of cell + traceback sent for the last error
 SUMMARY_OVER = 2000  # dicts and lists whose repr is longer are summarised
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
-THUMBNAIL_EMBED_LIMIT = 200 * 1024  # without PIL, larger images show as a text chip
-THUMBNAIL_PIXELS = 96
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
 
@@ -285,44 +283,6 @@ class SentNotice(str):
         notice = super().__new__(cls, text)
         notice.images = list(images)
         return notice
-
-
-def thumbnail_html(attachment: Attachment) -> str:
-    """A small inline image, or a text chip when it would be big in the saved notebook."""
-    from ..render.markdown import escape_html
-
-    chip = (f'<span class="oai-chip" style="border:1px solid #8888;border-radius:4px;'
-            f'padding:0 4px;margin-right:4px">{escape_html(attachment.describe())}</span>')
-    if attachment.data is None:
-        return chip
-    small = _pil_thumbnail(attachment.data)
-    if small is None:
-        if len(attachment.data) > THUMBNAIL_EMBED_LIMIT:
-            return chip
-        small = attachment.data
-    mime = (read_header(small) or attachment.header).mime
-    src = f"data:{mime};base64,{base64.b64encode(small).decode('ascii')}"
-    return (f'<img class="oai-thumbnail" src="{src}" alt="{escape_html(attachment.describe())}" '
-            f'title="{escape_html(attachment.describe())}" '
-            f'style="max-height:{THUMBNAIL_PIXELS // 2}px;max-width:{THUMBNAIL_PIXELS}px;'
-            f'vertical-align:middle;margin-right:4px">')
-
-
-def _pil_thumbnail(data: bytes) -> Optional[bytes]:
-    """A small PNG made with PIL when the user has it loaded already (never imported here)."""
-    image_module = sys.modules.get("PIL.Image")
-    if image_module is None:
-        return None
-    try:
-        image = image_module.open(io.BytesIO(data))
-        image.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
-        if image.mode not in ("RGB", "RGBA", "L", "LA", "P"):
-            image = image.convert("RGBA")
-        out = io.BytesIO()
-        image.save(out, format="PNG")
-        return out.getvalue()
-    except Exception:  # a thumbnail is a courtesy: fall back to the size rule
-        return None
 
 
 # --------------------------------------------------------------------------- images

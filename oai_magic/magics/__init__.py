@@ -1,0 +1,249 @@
+"""IPython wiring: the configurable ``OAIMagics``, one module per magic family behind it.
+
+Configure in ``ipython_config.py`` or with ``%config``::
+
+    c.OAIMagics.model = "gpt-4o-mini"
+    c.OAIMagics.base_url = "http://127.0.0.1:8765/v1"
+    c.OAIMagics.render_interval = 0.05
+
+Each magic method parses nothing itself: ``arguments`` declares the options, and the family's
+module (``oai``, ``chat``, ``transcribe``, ``map_command``) parses, validates everything, then
+changes state and picks a use case and a view.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.displaypub import DisplayPublisher
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from traitlets import (
+    Bool,
+    CaselessStrEnum,
+    Dict,
+    Float,
+    Int,
+    TraitError,
+    Unicode,
+    observe,
+    validate,
+)
+
+from ..api.request import parse_params
+from ..core import chat as chat_usecase
+from ..state import KernelState, get_state
+from . import chat as chat_family
+from . import oai as oai_family
+from . import transcribe as transcribe_family
+from .arguments import (
+    CHAT_ARGUMENTS,
+    CHAT_PANEL_ARGUMENTS,
+    TRANSCRIBE_ARGUMENTS,
+    CellMagicHelp,
+    LineMagicHelp,
+    described,
+    empty_chat_cell,
+    magic_parser,
+)
+from .kernel_hooks import watch_the_kernel
+from .one_line import one_line_errors
+
+SETTING_TRAITS = (
+    "model", "base_url", "organization", "project", "timeout", "max_retries", "max_answer_chars",
+    "max_line_bytes", "allow_insecure_http",
+)
+
+
+@magics_class
+class OAIMagics(Magics):
+    """``%%chat``, ``%chat``, ``%oai`` (and ``%transcribe``, ``%chat_panel``)."""
+
+    model = Unicode("gpt-4o-mini", help="Default chat model.").tag(config=True)
+    base_url = Unicode(
+        None, allow_none=True, help="API base URL; default OPENAI_BASE_URL or api.openai.com/v1."
+    ).tag(config=True)
+    organization = Unicode(None, allow_none=True, help="OpenAI-Organization header.").tag(
+        config=True
+    )
+    project = Unicode(None, allow_none=True, help="OpenAI-Project header.").tag(config=True)
+    timeout = Float(600.0, help="Read timeout in seconds (connect timeout is 5 s).").tag(
+        config=True
+    )
+    max_retries = Int(2, help="Retries for 408/409/429/5xx and connection errors.").tag(
+        config=True
+    )
+    max_answer_chars = Int(
+        4_000_000, help="An answer longer than this ends with an error (the part kept): a server "
+        "could otherwise fill the kernel's memory."
+    ).tag(config=True)
+    max_line_bytes = Int(
+        8 * 1024 * 1024, help="A single streamed line longer than this ends the answer with an "
+        "error (the stream reader buffers a whole line before it can be shown)."
+    ).tag(config=True)
+    allow_insecure_http = Bool(
+        False, help="Do not warn when the base URL is plain http:// to a host that is not this "
+        "machine (a classroom server on a LAN)."
+    ).tag(config=True)
+    render_interval = Float(
+        0.05, help="Seconds between redraws of a streaming answer (the first token shows at once)."
+    ).tag(config=True)
+    max_tokens_param = CaselessStrEnum(
+        ["max_completion_tokens", "max_tokens"],
+        default_value="max_completion_tokens",
+        help="Field --max-tokens is sent as; some compatible servers only know max_tokens.",
+    ).tag(config=True)
+    history_max_messages = Int(
+        200, allow_none=True, help="Most history messages sent with a prompt."
+    ).tag(config=True)
+    history_max_tokens = Int(
+        24000, allow_none=True, help="Approximate token budget for the history sent."
+    ).tag(config=True)
+    context_tokens = Int(
+        None, allow_none=True,
+        help="The server's context window in tokens (%oai context N): history is trimmed to fit.",
+    ).tag(config=True)
+    transcribe_model = Unicode("whisper-1", help="Default %transcribe model.").tag(config=True)
+    max_tool_rounds = Int(5, help="Most tool-call rounds in one %%chat.").tag(config=True)
+    max_tool_calls_per_round = Int(
+        8, help="Most tool calls run in one round; the rest are refused with a note to the model."
+    ).tag(config=True)
+    max_context_chars = Int(
+        24000, allow_none=True,
+        help="Most characters of context (summaries, tracebacks, --context) sent with a prompt; "
+        "images and plain values typed on purpose are not counted.",
+    ).tag(config=True)
+    map_confirm_usd = Float(
+        1.0, help="%%chat --map asks before sending a job estimated above this many dollars "
+        "(when prices are known), as it does above 100 items; --yes skips the question.",
+    ).tag(config=True)
+    display_mode = CaselessStrEnum(
+        ["auto", "rich", "plain"],
+        default_value="auto",
+        help="rich: live Markdown; plain: tokens as text (terminal); auto: by frontend.",
+    ).tag(config=True)
+
+    extra_body = Dict(
+        help="Fields added to every chat request as given, e.g. {'service_tier': 'flex'}; "
+             "--param wins over them.",
+    ).tag(config=True)
+    prices = Dict(
+        help="Prices in USD per million tokens that override or extend the shipped table, "
+             "e.g. {'my-model': {'input': 0.1, 'cached_input': 0.05, 'output': 0.4}}.",
+    ).tag(config=True)
+    session_budget_usd = Float(
+        None, allow_none=True,
+        help="Refuse requests once this session's estimated cost passes this many USD.",
+    ).tag(config=True)
+    session_budget_tokens = Int(
+        None, allow_none=True,
+        help="Refuse requests once this session has used this many tokens.",
+    ).tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        # The state first: configured traits fire their observers inside super().__init__.
+        self.state: KernelState = get_state(shell)
+        super().__init__(shell=shell, **kwargs)
+        for name in SETTING_TRAITS:
+            self._apply_setting(name, getattr(self, name))
+        self._apply_costs(None)
+
+    @validate("extra_body")
+    def _check_extra_body(self, proposal: Any) -> Any:
+        """Refused names fail at %config, in one line, rather than at the next request."""
+        from ..errors import InputError
+
+        try:
+            parse_params([f"{name}=0" for name in proposal["value"]], "OAIMagics.extra_body:")
+        except InputError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
+
+    @validate("prices")
+    def _check_prices(self, proposal: Any) -> Any:
+        from ..core.costs import validate_prices
+        from ..errors import InputError
+
+        try:
+            return validate_prices(proposal["value"])
+        except InputError as exc:
+            raise TraitError(str(exc)) from None
+
+    @observe("prices", "session_budget_usd", "session_budget_tokens")
+    def _apply_costs(self, change: Any) -> None:
+        self.state.prices = dict(self.prices)
+        self.state.budget_usd = self.session_budget_usd
+        self.state.budget_tokens = self.session_budget_tokens
+
+    @observe(*SETTING_TRAITS)
+    def _setting_changed(self, change: Any) -> None:
+        self._apply_setting(change["name"], change["new"])
+
+    def _apply_setting(self, name: str, value: Any) -> None:
+        setattr(self.state.settings, name, value)
+        if name in ("organization", "project"):
+            self.state.notify("settings", {name: value})
+
+    # --- what every family uses ---------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        from .oai_magics import client_for
+
+        return client_for(self.state)
+
+    def rich_display(self) -> bool:
+        if self.display_mode != "auto":
+            return self.display_mode == "rich"
+        return type(self.shell.display_pub) is not DisplayPublisher
+
+    def history_budget(self) -> chat_usecase.HistoryBudget:
+        return chat_usecase.HistoryBudget(
+            self.history_max_messages, self.history_max_tokens, self.context_tokens
+        )
+
+    def chat_view(self, args: Any) -> Any:
+        """The view a ``%%chat`` answer streams into (a seam: tests wrap it)."""
+        return chat_family.chat_view(self, args)
+
+    # --- the magics: each hands its line to its family's module ----------------------------
+
+    @described(oai_family.HELP)
+    @line_magic
+    @one_line_errors
+    def oai(self, line: str) -> None:
+        return oai_family.run(self, line)
+
+    @magic_parser(transcribe_family.HELP, LineMagicHelp, *TRANSCRIBE_ARGUMENTS)
+    @line_magic
+    @one_line_errors
+    def transcribe(self, line: str) -> None:
+        return transcribe_family.run(self, line)
+
+    @magic_parser(transcribe_family.PANEL_HELP, LineMagicHelp, *CHAT_PANEL_ARGUMENTS)
+    @line_magic
+    @one_line_errors
+    def chat_panel(self, line: str) -> Any:
+        return transcribe_family.open_panel(self, line)
+
+    @magic_parser(chat_family.HELP, CellMagicHelp, *CHAT_ARGUMENTS)
+    @cell_magic
+    @one_line_errors
+    def chat(self, line: str, cell: str) -> None:
+        return chat_family.run(self, line, cell)
+
+    @described(chat_family.COMMANDS_HELP)
+    @line_magic("chat")
+    @one_line_errors
+    def chat_line(self, line: str) -> Any:
+        return chat_family.run_command(self, line)
+
+
+def register(ipython: Any) -> None:
+    """Register the magics once per shell: autoload plus ``%load_ext`` (or a reload) keep the
+    same magics object, with its configuration and state."""
+    if empty_chat_cell not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(empty_chat_cell)
+    if "OAIMagics" in ipython.magics_manager.registry:
+        return
+    ipython.register_magics(OAIMagics)
+    watch_the_kernel(ipython)

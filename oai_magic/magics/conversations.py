@@ -7,9 +7,10 @@ import json
 import os
 import re
 import shlex
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
 
 from ..errors import InputError
+from ..render.attachments import COLLAPSED_CONTEXT, parts_html  # noqa: F401 (their old home)
 from ..state import Conversation, KernelState, Message, content_images, content_text
 from .settings_commands import Table
 
@@ -299,35 +300,4 @@ def transcript_html(thread: Conversation) -> str:
         else:
             single = Conversation(thread.name, messages=[message])
             html.append(render_markdown(transcript_markdown(single).split("\n", 1)[1]))
-    return "".join(html)
-
-
-COLLAPSED_CONTEXT = ("Context:", "The cell that failed")
-
-
-def parts_html(content: List[Dict[str, Any]]) -> str:
-    """Context compactly: a text part beyond the prompt collapsed, images as thumbnails."""
-    import base64
-
-    from ..core.context import Attachment, kilo, thumbnail_html
-    from ..render.markdown import IGNORE_MATH, escape_html, render_markdown
-
-    texts = [p["text"] for p in content if p.get("type") == "text"]
-    html = []
-    for text in texts:
-        if not text.startswith(COLLAPSED_CONTEXT):
-            html.append(render_markdown(text))
-            continue
-        first = escape_html(text.split("\n", 1)[0][:80])
-        html.append(f'<details class="oai-context {IGNORE_MATH}"><summary>{first} '
-                    f'({kilo(len(text))} chars)</summary><pre>{escape_html(text)}</pre></details>')
-    thumbs = []
-    for number, url in enumerate(content_images(content), 1):
-        if url.startswith("data:"):
-            data = base64.b64decode(url.split(",", 1)[1])
-            thumbs.append(thumbnail_html(Attachment(f"image {number}", data)))
-        else:
-            thumbs.append(thumbnail_html(Attachment(f"image {number}", url=url)))
-    if thumbs:
-        html.append(f'<div class="oai-thumbnails">{"".join(thumbs)}</div>')
     return "".join(html)

@@ -13,6 +13,7 @@ from ..core.map_run import MapJob, progress_of, run_map
 from ..core.mapping import ItemTemplate, MapItems, MapResult, estimated_cost, item_payload, items_of
 from ..core.pacer import Pacer, estimate_need
 from ..errors import CellStopped, InputError
+from . import chat
 
 CONFIRM_ITEMS = 100
 # Options of a single answer that have no meaning for many independent requests.
@@ -115,9 +116,9 @@ def run(magics: Any, args: Any, cell: str) -> None:
     except InputError as exc:
         raise UsageError(str(exc)) from None
     template = _template(magics, args, cell)
-    options = magics._chat_options(args)
+    options = chat.chat_options(magics, args)
     options.stream = False
-    target = magics._schema_target(args)  # --schema: every item's answer parsed into the object
+    target = chat.schema_target(magics, args)  # --schema: every item's answer parsed into the object
     if target is not None:
         options.json_schema = target.response_format()
     model = options.model or magics.state.settings.model

@@ -3,44 +3,14 @@
 from __future__ import annotations
 
 import datetime
-import html
 import os
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Optional
 
+from ..core.models import MAX_MODELS, MODELS_NOT_LISTED, listed_models  # noqa: F401 (old home)
 from ..errors import InputError
+from ..render.chrome import rate_limit_rows
+from ..render.table import Table
 from ..state import KernelState, from_practice_server, mask_key
-
-# MathJax 3 and 2 spell "leave this alone" differently (as render.IGNORE_MATH, without
-# importing the renderer): table cells hold server data such as model ids and headers.
-IGNORE_MATH = "tex2jax_ignore mathjax_ignore"
-
-
-class Table:
-    """A small table that shows as HTML in a notebook and as aligned text elsewhere."""
-
-    def __init__(self, headers: Sequence[str], rows: List[Sequence[str]], title: str = "") -> None:
-        self.headers = list(headers)
-        self.rows = [[str(cell) for cell in row] for row in rows]
-        self.title = title
-
-    def __repr__(self) -> str:
-        widths = [len(h) for h in self.headers]
-        for row in self.rows:
-            widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
-        lines = [self.title] if self.title else []
-        lines.append("  ".join(h.ljust(w) for h, w in zip(self.headers, widths)).rstrip())
-        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in self.rows]
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in self.headers)
-        body = "".join(
-            "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row)
-            + "</tr>"
-            for row in self.rows
-        )
-        caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
-        return f"<table class='oai-table {IGNORE_MATH}'>{caption}<tr>{head}</tr>{body}</table>"
 
 
 def status(
@@ -67,12 +37,7 @@ def status(
         rows.append(("last request id", headers["x-request-id"]))
     if headers.get("openai-organization"):
         rows.append(("last billed organization", headers["openai-organization"]))
-    for kind in ("requests", "tokens"):
-        remaining = headers.get(f"x-ratelimit-remaining-{kind}")
-        if remaining is not None:
-            limit = headers.get(f"x-ratelimit-limit-{kind}", "?")
-            reset = headers.get(f"x-ratelimit-reset-{kind}", "?")
-            rows.append((f"rate limit ({kind})", f"{remaining} of {limit} left, resets in {reset}"))
+    rows += rate_limit_rows(headers)
     return Table(["setting", "value"], rows, title="oai_magic status")
 
 
@@ -144,19 +109,6 @@ def describe_change(state: KernelState, field: str) -> str:
     }[field]
     label = field.replace("_", " ")
     return f"{label}: {shown or '(none)'}"
-
-
-MODELS_NOT_LISTED = "this server does not list models"
-MAX_MODELS = 2000
-
-
-def listed_models(data: Any) -> List[Any]:
-    """The entries of a ``/v1/models`` body, at most ``MAX_MODELS`` of them.
-
-    A server can list millions; they would all land in a table or widget state (and be saved).
-    """
-    entries = data.get("data") if isinstance(data, dict) else None
-    return entries[:MAX_MODELS] if isinstance(entries, list) else []
 
 
 def _day(created: Any) -> str:

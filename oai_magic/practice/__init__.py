@@ -5,9 +5,9 @@ thread (tests, demos, ``%oai practice``). This package imports nothing else of o
 wherever Python does.
 """
 
-from .answers import error_body, sse_event
 from .batch import RateLimit
 from .server import BOUNDED_LOG_REQUESTS, PRACTICE_HEADER, PracticeServer, RecordedRequest, Scripted, main
+from .wire import error_body, sse_event
 
 __all__ = ["BOUNDED_LOG_REQUESTS", "PRACTICE_HEADER", "PracticeServer", "RateLimit", "RecordedRequest",
            "Scripted", "error_body", "main", "sse_event"]

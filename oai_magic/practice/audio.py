@@ -13,7 +13,7 @@ import struct
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
-from .answers import (
+from .wire import (
     MAX_AUDIO_BYTES,
     MODELS,
     STREAMING_TRANSCRIBE_MODELS,

@@ -16,7 +16,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from .answers import Reply, RequestError, chat_reply, error_body
+from .answers import chat_reply
+from .wire import Reply, RequestError, error_body
 
 BATCH_MAX_REQUESTS = 50_000  # the Batch API's per-file limits
 BATCH_MAX_BYTES = 200 * 1024 * 1024

@@ -23,7 +23,9 @@ from __future__ import annotations
 import json
 from typing import List, Optional
 
-from .answers import FormPart, Reply, RequestError, chat_reply, message_text
+from .answer_text import message_text
+from .answers import chat_reply
+from .wire import FormPart, Reply, RequestError
 
 QUIRKS = ("llamacpp", "faster-whisper")
 LLAMACPP_CONTEXT_TOKENS = 2048

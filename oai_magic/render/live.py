@@ -9,10 +9,9 @@ one region of a :class:`~oai_magic.surface.LiveSurface`:
 * the open (last) block is patched in place: its HTML keeps the prefix the page already has
   and gains a suffix, so a paragraph grows as ONE paragraph, never split into lines;
 * a long open block is *committed* at a seam chosen by Markdown structure, not by English
-  punctuation: complete lines of a code fence, whole rows of a table, whole items of a list,
-  and, inside a paragraph or a list item, any point where no inline construct (emphasis, code
-  span, link, math, autolink, entity) is open. That keeps the parsed tail short in every
-  script (CJK has no spaces; German and Russian capitals are not ASCII);
+  punctuation (``seams.py``): complete lines of a code fence, whole rows of a table, whole
+  items of a list, and inside a paragraph or a list item any point where no inline construct
+  is open. That keeps the parsed tail short in every script;
 * all live bytes are paid from a budget proportional to the content received, so when a block
   cannot be committed, patches get rarer instead of the bytes exploding.
 
@@ -32,14 +31,15 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
+from .chrome import answer_html
 from .markdown import (
-    answer_html,
     escape_html,
     markdown_parser,
     render_markdown,
     render_plain,
     unhighlighted_options,
 )
+from .seams import OpenBlockCommits, common_prefix, is_top_block, line_offset
 
 # Live bytes ≤ BUDGET_RATIO × (bytes received + frozen HTML bytes) + BUDGET_BURST. The final block
 # is at least that content, so everything sent stays near (1 + BUDGET_RATIO) × the final block.
@@ -47,28 +47,12 @@ BUDGET_RATIO = 2.0
 BUDGET_BURST = 2000
 PACING = 6  # a draw may spend 1/PACING of the credit per interval waited: evenly spread draws
 SPLIT_AT = 80  # an open block whose uncommitted part is this long (chars) is committed at a seam
-MIN_COMMIT = 8  # ... leaving at least this much committed
 PLAIN_FREEZE_AT = 120  # --plain: commit complete lines once they are this long
 CPU_SHARE = 4  # after a draw that took t seconds, the next waits at least CPU_SHARE × t
 MESSAGE_OVERHEAD = 12  # bytes of framing a patch message costs beyond its HTML
 
-# Characters that a later character could still turn into markup: emphasis, code spans, links,
-# strikethrough, math, and (at the very end) entities, autolinks and escapes.
-_RISKY = re.compile(r"(?<!\s)\*|\*(?!\s)|[`\[\]~]|\\[(\[]|\$(?!\d)|(?:^|(?<=\W))_|&#?\w*$|<[^\s>]*$|\\$")
-# The same, seen in rendered text: markup that a render left as literal text is still open.
-_RISKY_TEXT = re.compile(r"(?<!\s)\*|\*(?!\s)|[`\[\]~]|\\[(\[]|\$(?!\d)|(?:^|(?<=\W))_")
-# Text before a seam must not end inside an entity, autolink or escape.
-_RISKY_TAIL = re.compile(r"&#?\w*$|<[^\s>]*$|\\$")
-_SETTLED = re.compile(r"<(code|span|a)\b[^>]*>.*?</\1>", re.S)
-_TAG = re.compile(r"<[^>]*>")
-_ITEM_MARKER = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)])[ \t]+(?=\S)")
-# A line that, standing alone, would start a block other than a paragraph.
-_BLOCK_START = re.compile(r"^(?: {0,3}(?:[-+*>#=|`~_]|\d{1,9}[.)](?:\s|$))| {4}|\t)")
-_FENCE_CLOSER = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*$")
 _LANG_CLASS = re.compile(r'<code class="language-[^"]*">')
 _TRAILING_CLOSERS = re.compile(r"(?:\s*</[a-z][a-z0-9]*>)+\s*$")
-_LIST_WRAP = re.compile(r"^<(ul|ol)(?: start=\"\d+\")?>\n")
-_TABLE_BODY = re.compile(r"^.*?<tbody>\n", re.S)
 
 
 class Surface(Protocol):
@@ -91,7 +75,7 @@ def final_answer(text: str, *, mark: Optional[str] = None, footer_html: str = ""
     return html, "\n\n".join(p for p in (text, mark or "", footer_text) if p)
 
 
-class LiveMarkdown:
+class LiveMarkdown(OpenBlockCommits):
     """Streams Markdown into one region of a surface; see the module docstring."""
 
     def __init__(
@@ -278,7 +262,7 @@ class LiveMarkdown:
         if html == self._shown:
             self.shown_chars = self._tail_start + len(self._tail)
             return
-        keep = _common_prefix(self._shown, html)  # the page re-parses the whole open block
+        keep = common_prefix(self._shown, html)  # the page re-parses the whole open block
         suffix = html[keep:]
         cost = len(suffix.encode("utf-8", "surrogatepass")) + MESSAGE_OVERHEAD
         if not forced and not self._affordable(cost):
@@ -324,10 +308,10 @@ class LiveMarkdown:
     def _step_markdown(self) -> None:
         src = self._context + self._tail
         tokens = self._parse(src)
-        starts = [(i, t.map[0]) for i, t in enumerate(tokens) if _is_top_block(t)]
+        starts = [(i, t.map[0]) for i, t in enumerate(tokens) if is_top_block(t)]
         if len(starts) > 1:  # the open block and any block after it but the last are finished
             second, (last, last_line) = starts[1][0], starts[-1]
-            offset = _line_offset(src, last_line) - len(self._context)
+            offset = line_offset(src, last_line) - len(self._context)
             self._seal(self._open_html(tokens[:second]))
             if last > second:
                 finished = self._render(tokens[second:last])
@@ -341,7 +325,7 @@ class LiveMarkdown:
                 return
             tokens = self._parse(src)  # line numbers start again at the open block
         elif starts and starts[0][1] > 0 and not self._context:
-            self._cut(_line_offset(src, starts[0][1]))  # blank lines before the block
+            self._cut(line_offset(src, starts[0][1]))  # blank lines before the block
             src = self._tail
             tokens = self._parse(src)
         if not tokens:
@@ -369,224 +353,3 @@ class LiveMarkdown:
         """Live HTML: code is not highlighted (the final block is), and has no class hint."""
         md = markdown_parser()
         return _LANG_CLASS.sub("<code>", md.renderer.render(tokens, unhighlighted_options(), {}))
-
-    # --- commits: seams inside the open block --------------------------------------------------
-    #
-    # After the first commit the open block is shown as head + committed + inner(tail render):
-    # ``_kind`` says how to find the inner HTML of a render of ``context + tail``.
-
-    def _commit(self, tokens: List[Any], src: str) -> bool:
-        """Commit the safe first part of the open block; True if something was committed."""
-        first = tokens[0]
-        kind = self._kind
-        if first.level != 0:
-            return False
-        if first.type == "fence" and kind in ("", "fence"):
-            done = self._commit_fence(first, src)
-        elif first.type == "table_open" and kind in ("", "table"):
-            done = self._commit_rows(tokens, src)
-        elif first.type == "paragraph_open" and kind in ("", "p"):
-            done = self._commit_inline(src, "p")
-        elif first.type in ("bullet_list_open", "ordered_list_open") and kind in ("", "list", "item"):
-            done = self._commit_items(tokens, src)
-        else:
-            done = False
-        if done:
-            self.stats["commits"] += 1
-        return done
-
-    def _inner(self, html: str) -> str:
-        """The part of a render of ``context + tail`` that goes after head + committed."""
-        kind = self._kind
-        if kind == "p":
-            return _strip(html, "<p>", "</p>\n")
-        if kind == "fence":
-            return _strip(html, "<pre><code>", "</code></pre>\n")
-        if kind == "table":
-            return _strip(html, self._head, "</tbody>\n</table>\n")
-        match = _LIST_WRAP.match(html)
-        if match is None:
-            return ""
-        inner = _strip(html, match.group(0), f"</{match.group(1)}>\n")
-        return inner[len("<li>"):] if kind == "item" and inner.startswith("<li>") else inner
-
-    def _commit_fence(self, token: Any, src: str) -> bool:
-        """Complete lines of an open code fence; the tail goes on under the same opener."""
-        opener_end = src.find("\n") + 1
-        last_nl = src.rfind("\n") + 1
-        if opener_end == 0 or last_nl - opener_end < MIN_COMMIT:
-            return False
-        for line in src[opener_end:].split("\n"):
-            m = _FENCE_CLOSER.match(line)
-            if m and m.group(1)[0] == token.markup[0] and len(m.group(1)) >= len(token.markup):
-                return False  # closed: it is sealed whole once the next block starts
-        from markdown_it.common.utils import escapeHtml
-
-        if not self._kind:
-            self._kind, self._head = "fence", "<pre><code>"
-        self._committed += escapeHtml(token.content[: token.content.rfind("\n") + 1])
-        self._cut(last_nl - len(self._context))
-        self._context = src[:opener_end]
-        return True
-
-    def _commit_rows(self, tokens: List[Any], src: str) -> bool:
-        """All body rows but the last; the tail goes on under the same header."""
-        rows = [t.map[0] for t in tokens if t.type == "tr_open" and t.map]
-        if len(rows) < 3:  # the header row and at least two body rows
-            return False
-        header_end = _line_offset(src, 2)
-        offset = _line_offset(src, rows[-1])
-        html = self._render(self._parse(src[:offset]))
-        match = _TABLE_BODY.match(html)
-        if match is None or (self._kind and match.group(0) != self._head):
-            return False
-        if not self._kind:
-            self._kind, self._head = "table", match.group(0)
-        self._committed += self._inner(html)
-        self._cut(offset - len(self._context))
-        self._context = src[:header_end]
-        return True
-
-    def _commit_items(self, tokens: List[Any], src: str) -> bool:
-        """All items but the last; a single long item is committed inside, like a paragraph."""
-        items = [t.map[0] for t in tokens if t.type == "list_item_open" and t.level == 1]
-        if len(items) < 2:
-            return self._commit_inline(src, "item")
-        offset = _line_offset(src, items[-1])
-        html = self._render(self._parse(src[:offset]))
-        match = _LIST_WRAP.match(html)
-        if match is None:
-            return False
-        if not self._kind:
-            self._kind, self._head = "list", match.group(0)
-        self._committed += self._inner(html)  # an item committed inside is closed here
-        self._kind = "list"
-        self._cut(offset - len(self._context))
-        self._context = ""
-        return True
-
-    def _commit_inline(self, src: str, kind: str) -> bool:
-        """Commit a paragraph's (or a tight list item's) text up to a seam later text cannot change."""
-        context, text = self._context, src[len(self._context):]
-        opening = ""
-        if kind == "item" and self._kind != "item":
-            marker = _ITEM_MARKER.match(text)
-            if marker is None:
-                return False
-            context, text = text[: marker.end()], text[marker.end():]
-        for at, sep in _seams(text):
-            head, rest = text[:at], text[at + len(sep):]
-            first = self._render(self._parse(context + head))
-            wrap = _inline_wrap(first)
-            if wrap is None or _RISKY_TEXT.search(_text_of(first)):
-                continue
-            whole = self._render(self._parse(context + text))
-            second = self._render(self._parse(context + rest))
-            if _inline_wrap(whole) != wrap or _inline_wrap(second) != wrap:
-                continue
-            if _strip(first, *wrap) + sep + _strip(second, *wrap) != _strip(whole, *wrap):
-                continue
-            if kind == "item" and self._kind != "item":
-                opening = "<li>"
-                if not self._kind:
-                    self._head = _LIST_WRAP.match(first).group(0)  # type: ignore[union-attr]
-            elif kind == "p" and not self._kind:
-                self._head = "<p>"
-            self._kind = kind
-            self._committed += opening + _strip(first, *wrap) + sep
-            self._context = context
-            self._cut(len(self._tail) - len(rest))
-            return True
-        return False
-
-
-def _seams(text: str) -> List[Tuple[int, str]]:
-    """Candidate seams in a paragraph's uncommitted text, latest first: (offset, separator).
-
-    A seam is before any character that later text could still turn into markup, and between
-    two non-space characters (any script: CJK needs no spaces) or at one space or newline
-    between them, so whitespace never sits at the edge of a render. The text after it must not
-    start a block of its own when rendered alone. Two candidates: near the end, and just before
-    the first risky character (in case that one is still open).
-    """
-    last_line = text.rfind("\n") + 1
-    end = len(text) - 1  # the last character stays live
-    if "|" in text[last_line:]:  # the line may yet be a table's header row
-        end = min(end, last_line - 1)
-    candidates = []
-    for limit in (end, _first_risky(text)):
-        seam = _seam_before(text, min(limit, end))
-        if seam is not None and seam not in candidates:
-            candidates.append(seam)
-    return candidates
-
-
-def _first_risky(text: str) -> int:
-    risky = _RISKY.search(text)
-    return risky.start() if risky else len(text)
-
-
-def _seam_before(text: str, limit: int) -> Optional[Tuple[int, str]]:
-    at = limit
-    while at >= MIN_COMMIT and limit - at <= 64:
-        before, here = text[at - 1], text[at]
-        if not before.isspace() and before != "!":
-            if not here.isspace():
-                sep, rest = "", text[at:]
-            elif here in " \n" and at + 1 < len(text) and not text[at + 1].isspace():
-                sep, rest = here, text[at + 1:]
-            else:
-                at -= 1
-                continue
-            if not _BLOCK_START.match(rest) and not _RISKY_TAIL.search(text[:at]):
-                return at, sep
-        at -= 1
-    return None
-
-
-def _text_of(html: str) -> str:
-    """The text outside tags, math and code of a render: where unmatched markup would show."""
-    html = _SETTLED.sub("", html)
-    return _TAG.sub("", html)
-
-
-def _inline_wrap(html: str) -> Optional[Tuple[str, str]]:
-    """The wrapper of a one-paragraph render (or a one-item tight list): (open, close)."""
-    if html.startswith("<p>") and html.endswith("</p>\n") and html.count("<p>") == 1:
-        return "<p>", "</p>\n"
-    match = _LIST_WRAP.match(html)
-    closing = f"</li>\n</{match.group(1)}>\n" if match else ""
-    if match and html.endswith(closing) and html.count("<li>") == 1 and "<p>" not in html:
-        return match.group(0) + "<li>", closing
-    return None
-
-
-def _strip(html: str, opening: str, closing: str) -> str:
-    if not html.startswith(opening) or not html.endswith(closing):
-        return ""
-    return html[len(opening): len(html) - len(closing)]
-
-
-def _common_prefix(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    if a[:n] == b[:n]:
-        return n
-    lo, hi = 0, n
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def _is_top_block(token: Any) -> bool:
-    return token.level == 0 and token.nesting >= 0 and token.map is not None
-
-
-def _line_offset(src: str, line: int) -> int:
-    offset = 0
-    for _ in range(line):
-        offset = src.index("\n", offset) + 1
-    return offset

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html as _html
 from functools import lru_cache
-from typing import Any, Iterable, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 # MathJax 3 (JupyterLab 4) and MathJax 2 (classic notebook, nbviewer) spell these differently.
 IGNORE_MATH = "tex2jax_ignore mathjax_ignore"
@@ -75,42 +75,23 @@ def render_markdown(text: str) -> str:
     return markdown_parser().render(text)
 
 
+def __getattr__(name: str) -> Any:
+    """The answer's chrome lived here first (``answer_html``, ``render_footer``): it is in
+    ``render.chrome`` now, and still reachable by its old address."""
+    if name in ("answer_html", "render_footer", "render_notices"):
+        from . import chrome
+
+        return {"answer_html": chrome.answer_html, "render_footer": chrome.footer_html,
+                "render_notices": chrome.notices_html}[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def render_plain(text: str) -> str:
     """The ``--plain`` form: the text as is, escaped, wrapping long lines."""
     return f'<pre style="white-space:pre-wrap">{escape_html(text)}</pre>'
 
 
-def answer_html(body_html: str, mark: Optional[str] = None) -> str:
-    """The outer block of an answer, with an optional visible mark such as "⚠ cut off: ..."."""
-    mark_html = ""
-    if mark:
-        mark_html = (
-            f'<div class="oai-mark" style="margin-top:0.4em;font-weight:bold">{escape_html(mark)}</div>'
-        )
-    return f"{ANSWER_OPEN}{body_html}{mark_html}</div>"
-
-
-def render_footer(parts: Iterable[str]) -> str:
-    """One muted line: model · tokens · timings · request id · billing.
-
-    Its parts come from the server (model, request id, organization): escaped and marked for
-    MathJax to ignore, so a header like ``$\\href{...}{...}$`` stays text, never a link.
-    """
-    line = " · ".join(escape_html(p) for p in parts if p)
-    style = "font-size:smaller;opacity:0.65;margin-top:0.3em"
-    return f'<div class="oai-footer" style="{style}"><span class="{IGNORE_MATH}">{line}</span></div>'
-
-
 # --- code highlighting -------------------------------------------------------------------
-
-
-def render_notices(notices: Iterable[str]) -> str:
-    """Notices above an answer, muted, escaped and ignored by MathJax (for views to call)."""
-    return "".join(
-        f'<div class="oai-notice {IGNORE_MATH}" style="font-size:smaller;opacity:0.75">'
-        f"{escape_html(n)}</div>"
-        for n in notices
-    )
 
 
 def highlight_code(code: str, lang: str, attrs: str = "") -> str:

@@ -189,3 +189,34 @@ class LiveSurface:
                 self.widget.close()
                 if layout is not None:
                     layout.close()
+
+
+class Throttle:
+    """At most one draw per ``interval`` of an injected clock (the first is always due); the
+    one pacing rule of everything redrawn whole: reasoning, tool cards, progress bars."""
+
+    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
+        self.interval, self.clock = interval, clock
+        self.last: Optional[float] = None
+
+    def due(self, *, force: bool = False) -> bool:
+        """Read the clock once; True (and the draw counted now) if a draw may happen."""
+        now = self.clock()
+        if not force and self.last is not None and now - self.last < self.interval:
+            return False
+        self.last = now
+        return True
+
+
+class LiveRegion:
+    """A small region of a live surface redrawn whole (``set_html``), never twice the same."""
+
+    def __init__(self, surface: Any, region: str) -> None:
+        self.surface, self.region = surface, region
+        self.shown: Optional[str] = None
+
+    def show(self, html: str) -> None:
+        if html != self.shown:
+            self.surface.set_html(self.region, html)
+            self.surface.flush()
+            self.shown = html

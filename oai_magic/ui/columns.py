@@ -16,24 +16,30 @@ import sys
 from typing import Any, List, Optional, TextIO, Tuple
 
 from ..core.results import ChatResult, Choice
-from .notebook import RichView, footer_parts, pretty_json, result_mark, write_terminal_closing
+from ..render.chrome import (
+    ANSWER_REGION,
+    all_notices,
+    choice_mark,
+    footer_html,
+    footer_parts,
+    footer_text,
+    json_final_text,
+    mark_html,
+    notice_line,
+    notices_block,
+    notices_html,
+    result_mark,
+    terminal_safe,
+    write_terminal_closing,
+)
+from ..render.markdown import escape_html
+from ..render.reasoning import REASONING_REGION, LiveReasoning, reasoning_html
+from .notebook import RichView
 
 
 def choice_label(choice: Optional[Choice], index: int, n: int) -> str:
     reason = f" · {choice.finish_reason}" if choice and choice.finish_reason else ""
     return f"Choice {index + 1}/{n}{reason}"
-
-
-def choice_mark(choice: Optional[Choice]) -> Optional[str]:
-    if choice is None:
-        return None
-    if choice.finish_reason == "length":
-        return "⚠ cut off at the token limit (finish_reason: length)"
-    if choice.finish_reason == "content_filter":
-        return "⚠ stopped by the content filter"
-    if choice.refusal and not choice.text:
-        return "⚠ the model refused"
-    return None
 
 
 def overall_mark(result: ChatResult) -> Optional[str]:
@@ -43,27 +49,19 @@ def overall_mark(result: ChatResult) -> Optional[str]:
     return None
 
 
+# The same elements hold the live columns and the final ones, so nothing moves at the end.
+ROW_OPEN = '<div class="oai-choices" style="display:flex;flex-wrap:wrap;gap:1.2em;align-items:flex-start">'
+COLUMN_OPEN = '<div class="oai-choice" style="flex:1 1 0;min-width:16em;overflow-x:auto">'
+
+
+def column_label_html(label: str) -> str:
+    return f'<div style="font-size:smaller;font-weight:bold;opacity:0.7">{escape_html(label)}</div>'
+
+
 def columns_html(cells: List[Tuple[str, str]]) -> str:
     """(label, answer HTML) per choice → one flex row that wraps on narrow screens."""
-    from ..render.markdown import escape_html
-
-    columns = "".join(
-        '<div class="oai-choice" style="flex:1 1 0;min-width:16em;overflow-x:auto">'
-        f'<div style="font-size:smaller;font-weight:bold;opacity:0.7">{escape_html(label)}</div>'
-        f"{html}</div>"
-        for label, html in cells
-    )
-    return (
-        '<div class="oai-choices" style="display:flex;flex-wrap:wrap;gap:1.2em;'
-        f'align-items:flex-start">{columns}</div>'
-    )
-
-
-def _final_text(choice: Optional[Choice], json_mode: bool, partial: bool) -> Optional[str]:
-    if choice is None or not json_mode or partial:
-        return None
-    pretty = pretty_json(choice.text)
-    return f"```json\n{pretty}\n```" if pretty is not None else None
+    columns = "".join(f"{COLUMN_OPEN}{column_label_html(label)}{html}</div>" for label, html in cells)
+    return f"{ROW_OPEN}{columns}</div>"
 
 
 class ColumnsView(RichView):
@@ -80,21 +78,15 @@ class ColumnsView(RichView):
 
     def begin(self, notices: List[str]) -> None:
         from ..render.live import LiveMarkdown
-        from ..render.markdown import escape_html
         from ..render.surface import LiveSurface
-        from .notebook import ANSWER_REGION, REASONING_REGION, LiveReasoning, notices_html
 
         self.notices = list(notices)
         regions = [("n", "", f"<div>{notices_html(notices)}</div>")] if notices else []
-        regions.append(("row", "", '<div class="oai-choices" style="display:flex;flex-wrap:wrap;'
-                                   'gap:1.2em;align-items:flex-start"></div>'))
+        regions.append(("row", "", ROW_OPEN + "</div>"))
         for index in range(self.n):
-            heading = escape_html(choice_label(None, index, self.n))
             regions += [
-                (f"c{index}", "row", '<div class="oai-choice" style="flex:1 1 0;min-width:16em;'
-                                     'overflow-x:auto"></div>'),
-                (f"l{index}", f"c{index}",
-                 f'<div style="font-size:smaller;font-weight:bold;opacity:0.7">{heading}</div>'),
+                (f"c{index}", "row", COLUMN_OPEN + "</div>"),
+                (f"l{index}", f"c{index}", column_label_html(choice_label(None, index, self.n))),
                 (f"k{index}", f"c{index}", REASONING_REGION),
                 (f"a{index}", f"c{index}", ANSWER_REGION),
             ]
@@ -117,26 +109,22 @@ class ColumnsView(RichView):
             self.ignored += 1
 
     def end(self, result: ChatResult) -> None:
-        from ..render.markdown import escape_html, render_footer
-        from .notebook import all_notices, notices_html
-
         if result.nothing_arrived:  # CONTRACTS 1: no columns, no footer; the cell's line says it
             for live in self.lives:
                 live.finish()
             notices = all_notices(self.notices, result)
-            self.surface.withdraw(notices_html(notices) if notices else "", "\n".join(notices))
+            self.surface.withdraw(*notices_block(notices))
             return
         by_index = {c.index: c for c in result.choices}
         cells, texts = [], []
         shown = len(result.choices) if 0 < len(result.choices) < self.n else self.n  # only those that exist
         for index, live in enumerate(self.lives[:shown]):
             choice = by_index.get(index)
-            html, text = live.finish(mark=choice_mark(choice),
-                                     text=_final_text(choice, self.json_mode, result.partial))
+            html, text = live.finish(mark=choice_mark(choice), text=None if choice is None else
+                                     json_final_text(choice.text, json_mode=self.json_mode,
+                                                     partial=result.partial))
             label = choice_label(choice, index, self.n)
             if choice is not None and choice.reasoning:
-                from .notebook import reasoning_html
-
                 html = reasoning_html(choice.reasoning) + html
             cells.append((label, html))
             texts.append(f"{label}\n\n{text}".rstrip())
@@ -147,11 +135,11 @@ class ColumnsView(RichView):
         html = notices_html(notices) + columns_html(cells)
         texts = notices + texts
         if mark:
-            html += f'<div class="oai-mark" style="font-weight:bold">{escape_html(mark)}</div>'
+            html += mark_html(mark)
             texts.append(mark)
         if self.footer:
-            html += render_footer(footer_parts(result))
-            texts.append("— " + " · ".join(footer_parts(result)))
+            html += footer_html(footer_parts(result))
+            texts.append(footer_text(footer_parts(result)))
         self.surface.finish(html, "\n\n".join(texts))
 
 
@@ -166,7 +154,7 @@ class TerminalChoicesView:
     def begin(self, notices: List[str]) -> None:
         self.notices, self.notices_shown = notices, len(notices)
         for notice in notices:
-            self.out.write(f"[{notice}]\n")
+            self.out.write(notice_line(notice) + "\n")
         self.out.write(f"(streaming {self.n} choices; each is shown when all are complete)\n")
         self.out.flush()
 
@@ -176,15 +164,15 @@ class TerminalChoicesView:
     def end(self, result: ChatResult) -> None:
         # Notices learned at the end (fewer choices than asked), then only the choices that exist.
         for notice in getattr(self, "notices", [])[getattr(self, "notices_shown", 0):]:
-            self.out.write(f"[{notice}]\n")
+            self.out.write(notice_line(notice) + "\n")
         by_index = {c.index: c for c in result.choices}
         shown = sorted(by_index) if result.choices else range(self.n)
         for index in shown:
             choice = by_index.get(index)
             self.out.write(f"\n── {choice_label(choice, index, self.n)} ──\n")
-            self.out.write((choice.text or choice.refusal or "") if choice else "")
+            self.out.write(terminal_safe((choice.text or choice.refusal or "") if choice else ""))
             self.out.write("\n")
             mark = choice_mark(choice)
             if mark:
-                self.out.write(f"[{mark}]\n")
-        write_terminal_closing(self.out, result, overall_mark(result), footer=self.footer)
+                self.out.write(notice_line(mark) + "\n")
+        write_terminal_closing(self.out, footer_parts(result), overall_mark(result), footer=self.footer)

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 from ..core.map_run import MapProgress
 from ..render.markdown import IGNORE_MATH, escape_html
+from ..render.surface import Throttle
 
 DRAW_INTERVAL = 0.2  # seconds between redraws; the last state is always drawn at the end
 FIRST_ANSWERS = 5
@@ -65,7 +66,7 @@ class TerminalMapView:
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream or sys.stdout
         self._lock = threading.Lock()
-        self._drawn = 0.0
+        self._throttle = Throttle(DRAW_INTERVAL, time.monotonic)
         self._width = 0
 
     def begin(self, total: int, notice: Optional[str] = None) -> None:
@@ -74,10 +75,8 @@ class TerminalMapView:
 
     def update(self, progress: MapProgress, force: bool = False) -> None:
         with self._lock:
-            now = time.monotonic()
-            if not force and now - self._drawn < DRAW_INTERVAL:
+            if not self._throttle.due(force=force):
                 return
-            self._drawn = now
             line = progress_line(progress)
             self.stream.write("\r" + line.ljust(self._width))
             self._width = len(line)
@@ -100,7 +99,7 @@ class NotebookMapView:
         from IPython.display import display
 
         self._lock = threading.Lock()
-        self._drawn = 0.0
+        self._throttle = Throttle(DRAW_INTERVAL, time.monotonic)
         self.bar = ipywidgets.IntProgress(value=0, min=0, max=1, description="")
         self.label = ipywidgets.Label(value="")
         self.table = ipywidgets.HTML(value="")
@@ -116,10 +115,8 @@ class NotebookMapView:
 
     def update(self, progress: MapProgress, force: bool = False) -> None:
         with self._lock:
-            now = time.monotonic()
-            if not force and now - self._drawn < DRAW_INTERVAL:
+            if not self._throttle.due(force=force):
                 return
-            self._drawn = now
             self.bar.value = progress.done + progress.failed
             self.label.value = progress_line(progress)
             self.table.value = answers_table(progress)

@@ -15,7 +15,24 @@ from typing import Any, Callable, Dict, List, Optional, TextIO
 
 from ..core.results import ChatResult
 from ..core.tools import ToolOutcome, call_preview
-from .notebook import RichView, footer_parts, pretty_json, result_mark
+from ..render.chrome import (
+    ANSWER_REGION,
+    answer_html,
+    footer_html,
+    footer_parts,
+    footer_text,
+    json_final_text,
+    notice_line,
+    notices_block,
+    notices_html,
+    result_mark,
+    terminal_safe,
+    write_terminal_closing,
+)
+from ..render.markdown import escape_html
+from ..render.reasoning import REASONING_REGION, DimReasoning, LiveReasoning, reasoning_html
+from ..render.surface import LiveRegion, Throttle
+from .notebook import RichView
 
 SHOWN_RESULT_CHARS = 1500
 STATUS = {
@@ -44,8 +61,6 @@ def exchange_mark(result: ChatResult) -> Optional[str]:
 
 
 def card_html(call: Dict[str, Any], outcome: Optional[ToolOutcome] = None) -> str:
-    from ..render.markdown import escape_html
-
     name, arguments = call_preview(call)
     status = STATUS[outcome.status if outcome else "forming"]
     parts = [
@@ -101,31 +116,20 @@ class _Card:
     """One call's card: a region of the live surface, redrawn at most once per interval."""
 
     def __init__(self, surface: Any, region: str, interval: float, clock: Callable[[], float]) -> None:
-        self.surface, self.region = surface, region
-        self.interval, self.clock = interval, clock
+        surface.add_region(region, "<div></div>", parent="x")
+        self.view = LiveRegion(surface, region)
+        self.throttle = Throttle(interval, clock)
         self.call: Dict[str, Any] = {}
         self.outcome: Optional[ToolOutcome] = None
-        self.drawn_at: Optional[float] = None
-        self.shown: Optional[str] = None
-        surface.add_region(region, "<div></div>", parent="x")
 
     def show(self, call: Dict[str, Any], *, force: bool = False) -> None:
         self.call = call
-        now = self.clock()
-        if not force and self.drawn_at is not None and now - self.drawn_at < self.interval:
-            return
-        self.drawn_at = now
-        self._draw(card_html(call, self.outcome))
+        if self.throttle.due(force=force):
+            self.view.show(card_html(call, self.outcome))
 
     def done(self, outcome: ToolOutcome) -> None:
         self.outcome = outcome
-        self._draw(card_html(self.call, outcome))
-
-    def _draw(self, html: str) -> None:
-        if html != self.shown:
-            self.surface.set_html(self.region, html)
-            self.surface.flush()
-            self.shown = html
+        self.view.show(card_html(self.call, outcome))
 
 
 class NotebookToolView(RichView):
@@ -145,7 +149,6 @@ class NotebookToolView(RichView):
         """Called once per request of the exchange: each round gets its own answer region."""
         from ..render.live import LiveMarkdown
         from ..render.surface import LiveSurface
-        from .notebook import ANSWER_REGION, REASONING_REGION, LiveReasoning, notices_html
 
         fresh = [n for n in notices if n not in self.notices]
         if self.surface is None:
@@ -171,8 +174,6 @@ class NotebookToolView(RichView):
 
     def _keep_reasoning(self) -> None:
         """The round's reasoning goes into the final block, collapsed, above what followed it."""
-        from .notebook import reasoning_html
-
         if self.thinking is not None and self.thinking.parts:
             self.parts.append((reasoning_html("".join(self.thinking.parts)), ""))
         self.thinking = None
@@ -216,29 +217,23 @@ class NotebookToolView(RichView):
             self.cards[index].done(outcome)
 
     def finish(self, result: ChatResult) -> None:
-        from ..render.markdown import answer_html, render_footer
-        from .notebook import notices_html
-
         if result.nothing_arrived and not self.parts:  # CONTRACTS 1: only the cell's line
             if self.live is not None:
                 self.live.finish()
-            self.surface.withdraw(notices_html(self.notices) if self.notices else "",
-                                  "\n".join(self.notices))
+            self.surface.withdraw(*notices_block(self.notices))
             return
-        footer_html = render_footer(footer_parts(result)) if self.footer else ""
-        footer_text = "— " + " · ".join(footer_parts(result)) if self.footer else ""
+        parts = footer_parts(result)
+        footer = footer_html(parts) if self.footer else ""
+        footer_line = footer_text(parts) if self.footer else ""
         mark = exchange_mark(result)
         self._keep_reasoning()
         if self.live is not None:  # the last response answered in text
-            final_text = None
-            if self.json_mode and not result.partial:
-                pretty = pretty_json(result.text)
-                final_text = f"```json\n{pretty}\n```" if pretty is not None else None
-            self.parts.append(self.live.finish(footer_html=footer_html, mark=mark, text=final_text,
-                                               footer_text=footer_text))
+            final_text = json_final_text(result.text, json_mode=self.json_mode, partial=result.partial)
+            self.parts.append(self.live.finish(footer_html=footer, mark=mark, text=final_text,
+                                               footer_text=footer_line))
         else:
-            self.parts.append((answer_html("", mark) + footer_html,
-                               "\n".join(p for p in (mark, footer_text) if p)))
+            self.parts.append((answer_html("", mark) + footer,
+                               "\n".join(p for p in (mark, footer_line) if p)))
         html, text = [notices_html(self.notices)], list(self.notices)
         for part in self.parts:
             if isinstance(part, _Card):
@@ -257,8 +252,6 @@ class TerminalToolView:
         self.footer = footer
         self.out = stream or sys.stdout
         self._open_line = False
-        from .notebook import DimReasoning
-
         self.thinking = DimReasoning(self.out)
 
     def reasoning(self, index: int, text: str) -> None:
@@ -271,12 +264,12 @@ class TerminalToolView:
 
     def begin(self, notices: List[str]) -> None:
         for notice in notices:
-            self._write(f"[{notice}]\n")
+            self._write(notice_line(notice) + "\n")
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
             self.thinking.close()
-            self._write(text)
+            self._write(terminal_safe(text))
             self._open_line = not text.endswith("\n")
 
     def end_round(self, result: ChatResult) -> None:
@@ -295,8 +288,4 @@ class TerminalToolView:
         if result.nothing_arrived and not result.choices:  # CONTRACTS 1: the cell's line is all
             return
         self._write("\n")
-        mark = exchange_mark(result)
-        if mark:
-            self._write(f"[{mark}]\n")
-        if self.footer:
-            self._write("— " + " · ".join(footer_parts(result)) + "\n")
+        write_terminal_closing(self.out, footer_parts(result), exchange_mark(result), footer=self.footer)

@@ -23,9 +23,18 @@ from ..core.audio_sources import AudioSource, human_size
 from ..core.subtitles import clock
 from ..core.transcribe import TranscriptResult
 from ..errors import OAIError
-from ..magics.settings_commands import Table
-from ..render.markdown import IGNORE_MATH, answer_html, render_footer, render_markdown
-from .notebook import terminal_safe
+from ..render.chrome import (
+    answer_html,
+    cut_off_mark,
+    footer_html,
+    footer_text,
+    mark_html,
+    notice_line,
+    notices_html,
+    terminal_safe,
+)
+from ..render.markdown import IGNORE_MATH, render_markdown
+from ..render.table import Table
 
 EMBED_LIMIT_BYTES = 1024 * 1024
 
@@ -91,16 +100,16 @@ class TranscriptView:
         self.body = body
 
     def _mark(self) -> Optional[str]:
-        return f"⚠ cut off: {self.result.error}" if self.result.error else None
+        return cut_off_mark(self.result.error) if self.result.error else None
 
     def __repr__(self) -> str:
-        lines = [f"[{notice}]" for notice in self.result.notices]
+        lines = [notice_line(notice) for notice in self.result.notices]
         if self.body:
             table = timing_table(self.result)
             lines.append(repr(table) if table is not None else self.result.text)
         if self._mark():
-            lines.append(f"[{self._mark()}]")
-        lines.append("— " + " · ".join(footer_parts(self.result)))
+            lines.append(notice_line(self._mark()))
+        lines.append(footer_text(footer_parts(self.result)))
         return "\n".join(lines)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -109,11 +118,12 @@ class TranscriptView:
     def _repr_html_(self) -> str:
         table = timing_table(self.result)
         body = table._repr_html_() if table is not None else render_markdown(self.result.text)
-        notices = "".join(
-            f'<div class="oai-notice" style="font-size:smaller;opacity:0.75">{html.escape(n)}</div>'
-            for n in self.result.notices
-        )
-        return notices + answer_html(body, self._mark()) + render_footer(footer_parts(self.result))
+        return (notices_html(self.result.notices) + answer_html(body, self._mark())
+                + footer_html(footer_parts(self.result)))
+
+    def closing_html(self) -> str:
+        """What goes under a transcript already shown: its mark and footer."""
+        return mark_html(self._mark()) + footer_html(footer_parts(self.result))
 
 
 class TranscribeDisplay:
@@ -188,13 +198,30 @@ class TranscribeDisplay:
             else:
                 display(TranscriptView(result))
             return
-        if self.live is not None:
-            self.live.finish()
         view = TranscriptView(result)
-        body = view._repr_html_()
-        self.surface.set_html(f"t{self._index}", body)
+        if not self._close_streamed(view):
+            if self.live is not None:
+                self.live.finish()
+            self.surface.set_html(f"t{self._index}", view._repr_html_())
+            self.surface.flush()
+        self.parts.append((self._player["text/html"] + view._repr_html_(),
+                           f"{self._player['text/plain']}\n{view!r}"))
+
+    def _close_streamed(self, view: TranscriptView) -> bool:
+        """A streamed transcript is on the page already: draw its last pieces, then only its
+        mark and footer, instead of sending it all again (the run's final block renders it)."""
+        live, result = self.live, view.result
+        if live is None or result.notices or timing_table(result) is not None:
+            return False
+        if result.text != live.text:  # the finished text is not what streamed: show it whole
+            return False
+        live.refresh()
+        live.finish()
+        region = f"t{self._index}"
+        self.surface.seal(region)
+        self.surface.append_block(region, view.closing_html())
         self.surface.flush()
-        self.parts.append((self._player["text/html"] + body, f"{self._player['text/plain']}\n{view!r}"))
+        return True
 
     def failed(self, source: AudioSource, error: str) -> None:
         if self.streaming and not self.rich and self._streamed:
@@ -203,7 +230,7 @@ class TranscribeDisplay:
         if self.rich and self.surface is not None:
             if self.live is not None:
                 self.live.finish()
-            note = f"<div class='oai-mark'>{html.escape(line)}</div>"
+            note = mark_html(line)
             self.surface.set_html(f"t{self._index}", note)
             self.surface.flush()
             self.parts.append((self._player.get("text/html", "") + note, line))

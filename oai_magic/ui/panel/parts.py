@@ -1,193 +1,39 @@
-"""The chat panel's parts that are not its chat logic: the chat view that runs in the request
-thread (drawing through the same live surface as ``%%chat``), the layout, the side requests (model list,
-audio upload), and small formatting helpers.
+"""The chat panel's parts that are not its chat logic: the layout and the side requests (model
+list, audio upload). What the panel draws (its chat view, cards, status lines) is in
+``chat_view``; ChatPanel reaches all of it through this module.
 
-Imported only with the panel (it imports ipywidgets). Everything shown is escaped HTML: user
-text and model output go through the same Markdown renderer as ``%%chat`` (raw HTML off).
+Imported only with the panel (it imports ipywidgets).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import ipywidgets as widgets
 
 from ...core.audio_sources import EXTENSIONS, AudioSource, _from_bytes, sniff_extension
-from ...core.results import ChatResult
+from ...core.models import MODELS_NOT_LISTED, NOT_CHAT, chat_model_ids, chat_models  # noqa: F401
 from ...errors import InputError, OAIError
-from ...magics.settings_commands import listed_models
-from ...render.live import LiveMarkdown
-from ...render.markdown import IGNORE_MATH, answer_html, escape_html, render_footer, render_markdown
-from ...state import KernelState, Message, content_text, redact
-from ..notebook import footer_parts, result_mark, stop_line
+from ...render.chrome import footer_parts  # noqa: F401 (ChatPanel reaches it as parts.X)
+from ...render.chrome import rate_limits_left as rate_limits  # noqa: F401 (its name here before)
+from ...state import KernelState, redact
+from .chat_view import (  # noqa: F401 (ChatPanel reaches these as parts.X)
+    PanelChatView,
+    banner_html,
+    label_html,
+    message_widgets,
+    note_html,
+    parts_card,
+    status_html,
+    status_parts,
+    styled,
+    user_html,
+)
 
 # Shown in the model box until /v1/models answers (and kept if it cannot be listed).
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "o4-mini")
-# Listed by /v1/models but not chat models: left out of the model box (still typeable).
-NOT_CHAT = ("whisper", "transcribe", "tts", "embedding", "dall-e", "moderation", "davinci",
-            "babbage")
-
-_USER_STYLE = (
-    "background:rgba(127,127,127,0.10);border-radius:6px;padding:0.1em 0.7em;margin:0.4em 0 0.2em 0"
-)
-_LABEL_STYLE = "font-size:smaller;opacity:0.6;margin:0.3em 0 0 0"
-
-
-class PanelChatView:
-    """The ChatView of one panel answer; its methods run in the request thread."""
-
-    def __init__(
-        self,
-        turn: Any,
-        *,
-        render_interval: float,
-        on_first_token: Callable[[], None] = lambda: None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.turn = turn
-        self.render_interval = render_interval
-        self.on_first_token = on_first_token
-        self.clock = clock
-        self.live: Optional[LiveMarkdown] = None
-        self.surface: Any = None
-        self._started = False
-        self.thinking: Any = None
-
-    def begin(self, notices: List[str]) -> None:
-        from ...render.surface import LiveSurface
-        from ..notebook import ANSWER_REGION, REASONING_REGION, LiveReasoning, notice_html
-
-        for notice in notices:  # the sent-line carries its thumbnails
-            self.turn.children = (*self.turn.children, widgets.HTML(notice_html(notice)))
-        # The same live surface as %%chat, as a child of the turn instead of a cell output.
-        self.surface = LiveSurface([("k", "", REASONING_REGION), ("a", "", ANSWER_REGION)],
-                                   display_now=False, on_finish=self._swap)
-        self.turn.children = (*self.turn.children, label_html("Assistant"), self.surface.widget)
-        self.live = LiveMarkdown(self.surface, "a", render_interval=self.render_interval, clock=self.clock)
-        self.thinking = LiveReasoning(self.surface, "k", self.render_interval, self.clock)
-
-    def _swap(self, html: str, text: str) -> None:
-        """The finished answer replaces the live widget: an HTMLMath kept in widget state."""
-        final = widgets.HTMLMath(styled(html))
-        self.turn.children = tuple(final if c is self.surface.widget else c for c in self.turn.children)
-
-    def reasoning(self, index: int, text: str) -> None:
-        """Streamed reasoning, collapsed above the answer."""
-        if index == 0 and self.thinking is not None:
-            self.thinking.append(text)
-
-    def delta(self, index: int, text: str) -> None:
-        if index != 0 or self.live is None:
-            return
-        if self.thinking is not None:
-            self.thinking.settle()
-        self.live.append(text)
-        if not self._started and text:
-            self._started = True
-            self.on_first_token()
-
-    def end(self, result: ChatResult) -> None:
-        if self.live is not None:
-            html, text = self.live.finish(
-                footer_html=render_footer(footer_parts(result)),
-                # No cell to end with the stop line (CONTRACTS 1), so the panel shows it as the mark.
-                mark=stop_line(result) if result.interrupted else result_mark(result),
-            )
-            if result.reasoning:
-                from ..notebook import reasoning_html
-
-                html = reasoning_html(result.reasoning) + html
-            self.surface.finish(html, text)
-
-
-def styled(html: str) -> str:
-    """Answer HTML with JupyterLab's rendered-Markdown styling (tables, code), as in a cell."""
-    return f'<div class="jp-RenderedHTMLCommon jp-RenderedHTML">{html}</div>'
-
-
-def label_html(label: str) -> Any:
-    return widgets.HTML(f'<div style="{_LABEL_STYLE}">{escape_html(label)}</div>')
-
-
-def user_html(text: str) -> str:
-    """A user message: Markdown like the answers (raw HTML shown as text), on a grey card."""
-    return f'<div class="oai-user" style="{_USER_STYLE}">{styled(answer_html(render_markdown(text)))}</div>'
-
-
-def parts_card(content: List[Dict[str, Any]]) -> str:
-    """A user message with context: the prompt, the context collapsed, images as thumbnails."""
-    from ...magics.conversations import parts_html
-
-    return f'<div class="oai-user" style="{_USER_STYLE}">{parts_html(content)}</div>'
-
-
-def message_widgets(message: Message) -> List[Any]:
-    """A recorded message as widgets: a label and its rendered content."""
-    if message.role == "user" and isinstance(message.content, list):  # context: our chrome
-        return [label_html("You"), widgets.HTML(parts_card(message.content))]
-    if message.role == "user":
-        return [label_html("You"), widgets.HTML(user_html(message.content or ""))]
-    text = content_text(message.content)
-    if message.tool_calls:
-        calls = ", ".join(str(c.get("function", {}).get("name", "?")) for c in message.tool_calls)
-        text = (text + "\n\n" if text else "") + f"*tool calls:* `{calls}`"
-    mark = "■ partial answer" if message.partial else None
-    label = "Assistant" if message.role == "assistant" else message.role.capitalize()
-    return [label_html(label), widgets.HTMLMath(styled(answer_html(render_markdown(text), mark)))]
-
-
-def rate_limits(headers: Dict[str, str]) -> str:
-    """``9,998 requests · 199,990 tokens left`` from the rate-limit headers, or ""."""
-    parts = []
-    for kind in ("requests", "tokens"):
-        remaining = headers.get(f"x-ratelimit-remaining-{kind}")
-        if remaining is not None:
-            shown = f"{int(remaining):,}" if remaining.isascii() and remaining.isdigit() else remaining
-            parts.append(f"{shown} {kind}")
-    return " · ".join(parts) + " left" if parts else ""
-
-
-def status_parts(result: ChatResult) -> List[str]:
-    """The status line after an answer: tokens, latency, request id, rate limits."""
-    parts = footer_parts(result)
-    limits = rate_limits(result.headers)
-    if limits:
-        parts.append(limits)
-    return parts
-
-
-def status_html(parts: List[str], *, key: Optional[str] = None) -> str:
-    line = " · ".join(redact(p, key) for p in parts if p)
-    style = "font-size:smaller;opacity:0.7"
-    return f'<div class="oai-status {IGNORE_MATH}" style="{style}">{escape_html(line)}</div>'
-
-
-def banner_html(message: str, *, key: Optional[str] = None) -> str:
-    return (
-        f'<div class="oai-error {IGNORE_MATH}" style="background:rgba(220,50,47,0.12);'
-        f'border-left:4px solid #dc322f;padding:0.3em 0.6em">⚠ {escape_html(redact(message, key))}</div>'
-    )
-
-
-def note_html(message: str, *, key: Optional[str] = None) -> str:
-    return (
-        f'<span class="{IGNORE_MATH}" style="font-size:smaller;opacity:0.7">'
-        f"{escape_html(redact(message, key))}</span>"
-    )
-
-
-def chat_model_ids(data: Any) -> List[str]:
-    """Model ids from a ``/v1/models`` body, without the audio/embedding/image ones.
-
-    At most ``MAX_MODELS`` ids: the list lands in widget state, saved with the notebook.
-    """
-    ids = [str(m.get("id")) for m in listed_models(data) if isinstance(m, dict)]
-    return sorted(i for i in ids if i and not any(word in i.lower() for word in NOT_CHAT))
-
-
 def uploaded_source(item: Dict[str, Any]) -> AudioSource:
     """An ipywidgets 8 FileUpload entry (``name``, ``content`` memoryview) as an upload."""
     name = str(item.get("name") or "upload")
@@ -414,10 +260,9 @@ class SideRequests(PanelLayout):
 
     def _load_models(self) -> None:
         from ...errors import NotFoundError
-        from ...magics.settings_commands import MODELS_NOT_LISTED
 
         try:
-            ids = chat_model_ids(self.client.list_models().data)
+            ids = chat_models(self.client)
         except NotFoundError:  # faster-whisper-server, some proxies: no /models at all
             self.models_note.value = note_html(f"{MODELS_NOT_LISTED.capitalize()}; type a model name.")
             return

@@ -1,0 +1,205 @@
+"""The one guarded parser of the magics: shell-style words, one-line errors, generated help.
+
+Every magic reads its line through :func:`read_words` (a quote left open is one line, not a
+traceback); the magics with options declare them here with IPython's ``magic_arguments``, so
+``%%chat?``, ``%transcribe?`` and ``%chat_panel?`` are generated from the options themselves.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from typing import Any, Callable, List
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import MagicHelpFormatter, argument, kwds, magic_arguments
+
+from ..api.request import REASONING_EFFORTS, VERBOSITIES
+
+PROMPT_BELOW = "put the prompt on the lines below %%chat (options stay on the first line)"
+
+
+class LineMagicHelp(MagicHelpFormatter):
+    """``%magic?`` starts with "usage: %name", not IPython's reStructuredText ``::`` block."""
+
+    escape = "%"
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: Any = None) -> None:
+        super().add_usage(usage, actions, groups, f"usage: {self.escape}")
+
+
+class CellMagicHelp(LineMagicHelp):
+    """``%%chat?`` names the cell magic (``%%chat``), not the line magic of the same name."""
+
+    escape = "%%"
+
+
+def magic_parser(description: str, formatter: type, *arguments: argument) -> Callable:
+    """Give a magic method its parser and its help: "usage: ..." + ``description`` + options."""
+
+    def decorate(func: Callable) -> Callable:
+        func.__doc__ = description
+        for declared in reversed(arguments):
+            func = declared(func)
+        return magic_arguments()(kwds(formatter_class=formatter)(func))
+
+    return decorate
+
+
+def described(text: str) -> Callable:
+    """Give a magic without declared options its help text (``%oai?``, ``%chat?``)."""
+
+    def decorate(func: Callable) -> Callable:
+        func.__doc__ = text
+        return func
+
+    return decorate
+
+
+def read_words(line: str, what: str = "the options") -> List[str]:
+    """The line split shell-style: ``-s 'Be terse.'`` gives ``Be terse.`` without quotes."""
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"Could not read {what}: {exc} (check the quotes).") from None
+
+
+def parse_line(magic: Callable, line: str) -> Any:
+    """Parse magic options shell-style, as declared with :func:`magic_parser`.
+
+    IPython's ``parse_argstring`` splits non-POSIX and keeps the quotes. Words that are not
+    options get a hint: the closest option for a misspelt one, or where a %%chat prompt goes.
+    """
+    words = read_words(line)
+    try:
+        return magic.parser.parse_args(words)
+    except UsageError as exc:
+        raise UsageError(explain_parse_error(magic, str(exc))) from None
+
+
+def explain_parse_error(magic: Callable, message: str) -> str:
+    """argparse's complaint, plus what to do: "did you mean --temperature?" or where prompts go."""
+    name = getattr(magic.parser.formatter_class, "escape", "%") + magic.parser.prog
+    if not message.startswith("unrecognized arguments:"):
+        return f"{name}: {message} (see {name}?)"
+    extra = message.split(":", 1)[1].split()
+    option = next((word for word in extra if word.startswith("-")), None)
+    if option is not None:
+        known = [o for o in magic.parser._option_string_actions if o.startswith("--")]
+        close = difflib.get_close_matches(option.split("=")[0], known, n=1, cutoff=0.7)
+        hint = f": did you mean {close[0]}?" if close else f" (see {name}?)"
+        return f"{name}: unknown option {option}{hint}"
+    if name == "%%chat":
+        return f"{name}: {' '.join(extra)!r} is not an option: {PROMPT_BELOW}."
+    return f"{name}: unrecognized arguments: {' '.join(extra)} (see {name}?)"
+
+
+_CHAT_CELL = re.compile(r"%%chat(\s|$)")
+
+
+def empty_chat_cell(lines: List[str]) -> List[str]:
+    """An input transformer: a ``%%chat`` cell with nothing below its first line says where the
+    prompt goes, in our one line.
+
+    Without it IPython stops such a cell before our magic runs, with "cell body is empty. Did
+    you mean the line magic %chat?", and ``%chat What is 2+2?`` then fails again. In terminal
+    IPython the body is a blank line and the prompt words met the option parser instead.
+    """
+    if not lines or not _CHAT_CELL.match(lines[0]) or any(line.strip() for line in lines[1:]):
+        return lines
+    return [f"__import__({__name__!r}).{__name__.split('.', 1)[1]}.refuse_empty_chat_cell()\n"]
+
+
+def refuse_empty_chat_cell() -> None:
+    raise UsageError(f"%%chat: {PROMPT_BELOW}.")
+
+
+# --- the options of each magic --------------------------------------------------------------
+
+CHAT_ARGUMENTS = (
+    argument("-m", "--model", help="Model for this request (default: %%config OAIMagics.model)."),
+    argument("-c", "--conversation", default="default", help="Conversation name."),
+    argument("-n", "--new", action="store_true", help="Start the conversation afresh."),
+    argument("-s", "--system", help="Set the conversation's system prompt."),
+    argument("-t", "--temperature", type=float, help="Sampling temperature 0..2 (0 is sent)."),
+    argument("--top-p", type=float, help="Nucleus sampling 0..1."),
+    argument("--max-tokens", type=int, help="Most tokens in the answer."),
+    argument("--seed", type=int, help="Seed for reproducible sampling."),
+    argument("--stop", action="append", default=[], help="Stop sequence (repeatable)."),
+    argument("--json", action="store_true", help="Ask for a JSON object; shown pretty-printed."),
+    argument("--presence-penalty", type=float, help="-2..2: favour new topics."),
+    argument("--frequency-penalty", type=float, help="-2..2: discourage repetition."),
+    argument("--logit-bias", help='JSON mapping of token id to bias -100..100, e.g. \'{"50256": -100}\'.'),
+    argument("--user", help="End-user id sent as `user`."),
+    argument("-N", "--choices", type=int, help="Number of choices (n), shown side by side."),
+    argument("--tools", help="Comma-separated kernel functions the model may call."),
+    argument("--tool-choice", help="auto, none, required, or a function name."),
+    argument("--auto-tools", action="store_true", help="Run tool calls without asking."),
+    argument("--org", help="OpenAI-Organization for this request only."),
+    argument("--project", help="OpenAI-Project for this request only."),
+    argument("-o", "--out", help="Store the result object in this variable."),
+    argument("--no-stream", action="store_true", help="Wait for the whole answer."),
+    argument("--plain", action="store_true", help="Show the answer as plain text, not Markdown."),
+    argument("--no-footer", action="store_true", help="Hide the footer."),
+    argument("--to-cell", action="store_true", help="Put the last code block in the next cell."),
+    argument("--no-interpolate", action="store_true", help="Send {name} literally."),
+    argument("--image", action="append", default=[], metavar="SPEC",
+             help="Image to send (repeatable): a png/jpg/gif/webp file, a variable (bytes, Image, "
+             "PIL image, Figure), `figure` for the last matplotlib figure shown, or an https:// URL."),
+    argument("--detail", choices=["low", "high", "auto"], help="Image detail sent with --image."),
+    argument("--context", metavar="A,B", help="Variables attached, summarised, before the prompt."),
+    argument("--param", action="append", default=[], metavar="NAME=VALUE",
+             help="Any request field, repeatable (e.g. --param service_tier=flex); VALUE is JSON "
+                  "when it parses, else a string. Wins over a field the magic sets, with a "
+                  "notice; messages, stream and n are refused. OAIMagics.extra_body adds "
+                  "fields to every request."),
+    argument("--schema", metavar="VAR",
+             help="Structured output: VAR is a dataclass, TypedDict, JSON-schema dict or "
+                  "pydantic model; the answer is checked and kept as result.parsed (with -o)."),
+    argument("--reasoning-effort", choices=REASONING_EFFORTS,
+             help="How hard a reasoning model thinks; its streamed reasoning is shown "
+                  "collapsed above the answer and kept as result.reasoning."),
+    argument("--verbosity", choices=VERBOSITIES, help="How long the answer should be."),
+    argument("--map", metavar="ITEMS", help="Send the cell once per element of the variable ITEMS "
+             "(a list, iterable, Series or DataFrame rows): {item} is the element, {item.field} "
+             "or {item[key]} one field. Independent non-streamed requests, nothing recorded; "
+             "-o stores a MapResult."),
+    argument("--concurrency", type=int, metavar="K", help="--map: requests in parallel (default "
+             "4), paced by the server's x-ratelimit-* headers."),
+    argument("--item-timeout", type=float, metavar="S", help="--map: seconds each item may take (default: "
+             "the read timeout)."),
+    argument("--yes", action="store_true", help="--map: do not ask before more than 100 items "
+             "or a cost above OAIMagics.map_confirm_usd."),
+    argument("--resume", action="store_true", help="--map: send only the items of -o OUT that "
+             "have no answer (never run, stopped or failed)."),
+    argument("--batch", action="store_true", help="--map through the Batch API (half price, "
+             "within 24 h): -o gets a BatchJob; see %%chat batch."),
+)
+
+TRANSCRIBE_ARGUMENTS = (
+    argument("sources", nargs="+", metavar="SOURCE",
+             help="Audio file, glob, or variable holding bytes, a path or an Audio object."),
+    argument("-m", "--model", help="whisper-1 (default: %%config OAIMagics.transcribe_model), "
+             "gpt-4o-transcribe or gpt-4o-mini-transcribe."),
+    argument("-l", "--language", help="Language of the audio, ISO-639-1 (en, de...)."),
+    argument("-p", "--prompt", help="Text to guide the style or spelling."),
+    argument("-t", "--temperature", type=float, help="Sampling temperature 0..1 (0 is sent)."),
+    argument("-f", "--format", default="json", choices=["json", "text", "srt", "vtt", "verbose_json"],
+             help="Response format (default json)."),
+    argument("--timestamps", action="append", default=[], choices=["word", "segment"],
+             help="Timestamp granularity, repeatable; needs -f verbose_json."),
+    argument("--translate", action="store_true", help="Translate into English (whisper-1)."),
+    argument("--stream", action="store_true", help="Show the text as it comes (gpt-4o models)."),
+    argument("-o", "--out", help="Store the result (a list with several sources) in this variable."),
+    argument("-c", "--conversation", help="Append the transcript to this chat conversation."),
+    argument("--org", help="OpenAI-Organization for this request only."),
+    argument("--project", help="OpenAI-Project for this request only."),
+    argument("--param", action="append", default=[], metavar="NAME=VALUE",
+             help="Any other form field, repeatable; VALUE is JSON when it parses, a JSON list "
+                  "becomes repeated NAME[] parts."),
+)
+
+CHAT_PANEL_ARGUMENTS = (
+    argument("-c", "--conversation", default="default", help="Conversation to open."),
+)

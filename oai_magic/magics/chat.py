@@ -1,0 +1,280 @@
+"""``%%chat`` and ``%chat``: parse, validate everything, then hand the turn to ``core.chat``.
+
+The ``-n`` and ``-s`` options are committed with the turn (``chat.TurnStart``): a refused
+option, an unknown tool or a request that fails before any answer leaves the conversation as
+it was.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from ..api.request import ChatOptions, parse_logit_bias, parse_params, validate_chat_options
+from ..core import chat as chat_usecase
+from .arguments import PROMPT_BELOW, parse_line, read_words
+
+HELP = """Send the cell to the chat model and stream the answer as Markdown.
+
+        {name} is replaced by the value of the variable `name`, or by a short summary for data
+        (DataFrame, Series, array, a long dict or list); {name!full} sends it whole. {error} is
+        the last error of this kernel, {In[3]} and {Out[3]} come from history; every other brace
+        is sent as typed.
+        """
+
+COMMANDS_HELP = """Manage conversations.
+
+        %chat list
+        %chat history [-c NAME]
+        %chat reset [-c NAME | --all]
+        %chat undo [-c NAME]
+        %chat system TEXT [-c NAME]
+        %chat export PATH [-c NAME]      .md or .json by extension
+        %chat load PATH [-c NAME]
+        %chat pick K [-c NAME]           record choice K of the last -N answer
+        %chat fix [-c NAME] [-m MODEL]   ask about the last error; the fix is offered as next cell
+        %chat batch status|wait|results|cancel [ID]   a %%chat --map --batch job (the last one
+                                         when no ID is given); results returns a MapResult
+        """
+
+
+def run(magics: Any, line: str, cell: str) -> None:
+    """One ``%%chat`` cell: its options, its prompt and context, then one turn (or --map)."""
+    args = parse_line(magics.chat, line)
+    cell = cell.rstrip()
+    if args.map is None and (args.concurrency is not None or args.item_timeout is not None
+                             or args.yes or args.resume or args.batch):
+        raise UsageError("--concurrency, --item-timeout, --yes, --resume and --batch go with "
+                         "--map ITEMS.")
+    if args.map is not None:
+        if not cell.strip():
+            raise UsageError(f"%%chat: {PROMPT_BELOW}.")
+        from . import map_command
+
+        return map_command.run(magics, args, cell)
+    prompt, sent = prompt_and_context(magics, args, cell)
+    if not prompt.strip():
+        raise UsageError(f"%%chat: {PROMPT_BELOW}.")
+    content = with_context(magics, args, prompt, sent)
+    options = chat_options(magics, args)
+    validate_chat_options(options)
+    target = schema_target(magics, args)
+    if target is not None:
+        options.json_schema = target.response_format()
+        args.json = True  # --schema replaces --json: streamed as text, pretty at the end
+    chat_usecase.check_budget(magics.state, options.extra.get("model", options.model
+                                                              or magics.state.settings.model))
+    if args.tools or args.tool_choice or args.auto_tools or (options.n or 1) > 1:
+        from . import chat_extras
+
+        result = chat_extras.run(magics, args, content, options)
+    else:
+        result = ask(magics, args, content, options)
+    problem = parse_structured(target, result) if target is not None else None
+    after_answer(magics, args, result)
+    if problem:
+        raise UsageError(problem)
+
+
+def schema_target(magics: Any, args: Any) -> Any:
+    if not args.schema:
+        return None
+    from ..core.structured import schema_target as target_of
+
+    if args.schema not in magics.shell.user_ns:
+        raise UsageError(f"--schema {args.schema}: no such variable (define a dataclass, "
+                         "TypedDict, JSON-schema dict or pydantic model first).")
+    return target_of(magics.shell.user_ns[args.schema], args.schema)
+
+
+def parse_structured(target: Any, result: chat_usecase.ChatResult) -> Any:
+    """Every choice's answer as the object asked for; the first problem as one line."""
+    from ..core.structured import StructuredAnswerError, parse_answer
+
+    if result.partial:
+        return None
+    problem = None
+    for choice in result.choices:
+        try:
+            choice.parsed = parse_answer(choice.text, target, choice.refusal)
+        except StructuredAnswerError as exc:
+            label = f"choice {choice.index + 1}: " if len(result.choices) > 1 else ""
+            problem = problem or (f"--schema: {label}{exc} (the raw text is kept in "
+                                  f"'{result.conversation}' and in result.text)")
+    result.parsed = result.choices[0].parsed if result.choices else None
+    return problem
+
+
+def prompt_and_context(magics: Any, args: Any, cell: str) -> Any:
+    """The interpolated prompt and what goes with it: summaries, {error}, images."""
+    from ..core.context import Sent, SentPart, resolve_image, summary
+
+    state = magics.state
+    sent = Sent()
+    if args.no_interpolate:
+        prompt = cell
+    else:
+        from ..core.interpolate import NO_ERROR_YET, interpolate_context
+
+        last = state.last_error
+        error_text = last.text(state.settings.resolved_key()) if last else None
+        prompt, parts = interpolate_context(
+            cell, magics.shell.user_ns, summarise=summary, error_text=error_text)
+        if any(label == NO_ERROR_YET for label, _, _ in parts):
+            raise UsageError("{error}: there has been no error in this kernel yet (our own "
+                             "one-line messages do not count); nothing sent.")
+        sent.parts = [SentPart(*part) for part in parts]
+    watcher = getattr(magics, "figure_watcher", None)
+    for spec in args.image:
+        sent.images.append(resolve_image(
+            spec, magics.shell.user_ns, watcher.last_figure if watcher else None))
+    if args.detail and not args.image:
+        raise UsageError("--detail goes with --image: it says how closely to look at the images.")
+    return prompt, sent
+
+
+def with_context(magics: Any, args: Any, prompt: str, sent: Any) -> Any:
+    """Check the cap, queue the sent-line, and build the user content (text or parts)."""
+    from ..core.context import context_block, parse_names, user_content
+
+    block = None
+    if args.context:
+        block, parts = context_block(parse_names(args.context), magics.shell.user_ns)
+        sent.parts = parts + sent.parts
+    sent.check_cap(magics.max_context_chars)
+    notice = sent.notice()
+    with magics.state.lock:
+        magics.state.context_notices = [notice] if notice else []
+    return user_content(prompt, block, sent.images, args.detail)
+
+
+def chat_options(magics: Any, args: Any) -> ChatOptions:
+    """The request options of a ``%%chat`` line, over the configured ``extra_body``."""
+    params = parse_params(args.param)
+    return ChatOptions(
+        model=args.model,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_tokens=args.max_tokens,
+        max_tokens_field=magics.max_tokens_param,
+        seed=args.seed,
+        stop=list(args.stop),
+        json_mode=args.json,
+        stream=not args.no_stream,
+        n=args.choices,
+        presence_penalty=args.presence_penalty,
+        frequency_penalty=args.frequency_penalty,
+        logit_bias=parse_logit_bias(args.logit_bias) if args.logit_bias else None,
+        user=args.user,
+        organization=args.org,
+        project=args.project,
+        reasoning_effort=args.reasoning_effort,
+        verbosity=args.verbosity,
+        extra={**magics.extra_body, **params},
+        param_names=list(params),
+    )
+
+
+def chat_view(magics: Any, args: Any) -> Any:
+    from ..ui.notebook import NotebookChatView, TerminalChatView
+
+    if magics.rich_display():
+        return NotebookChatView(
+            plain=args.plain,
+            footer=not args.no_footer,
+            json_mode=args.json,
+            render_interval=magics.render_interval,
+        )
+    return TerminalChatView(footer=not args.no_footer)
+
+
+def ask(magics: Any, args: Any, prompt: Any, options: ChatOptions) -> chat_usecase.ChatResult:
+    view = magics.chat_view(args)
+    try:
+        return chat_usecase.ask(
+            magics.state,
+            magics.client,
+            prompt,
+            view,
+            options=options,
+            conversation=args.conversation,
+            budget=magics.history_budget(),
+            start=chat_usecase.TurnStart(args.new, args.system),
+        )
+    except chat_usecase.StoppedAnswer as stop:
+        if args.out:
+            magics.shell.user_ns[args.out] = stop.result  # the partial result, as -o promises
+        raise
+
+
+def after_answer(magics: Any, args: Any, result: chat_usecase.ChatResult) -> None:
+    if args.out:
+        magics.shell.user_ns[args.out] = result
+    if args.to_cell:
+        from .conversations import last_code_block
+
+        code = last_code_block(result.text)
+        if code is not None:
+            magics.shell.set_next_input(code, replace=False)
+    if result.error:
+        from ..ui.notebook import cut_off_line, one_line
+
+        if result.nothing_arrived:  # e.g. a tool round's follow-up failed: nothing to undo
+            raise UsageError(one_line(result.error))
+        raise UsageError(cut_off_line(args.conversation))
+
+
+# --- %chat (conversation management) -----------------------------------------------------
+
+
+def run_command(magics: Any, line: str) -> Any:
+    """One ``%chat`` line: a batch command, ``fix``, or a conversation command."""
+    from . import conversations
+
+    if line.split()[:1] == ["batch"]:
+        from . import map_command
+
+        return map_command.batch_command(magics, line)
+    if line.split()[:1] == ["fix"]:
+        return fix(magics, line.split(None, 1)[1] if len(line.split()) > 1 else "")
+    return conversations.run_command(magics.state, line)
+
+
+def fix(magics: Any, line: str) -> None:
+    """``%chat fix``: the failing cell and its traceback, asking for a corrected cell."""
+    from ..core.context import FIX_REQUEST, Sent, SentPart
+
+    state = magics.state
+    words = read_words(line)
+    args, extra = fix_parser().parse_known_args(words)
+    if extra:
+        raise UsageError(f"%chat fix takes options only (-c NAME, -m MODEL), not "
+                         f"{' '.join(extra)!r}: it asks about the last error.")
+    last = state.last_error
+    if last is None:
+        raise UsageError("%chat fix: there has been no error in this kernel yet, so there is "
+                         "nothing to fix.")
+    text = last.text(state.settings.resolved_key())
+    sent = Sent([SentPart("traceback", text)])
+    sent.check_cap(magics.max_context_chars)
+    with state.lock:
+        state.context_notices = [sent.notice()]
+    content = [{"type": "text", "text": FIX_REQUEST}, {"type": "text", "text": text}]
+    view_args = types.SimpleNamespace(
+        conversation=args.conversation, plain=False, no_footer=False, json=False, out=None,
+        to_cell=True, new=False, system=None,
+    )
+    options = ChatOptions(model=args.model, max_tokens_field=magics.max_tokens_param)
+    result = ask(magics, view_args, content, options)
+    after_answer(magics, view_args, result)
+
+
+def fix_parser() -> Any:
+    from .conversations import _Parser
+
+    parser = _Parser(prog="fix", add_help=False)
+    parser.add_argument("-c", "--conversation", default="default")
+    parser.add_argument("-m", "--model")
+    return parser

@@ -1,0 +1,63 @@
+"""What the magics watch in the kernel: the last error and the last figure shown.
+
+``%chat fix``, ``{error}`` and ``--image figure`` read them; the hooks are added once, when the
+magics are registered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.formatters import BaseFormatter
+from traitlets import ObjectName, Unicode
+
+from ..state import get_state
+
+
+def remember_error(state: Any, result: Any) -> None:
+    """A ``post_run_cell`` hook: keep the last exception that is not our own ``UsageError``."""
+    from IPython.core.error import UsageError
+
+    from ..core.context import LastError
+    from ..errors import CellStopped
+
+    exc = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
+    if exc is None or isinstance(exc, (UsageError, CellStopped)):
+        return
+    info = getattr(result, "info", None)
+    state.last_error = LastError(getattr(info, "raw_cell", "") or "", exc)
+
+
+class FiguresShown(BaseFormatter):
+    """A display formatter that shows nothing: it notes each matplotlib Figure displayed.
+
+    It goes by the class's module and name, so matplotlib is never imported, and not by the
+    formatter's type registry, which the inline backend clears of Figure when it starts. It
+    returns None, so no output is added.
+    """
+
+    format_type = Unicode("application/x-oai-figure-shown")
+    print_method = ObjectName("_repr_oai_figure_shown_")
+    watcher: Any = None
+
+    def __call__(self, obj: Any) -> None:
+        kind = type(obj)
+        if self.watcher is not None and kind.__name__ == "Figure" and kind.__module__ == "matplotlib.figure":
+            self.watcher.saw(obj)
+
+
+def watch_the_kernel(ipython: Any) -> None:
+    """Hooks that keep the last error and the last figure shown, for %chat fix, {error} and
+    --image figure. The figure hook runs before the inline backend closes the cell's figures."""
+    from ..core.context import FigureWatcher
+
+    magics = ipython.magics_manager.registry["OAIMagics"]
+    watcher = magics.figure_watcher = FigureWatcher()
+    ipython.events.callbacks["post_execute"].insert(0, watcher)
+    formatters = getattr(getattr(ipython, "display_formatter", None), "formatters", None)
+    if formatters is not None:  # the inline backend's plt.show() displays, then closes
+        seen = FiguresShown(parent=ipython.display_formatter)
+        seen.watcher = watcher
+        formatters[seen.format_type] = seen
+    ipython.events.register(
+        "post_run_cell", lambda result=None: remember_error(get_state(ipython), result))

@@ -1,0 +1,97 @@
+"""``%oai``: settings and status. Each command reads its words, then changes one setting."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Any, List
+
+from IPython.core.error import UsageError
+from IPython.display import display
+
+from ..state import Secret, mask_key
+from . import settings_commands
+from .arguments import read_words
+
+HELP = """Settings and status.
+
+        %oai                      status: key (masked), organization, project, base URL, model,
+                                  last request id and rate limits
+        %oai key [--clear]        set the API key with a hidden prompt (never typed into a cell)
+        %oai org ID | --clear     OpenAI-Organization for every later request
+        %oai project ID | --clear OpenAI-Project for every later request
+        %oai base-url URL | --clear
+        %oai model NAME
+        %oai context N | --clear  the server's context window in tokens (history is trimmed to fit)
+        %oai models               list the models the server offers
+        %oai usage [--reset]      this session's requests, tokens and estimated cost, per model
+                                  and per conversation (the session is the kernel: a restart
+                                  resets it); --reset clears the totals
+        %oai practice [--delay S] [--stop]   start the offline practice server and use it
+        %oai practice --if-no-key only when no API key is set (notebooks that run anywhere)
+        """
+
+COMMANDS = "key, org, project, base-url, model, context, models, usage or practice"
+
+
+def run(magics: Any, line: str) -> None:
+    """One ``%oai`` line: a status, a question, or one setting changed through its trait."""
+    state = magics.state
+    words = read_words(line, "the %oai command")
+    if not words:
+        display(settings_commands.status(state, magics.max_tokens_param, magics.context_tokens))
+        return
+    command, rest = words[0], words[1:]
+    if command == "key":
+        set_key(magics, rest)
+    elif command == "model" and not rest:  # a question, not a change
+        print(settings_commands.describe_change(state, "model"))
+    elif command in ("org", "organization", "project", "base-url", "model"):
+        field = {"org": "organization", "base-url": "base_url"}.get(command, command)
+        value = settings_commands.parse_value(command, rest)
+        setattr(magics, field, value)
+        print(settings_commands.describe_change(state, field))
+        warning = state.insecure_http_warning() if field == "base_url" else None
+        if warning:
+            print(warning)
+    elif command == "context":
+        magics.context_tokens = settings_commands.parse_context(rest)
+        print(settings_commands.describe_context(magics.context_tokens))
+    elif command == "models":
+        models = settings_commands.models_table(magics.client)
+        if isinstance(models, str):
+            print(models)
+        else:
+            display(models)
+    elif command == "usage":
+        from ..ui import usage as usage_view
+
+        if rest == ["--reset"]:
+            print(usage_view.reset(state))
+        elif rest:
+            raise UsageError("%oai usage takes no argument but --reset (see %oai?).")
+        else:
+            display(usage_view.usage_report(state))
+    elif command == "practice":
+        print(settings_commands.practice(state, rest))
+        magics.base_url = state.settings.base_url
+    else:
+        raise UsageError(f"Unknown %oai command {command!r}: use {COMMANDS} (see %oai?).")
+
+
+def set_key(magics: Any, rest: List[str]) -> None:
+    """``%oai key``: the key only ever comes from a hidden prompt, never from a cell's text."""
+    state = magics.state
+    if rest == ["--clear"]:
+        state.settings.api_key = None
+        print("API key cleared for this session (OPENAI_API_KEY still applies if set).")
+        return
+    if rest:
+        raise UsageError(
+            "Do not type the key into a cell (it would be saved in history): "
+            "run %oai key alone and paste it at the hidden prompt."
+        )
+    value = getpass.getpass("OpenAI API key (hidden): ").strip()
+    if not value:
+        raise UsageError("No key entered; nothing changed.")
+    state.settings.api_key = Secret(value)
+    print(f"API key set for this session: {mask_key(value)}")

@@ -1,0 +1,42 @@
+"""The edge where errors become one line: IPython prints a ``UsageError`` without a traceback."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from IPython.core.error import UsageError
+
+from ..core import chat as chat_usecase
+from ..errors import CellStopped, OAIError
+from ..state import KernelState
+
+
+def base_url_hint(exc: OAIError, state: KernelState) -> str:
+    """A 404 for the endpoint itself (not for a model) usually means the base URL lacks /v1."""
+    from ..errors import APIError
+
+    url = state.settings.resolved_base_url().rstrip("/")
+    if (isinstance(exc, APIError) and exc.status_code == 404 and exc.code != "model_not_found"
+            and not url.endswith("/v1")):
+        return f" — does the base URL need /v1? (it is {url})"
+    return ""
+
+
+def one_line_errors(method: Callable) -> Callable:
+    """Our errors become a ``UsageError``: IPython prints its one line, no traceback."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except OAIError as exc:
+            raise UsageError(str(exc) + base_url_hint(exc, self.state)) from None
+        except chat_usecase.StoppedAnswer as stop:
+            from ..ui.notebook import stop_line
+
+            raise CellStopped(stop_line(stop.result)) from None
+        except KeyboardInterrupt:
+            raise UsageError("Interrupted.") from None
+
+    return wrapper

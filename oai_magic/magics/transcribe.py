@@ -1,0 +1,60 @@
+"""``%transcribe`` and ``%chat_panel``: the two magics that open a view of their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from ..api.request import parse_params
+from .arguments import parse_line
+
+HELP = "Speech to text: show a player and the transcript of each SOURCE, one after another."
+PANEL_HELP = "Open a chat panel (ipywidgets) on the same conversations and settings as %%chat."
+
+
+def run(magics: Any, line: str) -> None:
+    """Every option checked and every source resolved before the first request."""
+    from ..core import transcribe as transcribe_usecase
+    from ..core.audio_sources import resolve_sources
+    from ..ui.transcript import TranscribeDisplay
+
+    args = parse_line(magics.transcribe, line)
+    options = transcribe_usecase.checked_options(
+        transcribe_usecase.TranscribeOptions(
+            model=args.model, language=args.language, prompt=args.prompt,
+            temperature=args.temperature, response_format=args.format,
+            timestamps=list(args.timestamps), translate=args.translate, stream=args.stream,
+            conversation=args.conversation, organization=args.org, project=args.project,
+            extra=parse_params(args.param),
+        ),
+        default_model=magics.transcribe_model,
+    )
+    sources = resolve_sources(args.sources, magics.shell.user_ns)
+    view = TranscribeDisplay(
+        rich=magics.rich_display(), streaming=options.stream, render_interval=magics.render_interval
+    )
+    try:
+        batch = transcribe_usecase.transcribe_all(magics.state, magics.client, sources, options, view)
+    finally:
+        view.close()
+    if args.out and len(sources) > 1:
+        magics.shell.user_ns[args.out] = list(batch.results)
+    elif args.out and batch.results:
+        magics.shell.user_ns[args.out] = batch.results[0]
+    problem = batch.problem()
+    if problem:
+        kept = f" ({len(batch.results)} kept in {args.out})" if args.out and batch.results else ""
+        raise UsageError(problem + kept)
+
+
+def open_panel(magics: Any, line: str) -> Any:
+    args = parse_line(magics.chat_panel, line)
+    if not magics.rich_display():
+        raise UsageError(
+            "%chat_panel needs a notebook (JupyterLab, Jupyter Notebook, VS Code): this "
+            "frontend cannot show widgets. Here, ask with %%chat."
+        )
+    from ..ui.panel.panel import ChatPanel
+
+    return ChatPanel(args.conversation, state=magics.state, client=magics.client, magics=magics)

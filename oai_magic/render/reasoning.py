@@ -1,0 +1,75 @@
+"""A model's reasoning as it is shown: collapsed with its length in a notebook (live while it
+streams), dim text before the answer in a terminal. It is model output, so escaped."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, List, TextIO
+
+from .markdown import IGNORE_MATH, escape_html
+from .surface import LiveRegion, Throttle
+
+# Where streamed reasoning goes (above the answer); empty, so invisible, until something is set.
+REASONING_REGION = f'<div class="oai-reasoning {IGNORE_MATH}"></div>'
+
+
+def reasoning_html(text: str, *, live: bool = False) -> str:
+    """The model's reasoning, collapsed, with its length; model output, so escaped."""
+    label = "Thinking…" if live else "Thought"
+    return (f'<details class="oai-reasoning-block {IGNORE_MATH}" style="opacity:0.75">'
+            f'<summary style="font-size:smaller">{label} ({len(text):,} chars)</summary>'
+            f'<div style="white-space:pre-wrap;font-size:smaller">{escape_html(text)}</div>'
+            "</details>")
+
+
+def reasoning_text(text: str) -> str:
+    """The ``text/plain`` stand-in for reasoning in a final block."""
+    return f"[Thought: {len(text):,} chars]"
+
+
+class LiveReasoning:
+    """Streamed reasoning in one region of a live surface: collapsed, with its length, drawn at
+    most once per ``interval``; ``settle`` draws the last of it when the answer starts."""
+
+    def __init__(self, surface: Any, region: str, interval: float, clock: Callable[[], float]
+                 ) -> None:
+        self.view = LiveRegion(surface, region)
+        self.throttle = Throttle(interval, clock)
+        self.parts: List[str] = []
+        self.settled = False
+
+    def append(self, text: str) -> None:
+        self.parts.append(text)
+        if self.throttle.due() and not self.settled:
+            self._draw()
+
+    def settle(self) -> None:
+        if self.parts and not self.settled:
+            self.throttle.due(force=True)
+            self._draw()
+        self.settled = True
+
+    def _draw(self) -> None:
+        self.view.show(reasoning_html("".join(self.parts), live=True))
+
+
+DIM, UNDIM = "\x1b[2m", "\x1b[22m"
+
+
+class DimReasoning:
+    """A terminal's streamed reasoning: dim text (ANSI faint) before the answer, as it arrives."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out, self.open = out, False
+
+    def append(self, text: str) -> None:
+        if not self.open:
+            self.open = True
+            self.out.write(DIM + "Thinking… ")
+        self.out.write(text)
+        self.out.flush()
+
+    def close(self) -> None:
+        """Back to normal text, a blank line before what follows."""
+        if self.open:
+            self.open = False
+            self.out.write(UNDIM + "\n\n")
