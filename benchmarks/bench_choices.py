@@ -29,7 +29,7 @@ from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from recording import RecordingPublisher  # noqa: E402
 from synthetic import answer_tokens  # noqa: E402
 
-from oai_magic.core.chat import ChatResult, Choice  # noqa: E402
+from oai_magic.core.results import ChatResult, Choice  # noqa: E402
 from oai_magic.render.markdown import answer_html, render_markdown  # noqa: E402
 from oai_magic.ui.columns import ColumnsView, columns_html  # noqa: E402
 

@@ -12,8 +12,7 @@ import dataclasses
 import json
 from typing import Any, Dict, Optional
 
-from ..api.request import ChatOptions
-from ..core.results import ChatResult, StoppedAnswer
+from ..core.results import ChatResult
 from ..core.tool_loop import CannotConfirm, ToolChatResult, ToolTurn, round_limit_note
 from ..core.tools import resolve_tools, tool_choice_value
 from ..core.turn import ChatTurn, TurnOptions
@@ -69,52 +68,3 @@ def run_turn(state: KernelState, client: Any, prompt: Any, view: Any, turn: Turn
     """The turn the options ask for: a tool loop when tools are offered, else one answer."""
     kind = ToolTurn if turn.tools else ChatTurn
     return kind(state, client, turn).run(prompt, view)
-
-
-# --- compatibility: the wiring before the magics split (goes with it) ------------------------
-
-
-def run(magics: Any, args: Any, prompt: str, options: ChatOptions) -> ChatResult:
-    """``%%chat`` with ``-N > 1`` or ``--tools``, called with the magics and their arguments."""
-    from ..core.chat import turn_options
-
-    n = options.n or 1
-    check_flags(args.tools, args.tool_choice, args.auto_tools, n)
-    turn = turn_options(options=options, conversation=args.conversation,
-                        budget=magics.history_budget())
-    turn = dataclasses.replace(turn, new=args.new, system=args.system)
-    if args.tools:
-        turn = with_tools(turn, args.tools, args.tool_choice, args.auto_tools, magics.shell.user_ns,
-                          max_rounds=magics.max_tool_rounds,
-                          max_calls_per_round=magics.max_tool_calls_per_round)
-    try:
-        return run_turn(magics.state, magics.client, prompt, _view(magics, args, n), turn)
-    except StoppedAnswer as stop:
-        if args.out:
-            magics.shell.user_ns[args.out] = stop.result  # the partial result, as -o promises
-        raise
-
-
-def _view(magics: Any, args: Any, n: int) -> Any:
-    rich = magics.rich_display()
-    if args.tools:
-        from ..ui.tool_cards import NotebookToolView, TerminalToolView
-
-        if rich:
-            return NotebookToolView(plain=args.plain, footer=not args.no_footer,
-                                    json_mode=args.json, render_interval=magics.render_interval)
-        return TerminalToolView(footer=not args.no_footer)
-    from ..ui.columns import ColumnsView, TerminalChoicesView
-
-    if rich:
-        return ColumnsView(n, plain=args.plain, footer=not args.no_footer,
-                           json_mode=args.json, render_interval=magics.render_interval)
-    return TerminalChoicesView(n, footer=not args.no_footer)
-
-
-def tool_loop(state: KernelState, client: Any, prompt: Any, view: Any, tools: Any,
-              **kwargs: Any) -> ToolChatResult:
-    """``ToolTurn`` with the old keyword arguments."""
-    from ..core.chat import turn_options
-
-    return ToolTurn(state, client, turn_options(tools=tools, **kwargs)).run(prompt, view)
