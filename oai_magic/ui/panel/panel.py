@@ -22,9 +22,10 @@ from ...core.turn import ChatOptions, ChatTurn, HistoryBudget, TurnOptions
 from ...errors import InputError, OAIError
 from ...state import KernelState, get_state
 from . import parts as parts
+from .following import FollowsState
 
 
-class ChatPanel(parts.SideRequests):
+class ChatPanel(parts.SideRequests, FollowsState):
     """``ChatPanel(conversation="default")``: chat in a panel; display it like any widget.
 
     For demos and tests: ``send(text)`` starts a request and returns at once, ``wait()``
@@ -160,10 +161,10 @@ class ChatPanel(parts.SideRequests):
 
     def attach_image(self, name: str, data: bytes) -> None:
         """Add an image to the next message (checked by its first bytes, at most 20 MB)."""
-        from ...core.context import _checked
+        from ...core.context import checked_image
 
         with self._lock:
-            self._attached.append(_checked(name, bytes(data)))
+            self._attached.append(checked_image(name, bytes(data)))
             self._show_attachments()
 
     def remove_attachment(self, index: int) -> None:
@@ -306,71 +307,6 @@ class ChatPanel(parts.SideRequests):
             self._set_status([lead, *parts.status_parts(result)])
         else:
             self._set_status(parts.status_parts(result))
-
-    # --- following the kernel state -------------------------------------------------------
-
-    def _on_state_event(self, event: str, info: Any) -> None:
-        if event == "settings":
-            self._show_settings()
-        elif event == "conversation":
-            self._refresh_selector()
-            if threading.current_thread() is self._thread:
-                return  # our own answer: _finish_answer knows what its turn recorded
-            with self._lock:
-                self._follow(info)
-        elif event == "response" and not self._busy:
-            self._set_status(self._own_parts + [parts.rate_limits(self.state.last_headers)])
-
-    def _follow(self, info: Any) -> None:
-        """Follow a change made elsewhere: a recorded turn is appended, a command redraws."""
-        ours = info.get("name") == self.conversation
-        recorded = info.get("recorded")
-        if self._busy:
-            self._stale = self._stale or (ours and info.get("command") != "system")
-            if ours:
-                self._show_system()
-        elif recorded is not None and not info.get("new"):
-            if ours:
-                added = [widgets.VBox(parts.message_widgets(m)) for m in recorded]
-                self.transcript.children = (*self.transcript.children, *added)
-                self._show_system()
-        elif info.get("command") == "system":
-            self._show_system()
-        else:
-            self._show_conversation()
-
-    def _show_conversation(self) -> None:
-        """Draw the transcript from the conversation's history."""
-        with self._lock:
-            self._stale = False
-            self._close_children(self.transcript)
-            with self.state.lock:
-                thread = self.state.conversations.get(self.conversation)
-                messages = list(thread.messages) if thread else []
-            self.transcript.children = tuple(
-                widgets.VBox(parts.message_widgets(m)) for m in messages)
-            self._show_system()
-
-    def _show_system(self) -> None:
-        thread = self.state.conversations.get(self.conversation)
-        with self._sync():
-            self.system.value = (thread.system if thread else None) or ""
-
-    def _refresh_selector(self) -> None:
-        names = sorted(set(self.state.conversations) | {self.conversation})
-        with self._sync():
-            if tuple(self.selector.options) != tuple(names):
-                self.selector.options = names
-            self.selector.value = self.conversation
-
-    def _show_settings(self) -> None:
-        settings = self.state.settings
-        with self._sync():
-            for field, env, widget in (("organization", "OPENAI_ORG_ID", self.organization),
-                                       ("project", "OPENAI_PROJECT_ID", self.project)):
-                widget.value = getattr(settings, field) or ""
-                fallback = getattr(settings, f"resolved_{field}")()
-                widget.placeholder = f"{fallback} (from {env})" if fallback else "the key's default"
 
     # --- widget events --------------------------------------------------------------------
 
