@@ -119,3 +119,14 @@ def test_the_panel_shows_what_its_turn_recorded_and_drops_a_turn_that_recorded_n
     assert shown(p.transcript).count("alpha") == 2
     assert [m.content for m in get_state(shell).conversation("default").messages] == [
         "[[echo]] alpha", "alpha"]
+
+
+def test_the_panel_follows_turns_recorded_elsewhere_including_one_that_starts_afresh(
+        shell, server, panel):
+    p = panel()
+    assert run(shell, "%%chat\n[[echo]] beta from a cell").success
+    assert shown(p.transcript).count("beta from a cell") == 2
+    assert run(shell, "%%chat -n\n[[echo]] gamma afresh").success
+    assert "beta" not in shown(p.transcript) and shown(p.transcript).count("gamma afresh") == 2
+    assert [m.content for m in get_state(shell).conversation("default").messages] == [
+        "[[echo]] gamma afresh", "gamma afresh"]
