@@ -33,7 +33,6 @@ MAY_IMPORT_WIDGETS = {"render", "ui"}
 MAY_IMPORT_HTTP = {"api"}
 # Edges that still point the wrong way, each to be removed by the layout refactor (issue 11).
 KNOWN_UPWARD = {
-    ("ui.panel.panel", "api.request"),
     ("ui.panel.panel", "magics.oai_magics"),
 }
 

@@ -7,7 +7,7 @@ import threading
 
 from IPython.core.error import UsageError
 
-from oai_magic.core.chat import ChatResult
+from oai_magic.core.results import ChatResult
 from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import get_state
 

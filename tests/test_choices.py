@@ -8,7 +8,7 @@ from typing import List
 import pytest
 from IPython.core.error import UsageError
 
-from oai_magic.core.chat import ChatResult, Choice
+from oai_magic.core.results import ChatResult, Choice
 from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import get_state
 from oai_magic.ui.columns import ColumnsView

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from oai_magic.core.chat import ChatResult, Choice
+from oai_magic.core.results import ChatResult, Choice
 from oai_magic.render.chrome import (
     choice_mark,
     footer_parts,

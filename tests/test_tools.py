@@ -410,8 +410,9 @@ def test_in_a_notebook_each_call_is_a_card_while_it_forms_and_the_exchange_ends_
 
 def test_first_token_time_leaves_out_the_time_at_the_question(shell, server, kernel_functions, capsys):
     """A user who thinks for 100 s before answering y must not see "first token 100 s"."""
+    from oai_magic.core.tool_loop import ToolTurn
     from oai_magic.core.tools import resolve_tools
-    from oai_magic.magics.chat_extras import tool_loop
+    from oai_magic.core.turn import TurnOptions
     from oai_magic.magics.oai_magics import client_for
     from oai_magic.state import get_state
     from oai_magic.ui.tool_cards import TerminalToolView
@@ -427,8 +428,9 @@ def test_first_token_time_leaves_out_the_time_at_the_question(shell, server, ker
         return True
 
     state = get_state(shell)
-    result = tool_loop(state, client_for(state), 'Weather in "Oslo"?', TerminalToolView(),
-                       resolve_tools("weather", shell.user_ns), confirm=thinking_user, clock=clock)
+    options = TurnOptions(tools=resolve_tools("weather", shell.user_ns), confirm=thinking_user,
+                          clock=clock)
+    result = ToolTurn(state, client_for(state), options).run('Weather in "Oslo"?', TerminalToolView())
     assert result.rounds == 1 and result.text
     assert result.first_token_seconds < 1
     assert result.total_seconds > 100  # the whole cell did take that long

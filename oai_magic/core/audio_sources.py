@@ -117,7 +117,7 @@ def _from_path(label: str, path: Any) -> AudioSource:
     return source
 
 
-def _from_bytes(label: str, data: bytes, filename: Optional[str] = None) -> AudioSource:
+def from_bytes(label: str, data: bytes, filename: Optional[str] = None) -> AudioSource:
     extension = filename.rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
     if extension not in EXTENSIONS:
         sniffed = sniff_extension(data)
@@ -135,7 +135,7 @@ def _from_bytes(label: str, data: bytes, filename: Optional[str] = None) -> Audi
 
 def _from_variable(name: str, value: Any) -> AudioSource:
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return _from_bytes(name, bytes(value))
+        return from_bytes(name, bytes(value))
     if isinstance(value, (str, os.PathLike)):
         return _from_path(os.fspath(value), value)
     if any(cls.__name__ == "Audio" for cls in type(value).__mro__):
@@ -157,7 +157,7 @@ def _from_audio_object(name: str, audio: Any) -> AudioSource:
             f"{name} is an Audio object without its bytes (made from a URL with embed=False): "
             "download the file and pass its path"
         )
-    return _from_bytes(name, bytes(data), os.path.basename(filename) if filename else None)
+    return from_bytes(name, bytes(data), os.path.basename(filename) if filename else None)
 
 
 def _check_extension(label: str, filename: str) -> None:

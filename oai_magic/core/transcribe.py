@@ -12,17 +12,12 @@ import json
 import math
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from ..errors import APIError, InputError, OAIError
 from ..state import KernelState, Message, StreamRedactor
 from .audio_sources import AudioSource
 from .subtitles import Segment, Word, parse_cues
-
-try:  # Protocol is typing-only; keep 3.9 happy without typing_extensions.
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    Protocol = object  # type: ignore[assignment,misc]
 
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 GRANULARITIES = ("word", "segment")
@@ -373,7 +368,6 @@ def _account(state: KernelState, result: TranscriptResult, options: TranscribeOp
 def record_in_conversation(state: KernelState, name: str, result: TranscriptResult) -> None:
     """Append the transcript as a user message, so the next ``%%chat -c NAME`` sees it."""
     what = "English translation" if result.task == "translate" else "Transcript"
-    message = Message("user", f"{what} of {result.filename}:\n\n{result.text}")
-    with state.lock:
-        state.conversation(name).record_turn(message, [])
-    state.notify("conversation", {"name": name})
+    from .turn import record_exchange
+
+    record_exchange(state, name, Message("user", f"{what} of {result.filename}:\n\n{result.text}"), [])

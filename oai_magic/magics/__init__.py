@@ -30,7 +30,7 @@ from traitlets import (
 )
 
 from ..api.request import parse_params
-from ..core import chat as chat_usecase
+from ..core.exchange import HistoryBudget
 from ..state import KernelState, get_state
 from . import chat as chat_family
 from . import oai as oai_family
@@ -196,8 +196,8 @@ class OAIMagics(Magics):
             return self.display_mode == "rich"
         return type(self.shell.display_pub) is not DisplayPublisher
 
-    def history_budget(self) -> chat_usecase.HistoryBudget:
-        return chat_usecase.HistoryBudget(
+    def history_budget(self) -> HistoryBudget:
+        return HistoryBudget(
             self.history_max_messages, self.history_max_tokens, self.context_tokens
         )
 

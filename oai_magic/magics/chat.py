@@ -1,8 +1,8 @@
-"""``%%chat`` and ``%chat``: parse, validate everything, then hand the turn to ``core.chat``.
+"""``%%chat`` and ``%chat``: parse, validate everything, then run one ``ChatTurn``.
 
-The ``-n`` and ``-s`` options are committed with the turn (``chat.TurnStart``): a refused
-option, an unknown tool or a request that fails before any answer leaves the conversation as
-it was.
+The ``-n`` and ``-s`` options go into the turn's ``TurnOptions`` and are committed with it: a
+refused option, an unknown tool or a request that fails before any answer leaves the
+conversation as it was. ``-N`` and ``--tools`` pick another view and, for tools, ``ToolTurn``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from ..api.request import ChatOptions, parse_logit_bias, parse_params, validate_chat_options
-from ..core import chat as chat_usecase
+from ..core.results import ChatResult, StoppedAnswer
+from ..core.turn import TurnOptions, check_budget
 from .arguments import PROMPT_BELOW, parse_line, read_words
 
 HELP = """Send the cell to the chat model and stream the answer as Markdown.
@@ -64,14 +65,19 @@ def run(magics: Any, line: str, cell: str) -> None:
     if target is not None:
         options.json_schema = target.response_format()
         args.json = True  # --schema replaces --json: streamed as text, pretty at the end
-    chat_usecase.check_budget(magics.state, options.extra.get("model", options.model
-                                                              or magics.state.settings.model))
+    check_budget(magics.state, options.extra.get("model", options.model
+                                                 or magics.state.settings.model))
+    turn = turn_options(magics, args, options)
     if args.tools or args.tool_choice or args.auto_tools or (options.n or 1) > 1:
         from . import chat_extras
 
-        result = chat_extras.run(magics, args, content, options)
-    else:
-        result = ask(magics, args, content, options)
+        chat_extras.check_flags(args.tools, args.tool_choice, args.auto_tools, options.n or 1)
+        if args.tools:
+            turn = chat_extras.with_tools(
+                turn, args.tools, args.tool_choice, args.auto_tools, magics.shell.user_ns,
+                max_rounds=magics.max_tool_rounds,
+                max_calls_per_round=magics.max_tool_calls_per_round)
+    result = ask(magics, args, content, turn)
     problem = parse_structured(target, result) if target is not None else None
     after_answer(magics, args, result)
     if problem:
@@ -89,7 +95,7 @@ def schema_target(magics: Any, args: Any) -> Any:
     return target_of(magics.shell.user_ns[args.schema], args.schema)
 
 
-def parse_structured(target: Any, result: chat_usecase.ChatResult) -> Any:
+def parse_structured(target: Any, result: ChatResult) -> Any:
     """Every choice's answer as the object asked for; the first problem as one line."""
     from ..core.structured import StructuredAnswerError, parse_answer
 
@@ -177,10 +183,33 @@ def chat_options(magics: Any, args: Any) -> ChatOptions:
     )
 
 
+def turn_options(magics: Any, args: Any, options: ChatOptions) -> TurnOptions:
+    """Where the turn is recorded, with how much history, and the cell's ``-n``/``-s``."""
+    return TurnOptions(options, conversation=args.conversation, budget=magics.history_budget(),
+                       new=args.new, system=args.system)
+
+
 def chat_view(magics: Any, args: Any) -> Any:
+    """The view the answer streams into: tool cards, columns for ``-N``, else one answer."""
+    rich = magics.rich_display()
+    if args.tools:
+        from ..ui.tool_cards import NotebookToolView, TerminalToolView
+
+        if rich:
+            return NotebookToolView(plain=args.plain, footer=not args.no_footer,
+                                    json_mode=args.json, render_interval=magics.render_interval)
+        return TerminalToolView(footer=not args.no_footer)
+    n = args.choices or 1
+    if n > 1:
+        from ..ui.columns import ColumnsView, TerminalChoicesView
+
+        if rich:
+            return ColumnsView(n, plain=args.plain, footer=not args.no_footer,
+                               json_mode=args.json, render_interval=magics.render_interval)
+        return TerminalChoicesView(n, footer=not args.no_footer)
     from ..ui.notebook import NotebookChatView, TerminalChatView
 
-    if magics.rich_display():
+    if rich:
         return NotebookChatView(
             plain=args.plain,
             footer=not args.no_footer,
@@ -190,26 +219,20 @@ def chat_view(magics: Any, args: Any) -> Any:
     return TerminalChatView(footer=not args.no_footer)
 
 
-def ask(magics: Any, args: Any, prompt: Any, options: ChatOptions) -> chat_usecase.ChatResult:
+def ask(magics: Any, args: Any, prompt: Any, turn: TurnOptions) -> ChatResult:
+    """Run the turn (``ToolTurn`` when tools are offered) into the cell's view."""
+    from .chat_extras import run_turn
+
     view = magics.chat_view(args)
     try:
-        return chat_usecase.ask(
-            magics.state,
-            magics.client,
-            prompt,
-            view,
-            options=options,
-            conversation=args.conversation,
-            budget=magics.history_budget(),
-            start=chat_usecase.TurnStart(args.new, args.system),
-        )
-    except chat_usecase.StoppedAnswer as stop:
+        return run_turn(magics.state, magics.client, prompt, view, turn)
+    except StoppedAnswer as stop:
         if args.out:
             magics.shell.user_ns[args.out] = stop.result  # the partial result, as -o promises
         raise
 
 
-def after_answer(magics: Any, args: Any, result: chat_usecase.ChatResult) -> None:
+def after_answer(magics: Any, args: Any, result: ChatResult) -> None:
     if args.out:
         magics.shell.user_ns[args.out] = result
     if args.to_cell:
@@ -264,10 +287,10 @@ def fix(magics: Any, line: str) -> None:
     content = [{"type": "text", "text": FIX_REQUEST}, {"type": "text", "text": text}]
     view_args = types.SimpleNamespace(
         conversation=args.conversation, plain=False, no_footer=False, json=False, out=None,
-        to_cell=True, new=False, system=None,
+        to_cell=True, new=False, system=None, tools=None, choices=None,
     )
     options = ChatOptions(model=args.model, max_tokens_field=magics.max_tokens_param)
-    result = ask(magics, view_args, content, options)
+    result = ask(magics, view_args, content, turn_options(magics, view_args, options))
     after_answer(magics, view_args, result)
 
 

@@ -1,50 +1,26 @@
-"""``%%chat`` beyond one answer: several choices side by side (``-N``) and the tool-call loop.
+"""``%%chat`` beyond one answer, wiring only: several choices (``-N``) and tools (``--tools``).
 
-Several choices are one request (``n``) through ``chat.ask`` with a columns view; the turn
-records choice 1 and keeps the others for ``%chat pick K``.
-
-The tool loop sends the prompt with ``tools``; while the model answers with tool calls, each
-call runs in the kernel (after a yes/no unless ``--auto-tools``) and its result goes back as
-a ``tool`` message, for at most ``max_rounds`` rounds. Whatever goes wrong with a call (an
-exception, an unknown name, arguments that are not JSON, the user saying no) becomes the text
-of its ``tool`` message, so the model is told and the loop goes on. The whole exchange (the
-assistant's ``tool_calls``, every ``tool`` result, the final answer) is recorded as one turn:
-follow-ups see it, ``%chat undo`` removes it. Every recorded ``tool_calls`` message is
-followed by one ``tool`` message per call, even after an interrupt, so history stays valid. A
-follow-up request that fails before anything arrives is not recorded: the rounds before it are.
+Several choices are one request (``n``) through ``ChatTurn`` with a columns view; the turn
+records choice 1 and keeps the others for ``%chat pick K``. Tools run through ``ToolTurn``
+(``core/tool_loop.py``), a turn of several requests. This module checks the flags, turns them
+into ``TurnOptions`` and asks at the input prompt before a tool runs; the caller picks the view.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, Optional
 
-from ..api.request import ChatOptions, validate_chat_options
-from ..core import chat
-from ..core.chat import Cancellation, ChatResult, HistoryBudget
-from ..core.tools import Tool, ToolOutcome, resolve_tools, run_call, tool_choice_value
-from ..errors import InputError, OAIError
-from ..state import KernelState, Message
+from ..core.results import ChatResult
+from ..core.tool_loop import CannotConfirm, ToolChatResult, ToolTurn, round_limit_note
+from ..core.tools import resolve_tools, tool_choice_value
+from ..core.turn import ChatTurn, TurnOptions
+from ..errors import InputError
+from ..state import KernelState
 
-Confirm = Callable[[str, Dict[str, Any]], bool]
-
-
-@dataclass(repr=False)
-class ToolChatResult(ChatResult):
-    """A ChatResult for the whole exchange: the final answer, plus every tool call's outcome."""
-
-    rounds: int = 0
-    tool_results: List[ToolOutcome] = field(default_factory=list)
-    messages: List[Message] = field(default_factory=list)  # recorded after the user message
-    requests: int = 0
-    unpriced: bool = False  # a request whose price was unknown: the total is unknown too
-
-
-class CannotConfirm(InputError):
-    """The frontend cannot ask a question (no stdin), so tool calls cannot be confirmed."""
+__all__ = ["CannotConfirm", "ToolChatResult", "ask_permission", "check_flags", "round_limit_note",
+           "run_turn", "with_tools"]
 
 
 def ask_permission(name: str, arguments: Dict[str, Any]) -> bool:
@@ -66,242 +42,29 @@ def ask_permission(name: str, arguments: Dict[str, Any]) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-# --- the magic's entry point ----------------------------------------------------------------
-
-
-def run(magics: Any, args: Any, prompt: str, options: ChatOptions) -> ChatResult:
-    """``%%chat`` with ``-N > 1`` or ``--tools``: pick the use case and the view."""
-    n = options.n or 1
-    if not args.tools and (args.tool_choice or args.auto_tools):
-        flag = "--tool-choice" if args.tool_choice else "--auto-tools"
+def check_flags(tools: Optional[str], tool_choice: Optional[str], auto_tools: bool, n: int) -> None:
+    """The tool flags that make no sense together, as one line before anything changes."""
+    if not tools and (tool_choice or auto_tools):
+        flag = "--tool-choice" if tool_choice else "--auto-tools"
         raise InputError(f"{flag} needs --tools f,g: name the kernel functions the model may call.")
-    if args.tools and n > 1:
+    if tools and n > 1:
         raise InputError("--tools follows one answer: drop -N (several choices cannot share tool calls).")
-    try:
-        if args.tools:
-            return _run_tools(magics, args, prompt, options)
-        return _run_choices(magics, args, prompt, options, n)
-    except chat.StoppedAnswer as stop:
-        if args.out:
-            magics.shell.user_ns[args.out] = stop.result  # the partial result, as -o promises
-        raise
 
 
-def _run_choices(magics: Any, args: Any, prompt: str, options: ChatOptions, n: int) -> ChatResult:
-    from ..ui.columns import ColumnsView, TerminalChoicesView
-
-    if magics.rich_display():
-        view: Any = ColumnsView(n, plain=args.plain, footer=not args.no_footer,
-                                json_mode=args.json, render_interval=magics.render_interval)
-    else:
-        view = TerminalChoicesView(n, footer=not args.no_footer)
-    return chat.ask(magics.state, magics.client, prompt, view, options=options,
-                    conversation=args.conversation, budget=magics.history_budget(),
-                    start=chat.TurnStart(args.new, args.system))
-
-
-def _run_tools(magics: Any, args: Any, prompt: str, options: ChatOptions) -> ChatResult:
-    from ..ui.tool_cards import NotebookToolView, TerminalToolView
-
-    tools = resolve_tools(args.tools, magics.shell.user_ns)
-    options = dataclasses.replace(options, tool_choice=tool_choice_value(args.tool_choice, tools))
-    if magics.rich_display():
-        view: Any = NotebookToolView(plain=args.plain, footer=not args.no_footer,
-                                     json_mode=args.json, render_interval=magics.render_interval)
-    else:
-        view = TerminalToolView(footer=not args.no_footer)
-    return tool_loop(
-        magics.state, magics.client, prompt, view, tools, options=options,
-        conversation=args.conversation, budget=magics.history_budget(),
-        confirm=None if args.auto_tools else ask_permission, max_rounds=magics.max_tool_rounds,
-        max_calls_per_round=magics.max_tool_calls_per_round,
-        start=chat.TurnStart(args.new, args.system),
+def with_tools(
+    turn: TurnOptions, names: str, tool_choice: Optional[str], auto_tools: bool,
+    namespace: Dict[str, Any], *, max_rounds: int, max_calls_per_round: int,
+) -> TurnOptions:
+    """``turn`` with the kernel functions ``names`` offered (and asked about unless ``auto_tools``)."""
+    tools = resolve_tools(names, namespace)
+    request = dataclasses.replace(turn.request, tool_choice=tool_choice_value(tool_choice, tools))
+    return dataclasses.replace(
+        turn, request=request, tools=tools, confirm=None if auto_tools else ask_permission,
+        max_rounds=max_rounds, max_calls_per_round=max_calls_per_round,
     )
 
 
-# --- the tool loop --------------------------------------------------------------------------
-
-
-def round_limit_note(rounds: int) -> str:
-    return (f"⚠ stopped after {rounds} tool round{'s' if rounds != 1 else ''} "
-            "(OAIMagics.max_tool_rounds): the model's last tool calls were not run.")
-
-
-def tool_loop(
-    state: KernelState,
-    client: Any,
-    prompt: str,
-    view: Any,
-    tools: List[Tool],
-    *,
-    options: Optional[ChatOptions] = None,
-    conversation: str = "default",
-    budget: Optional[HistoryBudget] = None,
-    confirm: Optional[Confirm] = None,
-    max_rounds: int = 5,
-    max_calls_per_round: int = 8,
-    cancellation: Optional[Cancellation] = None,
-    clock: Callable[[], float] = time.monotonic,
-    start: Optional[chat.TurnStart] = None,
-) -> ToolChatResult:
-    """Ask with ``tools`` until the model answers in text (or ``max_rounds`` rounds ran).
-
-    ``view`` has the ChatView methods plus ``end_round(result)``, ``tool_outcome(i, outcome)``
-    and ``finish(result)``. ``--tool-choice`` applies to the first request; later ones use
-    auto, so a forced call cannot repeat until the limit. Raises like ``chat.ask``: again
-    after recording on an interrupt, or when nothing usable came back.
-    """
-    options = options or ChatOptions()
-    validate_chat_options(options)  # a bad option is one line, before anything is shown
-    first_choice = options.tool_choice
-    later_choice = first_choice if first_choice in (None, "auto", "none") else "auto"
-    specs = [t.spec() for t in tools]
-    user = Message("user", prompt)
-    replies: List[Message] = []
-    final = ToolChatResult(conversation=conversation, messages=replies)
-    last: Optional[ChatResult] = None
-    calls: List[Dict[str, Any]] = []  # this round's calls
-    open_calls: List[Dict[str, Any]] = []  # calls still owed a tool message
-    failure: Optional[BaseException] = None
-    started = clock()
-    waited = 0.0  # in the kernel's tools and at the [y/N] question: not the server's time
-    try:
-        while True:
-            round_options = dataclasses.replace(
-                options, tools=specs, tool_choice=first_choice if last is None else later_choice
-            )
-            round_started = clock()
-            last, failure = chat.send(
-                state, client, [user, *replies], view, options=round_options,
-                conversation=conversation, budget=budget, cancellation=cancellation, clock=clock,
-                start=start,
-            )
-            _add_round(final, last, round_started - started - waited)
-            choice = last.choices[0] if last.choices else None
-            calls = _with_ids(choice.tool_calls, len(replies)) if choice else []
-            if choice is not None and (choice.text or choice.refusal or calls):
-                replies.append(Message("assistant", choice.text or choice.refusal or None,
-                                       partial=last.partial, tool_calls=calls or None))
-            open_calls = list(calls)
-            if calls:
-                view.end_round(last)
-            if failure is not None or last.partial or not calls:
-                break
-            if final.rounds >= max_rounds:
-                final.notices.append(round_limit_note(final.rounds))
-                for index, call in enumerate(calls):
-                    _answer(final, replies, open_calls, view, index,
-                            _not_run(call, f"Not run: the limit of {max_rounds} tool rounds "
-                                           "for one prompt was reached."))
-                break
-            final.rounds += 1
-            asking = clock()
-            for index, call in enumerate(calls):
-                if index >= max_calls_per_round:
-                    outcome = _not_run(call, f"Not run: at most {max_calls_per_round} tool calls "
-                                             "run in one round (OAIMagics.max_tool_calls_per_round).")
-                else:
-                    outcome = run_call(call, tools, confirm)
-                _answer(final, replies, open_calls, view, index, outcome)
-            waited += clock() - asking
-    except BaseException as exc:  # interrupt or no way to confirm, between requests
-        failure = exc
-        final.interrupted = isinstance(exc, KeyboardInterrupt)
-        if not final.interrupted:
-            final.error = str(exc)
-    finally:
-        _fold_last(final, last, clock() - started)
-        reason = "interrupted by the user" if final.interrupted else "the exchange stopped first"
-        for call in list(open_calls):
-            index = calls.index(call) if call in calls else len(calls)
-            _answer(final, replies, open_calls, view, index, _not_run(call, f"Not run: {reason}."))
-        if replies and final.interrupted:
-            replies[-1].partial = True
-        # CONTRACTS 2: a tool_calls message and its results are kept as a pair; a follow-up
-        # request that failed before anything arrived added nothing to ``replies``, so it is
-        # not recorded and the history stays valid for the next prompt.
-        if replies:
-            chat.commit_turn(state, conversation, user, list(replies), start)
-            state.notify("conversation", {"name": conversation})
-        # CONTRACTS 1: when the first request brought nothing, the view shows nothing (it
-        # decides, from final.nothing_arrived) and the cell's one line is all.
-        if last is not None:
-            view.finish(final)
-    if isinstance(failure, KeyboardInterrupt):
-        raise chat.StoppedAnswer(final) from None
-    if failure is not None and (not replies or not isinstance(failure, OAIError)):
-        raise failure
-    if isinstance(failure, CannotConfirm):
-        raise failure
-    return final
-
-
-def _with_ids(calls: List[Dict[str, Any]], seen: int) -> List[Dict[str, Any]]:
-    """Copies of the assembled calls, each with an id (some servers send none) and a type."""
-    fixed = []
-    for index, call in enumerate(calls):
-        function = call.get("function") or {}
-        fixed.append({
-            "id": call.get("id") or f"call_{seen}_{index}",
-            "type": call.get("type") or "function",
-            "function": {"name": function.get("name") or "", "arguments": function.get("arguments") or ""},
-        })
-    return fixed
-
-
-def _not_run(call: Dict[str, Any], reason: str) -> ToolOutcome:
-    return ToolOutcome(call["id"], call["function"]["name"], None, "skipped", reason)
-
-
-def _answer(
-    final: ToolChatResult,
-    replies: List[Message],
-    open_calls: List[Dict[str, Any]],
-    view: Any,
-    index: int,
-    outcome: ToolOutcome,
-) -> None:
-    """Record one call's tool message and show what happened."""
-    final.tool_results.append(outcome)
-    replies.append(Message("tool", outcome.content, tool_call_id=outcome.call_id))
-    open_calls[:] = [c for c in open_calls if c["id"] != outcome.call_id]
-    if view is not None:
-        view.tool_outcome(index, outcome)
-
-
-def _add_round(final: ToolChatResult, last: ChatResult, offset: float) -> None:
-    """Usage adds up over the requests; the first token is timed from the first request, without
-    the time spent running tools and waiting at the [y/N] question (``offset`` excludes it)."""
-    if last.usage:
-        total = dict(final.usage or {})
-        for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-            if isinstance(last.usage.get(key), int):
-                total[key] = total.get(key, 0) + last.usage[key]
-        for group, key in (("prompt_tokens_details", "cached_tokens"),
-                           ("completion_tokens_details", "reasoning_tokens")):
-            value = (last.usage.get(group) or {}).get(key)
-            if isinstance(value, int):
-                details = dict(total.get(group) or {})
-                details[key] = details.get(key, 0) + value
-                total[group] = details
-        final.usage = total
-    final.requests += 1
-    final.unpriced = final.unpriced or last.cost is None
-    final.cost = None if final.unpriced else (final.cost or 0.0) + (last.cost or 0.0)
-    if final.first_token_seconds is None and last.first_token_seconds is not None:
-        final.first_token_seconds = offset + last.first_token_seconds
-    final.notices.extend(n for n in last.notices if n not in final.notices)
-
-
-def _fold_last(final: ToolChatResult, last: Optional[ChatResult], total: float) -> None:
-    """The exchange's answer is the last response's; its state says how the exchange ended."""
-    final.total_seconds = total
-    if last is not None:
-        final.text, final.choices = last.text, last.choices
-        final.reasoning = last.reasoning
-        final.model, final.finish_reason, final.headers = last.model, last.finish_reason, last.headers
-        final.organization, final.project = last.organization, last.project
-        final.interrupted = final.interrupted or last.interrupted
-        final.streamed, final.ignored_limit = last.streamed, last.ignored_limit
-        final.error = final.error or last.error
-    final.partial = final.interrupted or final.error is not None
+def run_turn(state: KernelState, client: Any, prompt: Any, view: Any, turn: TurnOptions) -> ChatResult:
+    """The turn the options ask for: a tool loop when tools are offered, else one answer."""
+    kind = ToolTurn if turn.tools else ChatTurn
+    return kind(state, client, turn).run(prompt, view)

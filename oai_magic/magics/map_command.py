@@ -132,7 +132,7 @@ def run(magics: Any, args: Any, cell: str) -> None:
     except InputError as exc:
         raise UsageError(f"%%chat --map: {exc}") from None
     magics.client.headers(options.organization, options.project)  # no key: one line, now
-    from ..core.chat import check_budget
+    from ..core.exchange import check_budget
 
     try:
         check_budget(magics.state, model)  # a spent session budget refuses the whole job at once

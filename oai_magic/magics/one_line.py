@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from IPython.core.error import UsageError
 
-from ..core import chat as chat_usecase
+from ..core.results import StoppedAnswer
 from ..errors import CellStopped, OAIError
 from ..state import KernelState
 
@@ -32,7 +32,7 @@ def one_line_errors(method: Callable) -> Callable:
             return method(self, *args, **kwargs)
         except OAIError as exc:
             raise UsageError(str(exc) + base_url_hint(exc, self.state)) from None
-        except chat_usecase.StoppedAnswer as stop:
+        except StoppedAnswer as stop:
             from ..ui.notebook import stop_line
 
             raise CellStopped(stop_line(stop.result)) from None

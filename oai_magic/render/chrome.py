@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, TextIO, T
 from .markdown import ANSWER_OPEN, IGNORE_MATH, escape_html
 
 if TYPE_CHECKING:  # result types only: importing the chat use case here would load the HTTP stack
-    from ..core.chat import ChatResult, Choice
+    from ..core.results import ChatResult, Choice
 
 # --- marks: one line under an answer that is not simply complete ----------------------------
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import Any, List, Optional, TextIO, Tuple
 
-from ..core.chat import ChatResult, Choice
+from ..core.results import ChatResult, Choice
 from ..render.chrome import (
     ANSWER_REGION,
     all_notices,

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any, Callable, List, Optional, TextIO
 
-from ..core.chat import ChatResult
+from ..core.results import ChatResult
 from ..render.chrome import (  # noqa: F401 (their old home: the magics and other views import them here)
     ANSWER_REGION,
     all_notices,

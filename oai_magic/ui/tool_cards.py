@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Dict, List, Optional, TextIO
 
-from ..core.chat import ChatResult
+from ..core.results import ChatResult
 from ..core.tools import ToolOutcome, call_preview
 from ..render.chrome import (
     ANSWER_REGION,

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import ipywidgets as widgets
 
-from ...core.chat import ChatResult
+from ...core.results import ChatResult
 from ...render.attachments import parts_html
 from ...render.chrome import (
     ANSWER_REGION,

@@ -1,6 +1,6 @@
 """The chat panel: a second face (ipywidgets 8) on the kernel state the magics use.
 
-Same conversations, same settings, same ``ask()`` as ``%%chat``: a turn sent in the panel is in
+Same conversations, same settings, same ``ChatTurn`` as ``%%chat``: a turn sent in the panel is in
 ``%chat history``, and a ``%%chat`` turn or ``%oai org …`` shows up in the panel (it subscribes
 to the state). Requests run in a background thread so the kernel keeps handling widget messages
 while an answer streams; Stop shuts the socket, so a blocked read returns at once and the
@@ -13,20 +13,19 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional
 
 import ipywidgets as widgets
 
-from ...api.request import ChatOptions
-from ...core.chat import Cancellation, ChatResult, HistoryBudget, ask
+from ...core.results import Cancellation, ChatResult, StoppedAnswer
+from ...core.turn import ChatOptions, ChatTurn, HistoryBudget, TurnOptions
 from ...errors import InputError, OAIError
 from ...state import KernelState, get_state
 from . import parts as parts
+from .following import FollowsState
 
-Snapshot = List[Tuple[Any, Optional[str], bool]]  # (message, content, partial) as shown
 
-
-class ChatPanel(parts.SideRequests):
+class ChatPanel(parts.SideRequests, FollowsState):
     """``ChatPanel(conversation="default")``: chat in a panel; display it like any widget.
 
     For demos and tests: ``send(text)`` starts a request and returns at once, ``wait()``
@@ -73,7 +72,7 @@ class ChatPanel(parts.SideRequests):
         self._cancellation: Optional[Cancellation] = None
         self._result: Optional[ChatResult] = None
         self._sent_at = 0.0
-        self._shown: Snapshot = []
+        self._stale = False  # the conversation changed elsewhere while this panel answered
         self._own_parts: List[str] = []
         self._attached: List[Any] = []  # context.Attachment: images for the next message
         self._syncing = False
@@ -162,10 +161,10 @@ class ChatPanel(parts.SideRequests):
 
     def attach_image(self, name: str, data: bytes) -> None:
         """Add an image to the next message (checked by its first bytes, at most 20 MB)."""
-        from ...core.context import _checked
+        from ...core.context import checked_image
 
         with self._lock:
-            self._attached.append(_checked(name, bytes(data)))
+            self._attached.append(checked_image(name, bytes(data)))
             self._show_attachments()
 
     def remove_attachment(self, index: int) -> None:
@@ -175,9 +174,12 @@ class ChatPanel(parts.SideRequests):
 
     def _start(self, text: str, content: Any, notice: Optional[str]) -> None:
         """Show the user's turn and answer it in the request thread (the lock is held)."""
-        options = ChatOptions(model=self._model_name(), temperature=self._temperature(),
-                              extra=dict(getattr(self._magics, "extra_body", None) or {}))
         cancellation = self._cancellation = Cancellation()
+        options = TurnOptions(
+            ChatOptions(model=self._model_name(), temperature=self._temperature(),
+                        extra=dict(getattr(self._magics, "extra_body", None) or {})),
+            conversation=self.conversation, budget=self._history_budget(), cancellation=cancellation,
+        )
         self._result = None
         self._hide_error()
         shown = (widgets.HTML(parts.user_html(text)) if isinstance(content, str) else
@@ -191,7 +193,7 @@ class ChatPanel(parts.SideRequests):
         with self.state.lock:
             self.state.context_notices = [notice] if notice else []
         thread = threading.Thread(
-            target=self._answer, args=(content, options, turn, cancellation, self.conversation),
+            target=self._answer, args=(content, options, turn),
             name="oai-chat-panel", daemon=True,
         )
         self._thread = thread
@@ -222,8 +224,6 @@ class ChatPanel(parts.SideRequests):
             raise InputError("Stop the answer (or wait for it) before switching conversations.")
         with self._lock:
             self.conversation = name
-            self._shown = []
-            self._close_children(self.transcript)
         self._refresh_selector()
         self._show_conversation()
 
@@ -255,22 +255,23 @@ class ChatPanel(parts.SideRequests):
         if self._guarded(lambda: self.send(text)):
             self.input.value = ""
 
-    def _answer(self, prompt: Any, options: ChatOptions, turn: Any, cancellation: Cancellation,
-                name: str) -> None:
-        view = parts.PanelChatView(turn, render_interval=self._interval(),
+    def _answer(self, prompt: Any, options: TurnOptions, shown: Any) -> None:
+        view = parts.PanelChatView(shown, render_interval=self._interval(),
                                    on_first_token=self._on_first_token)
+        turn = ChatTurn(self.state, self.client, options)
         result: Optional[ChatResult] = None
         error: Optional[str] = None
         try:
-            result = ask(self.state, self.client, prompt, view, options=options, conversation=name,
-                         budget=self._history_budget(), cancellation=cancellation)
+            result = turn.run(prompt, view)
+        except StoppedAnswer as stop:
+            result = stop.result
         except OAIError as exc:
             error = str(exc)
         except Exception as exc:  # a bug must not leave the panel stuck with Send disabled
             error = f"unexpected {type(exc).__name__}: {exc}"
         finally:
             try:
-                self._finish_answer(prompt, turn, name, result, error)
+                self._finish_answer(prompt, shown, turn, result, error)
             finally:
                 with self._lock:
                     self._busy = False
@@ -280,25 +281,19 @@ class ChatPanel(parts.SideRequests):
         seconds = time.monotonic() - self._sent_at
         self._set_status([f"Answering… first token after {seconds:.2f} s", "Stop ends it"])
 
-    def _finish_answer(self, prompt: Any, turn: Any, name: str, result: Optional[ChatResult],
-                       error: Optional[str]) -> None:
+    def _finish_answer(self, prompt: Any, shown: Any, turn: ChatTurn,
+                       result: Optional[ChatResult], error: Optional[str]) -> None:
+        """The turn says what it recorded: the live widget stays, or goes when nothing was."""
+        name = turn.options.conversation
         with self._lock:
             self._result = result
             if name == self.conversation:
-                snapshot = self._snapshot(name)
-                old = self._shown
-                grew_by_ours = (
-                    len(snapshot) == len(old) + 2 and _same(snapshot[: len(old)], old)
-                    and snapshot[-2][0].role == "user" and snapshot[-2][1] == prompt
-                )
-                if grew_by_ours:
-                    self._shown = snapshot  # the live turn already shows these two messages
-                elif len(snapshot) == len(old) and _same(snapshot, old):
-                    self._remove(turn)  # nothing recorded: the prompt goes back to the input
+                if self._stale:
+                    self._show_conversation()  # changed elsewhere meanwhile: draw it afresh
+                elif not turn.recorded:
+                    self._remove(shown)  # nothing recorded: the prompt goes back to the input
                     if not self.input.value.strip() and isinstance(prompt, str):
                         self.input.value = prompt
-                else:
-                    self._show_conversation(rebuild=True)
         if result is None:
             self._show_error(error or "no answer")
             self._set_status(["Nothing was recorded"])
@@ -312,63 +307,6 @@ class ChatPanel(parts.SideRequests):
             self._set_status([lead, *parts.status_parts(result)])
         else:
             self._set_status(parts.status_parts(result))
-
-    # --- following the kernel state -------------------------------------------------------
-
-    def _on_state_event(self, event: str, info: Any) -> None:
-        if event == "settings":
-            self._show_settings()
-        elif event == "conversation":
-            self._refresh_selector()
-            if threading.current_thread() is self._thread:
-                return  # our own answer: _finish_answer reconciles the transcript
-            with self._lock:
-                if not self._busy:
-                    self._show_conversation()
-                elif info.get("name") == self.conversation:
-                    self._show_system()
-        elif event == "response" and not self._busy:
-            self._set_status(self._own_parts + [parts.rate_limits(self.state.last_headers)])
-
-    def _snapshot(self, name: str) -> Snapshot:
-        with self.state.lock:
-            thread = self.state.conversations.get(name)
-            return [(m, m.content, m.partial) for m in thread.messages] if thread else []
-
-    def _show_conversation(self, rebuild: bool = False) -> None:
-        """Bring the transcript in line with history: append new messages, or redraw."""
-        with self._lock:
-            snapshot = self._snapshot(self.conversation)
-            old = self._shown
-            if rebuild or len(snapshot) < len(old) or not _same(snapshot[: len(old)], old):
-                self._close_children(self.transcript)
-                old = []
-            added = [widgets.VBox(parts.message_widgets(m)) for m, _, _ in snapshot[len(old):]]
-            if added:
-                self.transcript.children = (*self.transcript.children, *added)
-            self._shown = snapshot
-            self._show_system()
-
-    def _show_system(self) -> None:
-        thread = self.state.conversations.get(self.conversation)
-        with self._sync():
-            self.system.value = (thread.system if thread else None) or ""
-
-    def _refresh_selector(self) -> None:
-        names = sorted(set(self.state.conversations) | {self.conversation})
-        with self._sync():
-            if tuple(self.selector.options) != tuple(names):
-                self.selector.options = names
-            self.selector.value = self.conversation
-
-    def _show_settings(self) -> None:
-        settings = self.state.settings
-        with self._sync():
-            for field, env, widget in (("organization", "OPENAI_ORG_ID", self.organization),
-                                       ("project", "OPENAI_PROJECT_ID", self.project)):
-                widget.value = getattr(settings, field) or ""
-                fallback = getattr(settings, f"resolved_{field}")()
-                widget.placeholder = f"{fallback} (from {env})" if fallback else "the key's default"
 
     # --- widget events --------------------------------------------------------------------
 
@@ -426,9 +364,3 @@ class ChatPanel(parts.SideRequests):
             return self._budget
         return self._magics.history_budget() if self._magics is not None else HistoryBudget()
 
-
-def _same(a: Snapshot, b: Snapshot) -> bool:
-    """The same message objects with the same content (``%chat pick`` edits in place)."""
-    return len(a) == len(b) and all(
-        x[0] is y[0] and x[1] == y[1] and x[2] == y[2] for x, y in zip(a, b)
-    )

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import ipywidgets as widgets
 
-from ...core.audio_sources import EXTENSIONS, AudioSource, _from_bytes, sniff_extension
+from ...core.audio_sources import EXTENSIONS, AudioSource, from_bytes, sniff_extension
 from ...core.models import MODELS_NOT_LISTED, NOT_CHAT, chat_model_ids, chat_models  # noqa: F401
 from ...errors import InputError, OAIError
 from ...render.chrome import footer_parts  # noqa: F401 (ChatPanel reaches it as parts.X)
@@ -41,7 +41,7 @@ def uploaded_source(item: Dict[str, Any]) -> AudioSource:
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if data and extension not in EXTENSIONS and sniff_extension(data) is None:
         raise InputError(f"{name} is not an audio file the API takes ({', '.join(EXTENSIONS)})")
-    return _from_bytes(name, data, name)
+    return from_bytes(name, data, name)
 
 
 def descendants(root: Any) -> Iterator[Any]:

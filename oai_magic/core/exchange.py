@@ -1,0 +1,374 @@
+"""One request of a turn: history + new messages → request → stream into a view → result.
+
+Records nothing and does not end the view: the turn (``core/turn.py``) decides what a request
+means for the conversation. Two server differences are absorbed here, each with a notice and at
+most once: a 400 naming the ``--max-tokens`` field, and a stream with no event at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+
+from ..api.accumulator import ChatAccumulator, MalformedChunk
+from ..api.request import ChatOptions, apply_extra_fields, build_chat_payload
+from ..errors import APIError, BadRequestError, InputError, OAIError, StreamIncompleteError
+from ..state import Conversation, KernelState, Message, StreamRedactor, content_images, redact
+from .results import Cancellation, ChatResult, ChatView, Choice
+
+if TYPE_CHECKING:
+    from .turn import TurnOptions
+
+OTHER_MAX_TOKENS_FIELD = {"max_completion_tokens": "max_tokens", "max_tokens": "max_completion_tokens"}
+RUNAWAY_FACTOR = 2  # an answer this many times past --max-tokens means the limit was ignored
+CHARS_PER_TOKEN = 4
+
+
+@dataclass
+class HistoryBudget:
+    """How much history goes with a prompt: messages, estimated tokens, the server's context.
+
+    ``context_tokens`` (``%oai context N``) is the server's context window: the history is
+    trimmed so that it, the prompt and room for the answer (``--max-tokens``, else a quarter of
+    the window) fit inside it. Local servers often have 2,048 or 4,096 tokens.
+    """
+
+    max_messages: Optional[int] = None
+    max_tokens: Optional[int] = None
+    context_tokens: Optional[int] = None
+
+    def tokens_for(self, answer_tokens: Optional[int]) -> Optional[int]:
+        if self.context_tokens is None:
+            return self.max_tokens
+        room = max(1, self.context_tokens - (answer_tokens or self.context_tokens // 4))
+        return room if self.max_tokens is None else min(self.max_tokens, room)
+
+
+@dataclass
+class TurnStart:
+    """What the cell asked to change before its turn (``-n``, ``-s``), committed with the turn.
+
+    A request that fails before any answer arrives leaves the conversation exactly as it was;
+    until the commit, requests are built as if the change had been made.
+    """
+
+    new: bool = False
+    system: Optional[str] = None
+
+    def applied_to(self, thread: Conversation) -> Conversation:
+        """The conversation as the request sees it (a copy when something changes)."""
+        if not self.new and self.system is None:
+            return thread
+        return Conversation(
+            thread.name,
+            system=self.system if self.system is not None else thread.system,
+            messages=[] if self.new else list(thread.messages),
+        )
+
+    def commit(self, thread: Conversation) -> None:
+        if self.new:
+            thread.reset()
+        if self.system is not None:
+            thread.system = self.system
+
+
+def send_request(
+    state: KernelState, client: Any, new_messages: List[Message], view: ChatView,
+    turn: TurnOptions, options: ChatOptions,
+) -> Tuple[ChatResult, Optional[BaseException]]:
+    """One request: history + ``new_messages`` → stream into ``view`` → (result, failure).
+
+    ``options`` is this request's (the tool loop changes ``tool_choice`` between rounds).
+    """
+    budget = turn.budget
+    conversation = turn.conversation
+    clock = turn.clock
+    base_url = state.settings.resolved_base_url()
+    learned = state.max_tokens_fields.get(base_url)
+    if learned and learned != options.max_tokens_field:
+        options = dataclasses.replace(options, max_tokens_field=learned)
+    with state.lock:
+        thread = turn.start.applied_to(state.conversation(conversation))
+        messages, dropped = thread.api_messages(
+            new_messages, max_messages=budget.max_messages,
+            max_tokens=budget.tokens_for(options.max_tokens),
+        )
+    model = options.model or state.settings.model
+    payload = build_chat_payload(model, messages, options)
+    overrides = apply_extra_fields(payload, options)
+    check_budget(state, payload.get("model"))
+    result = ChatResult(
+        model=model,
+        conversation=conversation,
+        organization=options.organization or state.settings.resolved_organization(),
+        project=options.project or state.settings.resolved_project(),
+    )
+    _gather_notices(state, result, messages, len(new_messages), overrides, dropped)
+    view.begin(result.notices)
+    exchange = _Exchange(state, client, view, result, turn.cancellation, clock)
+    failure: Optional[BaseException] = None
+    try:
+        try:
+            exchange.run(payload, options)
+        except MalformedChunk as exc:
+            raise APIError(f"the server sent a malformed answer: {exc}") from None
+        asked, returned = options.n or 1, len(exchange.accumulator.choices)
+        if 0 < returned < asked:
+            result.notices.append(
+                f"The server returned {returned} of {asked} choices; it may not support n."
+            )
+    except KeyboardInterrupt as exc:
+        result.interrupted = True
+        failure = exc
+    except OAIError as exc:
+        if (isinstance(exc, APIError) and exc.code == "context_length_exceeded"
+                and budget.context_tokens is None):
+            exc.message += (" — %oai context N tells oai_magic the server's context size, so "
+                            "older history is left out to fit")
+        if isinstance(exc, BadRequestError) and _refuses_images(exc, messages):
+            exc.message += " — this model may not accept images (try a vision model with -m)"
+        result.error = str(exc)
+        if not result.headers and getattr(exc, "headers", None):
+            result.headers = exc.headers
+        failure = exc
+    finally:
+        result.total_seconds = clock() - exchange.started
+        accumulator = exchange.accumulator
+        for index, text in accumulator.flush():
+            view.delta(index, text)
+        _fold(accumulator, result, exchange.key)
+        if turn.cancellation is not None and turn.cancellation.requested.is_set():
+            result.interrupted = True
+            result.error = None
+            failure = None
+        result.partial = result.interrupted or result.error is not None
+        state.remember_headers(result.headers)
+        if accumulator.usage or accumulator.choices:
+            _account(state, result)
+    return result, failure
+
+
+def _gather_notices(
+    state: KernelState, result: ChatResult, messages: List[Dict[str, Any]], new: int,
+    overrides: List[str], dropped: int,
+) -> None:
+    """What the user should know before the answer: no key, plain HTTP, context, trimming."""
+    if not state.settings.resolved_key() and not state.settings.key_required():
+        base_url = state.settings.resolved_base_url()
+        if state.first_time("no key", base_url):
+            result.notices.append(f"No API key is set: requests to {base_url} are sent without one.")
+    warning = state.insecure_http_warning()
+    if warning:
+        result.notices.append(warning)
+    with state.lock:
+        result.notices.extend(state.context_notices)
+        state.context_notices = []
+    resent = sum(len(content_images(m.get("content"))) for m in messages[: len(messages) - new])
+    if resent:
+        result.notices.append(
+            f"{resent} image{'s' if resent != 1 else ''} from earlier turns sent again "
+            "(the API needs the whole conversation each time)."
+        )
+    result.notices.extend(overrides)
+    if dropped:
+        result.notices.append(
+            f"History trimmed: the {dropped} oldest exchange{'s' if dropped != 1 else ''} "
+            f"of '{result.conversation}' were not sent (over the history budget)."
+        )
+
+
+def _refuses_images(error: APIError, messages: List[Dict[str, Any]]) -> bool:
+    """A 400 that names image input, for a request that carried images."""
+    text = f"{error.message} {error.param or ''} {error.code or ''}".lower()
+    return "image" in text and any(content_images(m.get("content")) for m in messages)
+
+
+def check_budget(state: KernelState, model: Optional[str]) -> None:
+    """Refuse a request once the session's budget is spent (``OAIMagics.session_budget_*``)."""
+    if state.budget_usd is None and state.budget_tokens is None:
+        return
+    from .costs import budget_of, budget_refusal, ledger_of
+
+    refusal = budget_refusal(ledger_of(state), budget_of(state), model, state.prices)
+    if refusal:
+        raise InputError(refusal)
+
+
+def _account(state: KernelState, result: ChatResult) -> None:
+    """The response's estimated cost, added to the session's totals."""
+    from .costs import estimate_cost, ledger_of
+
+    result.cost = estimate_cost(result.usage, result.model, state.prices)
+    ledger_of(state).record(result.usage, result.model, result.conversation, result.cost)
+
+
+class _EmptyStream(Exception):
+    """The stream ended without a single event (llama.cpp past its context): ask again whole."""
+
+
+def _names_field(error: APIError, name: str) -> bool:
+    return error.param == name or re.search(rf"\b{name}\b", error.message or "") is not None
+
+
+class _Exchange:
+    """The stream of one request, fed into the accumulator and shown in the view as it comes."""
+
+    def __init__(self, state: KernelState, client: Any, view: ChatView, result: ChatResult,
+                 cancellation: Optional[Cancellation], clock: Callable[[], float]) -> None:
+        self.state, self.client, self.view, self.result = state, client, view, result
+        self.cancellation, self.clock = cancellation, clock
+        self.key = state.settings.resolved_key()
+        self.max_answer_chars = state.settings.max_answer_chars
+        self.accumulator = ChatAccumulator(new_redactor=lambda: StreamRedactor(self.key))
+        self.started = clock()
+        self._calls_shown: Dict[int, Tuple[Tuple[int, int, int], ...]] = {}
+
+    def run(self, payload: Dict[str, Any], options: ChatOptions) -> None:
+        """``receive``, repeated once with the other ``--max-tokens`` field name or without
+        streaming when the server needs it (remembered for this base URL)."""
+        result = self.result
+        try:
+            try:
+                self.receive(payload, options)
+            except BadRequestError as exc:
+                field_name = options.max_tokens_field
+                if (options.max_tokens is None or self.accumulator.choices
+                        or not _names_field(exc, field_name)):
+                    raise
+                other = OTHER_MAX_TOKENS_FIELD[field_name]
+                base_url = self.state.settings.resolved_base_url()
+                payload[other] = payload.pop(field_name)
+                self.state.max_tokens_fields[base_url] = other
+                result.notices.append(
+                    f"The server refused {field_name}: --max-tokens was sent again as {other}, "
+                    f"which this session now uses for {base_url}."
+                )
+                options = dataclasses.replace(options, max_tokens_field=other)
+                self.receive(payload, options)
+        except _EmptyStream:
+            result.notices.append(
+                "The streamed answer arrived empty (no events at all): the request was repeated "
+                "without streaming."
+            )
+            whole = {k: v for k, v in payload.items() if k not in ("stream", "stream_options")}
+            try:
+                self.receive(whole, dataclasses.replace(options, stream=False))
+            except APIError as exc:
+                exc.message += (" (the streamed request returned nothing, so it was repeated "
+                                "without streaming)")
+                raise
+
+    def _take(self, chunk: Any) -> List[Tuple[int, str]]:
+        """Add one chunk; show its reasoning and tool calls; return its content deltas."""
+        deltas = self.accumulator.add(chunk)
+        _show_reasoning(self.view, self.accumulator, self.key)
+        return deltas
+
+    def _after(self) -> None:
+        _check_size(self.accumulator, self.max_answer_chars)
+        self._show_tool_calls()
+
+    def _show_tool_calls(self) -> None:
+        """Tell a view that wants them (``view.tool_calls``) about tool calls as they form.
+
+        What changed is read from the accumulator's state (one rule for what a tool call is).
+        The calls are redacted whole each time, so a key split across fragments is masked too.
+        """
+        show = getattr(self.view, "tool_calls", None)
+        if show is None:
+            return
+        for index, choice in self.accumulator.choices.items():
+            shape = tuple((len(c), len(c["function"]["name"]), len(c["function"]["arguments"]))
+                          for c in choice.tool_call_list())
+            if shape and shape != self._calls_shown.get(index):
+                self._calls_shown[index] = shape
+                show(index, Choice.from_state(choice, self.key).tool_calls)
+
+    def receive(self, payload: Dict[str, Any], options: ChatOptions) -> None:
+        result, view, clock, cancellation = self.result, self.view, self.clock, self.cancellation
+        target: Dict[str, Any] = {"organization": options.organization, "project": options.project}
+        if cancellation is not None:
+            target["cancel"] = cancellation.requested  # Stop works before headers and in back-off
+        if not options.stream:
+            result.streamed = False
+            response = self.client.post("/chat/completions", json_body=payload, **target)
+            result.headers = response.headers
+            result.first_token_seconds = clock() - self.started
+            if not isinstance(response.data, dict):
+                kind = (response.content_type or "no content type").split(";")[0]
+                raise APIError(
+                    f"the server sent {kind}, not a chat completion",
+                    status_code=response.status_code,
+                    request_id=response.request_id,
+                )
+            for index, text in self._take(response.data):
+                view.delta(index, text)
+            self._after()
+            return
+        stream = self.client.stream("/chat/completions", json_body=payload, **target)
+        result.headers = stream.headers
+        if cancellation is not None:
+            cancellation.attach(stream)
+        events = 0
+        # llama.cpp ignores max_completion_tokens: an answer far past the limit is cut here.
+        limit = options.max_tokens * CHARS_PER_TOKEN * RUNAWAY_FACTOR if options.max_tokens else None
+        sizes: Dict[int, int] = {}
+        with stream:
+            try:
+                for chunk in stream:
+                    events += 1
+                    for index, text in self._take(chunk):
+                        if result.first_token_seconds is None:
+                            result.first_token_seconds = clock() - self.started
+                        view.delta(index, text)
+                        sizes[index] = sizes.get(index, 0) + len(text)
+                    self._after()
+                    if limit is not None and sizes and max(sizes.values()) > limit:
+                        result.ignored_limit = options.max_tokens
+                        for choice in self.accumulator.choices.values():
+                            choice.finish_reason = choice.finish_reason or "length"
+                        return  # leaving the ``with`` closes the stream
+            except APIError as exc:
+                if exc.request_id is None:
+                    exc.request_id = stream.request_id
+                raise
+        if events == 0 and not stream.done:
+            raise _EmptyStream()
+        if not stream.done and not self.accumulator.complete():
+            raise StreamIncompleteError(
+                "the stream ended before the answer was finished (no [DONE] and no finish_reason)",
+                request_id=stream.request_id,
+            )
+
+
+def _show_reasoning(view: ChatView, accumulator: ChatAccumulator, key: Optional[str] = None) -> None:
+    """Streamed reasoning goes to a view that shows it (``view.reasoning``); others skip it.
+
+    Reasoning is server text too: each piece is redacted before any view sees it."""
+    show = getattr(view, "reasoning", None)
+    if show is not None:
+        for index, text in accumulator.reasoning_deltas:
+            show(index, redact(text, key))
+
+
+def _check_size(accumulator: ChatAccumulator, max_answer_chars: int) -> None:
+    """End an answer that grows past the cap: a hostile server could fill the kernel's memory."""
+    if accumulator.content_chars > max_answer_chars:
+        raise APIError(
+            f"the answer passed {max_answer_chars:,} characters and was cut there "
+            "(OAIMagics.max_answer_chars sets the limit)"
+        )
+
+
+def _fold(accumulator: ChatAccumulator, result: ChatResult, key: Optional[str] = None) -> None:
+    result.choices = [Choice.from_state(c, key) for c in accumulator.ordered()]
+    if accumulator.model:
+        result.model = accumulator.model
+    result.usage = accumulator.usage
+    if result.choices:
+        first = result.choices[0]
+        result.text = first.text or (first.refusal or "")
+        result.finish_reason = first.finish_reason
+        result.reasoning = first.reasoning

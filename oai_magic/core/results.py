@@ -1,0 +1,139 @@
+"""What a chat turn produces and where it is shown: result types and the view protocol.
+
+The views (``ui``) import these and nothing else of the use case, so the turn's machinery can
+change without touching them.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Protocol
+
+from ..api.accumulator import ChoiceState
+from ..state import redact
+
+
+class ChatView(Protocol):
+    """Where an answer is shown while it streams."""
+
+    def begin(self, notices: List[str]) -> None: ...
+
+    def delta(self, index: int, text: str) -> None: ...
+
+    def end(self, result: ChatResult) -> None: ...
+
+
+@dataclass
+class Choice:
+    index: int
+    text: str
+    finish_reason: Optional[str] = None
+    refusal: Optional[str] = None
+    tool_calls: List[Dict[str, Any]] = field(default_factory=list)
+    reasoning: Optional[str] = None  # streamed reasoning: shown, never sent back
+    parsed: Any = None  # with --schema: the answer as the object asked for
+
+    @classmethod
+    def from_state(cls, state: ChoiceState, key: Optional[str] = None) -> Choice:
+        """The choice as shown and recorded; refusal and tool calls are redacted whole here
+        (the content was redacted as it streamed)."""
+        tool_calls = [
+            {
+                **call,
+                "function": {
+                    "name": redact(call["function"]["name"], key),
+                    "arguments": redact(call["function"]["arguments"], key),
+                },
+            }
+            for call in state.tool_call_list()
+        ]
+        refusal = state.refusal
+        return cls(
+            state.index,
+            state.content,
+            state.finish_reason,
+            redact(refusal, key) if refusal else refusal,
+            tool_calls,
+            redact(state.reasoning, key) if state.reasoning else state.reasoning,
+        )
+
+
+@dataclass
+class ChatResult:
+    """What ``-o VAR`` stores: the answer and everything known about how it was made."""
+
+    text: str = ""
+    choices: List[Choice] = field(default_factory=list)
+    usage: Optional[Dict[str, Any]] = None
+    model: Optional[str] = None
+    finish_reason: Optional[str] = None
+    headers: Dict[str, str] = field(default_factory=dict)
+    conversation: str = "default"
+    organization: Optional[str] = None
+    project: Optional[str] = None
+    first_token_seconds: Optional[float] = None
+    total_seconds: Optional[float] = None
+    partial: bool = False
+    interrupted: bool = False
+    error: Optional[str] = None
+    notices: List[str] = field(default_factory=list)
+    streamed: bool = True
+    ignored_limit: Optional[int] = None  # --max-tokens the server ran past (answer cut by us)
+    reasoning: Optional[str] = None  # the model's streamed reasoning (choice 1); not in history
+    parsed: Any = None  # with --schema: a dataclass instance, a dict or a pydantic model
+    cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
+
+    @property
+    def request_id(self) -> Optional[str]:
+        return self.headers.get("x-request-id")
+
+    @property
+    def nothing_arrived(self) -> bool:
+        """The answer ended (error or stop) before any text or tool call came back.
+
+        CONTRACTS 1: then there is no answer block and no footer; the cell's one line says it all.
+        """
+        return self.partial and not self.text and not any(c.tool_calls for c in self.choices)
+
+    @property
+    def billed_organization(self) -> Optional[str]:
+        """The organization the server says it billed (its ``openai-organization`` header)."""
+        return self.headers.get("openai-organization")
+
+    def __repr__(self) -> str:
+        state = "interrupted" if self.interrupted else ("partial" if self.partial else "complete")
+        preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        return (
+            f"<ChatResult {state} model={self.model!r} finish_reason={self.finish_reason!r} "
+            f"request_id={self.request_id!r} text={preview!r}>"
+        )
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class StoppedAnswer(KeyboardInterrupt):
+    """A KeyboardInterrupt that carries the result it cut short, recorded and shown already."""
+
+    def __init__(self, result: ChatResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class Cancellation:
+    """Lets another thread stop a running answer (the panel's Stop button)."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self._stream: Any = None
+
+    def attach(self, stream: Any) -> None:
+        self._stream = stream
+        if self.requested.is_set():
+            stream.abort()
+
+    def cancel(self) -> None:
+        self.requested.set()
+        if self._stream is not None:
+            self._stream.abort()

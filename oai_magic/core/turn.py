@@ -1,0 +1,164 @@
+"""The chat turn: one exchange that streams into a view, records itself once, and returns.
+
+``%%chat``, ``%%chat -N`` and the chat panel run the same ``ChatTurn``; the tool loop
+(``core/tool_loop.py``) is a turn of several requests. History is written once the exchange is
+over (as simonw/llm does), following CONTRACTS section 2:
+
+- nothing arrived: nothing is committed, ``-n``/``-s`` included;
+- part of an answer arrived (an error, an interrupt, Stop): it is committed as partial, with
+  ``-n``/``-s``, so the model later sees what it said and ``%chat undo`` can remove it;
+- a tool round: the assistant's ``tool_calls`` and their results are committed as a pair.
+
+``record_exchange`` is the one place where anything is written into a conversation;
+``ChatTurn.recorded`` says what it wrote, so a view (the panel) need not compare histories.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+
+from ..api.request import ChatOptions
+from ..state import KernelState, Message
+from .exchange import HistoryBudget, TurnStart, check_budget, send_request
+from .results import Cancellation, ChatResult, ChatView, StoppedAnswer
+
+if TYPE_CHECKING:
+    from .tools import Tool
+
+__all__ = ["ChatOptions", "ChatTurn", "HistoryBudget", "TurnOptions", "TurnStart", "check_budget",
+           "record_exchange"]
+
+Confirm = Callable[[str, Dict[str, Any]], bool]
+
+
+@dataclass
+class TurnOptions:
+    """Everything one exchange needs besides its prompt and its view.
+
+    ``request`` is what goes into each request's body; the rest says where the exchange is
+    recorded, how much history goes with it, and how it may be stopped. The tool fields are
+    read by the tool loop only.
+    """
+
+    request: ChatOptions = field(default_factory=ChatOptions)
+    conversation: str = "default"
+    budget: HistoryBudget = field(default_factory=HistoryBudget)
+    new: bool = False  # -n: start the conversation afresh, committed with the turn
+    system: Optional[str] = None  # -s: the system prompt, committed with the turn
+    cancellation: Optional[Cancellation] = None
+    clock: Callable[[], float] = time.monotonic
+    tools: List[Tool] = field(default_factory=list)
+    confirm: Optional[Confirm] = None  # asked before each tool call; None runs them
+    max_rounds: int = 5
+    max_calls_per_round: int = 8
+
+    @property
+    def start(self) -> TurnStart:
+        return TurnStart(self.new, self.system)
+
+
+def record_exchange(
+    state: KernelState, name: str, user: Message, replies: List[Message],
+    start: Optional[TurnStart] = None,
+) -> List[Message]:
+    """Commit one exchange with the cell's ``-n``/``-s`` under the state lock, then tell the
+    listeners what was recorded (``info["recorded"]``; ``info["new"]`` when ``-n`` emptied the
+    conversation first). Returns the messages recorded."""
+    with state.lock:
+        thread = state.conversation(name)
+        if start is not None:
+            start.commit(thread)
+        thread.record_turn(user, replies)
+    recorded = [user, *replies]
+    state.notify("conversation", {"name": name, "recorded": recorded,
+                                  "new": bool(start is not None and start.new)})
+    return recorded
+
+
+class ChatTurn:
+    """One prompt and its answer: ``ChatTurn(state, client, options).run(prompt, view)``.
+
+    ``run`` raises ``StoppedAnswer`` (a KeyboardInterrupt) after recording a partial answer, and
+    OAIError when nothing usable came back; a partial answer with an error is returned with
+    ``error`` set. Afterwards ``result`` is the ChatResult and ``recorded`` the messages written
+    into the conversation (empty when nothing was).
+    """
+
+    def __init__(self, state: KernelState, client: Any, options: Optional[TurnOptions] = None):
+        self.state = state
+        self.client = client
+        self.options = options or TurnOptions()
+        self.result: Optional[ChatResult] = None
+        self.recorded: List[Message] = []
+
+    def run(self, prompt: Any, view: ChatView) -> ChatResult:
+        user = Message("user", prompt)
+        result, failure = self.request([user], view)
+        _tool_calls_as_text(result, view)
+        self.result = result
+        try:
+            self.record(user, _replies(result))
+        finally:
+            view.end(result)
+        if isinstance(failure, KeyboardInterrupt):
+            raise StoppedAnswer(result) from None
+        if failure is not None and not result.text:
+            raise failure
+        return result
+
+    def request(self, new_messages: List[Message], view: ChatView,
+                options: Optional[ChatOptions] = None) -> Any:
+        """One request of this turn: (result, failure); records nothing."""
+        return send_request(self.state, self.client, new_messages, view, self.options,
+                            options or self.options.request)
+
+    def record(self, user: Message, replies: List[Message]) -> None:
+        """The turn's one commit; nothing when no reply arrived (CONTRACTS 2)."""
+        if replies and not self.recorded:
+            self.recorded = record_exchange(self.state, self.options.conversation, user, replies,
+                                            self.options.start)
+
+
+def _replies(result: ChatResult) -> List[Message]:
+    """The assistant's message for this result; none when nothing of the answer arrived."""
+    if not result.choices:
+        return []
+    first = result.choices[0]
+    if result.partial and not (first.text or first.tool_calls):
+        return []
+    return [Message(
+        "assistant",
+        first.text or first.refusal or _no_text(first.tool_calls),
+        partial=result.partial,
+        tool_calls=first.tool_calls or None,
+        alternatives=[c.text for c in result.choices] if len(result.choices) > 1 else None,
+    )]
+
+
+def _no_text(tool_calls: Any) -> Optional[str]:
+    """An assistant message with ``tool_calls`` carries ``""``, not null (CONTRACTS 2)."""
+    return "" if tool_calls else None
+
+
+def _tool_calls_as_text(result: ChatResult, view: ChatView) -> None:
+    """Tool calls nobody offered tools for are shown and kept as text, never as ``tool_calls``.
+
+    Recorded as calls they would need tool replies, and the next request would be one the API
+    rejects; run, they would run something the user never listed.
+    """
+    for choice in result.choices:
+        if not choice.tool_calls:
+            continue
+        calls = ", ".join(
+            f"{call['function']['name']}({call['function']['arguments']})"
+            for call in choice.tool_calls
+        )
+        note = f"[the model asked for tools, but none were offered; not run: {calls}]"
+        note = ("\n\n" if choice.text else "") + note
+        choice.text += note
+        choice.tool_calls = []
+        view.delta(choice.index, note)
+        if choice.index == 0:
+            result.text = choice.text

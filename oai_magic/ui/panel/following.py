@@ -1,0 +1,91 @@
+"""The chat panel follows the kernel state: a turn recorded elsewhere, a ``%chat`` command,
+a setting changed by ``%oai``.
+
+A recorded turn announces its messages (``core/turn.record_exchange``), so they are appended
+as they are; a command redraws the conversation from its history. Nothing is compared.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Optional
+
+import ipywidgets as widgets
+
+from . import parts as parts
+
+
+class FollowsState:
+    """The part of ``ChatPanel`` that keeps its transcript, selector and fields in step."""
+
+    state: Any
+    conversation: str
+    transcript: Any
+    _lock: Any
+    _busy: bool
+    _stale: bool
+    _thread: Optional[threading.Thread]
+    _own_parts: list
+
+    def _on_state_event(self, event: str, info: Any) -> None:
+        if event == "settings":
+            self._show_settings()
+        elif event == "conversation":
+            self._refresh_selector()
+            if threading.current_thread() is self._thread:
+                return  # our own answer: _finish_answer knows what its turn recorded
+            with self._lock:
+                self._follow(info)
+        elif event == "response" and not self._busy:
+            self._set_status(self._own_parts + [parts.rate_limits(self.state.last_headers)])
+
+    def _follow(self, info: Any) -> None:
+        """Follow a change made elsewhere: a recorded turn is appended, a command redraws."""
+        ours = info.get("name") == self.conversation
+        recorded = info.get("recorded")
+        if self._busy:
+            self._stale = self._stale or (ours and info.get("command") != "system")
+            if ours:
+                self._show_system()
+        elif recorded is not None and not info.get("new"):
+            if ours:
+                added = [widgets.VBox(parts.message_widgets(m)) for m in recorded]
+                self.transcript.children = (*self.transcript.children, *added)
+                self._show_system()
+        elif info.get("command") == "system":
+            self._show_system()
+        else:
+            self._show_conversation()
+
+    def _show_conversation(self) -> None:
+        """Draw the transcript from the conversation's history."""
+        with self._lock:
+            self._stale = False
+            self._close_children(self.transcript)
+            with self.state.lock:
+                thread = self.state.conversations.get(self.conversation)
+                messages = list(thread.messages) if thread else []
+            self.transcript.children = tuple(
+                widgets.VBox(parts.message_widgets(m)) for m in messages)
+            self._show_system()
+
+    def _show_system(self) -> None:
+        thread = self.state.conversations.get(self.conversation)
+        with self._sync():
+            self.system.value = (thread.system if thread else None) or ""
+
+    def _refresh_selector(self) -> None:
+        names = sorted(set(self.state.conversations) | {self.conversation})
+        with self._sync():
+            if tuple(self.selector.options) != tuple(names):
+                self.selector.options = names
+            self.selector.value = self.conversation
+
+    def _show_settings(self) -> None:
+        settings = self.state.settings
+        with self._sync():
+            for field, env, widget in (("organization", "OPENAI_ORG_ID", self.organization),
+                                       ("project", "OPENAI_PROJECT_ID", self.project)):
+                widget.value = getattr(settings, field) or ""
+                fallback = getattr(settings, f"resolved_{field}")()
+                widget.placeholder = f"{fallback} (from {env})" if fallback else "the key's default"
