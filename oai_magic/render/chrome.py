@@ -100,10 +100,15 @@ def stop_line(result: ChatResult) -> str:
     return f"■ stopped — kept in '{result.conversation}' as partial"
 
 
+def kept_as_partial(conversation: str) -> str:
+    """Where a partial answer went and how to take it back: the end of every cut-off line."""
+    undo = "%chat undo" if conversation == "default" else f"%chat undo -c {conversation}"
+    return f"kept in '{conversation}' as partial; {undo} removes it"
+
+
 def cut_off_line(conversation: str) -> str:
     """The cell's failure line under a partial answer; the mark above it already gave the reason."""
-    undo = "%chat undo" if conversation == "default" else f"%chat undo -c {conversation}"
-    return f"answer cut off — kept in '{conversation}' as partial; {undo} removes it"
+    return f"answer cut off — {kept_as_partial(conversation)}"
 
 
 # --- notices: muted lines above an answer (CONTRACTS 3) --------------------------------------

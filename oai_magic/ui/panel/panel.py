@@ -20,6 +20,7 @@ import ipywidgets as widgets
 from ...core.results import Cancellation, ChatResult, StoppedAnswer
 from ...core.turn import ChatOptions, ChatTurn, HistoryBudget, TurnOptions
 from ...errors import InputError, OAIError
+from ...render.chrome import kept_as_partial
 from ...state import KernelState, get_state
 from . import parts as parts
 from .following import FollowsState
@@ -300,8 +301,7 @@ class ChatPanel(parts.SideRequests, FollowsState):
             return
         self._own_parts = parts.footer_parts(result)
         if result.error:
-            self._show_error(f"{result.error} — the partial answer is kept in {name!r} "
-                             f"(%chat undo -c {name} removes it)")
+            self._show_error(f"{result.error} — {kept_as_partial(name)}")
         if result.interrupted:
             lead = "Stopped: partial answer kept" if result.text else "Stopped before the answer began"
             self._set_status([lead, *parts.status_parts(result)])
