@@ -25,7 +25,8 @@ import comm  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 
 from oai_magic.core.results import ChatResult, Choice  # noqa: E402
-from oai_magic.render.markdown import answer_html, render_markdown  # noqa: E402
+from oai_magic.render.chrome import answer_html  # noqa: E402
+from oai_magic.render.markdown import render_markdown  # noqa: E402
 from oai_magic.ui.columns import ColumnsView, columns_html  # noqa: E402
 from tests.page_model import WidgetFrontend  # noqa: E402
 from tests.recording import RecordingPublisher  # noqa: E402

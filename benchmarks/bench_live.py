@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT))
 import comm  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 
+from oai_magic.render.chrome import answer_html  # noqa: E402
 from oai_magic.render.live import LiveMarkdown  # noqa: E402
-from oai_magic.render.markdown import answer_html, render_markdown  # noqa: E402
+from oai_magic.render.markdown import render_markdown  # noqa: E402
 from oai_magic.render.surface import LiveSurface  # noqa: E402
 from oai_magic.ui.notebook import ANSWER_REGION  # noqa: E402
 from tests.page_model import WidgetFrontend  # noqa: E402

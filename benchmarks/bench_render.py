@@ -98,7 +98,8 @@ class NaiveView:
         self.handle = display({"text/plain": ""}, raw=True, display_id=True)
 
     def delta(self, index: int, text: str) -> None:
-        from oai_magic.render.markdown import answer_html, render_markdown
+        from oai_magic.render.chrome import answer_html
+        from oai_magic.render.markdown import render_markdown
 
         self.text += text
         started = time.perf_counter()

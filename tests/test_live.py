@@ -14,11 +14,10 @@ from typing import Tuple
 import pytest
 
 from oai_magic.render import live
+from oai_magic.render.chrome import answer_html, footer_html
 from oai_magic.render.live import LiveMarkdown, final_answer
 from oai_magic.render.markdown import (
-    answer_html,
     markdown_parser,
-    render_footer,
     render_markdown,
     render_plain,
 )
@@ -121,7 +120,7 @@ def test_appending_between_draws_does_no_rendering_work():
 def test_finish_returns_the_final_block_with_mark_and_footer():
     view, _, page = stream(["Hello", " there"], 0.01)
     assert "there" not in page.visible()  # still inside the first interval
-    footer = render_footer(["gpt-test", "req_1"])
+    footer = footer_html(["gpt-test", "req_1"])
     html, text = view.finish(footer_html=footer, mark="■ stopped", footer_text="gpt-test · req_1")
     assert html == answer_html("<p>Hello there</p>\n", "■ stopped") + footer
     assert text == "Hello there\n\n■ stopped\n\ngpt-test · req_1"
@@ -150,7 +149,7 @@ def test_bytes_sent_stay_within_three_times_the_final_block(recorder, frontend, 
     for token in answer_tokens(n_tokens):
         clock.now += per_token
         view.append(token)
-    html, text = view.finish(footer_html=render_footer(["gpt-test", "1 → 2 tokens"]))
+    html, text = view.finish(footer_html=footer_html(["gpt-test", "1 → 2 tokens"]))
     surface.finish(html, text)
     final = recorder.messages[-1]
     assert final["kind"] == "update" and final["nbytes"] == len(html.encode()) + len(text.encode())

@@ -6,10 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from oai_magic.render.chrome import answer_html, footer_html
 from oai_magic.render.markdown import (
-    answer_html,
     escape_html,
-    render_footer,
     render_markdown,
     render_plain,
 )
@@ -123,7 +122,7 @@ def test_images_become_links_and_are_not_fetched():
 
 
 def test_footer_is_one_escaped_muted_line():
-    html = render_footer(["gpt-4o-mini", "12 → 340 tokens", "<b>req</b>", "org & proj"])
+    html = footer_html(["gpt-4o-mini", "12 → 340 tokens", "<b>req</b>", "org & proj"])
     assert html.startswith('<div class="oai-footer" style="font-size:smaller;opacity:0.65')
     assert "gpt-4o-mini · 12 → 340 tokens · &lt;b&gt;req&lt;/b&gt; · org &amp; proj" in html
     assert "<br" not in html

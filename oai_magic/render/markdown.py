@@ -75,17 +75,6 @@ def render_markdown(text: str) -> str:
     return markdown_parser().render(text)
 
 
-def __getattr__(name: str) -> Any:
-    """The answer's chrome lived here first (``answer_html``, ``render_footer``): it is in
-    ``render.chrome`` now, and still reachable by its old address."""
-    if name in ("answer_html", "render_footer", "render_notices"):
-        from . import chrome
-
-        return {"answer_html": chrome.answer_html, "render_footer": chrome.footer_html,
-                "render_notices": chrome.notices_html}[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def render_plain(text: str) -> str:
     """The ``--plain`` form: the text as is, escaped, wrapping long lines."""
     return f'<pre style="white-space:pre-wrap">{escape_html(text)}</pre>'
