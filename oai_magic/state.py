@@ -11,7 +11,7 @@ import os
 import re
 import threading
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -182,20 +182,37 @@ class Secret:
         raise TypeError("an API key is not pickled")
 
 
+def _setting(default: Any, help: str) -> Any:
+    """A setting that ``c.OAIMagics.<name>`` configures: its default and help live here only."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class Settings:
-    """What a request needs from the session; ``None`` means "fall back to the environment"."""
+    """What a request needs from the session; ``None`` means "fall back to the environment".
 
-    api_key: Optional[Secret] = None
-    organization: Optional[str] = None
-    project: Optional[str] = None
-    base_url: Optional[str] = None
-    model: str = "gpt-4o-mini"
-    timeout: float = 600.0
-    max_retries: int = 2
-    max_answer_chars: int = 4_000_000
-    max_line_bytes: int = 8 * 1024 * 1024
-    allow_insecure_http: bool = False
+    This is the one table of the configurable settings: the magics build their traits from
+    these fields (type, default, help), so ``c.OAIMagics.timeout`` and ``Settings.timeout``
+    cannot drift apart.
+    """
+
+    api_key: Optional[Secret] = None  # never configured in a file: %oai key or OPENAI_API_KEY
+    organization: Optional[str] = _setting(None, "OpenAI-Organization header.")
+    project: Optional[str] = _setting(None, "OpenAI-Project header.")
+    base_url: Optional[str] = _setting(
+        None, "API base URL; default OPENAI_BASE_URL or api.openai.com/v1.")
+    model: str = _setting("gpt-4o-mini", "Default chat model.")
+    timeout: float = _setting(600.0, "Read timeout in seconds (connect timeout is 5 s).")
+    max_retries: int = _setting(2, "Retries for 408/409/429/5xx and connection errors.")
+    max_answer_chars: int = _setting(
+        4_000_000, "An answer longer than this ends with an error (the part kept): a server "
+        "could otherwise fill the kernel's memory.")
+    max_line_bytes: int = _setting(
+        8 * 1024 * 1024, "A single streamed line longer than this ends the answer with an "
+        "error (the stream reader buffers a whole line before it can be shown).")
+    allow_insecure_http: bool = _setting(
+        False, "Do not warn when the base URL is plain http:// to a host that is not this "
+        "machine (a classroom server on a LAN).")
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:
@@ -222,6 +239,12 @@ class Settings:
         if self.api_key is not None:
             return "session"
         return "OPENAI_API_KEY" if os.environ.get("OPENAI_API_KEY") else "none"
+
+
+def configurable_settings() -> Dict[str, Any]:
+    """The settings ``c.OAIMagics`` configures, by name: their dataclass fields (type, default,
+    help), in the order the traits list them."""
+    return {f.name: f for f in fields(Settings) if "help" in f.metadata}
 
 
 # A user message with context is a list of content parts, recorded exactly as sent.
@@ -439,13 +462,30 @@ class Conversation:
 
 
 Listener = Callable[[str, Dict[str, Any]], None]
+ClientFactory = Callable[[Settings], Any]  # api.client.OpenAIClient, or a test's own
 
 
 class KernelState:
     """Settings, conversations and what the last response said, for one shell."""
 
-    def __init__(self, settings: Optional[Settings] = None) -> None:
+    def __init__(
+        self,
+        settings: Optional[Settings] = None,
+        client_factory: Optional[ClientFactory] = None,
+    ) -> None:
+        # Wiring, not session: who makes the HTTP client (the magics hand it in, since the state
+        # may not import the api layer). A reset keeps it.
+        self.client_factory = client_factory
+        self.start_session(settings)
+
+    def start_session(self, settings: Optional[Settings] = None) -> None:
+        """Everything a session holds, fresh: settings, conversations, usage, errors, listeners.
+
+        The object stays the same, so the magics and panels that hold it stay wired to it.
+        """
         self.settings = settings or Settings()
+        self._client: Any = None  # made by client_factory for _client_settings, on first use
+        self._client_settings: Optional[Settings] = None
         self.conversations: Dict[str, Conversation] = {}
         self.last_headers: Dict[str, str] = {}
         self.lock = threading.RLock()
@@ -467,6 +507,18 @@ class KernelState:
         self.usage_ledger: Any = None
         self.last_map: Any = None  # mapping.MapResult of the last %%chat --map
         self.batches: Dict[str, Any] = {}  # batch id -> batch.BatchJob, newest last
+
+    def client(self) -> Any:
+        """The HTTP client for the current settings: one (one connection pool) per settings
+        object, made by the factory the wiring handed in."""
+        with self.lock:
+            if self._client is None or self._client_settings is not self.settings:
+                if self.client_factory is None:
+                    raise RuntimeError("this KernelState has no client factory: load the "
+                                       "extension (%load_ext oai_magic) or pass client_factory=")
+                self._client = self.client_factory(self.settings)
+                self._client_settings = self.settings
+            return self._client
 
     def first_time(self, *what: Any) -> bool:
         """True the first time ``what`` is asked about in this session: warnings said once."""
@@ -548,4 +600,16 @@ def get_state(shell: Any) -> KernelState:
     state = _STATES.get(shell)
     if state is None:
         state = _STATES[shell] = KernelState()
+    return state
+
+
+def reset_state(shell: Any) -> KernelState:
+    """Start this shell's session over, as a kernel restart would (the test fixture does).
+
+    Settings, conversations, usage and errors start fresh; the state object and its client
+    factory stay, so the magics keep their wiring. Re-apply configured values afterwards
+    (``OAIMagics.apply_configuration``).
+    """
+    state = get_state(shell)
+    state.start_session()
     return state

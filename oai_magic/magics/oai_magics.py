@@ -15,10 +15,13 @@ __all__ = ["OAIMagics", "client_for", "register"]
 
 
 def client_for(state: KernelState) -> Any:
-    """One HTTP client (one requests.Session) per kernel state, made on first use."""
-    client = getattr(state, "_client", None)
-    if client is None:
-        from ..api.client import OpenAIClient
+    """Deprecated: ``state.client()``. Kept while ``ui/panel/panel.py`` imports it."""
+    return (state if state.client_factory else _wired(state)).client()
 
-        client = state._client = OpenAIClient(state.settings)  # type: ignore[attr-defined]
-    return client
+
+def _wired(state: KernelState) -> KernelState:
+    """A bare ``KernelState()`` (a panel made without the extension) gets the HTTP client."""
+    from . import http_client
+
+    state.client_factory = http_client
+    return state
