@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+from IPython.core.error import UsageError
+
 from oai_magic.magics import SETTING_TRAITS, OAIMagics
 from oai_magic.state import KernelState, Settings, configurable_settings, get_state, reset_state
 
@@ -81,3 +84,44 @@ def test_nothing_adds_attributes_to_the_state_from_outside(shell, server):
 def test_settings_keep_their_field_order_for_positional_use():
     names = [f.name for f in dataclasses.fields(Settings)]
     assert names[:4] == ["api_key", "organization", "project", "base_url"]
+
+
+# --- parse, validate everything, then change state --------------------------------------------
+
+REFUSED_AFTER_CONTEXT = [
+    "%%chat --context data -t 5\nhi",  # a sampling value out of range
+    "%%chat --context data --param messages=1\nhi",  # a refused request field
+    "%%chat --context data --logit-bias nonsense\nhi",  # unreadable JSON
+    "%%chat --context data --schema missing\nhi",  # no such variable
+    "%%chat -c notes --new --context data --top-p 2\nhi",
+]
+
+
+@pytest.mark.parametrize("cell", REFUSED_AFTER_CONTEXT)
+def test_a_cell_refused_after_its_context_was_read_changes_no_state(shell, server, cell):
+    shell.user_ns["data"] = {"a": 1}
+    state = get_state(shell)
+    result = run(shell, cell)
+    assert type(result.error_in_exec) is UsageError
+    assert state.context_notices == []  # no "sent: data" left for the next request to show
+    assert state.conversations == {} and server.requests == []
+
+
+def test_a_refused_cell_leaves_no_notice_for_the_next_answer(shell, server):
+    shell.user_ns["data"] = {"a": 1}
+    assert type(run(shell, "%%chat --context data -t 5\nhi").error_in_exec) is UsageError
+    result = run(shell, "%%chat -o r\n[[echo]] plain question")
+    assert result.success
+    assert not any("data" in notice for notice in shell.user_ns["r"].notices)
+
+
+def test_chat_fix_refused_by_the_budget_leaves_no_notice(shell, server):
+    magics = shell.magics_manager.registry["OAIMagics"]
+    run(shell, "1/0")
+    magics.session_budget_tokens = 0
+    try:
+        result = run(shell, "%chat fix")
+        assert type(result.error_in_exec) is UsageError
+        assert get_state(shell).context_notices == []
+    finally:
+        magics.session_budget_tokens = None

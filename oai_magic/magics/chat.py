@@ -8,7 +8,7 @@ it was.
 from __future__ import annotations
 
 import types
-from typing import Any
+from typing import Any, Optional, Tuple
 
 from IPython.core.error import UsageError
 
@@ -57,7 +57,7 @@ def run(magics: Any, line: str, cell: str) -> None:
     prompt, sent = prompt_and_context(magics, args, cell)
     if not prompt.strip():
         raise UsageError(f"%%chat: {PROMPT_BELOW}.")
-    content = with_context(magics, args, prompt, sent)
+    content, notice = with_context(magics, args, prompt, sent)
     options = chat_options(magics, args)
     validate_chat_options(options)
     target = schema_target(magics, args)
@@ -66,6 +66,7 @@ def run(magics: Any, line: str, cell: str) -> None:
         args.json = True  # --schema replaces --json: streamed as text, pretty at the end
     chat_usecase.check_budget(magics.state, options.extra.get("model", options.model
                                                               or magics.state.settings.model))
+    queue_notice(magics.state, notice)  # everything is valid: the first state change
     if args.tools or args.tool_choice or args.auto_tools or (options.n or 1) > 1:
         from . import chat_extras
 
@@ -135,8 +136,8 @@ def prompt_and_context(magics: Any, args: Any, cell: str) -> Any:
     return prompt, sent
 
 
-def with_context(magics: Any, args: Any, prompt: str, sent: Any) -> Any:
-    """Check the cap, queue the sent-line, and build the user content (text or parts)."""
+def with_context(magics: Any, args: Any, prompt: str, sent: Any) -> Tuple[Any, Optional[str]]:
+    """Check the cap; the user content (text or parts) and the sent-line to show with it."""
     from ..core.context import context_block, parse_names, user_content
 
     block = None
@@ -144,10 +145,13 @@ def with_context(magics: Any, args: Any, prompt: str, sent: Any) -> Any:
         block, parts = context_block(parse_names(args.context), magics.shell.user_ns)
         sent.parts = parts + sent.parts
     sent.check_cap(magics.max_context_chars)
-    notice = sent.notice()
-    with magics.state.lock:
-        magics.state.context_notices = [notice] if notice else []
-    return user_content(prompt, block, sent.images, args.detail)
+    return user_content(prompt, block, sent.images, args.detail), sent.notice()
+
+
+def queue_notice(state: Any, notice: Optional[str]) -> None:
+    """The sent-line for the next request to show, once nothing can refuse the cell any more."""
+    with state.lock:
+        state.context_notices = [notice] if notice else []
 
 
 def chat_options(magics: Any, args: Any) -> ChatOptions:
@@ -259,14 +263,14 @@ def fix(magics: Any, line: str) -> None:
     text = last.text(state.settings.resolved_key())
     sent = Sent([SentPart("traceback", text)])
     sent.check_cap(magics.max_context_chars)
-    with state.lock:
-        state.context_notices = [sent.notice()]
     content = [{"type": "text", "text": FIX_REQUEST}, {"type": "text", "text": text}]
     view_args = types.SimpleNamespace(
         conversation=args.conversation, plain=False, no_footer=False, json=False, out=None,
         to_cell=True, new=False, system=None,
     )
     options = ChatOptions(model=args.model, max_tokens_field=magics.max_tokens_param)
+    chat_usecase.check_budget(state, options.model or state.settings.model)
+    queue_notice(state, sent.notice())
     result = ask(magics, view_args, content, options)
     after_answer(magics, view_args, result)
 
