@@ -125,3 +125,12 @@ def test_chat_fix_refused_by_the_budget_leaves_no_notice(shell, server):
         assert get_state(shell).context_notices == []
     finally:
         magics.session_budget_tokens = None
+
+
+@pytest.mark.parametrize("line", ["%chat fix -c 'open", "%chat batch status 'open"])
+def test_an_unclosed_quote_on_a_chat_command_is_one_line(shell, server, line):
+    run(shell, "1/0")
+    result = run(shell, line)
+    assert type(result.error_in_exec) is UsageError
+    assert str(result.error_in_exec).startswith("Could not read the options: No closing quotation")
+    assert server.requests == []
