@@ -17,17 +17,11 @@ from .conftest import run
 def test_every_configurable_setting_is_a_trait_with_the_settings_default_and_help():
     traits = OAIMagics.class_traits(config=True)
     assert set(SETTING_TRAITS) == set(configurable_settings())
+    defaults = Settings()
     for name, declared in configurable_settings().items():
-        assert traits[name].default_value == declared.default, name
+        assert traits[name].default_value == declared.default == getattr(defaults, name), name
         assert traits[name].help == declared.metadata["help"], name
     assert "api_key" not in traits  # the key never comes from a config file
-
-
-def test_a_fresh_settings_object_and_fresh_traits_agree(shell):
-    magics = OAIMagics(shell=shell)
-    defaults = Settings()
-    for name in SETTING_TRAITS:
-        assert getattr(magics, name) == getattr(defaults, name), name
 
 
 def test_the_state_makes_one_client_per_settings_object_with_the_factory_it_was_given():
