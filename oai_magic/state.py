@@ -127,6 +127,7 @@ class KernelState:
         # Wiring, not session: who makes the HTTP client (the magics hand it in, since the state
         # may not import the api layer). A reset keeps it.
         self.client_factory = client_factory
+        self.lock = threading.RLock()  # kept across sessions: a panel thread may hold it
         self.start_session(settings)
 
     def start_session(self, settings: Optional[Settings] = None) -> None:
@@ -134,12 +135,15 @@ class KernelState:
 
         The object stays the same, so the magics and panels that hold it stay wired to it.
         """
+        with self.lock:
+            self._start_session(settings)
+
+    def _start_session(self, settings: Optional[Settings]) -> None:
         self.settings = settings or Settings()
         self._client: Any = None  # made by client_factory for _client_settings, on first use
         self._client_settings: Optional[Settings] = None
         self.conversations: Dict[str, Conversation] = {}
         self.last_headers: Dict[str, str] = {}
-        self.lock = threading.RLock()
         self._listeners: List[Listener] = []
         self._failed_listeners: set = set()
         self._warned_insecure: set = set()

@@ -58,10 +58,10 @@ def test_the_magics_hand_the_state_its_client_factory(shell, server):
 def test_reset_state_starts_a_fresh_session_on_the_same_object_and_keeps_the_wiring(shell, server):
     state = get_state(shell)
     assert run(shell, "%%chat\n[[echo]] hi").success
-    client = state.client()
+    client, lock = state.client(), state.lock
     assert state.conversations and state.last_headers
     fresh = reset_state(shell)
-    assert fresh is state and fresh.client_factory is not None
+    assert fresh is state and fresh.client_factory is not None and fresh.lock is lock
     assert fresh.conversations == {} and fresh.last_headers == {} and fresh.last_error is None
     assert fresh.settings == Settings() and fresh.client() is not client
 
