@@ -64,13 +64,10 @@ def _shell():
 @pytest.fixture
 def shell(_shell, server, monkeypatch):
     """A shell whose kernel state is fresh and points at the practice server with a test key."""
-    state_module._STATES.pop(_shell, None)
+    fresh = state_module.reset_state(_shell)
     magics = _shell.magics_manager.registry["OAIMagics"]
-    fresh = state_module.get_state(_shell)
-    magics.state = fresh
     magics.display_mode = "plain"
-    for name in ("model", "base_url", "organization", "project", "timeout", "max_retries"):
-        magics._apply_setting(name, getattr(magics, name))
+    magics.apply_configuration()
     fresh.settings.base_url = server.base_url
     fresh.settings.api_key = state_module.Secret(TEST_KEY)
     _shell.user_ns.pop("r", None)

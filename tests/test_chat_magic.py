@@ -206,7 +206,7 @@ def test_the_key_never_appears_in_outputs_errors_or_reprs(shell, server, capsys)
 def test_ipython_config_sets_model_base_url_org_project_timeout_and_retries(shell, server):
     from traitlets.config import Config
 
-    from oai_magic.magics.oai_magics import OAIMagics
+    from oai_magic.magics import OAIMagics
 
     config = Config()
     config.OAIMagics.model = "gpt-4.1-mini"

@@ -413,7 +413,6 @@ def test_first_token_time_leaves_out_the_time_at_the_question(shell, server, ker
     from oai_magic.core.tool_loop import ToolTurn
     from oai_magic.core.tools import resolve_tools
     from oai_magic.core.turn import TurnOptions
-    from oai_magic.magics.oai_magics import client_for
     from oai_magic.state import get_state
     from oai_magic.ui.tool_cards import TerminalToolView
 
@@ -430,7 +429,7 @@ def test_first_token_time_leaves_out_the_time_at_the_question(shell, server, ker
     state = get_state(shell)
     options = TurnOptions(tools=resolve_tools("weather", shell.user_ns), confirm=thinking_user,
                           clock=clock)
-    result = ToolTurn(state, client_for(state), options).run('Weather in "Oslo"?', TerminalToolView())
+    result = ToolTurn(state, state.client(), options).run('Weather in "Oslo"?', TerminalToolView())
     assert result.rounds == 1 and result.text
     assert result.first_token_seconds < 1
     assert result.total_seconds > 100  # the whole cell did take that long

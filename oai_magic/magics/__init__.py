@@ -30,8 +30,9 @@ from traitlets import (
 )
 
 from ..api.request import parse_params
+from ..core.clients import http_client
 from ..core.exchange import HistoryBudget
-from ..state import KernelState, get_state
+from ..state import KernelState, configurable_settings, get_state
 from . import chat as chat_family
 from . import oai as oai_family
 from . import transcribe as transcribe_family
@@ -48,42 +49,37 @@ from .arguments import (
 from .kernel_hooks import watch_the_kernel
 from .one_line import one_line_errors
 
-SETTING_TRAITS = (
-    "model", "base_url", "organization", "project", "timeout", "max_retries", "max_answer_chars",
-    "max_line_bytes", "allow_insecure_http",
-)
+SETTING_TRAITS = tuple(configurable_settings())
+_TRAIT_FOR_TYPE = {"str": Unicode, "float": Float, "int": Int, "bool": Bool}
+
+
+def setting_trait(name: str) -> Any:
+    """The configurable trait of one ``Settings`` field, built from the field itself."""
+    declared = configurable_settings()[name]
+    kind = str(declared.type)
+    optional = kind.startswith("Optional[")
+    trait = _TRAIT_FOR_TYPE[kind[len("Optional["):-1] if optional else kind]
+    return trait(declared.default, allow_none=optional, help=declared.metadata["help"]).tag(
+        config=True)
 
 
 @magics_class
 class OAIMagics(Magics):
     """``%%chat``, ``%chat``, ``%oai`` (and ``%transcribe``, ``%chat_panel``)."""
 
-    model = Unicode("gpt-4o-mini", help="Default chat model.").tag(config=True)
-    base_url = Unicode(
-        None, allow_none=True, help="API base URL; default OPENAI_BASE_URL or api.openai.com/v1."
-    ).tag(config=True)
-    organization = Unicode(None, allow_none=True, help="OpenAI-Organization header.").tag(
-        config=True
-    )
-    project = Unicode(None, allow_none=True, help="OpenAI-Project header.").tag(config=True)
-    timeout = Float(600.0, help="Read timeout in seconds (connect timeout is 5 s).").tag(
-        config=True
-    )
-    max_retries = Int(2, help="Retries for 408/409/429/5xx and connection errors.").tag(
-        config=True
-    )
-    max_answer_chars = Int(
-        4_000_000, help="An answer longer than this ends with an error (the part kept): a server "
-        "could otherwise fill the kernel's memory."
-    ).tag(config=True)
-    max_line_bytes = Int(
-        8 * 1024 * 1024, help="A single streamed line longer than this ends the answer with an "
-        "error (the stream reader buffers a whole line before it can be shown)."
-    ).tag(config=True)
-    allow_insecure_http = Bool(
-        False, help="Do not warn when the base URL is plain http:// to a host that is not this "
-        "machine (a classroom server on a LAN)."
-    ).tag(config=True)
+    figure_watcher: Any = None  # context.FigureWatcher, set when the magics are registered
+
+    # The settings a request needs: type, default and help come from state.Settings.
+    model = setting_trait("model")
+    base_url = setting_trait("base_url")
+    organization = setting_trait("organization")
+    project = setting_trait("project")
+    timeout = setting_trait("timeout")
+    max_retries = setting_trait("max_retries")
+    max_answer_chars = setting_trait("max_answer_chars")
+    max_line_bytes = setting_trait("max_line_bytes")
+    allow_insecure_http = setting_trait("allow_insecure_http")
+    # How the magics show and send things: theirs alone.
     render_interval = Float(
         0.05, help="Seconds between redraws of a streaming answer (the first token shows at once)."
     ).tag(config=True)
@@ -142,7 +138,12 @@ class OAIMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         # The state first: configured traits fire their observers inside super().__init__.
         self.state: KernelState = get_state(shell)
+        self.state.client_factory = http_client
         super().__init__(shell=shell, **kwargs)
+        self.apply_configuration()
+
+    def apply_configuration(self) -> None:
+        """Write every configured value into the state (at start, and after ``reset_state``)."""
         for name in SETTING_TRAITS:
             self._apply_setting(name, getattr(self, name))
         self._apply_costs(None)
@@ -187,9 +188,7 @@ class OAIMagics(Magics):
 
     @property
     def client(self) -> Any:
-        from .oai_magics import client_for
-
-        return client_for(self.state)
+        return self.state.client()
 
     def rich_display(self) -> bool:
         if self.display_mode != "auto":

@@ -8,7 +8,7 @@ conversation as it was. ``-N`` and ``--tools`` pick another view and, for tools,
 from __future__ import annotations
 
 import types
-from typing import Any
+from typing import Any, Optional, Tuple
 
 from IPython.core.error import UsageError
 
@@ -58,7 +58,7 @@ def run(magics: Any, line: str, cell: str) -> None:
     prompt, sent = prompt_and_context(magics, args, cell)
     if not prompt.strip():
         raise UsageError(f"%%chat: {PROMPT_BELOW}.")
-    content = with_context(magics, args, prompt, sent)
+    content, notice = with_context(magics, args, prompt, sent)
     options = chat_options(magics, args)
     validate_chat_options(options)
     target = schema_target(magics, args)
@@ -77,6 +77,7 @@ def run(magics: Any, line: str, cell: str) -> None:
                 turn, args.tools, args.tool_choice, args.auto_tools, magics.shell.user_ns,
                 max_rounds=magics.max_tool_rounds,
                 max_calls_per_round=magics.max_tool_calls_per_round)
+    queue_notice(magics.state, notice)  # everything is valid (the tools too): the first state change
     result = ask(magics, args, content, turn)
     problem = parse_structured(target, result) if target is not None else None
     after_answer(magics, args, result)
@@ -141,8 +142,8 @@ def prompt_and_context(magics: Any, args: Any, cell: str) -> Any:
     return prompt, sent
 
 
-def with_context(magics: Any, args: Any, prompt: str, sent: Any) -> Any:
-    """Check the cap, queue the sent-line, and build the user content (text or parts)."""
+def with_context(magics: Any, args: Any, prompt: str, sent: Any) -> Tuple[Any, Optional[str]]:
+    """Check the cap; the user content (text or parts) and the sent-line to show with it."""
     from ..core.context import context_block, parse_names, user_content
 
     block = None
@@ -150,10 +151,13 @@ def with_context(magics: Any, args: Any, prompt: str, sent: Any) -> Any:
         block, parts = context_block(parse_names(args.context), magics.shell.user_ns)
         sent.parts = parts + sent.parts
     sent.check_cap(magics.max_context_chars)
-    notice = sent.notice()
-    with magics.state.lock:
-        magics.state.context_notices = [notice] if notice else []
-    return user_content(prompt, block, sent.images, args.detail)
+    return user_content(prompt, block, sent.images, args.detail), sent.notice()
+
+
+def queue_notice(state: Any, notice: Optional[str]) -> None:
+    """The sent-line for the next request to show, once nothing can refuse the cell any more."""
+    with state.lock:
+        state.context_notices = [notice] if notice else []
 
 
 def chat_options(magics: Any, args: Any) -> ChatOptions:
@@ -282,15 +286,16 @@ def fix(magics: Any, line: str) -> None:
     text = last.text(state.settings.resolved_key())
     sent = Sent([SentPart("traceback", text)])
     sent.check_cap(magics.max_context_chars)
-    with state.lock:
-        state.context_notices = [sent.notice()]
     content = [{"type": "text", "text": FIX_REQUEST}, {"type": "text", "text": text}]
     view_args = types.SimpleNamespace(
         conversation=args.conversation, plain=False, no_footer=False, json=False, out=None,
         to_cell=True, new=False, system=None, tools=None, choices=None,
     )
     options = ChatOptions(model=args.model, max_tokens_field=magics.max_tokens_param)
-    result = ask(magics, view_args, content, turn_options(magics, view_args, options))
+    check_budget(state, options.model or state.settings.model)
+    turn = turn_options(magics, view_args, options)
+    queue_notice(state, sent.notice())
+    result = ask(magics, view_args, content, turn)
     after_answer(magics, view_args, result)
 
 

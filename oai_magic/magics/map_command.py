@@ -14,6 +14,7 @@ from ..core.mapping import ItemTemplate, MapItems, MapResult, estimated_cost, it
 from ..core.pacer import Pacer, estimate_need
 from ..errors import CellStopped, InputError
 from . import chat
+from .arguments import read_words
 
 CONFIRM_ITEMS = 100
 # Options of a single answer that have no meaning for many independent requests.
@@ -220,13 +221,11 @@ def _run_with_progress(magics: Any, args: Any, payloads: Dict[int, Dict[str, Any
 
 def batch_command(magics: Any, line: str) -> Any:
     """``%chat batch status|wait|results|cancel [ID]``; ``results`` returns the MapResult."""
-    import shlex
-
     from ..core import batch
     from ..core.map_run import MapProgress
     from ..ui.map_view import NotebookMapView, TerminalMapView
 
-    words = shlex.split(line)[1:]
+    words = read_words(line)[1:]
     if not words or words[0] not in ("status", "wait", "results", "cancel") or len(words) > 2:
         raise UsageError("usage: %chat batch status|wait|results|cancel [ID] (the last batch of "
                          "this session when no ID is given)")

@@ -57,9 +57,9 @@ class ChatPanel(parts.SideRequests, FollowsState):
         self._magics = magics if getattr(magics, "state", None) is state else None
         self.state = state
         if client is None:
-            from ...magics.oai_magics import client_for
+            from ...core.clients import client_of
 
-            client = client_for(state)
+            client = client_of(state)
         self.client = client
         self._render_interval = render_interval
         self._transcribe_model = transcribe_model

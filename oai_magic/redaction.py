@@ -1,0 +1,167 @@
+"""Redaction: the API key never shows itself, and no server-derived text carries it.
+
+CONTRACTS 5: one function masks the key (and any run of 12 or more of its characters) in every
+string a server sent, before it is displayed, stored or raised; streamed text is held back just
+long enough to be safe. ``Secret`` holds the key itself and masks it in every repr.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional, Tuple
+
+
+def mask_key(key: Optional[str]) -> str:
+    """Show a key as ``sk-…abcd``: enough to recognise it, never enough to use it."""
+    if not key:
+        return "(not set)"
+    prefix = "sk-" if key.startswith("sk-") else ""
+    tail = key[-4:] if len(key) >= 12 else ""
+    return f"{prefix}…{tail}"
+
+
+MIN_KEY_RUN = 12
+
+
+def _key_pieces(key: str) -> Tuple[re.Pattern, int]:
+    """A regex finding any run of ``MIN_KEY_RUN`` key characters, and that run length."""
+    run = min(MIN_KEY_RUN, len(key))
+    grams = {key[i : i + run] for i in range(len(key) - run + 1)}
+    pattern = re.compile("|".join(re.escape(g) for g in sorted(grams, key=len, reverse=True)))
+    return pattern, run
+
+
+_PATTERNS: Dict[str, Tuple[re.Pattern, int]] = {}
+
+
+def _key_matches(text: str, key: str) -> List[Tuple[int, int]]:
+    """Spans of ``text`` that are runs of the key (12 or more of its characters), maximal."""
+    found = _PATTERNS.get(key)
+    if found is None:
+        if len(_PATTERNS) > 8:
+            _PATTERNS.clear()
+        found = _PATTERNS[key] = _key_pieces(key)
+    pattern, run = found
+    spans: List[Tuple[int, int]] = []
+    pos = 0
+    while True:
+        match = pattern.search(text, pos)
+        if match is None:
+            return spans
+        start, end = match.span()
+        # Grow the run while it is still a piece of the key (the key may appear cut anywhere).
+        while end < len(text) and text[start : end + 1] in key:
+            end += 1
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+        pos = end
+
+
+def redact(text: str, key: Optional[str]) -> str:
+    """The one place a server-derived string loses the key: every run of it becomes ``sk-…abcd``.
+
+    A hostile or careless server can echo the key (in an error, a header, a model id, the
+    answer); it must never reach an output, a result, an exception, a conversation or widget
+    state. Any run of 12 or more of the key's characters is masked, not only the whole key.
+    """
+    if not key or not text or not isinstance(text, str) or len(key) < 4:
+        return text
+    spans = _key_matches(text, key)
+    if not spans:
+        return text
+    masked, last = [], 0
+    for start, end in spans:
+        masked.append(text[last:start])
+        masked.append(mask_key(key))
+        last = end
+    masked.append(text[last:])
+    return "".join(masked)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def redact_data(data: Any, key: Optional[str]) -> Any:
+    """``redact`` over every string (keys and values) of decoded JSON.
+
+    Lone surrogates (JSON allows ``"\\ud800"``) become U+FFFD on the way: they cannot be
+    encoded as UTF-8, so they would break every display and export later.
+    """
+    if isinstance(data, str):
+        if _LONE_SURROGATE.search(data):
+            data = _LONE_SURROGATE.sub("\ufffd", data)
+        return redact(data, key)
+    if isinstance(data, dict):
+        return {redact_data(k, key): redact_data(v, key) for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact_data(v, key) for v in data]
+    return data
+
+
+class StreamRedactor:
+    """Redaction for text that arrives in pieces: a key split across two deltas is still masked.
+
+    ``feed`` returns the part of the text that is safe to show. Of the last ``len(key) - 1``
+    characters it holds back only a tail that could still grow into a run of the key (a tail
+    that is itself a piece of the key with room to reach 12 characters), so ordinary text is
+    not delayed; ``flush`` gives the rest when the stream is over.
+    """
+
+    def __init__(self, key: Optional[str]) -> None:
+        self.key = key if key and len(key) >= 4 else None
+        self._pending = ""
+
+    def feed(self, piece: str) -> str:
+        key = self.key
+        if key is None:
+            return piece
+        text = self._pending + piece
+        run = min(MIN_KEY_RUN, len(key))
+        cut = len(text)
+        for start in range(max(0, len(text) - len(key) + 1), len(text)):
+            at = key.find(text[start:])
+            if at != -1 and len(key) - at >= run:
+                cut = start
+                break
+        for start, end in _key_matches(text, key):
+            if start < cut < end:
+                cut = start
+                break
+        self._pending = text[cut:]
+        return redact(text[:cut], key)
+
+    def flush(self) -> str:
+        """The held-back tail, redacted: the stream is over."""
+        text, self._pending = self._pending, ""
+        return redact(text, self.key) if self.key else text
+
+
+class Secret:
+    """A string that never shows itself: repr, str and format all mask it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({mask_key(self._value)!r})"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self):
+        raise TypeError("an API key is not pickled")
