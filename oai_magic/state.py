@@ -148,6 +148,7 @@ class KernelState:
         self._failed_listeners: set = set()
         self._warned_insecure: set = set()
         self.practice_server: Any = None
+        self.base_url_before_practice: Optional[str] = None  # back in place at --stop
         self._said_once: set = set()
         # base URL -> the name its server accepts for --max-tokens, learned from a 400.
         self.max_tokens_fields: Dict[str, str] = {}

@@ -80,6 +80,25 @@ def test_stopping_practice_forgets_the_practice_placeholder_key(no_key):
     assert get_state(no_key).settings.resolved_key() is None
 
 
+def test_stopping_practice_goes_back_to_the_base_url_set_before_it(no_key, capsys):
+    """The stop message says "requests go to the configured base URL again": they must."""
+    magics = no_key.magics_manager.registry["OAIMagics"]
+    run(no_key, "%oai base-url http://127.0.0.1:9/v1")
+    run(no_key, "%oai practice")
+    assert get_state(no_key).settings.base_url != "http://127.0.0.1:9/v1"
+    run(no_key, "%oai practice --stop")
+    assert "configured base URL again" in capsys.readouterr().out
+    assert get_state(no_key).settings.base_url == "http://127.0.0.1:9/v1"
+    assert magics.base_url == "http://127.0.0.1:9/v1"
+
+
+def test_a_base_url_set_while_practising_stays_after_the_stop(no_key):
+    run(no_key, "%oai practice")
+    run(no_key, "%oai base-url http://127.0.0.1:9/v1")
+    run(no_key, "%oai practice --stop")
+    assert get_state(no_key).settings.base_url == "http://127.0.0.1:9/v1"
+
+
 def test_a_misspelt_practice_option_is_one_line_error(no_key):
     error = run(no_key, "%oai practice --if-no-keys", expect=UsageError)
     assert "usage: %oai practice [--delay SECONDS] [--if-no-key]" in str(error)

@@ -225,6 +225,7 @@ def _start_practice(state: KernelState, delay: float) -> None:
     from ..practice import BOUNDED_LOG_REQUESTS, PracticeServer
 
     if state.practice_server is None:
+        state.base_url_before_practice = state.settings.base_url
         state.practice_server = PracticeServer(token_delay=delay, log_limit=BOUNDED_LOG_REQUESTS).start()
     else:
         state.practice_server.token_delay = delay
@@ -238,9 +239,11 @@ def _start_practice(state: KernelState, delay: float) -> None:
 def _stop_practice(state: KernelState) -> str:
     if state.practice_server is None:
         return "The practice server is not running."
+    if state.settings.base_url == state.practice_server.base_url:  # not changed since: go back
+        state.settings.base_url = state.base_url_before_practice
     state.practice_server.stop()
     state.practice_server = None
-    state.settings.base_url = None
+    state.base_url_before_practice = None
     if state.settings.api_key is not None and state.settings.api_key.reveal() == PRACTICE_KEY:
         state.settings.api_key = None
     return "Practice server stopped; requests go to the configured base URL again."
