@@ -300,9 +300,9 @@ def fix(magics: Any, line: str) -> None:
 
 
 def fix_parser() -> Any:
-    from .conversations import _Parser
+    from .conversations import CommandParser
 
-    parser = _Parser(prog="fix", add_help=False)
+    parser = CommandParser(prog="fix", add_help=False)
     parser.add_argument("-c", "--conversation", default="default")
     parser.add_argument("-m", "--model")
     return parser

@@ -12,6 +12,7 @@ from typing import Any, List, Optional
 from ..errors import InputError
 from ..render.attachments import COLLAPSED_CONTEXT, parts_html  # noqa: F401 (their old home)
 from ..state import Conversation, KernelState, Message, content_images, content_text
+from .arguments import PROMPT_BELOW
 from .settings_commands import Table
 
 _FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -23,13 +24,15 @@ def last_code_block(markdown: str) -> Optional[str]:
     return blocks[-1][1].rstrip("\n") if blocks else None
 
 
-class _Parser(argparse.ArgumentParser):
+class CommandParser(argparse.ArgumentParser):
+    """The parser of a ``%chat`` command: a mistake is one line that names the command."""
+
     def error(self, message: str) -> None:  # one line, no usage dump, no SystemExit
         raise InputError(f"%chat {self.prog}: {message} (see %chat?)")
 
 
-def _parser(prog: str, *positional: str, all_flag: bool = False) -> _Parser:
-    parser = _Parser(prog=prog, add_help=False)
+def _parser(prog: str, *positional: str, all_flag: bool = False) -> CommandParser:
+    parser = CommandParser(prog=prog, add_help=False)
     for name in positional:
         parser.add_argument(name, nargs="+" if name == "text" else None)
     parser.add_argument("-c", "--conversation", default="default")
@@ -50,7 +53,6 @@ COMMANDS = {
 }
 
 
-PROMPT_BELOW = "put the prompt on the lines below %%chat (options stay on the first line)"
 
 USAGE = """%chat manages conversations (to ask the model, use the cell magic %%chat):
   %chat list                       every conversation, its exchanges and last message
