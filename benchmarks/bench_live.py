@@ -26,11 +26,10 @@ sys.path.insert(0, str(ROOT))
 import comm  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 
-from oai_magic.render.chrome import answer_html  # noqa: E402
+from oai_magic.render.chrome import ANSWER_REGION, answer_html  # noqa: E402
 from oai_magic.render.live import LiveMarkdown  # noqa: E402
 from oai_magic.render.markdown import render_markdown  # noqa: E402
 from oai_magic.render.surface import LiveSurface  # noqa: E402
-from oai_magic.ui.notebook import ANSWER_REGION  # noqa: E402
 from tests.page_model import WidgetFrontend  # noqa: E402
 from tests.recording import RecordingPublisher  # noqa: E402
 from tests.synthetic import FakeClock, answer_tokens  # noqa: E402

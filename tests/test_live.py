@@ -14,7 +14,7 @@ from typing import Tuple
 import pytest
 
 from oai_magic.render import live
-from oai_magic.render.chrome import answer_html, footer_html
+from oai_magic.render.chrome import ANSWER_REGION, answer_html, footer_html
 from oai_magic.render.live import LiveMarkdown, final_answer
 from oai_magic.render.markdown import (
     markdown_parser,
@@ -22,7 +22,6 @@ from oai_magic.render.markdown import (
     render_plain,
 )
 from oai_magic.render.surface import LiveSurface
-from oai_magic.ui.notebook import ANSWER_REGION
 
 from .page_model import PageModel
 from .recording import RecordingPublisher

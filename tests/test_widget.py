@@ -22,10 +22,10 @@ from IPython.core.error import UsageError
 from oai_magic import ChatPanel
 from oai_magic.errors import InputError
 from oai_magic.practice import Scripted, sse_event
+from oai_magic.render.chrome import ANSWER_REGION
 from oai_magic.render.live import LiveMarkdown
 from oai_magic.render.surface import LiveSurface
 from oai_magic.state import get_state
-from oai_magic.ui.notebook import ANSWER_REGION
 
 from .conftest import TEST_KEY, run
 

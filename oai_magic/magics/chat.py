@@ -246,7 +246,7 @@ def after_answer(magics: Any, args: Any, result: ChatResult) -> None:
         if code is not None:
             magics.shell.set_next_input(code, replace=False)
     if result.error:
-        from ..ui.notebook import cut_off_line, one_line
+        from ..render.chrome import cut_off_line, one_line
 
         if result.nothing_arrived:  # e.g. a tool round's follow-up failed: nothing to undo
             raise UsageError(one_line(result.error))

@@ -10,10 +10,10 @@ import shlex
 from typing import Any, List, Optional
 
 from ..errors import InputError
-from ..render.attachments import COLLAPSED_CONTEXT, parts_html  # noqa: F401 (their old home)
+from ..render.attachments import parts_html
+from ..render.table import Table
 from ..state import Conversation, KernelState, Message, content_images, content_text
 from .arguments import PROMPT_BELOW
-from .settings_commands import Table
 
 _FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 

@@ -33,7 +33,7 @@ def one_line_errors(method: Callable) -> Callable:
         except OAIError as exc:
             raise UsageError(str(exc) + base_url_hint(exc, self.state)) from None
         except StoppedAnswer as stop:
-            from ..ui.notebook import stop_line
+            from ..render.chrome import stop_line
 
             raise CellStopped(stop_line(stop.result)) from None
         except KeyboardInterrupt:

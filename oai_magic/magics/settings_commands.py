@@ -6,7 +6,7 @@ import datetime
 import os
 from typing import Any, List, Optional
 
-from ..core.models import MAX_MODELS, MODELS_NOT_LISTED, listed_models  # noqa: F401 (old home)
+from ..core.models import MAX_MODELS, MODELS_NOT_LISTED, listed_models
 from ..errors import InputError
 from ..render.chrome import rate_limit_rows
 from ..render.table import Table

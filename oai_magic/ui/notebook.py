@@ -7,29 +7,21 @@ import time
 from typing import Any, Callable, List, Optional, TextIO
 
 from ..core.results import ChatResult
-from ..render.chrome import (  # noqa: F401 (their old home: the magics and other views import them here)
+from ..render.chrome import (
     ANSWER_REGION,
     all_notices,
-    answer_html,
-    cut_off_line,
     footer_html,
     footer_parts,
     footer_text,
-    ignored_limit_mark,
     json_final_text,
-    notice_html,
     notice_line,
     notices_block,
     notices_html,
-    one_line,
-    pretty_json,
     result_mark,
-    stop_line,
     terminal_safe,
-    usage_detail_parts,
     write_terminal_closing,
 )
-from ..render.reasoning import (  # noqa: F401 (as above)
+from ..render.reasoning import (
     REASONING_REGION,
     DimReasoning,
     LiveReasoning,

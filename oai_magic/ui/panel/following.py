@@ -12,7 +12,8 @@ from typing import Any, Optional
 
 import ipywidgets as widgets
 
-from . import parts as parts
+from ...render.chrome import rate_limits_left
+from .chat_view import message_widgets
 
 
 class FollowsState:
@@ -37,7 +38,7 @@ class FollowsState:
             with self._lock:
                 self._follow(info)
         elif event == "response" and not self._busy:
-            self._set_status(self._own_parts + [parts.rate_limits(self.state.last_headers)])
+            self._set_status(self._own_parts + [rate_limits_left(self.state.last_headers)])
 
     def _follow(self, info: Any) -> None:
         """Follow a change made elsewhere: a recorded turn is appended, a command redraws."""
@@ -49,7 +50,7 @@ class FollowsState:
                 self._show_system()
         elif recorded is not None and not info.get("new"):
             if ours:
-                added = [widgets.VBox(parts.message_widgets(m)) for m in recorded]
+                added = [widgets.VBox(message_widgets(m)) for m in recorded]
                 self.transcript.children = (*self.transcript.children, *added)
                 self._show_system()
         elif info.get("command") == "system":
@@ -66,7 +67,7 @@ class FollowsState:
                 thread = self.state.conversations.get(self.conversation)
                 messages = list(thread.messages) if thread else []
             self.transcript.children = tuple(
-                widgets.VBox(parts.message_widgets(m)) for m in messages)
+                widgets.VBox(message_widgets(m)) for m in messages)
             self._show_system()
 
     def _show_system(self) -> None:

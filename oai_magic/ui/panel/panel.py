@@ -20,9 +20,10 @@ import ipywidgets as widgets
 from ...core.results import Cancellation, ChatResult, StoppedAnswer
 from ...core.turn import ChatOptions, ChatTurn, HistoryBudget, TurnOptions
 from ...errors import InputError, OAIError
-from ...render.chrome import kept_as_partial
+from ...render.chrome import footer_parts, kept_as_partial
 from ...state import KernelState, get_state
-from . import parts as parts
+from . import parts
+from .chat_view import PanelChatView, label_html, parts_card, status_parts, user_html
 from .following import FollowsState
 
 
@@ -183,9 +184,9 @@ class ChatPanel(parts.SideRequests, FollowsState):
         )
         self._result = None
         self._hide_error()
-        shown = (widgets.HTML(parts.user_html(text)) if isinstance(content, str) else
-                 widgets.HTML(parts.parts_card(content)))
-        turn = widgets.VBox([parts.label_html("You"), shown])
+        shown = (widgets.HTML(user_html(text)) if isinstance(content, str) else
+                 widgets.HTML(parts_card(content)))
+        turn = widgets.VBox([label_html("You"), shown])
         self.transcript.children = (*self.transcript.children, turn)
         self._busy = True
         self._set_busy_controls(True)
@@ -257,7 +258,7 @@ class ChatPanel(parts.SideRequests, FollowsState):
             self.input.value = ""
 
     def _answer(self, prompt: Any, options: TurnOptions, shown: Any) -> None:
-        view = parts.PanelChatView(shown, render_interval=self._interval(),
+        view = PanelChatView(shown, render_interval=self._interval(),
                                    on_first_token=self._on_first_token)
         turn = ChatTurn(self.state, self.client, options)
         result: Optional[ChatResult] = None
@@ -299,14 +300,14 @@ class ChatPanel(parts.SideRequests, FollowsState):
             self._show_error(error or "no answer")
             self._set_status(["Nothing was recorded"])
             return
-        self._own_parts = parts.footer_parts(result)
+        self._own_parts = footer_parts(result)
         if result.error:
             self._show_error(f"{result.error} — {kept_as_partial(name)}")
         if result.interrupted:
             lead = "Stopped: partial answer kept" if result.text else "Stopped before the answer began"
-            self._set_status([lead, *parts.status_parts(result)])
+            self._set_status([lead, *status_parts(result)])
         else:
-            self._set_status(parts.status_parts(result))
+            self._set_status(status_parts(result))
 
     # --- widget events --------------------------------------------------------------------
 

@@ -14,23 +14,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import ipywidgets as widgets
 
 from ...core.audio_sources import EXTENSIONS, AudioSource, from_bytes, sniff_extension
-from ...core.models import MODELS_NOT_LISTED, NOT_CHAT, chat_model_ids, chat_models  # noqa: F401
+from ...core.models import MODELS_NOT_LISTED, chat_models
 from ...errors import InputError, OAIError
-from ...render.chrome import footer_parts  # noqa: F401 (ChatPanel reaches it as parts.X)
-from ...render.chrome import rate_limits_left as rate_limits  # noqa: F401 (its name here before)
 from ...state import KernelState, redact
-from .chat_view import (  # noqa: F401 (ChatPanel reaches these as parts.X)
-    PanelChatView,
-    banner_html,
-    label_html,
-    message_widgets,
-    note_html,
-    parts_card,
-    status_html,
-    status_parts,
-    styled,
-    user_html,
-)
+from .chat_view import banner_html, note_html, status_html
 
 # Shown in the model box until /v1/models answers (and kept if it cannot be listed).
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "o4-mini")
