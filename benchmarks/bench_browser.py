@@ -38,14 +38,8 @@ from tests.browser import CHROMIUM, CHROMIUM_FLAGS, JupyterLab  # noqa: E402
 SERVER = r'''
 import json, sys, time
 from oai_magic import practice
+from oai_magic.practice.handler import PracticeHandler as Handler
 log = open(sys.argv[2], "a", buffering=1)
-original = practice.PracticeHandler._write_chunk if hasattr(practice, "PracticeHandler") else None
-def find_handler():
-    for name in dir(practice):
-        obj = getattr(practice, name)
-        if isinstance(obj, type) and hasattr(obj, "_write_chunk"):
-            return obj
-Handler = find_handler()
 write = Handler._write_chunk
 def logged(self, data):
     write(self, data)
@@ -157,7 +151,7 @@ def main() -> int:
     lab = JupyterLab(tmp)
     cells = [nbformat.v4.new_code_cell(
         f"%load_ext oai_magic\n%oai base-url {base}\nimport os\nos.environ['OPENAI_API_KEY'] = 'sk-practice'\n"
-        f"BASE = {base!r}\nimport oai_magic\n" + NAIVE)]
+        f"BASE = {base!r}\nimport oai_magic\n" + NAIVE + "\nprint('setup done')")]
     runs = []
     for lang, shape, n in cases:
         prompt = f"[[tokens={n}]] [[lang={lang}]] [[shape={shape}]]"
@@ -194,8 +188,8 @@ def main() -> int:
                          ).first.wait_for(state="attached", timeout=90_000)
             page.evaluate(RECORDER)
             page.locator(".jp-Notebook .jp-Cell").nth(0).click()
-            page.keyboard.press("Shift+Enter")  # setup
-            page.wait_for_timeout(1500)
+            page.keyboard.press("Shift+Enter")  # setup: wait for its last line, not for a time
+            page.locator(".jp-Notebook .jp-Cell").nth(0).get_by_text("setup done").wait_for(timeout=120_000)
             print(f"{'view':6} {'lang':4} {'shape':6} {'tokens':>6} {'p50':>6} {'p95':>6} {'p99':>6} "
                   f"{'max':>6} {'first':>6} {'long>50ms':>9} {'more?':>5}")
             for view, lang, shape, n, index in runs:
