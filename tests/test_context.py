@@ -426,7 +426,7 @@ def test_the_sent_line_is_above_the_answer_with_a_small_thumbnail(shell, server,
         run(shell, f"%%chat --image {path}\n[[echo]] about {{df}}")
     html = publisher.messages[-1]["data"]["text/html"]
     text = publisher.messages[-1]["data"]["text/plain"]
-    assert re.search(r"sent with the prompt: df summary \(\d+ chars\) · picture.png 640×480 PNG \d+ KB", text)
+    assert re.search(r"sent with the prompt: df summary \(\d+ chars\) · picture.png 640×480 PNG \d+\.\d KiB", text)
     notice_at = html.index("sent with the prompt")
     assert notice_at < html.index("about DataFrame")
     thumbnail = re.search(r'<img class="oai-thumbnail" src="data:image/png;base64,([^"]+)"', html)
@@ -556,7 +556,7 @@ def test_the_panel_attaches_images_as_removable_chips_and_sends_them(shell, serv
     p.image_upload.value = _upload("chart.png", path.read_bytes())
     assert p.image_upload.value == ()  # the bytes are not kept in widget state
     assert len(p.attachments.children) == 1
-    assert re.fullmatch(r"chart\.png 64×48 PNG \d+ B ✕", p.attachments.children[0].description)
+    assert re.fullmatch(r"chart\.png 64×48 PNG \d+ bytes ✕", p.attachments.children[0].description)
     p.attachments.children[0].click()  # remove it
     assert p.attachments.children == ()
     p.image_upload.value = _upload("chart.png", path.read_bytes())
@@ -585,3 +585,18 @@ def test_the_panel_asks_about_the_last_error(shell, server, panel):
     shown = _html_under(p.transcript)
     assert "The traceback ends in IndexError (list index out of range)" in shown
     assert "sent with the prompt: traceback (" in shown
+
+
+def test_an_image_and_an_audio_file_of_the_same_size_are_described_alike(tmp_path):
+    """One way to say a size: the image chip said "1 KB" where the audio line said "1.5 KiB"."""
+    from oai_magic.core.audio_sources import resolve_sources
+    from oai_magic.core.images import Attachment
+    from oai_magic.ui.transcript import player_bundle
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\0\0\0\rIHDR" + (4).to_bytes(4, "big") * 2 + b"\x08\x02\0\0\0"
+    image = Attachment("image 1", png + b"\0" * (1536 - len(png)))
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"RIFF0000WAVEfmt " + b"\0" * (1536 - 16))
+    (source,) = resolve_sources([str(audio)], {})
+    assert image.describe().endswith(" 1.5 KiB")
+    assert "(1.5 KiB, " in player_bundle(source, embed_limit=0)["text/plain"]

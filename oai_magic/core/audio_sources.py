@@ -32,6 +32,7 @@ _GLOB_CHARS = ("*", "?", "[")
 
 
 def human_size(size: int) -> str:
+    """A file's size as every message says it (audio, images): 1.5 KiB, 26.0 MiB."""
     if size >= 1024 * 1024:
         return f"{size / (1024 * 1024):.1f} MiB"
     if size >= 1024:

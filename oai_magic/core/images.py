@@ -15,16 +15,9 @@ from typing import Any, Dict, Mapping, Optional
 
 from ..errors import InputError
 from ..image_header import read_header
+from .audio_sources import human_size
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
-
-
-def human_size(size: int) -> str:
-    if size >= 1024 * 1024:
-        return f"{size / 1024 / 1024:.1f} MB"
-    if size >= 1024:
-        return f"{size // 1024} KB"
-    return f"{size} B"
 
 
 @dataclass
