@@ -49,6 +49,16 @@ def test_the_help_for_the_cell_magic_names_it_and_has_no_stray_markup(shell):
     assert "::" not in magics.chat.__doc__.split("\n")[0]
 
 
+def test_the_help_of_oai_and_of_the_chat_commands_is_generated_like_every_magics(shell):
+    """%oai? and %chat? start with a usage line made by the same parser machinery as %%chat?."""
+    magics = shell.magics_manager.registry["OAIMagics"]
+    oai, commands = magics.oai.__doc__, magics.chat_line.__doc__
+    assert oai.startswith("usage: %oai [COMMAND] [WORD ...]")
+    assert commands.startswith("usage: %chat [COMMAND] [WORD ...]")
+    assert "%oai usage [--reset]" in oai and "%chat batch status|wait|results|cancel" in commands
+    assert "::" not in oai + commands
+
+
 def test_a_misspelt_option_gets_the_closest_one(shell, server):
     error = run(shell, "%%chat --temprature 0.5\nhello", expect=UsageError)
     assert str(error) == "%%chat: unknown option --temprature: did you mean --temperature?"

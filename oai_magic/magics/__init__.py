@@ -42,7 +42,7 @@ from .arguments import (
     TRANSCRIBE_ARGUMENTS,
     CellMagicHelp,
     LineMagicHelp,
-    described,
+    command_words,
     empty_chat_cell,
     magic_parser,
 )
@@ -206,7 +206,7 @@ class OAIMagics(Magics):
 
     # --- the magics: each hands its line to its family's module ----------------------------
 
-    @described(oai_family.HELP)
+    @magic_parser(oai_family.HELP, LineMagicHelp, *command_words(oai_family.COMMANDS))
     @line_magic
     @one_line_errors
     def oai(self, line: str) -> None:
@@ -230,7 +230,8 @@ class OAIMagics(Magics):
     def chat(self, line: str, cell: str) -> None:
         return chat_family.run(self, line, cell)
 
-    @described(chat_family.COMMANDS_HELP)
+    @magic_parser(chat_family.COMMANDS_HELP, LineMagicHelp, *command_words(chat_family.COMMAND_NAMES),
+                  name="chat")
     @line_magic("chat")
     @one_line_errors
     def chat_line(self, line: str) -> Any:

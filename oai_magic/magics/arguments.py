@@ -35,11 +35,14 @@ class CellMagicHelp(LineMagicHelp):
     escape = "%%"
 
 
-def magic_parser(description: str, formatter: type, *arguments: argument) -> Callable:
-    """Give a magic method its parser and its help: "usage: ..." + ``description`` + options."""
+def magic_parser(description: str, formatter: type, *arguments: argument, name: str = "") -> Callable:
+    """Give a magic method its parser and its help: "usage: ..." + ``description`` + options.
+    ``name`` is the magic's name where the method's differs (``chat_line`` is ``%chat``)."""
 
     def decorate(func: Callable) -> Callable:
         func.__doc__ = description
+        if name:
+            func.argcmd_name = name  # what IPython's magic_arguments calls the magic
         for declared in reversed(arguments):
             func = declared(func)
         return magic_arguments()(kwds(formatter_class=formatter)(func))
@@ -47,14 +50,14 @@ def magic_parser(description: str, formatter: type, *arguments: argument) -> Cal
     return decorate
 
 
-def described(text: str) -> Callable:
-    """Give a magic without declared options its help text (``%oai?``, ``%chat?``)."""
-
-    def decorate(func: Callable) -> Callable:
-        func.__doc__ = text
-        return func
-
-    return decorate
+def command_words(commands: str) -> tuple:
+    """The two declared arguments of a command magic (``%oai``, ``%chat``): a command and its
+    words. Only the help is generated from them; each command reads its words itself, through
+    :func:`read_words`, since each takes different ones."""
+    return (
+        argument("command", nargs="?", metavar="COMMAND", help=f"one of: {commands}."),
+        argument("words", nargs="*", metavar="WORD", help="the command's own words (see above)."),
+    )
 
 
 def read_words(line: str, what: str = "the options") -> List[str]:

@@ -25,6 +25,8 @@ HELP = """Send the cell to the chat model and stream the answer as Markdown.
         is sent as typed.
         """
 
+COMMAND_NAMES = "list, history, reset, undo, system, export, load, pick, fix or batch"
+
 COMMANDS_HELP = """Manage conversations.
 
         %chat list
