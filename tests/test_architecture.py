@@ -120,6 +120,12 @@ def test_foreign_libraries_stay_in_their_layers():
     assert not wrong, "\n".join(wrong)
 
 
+def test_no_module_is_over_400_lines():
+    """Past ~400 lines a module holds a second idea (STYLE.md, Habits): split it by that idea."""
+    long = {dotted: n for dotted, path in modules() if (n := len(path.read_text().splitlines())) > 400}
+    assert not long, f"split these by their second idea: {long}"
+
+
 def test_the_import_rules_see_relative_imports():
     """The parser above must resolve ``from ..core import chat`` to the module, or the rules test nothing."""
     ours, _ = imports_of("ui.notebook", PACKAGE / "ui" / "notebook.py")

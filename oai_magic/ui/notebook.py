@@ -30,11 +30,6 @@ from ..render.reasoning import (
 )
 
 
-def nothing_arrived(result: ChatResult) -> bool:
-    """See ``ChatResult.nothing_arrived``: no block, no footer, no mark (CONTRACTS 1)."""
-    return result.nothing_arrived
-
-
 class RichView:
     """What every notebook view is told: Markdown or plain, footer, JSON pretty-printing, pace."""
 
@@ -87,7 +82,7 @@ class NotebookChatView(RichView):
     def end(self, result: ChatResult) -> None:
         # CONTRACTS 1: nothing arrived (an error or a stop before the first token): no block
         # and no footer; the widget goes, leaving only notices, and the cell's one line says it.
-        if nothing_arrived(result):
+        if result.nothing_arrived:
             self.live.finish()
             notices = all_notices(self.notices, result)
             self.surface.withdraw(*notices_block(notices))
@@ -134,7 +129,7 @@ class TerminalChatView:
 
     def end(self, result: ChatResult) -> None:
         self.thinking.close()
-        if nothing_arrived(result):  # CONTRACTS 1: the cell's one line is all (no footer)
+        if result.nothing_arrived:  # CONTRACTS 1: the cell's one line is all (no footer)
             return
         self.out.write("\n")
         # Notices learned once the answer was under way (a repeated request, fewer choices).
