@@ -114,6 +114,14 @@ def empty_chat_cell(lines: List[str]) -> List[str]:
     return [f"__import__({__name__!r}).{__name__.split('.', 1)[1]}.refuse_empty_chat_cell()\n"]
 
 
+# IPython's check_complete runs every cleanup transformer without side effects while it decides
+# whether a typed cell is finished. Ours would turn the first line of every ``%%chat`` cell into
+# a complete statement, so terminal IPython ran the cell before its prompt could be typed. It
+# only rewrites whole cells, at run time: IPython then leaves it out of the check (as
+# ``%%timeit`` waits for its body, ``%%chat`` does).
+empty_chat_cell.has_side_effects = True  # type: ignore[attr-defined]
+
+
 def refuse_empty_chat_cell() -> None:
     raise UsageError(f"%%chat: {PROMPT_BELOW}.")
 
