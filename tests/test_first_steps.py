@@ -14,6 +14,7 @@ from oai_magic.state import get_state
 
 from .conftest import run
 
+
 def terminal_env(home, **extra):
     """A bare environment for a terminal IPython, importing this tree (not the installed one)."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home), **extra}

@@ -79,7 +79,8 @@ def run(magics: Any, line: str, cell: str) -> None:
                 turn, args.tools, args.tool_choice, args.auto_tools, magics.shell.user_ns,
                 max_rounds=magics.max_tool_rounds,
                 max_calls_per_round=magics.max_tool_calls_per_round)
-    queue_notice(magics.state, notice)  # everything is valid (the tools too): the first state change
+    # Everything is valid (the tools too): the first state change.
+    queue_notice(magics.state, sent.unknown_names, notice)
     result = ask(magics, args, content, turn)
     problem = parse_structured(target, result) if target is not None else None
     after_answer(magics, args, result)
@@ -125,7 +126,12 @@ def prompt_and_context(magics: Any, args: Any, cell: str) -> Any:
     if args.no_interpolate:
         prompt = cell
     else:
-        from ..core.interpolate import NO_ERROR_YET, interpolate_context
+        from ..core.interpolate import (
+            NO_ERROR_YET,
+            UNKNOWN_NAME,
+            interpolate_context,
+            unknown_names_notice,
+        )
 
         last = state.last_error
         error_text = last.text(state.settings.resolved_key()) if last else None
@@ -134,7 +140,8 @@ def prompt_and_context(magics: Any, args: Any, cell: str) -> Any:
         if any(label == NO_ERROR_YET for label, _, _ in parts):
             raise UsageError("{error}: there has been no error in this kernel yet (our own "
                              "one-line messages do not count); nothing sent.")
-        sent.parts = [SentPart(*part) for part in parts]
+        sent.parts = [SentPart(*part) for part in parts if part[0] != UNKNOWN_NAME]
+        sent.unknown_names = unknown_names_notice(parts)
     watcher = getattr(magics, "figure_watcher", None)
     for spec in args.image:
         sent.images.append(resolve_image(
@@ -156,10 +163,11 @@ def with_context(magics: Any, args: Any, prompt: str, sent: Any) -> Tuple[Any, O
     return user_content(prompt, block, sent.images, args.detail), sent.notice()
 
 
-def queue_notice(state: Any, notice: Optional[str]) -> None:
-    """The sent-line for the next request to show, once nothing can refuse the cell any more."""
+def queue_notice(state: Any, *notices: Optional[str]) -> None:
+    """The sent-line (and the unknown-names line) for the next request to show, once nothing
+    can refuse the cell any more."""
     with state.lock:
-        state.context_notices = [notice] if notice else []
+        state.context_notices = [notice for notice in notices if notice]
 
 
 def chat_options(magics: Any, args: Any) -> ChatOptions:

@@ -131,11 +131,6 @@ def notices_html(notices: Iterable[str]) -> str:
     return "".join(notice_html(n) for n in notices)
 
 
-def notices_block(notices: List[str]) -> Tuple[str, str]:
-    """Notices alone, as what is left of a cell where no answer arrived: (HTML, text)."""
-    return notices_html(notices), "\n".join(notices)
-
-
 def notice_line(notice: str) -> str:
     """A notice as a terminal (or ``text/plain``) shows it, on a line of its own."""
     return f"[{terminal_safe(notice)}]"

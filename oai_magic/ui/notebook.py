@@ -15,7 +15,6 @@ from ..render.chrome import (
     footer_text,
     json_final_text,
     notice_line,
-    notices_block,
     notices_html,
     result_mark,
     terminal_safe,
@@ -80,12 +79,12 @@ class NotebookChatView(RichView):
             self.thinking.append(text)
 
     def end(self, result: ChatResult) -> None:
-        # CONTRACTS 1: nothing arrived (an error or a stop before the first token): no block
-        # and no footer; the widget goes, leaving only notices, and the cell's one line says it.
+        # CONTRACTS 1: nothing arrived (an error or a stop before the first token): no block,
+        # no footer and no notices (a sent-line would say something went); the widget goes, and
+        # the cell's one line says it all.
         if result.nothing_arrived:
             self.live.finish()
-            notices = all_notices(self.notices, result)
-            self.surface.withdraw(*notices_block(notices))
+            self.surface.withdraw()
             return
         parts = footer_parts(result)
         html, text = self.live.finish(
@@ -113,16 +112,24 @@ class TerminalChatView:
         self.thinking = DimReasoning(self.out)
 
     def begin(self, notices: List[str]) -> None:
-        self.notices, self.notices_shown = notices, len(notices)
-        for notice in notices:
+        """Notices wait for the first piece of the answer: printed lines cannot be taken back,
+        and an error before any answer is one line and nothing else (CONTRACTS 1)."""
+        self.notices, self.notices_shown = notices, 0
+
+    def show_notices(self) -> None:
+        """The notices not printed yet, each on its own line (the list grows: a retry...)."""
+        for notice in self.notices[self.notices_shown:]:
             self.out.write(notice_line(notice) + "\n")
+        self.notices_shown = len(self.notices)
 
     def reasoning(self, index: int, text: str) -> None:
         if index == 0:
+            self.show_notices()
             self.thinking.append(text)
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
+            self.show_notices()
             self.thinking.close()
             self.out.write(terminal_safe(text))
             self.out.flush()
@@ -132,7 +139,5 @@ class TerminalChatView:
         if result.nothing_arrived:  # CONTRACTS 1: the cell's one line is all (no footer)
             return
         self.out.write("\n")
-        # Notices learned once the answer was under way (a repeated request, fewer choices).
-        for notice in getattr(self, "notices", [])[getattr(self, "notices_shown", 0):]:
-            self.out.write(notice_line(notice) + "\n")
+        self.show_notices()  # those learned once the answer was under way (a repeated request)
         write_terminal_closing(self.out, footer_parts(result), result_mark(result), footer=self.footer)

@@ -23,7 +23,6 @@ from ..render.chrome import (
     footer_text,
     json_final_text,
     notice_line,
-    notices_block,
     notices_html,
     result_mark,
     terminal_safe,
@@ -220,7 +219,7 @@ class NotebookToolView(RichView):
         if result.nothing_arrived and not self.parts:  # CONTRACTS 1: only the cell's line
             if self.live is not None:
                 self.live.finish()
-            self.surface.withdraw(*notices_block(self.notices))
+            self.surface.withdraw()  # no notices either: nothing went (CONTRACTS 1)
             return
         parts = footer_parts(result)
         footer = footer_html(parts) if self.footer else ""
@@ -256,6 +255,7 @@ class TerminalToolView:
 
     def reasoning(self, index: int, text: str) -> None:
         if index == 0:
+            self.show_notices()
             self.thinking.append(text)
 
     def _write(self, text: str) -> None:
@@ -263,16 +263,24 @@ class TerminalToolView:
         self.out.flush()
 
     def begin(self, notices: List[str]) -> None:
-        for notice in notices:
+        """Called per request; the notices wait for the first piece of an answer (CONTRACTS 1)."""
+        self.notices = notices
+        self.notices_shown = 0
+
+    def show_notices(self) -> None:
+        for notice in self.notices[self.notices_shown:]:
             self._write(notice_line(notice) + "\n")
+        self.notices_shown = len(self.notices)
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
+            self.show_notices()
             self.thinking.close()
             self._write(terminal_safe(text))
             self._open_line = not text.endswith("\n")
 
     def end_round(self, result: ChatResult) -> None:
+        self.show_notices()
         self.thinking.close()
         if self._open_line:
             self._write("\n")
@@ -287,5 +295,6 @@ class TerminalToolView:
         self.thinking.close()
         if result.nothing_arrived and not result.choices:  # CONTRACTS 1: the cell's line is all
             return
+        self.show_notices()
         self._write("\n")
         write_terminal_closing(self.out, footer_parts(result), exchange_mark(result), footer=self.footer)

@@ -1,0 +1,94 @@
+"""Issue 31, "The first five minutes, again": what a newcomer tripped over in JupyterLab and in
+the terminal, each point with the test that shows it is gone. (Point 1, the typed terminal cell,
+is in test_first_steps.py, next to the other terminal tests.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from IPython.core.error import UsageError
+
+from .conftest import run
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def section_cells(notebook: str, heading: str) -> list:
+    """The code cells of one "## ..." section of a shipped notebook, in order."""
+    cells = nbformat.read(NOTEBOOKS / notebook, as_version=4).cells
+    start = next(i for i, c in enumerate(cells) if c.source.startswith(f"## {heading}"))
+    end = next((i for i, c in enumerate(cells) if i > start and c.source.startswith("## ")), len(cells))
+    return [c.source for c in cells[start:end] if c.cell_type == "code"]
+
+
+def test_each_prompt_pattern_of_the_classroom_starts_afresh_without_the_graders_role(shell, server):
+    """Point 2: the lesson says each pattern has its own conversation; the grader's system
+    prompt (the "Role" cell) must not reach the few-shot, step-by-step or delimiter requests."""
+    for source in section_cells("05-classroom.ipynb", "2. Prompt patterns"):
+        run(shell, source)
+    sent = [request.json["messages"] for request in server.requests]
+    assert len(sent) == 6
+    with_role = [m for m in sent if any("strict grader" in str(x["content"]) for x in m)]
+    assert len(with_role) == 1
+    assert all([x["role"] for x in m] in (["user"], ["system", "user"]) for m in sent)
+
+
+def test_text_after_a_dataframe_summary_is_its_own_paragraph_not_a_table_row(shell, server):
+    """Point 3: the summary ends with a table; the words after {df} went onto its last row."""
+    import pandas as pd
+
+    from oai_magic.render.markdown import render_markdown
+
+    shell.user_ns["df"] = pd.DataFrame({"region": ["north", "south"], "sales": [3, 5]})
+    run(shell, "%%chat\nHere is the data: {df} What is the average?")
+    sent = server.requests[-1].json["messages"][-1]["content"]
+    assert "| south | 5 |\n\nWhat is the average?" in sent
+    assert sent.startswith("Here is the data: DataFrame `df`")
+    shown = render_markdown(sent)
+    assert "<p>What is the average?</p>" in shown and "<td>What is" not in shown
+    assert "Here is {df} and {df}.".count("{df}") == 2  # the plain case is unchanged:
+    shell.user_ns["x"] = 42
+    run(shell, "%%chat\nx is {x} here, {x}!")
+    assert server.requests[-1].json["messages"][-1]["content"] == "x is 42 here, 42!"
+
+
+def test_an_unknown_name_in_braces_is_sent_as_typed_with_a_notice_that_names_it(shell, server, capsys):
+    """Point 4 (CONTRACTS 6): after a restart {df} went out as the text "{df}" without a word."""
+    shell.user_ns.pop("df", None)
+    shell.user_ns["known"] = 1
+    run(shell, '%%chat\nSummarise {df} and {dff!full}, {known}; JSON {"a": 1}, LaTeX \\frac{a}{b}, {{x}}')
+    sent = server.requests[-1].json["messages"][-1]["content"]
+    assert sent.startswith("Summarise {df} and {dff!full}, 1;")
+    out = capsys.readouterr().out
+    notices = [line for line in out.splitlines() if "no such variable" in line]
+    assert notices == ["[{df} and {dff!full}: no such variable, sent as typed]"]
+    run(shell, "%%chat --no-interpolate\nSend {df} literally")
+    assert "no such variable" not in capsys.readouterr().out
+
+
+def no_key_for_openai(shell):
+    from oai_magic.state import get_state
+
+    settings = get_state(shell).settings
+    settings.api_key = None
+    settings.base_url = "https://api.openai.com/v1"  # needs a key: refused before any byte leaves
+
+
+def test_an_error_before_any_answer_is_one_line_with_no_sent_line_in_a_terminal(shell, capsys):
+    """Point 8 (CONTRACTS 1): "sent with the prompt: df summary" showed although nothing was sent."""
+    shell.user_ns["data"] = list(range(2000))
+    no_key_for_openai(shell)
+    error = run(shell, "%%chat\nSummarise {data}", expect=UsageError)
+    assert str(error).startswith("No API key")
+    shown = capsys.readouterr()
+    assert shown.out == "" and "sent with the prompt" not in shown.err
+
+
+def test_an_error_before_any_answer_leaves_no_sent_line_in_a_notebook(shell, notebook):
+    shell.user_ns["data"] = list(range(2000))
+    no_key_for_openai(shell)
+    run(shell, "%%chat\nSummarise {data}", expect=UsageError)
+    cleared = max((i for i, m in enumerate(notebook.messages) if m["kind"] == "clear"), default=-1)
+    left = [m["data"] for m in notebook.messages[cleared + 1:]]
+    assert not any("sent with the prompt" in str(data) for data in left), left
