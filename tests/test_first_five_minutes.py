@@ -92,3 +92,29 @@ def test_an_error_before_any_answer_leaves_no_sent_line_in_a_notebook(shell, not
     cleared = max((i for i, m in enumerate(notebook.messages) if m["kind"] == "clear"), default=-1)
     left = [m["data"] for m in notebook.messages[cleared + 1:]]
     assert not any("sent with the prompt" in str(data) for data in left), left
+
+
+def test_the_standalone_practice_server_answers_a_request_without_a_key(tmp_path):
+    """Point 5: OPENAI_BASE_URL at ``python -m oai_magic.practice`` and no key gave HTTP 401."""
+    import http.client
+    import json
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "oai_magic.practice", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        base_url = process.stdout.readline().strip()
+        host, port = base_url.split("//")[1].split("/")[0].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "[[echo]] no key"}]}
+        conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        conn.close()
+    finally:
+        process.terminate()
+        said = process.communicate(timeout=10)[1]
+    assert response.status == 200 and answer["choices"][0]["message"]["content"] == "no key"
+    assert "no API key needed" in said and "non-empty" not in said

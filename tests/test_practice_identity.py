@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from oai_magic.practice import Scripted
+from oai_magic.practice import PracticeServer, Scripted
 from oai_magic.state import Secret, get_state
 
 from .conftest import TEST_KEY, run
@@ -29,10 +29,12 @@ def answer(server, messages, **body):
 
 
 def test_every_practice_response_carries_the_practice_header(practice):
+    with PracticeServer(api_key=TEST_KEY) as keyed:
+        refused = call(keyed, "GET", "/v1/models", key=None)
     responses = [
         call(practice, "GET", "/v1/models"),
         chat(practice, messages=user("hi")),
-        call(practice, "GET", "/v1/models", key=None),  # 401
+        refused,  # 401: that server was started with a key
         call(practice, "GET", "/v1/nowhere"),  # 404
     ]
     practice.script("/v1/chat/completions", Scripted(500, {}, b'{"error": {"message": "boom"}}'))
