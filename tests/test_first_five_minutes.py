@@ -118,3 +118,33 @@ def test_the_standalone_practice_server_answers_a_request_without_a_key(tmp_path
         said = process.communicate(timeout=10)[1]
     assert response.status == 200 and answer["choices"][0]["message"]["content"] == "no key"
     assert "no API key needed" in said and "non-empty" not in said
+
+
+def test_the_url_jupyterlab_prints_opens_the_quickstart_notebook(tmp_path):
+    """Point 6: with no browser, the printed URL opened the Launcher; it must open the quickstart.
+    The URL is read from what the real command prints (JupyterLab logs it before it listens, so
+    it is not fetched here)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HOME": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_DATA_DIR": str(tmp_path / "data")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "oai_magic.cli.quickstart", "--dir", str(tmp_path / "work"),
+         "--no-browser", "--ServerApp.port=0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
+        start_new_session=True)  # its JupyterLab child is stopped with it, by its group
+    try:
+        printed = ""
+        for line in process.stdout:
+            printed += line
+            if "?token=" in line:
+                break
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.communicate(timeout=30)
+    url = "http" + printed.rsplit("?token=", 1)[0].rsplit("http", 1)[1]
+    assert url.endswith("/lab/tree/01-quickstart.ipynb"), printed  # JupyterLab's route to a file
+    assert (tmp_path / "work" / "01-quickstart.ipynb").is_file()

@@ -52,8 +52,14 @@ def copy_notebooks(source: Path, folder: Path) -> List[Path]:
 
 
 def lab_command(folder: Path, extra: List[str]) -> List[str]:
-    """JupyterLab rooted at the work folder, showing the quickstart; root needs --allow-root."""
+    """JupyterLab rooted at the work folder, showing the quickstart; root needs --allow-root.
+
+    The URL JupyterLab prints (for when no browser opens) is its default URL: pointed at the
+    quickstart, that link opens the notebook rather than the Launcher.
+    """
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}"]
+    if not any("default_url" in word for word in extra):
+        command.append(f"--LabApp.default_url=/lab/tree/{QUICKSTART}")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         command.append("--allow-root")
     return [*command, *extra, QUICKSTART]
