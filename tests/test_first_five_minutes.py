@@ -148,3 +148,19 @@ def test_the_url_jupyterlab_prints_opens_the_quickstart_notebook(tmp_path):
     url = "http" + printed.rsplit("?token=", 1)[0].rsplit("http", 1)[1]
     assert url.endswith("/lab/tree/01-quickstart.ipynb"), printed  # JupyterLab's route to a file
     assert (tmp_path / "work" / "01-quickstart.ipynb").is_file()
+
+
+def test_the_readmes_sample_paths_exist_in_the_work_folder_and_beside_the_notebooks(tmp_path):
+    """Point 7: ``notebooks/data/hello.wav`` does not exist in ~/oai-magic-notebooks. The README
+    names the files as a notebook sees them in the work folder and in the checkout's notebooks/."""
+    import re
+
+    from oai_magic.cli import quickstart
+
+    quickstart.copy_notebooks(quickstart.shipped_notebooks(), tmp_path)
+    readme = (NOTEBOOKS.parent / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"[\w./*-]*data/[\w.*-]+\.(?:wav|m4a|png)", readme))
+    assert named
+    for path in named:
+        for folder in (tmp_path, NOTEBOOKS):
+            assert list(folder.glob(path)), f"{path} is not in {folder}"
