@@ -164,3 +164,30 @@ def test_the_readmes_sample_paths_exist_in_the_work_folder_and_beside_the_notebo
     for path in named:
         for folder in (tmp_path, NOTEBOOKS):
             assert list(folder.glob(path)), f"{path} is not in {folder}"
+
+
+def test_map_takes_an_expression_evaluated_in_the_kernel_quotes_and_spaces_kept(shell, server):
+    """Point 9: ``--map df["region"]`` and ``--map df.region`` said "no such variable"; the line
+    is split shell-style, which made ``df[region]`` of the first."""
+    import pandas as pd
+
+    shell.user_ns["df"] = pd.DataFrame({"region": ["north", "south"], "sales": [3, 5]})
+    for items in ('df["region"]', "df.region", "df[df['sales'] > 4]['region']", "df['region'].tolist()"):
+        server.requests.clear()
+        run(shell, f"%%chat --map {items} -o r\n[[echo]] {{item}}")
+        sent = sorted(request.json["messages"][-1]["content"] for request in server.requests)
+        expected = ["south"] if ">" in items else ["north", "south"]
+        assert sent == [f"[[echo]] {region}" for region in expected], items
+        assert [item.text for item in shell.user_ns["r"].results] == expected
+
+
+def test_a_map_expression_that_fails_is_one_line_and_sends_nothing(shell, server, capsys):
+    shell.user_ns["df"] = {"region": ["north"]}
+    for items, message in (('dff["region"]', "--map dff[\"region\"]: name 'dff' is not defined"),
+                           ('df["nope"]', "--map df[\"nope\"]: KeyError: 'nope'"),
+                           ("df[", "--map df[: not a Python expression ('[' was never closed)"),
+                           ("missing", "--map missing: no such variable in the kernel.")):
+        error = run(shell, f"%%chat --map {items}\n{{item}}", expect=UsageError)
+        assert str(error) == message
+        assert "Traceback" not in capsys.readouterr().err
+    assert server.requests == []

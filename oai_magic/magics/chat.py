@@ -15,7 +15,7 @@ from IPython.core.error import UsageError
 from ..api.request import ChatOptions, parse_logit_bias, parse_params, validate_chat_options
 from ..core.results import ChatResult, StoppedAnswer
 from ..core.turn import TurnOptions, check_budget
-from .arguments import PROMPT_BELOW, parse_line, read_words
+from .arguments import PROMPT_BELOW, parse_line, read_words, split_off_map_items
 
 HELP = """Send the cell to the chat model and stream the answer as Markdown.
 
@@ -45,7 +45,10 @@ COMMANDS_HELP = """Manage conversations.
 
 def run(magics: Any, line: str, cell: str) -> None:
     """One ``%%chat`` cell: its options, its prompt and context, then one turn (or --map)."""
+    line, map_items = split_off_map_items(line)
     args = parse_line(magics.chat, line)
+    if map_items is not None:
+        args.map = map_items  # the expression as typed, quotes and spaces kept
     cell = cell.rstrip()
     if args.map is None and (args.concurrency is not None or args.item_timeout is not None
                              or args.yes or args.resume or args.batch):
