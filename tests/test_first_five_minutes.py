@@ -191,3 +191,26 @@ def test_a_map_expression_that_fails_is_one_line_and_sends_nothing(shell, server
         assert str(error) == message
         assert "Traceback" not in capsys.readouterr().err
     assert server.requests == []
+
+
+def test_a_stopped_answer_counts_estimated_usage_in_its_footer_the_usage_table_and_a_budget(
+        shell, server, capsys, magics):
+    """Point 10: after a stop the footer said "usage not reported", %oai usage 0 tokens, and a
+    budget let the next request through. Estimated from characters, and marked so."""
+    from .test_cell_endings import _interrupt_after
+
+    _interrupt_after(server, shell, "%%chat\nTell me everything", chunks_before=2)
+    footer = [line for line in capsys.readouterr().out.splitlines() if line.startswith("— ")]
+    assert footer and "tokens (estimated)" in footer[0] and "usage not reported" not in footer[0]
+    run(shell, "%oai usage")
+    report = capsys.readouterr().out
+    total = next(line for line in report.splitlines() if line.startswith("total"))
+    assert "1 estimated: stopped answers" in report and "total: requests 1, prompt " in total
+    prompt_tokens = int(total.split("prompt ")[1].split(",")[0])
+    assert prompt_tokens >= len("Tell me everything") // 4
+    magics.session_budget_tokens = 5
+    try:
+        error = run(shell, "%%chat\nAnd then?", expect=UsageError)
+    finally:
+        magics.session_budget_tokens = None
+    assert str(error).startswith("Session budget reached")

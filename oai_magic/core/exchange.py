@@ -145,7 +145,14 @@ def send_request(
             failure = None
         result.partial = result.interrupted or result.error is not None
         state.remember_headers(result.headers)
-        if accumulator.usage or accumulator.choices:
+        # A stop after the server took the request is billed too, with no usage reported.
+        if accumulator.usage or accumulator.choices or (result.interrupted and result.headers):
+            if result.partial and not result.usage:
+                from .costs import estimated_usage
+
+                result.usage = estimated_usage(messages, [
+                    c.text + (c.refusal or "") + (c.reasoning or "") + str(c.tool_calls or "")
+                    for c in result.choices], CHARS_PER_TOKEN)
             _account(state, result)
     return result, failure
 

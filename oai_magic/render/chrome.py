@@ -170,9 +170,11 @@ def footer_parts(result: ChatResult) -> List[str]:
     parts.append(result.model or "?")
     usage = result.usage or {}
     if usage:
+        estimated = usage.get("estimated")  # a stopped answer: the server reported nothing
         parts.append(
-            f"{usage.get('prompt_tokens', '?')} prompt → "
+            f"{'≈ ' if estimated else ''}{usage.get('prompt_tokens', '?')} prompt → "
             f"{usage.get('completion_tokens', '?')} completion tokens"
+            f"{' (estimated)' if estimated else ''}"
         )
         parts.extend(usage_detail_parts(usage))
         from ..core.costs import format_cost
