@@ -214,3 +214,96 @@ def test_a_stopped_answer_counts_estimated_usage_in_its_footer_the_usage_table_a
     finally:
         magics.session_budget_tokens = None
     assert str(error).startswith("Session budget reached")
+
+
+def test_oai_budget_sets_shows_and_clears_the_session_budget_and_oai_shows_it(shell, server, capsys, magics):
+    """Point 11: a teacher sets the budget with %oai budget USD and finds it in %oai."""
+    run(shell, "%oai")
+    assert "session budget" in capsys.readouterr().out  # "none" said, with how to set one
+    try:
+        run(shell, "%oai budget 0.50")
+        assert capsys.readouterr().out.strip().startswith("Session budget: $0.5")
+        assert magics.session_budget_usd == 0.5
+        run(shell, "%%chat\n[[echo]] hi")
+        capsys.readouterr()
+        run(shell, "%oai")
+        row = next(line for line in capsys.readouterr().out.splitlines() if "session budget" in line)
+        assert "$0.5" in row and "spent" in row
+        for bad in ("-1", "nan", "inf", "lots", "1 2"):
+            error = run(shell, f"%oai budget {bad}", expect=UsageError)
+            assert str(error).startswith("usage: %oai budget USD"), bad
+        assert magics.session_budget_usd == 0.5  # a refused value changed nothing
+        run(shell, "%oai budget --clear")
+        assert "Session budget: none (%oai budget USD sets one)" in capsys.readouterr().out
+        assert magics.session_budget_usd is None
+    finally:
+        magics.session_budget_usd = None
+
+
+def test_usage_reset_says_plainly_that_it_does_not_lift_the_budget_and_does_not(shell, server, capsys, magics):
+    magics.session_budget_tokens = 10
+    try:
+        run(shell, "%%chat\n[[echo]] a first request of more than ten tokens, surely")
+        run(shell, "%oai usage --reset")
+        said = capsys.readouterr().out
+        assert "does not lift the session budget" in said
+        error = run(shell, "%%chat\nagain", expect=UsageError)
+        assert str(error).startswith("Session budget reached")
+    finally:
+        magics.session_budget_tokens = None
+
+
+def test_the_classroom_notebook_has_a_budget_and_cost_section_that_runs(shell, server, capsys):
+    cells = section_cells("05-classroom.ipynb", "4. Budget and cost")
+    assert any("%oai budget" in c for c in cells) and any("%oai usage" in c for c in cells)
+    magics = shell.magics_manager.registry["OAIMagics"]
+    try:
+        for source in cells:
+            run(shell, source)
+    finally:
+        magics.session_budget_usd = None
+    assert "Session budget" in capsys.readouterr().out
+
+
+def test_the_quickstarts_next_list_names_every_other_guide():
+    """Point 12: its "Next" list stopped at 05; 06-09 were never mentioned."""
+    cells = nbformat.read(NOTEBOOKS / "01-quickstart.ipynb", as_version=4).cells
+    following = next(c.source for c in cells if c.source.startswith("## Next"))
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        if path.name != "01-quickstart.ipynb":
+            assert f"`{path.name}`" in following, path.name
+
+
+def test_the_quickstart_copy_is_what_jupyterlab_would_save_after_opening_it_untouched(tmp_path):
+    """Point 12: JupyterLab marked the quickstart modified as soon as it opened. On opening it
+    writes the kernel's ``language_info`` and the kernel spec into the metadata, and a value
+    that differs from the file's makes the notebook dirty. The copy the README's first command
+    makes must already hold both, in the bytes Jupyter's save writes."""
+    import json
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from oai_magic.cli import quickstart
+
+    from .kernels import kernel_env, kernel_manager
+
+    quickstart.copy_notebooks(quickstart.shipped_notebooks(), tmp_path / "work")
+    copy = tmp_path / "work" / "01-quickstart.ipynb"
+    manager = kernel_manager(sys.executable, tmp_path / "jupyter")
+    manager.start_kernel(env=kernel_env(tmp_path / "jupyter"))
+    try:
+        client = manager.client()
+        client.start_channels()
+        reply = client.kernel_info(reply=True, timeout=60)  # what JupyterLab asks on opening
+        client.stop_channels()
+    finally:
+        manager.shutdown_kernel(now=True)
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    opened = json.loads(copy.read_text(encoding="utf-8"))
+    opened["metadata"]["language_info"] = reply["content"]["language_info"]
+    opened["metadata"]["kernelspec"] = {"name": "python3", "display_name": spec.display_name,
+                                        "language": spec.language}
+    saved = nbformat.writes(nbformat.from_dict(opened)) + "\n"  # as jupyter_server saves it
+    assert copy.read_text(encoding="utf-8") == saved
+    assert all(cell.get("id") for cell in opened["cells"])

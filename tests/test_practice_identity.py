@@ -115,7 +115,7 @@ def test_oai_status_says_the_practice_server_answered_and_reads_the_key_plainly(
     get_state(shell).settings.base_url = "https://api.openai.com/v1"
     run(shell, "%oai")
     status = capsys.readouterr().out
-    assert "not set (%oai key, or OPENAI_API_KEY before starting Jupyter)" in status
+    assert "not set (%oai key, or OPENAI_API_KEY before starting IPython)" in status  # a terminal
     assert "(not set) (from none)" not in status
     get_state(shell).settings.api_key = Secret("sk-practice-offline-0000")
     run(shell, "%oai")

@@ -217,6 +217,9 @@ class UsageLedger:
     reserved_usd: float = 0.0
     reserved_tokens: int = 0
     lock: Any = field(default_factory=threading.Lock, repr=False)
+    # What the budgets count: like ``total``, but ``%oai usage --reset`` leaves it, so clearing
+    # the report never lifts a budget (only a restart or changing the budget does).
+    spent: Totals = field(default_factory=Totals)
 
     def record(self, usage: Optional[Dict[str, Any]], model: Optional[str], conversation: str,
                cost: Optional[float]) -> None:
@@ -224,10 +227,12 @@ class UsageLedger:
         estimated = bool((usage or {}).get("estimated"))
         with self.lock:
             self.total.add(tokens, cost, estimated)
+            self.spent.add(tokens, cost, estimated)
             self.by_model.setdefault(model or "?", Totals()).add(tokens, cost, estimated)
             self.by_conversation.setdefault(conversation, Totals()).add(tokens, cost, estimated)
 
     def reset(self) -> None:
+        """Clear the report's totals; what the budgets count (``spent``) stays."""
         with self.lock:
             self.total, self.by_model, self.by_conversation = Totals(), {}, {}
             self.reserved_usd, self.reserved_tokens = 0.0, 0
@@ -267,9 +272,9 @@ class Budget:
 def budget_refusal(ledger: UsageLedger, budget: Budget, model: Optional[str],
                    overrides: Optional[Dict[str, Any]] = None) -> Optional[str]:
     """Why the next request may not start, in one line with the totals; None when it may."""
-    spent, used = ledger.total.cost + ledger.reserved_usd, ledger.total.tokens + ledger.reserved_tokens
+    spent, used = ledger.spent.cost + ledger.reserved_usd, ledger.spent.tokens + ledger.reserved_tokens
     totals = (f"this session used {used:,} tokens, {format_cost(spent).replace('≈ ', '≈')} in "
-              f"{ledger.total.requests} request{'s' if ledger.total.requests != 1 else ''}")
+              f"{ledger.spent.requests} request{'s' if ledger.spent.requests != 1 else ''}")
     if budget.tokens is not None and used >= budget.tokens:
         return (f"Session budget reached: {totals} (OAIMagics.session_budget_tokens = "
                 f"{budget.tokens:,}); %oai usage shows the details.")

@@ -98,4 +98,8 @@ def usage_report(state: Any) -> UsageReport:
 
 def reset(state: Any) -> str:
     ledger_of(state).reset()
-    return "Usage totals cleared for this session."
+    said = "Usage totals cleared for this session."
+    if state.budget_usd is not None or state.budget_tokens is not None:
+        return (f"{said} This does not lift the session budget: it still counts everything "
+                "spent since the kernel started (%oai budget --clear lifts it).")
+    return f"{said} A session budget (%oai budget USD) would still count what was spent."
