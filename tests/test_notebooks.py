@@ -61,6 +61,7 @@ EXPECTED = {
         "'openai-project': 'proj_physics_101'",
         '"sentiment"',  # --json
         "organization: (none)",
+        "Session budget: $0.5",  # %oai budget (issue 31)
     ],
     "06-choices-and-tools": [
         "Choice 3/3 · stop",  # -N 3 columns
