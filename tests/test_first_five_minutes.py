@@ -307,3 +307,110 @@ def test_the_quickstart_copy_is_what_jupyterlab_would_save_after_opening_it_unto
     saved = nbformat.writes(nbformat.from_dict(opened)) + "\n"  # as jupyter_server saves it
     assert copy.read_text(encoding="utf-8") == saved
     assert all(cell.get("id") for cell in opened["cells"])
+
+
+# --- point 12: smaller things --------------------------------------------------------------
+
+
+def test_a_long_option_typed_with_one_dash_gets_the_option_it_meant(shell, server):
+    """``-temperature 0.2`` was read as ``-t emperature``: "invalid float value: 'emperature'"."""
+    error = run(shell, "%%chat -temperature 0.2\nhello", expect=UsageError)
+    assert str(error) == "%%chat: unknown option -temperature: did you mean --temperature?"
+    error = run(shell, "%%chat -max-tokens=5\nhello", expect=UsageError)
+    assert str(error) == "%%chat: unknown option -max-tokens=5: did you mean --max-tokens?"
+    assert run(shell, "%%chat -t 0.2 -c one-dash\n[[echo]] fine").success  # short options still work
+    assert len(server.requests) == 1
+
+
+def test_a_misspelt_chat_command_gets_the_closest_command(shell):
+    error = run(shell, "%chat hisotry", expect=UsageError)
+    assert str(error) == "%chat: unknown command hisotry: did you mean history?"
+    error = run(shell, "%chat undoo -c physics", expect=UsageError)
+    assert str(error) == "%chat: unknown command undoo: did you mean undo?"
+    error = run(shell, "%chat History of Rome in three lines", expect=UsageError)
+    assert "is not a %chat command: to ask the model" in str(error)  # a question, not a typo
+
+
+def test_terminal_messages_never_say_jupyter_or_run_this_cell_again(shell, capsys, monkeypatch):
+    from oai_magic.state import get_state
+
+    state = get_state(shell)
+    state.settings.api_key = None
+    state.settings.base_url = "https://api.openai.com/v1"
+    try:
+        run(shell, "%oai practice --if-no-key")
+        run(shell, "%oai practice --stop")
+        run(shell, "%oai")
+        said = capsys.readouterr().out
+    finally:
+        run(shell, "%oai practice --stop")
+    assert "PRACTICE OUTPUT" in said and "then %oai practice --stop" in said
+    assert "Jupyter" not in said and "run this cell again" not in said
+    assert "OPENAI_API_KEY before starting IPython" in said
+
+
+def test_oai_status_describes_only_the_server_in_use(shell, server, capsys):
+    """After switching away from the practice server, %oai still said "answered by: practice"
+    with the practice server's rate limits."""
+    from oai_magic.state import get_state
+
+    run(shell, "%%chat\n[[echo]] from practice")
+    capsys.readouterr()
+    run(shell, "%oai")
+    before = capsys.readouterr().out
+    assert "answered by" in before and "last request id" in before
+    get_state(shell).settings.base_url = "https://api.openai.com/v1"  # switched to a real key's server
+    run(shell, "%oai")
+    after = capsys.readouterr().out
+    assert "answered by" not in after and "practice" not in after
+    assert "last request id" not in after and "rate limit" not in after.lower()
+    assert "last reply" in after and "none from this server yet" in after
+
+
+def test_the_practice_badge_is_not_muted_with_the_rest_of_the_footer():
+    """The badge was grey text at 65% opacity, like the footer it starts."""
+    from html.parser import HTMLParser
+
+    from oai_magic.render.chrome import footer_html
+
+    class Ancestors(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.open, self.badge_styles = [], None
+
+        def handle_starttag(self, tag, attrs):
+            self.open.append(dict(attrs).get("style") or "")
+
+        def handle_endtag(self, tag):
+            self.open.pop()
+
+        def handle_data(self, data):
+            if data.strip() == "practice":
+                self.badge_styles = list(self.open)
+
+    parser = Ancestors()
+    parser.feed(footer_html(["practice", "gpt-4o-mini", "5 prompt → 9 completion tokens"]))
+    assert parser.badge_styles is not None
+    assert not any("opacity" in style for style in parser.badge_styles)
+    assert "border" in parser.badge_styles[-1] or "background" in parser.badge_styles[-1]
+    muted = footer_html(["gpt-4o-mini", "req_1"])
+    assert "opacity" in muted  # the rest of the footer stays muted
+
+
+def test_usage_before_any_request_says_nothing_yet_and_the_total_row_lines_up(shell, server, capsys):
+    from oai_magic.state import get_state
+    from oai_magic.ui.usage import usage_report
+
+    run(shell, "%oai usage")
+    shown = capsys.readouterr().out
+    assert shown.startswith("Nothing yet") and "model" not in shown.split("\n")[0]
+    empty = usage_report(get_state(shell))._repr_html_()
+    assert "<table" not in empty and "Nothing yet" in empty
+    run(shell, "%%chat -c lesson\n[[echo]] one")
+    html = usage_report(get_state(shell))._repr_html_()
+    assert html.count("<table") == 1  # sections and total in one table: the columns line up
+    rows = html.split("<tr>")[1:]
+    widths = {row.count("<td") + row.count("<th") - row.count("colspan") for row in rows
+              if "colspan" not in row}
+    assert len(widths) == 1, widths
+    assert "<tfoot><tr><td><b>total</b>" in html

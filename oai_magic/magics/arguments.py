@@ -75,10 +75,23 @@ def parse_line(magic: Callable, line: str) -> Any:
     options get a hint: the closest option for a misspelt one, or where a %%chat prompt goes.
     """
     words = read_words(line)
+    _refuse_long_options_with_one_dash(magic, words)
     try:
         return magic.parser.parse_args(words)
     except UsageError as exc:
         raise UsageError(explain_parse_error(magic, str(exc))) from None
+
+
+def _refuse_long_options_with_one_dash(magic: Callable, words: List[str]) -> None:
+    """``-temperature 0.2`` is ``-t emperature`` to argparse ("invalid float value:
+    'emperature'"): a word that is a long option with one dash gets the option it meant."""
+    known = [o for o in magic.parser._option_string_actions if o.startswith("--")]
+    for word in words:
+        if word.startswith("-") and not word.startswith("--") and len(word.split("=")[0]) > 2:
+            close = difflib.get_close_matches("-" + word.split("=")[0], known, n=1, cutoff=0.8)
+            if close and word not in magic.parser._option_string_actions:
+                name = getattr(magic.parser.formatter_class, "escape", "%") + magic.parser.prog
+                raise UsageError(f"{name}: unknown option {word}: did you mean {close[0]}?")
 
 
 def explain_parse_error(magic: Callable, message: str) -> str:

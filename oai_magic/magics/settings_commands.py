@@ -216,8 +216,9 @@ def practice(state: KernelState, rest: List[str], terminal: bool = False) -> str
         return f"{said}. Answers from a practice server are marked 'practice' in their footer."
     _start_practice(state, delay)
     if if_no_key and terminal:  # no Jupyter to restart, no cell to run again
-        how = ("OPENAI_BASE_URL is set but no key: run %oai key (any value for a server that "
-               "needs none)" if os.environ.get("OPENAI_BASE_URL") else
+        how = ("OPENAI_BASE_URL is set but no key: set OPENAI_API_KEY too before starting "
+               "IPython, or run %oai key (any value for a server that needs none)"
+               if os.environ.get("OPENAI_BASE_URL") else
                "For a real model run %oai key (or set OPENAI_API_KEY, and OPENAI_BASE_URL for "
                "another server, before starting IPython)")
         return ("Using the practice server: answers are PRACTICE OUTPUT, not a real model "

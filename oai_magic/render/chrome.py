@@ -131,6 +131,19 @@ def notices_html(notices: Iterable[str]) -> str:
     return "".join(notice_html(n) for n in notices)
 
 
+def warnings_only(notices: List[str]) -> List[str]:
+    """What stays of the notices when no answer arrived (CONTRACTS 1: one line and nothing
+    else): only warnings about what has already left, such as a key sent over plain http. A
+    sent-line or a trimmed history would describe a request that came to nothing."""
+    return [notice for notice in notices if notice.startswith("Warning:")]
+
+
+def warnings_block(notices: List[str]) -> Tuple[str, str]:
+    """The warnings among ``notices`` as what is left of a cell where no answer arrived."""
+    kept = warnings_only(notices)
+    return notices_html(kept), "\n".join(kept)
+
+
 def notice_line(notice: str) -> str:
     """A notice as a terminal (or ``text/plain``) shows it, on a line of its own."""
     return f"[{terminal_safe(notice)}]"
@@ -144,15 +157,24 @@ def all_notices(shown: List[str], result: Any) -> List[str]:
 # --- footers: model · tokens · timings · request id · billing -------------------------------
 
 
+PRACTICE_BADGE = "practice"  # the first footer part when the practice server answered (CONTRACTS 4)
+
+
 def footer_html(parts: Iterable[str]) -> str:
     """One muted line: model · tokens · timings · request id · billing.
 
     Its parts come from the server (model, request id, organization): escaped and marked for
     MathJax to ignore, so a header like ``$\\href{...}{...}$`` stays text, never a link.
     """
-    line = " · ".join(escape_html(p) for p in parts if p)
-    style = "font-size:smaller;opacity:0.65;margin-top:0.3em"
-    return f'<div class="oai-footer" style="{style}"><span class="{IGNORE_MATH}">{line}</span></div>'
+    parts = [p for p in parts if p]
+    badge = ""
+    if parts[:1] == [PRACTICE_BADGE]:  # legible, not muted with the rest: it says what answered
+        badge = ('<span class="oai-practice-badge" style="font-weight:bold;border:1px solid '
+                 'currentColor;border-radius:3px;padding:0 0.3em;margin-right:0.4em">practice</span>')
+        parts = parts[1:]
+    line = " · ".join(escape_html(p) for p in parts)
+    return (f'<div class="oai-footer" style="font-size:smaller;margin-top:0.3em"><span '
+            f'class="{IGNORE_MATH}">{badge}<span style="opacity:0.65">{line}</span></span></div>')
 
 
 
@@ -166,7 +188,7 @@ def footer_parts(result: ChatResult) -> List[str]:
     request id and who was billed, in reading order."""
     from ..state import from_practice_server
 
-    parts = ["practice"] if from_practice_server(result.headers) else []
+    parts = [PRACTICE_BADGE] if from_practice_server(result.headers) else []
     parts.append(result.model or "?")
     usage = result.usage or {}
     if usage:

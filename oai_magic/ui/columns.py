@@ -29,6 +29,8 @@ from ..render.chrome import (
     notices_html,
     result_mark,
     terminal_safe,
+    warnings_block,
+    warnings_only,
     write_terminal_closing,
 )
 from ..render.markdown import escape_html
@@ -111,7 +113,7 @@ class ColumnsView(RichView):
         if result.nothing_arrived:  # CONTRACTS 1: no columns, no footer; the cell's line says it
             for live in self.lives:
                 live.finish()
-            self.surface.withdraw()  # no notices either: nothing went (CONTRACTS 1)
+            self.surface.withdraw(*warnings_block(all_notices(self.notices, result)))
             return
         by_index = {c.index: c for c in result.choices}
         cells, texts = [], []
@@ -148,6 +150,9 @@ class TerminalChoicesView:
         self.n = n
         self.footer = footer
         self.out = stream or sys.stdout
+        self.notices: List[str] = []
+        self.notices_shown = 0
+        self.waiting_said = False
 
     def begin(self, notices: List[str]) -> None:
         self.notices, self.notices_shown = notices, 0
@@ -168,7 +173,9 @@ class TerminalChoicesView:
         self.show_notices()
 
     def end(self, result: ChatResult) -> None:
-        if result.nothing_arrived:  # CONTRACTS 1: the cell's one line is all
+        if result.nothing_arrived:  # CONTRACTS 1: the cell's one line is all, but for warnings
+            for notice in warnings_only(self.notices[self.notices_shown:]):
+                self.out.write(notice_line(notice) + "\n")
             return
         # Notices learned at the end (fewer choices than asked), then only the choices that exist.
         self.show_notices()

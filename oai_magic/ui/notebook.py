@@ -18,6 +18,8 @@ from ..render.chrome import (
     notices_html,
     result_mark,
     terminal_safe,
+    warnings_block,
+    warnings_only,
     write_terminal_closing,
 )
 from ..render.reasoning import (
@@ -84,7 +86,7 @@ class NotebookChatView(RichView):
         # the cell's one line says it all.
         if result.nothing_arrived:
             self.live.finish()
-            self.surface.withdraw()
+            self.surface.withdraw(*warnings_block(all_notices(self.notices, result)))
             return
         parts = footer_parts(result)
         html, text = self.live.finish(
@@ -110,6 +112,8 @@ class TerminalChatView:
         self.footer = footer
         self.out = stream or sys.stdout
         self.thinking = DimReasoning(self.out)
+        self.notices: List[str] = []
+        self.notices_shown = 0
 
     def begin(self, notices: List[str]) -> None:
         """Notices wait for the first piece of the answer: printed lines cannot be taken back,
@@ -136,7 +140,9 @@ class TerminalChatView:
 
     def end(self, result: ChatResult) -> None:
         self.thinking.close()
-        if result.nothing_arrived:  # CONTRACTS 1: the cell's one line is all (no footer)
+        if result.nothing_arrived:  # CONTRACTS 1: the cell's one line is all, but for warnings
+            for notice in warnings_only(self.notices[self.notices_shown:]):
+                self.out.write(notice_line(notice) + "\n")
             return
         self.out.write("\n")
         self.show_notices()  # those learned once the answer was under way (a repeated request)

@@ -26,6 +26,8 @@ from ..render.chrome import (
     notices_html,
     result_mark,
     terminal_safe,
+    warnings_block,
+    warnings_only,
     write_terminal_closing,
 )
 from ..render.markdown import escape_html
@@ -219,7 +221,7 @@ class NotebookToolView(RichView):
         if result.nothing_arrived and not self.parts:  # CONTRACTS 1: only the cell's line
             if self.live is not None:
                 self.live.finish()
-            self.surface.withdraw()  # no notices either: nothing went (CONTRACTS 1)
+            self.surface.withdraw(*warnings_block(self.notices))  # warnings only (CONTRACTS 1)
             return
         parts = footer_parts(result)
         footer = footer_html(parts) if self.footer else ""
@@ -251,6 +253,8 @@ class TerminalToolView:
         self.footer = footer
         self.out = stream or sys.stdout
         self._open_line = False
+        self.notices: List[str] = []
+        self.notices_shown = 0
         self.thinking = DimReasoning(self.out)
 
     def reasoning(self, index: int, text: str) -> None:
@@ -293,7 +297,9 @@ class TerminalToolView:
 
     def finish(self, result: ChatResult) -> None:
         self.thinking.close()
-        if result.nothing_arrived and not result.choices:  # CONTRACTS 1: the cell's line is all
+        if result.nothing_arrived and not result.choices:  # CONTRACTS 1: the line, and warnings
+            for notice in warnings_only(self.notices[self.notices_shown:]):
+                self._write(notice_line(notice) + "\n")
             return
         self.show_notices()
         self._write("\n")
