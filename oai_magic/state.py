@@ -145,6 +145,7 @@ class KernelState:
         self.conversations: Dict[str, Conversation] = {}
         self.last_headers: Dict[str, str] = {}
         self.last_headers_from: Optional[str] = None  # the base URL that sent last_headers
+        self.turn_locks: Dict[str, Any] = {}  # conversation -> the RLock its turns take in turn
         self._listeners: List[Listener] = []
         self._failed_listeners: set = set()
         self._warned_insecure: set = set()

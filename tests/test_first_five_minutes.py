@@ -414,3 +414,46 @@ def test_usage_before_any_request_says_nothing_yet_and_the_total_row_lines_up(sh
               if "colspan" not in row}
     assert len(widths) == 1, widths
     assert "<tfoot><tr><td><b>total</b>" in html
+
+
+def test_a_second_turn_on_a_conversation_waits_for_the_first_so_answers_never_interleave(shell, server):
+    """Point 12: two turns on one conversation at once (a cell and the panel, two threads)
+    sent the second before the first had answered and recorded them crossed. The second now
+    waits: it is sent with the first's answer in its history, and the history is in order."""
+    import io
+    import threading
+
+    from oai_magic.core.turn import ChatTurn, TurnOptions
+    from oai_magic.practice import Scripted, sse_event
+    from oai_magic.state import get_state
+    from oai_magic.ui.notebook import TerminalChatView
+
+    from .synthetic import delta_chunk
+
+    state = get_state(shell)
+    client = shell.magics_manager.registry["OAIMagics"].client
+    gate, second_is_on_its_way = threading.Event(), threading.Event()
+    chunks = [sse_event(delta_chunk("First ")), sse_event(delta_chunk("answer.", "stop")), sse_event("[DONE]")]
+    server.script("/chat/completions", Scripted(chunks=chunks, gate=gate, gate_before=1))
+    state.subscribe(lambda event, info: event == "turn waiting" and second_is_on_its_way.set())
+
+    def ask(prompt, shown):
+        ChatTurn(state, client, TurnOptions(conversation="shared")).run(prompt, TerminalChatView(stream=shown))
+
+    first_shown, second_shown = io.StringIO(), io.StringIO()
+    first = threading.Thread(target=ask, args=("one", first_shown))
+    first.start()
+    server.wait_for_requests(1)
+    second = threading.Thread(target=ask, args=("[[echo]] two", second_shown))
+    second.start()
+    threading.Thread(target=lambda: (server.wait_for_requests(2, timeout=30), second_is_on_its_way.set()),
+                     daemon=True).start()
+    second_is_on_its_way.wait(30)  # waiting for the first (fixed), or already sent (the bug)
+    gate.set()
+    first.join(30)
+    second.join(30)
+    sent_second = server.requests[1].json["messages"]
+    assert [m["content"] for m in sent_second] == ["one", "First answer.", "[[echo]] two"]
+    recorded = [m.content for m in state.conversations["shared"].messages]
+    assert recorded == ["one", "First answer.", "[[echo]] two", "two"]
+    assert first_shown.getvalue().startswith("First answer.") and "two" in second_shown.getvalue()
