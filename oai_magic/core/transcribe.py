@@ -357,11 +357,10 @@ def transcribe_all(
 
 def _account(state: KernelState, result: TranscriptResult, options: TranscribeOptions) -> None:
     """The transcription's estimated cost, added to the session's totals (``%oai usage``)."""
-    from .costs import estimate_transcription_cost, ledger_of, transcription_usage
+    from .costs import estimate_cost, ledger_of, transcription_usage
 
-    result.cost = estimate_transcription_cost(result.usage, result.duration, result.model,
-                                              state.prices)
-    ledger_of(state).record(transcription_usage(result.usage, result.duration), result.model,
+    result.cost = estimate_cost(result.usage, result.model, state.prices, seconds=result.duration)
+    ledger_of(state).record(transcription_usage(result.usage), result.model,
                             options.conversation or "(transcriptions)", result.cost)
 
 

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 from IPython.core.error import UsageError
 
 from ..core.map_run import MapJob, progress_of, run_map
-from ..core.mapping import ItemTemplate, MapItems, MapResult, estimated_cost, item_payload, items_of
+from ..core.mapping import ItemTemplate, MapItems, MapResult, item_payload, items_of
 from ..core.pacer import Pacer, estimate_need
 from ..errors import CellStopped, InputError
 from . import chat
@@ -140,11 +140,15 @@ def run(magics: Any, args: Any, cell: str) -> None:
     except InputError as exc:
         raise UsageError(str(exc)) from None
     tokens = sum(estimate_need(len(str(p["messages"])), options.max_tokens) for p in payloads.values())
-    cost = estimated_cost(model, {"prompt_tokens": tokens, "completion_tokens": 0}) if payloads else 0
+    from ..core.costs import estimate_cost
+
+    cost = estimate_cost({"prompt_tokens": tokens, "completion_tokens": 0}, model,
+                         magics.state.prices, tier="batch" if args.batch else None) if payloads else 0
     if not args.yes:
         _confirm(len(payloads), model, tokens, cost, magics.map_confirm_usd, args.batch)
     result = previous if previous is not None else MapResult(
         len(items.elements), model=model, index=items.index, series_factory=items.series_factory)
+    result.prices = dict(magics.state.prices)  # a loaded (resumed) job is priced as this one
     if args.batch:
         from ..core import batch
 
