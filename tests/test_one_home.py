@@ -62,3 +62,59 @@ def test_chat_alone_lists_every_command_batch_included(shell):
     for command in ("list", "history", "reset", "undo", "system", "export", "load", "pick",
                     "fix", "batch"):
         assert f"%chat {command}" in listed, command
+
+
+# --- one cost function, one footer -----------------------------------------------------------
+
+
+def test_the_same_usage_costs_the_same_text_in_the_chat_footer_the_map_summary_and_usage(
+        shell, server, capsys):
+    assert run(shell, "%%chat -n -o r\n[[echo]] alpha beta gamma").success
+    chat_footer = capsys.readouterr().out.strip().splitlines()[-1]
+    shell.user_ns["xs"] = ["delta omega sigma"]  # as long, and not cached
+    assert run(shell, "%%chat --map xs -o out\n[[echo]] {item}").success
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    r, out = shell.user_ns["r"], shell.user_ns["out"]
+    assert out[0].usage == r.usage
+    shown = costs.format_cost(r.cost)
+    assert shown.startswith("≈ $0.00000") and shown in chat_footer and shown in summary
+    assert out.usage["cost_usd"] == pytest.approx(r.cost)
+
+
+def test_every_footer_is_the_one_footer_with_the_badge_first(shell, server, capsys):
+    from oai_magic.render.chrome import footer_parts, transcript_footer_parts
+
+    assert run(shell, "%%chat -o r\n[[echo]] hi").success
+    assert run(shell, f"%transcribe {AUDIO} -o t").success
+    shell.user_ns["xs"] = ["a"]
+    assert run(shell, "%%chat --map xs\n{item}").success
+    chat, transcript = footer_parts(shell.user_ns["r"]), transcript_footer_parts(shell.user_ns["t"])
+    assert chat[0] == transcript[0] == "practice"
+    assert " · practice · " in capsys.readouterr().out.strip().splitlines()[-1]
+
+
+def test_the_service_tier_prices_a_flex_answer_at_the_batch_price_and_priority_as_unknown():
+    usage = {"prompt_tokens": 1000, "completion_tokens": 500}
+    full = costs.estimate_cost(usage, "gpt-4o-mini")
+    assert costs.estimate_cost(usage, "gpt-4o-mini", tier="default") == pytest.approx(full)
+    assert costs.estimate_cost(usage, "gpt-4o-mini", tier="flex") == pytest.approx(full / 2)
+    assert costs.estimate_cost(usage, "gpt-4o-mini", tier="batch") == pytest.approx(full / 2)
+    assert costs.estimate_cost(usage, "gpt-4o-mini", tier="priority") is None
+    override = {"gpt-4o-mini": {"input": 1.0, "output": 2.0}}
+    assert costs.estimate_cost(usage, "gpt-4o-mini", override, tier="flex") == pytest.approx(0.001)
+
+
+# --- one %chat help text ---------------------------------------------------------------------
+
+
+def test_chat_alone_and_chat_help_list_the_same_commands_and_every_command_is_listed(shell):
+    from oai_magic.magics import conversations
+    from oai_magic.magics.chat_help import CHAT_COMMANDS
+
+    listed = {name for name, _, _ in CHAT_COMMANDS}
+    assert set(conversations.COMMANDS) | {"fix", "batch"} == listed
+    alone = repr(shell.run_line_magic("chat", "")).splitlines()[1:]
+    doc = magics(shell).chat_line.__doc__
+    assert all(line.strip() in doc for line in alone) and len(alone) == len(listed)
+    for name in listed:
+        assert name in doc.split("one of:")[1]  # the COMMAND argument's own help

@@ -25,24 +25,6 @@ HELP = """Send the cell to the chat model and stream the answer as Markdown.
         is sent as typed.
         """
 
-COMMAND_NAMES = "list, history, reset, undo, system, export, load, pick, fix or batch"
-
-COMMANDS_HELP = """Manage conversations.
-
-        %chat list
-        %chat history [-c NAME]
-        %chat reset [-c NAME | --all]
-        %chat undo [-c NAME]
-        %chat system TEXT [-c NAME]
-        %chat export PATH [-c NAME]      .md or .json by extension
-        %chat load PATH [-c NAME]
-        %chat pick K [-c NAME]           record choice K of the last -N answer
-        %chat fix [-c NAME] [-m MODEL]   ask about the last error; the fix is offered as next cell
-        %chat batch status|wait|results|cancel [ID]   a %%chat --map --batch job (the last one
-                                         when no ID is given); results returns a MapResult
-        """
-
-
 def run(magics: Any, line: str, cell: str) -> None:
     """One ``%%chat`` cell: its options, its prompt and context, then one turn (or --map)."""
     args = parse_line(magics.chat, line)

@@ -79,7 +79,9 @@ def _confirm(count: int, model: str, tokens: int, cost: Optional[float], limit_u
     over_cost = cost is not None and cost > limit_usd
     if count <= CONFIRM_ITEMS and not over_cost:
         return
-    price = "cost unknown" if cost is None else f"≈ ${cost:.2f}"
+    from ..core.costs import format_cost
+
+    price = format_cost(cost)
     how = "as a Batch API job" if batch else "now"
     question = (f"About to send {count} requests to {model} {how} (about {tokens:,} tokens, "
                 f"{price}). Go ahead? [y/N] ")
