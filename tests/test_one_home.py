@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from IPython.core.error import UsageError
 
 from oai_magic.core import costs
 from oai_magic.state import get_state
@@ -118,3 +119,24 @@ def test_chat_alone_and_chat_help_list_the_same_commands_and_every_command_is_li
     assert all(line.strip() in doc for line in alone) and len(alone) == len(listed)
     for name in listed:
         assert name in doc.split("one of:")[1]  # the COMMAND argument's own help
+
+
+# --- one yes/no prompt -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed, yes", [("y", True), (" YES ", True), ("n", False), ("", False),
+                                        ("yep", False)])
+def test_a_tool_call_and_a_big_map_read_the_same_answer_alike(shell, server, monkeypatch,
+                                                            typed, yes):
+    from oai_magic.magics.chat_extras import ask_permission
+
+    asked = []
+    monkeypatch.setattr("builtins.input", lambda question: asked.append(question) or typed)
+    assert ask_permission("f", {"x": 1}) is yes
+    shell.user_ns["xs"] = list(range(101))
+    server.requests.clear()
+    cell = run(shell, "%%chat --map xs\n{item}", expect=None if yes else UsageError)
+    assert bool(server.requests) is yes
+    assert all(q.endswith("[y/N] ") for q in asked) and len(asked) == 2
+    if not yes:
+        assert "nothing sent" in str(cell)

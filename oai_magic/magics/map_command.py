@@ -85,14 +85,11 @@ def _confirm(count: int, model: str, tokens: int, cost: Optional[float], limit_u
     how = "as a Batch API job" if batch else "now"
     question = (f"About to send {count} requests to {model} {how} (about {tokens:,} tokens, "
                 f"{price}). Go ahead? [y/N] ")
-    try:
-        answer = input(question)
-    except EOFError:
-        answer = ""
-    except NotImplementedError:  # IPython's StdinNotImplementedError: no way to ask
-        raise UsageError(f"%%chat --map: {count} requests ({price}) need a yes, and this frontend "
-                         "cannot ask: add --yes to send them.") from None
-    if answer.strip().lower() not in ("y", "yes"):
+    from ..ui.ask import ask_yes_no
+
+    if not ask_yes_no(question, UsageError(
+            f"%%chat --map: {count} requests ({price}) need a yes, and this frontend cannot "
+            "ask: add --yes to send them.")):
         raise UsageError("%%chat --map: nothing sent.")
 
 
