@@ -3,7 +3,9 @@ converter, one help text; and the four defects the copies caused, each shown as 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Dict, List, Literal, Optional
 
 import pytest
 from IPython.core.error import UsageError
@@ -140,3 +142,53 @@ def test_a_tool_call_and_a_big_map_read_the_same_answer_alike(shell, server, mon
     assert all(q.endswith("[y/N] ") for q in asked) and len(asked) == 2
     if not yes:
         assert "nothing sent" in str(cell)
+
+
+# --- one schema converter, one checker -------------------------------------------------------
+
+
+@dataclass
+class Point:
+    x: int
+    label: Optional[Literal["a", "b"]] = None
+
+
+def place(point: Point, tags: List[str], extra: Dict[str, float], anything: Any = None):
+    """Place a point."""
+
+
+def total(scores: List[int]) -> int:
+    return sum(scores)
+
+
+def test_one_converter_describes_a_type_for_tools_and_strictly_for_schema():
+    from oai_magic.core.json_schema import schema_problem, type_schema
+    from oai_magic.core.structured import schema_target
+    from oai_magic.core.tool_schema import function_schema
+    from oai_magic.errors import InputError
+
+    tool = function_schema(place)["parameters"]["properties"]
+    strict = schema_target(Point, "Point").schema
+    assert tool["point"]["properties"] == strict["properties"]  # the same words for a type
+    assert tool["point"]["required"] == ["x"] and strict["required"] == ["x", "label"]
+    assert strict["additionalProperties"] is False and "additionalProperties" not in tool["point"]
+    assert tool["anything"] == {"default": None} and tool["extra"]["type"] == "object"
+    for hint, refused in ((Any, "is Any"), (Dict[str, float], "free-form dict"), (list, "list")):
+        with pytest.raises(InputError, match=refused):
+            type_schema(hint, strict=True, path="Point.f")
+    # one checker: a tool's arguments and a structured answer are read the same way
+    assert schema_problem({"x": 1, "label": "c"}, strict) == \
+        '$.label: "c" is not one of ["a", "b", null]'
+    assert schema_problem({"x": 1, "label": "a"}, strict) is None
+    assert "expected integer, got string" in schema_problem({"x": "1"}, tool["point"])
+
+
+def test_a_tool_argument_is_checked_as_deep_as_its_schema(shell, server):
+    from oai_magic.core.tool_schema import function_schema
+    from oai_magic.core.tools import Tool, run_call
+
+    tool = Tool("total", total, function_schema(total))
+    call = {"id": "c1", "function": {"name": "total", "arguments": '{"scores": [1, "two"]}'}}
+    outcome = run_call(call, [tool])
+    assert outcome.status == "bad-arguments" and "$[1]" not in outcome.content
+    assert "scores[1]: expected integer, got string" in outcome.content
