@@ -192,3 +192,27 @@ def test_a_tool_argument_is_checked_as_deep_as_its_schema(shell, server):
     outcome = run_call(call, [tool])
     assert outcome.status == "bad-arguments" and "$[1]" not in outcome.content
     assert "scores[1]: expected integer, got string" in outcome.content
+
+
+# --- one {error} path, one fix request ---------------------------------------------------------
+
+
+def test_error_before_any_error_is_the_same_line_for_chat_and_map(shell, server):
+    shell.user_ns["xs"] = ["a"]
+    get_state(shell).last_error = None
+    chat = str(run(shell, "%%chat\nWhy {error}?", expect=UsageError))
+    mapped = str(run(shell, "%%chat --map xs\n{item}: {error}", expect=UsageError))
+    assert chat == mapped and "no error in this kernel yet" in chat and server.requests == []
+
+
+def test_chat_fix_and_the_panel_send_the_same_request_about_the_last_error(shell, server, panel):
+    from .test_context import failing_cell
+
+    failing_cell(shell, "1/0")
+    assert run(shell, "%chat fix -c fixing").success
+    sent_by_magic = server.requests[-1].json["messages"][-1]["content"]
+    p = panel("debug")
+    p.fix_button.click()
+    p.wait(10)
+    sent_by_panel = server.requests[-1].json["messages"][-1]["content"]
+    assert sent_by_magic == sent_by_panel and "ZeroDivisionError" in sent_by_magic[1]["text"]

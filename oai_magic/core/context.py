@@ -112,6 +112,20 @@ FIX_REQUEST = ("Explain what went wrong in this cell, briefly, then give a corre
                "the whole cell as one Python code block.")
 
 
+def fix_request(state: Any, max_context_chars: Optional[int]) -> Tuple[List[Dict[str, str]],
+                                                                       Optional[str], LastError]:
+    """What ``%chat fix`` and the panel's "ask about the last error" send, in one place: the
+    request, then the failing cell and its traceback (the key masked, within the context cap).
+    Returns (user content, the sent-line notice, the error); no error yet is one line."""
+    last = state.last_error
+    if last is None:
+        raise InputError("There has been no error in this kernel yet, so there is nothing to fix.")
+    text = last.text(state.settings.resolved_key())
+    sent = Sent([SentPart("traceback", text)])
+    sent.check_cap(max_context_chars)
+    return [{"type": "text", "text": FIX_REQUEST}, {"type": "text", "text": text}], sent.notice(), last
+
+
 # --------------------------------------------------------------------------- summaries
 
 

@@ -107,15 +107,9 @@ def prompt_and_context(magics: Any, args: Any, cell: str) -> Any:
     if args.no_interpolate:
         prompt = cell
     else:
-        from ..core.interpolate import NO_ERROR_YET, interpolate_context
+        from ..core.interpolate import interpolate_prompt
 
-        last = state.last_error
-        error_text = last.text(state.settings.resolved_key()) if last else None
-        prompt, parts = interpolate_context(
-            cell, magics.shell.user_ns, summarise=summary, error_text=error_text)
-        if any(label == NO_ERROR_YET for label, _, _ in parts):
-            raise UsageError("{error}: there has been no error in this kernel yet (our own "
-                             "one-line messages do not count); nothing sent.")
+        prompt, parts = interpolate_prompt(cell, magics.shell.user_ns, state, summarise=summary)
         sent.parts = [SentPart(*part) for part in parts]
     watcher = getattr(magics, "figure_watcher", None)
     for spec in args.image:
@@ -255,7 +249,7 @@ def run_command(magics: Any, line: str) -> Any:
 
 def fix(magics: Any, line: str) -> None:
     """``%chat fix``: the failing cell and its traceback, asking for a corrected cell."""
-    from ..core.context import FIX_REQUEST, Sent, SentPart
+    from ..core.context import fix_request
 
     state = magics.state
     words = read_words(line)
@@ -263,14 +257,7 @@ def fix(magics: Any, line: str) -> None:
     if extra:
         raise UsageError(f"%chat fix takes options only (-c NAME, -m MODEL), not "
                          f"{' '.join(extra)!r}: it asks about the last error.")
-    last = state.last_error
-    if last is None:
-        raise UsageError("%chat fix: there has been no error in this kernel yet, so there is "
-                         "nothing to fix.")
-    text = last.text(state.settings.resolved_key())
-    sent = Sent([SentPart("traceback", text)])
-    sent.check_cap(magics.max_context_chars)
-    content = [{"type": "text", "text": FIX_REQUEST}, {"type": "text", "text": text}]
+    content, notice, _ = fix_request(state, magics.max_context_chars)
     view_args = types.SimpleNamespace(
         conversation=args.conversation, plain=False, no_footer=False, json=False, out=None,
         to_cell=True, new=False, system=None, tools=None, choices=None,
@@ -278,7 +265,7 @@ def fix(magics: Any, line: str) -> None:
     options = ChatOptions(model=args.model, max_tokens_field=magics.max_tokens_param)
     check_budget(state, options.model or state.settings.model)
     turn = turn_options(magics, view_args, options)
-    queue_notice(state, sent.notice())
+    queue_notice(state, notice)
     result = ask(magics, view_args, content, turn)
     after_answer(magics, view_args, result)
 

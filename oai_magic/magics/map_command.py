@@ -45,18 +45,12 @@ def _template(magics: Any, args: Any, cell: str) -> ItemTemplate:
     if args.no_interpolate:
         return ItemTemplate(cell)
     from ..core.context import summary
-    from ..core.interpolate import NO_ERROR_YET, interpolate_context
+    from ..core.interpolate import interpolate_prompt
 
     namespace = {k: v for k, v in magics.shell.user_ns.items() if k != "item"}
-    state = magics.state
-    last = state.last_error
-    error_text = last.text(state.settings.resolved_key()) if last else None
 
     def fill(text: str) -> str:
-        filled, parts = interpolate_context(text, namespace, summarise=summary, error_text=error_text)
-        if any(label == NO_ERROR_YET for label, _, _ in parts):
-            raise UsageError("{error}: there has been no error in this kernel yet; nothing sent.")
-        return filled
+        return interpolate_prompt(text, namespace, magics.state, summarise=summary)[0]
 
     template = ItemTemplate(cell, fill)
     if not template.uses_item:
