@@ -16,20 +16,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ..errors import InputError
 from .images import (
-    MAX_IMAGE_BYTES,
     Attachment,
-    FigureWatcher,
-    checked_image,
-    figure_png,
-    human_size,
-    image_bytes,
-    resolve_image,
 )
-
-__all__ = ["FIX_REQUEST", "MAX_IMAGE_BYTES", "Attachment", "FigureWatcher", "LastError", "Sent",
-           "SentNotice", "SentPart", "checked_image", "context_block", "figure_png",
-           "human_size", "image_bytes", "kilo", "parse_names", "resolve_image", "summary",
-           "user_content"]
 
 ERROR_CAP = 8000  # characters of cell + traceback sent for the last error
 SUMMARY_OVER = 2000  # dicts and lists whose repr is longer are summarised

@@ -151,7 +151,6 @@ class TranscriptResult:
     usage: Optional[Dict[str, Any]] = None
     raw: Any = None
     headers: Dict[str, str] = field(default_factory=dict)
-    partial: bool = False
     error: Optional[str] = None
     notices: List[str] = field(default_factory=list)
     cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
@@ -159,6 +158,11 @@ class TranscriptResult:
     @property
     def request_id(self) -> Optional[str]:
         return self.headers.get("x-request-id")
+
+    @property
+    def partial(self) -> bool:
+        """An error cut the transcript short (what arrived is kept)."""
+        return self.error is not None
 
     def __str__(self) -> str:
         return self.text
@@ -246,7 +250,7 @@ def transcribe_one(
                 exc.request_id = stream.request_id
             if not pieces:
                 raise
-            result.partial, result.error = True, str(exc)
+            result.error = str(exc)
         finally:
             rest = redactor.flush()
             if rest:

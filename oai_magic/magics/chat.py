@@ -13,8 +13,9 @@ from typing import Any, Optional, Tuple
 from IPython.core.error import UsageError
 
 from ..api.request import ChatOptions, parse_logit_bias, parse_params, validate_chat_options
+from ..core.exchange import check_budget
 from ..core.results import ChatResult, StoppedAnswer
-from ..core.turn import TurnOptions, check_budget
+from ..core.turn import TurnOptions
 from .arguments import PROMPT_BELOW, parse_line, read_words
 
 HELP = """Send the cell to the chat model and stream the answer as Markdown.
@@ -100,7 +101,8 @@ def parse_structured(target: Any, result: ChatResult) -> Any:
 
 def prompt_and_context(magics: Any, args: Any, cell: str) -> Any:
     """The interpolated prompt and what goes with it: summaries, {error}, images."""
-    from ..core.context import Sent, SentPart, resolve_image, summary
+    from ..core.context import Sent, SentPart, summary
+    from ..core.images import resolve_image
 
     state = magics.state
     sent = Sent()

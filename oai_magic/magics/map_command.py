@@ -186,7 +186,6 @@ def _run_with_progress(magics: Any, args: Any, payloads: Dict[int, Dict[str, Any
                  model=options.model or state.settings.model, prices=state.prices)
     stop = threading.Event()
     started = time.monotonic()
-    magics.state.last_map = result
     if args.out:
         magics.shell.user_ns[args.out] = result  # filled as answers arrive: a Ctrl-C keeps them
     if not indices:

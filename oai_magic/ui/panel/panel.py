@@ -17,8 +17,10 @@ from typing import Any, List, Optional
 
 import ipywidgets as widgets
 
+from ...api.request import ChatOptions
+from ...core.exchange import HistoryBudget
 from ...core.results import Cancellation, ChatResult, StoppedAnswer
-from ...core.turn import ChatOptions, ChatTurn, HistoryBudget, TurnOptions
+from ...core.turn import ChatTurn, TurnOptions
 from ...errors import InputError, OAIError
 from ...render.chrome import footer_parts, kept_as_partial
 from ...state import KernelState, get_state
@@ -156,7 +158,7 @@ class ChatPanel(parts.SideRequests, FollowsState):
 
     def attach_image(self, name: str, data: bytes) -> None:
         """Add an image to the next message (checked by its first bytes, at most 20 MB)."""
-        from ...core.context import checked_image
+        from ...core.images import checked_image
 
         with self._lock:
             self._attached.append(checked_image(name, bytes(data)))
