@@ -17,10 +17,9 @@ from typing import Any, List, Optional
 
 import ipywidgets as widgets
 
-from ...api.request import ChatOptions
 from ...core.exchange import HistoryBudget
 from ...core.results import Cancellation, ChatResult, StoppedAnswer
-from ...core.turn import ChatTurn, TurnOptions
+from ...core.turn import ChatOptions, ChatTurn, TurnOptions  # ChatOptions: ui may not import api
 from ...errors import InputError, OAIError
 from ...render.chrome import footer_parts, kept_as_partial
 from ...state import KernelState, get_state
