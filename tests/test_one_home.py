@@ -216,3 +216,46 @@ def test_chat_fix_and_the_panel_send_the_same_request_about_the_last_error(shell
     p.wait(10)
     sent_by_panel = server.requests[-1].json["messages"][-1]["content"]
     assert sent_by_magic == sent_by_panel and "ZeroDivisionError" in sent_by_magic[1]["text"]
+
+
+def test_an_answer_billed_at_the_flex_tier_is_priced_at_the_flex_price(shell, server, capsys):
+    from oai_magic.practice import Scripted, sse_event
+
+    usage = {"prompt_tokens": 1000, "completion_tokens": 1000, "total_tokens": 2000}
+    head = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
+            "service_tier": "flex"}
+    chunks = [sse_event({**head, "choices": [{"index": 0, "delta": {"content": "Cheap."},
+                                               "finish_reason": "stop"}]}),
+              sse_event({**head, "choices": [], "usage": usage}), sse_event("[DONE]")]
+    server.script("/chat/completions", Scripted(chunks=chunks))
+    assert run(shell, "%%chat -o r --param service_tier=flex\nhi").success
+    r = shell.user_ns["r"]
+    assert r.service_tier == "flex"
+    assert r.cost == pytest.approx(costs.estimate_cost(usage, "gpt-4o-mini") / 2)
+    assert costs.format_cost(r.cost) in capsys.readouterr().out
+    assert costs.ledger_of(get_state(shell)).total.cost == pytest.approx(r.cost)
+
+
+def test_only_the_cost_function_reads_the_price_data():
+    root = Path(__file__).resolve().parent.parent / "oai_magic"
+    readers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                     if p.name != "costs.py" and any(
+                         word in p.read_text(encoding="utf-8")
+                         for word in ("prices.json", "shipped_table", "_price_entry", "genai_prices")))
+    assert readers == []
+
+
+def test_the_panels_transcription_status_is_the_transcript_footer_and_is_counted(shell, server,
+                                                                                 panel):
+    import datetime
+
+    data = AUDIO.read_bytes()
+    p = panel()
+    p.upload.value = ({"name": "hello.wav", "type": "audio/wav", "size": len(data),
+                       "content": memoryview(data),
+                       "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+    p.wait(10)
+    status = p.status.value
+    assert "Transcribed hello.wav · practice · whisper-1 · " in status
+    ledger = costs.ledger_of(get_state(shell))
+    assert ledger.by_model["whisper-1"].requests == 1  # %oai usage counts it, as %transcribe

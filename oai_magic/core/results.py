@@ -82,6 +82,7 @@ class ChatResult:
     reasoning: Optional[str] = None  # the model's streamed reasoning (choice 1); not in history
     parsed: Any = None  # with --schema: a dataclass instance, a dict or a pydantic model
     cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
+    service_tier: Optional[str] = None  # the tier the server billed ("flex" costs less)
 
     @property
     def request_id(self) -> Optional[str]:

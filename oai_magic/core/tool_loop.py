@@ -205,6 +205,7 @@ def _fold_last(final: ToolChatResult, last: Optional[ChatResult], total: float) 
         final.text, final.choices = last.text, last.choices
         final.reasoning = last.reasoning
         final.model, final.finish_reason, final.headers = last.model, last.finish_reason, last.headers
+        final.service_tier = last.service_tier
         final.organization, final.project = last.organization, last.project
         final.interrupted = final.interrupted or last.interrupted
         final.streamed, final.ignored_limit = last.streamed, last.ignored_limit

@@ -214,12 +214,13 @@ def footer_parts(result: ChatResult) -> List[str]:
                         usage=usage, priced=bool(usage), cost=result.cost, after=after)
 
 
-def transcript_footer_parts(result: TranscriptResult) -> List[str]:
-    """A transcript's footer (:func:`usage_footer`): file, model, task, language, length."""
+def transcript_footer_parts(result: TranscriptResult, *, named: bool = True) -> List[str]:
+    """A transcript's footer (:func:`usage_footer`): file (unless ``named`` already), model,
+    task, language, length."""
     from ..core.costs import Tokens, transcription_usage
     from ..state import from_practice_server
 
-    subject = [result.filename, result.model]
+    subject = [result.filename if named else "", result.model]
     if result.task == "translate":
         subject.append("translated to English")
     if result.language:
