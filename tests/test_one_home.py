@@ -259,3 +259,17 @@ def test_the_panels_transcription_status_is_the_transcript_footer_and_is_counted
     assert "Transcribed hello.wav · practice · whisper-1 · " in status
     ledger = costs.ledger_of(get_state(shell))
     assert ledger.by_model["whisper-1"].requests == 1  # %oai usage counts it, as %transcribe
+
+
+def test_a_tool_exchange_costs_the_sum_of_its_requests_or_is_unpriced(shell, server):
+    from oai_magic.render.chrome import footer_parts
+
+    shell.user_ns["population"] = lambda city: 522250
+    shell.user_ns["population"].__name__ = "population"
+    assert run(shell, '%%chat --tools population --auto-tools -o r\nIn "Lyon"?').success
+    r = shell.user_ns["r"]
+    assert r.requests == 2 and not r.unpriced
+    assert r.cost == pytest.approx(costs.estimate_cost(r.usage, "gpt-4o-mini"))
+    assert run(shell, '%%chat -n -m gpt-4.1 --tools population --auto-tools -o r\nIn "Lyon"?').success
+    r = shell.user_ns["r"]
+    assert r.unpriced and r.cost is None and "price unknown" in footer_parts(r)
