@@ -22,6 +22,15 @@ def magics(shell):
     return shell.magics_manager.registry["OAIMagics"]
 
 
+@pytest.fixture(autouse=True)
+def no_price_overrides(shell):
+    """``%config OAIMagics.prices`` lives on the magics, which outlive a test: start and end
+    with none."""
+    magics(shell).prices = {}
+    yield
+    magics(shell).prices = {}
+
+
 # --- the four defects ----------------------------------------------------------------------
 
 
