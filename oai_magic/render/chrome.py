@@ -197,8 +197,8 @@ def footer_parts(result: ChatResult) -> List[str]:
     from ..state import from_practice_server
 
     usage = result.usage or {}
-    after = [] if usage or not result.choices else ["usage not reported"]  # servers that
-    # ignore stream_options.include_usage
+    # A server that ignores stream_options.include_usage reports none.
+    after = ["usage not reported"] if result.choices and not usage else []
     if not result.streamed:
         # Without streaming the first token comes with the last: one time says it all.
         if result.total_seconds is not None:
