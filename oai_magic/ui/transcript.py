@@ -62,7 +62,7 @@ def player_bundle(
 
 
 def footer_parts(result: TranscriptResult) -> List[str]:
-    parts = [result.filename, result.model]
+    parts = [result.filename, result.model_label]
     if result.task == "translate":
         parts.append("translated to English")
     if result.language:

@@ -228,11 +228,12 @@ class SideRequests(PanelLayout):
             widget.close()
 
     def _transcribe(self, source: Any) -> None:
+        from ...core.clients import audio_client
         from ...core.transcribe import TranscribeOptions, checked_options, transcribe_one
 
         try:
             options = checked_options(TranscribeOptions(), default_model=self._audio_model())
-            result = transcribe_one(self.client, source, options)
+            result = transcribe_one(audio_client(self.state), source, options)
             self.state.remember_headers(result.headers)
             current = self.input.value
             self.input.value = f"{current.rstrip()}\n{result.text}" if current.strip() else result.text
