@@ -206,14 +206,14 @@ class KernelState:
                 self.conversations[name] = Conversation(name)
             return self.conversations[name]
 
-    def insecure_http_warning(self) -> Optional[str]:
+    def insecure_http_warning(self, url: Optional[str] = None) -> Optional[str]:
         """A one-line warning, once per base URL per session, when the key would travel in clear.
 
         Plain ``http://`` to a host that is not this machine sends the key and every prompt
         readable on the network. Classrooms on a LAN do this on purpose, so it is a warning,
         silenced by ``OAIMagics.allow_insecure_http = True``.
         """
-        url = self.settings.resolved_base_url()
+        url = url or self.settings.resolved_base_url()  # or the audio base URL
         if self.settings.allow_insecure_http or not url.lower().startswith("http://"):
             return None
         host = url[len("http://") :].split("/")[0].rsplit("@", 1)[-1]

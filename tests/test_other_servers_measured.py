@@ -231,10 +231,13 @@ def test_transcribe_goes_to_the_audio_base_url_and_chat_to_the_base_url(
     assert server.requests[-1].path == "/v1/audio/transcriptions"
 
 
-def test_a_bad_audio_base_url_is_one_line_and_changes_nothing(shell, magics):
+def test_a_bad_audio_base_url_is_one_line_and_changes_nothing(shell, magics, capsys):
     error = run(shell, "%oai base-url --audio ftp://speech", expect=UsageError)
     assert "must start with http:// or https://" in str(error)
     assert magics.audio_base_url is None
+    assert run(shell, "%oai base-url --audio http://10.0.0.5:8000/v1").success
+    assert "http://10.0.0.5:8000/v1 is plain http to another machine" in capsys.readouterr().out
+    magics.audio_base_url = None
 
 
 def test_the_panel_dictates_through_the_audio_base_url(shell, speech_server, magics):

@@ -54,7 +54,11 @@ def run(magics: Any, line: str) -> None:
         value = settings_commands.parse_value(command, rest)
         setattr(magics, field, value)
         print(settings_commands.describe_change(state, field))
-        warning = state.insecure_http_warning() if field == "base_url" else None
+        warning = None
+        if field == "base_url":
+            warning = state.insecure_http_warning()
+        elif field == "audio_base_url" and value:
+            warning = state.insecure_http_warning(state.settings.resolved_audio_base_url())
         if warning:
             print(warning)
     elif command == "context":
