@@ -158,16 +158,6 @@ class TranscriptResult:
     served_model: Optional[str] = None  # the model the server says answered, when it says
 
     @property
-    def model_label(self) -> str:
-        """The served model where the server says it (speech servers may ignore ``model``), else
-        the requested one, marked so unless OpenAI's API (its headers) answered."""
-        if self.served_model and self.served_model != self.model:
-            return f"{self.served_model} (asked for {self.model})"
-        if self.served_model or "openai-version" in self.headers:
-            return self.model
-        return f"{self.model} (requested)"
-
-    @property
     def request_id(self) -> Optional[str]:
         return self.headers.get("x-request-id")
 

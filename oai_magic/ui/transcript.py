@@ -61,8 +61,18 @@ def player_bundle(
     return {"text/plain": text, "text/html": audio._repr_html_()}
 
 
+def model_label(result: TranscriptResult) -> str:
+    """The served model where the server says it (speech servers may ignore ``model``), else
+    the requested one, marked so unless OpenAI's API (its headers) answered."""
+    if result.served_model and result.served_model != result.model:  # server text: cleaned
+        return f"{terminal_safe(result.served_model)} (asked for {result.model})"
+    if result.served_model or "openai-version" in result.headers:
+        return result.model
+    return f"{result.model} (requested)"
+
+
 def footer_parts(result: TranscriptResult) -> List[str]:
-    parts = [result.filename, result.model_label]
+    parts = [result.filename, model_label(result)]
     if result.task == "translate":
         parts.append("translated to English")
     if result.language:
