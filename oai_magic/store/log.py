@@ -48,8 +48,8 @@ class Log:
                  max_blob_bytes: int = 5_000_000, clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], float] = time.time, connect: Connect = sqlite3.connect) -> None:
         self.path = resolve_log_path(None if path is None else str(path))
-        self.notebook = notebook or this_notebook()
-        self.kernel = kernel or f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._notebook = notebook or this_notebook()
+        self._kernel = kernel or f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.cleaner = Cleaner(secret)
         self.busy_timeout_s = busy_timeout_s
         self.flush_interval_s = flush_interval_s
@@ -67,6 +67,20 @@ class Log:
     def __repr__(self) -> str:
         state = "off" if self._off else ("open" if self._db is not None else "not opened yet")
         return f"<Log {self.path or '(none)'} notebook={self.notebook!r} {state}>"
+
+    @property
+    def notebook(self) -> str:
+        """The notebook as written and looked up: redacted like every string (a path can hold
+        anything)."""
+        return self.cleaner.text(self._notebook) or ""
+
+    @property
+    def kernel(self) -> str:
+        return self.cleaner.text(self._kernel) or ""
+
+    def _named(self, name: Optional[str]) -> Optional[str]:
+        """A name a caller looks up (conversation, notebook), as it was written."""
+        return self.cleaner.text(name)
 
     @property
     def enabled(self) -> bool:
@@ -175,13 +189,14 @@ class Log:
             practice=practice, starts_new=starts_new, system=system))
         return TurnHandle(self, turn_id)
 
-    def log_operation(self, conversation: str, kind: str, **detail: Any) -> None:
-        """An operation that changes ``conversation``, so a resume replays it exactly:
-        ``new``, ``reset``, ``undo``, ``pick`` (k=), ``system`` (text=), and ``load`` or
-        ``resume`` (conversation=, the whole ``Conversation`` or its ``to_dict()``)."""
+    def log_operation(self, conversation: str, kind: str, *, text: Optional[str] = None,
+                      k: Optional[int] = None, snapshot: Any = None) -> None:
+        """An operation that changes ``conversation``, so a resume replays it exactly: ``new``,
+        ``reset``, ``undo``, ``pick`` (``k``), ``system`` (``text``), and ``load`` or ``resume``
+        (``snapshot``: the whole ``Conversation`` as it now is, or its ``to_dict()``)."""
         if kind not in schema.OPERATIONS:
             raise ValueError(f"unknown operation {kind!r}: one of {', '.join(schema.OPERATIONS)}")
-        snapshot = detail.pop("conversation", None)
+        detail = {name: value for name, value in (("text", text), ("k", k)) if value is not None}
         if snapshot is not None and hasattr(snapshot, "to_dict"):
             snapshot = snapshot.to_dict()
         self.write(lambda db: resume.insert_operation(self, db, conversation, kind, detail, snapshot))
@@ -212,7 +227,7 @@ class Log:
     def spent_in_notebook(self, notebook: Optional[str] = None) -> float:
         return self.guarded(lambda db: db.execute(
             "SELECT COALESCE(SUM(cost_usd), 0) FROM usage WHERE notebook = ?",
-            (notebook or self.notebook,)).fetchone()[0], 0.0)
+            (self._named(notebook) or self.notebook,)).fetchone()[0], 0.0)
 
     # Resume, browse, forget.
 
@@ -221,8 +236,9 @@ class Log:
         """Conversations as the last kernel before this one left them (this notebook's, or
         ``notebook``'s, or every notebook's): system prompts, turns, partial turns marked partial.
         Reading only; log a ``resume`` operation for each one the session takes."""
-        where = None if all_notebooks else (notebook or self.notebook)
-        return self.guarded(lambda db: resume.rebuild(db, where, conversation, self.kernel), [])
+        where = None if all_notebooks else (self._named(notebook) or self.notebook)
+        name = self._named(conversation)
+        return self.guarded(lambda db: resume.rebuild(db, where, name, self.kernel), [])
 
     def saved_conversations(self) -> int:
         """How many conversations of this notebook a resume would bring back (for the hint)."""
@@ -232,7 +248,8 @@ class Log:
                all_notebooks: bool = False) -> List[browse.LoggedTurn]:
         """The latest turns, newest first (``%chat log``)."""
         where = None if all_notebooks else self.notebook
-        return self.guarded(lambda db: browse.recent(db, limit, where, conversation), [])
+        name = self._named(conversation)
+        return self.guarded(lambda db: browse.recent(db, limit, where, name), [])
 
     def search(self, text: str, limit: int = 20, *, all_notebooks: bool = True
                ) -> List[browse.LoggedTurn]:
@@ -245,8 +262,8 @@ class Log:
         """Erase for real: the rows, their attachments, the full-text index, the WAL and free
         pages. The usage ledger keeps its amounts, without content, so a daily budget stays."""
         where = None if all_notebooks else self.notebook
-        done = self.write(lambda db: browse.erase(db, where, conversation, before, self.full_text),
-                          None)
+        name = self._named(conversation)
+        done = self.write(lambda db: browse.erase(db, where, name, before, self.full_text), None)
         if done is None:
             return browse.Forgotten(0, False)
         return self.guarded(lambda db: browse.compact(db, done), browse.Forgotten(done, False))
@@ -279,7 +296,7 @@ class Log:
             db.row_factory = sqlite3.Row
             try:
                 row = db.execute("SELECT * FROM batches WHERE notebook = ? ORDER BY id DESC LIMIT 1",
-                                 (notebook or self.notebook,)).fetchone()
+                                 (self._named(notebook) or self.notebook,)).fetchone()
             finally:
                 db.row_factory = None
             if row is None:
@@ -295,7 +312,7 @@ class Log:
                   cell_id: Optional[str] = None) -> Optional[int]:
         """A ``--map`` job whose items are logged as they finish; its id (None: not logged)."""
         clean, now = self.cleaner, self.now()
-        row = (self.notebook, self.kernel, clean.text(cell_id), clean.text(target), fingerprint,
+        row = (self.notebook, self.kernel, clean.text(cell_id), clean.text(target), clean.text(fingerprint),
                int(count), clean.text(model), now)
         return self.write(lambda db: db.execute(
             "INSERT INTO map_jobs (notebook, kernel, cell_id, target, fingerprint, count, model,"
@@ -316,7 +333,7 @@ class Log:
             rows = db.execute(
                 "SELECT idx, result FROM map_items WHERE job_id IN (SELECT id FROM map_jobs"
                 " WHERE notebook = ? AND target = ? AND fingerprint = ?) ORDER BY job_id, at",
-                (self.notebook, self.cleaner.text(target), fingerprint)).fetchall()
+                (self.notebook, self.cleaner.text(target), self.cleaner.text(fingerprint))).fetchall()
             done: Dict[int, Dict[str, Any]] = {}
             for index, result in rows:
                 item = json.loads(result)

@@ -171,7 +171,7 @@ class _Replay:
                 self.exchange_turns.pop()
         elif kind == "system":
             text = detail.get("text")
-            thread.system = text if isinstance(text, str) and text else None
+            thread.system = text if isinstance(text, str) else None
         elif kind == "pick":
             last = next((m for m in reversed(thread.messages) if m.role == "assistant"), None)
             k = detail.get("k")
