@@ -123,7 +123,9 @@ def classify(exc: BaseException, path: Path, busy_timeout_s: float) -> Tuple[str
                        f"it is{suffix}")
     code = getattr(exc, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
-    reason = " ".join(str(exc).split()) or type(exc).__name__
+    reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+    if isinstance(exc, UnicodeDecodeError) or "Could not decode to UTF-8" in str(exc):
+        return "corrupt", "it holds text that is not UTF-8"  # never the text itself: one line
     if primary in (_CORRUPT, _NOTADB):
         return "corrupt", reason
     if primary in (_BUSY, _LOCKED):

@@ -122,7 +122,7 @@ class Log:
                     return default
                 try:
                     return action(self._database())
-                except (sqlite3.Error, OSError, schema.NewerSchema) as exc:
+                except (sqlite3.Error, OSError, UnicodeDecodeError, schema.NewerSchema) as exc:
                     assert self.path is not None
                     kind, line = classify(exc, self.path, self.busy_timeout_s)
                     if kind == "corrupt" and attempt == 1 and self._set_aside(line):
@@ -131,9 +131,9 @@ class Log:
                                    f"the log {self.path} is damaged ({line}) and could not be "
                                    "replaced; the log is off in this kernel and chat goes on")
                 except Exception as exc:  # a bug of ours must not break chat either
-                    logging.getLogger("oai_magic").exception("the log failed")
-                    self._turn_off(f"the log {self.path} failed ({type(exc).__name__}: {exc}); the "
-                                   "log is off in this kernel and chat goes on")
+                    logging.getLogger("oai_magic").debug("the log failed", exc_info=True)
+                    self._turn_off(f"the log {self.path} failed ({type(exc).__name__}); the log is "
+                                   "off in this kernel and chat goes on")
             return default
 
     def write(self, change: Callable[[sqlite3.Connection], T], default: Any = None) -> T:
