@@ -72,7 +72,7 @@ def search(db: sqlite3.Connection, text: str, limit: int, notebook: Optional[str
         phrase = '"' + text.replace('"', '""') + '"'
         rows = db.execute(
             f"SELECT {_COLUMNS} FROM turns_fts f JOIN turns t ON t.id = f.rowid"
-            f" WHERE turns_fts MATCH ? {scope} ORDER BY t.id DESC LIMIT ?",
+            f" WHERE turns_fts MATCH ? {scope} ORDER BY f.rowid DESC LIMIT ?",  # stops at limit
             [phrase, *params, max(0, int(limit))]).fetchall()
     else:
         pattern = _like_pattern(text)

@@ -40,24 +40,26 @@ def _v1_tables(db: sqlite3.Connection) -> None:
             status TEXT NOT NULL DEFAULT 'streaming' CHECK (status IN ({statuses})),
             partial INTEGER NOT NULL DEFAULT 0,
             starts_new INTEGER NOT NULL DEFAULT 0,  -- the cell's -n, applied when it commits
-            system TEXT,                             -- the cell's -s, likewise
-            prompt TEXT NOT NULL DEFAULT '',         -- the user's text, for listing and search
-            sent TEXT NOT NULL DEFAULT '[]',         -- JSON: the messages this turn adds, as sent
-            replies TEXT,                            -- JSON: assistant and tool messages committed
-            answer TEXT NOT NULL DEFAULT '',
-            reasoning TEXT,                          -- logged, never sent back
             model TEXT,
             request_id TEXT,
-            usage TEXT,                              -- JSON: the server's token counts
             cost_usd REAL,
             finish_reason TEXT,
-            error TEXT,
             server_host TEXT,
             practice INTEGER NOT NULL DEFAULT 0,
             replaces INTEGER,                        -- the turn a re-run cell replaced
             started_at REAL NOT NULL,
             updated_at REAL NOT NULL,
-            ended_at REAL
+            ended_at REAL,
+            -- Long text last, the searched columns first: SQLite reads a row's columns in order,
+            -- so a search or a listing never walks the overflow pages of the JSON behind them.
+            prompt TEXT NOT NULL DEFAULT '',         -- the user's text, for listing and search
+            answer TEXT NOT NULL DEFAULT '',
+            system TEXT,                             -- the cell's -s, applied when it commits
+            error TEXT,
+            usage TEXT,                              -- JSON: the server's token counts
+            reasoning TEXT,                          -- logged, never sent back
+            sent TEXT NOT NULL DEFAULT '[]',         -- JSON: the messages this turn adds, as sent
+            replies TEXT                             -- JSON: assistant and tool messages committed
         );
         CREATE INDEX turns_by_notebook ON turns (notebook, id);
         CREATE INDEX turns_by_conversation ON turns (notebook, conversation, id);
