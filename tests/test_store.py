@@ -267,3 +267,39 @@ def test_the_log_migrates_an_older_file_step_by_step(tmp_path):
     assert [t.prompt for t in log.search("old question")] == ["an old question"]
     assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert log.take_notices() == []
+
+
+def test_a_cell_and_the_panel_thread_write_through_one_log_at_once():
+    import threading
+
+    log = Log(notebook="nb")
+    start = threading.Barrier(2)
+
+    def chat(name: str) -> None:
+        start.wait()
+        for n in range(25):
+            turn = log.start_turn(name, [Message("user", f"{name} {n}")])
+            turn.update_answer("so far")
+            turn.flush()
+            turn.commit([Message("assistant", f"answer {n}")])
+
+    threads = [threading.Thread(target=chat, args=(name,)) for name in ("cell", "panel")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert log.problem is None
+    assert rows(log.path, "SELECT conversation, count(*) FROM turns WHERE status = 'committed'"
+                " GROUP BY conversation ORDER BY conversation") == [("cell", 25), ("panel", 25)]
+
+
+def test_the_log_settings_are_configurable_like_every_other(shell, magics):
+    from oai_magic.state import get_state
+
+    shell.run_line_magic("config", 'OAIMagics.log_path = ""')
+    shell.run_line_magic("config", "OAIMagics.daily_budget_usd = 2.5")
+    shell.run_line_magic("config", "OAIMagics.resume_hint = False")
+    settings = get_state(shell).settings
+    assert (settings.log_path, settings.daily_budget_usd, settings.resume_hint) == ("", 2.5, False)
+    assert (settings.log_busy_timeout_s, settings.log_max_blob_bytes) == (5.0, 5_000_000)
+    magics.log_path, magics.daily_budget_usd, magics.resume_hint = None, None, True
