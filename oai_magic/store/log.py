@@ -172,9 +172,6 @@ class Log:
         except sqlite3.Error:
             self._db = None
 
-    def amount(self, value: Any) -> Optional[float]:
-        return amount(value)
-
     # Turns and what changes conversations.
 
     def start_turn(self, conversation: str, sent: Sequence[Any], *, cell_id: Optional[str] = None,

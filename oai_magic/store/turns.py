@@ -11,7 +11,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from ..history import Message, content_text
-from .records import blob_refs, split_attachments, usage_amounts
+from .records import amount, blob_refs, split_attachments, usage_amounts
 
 if TYPE_CHECKING:
     from .log import Log
@@ -125,7 +125,7 @@ class TurnHandle:
                 " WHERE id = ?",
                 (int(partial), clean.json(messages), clean.text(answer), clean.text(reasoning),
                  clean.text(model), clean.text(request_id), clean.json(usage_amounts(usage)),
-                 log.amount(cost_usd), clean.text(finish_reason), clean.text(error),
+                 amount(cost_usd), clean.text(finish_reason), clean.text(error),
                  clean.text(server_host), None if practice is None else int(practice),
                  replaces, now, now, self.id))
             if replaces is not None:
