@@ -303,3 +303,28 @@ def test_the_log_settings_are_configurable_like_every_other(shell, magics):
     assert (settings.log_path, settings.daily_budget_usd, settings.resume_hint) == ("", 2.5, False)
     assert (settings.log_busy_timeout_s, settings.log_max_blob_bytes) == (5.0, 5_000_000)
     magics.log_path, magics.daily_budget_usd, magics.resume_hint = None, None, True
+
+
+def test_a_kernel_the_tests_start_writes_its_log_under_the_test_folder(tmp_path):
+    """kernel_env gives every kernel a private XDG_DATA_HOME, and JPY_SESSION_NAME is what the
+    test says (as Jupyter Server sets it), so a run never reads or writes the user's log."""
+    import sys
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from .kernels import kernel_env, kernel_manager
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell(
+        "from oai_magic.store import Log\nfrom oai_magic.history import Message\n"
+        "log = Log()\nlog.start_turn('default', [Message('user', 'from a kernel')])\n"
+        "print(log.path, log.notebook)")]
+    client = NotebookClient(notebook, km=kernel_manager(sys.executable, tmp_path / "jupyter"),
+                            timeout=120, resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env=kernel_env(tmp_path / "jupyter", {"JPY_SESSION_NAME": "work/a.ipynb"}))
+    printed = notebook.cells[0].outputs[0]["text"].split()
+    path = tmp_path / "jupyter" / "xdg-data" / "oai_magic" / "history.db"
+    assert printed == [str(path), "work/a.ipynb"]
+    assert [t.prompt for t in Log(path, notebook="work/a.ipynb").recent()] == ["from a kernel"]
