@@ -17,6 +17,7 @@ from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import get_state
 
 from .conftest import run
+from .interrupts import real_sigint
 from .recording import Notebook
 from .synthetic import delta_chunk
 
@@ -127,7 +128,8 @@ def _interrupt_after(server, shell, cell, *, chunks_before):
 
     magics.chat_view = view_that_signals
     try:
-        return run(shell, cell, expect=CellStopped)
+        with real_sigint(release=gate.set):
+            return run(shell, cell, expect=CellStopped)
     finally:
         magics.chat_view = original_view
         gate.set()
