@@ -161,7 +161,6 @@ class KernelState:
         self.budget_usd: Optional[float] = None
         self.budget_tokens: Optional[int] = None
         self.usage_ledger: Any = None
-        self.last_map: Any = None  # mapping.MapResult of the last %%chat --map
         self.batches: Dict[str, Any] = {}  # batch id -> batch.BatchJob, newest last
 
     def client(self) -> Any:

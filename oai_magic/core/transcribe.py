@@ -151,7 +151,6 @@ class TranscriptResult:
     usage: Optional[Dict[str, Any]] = None
     raw: Any = None
     headers: Dict[str, str] = field(default_factory=dict)
-    partial: bool = False
     error: Optional[str] = None
     notices: List[str] = field(default_factory=list)
     cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
@@ -159,6 +158,11 @@ class TranscriptResult:
     @property
     def request_id(self) -> Optional[str]:
         return self.headers.get("x-request-id")
+
+    @property
+    def partial(self) -> bool:
+        """An error cut the transcript short (what arrived is kept)."""
+        return self.error is not None
 
     def __str__(self) -> str:
         return self.text
@@ -246,7 +250,7 @@ def transcribe_one(
                 exc.request_id = stream.request_id
             if not pieces:
                 raise
-            result.partial, result.error = True, str(exc)
+            result.error = str(exc)
         finally:
             rest = redactor.flush()
             if rest:
@@ -342,7 +346,7 @@ def transcribe_all(
             view.failed(source, str(exc))
             continue
         state.remember_headers(result.headers)
-        _account(state, result, options)
+        account_transcription(state, result, options.conversation)
         if no_key:
             result.notices.insert(0, no_key)
             no_key = None
@@ -355,14 +359,14 @@ def transcribe_all(
     return batch
 
 
-def _account(state: KernelState, result: TranscriptResult, options: TranscribeOptions) -> None:
+def account_transcription(state: KernelState, result: TranscriptResult,
+                          conversation: Optional[str] = None) -> None:
     """The transcription's estimated cost, added to the session's totals (``%oai usage``)."""
-    from .costs import estimate_transcription_cost, ledger_of, transcription_usage
+    from .costs import estimate_cost, ledger_of, transcription_usage
 
-    result.cost = estimate_transcription_cost(result.usage, result.duration, result.model,
-                                              state.prices)
-    ledger_of(state).record(transcription_usage(result.usage, result.duration), result.model,
-                            options.conversation or "(transcriptions)", result.cost)
+    result.cost = estimate_cost(result.usage, result.model, state.prices, seconds=result.duration)
+    ledger_of(state).record(transcription_usage(result.usage), result.model,
+                            conversation or "(transcriptions)", result.cost)
 
 
 def record_in_conversation(state: KernelState, name: str, result: TranscriptResult) -> None:

@@ -21,14 +21,11 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from ..api.request import ChatOptions
 from ..state import KernelState, Message
-from .exchange import HistoryBudget, TurnStart, check_budget, send_request
+from .exchange import HistoryBudget, TurnStart, send_request
 from .results import Cancellation, ChatResult, ChatView, StoppedAnswer
 
 if TYPE_CHECKING:
     from .tools import Tool
-
-__all__ = ["ChatOptions", "ChatTurn", "HistoryBudget", "TurnOptions", "TurnStart", "check_budget",
-           "record_exchange"]
 
 Confirm = Callable[[str, Dict[str, Any]], bool]
 
