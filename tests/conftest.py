@@ -151,8 +151,8 @@ def panel(shell):
 
 
 # --- browser tests: one JupyterLab and one Chromium for every browser test of this process ---------
-# Starting them takes seconds; a test costs only its page. Under pytest-xdist the browser test
-# files share the xdist_group "browser", so one worker runs them all (see pytest_collection_modifyitems).
+# Starting them takes seconds; a test costs only its page. Under pytest-xdist (--dist loadfile) a
+# worker starts them once, for the browser test files it is given.
 
 
 @pytest.fixture(scope="session")
@@ -208,13 +208,3 @@ def screenshots():
                   or Path(__file__).resolve().parent.parent / "artifacts" / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items):
-    """Under ``--dist loadgroup`` a test file is one unit of work (module fixtures start once),
-    unless it names its group: browser test files say ``xdist_group("browser")``."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-

@@ -17,7 +17,7 @@ from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import get_state
 
 from .conftest import run
-from .interrupts import real_sigint
+from .interrupts import SIGINT_WAIT_S, real_sigint
 from .recording import Notebook
 from .synthetic import delta_chunk
 
@@ -115,7 +115,7 @@ def _interrupt_after(server, shell, cell, *, chunks_before):
         def begin(notices):
             original_begin(notices)
             if chunks_before == 0:  # the request is on its way; nothing will arrive before the gate
-                threading.Thread(target=lambda: (server.wait_for_requests(1), interrupt())).start()
+                threading.Thread(target=lambda: (server.wait_for_requests(1, SIGINT_WAIT_S), interrupt())).start()
 
         def delta(index, text):
             original_delta(index, text)

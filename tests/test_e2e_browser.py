@@ -7,7 +7,6 @@ Screenshots go to $OAI_E2E_SCREENSHOTS (default artifacts/screenshots).
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import expect
 
 from tests.browser import (
@@ -16,7 +15,6 @@ from tests.browser import (
     run_cells_through,
 )
 
-pytestmark = pytest.mark.xdist_group("browser")  # one worker, one JupyterLab (tests/conftest.py)
 expect.set_options(timeout=30_000)  # a loaded CI machine may take a while to draw an update
 
 # Records the text length of an element at every DOM change, and whether a "done" marker (the
