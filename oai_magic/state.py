@@ -168,6 +168,8 @@ class KernelState:
         self._client_settings: Optional[Settings] = None
         self.conversations: Dict[str, Conversation] = {}
         self.last_headers: Dict[str, str] = {}
+        self.last_headers_from: Optional[str] = None  # the base URL that sent last_headers
+        self.turn_locks: Dict[str, Any] = {}  # conversation -> the RLock its turns take in turn
         self._listeners: List[Listener] = []
         self._failed_listeners: set = set()
         self._warned_insecure: set = set()
@@ -251,6 +253,7 @@ class KernelState:
     def remember_headers(self, headers: Dict[str, str]) -> None:
         if headers:
             self.last_headers = dict(headers)
+            self.last_headers_from = self.settings.resolved_base_url()
             self.notify("response", {"headers": self.last_headers})
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:

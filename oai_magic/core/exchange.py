@@ -154,8 +154,9 @@ def send_request(
             result.error = None
             failure = None
         state.remember_headers(result.headers)
-        if accumulator.usage or accumulator.choices:
-            _account(state, result)
+        # A stop after the server took the request is billed too, with no usage reported.
+        if accumulator.usage or accumulator.choices or (result.interrupted and result.headers):
+            _account(state, result, messages)
     return result, failure
 
 
@@ -205,10 +206,15 @@ def check_budget(state: KernelState, model: Optional[str]) -> None:
         raise InputError(refusal)
 
 
-def _account(state: KernelState, result: ChatResult) -> None:
-    """The response's estimated cost, added to the session's totals."""
-    from .costs import estimate_cost, ledger_of
+def _account(state: KernelState, result: ChatResult, messages: List[Dict[str, Any]]) -> None:
+    """The response's estimated cost, added to the session's totals (a partial answer the
+    server reported no usage for is estimated from its characters)."""
+    from .costs import estimate_cost, estimated_usage, ledger_of
 
+    if result.partial and not result.usage:
+        result.usage = estimated_usage(messages, [
+            c.text + (c.refusal or "") + (c.reasoning or "") + str(c.tool_calls or "")
+            for c in result.choices], CHARS_PER_TOKEN)
     result.cost = estimate_cost(result.usage, result.model, state.prices, tier=result.service_tier)
     ledger_of(state).record(result.usage, result.model, result.conversation, result.cost)
 

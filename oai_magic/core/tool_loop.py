@@ -61,7 +61,7 @@ class ToolTurn(ChatTurn):
     again after recording on an interrupt, or when nothing usable came back.
     """
 
-    def run(self, prompt: Any, view: Any) -> ToolChatResult:
+    def _run(self, prompt: Any, view: Any) -> ToolChatResult:  # ChatTurn.run: in order
         turn = self.options
         options, clock = turn.request, turn.clock
         validate_chat_options(options)  # a bad option is one line, before anything is shown

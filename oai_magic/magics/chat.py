@@ -16,7 +16,7 @@ from ..api.request import ChatOptions, parse_logit_bias, parse_params, validate_
 from ..core.exchange import check_budget
 from ..core.results import ChatResult, StoppedAnswer
 from ..core.turn import TurnOptions
-from .arguments import PROMPT_BELOW, parse_line, read_words
+from .arguments import PROMPT_BELOW, parse_line, read_words, split_off_map_items
 
 HELP = """Send the cell to the chat model and stream the answer as Markdown.
 
@@ -28,7 +28,10 @@ HELP = """Send the cell to the chat model and stream the answer as Markdown.
 
 def run(magics: Any, line: str, cell: str) -> None:
     """One ``%%chat`` cell: its options, its prompt and context, then one turn (or --map)."""
+    line, map_items = split_off_map_items(line)
     args = parse_line(magics.chat, line)
+    if map_items is not None:
+        args.map = map_items  # the expression as typed, quotes and spaces kept
     cell = cell.rstrip()
     if args.map is None and (args.concurrency is not None or args.item_timeout is not None
                              or args.yes or args.resume or args.batch):
@@ -62,7 +65,8 @@ def run(magics: Any, line: str, cell: str) -> None:
                 turn, args.tools, args.tool_choice, args.auto_tools, magics.shell.user_ns,
                 max_rounds=magics.max_tool_rounds,
                 max_calls_per_round=magics.max_tool_calls_per_round)
-    queue_notice(magics.state, notice)  # everything is valid (the tools too): the first state change
+    # Everything is valid (the tools too): the first state change.
+    queue_notice(magics.state, sent.unknown_names, notice)
     result = ask(magics, args, content, turn)
     problem = parse_structured(target, result) if target is not None else None
     after_answer(magics, args, result)
@@ -109,10 +113,11 @@ def prompt_and_context(magics: Any, args: Any, cell: str) -> Any:
     if args.no_interpolate:
         prompt = cell
     else:
-        from ..core.interpolate import interpolate_prompt
+        from ..core.interpolate import UNKNOWN_NAME, interpolate_prompt, unknown_names_notice
 
         prompt, parts = interpolate_prompt(cell, magics.shell.user_ns, state, summarise=summary)
-        sent.parts = [SentPart(*part) for part in parts]
+        sent.parts = [SentPart(*part) for part in parts if part[0] != UNKNOWN_NAME]
+        sent.unknown_names = unknown_names_notice(parts)
     watcher = getattr(magics, "figure_watcher", None)
     for spec in args.image:
         sent.images.append(resolve_image(
@@ -134,10 +139,11 @@ def with_context(magics: Any, args: Any, prompt: str, sent: Any) -> Tuple[Any, O
     return user_content(prompt, block, sent.images, args.detail), sent.notice()
 
 
-def queue_notice(state: Any, notice: Optional[str]) -> None:
-    """The sent-line for the next request to show, once nothing can refuse the cell any more."""
+def queue_notice(state: Any, *notices: Optional[str]) -> None:
+    """The sent-line (and the unknown-names line) for the next request to show, once nothing
+    can refuse the cell any more."""
     with state.lock:
-        state.context_notices = [notice] if notice else []
+        state.context_notices = [notice for notice in notices if notice]
 
 
 def chat_options(magics: Any, args: Any) -> ChatOptions:

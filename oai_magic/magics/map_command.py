@@ -59,6 +59,27 @@ def _template(magics: Any, args: Any, cell: str) -> ItemTemplate:
     return template
 
 
+def _items_value(magics: Any, expression: str) -> Any:
+    """What ``--map`` names: a variable, or an expression evaluated in the user's namespace
+    (``df["region"]``, ``df.region``); whatever goes wrong is one line."""
+    from ..render.chrome import one_line, terminal_safe
+
+    namespace = magics.shell.user_ns
+    if expression.isidentifier():
+        if expression not in namespace:
+            raise UsageError(f"--map {expression}: no such variable in the kernel.")
+        return namespace[expression]
+    try:
+        code = compile(expression, "<--map>", "eval")
+    except SyntaxError as exc:
+        raise UsageError(f"--map {expression}: not a Python expression ({exc.msg})") from None
+    try:
+        return eval(code, magics.shell.user_global_ns, namespace)
+    except Exception as exc:  # the user's expression: any error is theirs, said in one line
+        reason = str(exc) if isinstance(exc, NameError) else f"{type(exc).__name__}: {exc}"
+        raise UsageError(terminal_safe(one_line(f"--map {expression}: {reason}"))) from None
+
+
 def _system_prompt(magics: Any, args: Any) -> Optional[str]:
     """``-s`` applies; otherwise ``-c NAME`` lends that conversation's system prompt (only)."""
     if args.system:
@@ -103,10 +124,8 @@ def _previous(magics: Any, args: Any, count: int) -> Optional[MapResult]:
 def run(magics: Any, args: Any, cell: str) -> None:
     """The whole ``%%chat --map`` cell: everything validated before the first request."""
     _refuse_other_options(args)
-    if args.map not in magics.shell.user_ns:
-        raise UsageError(f"--map {args.map}: no such variable in the kernel.")
     try:
-        items: MapItems = items_of(magics.shell.user_ns[args.map], args.map)
+        items: MapItems = items_of(_items_value(magics, args.map), args.map)
     except InputError as exc:
         raise UsageError(str(exc)) from None
     template = _template(magics, args, cell)
