@@ -339,7 +339,7 @@ def test_an_uploaded_audio_file_is_transcribed_into_the_input(shell, panel, serv
     p.input.value = "Summarise:"
     p.upload.value = ({"name": "hello.wav", "type": "audio/wav", "size": len(data),
                        "content": memoryview(data),
-                       "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+                       "last_modified": datetime.datetime.now(datetime.UTC)},)
     p.wait(10)
     assert p.input.value.startswith("Summarise:\n[practice transcript] hello.wav")
     assert p.upload.value == () and not p.upload.disabled
@@ -350,7 +350,7 @@ def test_an_uploaded_audio_file_is_transcribed_into_the_input(shell, panel, serv
 
     p.upload.value = ({"name": "notes.txt", "type": "text/plain", "size": 5,
                        "content": memoryview(b"hello"),
-                       "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+                       "last_modified": datetime.datetime.now(datetime.UTC)},)
     assert "notes.txt is not an audio file" in p.error and len(server.requests) == 1
 
 

@@ -116,7 +116,7 @@ def _day(created: Any) -> str:
     if isinstance(created, bool) or not isinstance(created, (int, float)):
         return ""
     try:
-        return datetime.datetime.fromtimestamp(created, datetime.timezone.utc).strftime("%Y-%m-%d")
+        return datetime.datetime.fromtimestamp(created, datetime.UTC).strftime("%Y-%m-%d")
     except (OverflowError, OSError, ValueError):
         return ""
 
