@@ -38,7 +38,7 @@ ONLY_IMPORTER = {
     "genai_prices": "core.costs",  # the price data, read by the one cost function
 }
 # Kept so that users' code keeps working where the README sends them; each re-exports one layer.
-SHIMS = {"tools"}  # oai_magic.tools.function_schema
+SHIMS = {"tools", "events"}  # oai_magic.tools.function_schema, oai_magic.events.TextDelta
 ROOT_MODULES = {"__init__", "_autoload"}
 LAYER_PACKAGES = {"api", "core", "store", "render", "ui", "magics", "cli", "practice"}
 MAY_IMPORT_IPYTHON = {"render", "ui", "magics", "cli", "root"}

@@ -16,7 +16,8 @@ from ..api.accumulator import ChatAccumulator, MalformedChunk
 from ..api.request import ChatOptions, apply_extra_fields, build_chat_payload
 from ..errors import APIError, BadRequestError, InputError, OAIError, StreamIncompleteError
 from ..state import Conversation, KernelState, Message, StreamRedactor, content_images, redact
-from .results import Cancellation, ChatResult, ChatView, Choice
+from .events import View
+from .results import Cancellation, ChatResult, Choice
 
 if TYPE_CHECKING:
     from .turn import TurnOptions
@@ -38,6 +39,12 @@ class HistoryBudget:
     max_messages: Optional[int] = None
     max_tokens: Optional[int] = None
     context_tokens: Optional[int] = None
+
+    @classmethod
+    def of(cls, settings: Any) -> HistoryBudget:
+        """The budget the session's settings give (``history_max_*``, ``context_tokens``)."""
+        return cls(settings.history_max_messages, settings.history_max_tokens,
+                   settings.context_tokens)
 
     def tokens_for(self, answer_tokens: Optional[int]) -> Optional[int]:
         if self.context_tokens is None:
@@ -75,7 +82,7 @@ class TurnStart:
 
 
 def send_request(
-    state: KernelState, client: Any, new_messages: List[Message], view: ChatView,
+    state: KernelState, client: Any, new_messages: List[Message], view: View,
     turn: TurnOptions, options: ChatOptions,
 ) -> Tuple[ChatResult, Optional[BaseException]]:
     """One request: history + ``new_messages`` → stream into ``view`` → (result, failure).
@@ -147,6 +154,8 @@ def send_request(
         state.remember_headers(result.headers)
         if accumulator.usage or accumulator.choices:
             _account(state, result)
+            if result.usage:
+                view.usage(result.usage, result.cost)
     return result, failure
 
 
@@ -215,7 +224,7 @@ def _names_field(error: APIError, name: str) -> bool:
 class _Exchange:
     """The stream of one request, fed into the accumulator and shown in the view as it comes."""
 
-    def __init__(self, state: KernelState, client: Any, view: ChatView, result: ChatResult,
+    def __init__(self, state: KernelState, client: Any, view: View, result: ChatResult,
                  cancellation: Optional[Cancellation], clock: Callable[[], float]) -> None:
         self.state, self.client, self.view, self.result = state, client, view, result
         self.cancellation, self.clock = cancellation, clock
@@ -271,20 +280,17 @@ class _Exchange:
         self._show_tool_calls()
 
     def _show_tool_calls(self) -> None:
-        """Tell a view that wants them (``view.tool_calls``) about tool calls as they form.
+        """Tell the view (``view.tool_calls``) about tool calls as they form.
 
         What changed is read from the accumulator's state (one rule for what a tool call is).
         The calls are redacted whole each time, so a key split across fragments is masked too.
         """
-        show = getattr(self.view, "tool_calls", None)
-        if show is None:
-            return
         for index, choice in self.accumulator.choices.items():
             shape = tuple((len(c), len(c["function"]["name"]), len(c["function"]["arguments"]))
                           for c in choice.tool_call_list())
             if shape and shape != self._calls_shown.get(index):
                 self._calls_shown[index] = shape
-                show(index, Choice.from_state(choice, self.key).tool_calls)
+                self.view.tool_calls(index, Choice.from_state(choice, self.key).tool_calls)
 
     def receive(self, payload: Dict[str, Any], options: ChatOptions) -> None:
         result, view, clock, cancellation = self.result, self.view, self.clock, self.cancellation
@@ -343,14 +349,12 @@ class _Exchange:
             )
 
 
-def _show_reasoning(view: ChatView, accumulator: ChatAccumulator, key: Optional[str] = None) -> None:
-    """Streamed reasoning goes to a view that shows it (``view.reasoning``); others skip it.
+def _show_reasoning(view: View, accumulator: ChatAccumulator, key: Optional[str] = None) -> None:
+    """Streamed reasoning goes to the view (``view.reasoning``; a no-op where not shown).
 
     Reasoning is server text too: each piece is redacted before any view sees it."""
-    show = getattr(view, "reasoning", None)
-    if show is not None:
-        for index, text in accumulator.reasoning_deltas:
-            show(index, redact(text, key))
+    for index, text in accumulator.reasoning_deltas:
+        view.reasoning(index, redact(text, key))
 
 
 def _check_size(accumulator: ChatAccumulator, max_answer_chars: int) -> None:

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from ..api.request import ChatOptions
 from ..state import KernelState, Message
+from .events import View
 from .exchange import HistoryBudget, TurnStart, check_budget, send_request
-from .results import Cancellation, ChatResult, ChatView, StoppedAnswer
+from .results import Cancellation, ChatResult, StoppedAnswer
 
 if TYPE_CHECKING:
     from .tools import Tool
@@ -93,7 +94,7 @@ class ChatTurn:
         self.result: Optional[ChatResult] = None
         self.recorded: List[Message] = []
 
-    def run(self, prompt: Any, view: ChatView) -> ChatResult:
+    def run(self, prompt: Any, view: View) -> ChatResult:
         user = Message("user", prompt)
         result, failure = self.request([user], view)
         _tool_calls_as_text(result, view)
@@ -108,7 +109,7 @@ class ChatTurn:
             raise failure
         return result
 
-    def request(self, new_messages: List[Message], view: ChatView,
+    def request(self, new_messages: List[Message], view: View,
                 options: Optional[ChatOptions] = None) -> Any:
         """One request of this turn: (result, failure); records nothing."""
         return send_request(self.state, self.client, new_messages, view, self.options,
@@ -142,7 +143,7 @@ def _no_text(tool_calls: Any) -> Optional[str]:
     return "" if tool_calls else None
 
 
-def _tool_calls_as_text(result: ChatResult, view: ChatView) -> None:
+def _tool_calls_as_text(result: ChatResult, view: View) -> None:
     """Tool calls nobody offered tools for are shown and kept as text, never as ``tool_calls``.
 
     Recorded as calls they would need tool replies, and the next request would be one the API

@@ -12,8 +12,11 @@ from typing import Any, Optional, Tuple
 
 from IPython.core.error import UsageError
 
-from ..api.request import ChatOptions, parse_logit_bias, parse_params, validate_chat_options
+from ..api.request import ChatOptions
+from ..core.chat_options import request_options
+from ..core.chat_setup import check_tool_flags, with_tools
 from ..core.results import ChatResult, StoppedAnswer
+from ..core.tools import resolve_tools
 from ..core.turn import TurnOptions, check_budget
 from .arguments import PROMPT_BELOW, parse_line, read_words
 
@@ -62,7 +65,6 @@ def run(magics: Any, line: str, cell: str) -> None:
         raise UsageError(f"%%chat: {PROMPT_BELOW}.")
     content, notice = with_context(magics, args, prompt, sent)
     options = chat_options(magics, args)
-    validate_chat_options(options)
     target = schema_target(magics, args)
     if target is not None:
         options.json_schema = target.response_format()
@@ -70,50 +72,26 @@ def run(magics: Any, line: str, cell: str) -> None:
     check_budget(magics.state, options.extra.get("model", options.model
                                                  or magics.state.settings.model))
     turn = turn_options(magics, args, options)
-    if args.tools or args.tool_choice or args.auto_tools or (options.n or 1) > 1:
-        from . import chat_extras
-
-        chat_extras.check_flags(args.tools, args.tool_choice, args.auto_tools, options.n or 1)
-        if args.tools:
-            turn = chat_extras.with_tools(
-                turn, args.tools, args.tool_choice, args.auto_tools, magics.shell.user_ns,
-                max_rounds=magics.max_tool_rounds,
-                max_calls_per_round=magics.max_tool_calls_per_round)
+    check_tool_flags(args.tools, args.tool_choice, args.auto_tools, options.n or 1)
+    if args.tools:
+        turn = with_tools(turn, resolve_tools(args.tools, magics.shell.user_ns), args.tool_choice,
+                          args.auto_tools, magics.settings)
     queue_notice(magics.state, notice)  # everything is valid (the tools too): the first state change
-    result = ask(magics, args, content, turn)
-    problem = parse_structured(target, result) if target is not None else None
+    result = ask(magics, args, content, turn, target)
     after_answer(magics, args, result)
-    if problem:
-        raise UsageError(problem)
+    if result.schema_problem:
+        raise UsageError(result.schema_problem)
 
 
 def schema_target(magics: Any, args: Any) -> Any:
     if not args.schema:
         return None
-    from ..core.structured import schema_target as target_of
+    from ..core.chat_setup import schema_target_of
 
     if args.schema not in magics.shell.user_ns:
         raise UsageError(f"--schema {args.schema}: no such variable (define a dataclass, "
                          "TypedDict, JSON-schema dict or pydantic model first).")
-    return target_of(magics.shell.user_ns[args.schema], args.schema)
-
-
-def parse_structured(target: Any, result: ChatResult) -> Any:
-    """Every choice's answer as the object asked for; the first problem as one line."""
-    from ..core.structured import StructuredAnswerError, parse_answer
-
-    if result.partial:
-        return None
-    problem = None
-    for choice in result.choices:
-        try:
-            choice.parsed = parse_answer(choice.text, target, choice.refusal)
-        except StructuredAnswerError as exc:
-            label = f"choice {choice.index + 1}: " if len(result.choices) > 1 else ""
-            problem = problem or (f"--schema: {label}{exc} (the raw text is kept in "
-                                  f"'{result.conversation}' and in result.text)")
-    result.parsed = result.choices[0].parsed if result.choices else None
-    return problem
+    return schema_target_of(magics.shell.user_ns[args.schema], args.schema)
 
 
 def prompt_and_context(magics: Any, args: Any, cell: str) -> Any:
@@ -152,7 +130,7 @@ def with_context(magics: Any, args: Any, prompt: str, sent: Any) -> Tuple[Any, O
     if args.context:
         block, parts = context_block(parse_names(args.context), magics.shell.user_ns)
         sent.parts = parts + sent.parts
-    sent.check_cap(magics.max_context_chars)
+    sent.check_cap(magics.settings.max_context_chars)
     return user_content(prompt, block, sent.images, args.detail), sent.notice()
 
 
@@ -163,30 +141,14 @@ def queue_notice(state: Any, notice: Optional[str]) -> None:
 
 
 def chat_options(magics: Any, args: Any) -> ChatOptions:
-    """The request options of a ``%%chat`` line, over the configured ``extra_body``."""
-    params = parse_params(args.param)
-    return ChatOptions(
-        model=args.model,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_tokens=args.max_tokens,
-        max_tokens_field=magics.max_tokens_param,
-        seed=args.seed,
-        stop=list(args.stop),
-        json_mode=args.json,
-        stream=not args.no_stream,
-        n=args.choices,
-        presence_penalty=args.presence_penalty,
-        frequency_penalty=args.frequency_penalty,
-        logit_bias=parse_logit_bias(args.logit_bias) if args.logit_bias else None,
-        user=args.user,
-        organization=args.org,
-        project=args.project,
-        reasoning_effort=args.reasoning_effort,
-        verbosity=args.verbosity,
-        extra={**magics.extra_body, **params},
-        param_names=list(params),
-    )
+    """The request options of a ``%%chat`` line: the same builder as ``Session.chat``."""
+    return request_options(
+        magics.settings, model=args.model, temperature=args.temperature, top_p=args.top_p,
+        max_tokens=args.max_tokens, seed=args.seed, stop=list(args.stop), json=args.json,
+        no_stream=args.no_stream, choices=args.choices, presence_penalty=args.presence_penalty,
+        frequency_penalty=args.frequency_penalty, logit_bias=args.logit_bias, user=args.user,
+        org=args.org, project=args.project, reasoning_effort=args.reasoning_effort,
+        verbosity=args.verbosity, param=list(args.param))
 
 
 def turn_options(magics: Any, args: Any, options: ChatOptions) -> TurnOptions:
@@ -203,7 +165,7 @@ def chat_view(magics: Any, args: Any) -> Any:
 
         if rich:
             return NotebookToolView(plain=args.plain, footer=not args.no_footer,
-                                    json_mode=args.json, render_interval=magics.render_interval)
+                                    json_mode=args.json, render_interval=magics.settings.render_interval)
         return TerminalToolView(footer=not args.no_footer)
     n = args.choices or 1
     if n > 1:
@@ -211,7 +173,7 @@ def chat_view(magics: Any, args: Any) -> Any:
 
         if rich:
             return ColumnsView(n, plain=args.plain, footer=not args.no_footer,
-                               json_mode=args.json, render_interval=magics.render_interval)
+                               json_mode=args.json, render_interval=magics.settings.render_interval)
         return TerminalChoicesView(n, footer=not args.no_footer)
     from ..ui.notebook import NotebookChatView, TerminalChatView
 
@@ -220,18 +182,16 @@ def chat_view(magics: Any, args: Any) -> Any:
             plain=args.plain,
             footer=not args.no_footer,
             json_mode=args.json,
-            render_interval=magics.render_interval,
+            render_interval=magics.settings.render_interval,
         )
     return TerminalChatView(footer=not args.no_footer)
 
 
-def ask(magics: Any, args: Any, prompt: Any, turn: TurnOptions) -> ChatResult:
-    """Run the turn (``ToolTurn`` when tools are offered) into the cell's view."""
-    from .chat_extras import run_turn
-
+def ask(magics: Any, args: Any, prompt: Any, turn: TurnOptions, target: Any = None) -> ChatResult:
+    """The session runs the turn (a tool loop when tools are offered) into the cell's view."""
     view = magics.chat_view(args)
     try:
-        return run_turn(magics.state, magics.client, prompt, view, turn)
+        return magics.state.start_turn(prompt, turn, target).play(view)
     except StoppedAnswer as stop:
         if args.out:
             magics.shell.user_ns[args.out] = stop.result  # the partial result, as -o promises
@@ -287,13 +247,13 @@ def fix(magics: Any, line: str) -> None:
                          "nothing to fix.")
     text = last.text(state.settings.resolved_key())
     sent = Sent([SentPart("traceback", text)])
-    sent.check_cap(magics.max_context_chars)
+    sent.check_cap(magics.settings.max_context_chars)
     content = [{"type": "text", "text": FIX_REQUEST}, {"type": "text", "text": text}]
     view_args = types.SimpleNamespace(
         conversation=args.conversation, plain=False, no_footer=False, json=False, out=None,
         to_cell=True, new=False, system=None, tools=None, choices=None,
     )
-    options = ChatOptions(model=args.model, max_tokens_field=magics.max_tokens_param)
+    options = request_options(magics.settings, model=args.model)
     check_budget(state, options.model or state.settings.model)
     turn = turn_options(magics, view_args, options)
     queue_notice(state, sent.notice())

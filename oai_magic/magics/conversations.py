@@ -131,8 +131,7 @@ def _history(state: KernelState, args: Any) -> Any:
 
 def _reset(state: KernelState, args: Any) -> None:
     if args.all:
-        count = len(state.conversations)
-        state.conversations.clear()
+        count = state.forget_conversations()
         print(f"All {count} conversations removed.")
         return
     _existing(state, args.conversation).reset()

@@ -142,7 +142,7 @@ def run(magics: Any, args: Any, cell: str) -> None:
     tokens = sum(estimate_need(len(str(p["messages"])), options.max_tokens) for p in payloads.values())
     cost = estimated_cost(model, {"prompt_tokens": tokens, "completion_tokens": 0}) if payloads else 0
     if not args.yes:
-        _confirm(len(payloads), model, tokens, cost, magics.map_confirm_usd, args.batch)
+        _confirm(len(payloads), model, tokens, cost, magics.settings.map_confirm_usd, args.batch)
     result = previous if previous is not None else MapResult(
         len(items.elements), model=model, index=items.index, series_factory=items.series_factory)
     if args.batch:
@@ -197,26 +197,26 @@ def _run_with_progress(magics: Any, args: Any, payloads: Dict[int, Dict[str, Any
         return
     view = NotebookMapView() if magics.rich_display() else TerminalMapView()
     resumed = f" (resuming {len(indices)} of {len(result)})" if args.resume else ""
-    view.begin(len(indices), f"Sending {len(indices)} requests to {payloads[indices[0]]['model']}"
+    view.map_begin(len(indices), f"Sending {len(indices)} requests to {payloads[indices[0]]['model']}"
                f"{resumed}, {min(job.concurrency, len(indices))} at a time.")
     interrupted = False
     try:
         run_map(job, result, Pacer(), stop,
-                on_item=lambda item: view.update(progress_of(result, indices, started)))
+                on_item=lambda item: view.map_progress(progress_of(result, indices, started)))
     except KeyboardInterrupt:
         interrupted = True
     progress = progress_of(result, indices, started)
-    view.update(progress, force=True)
+    view.map_progress(progress, force=True)
     if interrupted:
         line = summary_line(progress, args.out, "stopped")
-        view.end(progress, line)
+        view.map_end(progress, line)
         hint = f"; --resume sends the {len(result.todo())} left" if args.out else ""
         raise CellStopped(f"■ stopped — {result.done} of {len(result)} answers kept"
                           f"{' in ' + args.out if args.out else ''}{hint}")
     if result.stop_reason:
-        view.end(progress, summary_line(progress, args.out, "stopped"))
+        view.map_end(progress, summary_line(progress, args.out, "stopped"))
         raise UsageError(f"--map stopped: {result.stop_reason}")
-    view.end(progress, summary_line(progress, args.out))
+    view.map_end(progress, summary_line(progress, args.out))
 
 
 def batch_command(magics: Any, line: str) -> Any:
@@ -247,16 +247,16 @@ def batch_command(magics: Any, line: str) -> Any:
             return MapProgress(total=counts["total"] or job.count, done=counts["completed"],
                                failed=counts["failed"], elapsed=time.monotonic() - started)
 
-        view.begin(job.count or 1, f"Waiting for {job.id} (Ctrl-C stops waiting, not the batch).")
+        view.map_begin(job.count or 1, f"Waiting for {job.id} (Ctrl-C stops waiting, not the batch).")
         try:
-            job.wait(on_poll=lambda job: view.update(snapshot(job), force=True))
+            job.wait(on_poll=lambda job: view.map_progress(snapshot(job), force=True))
         except KeyboardInterrupt:
-            view.end(snapshot(job), f"■ stopped waiting: {job.id} is {job.status}")
+            view.map_end(snapshot(job), f"■ stopped waiting: {job.id} is {job.status}")
             raise CellStopped(f"■ stopped waiting — {job.id} goes on ({job.status}); "
                               "%chat batch wait resumes waiting") from None
         counts = job.request_counts
         failed = f", {counts['failed']} failed" if counts["failed"] else ""
-        view.end(snapshot(job), f"{job.id} {job.status}: {counts['completed']} of "
+        view.map_end(snapshot(job), f"{job.id} {job.status}: {counts['completed']} of "
                  f"{counts['total']} answered{failed} in {time.monotonic() - started:.1f} s; "
                  f"%chat batch results {job.id} gets them")
         return None

@@ -28,11 +28,11 @@ def run(magics: Any, line: str) -> None:
             conversation=args.conversation, organization=args.org, project=args.project,
             extra=parse_params(args.param),
         ),
-        default_model=magics.transcribe_model,
+        default_model=magics.settings.transcribe_model,
     )
     sources = resolve_sources(args.sources, magics.shell.user_ns)
     view = TranscribeDisplay(
-        rich=magics.rich_display(), streaming=options.stream, render_interval=magics.render_interval
+        rich=magics.rich_display(), streaming=options.stream, render_interval=magics.settings.render_interval
     )
     try:
         batch = transcribe_usecase.transcribe_all(magics.state, magics.client, sources, options, view)
@@ -57,4 +57,4 @@ def open_panel(magics: Any, line: str) -> Any:
         )
     from ..ui.panel.panel import ChatPanel
 
-    return ChatPanel(args.conversation, state=magics.state, client=magics.client, magics=magics)
+    return ChatPanel(args.conversation, session=magics.state, client=magics.client)

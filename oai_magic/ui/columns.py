@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 from typing import Any, List, Optional, TextIO, Tuple
 
+from ..core.events import View
 from ..core.results import ChatResult, Choice
 from ..render.chrome import (
     ANSWER_REGION,
@@ -143,7 +144,7 @@ class ColumnsView(RichView):
         self.surface.finish(html, "\n\n".join(texts))
 
 
-class TerminalChoicesView:
+class TerminalChoicesView(View):
     """``-N`` in a terminal: each choice printed whole, one after another, once all are done."""
 
     def __init__(self, n: int, *, footer: bool = True, stream: Optional[TextIO] = None) -> None:

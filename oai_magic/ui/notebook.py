@@ -6,6 +6,7 @@ import sys
 import time
 from typing import Any, Callable, List, Optional, TextIO
 
+from ..core.events import View
 from ..core.results import ChatResult
 from ..render.chrome import (
     ANSWER_REGION,
@@ -30,7 +31,7 @@ from ..render.reasoning import (
 )
 
 
-class RichView:
+class RichView(View):
     """What every notebook view is told: Markdown or plain, footer, JSON pretty-printing, pace."""
 
     def __init__(
@@ -104,7 +105,7 @@ class NotebookChatView(RichView):
         self.surface.finish(html, text)
 
 
-class TerminalChatView:
+class TerminalChatView(View):
     """Plain tokens as they arrive, for terminal IPython (no rich frontend)."""
 
     def __init__(self, *, footer: bool = True, stream: Optional[TextIO] = None) -> None:

@@ -158,7 +158,6 @@ class SideRequests(PanelLayout):
 
     client: Any
     _lock: Any
-    _magics: Any
     _transcribe_model: Optional[str]
     _models_requested: bool = False
     _models_thread: Optional[threading.Thread] = None
@@ -265,4 +264,4 @@ class SideRequests(PanelLayout):
             self.models_note.value = note_html("No chat models listed; type a model name.")
 
     def _audio_model(self) -> str:
-        return self._transcribe_model or getattr(self._magics, "transcribe_model", "whisper-1")
+        return self._transcribe_model or self.state.settings.transcribe_model

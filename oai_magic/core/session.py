@@ -1,0 +1,218 @@
+"""``oai_magic.Session``: the one owner of state, and the use cases as methods returning runs.
+
+A Session is a ``KernelState`` (the plain data: the settings table, conversations, the usage
+ledger, the practice server handle, listeners) that also makes its HTTP client and offers the
+use cases: ``chat``, ``map``, ``transcribe``, ``usage``. Each use case returns a lazy
+:class:`~oai_magic.core.runs.Run` yielding typed events (``core/events.py``).
+
+The kernel has one session (:func:`session_of`); ``%%chat``, ``%chat``, ``%oai``, ``%transcribe``,
+the panel and ``oai_magic.session()`` all use it, so a turn from any of them shows in all. A
+script makes its own with ``Session(api_key=..., model=...)``: nothing here imports IPython or
+widgets. The Python API never interpolates kernel variables: a prompt is sent as given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from typing import Any, Callable, Dict, Iterable, Optional, Sequence
+
+from ..state import KernelState, Secret, Settings, configurable_settings, setting_default
+from .chat_options import check_option_names
+from .exchange import HistoryBudget
+from .runs import Run
+from .turn import TurnOptions
+
+__all__ = ["Session", "reset_session", "session_of"]
+
+MCP_NOT_CONFIGURED = ("tools={!r}: MCP servers are not configured in this version; pass Python "
+                      "functions as tools")
+
+
+def http_client(settings: Settings) -> Any:
+    """An ``OpenAIClient`` for these settings (the HTTP stack is imported on the first request)."""
+    from ..api.client import OpenAIClient
+
+    return OpenAIClient(settings)
+
+
+def check_setting(name: str, value: Any) -> Any:
+    """A setting's value as the table accepts it; the same one line ``%config`` gives."""
+    if name not in configurable_settings():
+        check_option_names([name], configurable_settings())
+    if name == "extra_body":
+        from ..api.request import parse_params
+
+        parse_params([f"{field}=0" for field in value], "OAIMagics.extra_body:")
+        return dict(value)
+    if name == "prices":
+        from .costs import validate_prices
+
+        return validate_prices(value)
+    return value
+
+
+class Session(KernelState):
+    """Settings, client, conversations, usage, tools and the practice server of one session.
+
+    ``Session(api_key=..., base_url=..., model=..., organization=..., project=...)``; any other
+    setting of the table (``Settings``) may be given by name too (``render_interval=...``).
+    """
+
+    def __init__(
+        self,
+        api_key: Optional[str] = None,
+        base_url: Optional[str] = None,
+        model: Optional[str] = None,
+        organization: Optional[str] = None,
+        project: Optional[str] = None,
+        *,
+        settings: Optional[Settings] = None,
+        client_factory: Optional[Callable[[Settings], Any]] = None,
+        **more_settings: Any,
+    ) -> None:
+        super().__init__(settings, client_factory or http_client)
+        given = {"base_url": base_url, "model": model, "organization": organization,
+                 "project": project, **more_settings}
+        self.configure(**{name: value for name, value in given.items() if value is not None})
+        if api_key is not None:
+            self.settings.api_key = Secret(api_key)
+
+    def _start_session(self, settings: Optional[Settings]) -> None:
+        super()._start_session(settings)
+        self._open_runs: Dict[str, Run] = {}  # conversation -> its run that may still be going
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace("<KernelState", "<Session", 1)
+
+    # --- settings ---------------------------------------------------------------------
+
+    def configure(self, **values: Any) -> None:
+        """Change settings by name, all checked before any is changed (``%config`` does the same
+        through the traits). Listeners hear ``settings`` with what changed."""
+        checked = {name: check_setting(name, value) for name, value in values.items()}
+        with self.lock:
+            for name, value in checked.items():
+                setattr(self.settings, name, value)
+        if checked:
+            self.notify("settings", checked)
+
+    def reset_setting(self, name: str) -> None:
+        self.configure(**{name: setting_default(name)})
+
+    # --- use cases --------------------------------------------------------------------
+
+    def chat(
+        self,
+        prompt: Any,
+        conversation: str = "default",
+        model: Optional[str] = None,
+        system: Optional[str] = None,
+        new: bool = False,
+        tools: Sequence[Any] = (),
+        auto_tools: bool = False,
+        schema: Any = None,
+        n: int = 1,
+        images: Iterable[Any] = (),
+        **options: Any,
+    ) -> Run:
+        """One turn of ``conversation``: a lazy run whose result is the ChatResult ``-o`` gives.
+
+        ``options`` are the long ``%%chat`` options (``temperature``, ``max_tokens``, ``param``,
+        ``reasoning_effort``...), checked by the same code with the same messages; a refused one
+        raises here, before anything is sent or changed. ``tools`` are Python functions (a string
+        is an MCP reference, ``"mcp:NAME/TOOL"``); ``schema`` a dataclass, TypedDict, JSON-schema
+        dict or pydantic model (``result.parsed``).
+        """
+        from .chat_setup import prepare_chat
+
+        content, turn, target = prepare_chat(
+            self, prompt, conversation=conversation, model=model, system=system, new=new,
+            tools=list(tools), auto_tools=auto_tools, schema=schema, n=n, images=list(images),
+            options=options)
+        return self.start_turn(content, turn, target)
+
+    def start_turn(self, content: Any, turn: TurnOptions, target: Any = None) -> Run:
+        """The run of one prepared turn (the magics and the panel build ``turn`` themselves)."""
+        from .chat_setup import parse_structured
+        from .tool_loop import ToolTurn
+        from .turn import ChatTurn
+
+        cancellation = turn.cancellation
+        if cancellation is None:
+            from .results import Cancellation
+
+            cancellation = Cancellation()
+            turn = dataclasses.replace(turn, cancellation=cancellation)
+
+        def work(view: Any) -> Any:
+            kind = ToolTurn if turn.tools else ChatTurn
+            result = kind(self, self.client(), turn).run(content, view)
+            if target is not None:
+                result.schema_problem = parse_structured(target, result)
+            return result
+
+        return Run(work, cancellation, on_start=lambda run: self._starting(turn.conversation, run))
+
+    def map(self, template: str, items: Any, concurrency: int = 4,
+            item_timeout: Optional[float] = None, system: Optional[str] = None,
+            schema: Any = None, model: Optional[str] = None, **options: Any) -> Run:
+        """Send ``template`` once per element of ``items`` (``{item}``, ``{item.field}``,
+        ``{item[key]}``); the run's result is the MapResult. Nothing else is interpolated."""
+        from .map_plan import plan_map, run_plan
+        from .mapping import ItemTemplate
+
+        plan = plan_map(self, ItemTemplate(template), items, "items", concurrency=concurrency,
+                        item_timeout=item_timeout, system=system, schema=schema, model=model,
+                        options=options)
+        return Run(lambda view: run_plan(self, plan, view), plan.cancellation)
+
+    def transcribe(self, *sources: Any, **options: Any) -> Run:
+        """Transcribe audio files (paths, globs, bytes, Audio objects); the run's result is the
+        TranscriptResult (a list with several sources). Options are ``%transcribe``'s long ones."""
+        from .transcribe_setup import prepare_transcription
+
+        return prepare_transcription(self, list(sources), options)
+
+    def usage(self) -> Any:
+        """The session's totals, as ``%oai usage`` shows them (a ``costs.UsageLedger``)."""
+        from .costs import ledger_of
+
+        return ledger_of(self)
+
+    # --- inside -----------------------------------------------------------------------
+
+    def _starting(self, conversation: str, run: Run) -> None:
+        """A run left half-read on this conversation is stopped and recorded first."""
+        with self.lock:
+            previous = self._open_runs.get(conversation)
+            self._open_runs[conversation] = run
+        if previous is not None and previous is not run and previous.started and not previous.finished:
+            previous.stop()
+
+    @property
+    def history_budget(self) -> HistoryBudget:
+        return HistoryBudget.of(self.settings)
+
+
+_SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def session_of(shell: Any) -> Session:
+    """The one session of this shell (an IPython shell), made on first use."""
+    session = _SESSIONS.get(shell)
+    if session is None:
+        session = _SESSIONS[shell] = Session()
+    return session
+
+
+def reset_session(shell: Any) -> Session:
+    """Start this shell's session over, as a kernel restart would (the test fixture does).
+
+    Settings, conversations, usage and errors start fresh; the object and its client factory
+    stay, so the magics and panels keep their wiring. Re-apply configured values afterwards
+    (``OAIMagics.apply_configuration``).
+    """
+    session = session_of(shell)
+    session.start_session()
+    return session
