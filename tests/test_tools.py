@@ -413,7 +413,7 @@ def test_first_token_time_leaves_out_the_time_at_the_question(shell, server, ker
     from oai_magic.core.session import session_of
     from oai_magic.core.tool_loop import ToolTurn
     from oai_magic.core.tools import resolve_tools
-    from oai_magic.core.turn import TurnOptions
+    from oai_magic.core.turn_options import TurnOptions
     from oai_magic.ui.tool_cards import TerminalToolView
 
     now = [0.0]

@@ -12,11 +12,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import InputError
 from .chat_options import request_options
-from .exchange import HistoryBudget, check_budget
+from .exchange import check_budget
 from .results import ChatResult
 from .tool_loop import CannotConfirm
 from .tools import Tool, function_schema, tool_choice_value
-from .turn import TurnOptions
+from .turn_options import HistoryBudget, TurnOptions
 
 MCP_PREFIX = "mcp:"
 
@@ -83,6 +83,14 @@ def schema_target_of(schema: Any, label: str = "schema") -> Any:
     from .structured import schema_target
 
     return schema_target(schema, label)
+
+
+def schema_of_variable(namespace: Dict[str, Any], name: str) -> Any:
+    """``--schema VAR``: the kernel variable's schema target, or one line saying what to define."""
+    if name not in namespace:
+        raise InputError(f"--schema {name}: no such variable (define a dataclass, "
+                         "TypedDict, JSON-schema dict or pydantic model first).")
+    return schema_target_of(namespace[name], name)
 
 
 def prepare_chat(session: Any, prompt: Any, *, conversation: str, model: Optional[str],

@@ -9,76 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..api.accumulator import ChatAccumulator, MalformedChunk
 from ..api.request import ChatOptions, apply_extra_fields, build_chat_payload
 from ..errors import APIError, BadRequestError, InputError, OAIError, StreamIncompleteError
-from ..state import Conversation, KernelState, Message, StreamRedactor, content_images, redact
+from ..state import KernelState, Message, StreamRedactor, content_images, redact
 from .events import View
 from .results import Cancellation, ChatResult, Choice
-
-if TYPE_CHECKING:
-    from .turn import TurnOptions
+from .turn_options import TurnOptions
 
 OTHER_MAX_TOKENS_FIELD = {"max_completion_tokens": "max_tokens", "max_tokens": "max_completion_tokens"}
 RUNAWAY_FACTOR = 2  # an answer this many times past --max-tokens means the limit was ignored
 CHARS_PER_TOKEN = 4
-
-
-@dataclass
-class HistoryBudget:
-    """How much history goes with a prompt: messages, estimated tokens, the server's context.
-
-    ``context_tokens`` (``%oai context N``) is the server's context window: the history is
-    trimmed so that it, the prompt and room for the answer (``--max-tokens``, else a quarter of
-    the window) fit inside it. Local servers often have 2,048 or 4,096 tokens.
-    """
-
-    max_messages: Optional[int] = None
-    max_tokens: Optional[int] = None
-    context_tokens: Optional[int] = None
-
-    @classmethod
-    def of(cls, settings: Any) -> HistoryBudget:
-        """The budget the session's settings give (``history_max_*``, ``context_tokens``)."""
-        return cls(settings.history_max_messages, settings.history_max_tokens,
-                   settings.context_tokens)
-
-    def tokens_for(self, answer_tokens: Optional[int]) -> Optional[int]:
-        if self.context_tokens is None:
-            return self.max_tokens
-        room = max(1, self.context_tokens - (answer_tokens or self.context_tokens // 4))
-        return room if self.max_tokens is None else min(self.max_tokens, room)
-
-
-@dataclass
-class TurnStart:
-    """What the cell asked to change before its turn (``-n``, ``-s``), committed with the turn.
-
-    A request that fails before any answer arrives leaves the conversation exactly as it was;
-    until the commit, requests are built as if the change had been made.
-    """
-
-    new: bool = False
-    system: Optional[str] = None
-
-    def applied_to(self, thread: Conversation) -> Conversation:
-        """The conversation as the request sees it (a copy when something changes)."""
-        if not self.new and self.system is None:
-            return thread
-        return Conversation(
-            thread.name,
-            system=self.system if self.system is not None else thread.system,
-            messages=[] if self.new else list(thread.messages),
-        )
-
-    def commit(self, thread: Conversation) -> None:
-        if self.new:
-            thread.reset()
-        if self.system is not None:
-            thread.system = self.system
 
 
 def send_request(

@@ -19,9 +19,8 @@ from typing import Any, Callable, Dict, Iterable, Optional, Sequence
 
 from ..state import KernelState, Secret, Settings, configurable_settings, setting_default
 from .chat_options import check_option_names
-from .exchange import HistoryBudget
 from .runs import Run
-from .turn import TurnOptions
+from .turn_options import HistoryBudget, TurnOptions
 
 __all__ = ["Session", "reset_session", "session_of"]
 

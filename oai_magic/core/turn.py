@@ -15,49 +15,14 @@ over (as simonw/llm does), following CONTRACTS section 2:
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+from typing import Any, List, Optional
 
 from ..api.request import ChatOptions
 from ..state import KernelState, Message
 from .events import View
-from .exchange import HistoryBudget, TurnStart, check_budget, send_request
-from .results import Cancellation, ChatResult, StoppedAnswer
-
-if TYPE_CHECKING:
-    from .tools import Tool
-
-__all__ = ["ChatOptions", "ChatTurn", "HistoryBudget", "TurnOptions", "TurnStart", "check_budget",
-           "record_exchange"]
-
-Confirm = Callable[[str, Dict[str, Any]], bool]
-
-
-@dataclass
-class TurnOptions:
-    """Everything one exchange needs besides its prompt and its view.
-
-    ``request`` is what goes into each request's body; the rest says where the exchange is
-    recorded, how much history goes with it, and how it may be stopped. The tool fields are
-    read by the tool loop only.
-    """
-
-    request: ChatOptions = field(default_factory=ChatOptions)
-    conversation: str = "default"
-    budget: HistoryBudget = field(default_factory=HistoryBudget)
-    new: bool = False  # -n: start the conversation afresh, committed with the turn
-    system: Optional[str] = None  # -s: the system prompt, committed with the turn
-    cancellation: Optional[Cancellation] = None
-    clock: Callable[[], float] = time.monotonic
-    tools: List[Tool] = field(default_factory=list)
-    confirm: Optional[Confirm] = None  # asked before each tool call; None runs them
-    max_rounds: int = 5
-    max_calls_per_round: int = 8
-
-    @property
-    def start(self) -> TurnStart:
-        return TurnStart(self.new, self.system)
+from .exchange import send_request
+from .results import ChatResult, StoppedAnswer
+from .turn_options import TurnOptions, TurnStart
 
 
 def record_exchange(

@@ -29,8 +29,8 @@ from traitlets import (
     validate,
 )
 
-from ..core.exchange import HistoryBudget
 from ..core.session import Session, check_setting, session_of
+from ..core.turn_options import HistoryBudget
 from ..state import Settings, configurable_settings, setting_types
 from . import chat as chat_family
 from . import oai as oai_family

@@ -15,9 +15,10 @@ from IPython.core.error import UsageError
 from ..api.request import ChatOptions
 from ..core.chat_options import request_options
 from ..core.chat_setup import check_tool_flags, with_tools
+from ..core.exchange import check_budget
 from ..core.results import ChatResult, StoppedAnswer
 from ..core.tools import resolve_tools
-from ..core.turn import TurnOptions, check_budget
+from ..core.turn_options import TurnOptions
 from .arguments import PROMPT_BELOW, parse_line, read_words
 
 HELP = """Send the cell to the chat model and stream the answer as Markdown.
@@ -86,12 +87,9 @@ def run(magics: Any, line: str, cell: str) -> None:
 def schema_target(magics: Any, args: Any) -> Any:
     if not args.schema:
         return None
-    from ..core.chat_setup import schema_target_of
+    from ..core.chat_setup import schema_of_variable
 
-    if args.schema not in magics.shell.user_ns:
-        raise UsageError(f"--schema {args.schema}: no such variable (define a dataclass, "
-                         "TypedDict, JSON-schema dict or pydantic model first).")
-    return schema_target_of(magics.shell.user_ns[args.schema], args.schema)
+    return schema_of_variable(magics.shell.user_ns, args.schema)
 
 
 def prompt_and_context(magics: Any, args: Any, cell: str) -> Any:

@@ -18,10 +18,9 @@ from typing import Any, List, Optional
 import ipywidgets as widgets
 
 from ...core.chat_options import request_options
-from ...core.exchange import HistoryBudget
 from ...core.results import Cancellation, ChatResult, StoppedAnswer
 from ...core.session import Session, session_of
-from ...core.turn import TurnOptions
+from ...core.turn_options import HistoryBudget, TurnOptions
 from ...errors import InputError, OAIError
 from ...render.chrome import footer_parts, kept_as_partial
 from . import parts
