@@ -205,7 +205,6 @@ class KernelState:
         self.context_notices: List[str] = []
         # The session's usage ledger (costs.py), made on first use. The session is the kernel.
         self.usage_ledger: Any = None
-        self.last_map: Any = None  # mapping.MapResult of the last %%chat --map
         self.batches: Dict[str, Any] = {}  # batch id -> batch.BatchJob, newest last
 
     # What answers cost: read from the one settings table (%config OAIMagics.prices, ...).

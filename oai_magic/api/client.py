@@ -23,11 +23,9 @@ import requests
 from .. import __version__
 from ..errors import APIConnectionError, APIError, APITimeoutError, InputError, MissingKeyError
 from ..state import Settings, redact
-from .responses import (  # noqa: F401  (debug_headers, abort_response: importable from here too)
+from .responses import (
     APIResponse,
     StreamResponse,
-    abort_response,
-    debug_headers,
     error_from_response,
     redirect_error,
     short_reason,

@@ -22,22 +22,16 @@ MCP_PREFIX = "mcp:"
 
 
 def ask_permission(name: str, arguments: Dict[str, Any]) -> bool:
-    """A yes/no at the input prompt (Jupyter's stdin channel); anything but yes declines."""
+    """Ask with the one yes/no prompt before a tool runs; anything but yes declines."""
+    from .ask import ask_yes_no
     from .tools import visible
 
     shown = visible(json.dumps(arguments, ensure_ascii=False))
     if len(shown) > 300:
         shown = shown[:299] + "…"
-    try:
-        answer = input(f"Run the tool {visible(name)}({shown})? [y/N] ")
-    except EOFError:
-        return False
-    except NotImplementedError:  # IPython's StdinNotImplementedError
-        raise CannotConfirm(
-            f"This frontend cannot ask before running {name}: add --auto-tools to run the "
-            "tools without asking."
-        ) from None
-    return answer.strip().lower() in ("y", "yes")
+    return ask_yes_no(f"Run the tool {visible(name)}({shown})? [y/N] ", CannotConfirm(
+        f"This frontend cannot ask before running {name}: add --auto-tools to run the "
+        "tools without asking."))
 
 
 def check_tool_flags(tools: Any, tool_choice: Optional[str], auto_tools: bool, n: int) -> None:
@@ -97,8 +91,8 @@ def prepare_chat(session: Any, prompt: Any, *, conversation: str, model: Optiona
                  system: Optional[str], new: bool, tools: List[Any], auto_tools: bool, schema: Any,
                  n: int, images: List[Any], options: Dict[str, Any]) -> Tuple[Any, TurnOptions, Any]:
     """The Python API's turn: (content, TurnOptions, schema target), every part checked."""
-    from .context import checked_image, user_content
-    from .images import resolve_image
+    from .context import user_content
+    from .images import checked_image, resolve_image
 
     if not isinstance(prompt, str) or not prompt.strip():
         raise InputError("chat: the prompt is empty: pass the text to send.")

@@ -93,7 +93,6 @@ def send_request(
             result.interrupted = True
             result.error = None
             failure = None
-        result.partial = result.interrupted or result.error is not None
         state.remember_headers(result.headers)
         if accumulator.usage or accumulator.choices:
             _account(state, result)

@@ -16,9 +16,10 @@ from typing import Any, Callable, Dict, List, Optional
 from ..api.request import ChatOptions
 from ..errors import CellStopped, InputError
 from .chat_options import request_options
+from .costs import estimate_cost, format_cost
 from .events import View
 from .map_run import MapJob, MapProgress, progress_of, run_map
-from .mapping import ItemTemplate, MapResult, estimated_cost, item_payload, items_of
+from .mapping import ItemTemplate, MapResult, item_payload, items_of
 from .pacer import Pacer, estimate_need
 from .results import Cancellation
 
@@ -68,7 +69,7 @@ def plan_map(session: Any, template: ItemTemplate, items: Any, items_label: str,
              concurrency: Optional[int] = 4, item_timeout: Optional[float] = None,
              system: Optional[str] = None, schema: Any = None, model: Optional[str] = None,
              options: Optional[Dict[str, Any]] = None, request: Optional[ChatOptions] = None,
-             previous: Optional[MapResult] = None) -> MapPlan:
+             previous: Optional[MapResult] = None, batch: bool = False) -> MapPlan:
     """Everything checked and every body built; raises ``InputError`` before anything is sent."""
     from .chat_setup import schema_target_of
     from .exchange import check_budget
@@ -94,9 +95,11 @@ def plan_map(session: Any, template: ItemTemplate, items: Any, items_label: str,
     session.client().headers(request.organization, request.project)  # no key: one line, now
     check_budget(session, chosen)  # a spent session budget refuses the whole job at once
     tokens = sum(estimate_need(len(str(p["messages"])), request.max_tokens) for p in payloads.values())
-    cost = estimated_cost(chosen, {"prompt_tokens": tokens, "completion_tokens": 0}) if payloads else 0
+    cost = estimate_cost({"prompt_tokens": tokens, "completion_tokens": 0}, chosen, session.prices,
+                         tier="batch" if batch else None) if payloads else 0
     result = previous if previous is not None else MapResult(
         len(listed.elements), model=chosen, index=listed.index, series_factory=listed.series_factory)
+    result.prices = dict(session.prices)  # a loaded (resumed) job is priced as this one
     return MapPlan(payloads, result, request, chosen, tokens, cost, concurrency or 4, item_timeout,
                    target, resumed=previous is not None)
 
@@ -107,7 +110,7 @@ def confirmation_question(plan: MapPlan, limit_usd: float, batch: bool = False) 
     over_cost = plan.cost is not None and plan.cost > limit_usd
     if count <= CONFIRM_ITEMS and not over_cost:
         return None
-    price = "cost unknown" if plan.cost is None else f"≈ ${plan.cost:.2f}"
+    price = format_cost(plan.cost)
     how = "as a Batch API job" if batch else "now"
     return (f"About to send {count} requests to {plan.model} {how} (about {plan.tokens:,} tokens, "
             f"{price}). Go ahead? [y/N] ")

@@ -135,7 +135,7 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
     def accounted(client: Any, index: int) -> Optional[ItemResult]:
         if job.ledger is None:
             return one(client, index)
-        from .costs import budget_refusal, estimate_cost, request_estimate
+        from .costs import budget_refusal, request_estimate
 
         if job.budget is not None:
             refusal = budget_refusal(job.ledger, job.budget, job.model, job.prices)
@@ -149,7 +149,7 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
             job.ledger.release(held)
         if item is not None and item.usage:
             model = item.model or job.model
-            job.ledger.record(item.usage, model, "--map", estimate_cost(item.usage, model, job.prices))
+            job.ledger.record(item.usage, model, "--map", result.item_cost(item))
         return item
 
     def work() -> None:

@@ -64,7 +64,6 @@ class ChatResult:
     project: Optional[str] = None
     first_token_seconds: Optional[float] = None
     total_seconds: Optional[float] = None
-    partial: bool = False
     interrupted: bool = False
     error: Optional[str] = None
     notices: List[str] = field(default_factory=list)
@@ -78,6 +77,11 @@ class ChatResult:
     @property
     def request_id(self) -> Optional[str]:
         return self.headers.get("x-request-id")
+
+    @property
+    def partial(self) -> bool:
+        """The answer did not end as the server meant it to: stopped, or cut off by an error."""
+        return self.interrupted or self.error is not None
 
     @property
     def nothing_arrived(self) -> bool:

@@ -210,4 +210,3 @@ def _fold_last(final: ToolChatResult, last: Optional[ChatResult], total: float) 
         final.interrupted = final.interrupted or last.interrupted
         final.streamed, final.ignored_limit = last.streamed, last.ignored_limit
         final.error = final.error or last.error
-    final.partial = final.interrupted or final.error is not None

@@ -152,7 +152,6 @@ class TranscriptResult:
     usage: Optional[Dict[str, Any]] = None
     raw: Any = None
     headers: Dict[str, str] = field(default_factory=dict)
-    partial: bool = False
     error: Optional[str] = None
     notices: List[str] = field(default_factory=list)
     cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
@@ -160,6 +159,11 @@ class TranscriptResult:
     @property
     def request_id(self) -> Optional[str]:
         return self.headers.get("x-request-id")
+
+    @property
+    def partial(self) -> bool:
+        """An error cut the transcript short (what arrived is kept)."""
+        return self.error is not None
 
     def __str__(self) -> str:
         return self.text
@@ -247,7 +251,7 @@ def transcribe_one(
                 exc.request_id = stream.request_id
             if not pieces:
                 raise
-            result.partial, result.error = True, str(exc)
+            result.error = str(exc)
         finally:
             rest = redactor.flush()
             if rest:
@@ -346,11 +350,10 @@ def transcribe_all(
 
 def _account(state: KernelState, result: TranscriptResult, options: TranscribeOptions) -> None:
     """The transcription's estimated cost, added to the session's totals (``%oai usage``)."""
-    from .costs import estimate_transcription_cost, ledger_of, transcription_usage
+    from .costs import estimate_cost, ledger_of, transcription_usage
 
-    result.cost = estimate_transcription_cost(result.usage, result.duration, result.model,
-                                              state.prices)
-    ledger_of(state).record(transcription_usage(result.usage, result.duration), result.model,
+    result.cost = estimate_cost(result.usage, result.model, state.prices, seconds=result.duration)
+    ledger_of(state).record(transcription_usage(result.usage), result.model,
                             options.conversation or "(transcriptions)", result.cost)
 
 

@@ -33,6 +33,7 @@ from ..core.session import Session, check_setting, session_of
 from ..core.turn_options import HistoryBudget
 from ..state import Settings, configurable_settings, setting_types
 from . import chat as chat_family
+from . import chat_help
 from . import oai as oai_family
 from . import transcribe as transcribe_family
 from .arguments import (
@@ -174,7 +175,7 @@ class OAIMagics(Magics):
     def chat(self, line: str, cell: str) -> None:
         return chat_family.run(self, line, cell)
 
-    @magic_parser(chat_family.COMMANDS_HELP, LineMagicHelp, *command_words(chat_family.COMMAND_NAMES),
+    @magic_parser(chat_help.COMMANDS_HELP, LineMagicHelp, *command_words(chat_help.command_names()),
                   name="chat")
     @line_magic("chat")
     @one_line_errors

@@ -39,18 +39,12 @@ def _template(magics: Any, args: Any, cell: str) -> ItemTemplate:
     if args.no_interpolate:
         return ItemTemplate(cell)
     from ..core.context import summary
-    from ..core.interpolate import NO_ERROR_YET, interpolate_context
+    from ..core.interpolate import interpolate_prompt
 
     namespace = {k: v for k, v in magics.shell.user_ns.items() if k != "item"}
-    state = magics.state
-    last = state.last_error
-    error_text = last.text(state.settings.resolved_key()) if last else None
 
     def fill(text: str) -> str:
-        filled, parts = interpolate_context(text, namespace, summarise=summary, error_text=error_text)
-        if any(label == NO_ERROR_YET for label, _, _ in parts):
-            raise UsageError("{error}: there has been no error in this kernel yet; nothing sent.")
-        return filled
+        return interpolate_prompt(text, namespace, magics.state, summarise=summary)[0]
 
     template = ItemTemplate(cell, fill)
     if not template.uses_item:
@@ -68,18 +62,16 @@ def _system_prompt(magics: Any, args: Any) -> Optional[str]:
 
 
 def _confirm(question: Optional[str], count: int, cost: Optional[float]) -> None:
-    """Ask the plan's question (more than 100 items, or over ``map_confirm_usd``)."""
+    """Ask the plan's question (more than 100 items, or over ``map_confirm_usd``) with the one
+    yes/no prompt."""
     if question is None:
         return
-    price = "cost unknown" if cost is None else f"≈ ${cost:.2f}"
-    try:
-        answer = input(question)
-    except EOFError:
-        answer = ""
-    except NotImplementedError:  # IPython's StdinNotImplementedError: no way to ask
-        raise UsageError(f"%%chat --map: {count} requests ({price}) need a yes, and this frontend "
-                         "cannot ask: add --yes to send them.") from None
-    if answer.strip().lower() not in ("y", "yes"):
+    from ..core.ask import ask_yes_no
+    from ..core.costs import format_cost
+
+    if not ask_yes_no(question, UsageError(
+            f"%%chat --map: {count} requests ({format_cost(cost)}) need a yes, and this frontend "
+            "cannot ask: add --yes to send them.")):
         raise UsageError("%%chat --map: nothing sent.")
 
 
@@ -106,7 +98,7 @@ def run(magics: Any, args: Any, cell: str) -> None:
         previous = check_resumable(magics.shell.user_ns.get(args.out), args.out, count, args.map)
     plan = plan_map(magics.state, template, value, args.map, concurrency=args.concurrency,
                     item_timeout=args.item_timeout, system=_system_prompt(magics, args),
-                    schema=target, request=request, previous=previous)
+                    schema=target, request=request, previous=previous, batch=args.batch)
     if not args.yes:
         _confirm(confirmation_question(plan, magics.settings.map_confirm_usd, args.batch),
                  len(plan.payloads), plan.cost)
@@ -126,7 +118,6 @@ def _run_with_progress(magics: Any, args: Any, plan: Any) -> None:
     from ..ui.map_view import NotebookMapView, TerminalMapView, summary_line
 
     result = plan.result
-    magics.state.last_map = result
     if args.out:
         magics.shell.user_ns[args.out] = result  # filled as answers arrive: a Ctrl-C keeps them
     if not plan.payloads:

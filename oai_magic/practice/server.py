@@ -23,7 +23,6 @@ from .batch import BatchStore, RateLimit
 from .handler import (
     BOUNDED_LOG_REQUESTS,
     LOGGED_BODY_BYTES,
-    PRACTICE_HEADER,
     RATE_LIMIT_REQUESTS,
     PracticeHandler,
     PracticeHTTPServer,
@@ -31,10 +30,9 @@ from .handler import (
     Scripted,
 )
 from .quirks import QUIRKS, check_quirks
-from .wire import FormPart, RequestError, error_body, sse_event
+from .wire import RequestError
 
-__all__ = ["PracticeServer", "RecordedRequest", "Scripted", "FormPart", "RateLimit", "sse_event",
-           "error_body", "main", "PRACTICE_HEADER", "BOUNDED_LOG_REQUESTS"]
+__all__ = ["PracticeServer", "main"]
 
 
 class PracticeServer:

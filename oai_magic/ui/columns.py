@@ -75,7 +75,6 @@ class ColumnsView(RichView):
         self.thoughts: List[Any] = []
         self.surface: Any = None
         self.notices: List[str] = []
-        self.ignored = 0  # deltas for a choice index beyond n
 
     def begin(self, notices: List[str]) -> None:
         from ..render.live import LiveMarkdown
@@ -103,11 +102,9 @@ class ColumnsView(RichView):
             self.thoughts[index].append(text)
 
     def delta(self, index: int, text: str) -> None:
-        if index < self.n:
+        if index < self.n:  # a choice beyond n is not shown (never more than asked)
             self.thoughts[index].settle()
             self.lives[index].append(text)
-        else:
-            self.ignored += 1
 
     def end(self, result: ChatResult) -> None:
         if result.nothing_arrived:  # CONTRACTS 1: no columns, no footer; the cell's line says it
