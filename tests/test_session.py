@@ -127,3 +127,17 @@ def test_usage_is_what_oai_usage_shows(shell, server, capsys):
     total = s.usage().total
     assert total.requests == 1
     assert f"requests 1, prompt {total.prompt}, cached 0, completion {total.completion}" in shown
+
+
+def test_practice_export_and_load_are_session_methods(tmp_path):
+    s = Session(base_url="http://127.0.0.1:9/v1")
+    url = s.start_practice(delay_s=0)
+    try:
+        assert s.settings.base_url == url and s.practice_server is not None
+        assert s.chat("[[echo]] offline", conversation="p").result().text == "offline"
+        assert s.export(str(tmp_path / "p.json"), conversation="p") == 0
+        s.load(str(tmp_path / "p.json"), conversation="copy")
+        assert [m.content for m in s.conversations["copy"].messages] == ["[[echo]] offline", "offline"]
+    finally:
+        assert "stopped" in s.stop_practice()
+    assert s.settings.base_url == "http://127.0.0.1:9/v1" and s.practice_server is None

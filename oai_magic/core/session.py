@@ -17,15 +17,13 @@ import dataclasses
 import weakref
 from typing import Any, Callable, Dict, Iterable, Optional, Sequence
 
+from ..errors import InputError
 from ..state import KernelState, Secret, Settings, configurable_settings, setting_default
 from .chat_options import check_option_names
 from .runs import Run
 from .turn_options import HistoryBudget, TurnOptions
 
 __all__ = ["Session", "reset_session", "session_of"]
-
-MCP_NOT_CONFIGURED = ("tools={!r}: MCP servers are not configured in this version; pass Python "
-                      "functions as tools")
 
 
 def http_client(settings: Settings) -> Any:
@@ -172,6 +170,38 @@ class Session(KernelState):
         from .transcribe_setup import prepare_transcription
 
         return prepare_transcription(self, list(sources), options)
+
+    def export(self, path: str, conversation: str = "default") -> int:
+        """Write a conversation to ``path`` (.md or .json, as ``%chat export``); returns how many
+        images were written beside a Markdown file."""
+        from .conversation_files import export_conversation
+
+        if conversation not in self.conversations:
+            raise InputError(f"No conversation named {conversation!r}.")
+        return export_conversation(self.conversations[conversation], path)
+
+    def load(self, path: str, conversation: str = "default") -> None:
+        """Replace a conversation with a ``%chat export`` JSON file (checked before any change)."""
+        from .conversation_files import read_conversation
+
+        messages, system = read_conversation(path)
+        with self.lock:
+            thread = self.conversation(conversation)
+            thread.messages, thread.system = messages, system
+        self.notify("conversation", {"name": conversation, "command": "load"})
+
+    def start_practice(self, delay_s: float = 0.02) -> str:
+        """Start the offline practice server and point this session at it; returns its URL."""
+        from .practice_control import start_practice
+
+        start_practice(self, delay_s)
+        return self.practice_server.base_url
+
+    def stop_practice(self) -> str:
+        """Stop the practice server; requests go to the configured base URL again."""
+        from .practice_control import stop_practice
+
+        return stop_practice(self)
 
     def usage(self) -> Any:
         """The session's totals, as ``%oai usage`` shows them (a ``costs.UsageLedger``)."""
