@@ -41,6 +41,8 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 # The practice server's out-of-band identification (CONTRACTS 4); practice.py sends it.
 PRACTICE_HEADER = "x-oai-practice"
+# The key ``%oai practice`` sets when none is: the practice server takes any key.
+PRACTICE_KEY = "sk-practice-offline-0000"
 
 
 def from_practice_server(headers: Dict[str, str]) -> bool:

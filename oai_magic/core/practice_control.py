@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..state import Secret, from_practice_server
-
-PRACTICE_KEY = "sk-practice-offline-0000"
+from ..state import PRACTICE_KEY, Secret, from_practice_server
 
 
 def local_practice_server(base_url: str, key: str, timeout: float = 1.0) -> bool:

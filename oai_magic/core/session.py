@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
-from typing import Any, Callable, Dict, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional, Sequence
 
 from ..errors import InputError
 from ..state import KernelState, Secret, Settings, configurable_settings, setting_default
-from .chat_options import check_option_names
-from .runs import Run
-from .turn_options import HistoryBudget, TurnOptions
+
+if TYPE_CHECKING:  # imported on first use: %load_ext makes the kernel's session, nothing more
+    from .runs import Run
+    from .turn_options import HistoryBudget, TurnOptions
 
 __all__ = ["Session", "reset_session", "session_of"]
 
@@ -36,6 +37,8 @@ def http_client(settings: Settings) -> Any:
 def check_setting(name: str, value: Any) -> Any:
     """A setting's value as the table accepts it; the same one line ``%config`` gives."""
     if name not in configurable_settings():
+        from .chat_options import check_option_names
+
         check_option_names([name], configurable_settings())
     if name == "extra_body":
         from ..api.request import parse_params
@@ -132,6 +135,7 @@ class Session(KernelState):
     def start_turn(self, content: Any, turn: TurnOptions, target: Any = None) -> Run:
         """The run of one prepared turn (the magics and the panel build ``turn`` themselves)."""
         from .chat_setup import parse_structured
+        from .runs import Run
         from .tool_loop import ToolTurn
         from .turn import ChatTurn
 
@@ -158,6 +162,7 @@ class Session(KernelState):
         ``{item[key]}``); the run's result is the MapResult. Nothing else is interpolated."""
         from .map_plan import plan_map, run_plan
         from .mapping import ItemTemplate
+        from .runs import Run
 
         plan = plan_map(self, ItemTemplate(template), items, "items", concurrency=concurrency,
                         item_timeout=item_timeout, system=system, schema=schema, model=model,
@@ -221,6 +226,8 @@ class Session(KernelState):
 
     @property
     def history_budget(self) -> HistoryBudget:
+        from .turn_options import HistoryBudget
+
         return HistoryBudget.of(self.settings)
 
 

@@ -30,7 +30,6 @@ from traitlets import (
 )
 
 from ..core.session import Session, check_setting, session_of
-from ..core.turn_options import HistoryBudget
 from ..state import Settings, configurable_settings, setting_types
 from . import chat as chat_family
 from . import chat_help
@@ -142,7 +141,9 @@ class OAIMagics(Magics):
             return mode == "rich"
         return type(self.shell.display_pub) is not DisplayPublisher
 
-    def history_budget(self) -> HistoryBudget:
+    def history_budget(self) -> Any:
+        from ..core.turn_options import HistoryBudget
+
         return HistoryBudget.of(self.settings)
 
     def chat_view(self, args: Any) -> Any:

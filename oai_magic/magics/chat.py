@@ -8,18 +8,16 @@ conversation as it was. ``-N`` and ``--tools`` pick another view and, for tools,
 from __future__ import annotations
 
 import types
-from typing import Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 from IPython.core.error import UsageError
 
-from ..api.request import ChatOptions
-from ..core.chat_options import request_options
-from ..core.chat_setup import check_tool_flags, with_tools
-from ..core.exchange import check_budget
-from ..core.results import ChatResult, StoppedAnswer
-from ..core.tools import resolve_tools
-from ..core.turn_options import TurnOptions
 from .arguments import PROMPT_BELOW, parse_line, read_words
+
+if TYPE_CHECKING:  # the use cases are imported on first use: %load_ext stays light
+    from ..api.request import ChatOptions
+    from ..core.results import ChatResult
+    from ..core.turn_options import TurnOptions
 
 HELP = """Send the cell to the chat model and stream the answer as Markdown.
 
@@ -31,6 +29,10 @@ HELP = """Send the cell to the chat model and stream the answer as Markdown.
 
 def run(magics: Any, line: str, cell: str) -> None:
     """One ``%%chat`` cell: its options, its prompt and context, then one turn (or --map)."""
+    from ..core.chat_setup import check_tool_flags, with_tools
+    from ..core.exchange import check_budget
+    from ..core.tools import resolve_tools
+
     args = parse_line(magics.chat, line)
     cell = cell.rstrip()
     if args.map is None and (args.concurrency is not None or args.item_timeout is not None
@@ -117,6 +119,8 @@ def queue_notice(state: Any, notice: Optional[str]) -> None:
 
 def chat_options(magics: Any, args: Any) -> ChatOptions:
     """The request options of a ``%%chat`` line: the same builder as ``Session.chat``."""
+    from ..core.chat_options import request_options
+
     return request_options(
         magics.settings, model=args.model, temperature=args.temperature, top_p=args.top_p,
         max_tokens=args.max_tokens, seed=args.seed, stop=list(args.stop), json=args.json,
@@ -128,6 +132,8 @@ def chat_options(magics: Any, args: Any) -> ChatOptions:
 
 def turn_options(magics: Any, args: Any, options: ChatOptions) -> TurnOptions:
     """Where the turn is recorded, with how much history, and the cell's ``-n``/``-s``."""
+    from ..core.turn_options import TurnOptions
+
     return TurnOptions(options, conversation=args.conversation, budget=magics.history_budget(),
                        new=args.new, system=args.system)
 
@@ -164,6 +170,8 @@ def chat_view(magics: Any, args: Any) -> Any:
 
 def ask(magics: Any, args: Any, prompt: Any, turn: TurnOptions, target: Any = None) -> ChatResult:
     """The session runs the turn (a tool loop when tools are offered) into the cell's view."""
+    from ..core.results import StoppedAnswer
+
     view = magics.chat_view(args)
     try:
         return magics.state.start_turn(prompt, turn, target).play(view)
@@ -208,7 +216,9 @@ def run_command(magics: Any, line: str) -> Any:
 
 def fix(magics: Any, line: str) -> None:
     """``%chat fix``: the failing cell and its traceback, asking for a corrected cell."""
+    from ..core.chat_options import request_options
     from ..core.context import fix_request
+    from ..core.exchange import check_budget
 
     state = magics.state
     words = read_words(line)

@@ -7,16 +7,10 @@ import os
 from typing import Any, List, Optional
 
 from ..core.models import MAX_MODELS, MODELS_NOT_LISTED, listed_models
-from ..core.practice_control import (
-    PRACTICE_KEY,
-    local_practice_server,
-    start_practice,
-    stop_practice,
-)
 from ..errors import InputError
 from ..render.chrome import rate_limit_rows
 from ..render.table import Table
-from ..state import KernelState, from_practice_server, mask_key
+from ..state import PRACTICE_KEY, KernelState, from_practice_server, mask_key
 
 
 def status(
@@ -156,6 +150,8 @@ def practice(state: KernelState, rest: List[str]) -> str:
     ``--if-no-key`` is for notebooks that must run anywhere: with a real key (session or
     ``OPENAI_API_KEY``) they use the configured server, without one they practise offline.
     """
+    from ..core.practice_control import local_practice_server, start_practice, stop_practice
+
     if rest == ["--stop"]:
         return stop_practice(state)
     if_no_key = "--if-no-key" in rest
