@@ -141,3 +141,12 @@ def test_practice_export_and_load_are_session_methods(tmp_path):
     finally:
         assert "stopped" in s.stop_practice()
     assert s.settings.base_url == "http://127.0.0.1:9/v1" and s.practice_server is None
+
+
+def test_batch_submits_a_job_whose_results_are_a_map_result(server):
+    s = standalone(server)
+    server.batches.batch_seconds = 0.0
+    job = s.batch("[[echo]] {item}", ["x", "y"])
+    job.wait()
+    assert job.results().texts == ["x", "y"]
+    assert s.usage().total.requests == 2  # a batch's usage reaches the totals once

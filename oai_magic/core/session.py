@@ -132,8 +132,24 @@ class Session(KernelState):
             options=options)
         return self.start_turn(content, turn, target)
 
-    def start_turn(self, content: Any, turn: TurnOptions, target: Any = None) -> Run:
-        """The run of one prepared turn (the magics and the panel build ``turn`` themselves)."""
+    def fix(self, conversation: str = "default", model: Optional[str] = None) -> Run:
+        """Ask about the kernel's last error (the failing cell and its traceback, key masked):
+        ``%chat fix`` and the panel's button. The last error is known in a kernel only."""
+        from .chat_options import request_options
+        from .context import fix_request
+        from .exchange import check_budget
+        from .turn_options import HistoryBudget, TurnOptions
+
+        content, notice, _ = fix_request(self, self.settings.max_context_chars)
+        request = request_options(self.settings, model=model)
+        check_budget(self, request.model or self.settings.model)
+        turn = TurnOptions(request, conversation=conversation, budget=HistoryBudget.of(self.settings))
+        return self.start_turn(content, turn, notice=notice)
+
+    def start_turn(self, content: Any, turn: TurnOptions, target: Any = None,
+                   notice: Optional[str] = None) -> Run:
+        """The run of one prepared turn (the magics and the panel build ``turn`` themselves);
+        ``notice`` is the sent-line its request shows (what went with the prompt)."""
         from .chat_setup import parse_structured
         from .runs import Run
         from .tool_loop import ToolTurn
@@ -147,6 +163,9 @@ class Session(KernelState):
             turn = dataclasses.replace(turn, cancellation=cancellation)
 
         def work(view: Any) -> Any:
+            if notice is not None:
+                with self.lock:
+                    self.context_notices = [notice]
             kind = ToolTurn if turn.tools else ChatTurn
             result = kind(self, self.client(), turn).run(content, view)
             if target is not None:
@@ -168,6 +187,19 @@ class Session(KernelState):
                         item_timeout=item_timeout, system=system, schema=schema, model=model,
                         options=options)
         return Run(lambda view: run_plan(self, plan, view), plan.cancellation)
+
+    def batch(self, template: str, items: Any, system: Optional[str] = None, schema: Any = None,
+              model: Optional[str] = None, **options: Any) -> Any:
+        """``map`` through the Batch API (half price, within 24 h): submits at once and returns
+        the ``BatchJob`` (``wait()``, ``results()`` gives the MapResult), as ``--map --batch``."""
+        from .batch import submit
+        from .map_plan import plan_map
+        from .mapping import ItemTemplate
+
+        plan = plan_map(self, ItemTemplate(template), items, "items", system=system, schema=schema,
+                        model=model, options=options, batch=True)
+        return submit(self, self.client(), plan.payloads, len(plan.result), plan.options,
+                      model=plan.model, index=plan.result.index)
 
     def transcribe(self, *sources: Any, **options: Any) -> Run:
         """Transcribe audio files (paths, globs, bytes, Audio objects); the run's result is the

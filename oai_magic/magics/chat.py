@@ -170,11 +170,16 @@ def chat_view(magics: Any, args: Any) -> Any:
 
 def ask(magics: Any, args: Any, prompt: Any, turn: TurnOptions, target: Any = None) -> ChatResult:
     """The session runs the turn (a tool loop when tools are offered) into the cell's view."""
+    return play(magics, args, magics.state.start_turn(prompt, turn, target))
+
+
+def play(magics: Any, args: Any, run: Any) -> ChatResult:
+    """Play a chat run into the view the cell's options pick; ``-o`` keeps a stopped answer too."""
     from ..core.results import StoppedAnswer
 
     view = magics.chat_view(args)
     try:
-        return magics.state.start_turn(prompt, turn, target).play(view)
+        return run.play(view)
     except StoppedAnswer as stop:
         if args.out:
             magics.shell.user_ns[args.out] = stop.result  # the partial result, as -o promises
@@ -215,27 +220,17 @@ def run_command(magics: Any, line: str) -> Any:
 
 
 def fix(magics: Any, line: str) -> None:
-    """``%chat fix``: the failing cell and its traceback, asking for a corrected cell."""
-    from ..core.chat_options import request_options
-    from ..core.context import fix_request
-    from ..core.exchange import check_budget
-
-    state = magics.state
+    """``%chat fix``: the session asks about the last error; the fix is offered as the next cell."""
     words = read_words(line)
     args, extra = fix_parser().parse_known_args(words)
     if extra:
         raise UsageError(f"%chat fix takes options only (-c NAME, -m MODEL), not "
                          f"{' '.join(extra)!r}: it asks about the last error.")
-    content, notice, _ = fix_request(state, magics.settings.max_context_chars)
     view_args = types.SimpleNamespace(
         conversation=args.conversation, plain=False, no_footer=False, json=False, out=None,
         to_cell=True, new=False, system=None, tools=None, choices=None,
     )
-    options = request_options(magics.settings, model=args.model)
-    check_budget(state, options.model or state.settings.model)
-    turn = turn_options(magics, view_args, options)
-    queue_notice(state, notice)
-    result = ask(magics, view_args, content, turn)
+    result = play(magics, view_args, magics.state.fix(args.conversation, args.model))
     after_answer(magics, view_args, result)
 
 
