@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import threading
+import weakref
 from dataclasses import MISSING, dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, get_type_hints
@@ -318,3 +319,25 @@ class KernelState:
                     logging.getLogger("oai_magic").exception(
                         "a state listener failed (ignored from now on)"
                     )
+
+
+# The session of each IPython shell: ``core.session.session_of`` makes it (a ``Session``) and keeps
+# it here, so code that reaches it by its older names (``get_state``) finds the same object.
+SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def get_state(shell: Any) -> KernelState:
+    """The session of this shell (``oai_magic.core.session.session_of`` made it at ``%load_ext``)."""
+    session = SESSIONS.get(shell)
+    if session is None:
+        raise RuntimeError("this shell has no oai_magic session yet: %load_ext oai_magic (or "
+                           "oai_magic.session()) makes it")
+    return session
+
+
+def reset_state(shell: Any) -> KernelState:
+    """Start this shell's session over, as a kernel restart would (``core.session.reset_session``)."""
+    session = get_state(shell)
+    session.start_session()
+    return session
+

@@ -22,6 +22,15 @@ def magics(shell):
     return shell.magics_manager.registry["OAIMagics"]
 
 
+@pytest.fixture(autouse=True)
+def no_price_overrides(shell):
+    """``%config OAIMagics.prices`` lives on the magics, which outlive a test: start and end
+    with none."""
+    magics(shell).prices = {}
+    yield
+    magics(shell).prices = {}
+
+
 # --- the four defects ----------------------------------------------------------------------
 
 
@@ -130,7 +139,7 @@ def test_chat_alone_and_chat_help_list_the_same_commands_and_every_command_is_li
                                         ("yep", False)])
 def test_a_tool_call_and_a_big_map_read_the_same_answer_alike(shell, server, monkeypatch,
                                                             typed, yes):
-    from oai_magic.magics.chat_extras import ask_permission
+    from oai_magic.core.chat_setup import ask_permission
 
     asked = []
     monkeypatch.setattr("builtins.input", lambda question: asked.append(question) or typed)
@@ -216,3 +225,60 @@ def test_chat_fix_and_the_panel_send_the_same_request_about_the_last_error(shell
     p.wait(10)
     sent_by_panel = server.requests[-1].json["messages"][-1]["content"]
     assert sent_by_magic == sent_by_panel and "ZeroDivisionError" in sent_by_magic[1]["text"]
+
+
+def test_an_answer_billed_at_the_flex_tier_is_priced_at_the_flex_price(shell, server, capsys):
+    from oai_magic.practice import Scripted, sse_event
+
+    usage = {"prompt_tokens": 1000, "completion_tokens": 1000, "total_tokens": 2000}
+    head = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
+            "service_tier": "flex"}
+    chunks = [sse_event({**head, "choices": [{"index": 0, "delta": {"content": "Cheap."},
+                                               "finish_reason": "stop"}]}),
+              sse_event({**head, "choices": [], "usage": usage}), sse_event("[DONE]")]
+    server.script("/chat/completions", Scripted(chunks=chunks))
+    assert run(shell, "%%chat -o r --param service_tier=flex\nhi").success
+    r = shell.user_ns["r"]
+    assert r.service_tier == "flex"
+    assert r.cost == pytest.approx(costs.estimate_cost(usage, "gpt-4o-mini") / 2)
+    assert costs.format_cost(r.cost) in capsys.readouterr().out
+    assert costs.ledger_of(get_state(shell)).total.cost == pytest.approx(r.cost)
+
+
+def test_only_the_cost_function_reads_the_price_data():
+    root = Path(__file__).resolve().parent.parent / "oai_magic"
+    readers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                     if p.name != "costs.py" and any(
+                         word in p.read_text(encoding="utf-8")
+                         for word in ("prices.json", "shipped_table", "_price_entry", "genai_prices")))
+    assert readers == []
+
+
+def test_the_panels_transcription_status_is_the_transcript_footer_and_is_counted(shell, server,
+                                                                                 panel):
+    import datetime
+
+    data = AUDIO.read_bytes()
+    p = panel()
+    p.upload.value = ({"name": "hello.wav", "type": "audio/wav", "size": len(data),
+                       "content": memoryview(data),
+                       "last_modified": datetime.datetime.now(datetime.UTC)},)
+    p.wait(10)
+    status = p.status.value
+    assert "Transcribed hello.wav · practice · whisper-1 · " in status
+    ledger = costs.ledger_of(get_state(shell))
+    assert ledger.by_model["whisper-1"].requests == 1  # %oai usage counts it, as %transcribe
+
+
+def test_a_tool_exchange_costs_the_sum_of_its_requests_or_is_unpriced(shell, server):
+    from oai_magic.render.chrome import footer_parts
+
+    shell.user_ns["population"] = lambda city: 522250
+    shell.user_ns["population"].__name__ = "population"
+    assert run(shell, '%%chat --tools population --auto-tools -o r\nIn "Lyon"?').success
+    r = shell.user_ns["r"]
+    assert r.requests == 2 and not r.unpriced
+    assert r.cost == pytest.approx(costs.estimate_cost(r.usage, "gpt-4o-mini"))
+    assert run(shell, '%%chat -n -m gpt-4.1 --tools population --auto-tools -o r\nIn "Lyon"?').success
+    r = shell.user_ns["r"]
+    assert r.unpriced and r.cost is None and "price unknown" in footer_parts(r)

@@ -160,6 +160,7 @@ class BatchJob:
         return result
 
     def _account(self, result: MapResult) -> None:
+        """Each answered item's usage and batch price into the session's ledger, once."""
         if self._ledger is None:
             return
         for item in result.results:

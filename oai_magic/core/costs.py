@@ -177,14 +177,10 @@ def format_cost(cost: Optional[float]) -> str:
 
 
 @dataclass
-class Totals:
+class Totals(Tokens):
     """Requests, tokens and estimated cost added up (per model, per conversation, overall)."""
 
     requests: int = 0
-    prompt: int = 0
-    cached: int = 0
-    completion: int = 0
-    reasoning: int = 0
     cost: float = 0.0
     unpriced: int = 0  # requests whose model had no price
 
@@ -201,7 +197,7 @@ class Totals:
 
     @property
     def tokens(self) -> int:
-        return self.prompt + self.completion
+        return self.total
 
 
 @dataclass

@@ -151,7 +151,7 @@ def _account(state: KernelState, result: ChatResult) -> None:
     """The response's estimated cost, added to the session's totals."""
     from .costs import estimate_cost, ledger_of
 
-    result.cost = estimate_cost(result.usage, result.model, state.prices)
+    result.cost = estimate_cost(result.usage, result.model, state.prices, tier=result.service_tier)
     ledger_of(state).record(result.usage, result.model, result.conversation, result.cost)
 
 
@@ -313,6 +313,7 @@ def _fold(accumulator: ChatAccumulator, result: ChatResult, key: Optional[str] =
     if accumulator.model:
         result.model = accumulator.model
     result.usage = accumulator.usage
+    result.service_tier = accumulator.service_tier
     if result.choices:
         first = result.choices[0]
         result.text = first.text or (first.refusal or "")

@@ -72,6 +72,7 @@ class ChatResult:
     reasoning: Optional[str] = None  # the model's streamed reasoning (choice 1); not in history
     parsed: Any = None  # with --schema: a dataclass instance, a dict or a pydantic model
     cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
+    service_tier: Optional[str] = None  # the tier the server billed ("flex" costs less)
     schema_problem: Optional[str] = None  # with --schema: why an answer is not the object asked for
 
     @property

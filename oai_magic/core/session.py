@@ -14,11 +14,10 @@ widgets. The Python API never interpolates kernel variables: a prompt is sent as
 from __future__ import annotations
 
 import dataclasses
-import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional, Sequence
 
 from ..errors import InputError
-from ..state import KernelState, Secret, Settings, configurable_settings, setting_default
+from ..state import SESSIONS, KernelState, Secret, Settings, configurable_settings, setting_default
 
 if TYPE_CHECKING:  # imported on first use: %load_ext makes the kernel's session, nothing more
     from .runs import Run
@@ -263,14 +262,11 @@ class Session(KernelState):
         return HistoryBudget.of(self.settings)
 
 
-_SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def session_of(shell: Any) -> Session:
     """The one session of this shell (an IPython shell), made on first use."""
-    session = _SESSIONS.get(shell)
+    session = SESSIONS.get(shell)
     if session is None:
-        session = _SESSIONS[shell] = Session()
+        session = SESSIONS[shell] = Session()
     return session
 
 

@@ -36,7 +36,11 @@ class ToolChatResult(ChatResult):
     tool_results: List[ToolOutcome] = field(default_factory=list)
     messages: List[Message] = field(default_factory=list)  # recorded after the user message
     requests: int = 0
-    unpriced: bool = False  # a request whose price was unknown: the total is unknown too
+
+    @property
+    def unpriced(self) -> bool:
+        """A request's price was unknown, so the exchange's total is unknown too."""
+        return self.requests > 0 and self.cost is None
 
 
 class CannotConfirm(InputError):
@@ -191,9 +195,9 @@ def _add_round(final: ToolChatResult, last: ChatResult, offset: float) -> None:
                 details[key] = details.get(key, 0) + value
                 total[group] = details
         final.usage = total
+    priced_so_far = not final.unpriced
     final.requests += 1
-    final.unpriced = final.unpriced or last.cost is None
-    final.cost = None if final.unpriced else (final.cost or 0.0) + (last.cost or 0.0)
+    final.cost = (final.cost or 0.0) + last.cost if priced_so_far and last.cost is not None else None
     if final.first_token_seconds is None and last.first_token_seconds is not None:
         final.first_token_seconds = offset + last.first_token_seconds
     final.notices.extend(n for n in last.notices if n not in final.notices)
@@ -206,6 +210,7 @@ def _fold_last(final: ToolChatResult, last: Optional[ChatResult], total: float) 
         final.text, final.choices = last.text, last.choices
         final.reasoning = last.reasoning
         final.model, final.finish_reason, final.headers = last.model, last.finish_reason, last.headers
+        final.service_tier = last.service_tier
         final.organization, final.project = last.organization, last.project
         final.interrupted = final.interrupted or last.interrupted
         final.streamed, final.ignored_limit = last.streamed, last.ignored_limit

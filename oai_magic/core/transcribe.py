@@ -335,7 +335,7 @@ def transcribe_all(
             view.transcript_failed(source, str(exc))
             continue
         state.remember_headers(result.headers)
-        _account(state, result, options)
+        account_transcription(state, result, options.conversation)
         if no_key:
             result.notices.insert(0, no_key)
             no_key = None
@@ -348,13 +348,14 @@ def transcribe_all(
     return batch
 
 
-def _account(state: KernelState, result: TranscriptResult, options: TranscribeOptions) -> None:
+def account_transcription(state: KernelState, result: TranscriptResult,
+                          conversation: Optional[str] = None) -> None:
     """The transcription's estimated cost, added to the session's totals (``%oai usage``)."""
     from .costs import estimate_cost, ledger_of, transcription_usage
 
     result.cost = estimate_cost(result.usage, result.model, state.prices, seconds=result.duration)
     ledger_of(state).record(transcription_usage(result.usage), result.model,
-                            options.conversation or "(transcriptions)", result.cost)
+                            conversation or "(transcriptions)", result.cost)
 
 
 def record_in_conversation(state: KernelState, name: str, result: TranscriptResult) -> None:

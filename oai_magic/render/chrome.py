@@ -197,8 +197,8 @@ def footer_parts(result: ChatResult) -> List[str]:
     from ..state import from_practice_server
 
     usage = result.usage or {}
-    after = [] if usage or not result.choices else ["usage not reported"]  # servers that
-    # ignore stream_options.include_usage
+    # A server that ignores stream_options.include_usage reports none.
+    after = ["usage not reported"] if result.choices and not usage else []
     if not result.streamed:
         # Without streaming the first token comes with the last: one time says it all.
         if result.total_seconds is not None:
@@ -214,12 +214,13 @@ def footer_parts(result: ChatResult) -> List[str]:
                         usage=usage, priced=bool(usage), cost=result.cost, after=after)
 
 
-def transcript_footer_parts(result: TranscriptResult) -> List[str]:
-    """A transcript's footer (:func:`usage_footer`): file, model, task, language, length."""
+def transcript_footer_parts(result: TranscriptResult, *, named: bool = True) -> List[str]:
+    """A transcript's footer (:func:`usage_footer`): file (unless ``named`` already), model,
+    task, language, length."""
     from ..core.costs import Tokens, transcription_usage
     from ..state import from_practice_server
 
-    subject = [result.filename, result.model]
+    subject = [result.filename if named else "", result.model]
     if result.task == "translate":
         subject.append("translated to English")
     if result.language:
