@@ -66,9 +66,8 @@ def send_request(
             raise APIError(f"the server sent a malformed answer: {exc}") from None
         asked, returned = options.n or 1, len(exchange.accumulator.choices)
         if 0 < returned < asked:
-            result.notices.append(
-                f"The server returned {returned} of {asked} choices; it may not support n."
-            )
+            _late_notice(view, result,
+                         f"The server returned {returned} of {asked} choices; it may not support n.")
     except KeyboardInterrupt as exc:
         result.interrupted = True
         failure = exc
@@ -155,6 +154,13 @@ def _account(state: KernelState, result: ChatResult) -> None:
     ledger_of(state).record(result.usage, result.model, result.conversation, result.cost)
 
 
+def _late_notice(view: View, result: ChatResult, text: str) -> None:
+    """A notice that arrives after the request began: kept with the result (the footer's views
+    show ``result.notices`` at the end) and told to the view as a ``Notice`` event."""
+    result.notices.append(text)
+    view.notice(text)
+
+
 class _EmptyStream(Exception):
     """The stream ended without a single event (llama.cpp past its context): ask again whole."""
 
@@ -192,17 +198,15 @@ class _Exchange:
                 base_url = self.state.settings.resolved_base_url()
                 payload[other] = payload.pop(field_name)
                 self.state.max_tokens_fields[base_url] = other
-                result.notices.append(
-                    f"The server refused {field_name}: --max-tokens was sent again as {other}, "
-                    f"which this session now uses for {base_url}."
-                )
+                _late_notice(self.view, result,
+                             f"The server refused {field_name}: --max-tokens was sent again as "
+                             f"{other}, which this session now uses for {base_url}.")
                 options = dataclasses.replace(options, max_tokens_field=other)
                 self.receive(payload, options)
         except _EmptyStream:
-            result.notices.append(
-                "The streamed answer arrived empty (no events at all): the request was repeated "
-                "without streaming."
-            )
+            _late_notice(self.view, result,
+                         "The streamed answer arrived empty (no events at all): the request was "
+                         "repeated without streaming.")
             whole = {k: v for k, v in payload.items() if k not in ("stream", "stream_options")}
             try:
                 self.receive(whole, dataclasses.replace(options, stream=False))

@@ -112,11 +112,14 @@ class TerminalChatView(View):
         self.footer = footer
         self.out = stream or sys.stdout
         self.thinking = DimReasoning(self.out)
+        self.late: List[str] = []  # notices that arrive once the answer is under way
 
     def begin(self, notices: List[str]) -> None:
-        self.notices, self.notices_shown = notices, len(notices)
         for notice in notices:
             self.out.write(notice_line(notice) + "\n")
+
+    def notice(self, text: str) -> None:
+        self.late.append(text)  # printed after the answer, not inside it
 
     def reasoning(self, index: int, text: str) -> None:
         if index == 0:
@@ -134,6 +137,6 @@ class TerminalChatView(View):
             return
         self.out.write("\n")
         # Notices learned once the answer was under way (a repeated request, fewer choices).
-        for notice in getattr(self, "notices", [])[getattr(self, "notices_shown", 0):]:
+        for notice in self.late:
             self.out.write(notice_line(notice) + "\n")
         write_terminal_closing(self.out, footer_parts(result), result_mark(result), footer=self.footer)
