@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 import oai_magic
 from oai_magic.core.session import Session
 from oai_magic.errors import InputError
-from oai_magic.events import Begin, Done, TextDelta, Usage
+from oai_magic.events import Begin, Done, TextDelta, ToolResult, Usage
 
 from .conftest import TEST_KEY, run
 
@@ -150,3 +151,26 @@ def test_batch_submits_a_job_whose_results_are_a_map_result(server):
     job.wait()
     assert job.results().texts == ["x", "y"]
     assert s.usage().total.requests == 2  # a batch's usage reaches the totals once
+
+
+@dataclass
+class City:
+    name: str
+    population: int
+
+
+def planet_facts(name: str) -> dict:
+    """Facts about a planet."""
+    return {"name": name, "day_hours": 24.7}
+
+
+def test_schema_and_tools_work_from_python(server):
+    s = standalone(server)
+    city = s.chat("Give me a city", schema=City).result()
+    assert isinstance(city.parsed, City) and city.schema_problem is None
+    run_ = s.chat("facts about mars", tools=[planet_facts], auto_tools=True, conversation="t")
+    events = list(run_)
+    [outcome] = [e.outcome for e in events if isinstance(e, ToolResult)]
+    assert outcome.value == {"name": outcome.arguments["name"], "day_hours": 24.7}
+    assert '"day_hours": 24.7' in run_.result().text
+    assert [m.role for m in s.conversations["t"].messages] == ["user", "assistant", "tool", "assistant"]
