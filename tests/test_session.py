@@ -174,3 +174,18 @@ def test_schema_and_tools_work_from_python(server):
     assert outcome.value == {"name": outcome.arguments["name"], "day_hours": 24.7}
     assert '"day_hours": 24.7' in run_.result().text
     assert [m.role for m in s.conversations["t"].messages] == ["user", "assistant", "tool", "assistant"]
+
+
+def test_a_run_can_be_awaited_and_read_with_async_for(server):
+    import asyncio
+
+    s = standalone(server)
+
+    async def main():
+        pieces = [e.text async for e in s.chat("[[echo]] async hello", conversation="a")
+                  if isinstance(e, TextDelta)]
+        result = await s.chat("[[echo]] awaited", conversation="a")
+        return "".join(pieces), result.text
+
+    assert asyncio.run(main()) == ("async hello", "awaited")
+    assert len(s.conversations["a"].messages) == 4

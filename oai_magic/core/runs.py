@@ -12,6 +12,8 @@ whatever consumes the run sees the same typed events:
   is sent to the view as it happens, so Ctrl-C, ``input()`` and the kernel's tools behave as
   they do in any cell.
 - ``run.result()``: plays the run into no view (or finishes the iteration) and returns the result.
+- ``async for event in run`` and ``await run``: the same, for asyncio code (the work runs in a
+  helper thread; the event loop is never blocked).
 
 A run records itself once, when it ends, whichever way it ends (the use case does that; see
 ``core/turn.py``). A run left half-read is stopped and waited for when the next run starts on
@@ -20,9 +22,10 @@ its conversation (``Session``), so its partial answer is recorded before the nex
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, AsyncIterator, Callable, Iterator, Optional
 
 from .events import Event, EventSink, View
 from .results import Cancellation
@@ -39,7 +42,6 @@ class Run:
         self._work = work
         self.cancellation = cancellation or Cancellation()
         self._on_start = on_start
-        self.events: List[Event] = []  # everything the run has said so far, in order
         self._started = False
         self._finished = threading.Event()
         self._result: Any = None
@@ -55,7 +57,6 @@ class Run:
         target = view or View()
 
         def emit(event: Event) -> None:
-            self.events.append(event)
             event.send_to(target)
 
         try:
@@ -100,6 +101,27 @@ class Run:
             raise self._failure
         return self._result
 
+    async def _events_async(self) -> AsyncIterator[Event]:
+        events = iter(self)
+        try:
+            while True:
+                event = await asyncio.to_thread(next, events, _END)
+                if event is _END:
+                    return
+                yield event
+        except asyncio.CancelledError:
+            await asyncio.to_thread(self.stop)
+            raise
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        """``async for event in run``: the same events, read without blocking the event loop
+        (a cancelled task stops the run, which is recorded as partial)."""
+        return self._events_async()
+
+    def __await__(self) -> Any:
+        """``await run``: the result, driven in a worker thread."""
+        return asyncio.to_thread(self.result).__await__()
+
     def stop(self) -> None:
         """End the run early: what arrived is kept and recorded as partial (CONTRACTS 1, 2)."""
         self.cancellation.cancel()
@@ -116,7 +138,7 @@ class Run:
 
     def __repr__(self) -> str:
         state = "finished" if self.finished else ("running" if self._started else "not started")
-        return f"<Run {state}, {len(self.events)} events>"
+        return f"<Run {state}>"
 
     # --- inside ---------------------------------------------------------------------------
 
@@ -131,7 +153,6 @@ class Run:
         assert self._queue is not None
 
         def emit(event: Event) -> None:
-            self.events.append(event)
             self._queue.put(event)
 
         try:
