@@ -23,6 +23,7 @@ from .history import (  # noqa: F401
     IMAGE_TOKENS,
     Content,
     Conversation,
+    ConversationView,
     Message,
     content_images,
     content_text,
@@ -254,10 +255,13 @@ class KernelState:
             return self._conversations[name]
 
     @property
-    def conversations(self) -> Mapping[str, Conversation]:
-        """The conversations by name, read-only: changes go through methods (``conversation``
-        creates one, ``forget_conversations`` removes them all), under the lock."""
-        return MappingProxyType(self._conversations)
+    def conversations(self) -> Mapping[str, ConversationView]:
+        """The conversations by name, read-only (copies of their messages): changes go through
+        methods (``conversation`` creates or returns one to record in, ``forget_conversations``
+        removes them all), under the lock."""
+        with self.lock:
+            return MappingProxyType({name: ConversationView(thread)
+                                     for name, thread in self._conversations.items()})
 
     def forget_conversations(self) -> int:
         """Remove every conversation (``%chat reset --all``); returns how many there were."""

@@ -189,3 +189,13 @@ def test_a_run_can_be_awaited_and_read_with_async_for(server):
 
     assert asyncio.run(main()) == ("async hello", "awaited")
     assert len(s.conversations["a"].messages) == 4
+
+
+def test_conversations_are_read_only_to_callers(server):
+    s = standalone(server)
+    s.chat("[[echo]] keep me", conversation="c").result()
+    with pytest.raises(TypeError):
+        s.conversations["other"] = None
+    s.conversations["c"].messages[1].content = "changed by a caller"
+    s.conversations["c"].messages.clear()
+    assert [m.content for m in s.conversations["c"].messages] == ["[[echo]] keep me", "keep me"]

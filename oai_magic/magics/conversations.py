@@ -93,7 +93,7 @@ def _existing(state: KernelState, name: str) -> Conversation:
     if name not in state.conversations:
         known = ", ".join(sorted(state.conversations)) or "none yet"
         raise InputError(f"No conversation named {name!r} (known: {known}).")
-    return state.conversations[name]
+    return state.conversation(name)
 
 
 def _list(state: KernelState, args: Any) -> Any:
