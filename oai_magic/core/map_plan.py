@@ -180,3 +180,29 @@ def parse_items(result: MapResult, target: Any) -> None:
                 item.parsed = parse_answer(item.text, target, None)
             except StructuredAnswerError as exc:
                 item.error = str(exc)
+
+
+def wait_for_batch(job: Any, view: View) -> Any:
+    """Wait for a Batch API job with the map's progress events; Ctrl-C stops waiting, never the
+    job (``CellStopped`` says how to wait again). Returns the job."""
+    started = time.monotonic()
+
+    def snapshot(job: Any) -> MapProgress:
+        counts = job.request_counts
+        return MapProgress(total=counts["total"] or job.count, done=counts["completed"],
+                           failed=counts["failed"], elapsed=time.monotonic() - started)
+
+    view.map_begin(job.count or 1, f"Waiting for {job.id} (Ctrl-C stops waiting, not the batch).")
+    try:
+        job.wait(on_poll=lambda job: view.map_progress(snapshot(job), force=True))
+    except KeyboardInterrupt:
+        view.map_end(snapshot(job), f"■ stopped waiting: {job.id} is {job.status}")
+        raise CellStopped(f"■ stopped waiting — {job.id} goes on ({job.status}); "
+                          "%chat batch wait resumes waiting") from None
+    counts = job.request_counts
+    failed = f", {counts['failed']} failed" if counts["failed"] else ""
+    view.map_end(snapshot(job), f"{job.id} {job.status}: {counts['completed']} of "
+                 f"{counts['total']} answered{failed} in {time.monotonic() - started:.1f} s; "
+                 f"%chat batch results {job.id} gets them")
+    return job
+

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Optional
 
 from IPython.core.error import UsageError
@@ -136,7 +135,6 @@ def _run_with_progress(magics: Any, args: Any, plan: Any) -> None:
 def batch_command(magics: Any, line: str) -> Any:
     """``%chat batch status|wait|results|cancel [ID]``; ``results`` returns the MapResult."""
     from ..core import batch
-    from ..core.map_run import MapProgress
     from ..ui.map_view import NotebookMapView, TerminalMapView
 
     words = read_words(line)[1:]
@@ -153,26 +151,11 @@ def batch_command(magics: Any, line: str) -> Any:
         print(f"Cancelling {job.id}: status {job.status}; finished requests stay in its results.")
         return None
     if command == "wait":
+        from ..core.map_plan import wait_for_batch
+        from ..core.runs import Run
+
         view = NotebookMapView() if magics.rich_display() else TerminalMapView()
-        started = time.monotonic()
-
-        def snapshot(job: Any) -> MapProgress:
-            counts = job.request_counts
-            return MapProgress(total=counts["total"] or job.count, done=counts["completed"],
-                               failed=counts["failed"], elapsed=time.monotonic() - started)
-
-        view.map_begin(job.count or 1, f"Waiting for {job.id} (Ctrl-C stops waiting, not the batch).")
-        try:
-            job.wait(on_poll=lambda job: view.map_progress(snapshot(job), force=True))
-        except KeyboardInterrupt:
-            view.map_end(snapshot(job), f"■ stopped waiting: {job.id} is {job.status}")
-            raise CellStopped(f"■ stopped waiting — {job.id} goes on ({job.status}); "
-                              "%chat batch wait resumes waiting") from None
-        counts = job.request_counts
-        failed = f", {counts['failed']} failed" if counts["failed"] else ""
-        view.map_end(snapshot(job), f"{job.id} {job.status}: {counts['completed']} of "
-                 f"{counts['total']} answered{failed} in {time.monotonic() - started:.1f} s; "
-                 f"%chat batch results {job.id} gets them")
+        Run(lambda sink: wait_for_batch(job, sink)).play(view)
         return None
     result = job.results()
     if result.missing:
