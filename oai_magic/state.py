@@ -9,6 +9,7 @@ any of them shows up in all.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -153,8 +154,10 @@ def configurable_settings() -> Dict[str, Any]:
     return {f.name: f for f in fields(Settings) if "help" in f.metadata}
 
 
+@functools.cache
 def setting_types() -> Dict[str, Any]:
-    """Each setting's type as an object (``Optional[int]``, ``Literal[...]``), not a string."""
+    """Each setting's type as an object (``Optional[int]``, ``Literal[...]``), not a string
+    (evaluated once: the traits are built from it while ``%load_ext`` runs)."""
     return get_type_hints(Settings)
 
 
