@@ -199,3 +199,15 @@ def test_conversations_are_read_only_to_callers(server):
     s.conversations["c"].messages[1].content = "changed by a caller"
     s.conversations["c"].messages.clear()
     assert [m.content for m in s.conversations["c"].messages] == ["[[echo]] keep me", "keep me"]
+
+
+def test_settings_from_python_are_checked_like_config():
+    s = Session(render_interval=0.1, display_mode="PLAIN")
+    assert s.settings.render_interval == 0.1 and s.settings.display_mode == "plain"
+    for bad, message in [({"render_interval": "fast"}, "render_interval takes float"),
+                         ({"display_mode": "fancy"}, "one of auto, rich, plain"),
+                         ({"modle": "x"}, "did you mean model"),
+                         ({"prices": {"m": 3}}, "must be a dict of prices")]:
+        with pytest.raises(InputError, match=message):
+            s.configure(model="changed", **bad)
+        assert s.settings.model == "gpt-4o-mini"  # nothing changed

@@ -14,10 +14,30 @@ widgets. The Python API never interpolates kernel variables: a prompt is sent as
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional, Sequence
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Literal,
+    Optional,
+    Sequence,
+    Union,
+    get_args,
+    get_origin,
+)
 
 from ..errors import InputError
-from ..state import SESSIONS, KernelState, Secret, Settings, configurable_settings, setting_default
+from ..state import (
+    SESSIONS,
+    KernelState,
+    Secret,
+    Settings,
+    configurable_settings,
+    setting_default,
+    setting_types,
+)
 
 if TYPE_CHECKING:  # imported on first use: %load_ext makes the kernel's session, nothing more
     from .runs import Run
@@ -39,6 +59,11 @@ def check_setting(name: str, value: Any) -> Any:
         from .chat_options import check_option_names
 
         check_option_names([name], configurable_settings())
+    kind = setting_types()[name]
+    if not _fits(kind, value):
+        raise InputError(f"OAIMagics.{name} takes {_kind_text(kind)}, not {value!r}")
+    if get_origin(kind) is Literal:
+        return value.lower()  # caseless, as the trait is
     if name == "extra_body":
         from ..api.request import parse_params
 
@@ -49,6 +74,29 @@ def check_setting(name: str, value: Any) -> Any:
 
         return validate_prices(value)
     return value
+
+
+def _fits(kind: Any, value: Any) -> bool:
+    """Does ``value`` have the setting's type (what the trait would accept)?"""
+    if get_origin(kind) is Union:
+        return any(_fits(arg, value) for arg in get_args(kind))
+    if get_origin(kind) is Literal:
+        return isinstance(value, str) and value.lower() in get_args(kind)
+    if kind is type(None):
+        return value is None
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, get_origin(kind) or kind)
+
+
+def _kind_text(kind: Any) -> str:
+    if get_origin(kind) is Union:
+        return " or ".join(_kind_text(arg) for arg in get_args(kind))
+    if get_origin(kind) is Literal:
+        return "one of " + ", ".join(get_args(kind))
+    return "None" if kind is type(None) else getattr(get_origin(kind) or kind, "__name__", str(kind))
 
 
 class Session(KernelState):
