@@ -120,6 +120,10 @@ class Settings:
         None, "Refuse requests once this session's estimated cost passes this many USD.")
     session_budget_tokens: Optional[int] = _setting(
         None, "Refuse requests once this session has used this many tokens.")
+    # issue 32
+    audio_base_url: Optional[str] = _setting(
+        None, "Base URL for %transcribe when speech runs on another server than chat (a "
+        "Whisper server); default: the chat base URL.")
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:
@@ -135,6 +139,10 @@ class Settings:
     def resolved_base_url(self) -> str:
         url = self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         return url.rstrip("/")
+
+    def resolved_audio_base_url(self) -> str:
+        """Where ``%transcribe`` goes: ``audio_base_url``, else the chat base URL."""
+        return (self.audio_base_url or "").rstrip("/") or self.resolved_base_url()
 
     def key_required(self) -> bool:
         """Only OpenAI's own API needs a key; a local server is sent none when none is set."""
@@ -207,6 +215,10 @@ class KernelState:
         self._said_once: set = set()
         # base URL -> the name its server accepts for --max-tokens, learned from a 400.
         self.max_tokens_fields: Dict[str, str] = {}
+        # base URLs whose server refused response_format json_schema: --schema goes as
+        # json_object with the schema there (llama-cpp-python).
+        self.json_schema_refused: set = set()
+        self.audio_client_cache: Any = None  # Session.audio_client: (settings, client)
         self.last_error: Any = None  # context.LastError: the kernel's last exception
         # The sent-line of the cell being run; the next request shows it (then it is cleared).
         self.context_notices: List[str] = []
@@ -273,14 +285,14 @@ class KernelState:
             self._conversations.clear()
             return count
 
-    def insecure_http_warning(self) -> Optional[str]:
+    def insecure_http_warning(self, url: Optional[str] = None) -> Optional[str]:
         """A one-line warning, once per base URL per session, when the key would travel in clear.
 
         Plain ``http://`` to a host that is not this machine sends the key and every prompt
         readable on the network. Classrooms on a LAN do this on purpose, so it is a warning,
         silenced by ``OAIMagics.allow_insecure_http = True``.
         """
-        url = self.settings.resolved_base_url()
+        url = url or self.settings.resolved_base_url()  # or the audio base URL
         if self.settings.allow_insecure_http or not url.lower().startswith("http://"):
             return None
         host = url[len("http://") :].split("/")[0].rsplit("@", 1)[-1]

@@ -85,6 +85,9 @@ def plan_map(session: Any, template: ItemTemplate, items: Any, items_label: str,
     target = schema if schema is None or hasattr(schema, "response_format") else schema_target_of(schema)
     if target is not None:
         request.json_schema = target.response_format()
+        # a server that refused json_schema before gets json_object with the schema (issue 32)
+        request.schema_as_json_object = (session.settings.resolved_base_url()
+                                         in session.json_schema_refused)
     chosen = request.model or session.settings.model
     indices = previous.todo() if previous is not None else list(range(len(listed.elements)))
     try:
@@ -155,19 +158,36 @@ def run_plan(session: Any, plan: MapPlan, view: View,
             interrupted = True
         progress = progress_of(result, indices, started)
         view.map_progress(progress, force=True)
+        stopped = "stopped" if interrupted or stop.is_set() or result.stop_reason else None
+        view.map_end(progress, summarise(progress, stopped))
+        for notice in job_notices(session, job, result, indices, options):
+            view.notice(notice)
         if result.stop_reason and not interrupted:
-            view.map_end(progress, summarise(progress, "stopped"))
             raise InputError(f"--map stopped: {result.stop_reason}")
-        if interrupted or stop.is_set():
-            view.map_end(progress, summarise(progress, "stopped"))
-            if interrupted:
-                raise CellStopped(f"■ stopped — {result.done} of {len(result)} answers kept")
-            return result
-        view.map_end(progress, summarise(progress, None))
+        if interrupted:
+            raise CellStopped(f"■ stopped — {result.done} of {len(result)} answers kept")
         return result
     finally:
         if plan.target is not None:
             parse_items(result, plan.target)
+
+
+def job_notices(session: Any, job: MapJob, result: MapResult, indices: List[int],
+                options: ChatOptions) -> List[str]:
+    """Notices for the whole job, each said once: a refused json_schema (remembered for the
+    base URL) and a --max-tokens the server ran past."""
+    from .other_servers import completion_tokens, ignored_max_tokens_notice, remember_schema_refused
+
+    notices = [remember_schema_refused(session)] if job.schema_refused else []
+    if options.max_tokens:
+        returned = [completion_tokens(r.usage) for r in (result.results[i] for i in indices)
+                    if r is not None and r.ok]
+        over = [n for n in returned if n is not None and n > options.max_tokens]
+        if over:
+            answers = f" ({len(over)} of {len(returned)} answers)"
+            notices.append(ignored_max_tokens_notice(max(over), options.max_tokens,
+                                                     options.max_tokens_field, answers))
+    return notices
 
 
 def parse_items(result: MapResult, target: Any) -> None:

@@ -147,6 +147,22 @@ class Session(KernelState):
     def reset_setting(self, name: str) -> None:
         self.configure(**{name: setting_default(name)})
 
+    def audio_client(self) -> Any:
+        """The client ``%transcribe`` (and the panel's dictation) uses: the chat client, or one
+        for ``audio_base_url`` when speech runs on a server of its own. Made again only when the
+        settings change, so its connections are reused."""
+        if not self.settings.audio_base_url:
+            return self.client()
+        with self.lock:
+            wanted = dataclasses.replace(self.settings,
+                                         base_url=self.settings.resolved_audio_base_url())
+            cached = self.audio_client_cache
+            if cached is None or cached[0] != wanted:
+                if cached is not None and hasattr(cached[1], "close"):
+                    cached[1].close()
+                cached = self.audio_client_cache = (wanted, self.client_factory(wanted))
+            return cached[1]
+
     # --- use cases --------------------------------------------------------------------
 
     def chat(

@@ -52,7 +52,7 @@ def transcription_run(session: Any, sources: List[Any], options: Any) -> Run:
     """The run of a checked transcription: its result is the batch (``transcribe.Batch``)."""
     from .transcribe import transcribe_all
 
-    return Run(lambda view: transcribe_all(session, session.client(), sources, options, view))
+    return Run(lambda view: transcribe_all(session, session.audio_client(), sources, options, view))
 
 
 def prepare_transcription(session: Any, given: List[Any], options: Dict[str, Any]) -> Run:
@@ -66,7 +66,7 @@ def prepare_transcription(session: Any, given: List[Any], options: Dict[str, Any
         raise InputError("transcribe: name at least one audio file (or pass its bytes).")
 
     def work(view: Any) -> Any:
-        batch = transcribe_all(session, session.client(), sources, checked, view)
+        batch = transcribe_all(session, session.audio_client(), sources, checked, view)
         problem = batch.problem()
         if problem and not batch.results:
             raise InputError(problem)

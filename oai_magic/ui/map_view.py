@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from ..core.events import View
 from ..core.map_run import MapProgress
-from ..render.chrome import usage_footer
+from ..render.chrome import notice_line, usage_footer
 from ..render.markdown import IGNORE_MATH, escape_html
 from ..render.surface import Throttle
 
@@ -82,6 +82,10 @@ class TerminalMapView(View):
                 self.stream.write("\r" + " " * self._width + "\r")
             print(summary, file=self.stream, flush=True)
 
+    def notice(self, text: str) -> None:
+        """A notice for the whole job (said once, after its summary)."""
+        print(notice_line(text), file=self.stream, flush=True)
+
 
 class NotebookMapView(View):
     """An ipywidgets ``IntProgress`` and a label, over an HTML table of the first answers.
@@ -128,6 +132,10 @@ class NotebookMapView(View):
             self._handle.update(line, raw=True)  # the summary takes the widget's place
         else:
             self._display(line, raw=True)
+
+    def notice(self, text: str) -> None:
+        """A notice for the whole job (said once, after its summary)."""
+        print(notice_line(text))
 
 
 def answers_table(progress: MapProgress) -> str:

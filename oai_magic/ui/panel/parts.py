@@ -237,7 +237,7 @@ class SideRequests(PanelLayout):
 
         try:
             options = checked_options(TranscribeOptions(), default_model=self._audio_model())
-            result = transcribe_one(self.client, source, options)
+            result = transcribe_one(self.state.audio_client(), source, options)
             self.state.remember_headers(result.headers)
             account_transcription(self.state, result)  # priced and counted like %transcribe
             current = self.input.value
