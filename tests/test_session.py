@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import oai_magic
+from oai_magic.core.events import View
 from oai_magic.core.session import Session
 from oai_magic.errors import InputError
 from oai_magic.events import Begin, Done, TextDelta, ToolResult, Usage
@@ -211,3 +212,25 @@ def test_settings_from_python_are_checked_like_config():
         with pytest.raises(InputError, match=message):
             s.configure(model="changed", **bad)
         assert s.settings.model == "gpt-4o-mini"  # nothing changed
+
+
+def test_a_played_run_is_never_stopped_by_the_next_run_on_its_conversation(server):
+    """The panel's thread and a cell may answer in one conversation at once (CONTRACTS 8)."""
+    import threading
+
+    s = standalone(server)
+    server.token_delay = 0.005
+    first = s.chat("[[tokens=200]] from the panel", conversation="c")
+    streaming = threading.Event()
+
+    class Seen(View):
+        def delta(self, index, text):
+            streaming.set()
+
+    worker = threading.Thread(target=first.play, args=(Seen(),))
+    worker.start()
+    assert streaming.wait(10)
+    second = s.chat("[[echo]] from a cell", conversation="c").result()
+    worker.join(10)
+    assert not first.result().interrupted and second.text == "from a cell"
+    assert [m.partial for m in s.conversations["c"].messages] == [False] * 4

@@ -70,8 +70,10 @@ class Run:
 
     def __iter__(self) -> Iterator[Event]:
         if self._queue is None:
-            self._start()
+            if self._started:  # played already: there is no stream left to read
+                raise RuntimeError("this run was played already: ask run.result() for its result")
             self._queue = queue.Queue()
+            self._start()
             self._thread = threading.Thread(target=self._work_in_thread, name="oai-run", daemon=True)
             self._thread.start()
         while True:
@@ -131,6 +133,12 @@ class Run:
     @property
     def started(self) -> bool:
         return self._started
+
+    @property
+    def read_by_a_loop(self) -> bool:
+        """Started by iterating it: a reader may have walked away from it mid-stream (a played
+        run is driven to its end by the thread that plays it)."""
+        return self._queue is not None
 
     @property
     def finished(self) -> bool:

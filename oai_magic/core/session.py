@@ -312,11 +312,15 @@ class Session(KernelState):
     # --- inside -----------------------------------------------------------------------
 
     def _starting(self, conversation: str, run: Run) -> None:
-        """A run left half-read on this conversation is stopped and recorded first."""
+        """A run left half-read on this conversation is stopped and recorded first (CONTRACTS 8).
+
+        Only runs read by a loop can be left half-read: a run played by the panel's thread or
+        a cell goes on, and both commit in the order they end."""
         with self.lock:
             previous = self._open_runs.get(conversation)
             self._open_runs[conversation] = run
-        if previous is not None and previous is not run and previous.started and not previous.finished:
+        if (previous is not None and previous is not run and previous.read_by_a_loop
+                and not previous.finished):
             previous.stop()
 
     @property
