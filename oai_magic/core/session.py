@@ -210,9 +210,10 @@ class Session(KernelState):
         return self.start_turn(content, turn, notice=notice)
 
     def start_turn(self, content: Any, turn: TurnOptions, target: Any = None,
-                   notice: Optional[str] = None) -> Run:
+                   notice: Optional[str] = None, client: Any = None) -> Run:
         """The run of one prepared turn (the magics and the panel build ``turn`` themselves);
-        ``notice`` is the sent-line its request shows (what went with the prompt)."""
+        ``notice`` is the sent-line its request shows (what went with the prompt), ``client``
+        another client than the session's (a panel given one)."""
         from .chat_setup import parse_structured
         from .runs import Run
         from .tool_loop import ToolTurn
@@ -230,7 +231,7 @@ class Session(KernelState):
                 with self.lock:
                     self.context_notices = [notice]
             kind = ToolTurn if turn.tools else ChatTurn
-            result = kind(self, self.client(), turn).run(content, view)
+            result = kind(self, client or self.client(), turn).run(content, view)
             if target is not None:
                 result.schema_problem = parse_structured(target, result)
             return result

@@ -247,7 +247,7 @@ class ChatPanel(parts.SideRequests, FollowsState):
     def _answer(self, prompt: Any, options: TurnOptions, shown: Any) -> None:
         view = PanelChatView(shown, render_interval=self._interval(),
                                    on_first_token=self._on_first_token)
-        run = self.state.start_turn(prompt, options)
+        run = self.state.start_turn(prompt, options, client=self.client)
         result: Optional[ChatResult] = None
         error: Optional[str] = None
         try:
