@@ -10,6 +10,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 from oai_magic import state as state_module
+from oai_magic.core import session as session_module
 from oai_magic.practice import PracticeServer
 
 from .recording import Notebook
@@ -88,7 +89,7 @@ def _shell():
 @pytest.fixture
 def shell(_shell, server, monkeypatch):
     """A shell whose kernel state is fresh and points at the practice server with a test key."""
-    fresh = state_module.reset_state(_shell)
+    fresh = session_module.reset_session(_shell)
     magics = _shell.magics_manager.registry["OAIMagics"]
     magics.display_mode = "plain"
     magics.apply_configuration()

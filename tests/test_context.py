@@ -527,7 +527,7 @@ def _upload(name, data):
     import datetime
 
     return ({"name": name, "type": "image/png", "size": len(data), "content": memoryview(data),
-             "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+             "last_modified": datetime.datetime.now(datetime.UTC)},)
 
 
 def _html_under(widget) -> str:

@@ -16,7 +16,8 @@ import ipywidgets as widgets
 import pytest
 from IPython.core.error import UsageError
 
-from oai_magic.state import StreamRedactor, get_state, redact
+from oai_magic.core.session import session_of
+from oai_magic.state import StreamRedactor, redact
 
 from .conftest import TEST_KEY, run
 from .hostile_server import HostileServer
@@ -33,7 +34,7 @@ def hostile():
 
 
 def use(shell, hostile, mode):
-    get_state(shell).settings.base_url = hostile.base_url(mode)
+    session_of(shell).settings.base_url = hostile.base_url(mode)
 
 
 def no_key(*texts) -> None:
@@ -130,7 +131,7 @@ def test_a_stream_error_with_the_key_keeps_the_partial_answer_and_hides_the_key(
     captured = capsys.readouterr()
     no_key(str(error), r.error, repr(r), outputs(notebook), captured.out,
            captured.err)
-    thread = get_state(shell).conversations["default"]
+    thread = session_of(shell).conversations["default"]
     assert thread.messages[-1].content == "Partial answer " and thread.messages[-1].partial
 
 
@@ -142,7 +143,7 @@ def test_the_key_as_model_request_id_organization_and_answer_is_masked_everywher
     # Each half of the split key is a run of 12+ characters, so it may be masked twice.
     assert re.fullmatch(r"Your key is (sk-…abcd)+ and again sk-…abcd", r.text), r.text
     assert r.request_id == "sk-…abcd"
-    thread = get_state(shell).conversations["default"]
+    thread = session_of(shell).conversations["default"]
     no_key(repr(r), r.headers, r.text, outputs(notebook), thread.to_dict(), capsys.readouterr().out)
     assert "sk-…abcd" in outputs(notebook)
     run(shell, "%oai")  # status shows the last headers
@@ -193,7 +194,7 @@ def test_panel_transcript_banner_models_and_state_never_hold_the_key(shell, host
     from .test_widget import all_widgets
 
     use(shell, hostile, "key_everywhere")
-    panel = ChatPanel(state=get_state(shell))
+    panel = ChatPanel(state=session_of(shell))
     try:
         panel.load_models()
         panel.send("hello")
@@ -220,7 +221,7 @@ def test_a_base_url_with_credentials_is_refused_in_one_line(shell, hostile, monk
     assert "user name or password" in str(
         error)
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://user:pw@127.0.0.1:{hostile.port}/ok/v1")
-    get_state(shell).settings.base_url = None
+    session_of(shell).settings.base_url = None
     before = len(hostile.requests)
     error = run(shell, "%%chat\nhello", expect=UsageError)
     assert "user name or password" in str(
@@ -246,7 +247,7 @@ def test_tex_in_headers_and_model_stays_text_in_the_footer_and_status(
 
 
 def test_chat_history_keeps_prices_as_text(shell, notebook):
-    get_state(shell).conversation("default").system = "Prices $5 and $10"
+    session_of(shell).conversation("default").system = "Prices $5 and $10"
     run(shell, "%%chat\n[[echo]] Prices $5 and $10")
     notebook.reset()
     show(shell, "%chat history")
@@ -304,7 +305,7 @@ def test_invalid_utf8_in_the_stream_is_one_line_and_keeps_the_partial_answer(she
     one_line_error(run(shell, "%%chat -o r\nhello", expect=UsageError))
     r = shell.user_ns["r"]
     assert r.text == "Kept part " and "not UTF-8" in r.error
-    assert get_state(shell).conversations["default"].messages[-1].content == "Kept part "
+    assert session_of(shell).conversations["default"].messages[-1].content == "Kept part "
 
 
 def test_a_lone_surrogate_is_replaced_and_the_conversation_still_exports(
@@ -322,7 +323,7 @@ def test_a_json_list_instead_of_a_completion_is_one_line(shell, hostile, flags):
     use(shell, hostile, "list_json")
     error = one_line_error(run(shell, f"%%chat {flags}\nhello", expect=UsageError))
     assert "list" in error or "not a chat completion" in error
-    assert get_state(shell).conversation("default").messages == []
+    assert session_of(shell).conversation("default").messages == []
 
 
 def test_content_that_is_an_int_is_one_line_and_keeps_the_partial_answer(shell, hostile):
@@ -336,7 +337,7 @@ def test_a_non_json_200_with_no_stream_is_an_error_not_an_empty_answer(shell, ho
     use(shell, hostile, "html200")
     error = one_line_error(run(shell, "%%chat --no-stream -o r\nhello", expect=UsageError))
     assert "text/html" in error and "not a chat completion" in error
-    assert get_state(shell).conversation("default").messages == []
+    assert session_of(shell).conversation("default").messages == []
 
 
 def test_segments_that_are_not_a_list_do_not_break_a_transcript(shell, hostile, tmp_path):
@@ -349,7 +350,7 @@ def test_segments_that_are_not_a_list_do_not_break_a_transcript(shell, hostile, 
 
 def test_a_failing_state_listener_never_breaks_a_chat_and_the_turn_is_recorded(
         shell, hostile, caplog):
-    state = get_state(shell)
+    state = session_of(shell)
     calls = []
 
     def broken(event, info):
@@ -368,7 +369,7 @@ def test_odd_rate_limit_digits_do_not_break_the_panel(shell, hostile):
     from oai_magic.ui.panel.panel import ChatPanel
 
     use(shell, hostile, "odd_ratelimit")
-    panel = ChatPanel(state=get_state(shell))
+    panel = ChatPanel(state=session_of(shell))
     try:
         assert run(shell, "%%chat\nhello").success
         panel.send("hi")
@@ -385,7 +386,7 @@ def test_tool_calls_when_no_tools_were_offered_are_shown_as_text_and_history_sta
     assert run(shell, "%%chat -o r\nhello").success
     out = capsys.readouterr().out
     assert "not run: delete_everything" in out
-    [user, reply] = get_state(shell).conversations["default"].messages
+    [user, reply] = session_of(shell).conversations["default"].messages
     assert reply.tool_calls is None and "delete_everything" in reply.content
     use(shell, hostile, "ok")
     assert run(shell, "%%chat\nnext").success
@@ -412,13 +413,13 @@ BAD_EXPORTS = {
 @pytest.mark.parametrize("field", sorted(BAD_EXPORTS))
 def test_chat_load_names_the_bad_field_and_changes_nothing(shell, tmp_path, field):
     run(shell, "%%chat\n[[echo]] kept")
-    before = get_state(shell).conversations["default"].to_dict()
+    before = session_of(shell).conversations["default"].to_dict()
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"name": "default", "system": None, "messages": [
         {"role": "user", "content": "hi"}, BAD_EXPORTS[field]]}))
     error = one_line_error(run(shell, f"%chat load {path}", expect=UsageError))
     assert f"messages[1].{field}" in error, error
-    assert get_state(shell).conversations["default"].to_dict() == before
+    assert session_of(shell).conversations["default"].to_dict() == before
     assert run(shell, "%chat history").success
 
 
@@ -496,7 +497,7 @@ def test_terminal_output_has_no_control_sequences_from_the_server(shell, hostile
 
 def _keep_conversation(shell):
     run(shell, "%%chat -c keep -s Original\n[[echo]] first")
-    return get_state(shell).conversations["keep"].to_dict()
+    return session_of(shell).conversations["keep"].to_dict()
 
 
 @pytest.mark.parametrize("flags", ["-t 5", "--tools no_such_function", "--top-p 7"])
@@ -504,7 +505,7 @@ def test_a_refused_option_or_tool_leaves_new_and_system_uncommitted(shell, serve
     before = _keep_conversation(shell)
     sent = len(server.requests)
     one_line_error(run(shell, f"%%chat -c keep -n -s Other {flags}\nhello", expect=UsageError))
-    assert get_state(shell).conversations["keep"].to_dict() == before
+    assert session_of(shell).conversations["keep"].to_dict() == before
     assert len(server.requests) == sent
 
 
@@ -513,13 +514,13 @@ def test_a_request_that_fails_before_any_answer_leaves_the_conversation_as_it_wa
     before = _keep_conversation(shell)
     use(shell, hostile, "echo401")
     one_line_error(run(shell, "%%chat -c keep -n -s Other\nhello", expect=UsageError))
-    assert get_state(shell).conversations["keep"].to_dict() == before
+    assert session_of(shell).conversations["keep"].to_dict() == before
 
 
 def test_new_and_system_are_committed_with_the_turn_and_sent_with_it(shell, server):
     _keep_conversation(shell)
     assert run(shell, "%%chat -c keep -n -s Other\n[[echo]] again").success
-    thread = get_state(shell).conversations["keep"]
+    thread = session_of(shell).conversations["keep"]
     assert thread.system == "Other" and len(thread.messages) == 2
     assert thread.messages[0].content == "[[echo]] again"
     sent = server.requests[-1].json["messages"]
@@ -530,7 +531,7 @@ def test_a_partial_answer_commits_new_and_system_with_it(shell, hostile):
     _keep_conversation(shell)
     use(shell, hostile, "stream_error_key")
     one_line_error(run(shell, "%%chat -c keep -n -s Other\nhello", expect=UsageError))
-    thread = get_state(shell).conversations["keep"]
+    thread = session_of(shell).conversations["keep"]
     assert thread.system == "Other" and len(thread.messages) == 2 and thread.messages[1].partial
 
 
@@ -538,7 +539,7 @@ def test_chat_commands_wait_for_the_state_lock(shell):
     import threading
 
     run(shell, "%%chat\n[[echo]] one")
-    state = get_state(shell)
+    state = session_of(shell)
     done = threading.Event()
     with state.lock:
         worker = threading.Thread(target=lambda: (run(shell, "%chat reset"), done.set()))
@@ -560,7 +561,7 @@ def test_rate_limit_headers_of_an_error_response_replace_the_previous_ones(
         one_line_error(run(shell, "%%chat\nhello", expect=UsageError))
     finally:
         magics.max_retries = 2
-    assert get_state(shell).last_headers.get("x-request-id") == "req_h429"
+    assert session_of(shell).last_headers.get("x-request-id") == "req_h429"
     notebook.reset()
     run(shell, "%oai")
     assert "0 of ? left" in notebook.messages[-1]["data"]["text/plain"]
@@ -578,7 +579,7 @@ def test_plain_http_to_another_host_warns_once_per_base_url_and_can_be_silenced(
         assert "plain http" in first and "unencrypted" in first
         one_line_error(run(shell, "%%chat\nhello", expect=UsageError))
         assert "plain http" not in capsys.readouterr().out  # once per base URL per session
-        get_state(shell).settings.base_url = "http://other.invalid/v1"
+        session_of(shell).settings.base_url = "http://other.invalid/v1"
         one_line_error(run(shell, "%%chat\nhello", expect=UsageError))
         assert "[Warning: http://other.invalid/v1 is plain http" in capsys.readouterr().out
         magics.allow_insecure_http = True
@@ -604,7 +605,7 @@ def test_redirects_are_not_followed_and_name_the_location_without_the_key(shell,
     assert "https://elsewhere.example/v1?leak=sk-…abcd" in error and "not followed" in error
     no_key(error)
     assert len(hostile.requests) == before + 1
-    assert get_state(shell).conversation("default").messages == []
+    assert session_of(shell).conversation("default").messages == []
 
 
 @pytest.mark.parametrize(("mode", "flags", "status"), [
@@ -626,7 +627,7 @@ def test_panel_stop_before_headers_or_in_back_off_is_idle_long_before_the_server
     from oai_magic.ui.panel.panel import ChatPanel
 
     use(shell, hostile, mode)
-    state = get_state(shell)
+    state = session_of(shell)
     panel = ChatPanel(state=state)
     try:
         before = len(hostile.requests)
@@ -666,7 +667,7 @@ def test_ctrl_c_before_any_answer_says_nothing_arrived(shell, hostile, capsys):
     finally:
         hostile.release.clear()
     assert "stopped before any answer arrived" in error and "partial" not in error
-    assert get_state(shell).conversation("default").messages == []
+    assert session_of(shell).conversation("default").messages == []
 
 
 # --- 7. tools -----------------------------------------------------------------------------------
@@ -762,7 +763,7 @@ def test_the_practice_server_of_oai_practice_keeps_a_bounded_log(shell, capsys):
 
     from oai_magic.practice import PracticeServer
 
-    state = get_state(shell)
+    state = session_of(shell)
     state.practice_server = None
     run(shell, "%oai practice")
     started = state.practice_server
@@ -920,5 +921,5 @@ def test_a_key_split_across_tool_call_fragments_never_shows_in_the_card_or_the_h
         shell, hostile, tools_defined, notebook):
     use(shell, hostile, "tools_key_split")
     assert run(shell, "%%chat --tools f --auto-tools -o r\nhello").success
-    no_key(outputs(notebook), get_state(shell).conversations["default"].to_dict(), repr(shell.user_ns["r"]))
+    no_key(outputs(notebook), session_of(shell).conversations["default"].to_dict(), repr(shell.user_ns["r"]))
     assert "sk-…abcd" in outputs(notebook)

@@ -320,12 +320,12 @@ class InterruptingPacer:
 
 
 def test_ctrl_c_during_map_counts_what_resume_sends(shell, server, monkeypatch):
+    from oai_magic.core import map_plan
     from oai_magic.core.pacer import Pacer
-    from oai_magic.magics import map_command
 
     held = threading.Event()
     pacers = iter([InterruptingPacer(Pacer(), held)])
-    monkeypatch.setattr(map_command, "Pacer", lambda: next(pacers, None) or Pacer())
+    monkeypatch.setattr(map_plan, "Pacer", lambda: next(pacers, None) or Pacer())
     shell.user_ns["xs"] = [f"[[echo]] {i}" for i in range(6)]
     before = set(threading.enumerate())
     try:

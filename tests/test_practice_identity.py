@@ -13,8 +13,9 @@ import time
 
 import pytest
 
+from oai_magic.core.session import session_of
 from oai_magic.practice import PracticeServer, Scripted
-from oai_magic.state import Secret, get_state
+from oai_magic.state import Secret
 
 from .conftest import TEST_KEY, run
 from .test_practice import call, chat, contents, streamed_chat, user
@@ -91,7 +92,7 @@ def test_the_footer_badge_follows_the_header_not_the_url(shell, server, capsys):
     assert footer.startswith("— practice · gpt-4o-mini · ")
     other = PlainServer()
     try:
-        get_state(shell).settings.base_url = other.base_url
+        session_of(shell).settings.base_url = other.base_url
         assert run(shell, "%%chat -o r\nHello").success
     finally:
         other.shutdown()
@@ -109,16 +110,16 @@ def test_oai_status_says_the_practice_server_answered_and_reads_the_key_plainly(
     status = capsys.readouterr().out
     assert "practice (the last reply came from the practice server)" in status
     assert "sk-…abcd (from session)" in status
-    get_state(shell).settings.api_key = None
+    session_of(shell).settings.api_key = None
     run(shell, "%oai")
     status = capsys.readouterr().out
     assert "none needed (requests to this server go without one)" in status  # a local server
-    get_state(shell).settings.base_url = "https://api.openai.com/v1"
+    session_of(shell).settings.base_url = "https://api.openai.com/v1"
     run(shell, "%oai")
     status = capsys.readouterr().out
     assert "not set (%oai key, or OPENAI_API_KEY before starting IPython)" in status  # a terminal
     assert "(not set) (from none)" not in status
-    get_state(shell).settings.api_key = Secret("sk-practice-offline-0000")
+    session_of(shell).settings.api_key = Secret("sk-practice-offline-0000")
     run(shell, "%oai")
     status = capsys.readouterr().out
     assert "none needed (the practice server takes any key)" in status and "sk-…0000" not in status
@@ -131,7 +132,7 @@ def test_the_setup_cell_says_practice_server_when_the_environment_names_a_standa
     try:
         line = proc.stdout.readline()
         base_url = line[line.index("http://"):].split()[0].rstrip(".")
-        state = get_state(shell)
+        state = session_of(shell)
         state.settings.api_key = None
         state.settings.base_url = None
         monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
@@ -140,7 +141,7 @@ def test_the_setup_cell_says_practice_server_when_the_environment_names_a_standa
         said = capsys.readouterr().out
         assert f"Using {base_url} with your key sk-…abcd (from OPENAI_API_KEY): that is a practice server" in said
         assert "real model" not in said
-        assert get_state(shell).practice_server is None
+        assert session_of(shell).practice_server is None
     finally:
         proc.terminate()
         proc.wait(10)
@@ -150,7 +151,7 @@ def test_the_setup_cell_does_not_ask_a_remote_url(shell, monkeypatch, capsys):
     """Only 127.0.0.1, localhost and ::1 are asked whether they are a practice server: asking a
     remote URL could hang the setup cell on an unreachable network. 127.0.0.2 is not one of those
     names, so it stands for a remote host here, with a listener that must see no connection."""
-    state = get_state(shell)
+    state = session_of(shell)
     state.settings.api_key = None
     state.settings.base_url = None
     with socket.socket() as listener:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 from typing import Any, List, Optional, TextIO, Tuple
 
+from ..core.events import View
 from ..core.results import ChatResult, Choice
 from ..render.chrome import (
     ANSWER_REGION,
@@ -141,7 +142,7 @@ class ColumnsView(RichView):
         self.surface.finish(html, "\n\n".join(texts))
 
 
-class TerminalChoicesView:
+class TerminalChoicesView(View):
     """``-N`` in a terminal: each choice printed whole, one after another, once all are done."""
 
     def __init__(self, n: int, *, footer: bool = True, stream: Optional[TextIO] = None) -> None:
@@ -153,7 +154,7 @@ class TerminalChoicesView:
         self.waiting_said = False
 
     def begin(self, notices: List[str]) -> None:
-        self.notices, self.notices_shown = notices, 0
+        self.notices, self.notices_shown = list(notices), 0
         self.waiting_said = False
 
     def show_notices(self) -> None:
@@ -165,6 +166,9 @@ class TerminalChoicesView:
             self.waiting_said = True
             self.out.write(f"(streaming {self.n} choices; each is shown when all are complete)\n")
             self.out.flush()
+
+    def notice(self, text: str) -> None:
+        self.notices.append(text)  # shown with the next piece, before the choices
 
     def delta(self, index: int, text: str) -> None:
         """Only the notices: the accumulator keeps the text."""

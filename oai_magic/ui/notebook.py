@@ -6,6 +6,7 @@ import sys
 import time
 from typing import Any, Callable, List, Optional, TextIO
 
+from ..core.events import View
 from ..core.results import ChatResult
 from ..render.chrome import (
     ANSWER_REGION,
@@ -31,7 +32,7 @@ from ..render.reasoning import (
 )
 
 
-class RichView:
+class RichView(View):
     """What every notebook view is told: Markdown or plain, footer, JSON pretty-printing, pace."""
 
     def __init__(
@@ -105,7 +106,7 @@ class NotebookChatView(RichView):
         self.surface.finish(html, text)
 
 
-class TerminalChatView:
+class TerminalChatView(View):
     """Plain tokens as they arrive, for terminal IPython (no rich frontend)."""
 
     def __init__(self, *, footer: bool = True, stream: Optional[TextIO] = None) -> None:
@@ -114,26 +115,36 @@ class TerminalChatView:
         self.thinking = DimReasoning(self.out)
         self.notices: List[str] = []
         self.notices_shown = 0
+        self.answering = False
 
     def begin(self, notices: List[str]) -> None:
         """Notices wait for the first piece of the answer: printed lines cannot be taken back,
         and an error before any answer is one line and nothing else (CONTRACTS 1)."""
-        self.notices, self.notices_shown = notices, 0
+        self.notices, self.notices_shown, self.answering = list(notices), 0, False
+
+    def notice(self, text: str) -> None:
+        """Shown before the answer while none has arrived, else after it, never inside it."""
+        self.notices.append(text)
 
     def show_notices(self) -> None:
-        """The notices not printed yet, each on its own line (the list grows: a retry...)."""
+        """The notices not printed yet, each on its own line."""
         for notice in self.notices[self.notices_shown:]:
             self.out.write(notice_line(notice) + "\n")
         self.notices_shown = len(self.notices)
 
+    def _answer_starts(self) -> None:
+        if not self.answering:
+            self.answering = True
+            self.show_notices()
+
     def reasoning(self, index: int, text: str) -> None:
         if index == 0:
-            self.show_notices()
+            self._answer_starts()
             self.thinking.append(text)
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
-            self.show_notices()
+            self._answer_starts()
             self.thinking.close()
             self.out.write(terminal_safe(text))
             self.out.flush()
