@@ -79,6 +79,15 @@ class OAIMagics(Magics):
     max_answer_chars = setting_trait("max_answer_chars")
     max_line_bytes = setting_trait("max_line_bytes")
     allow_insecure_http = setting_trait("allow_insecure_http")
+    # issue 25: the limits on what is read from outside (api/limits.py)
+    max_body_bytes = setting_trait("max_body_bytes")
+    max_stream_bytes = setting_trait("max_stream_bytes")
+    max_event_bytes = setting_trait("max_event_bytes")
+    max_reasoning_chars = setting_trait("max_reasoning_chars")
+    max_tool_argument_chars = setting_trait("max_tool_argument_chars")
+    max_batch_file_bytes = setting_trait("max_batch_file_bytes")
+    max_batch_file_lines = setting_trait("max_batch_file_lines")
+    max_wait_s = setting_trait("max_wait_s")
     # How the magics show and send things: theirs alone.
     render_interval = Float(
         0.05, help="Seconds between redraws of a streaming answer (the first token shows at once)."
