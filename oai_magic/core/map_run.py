@@ -82,6 +82,7 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
     often as it takes, and holds the other workers too; ``insufficient_quota`` sets
     ``result.stop_reason`` and stops the job."""
     from ..api.client import RequestStopped, retry_delay, should_retry
+    from ..api.limits import WaitTooLong
 
     todo = sorted(job.payloads)
     lock = threading.Lock()
@@ -110,16 +111,21 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
                 pacer.release()
                 if isinstance(error, RateLimitError) and error.code == "insufficient_quota":
                     raise QuotaExhausted(str(error)) from None
+                try:
+                    delay = retry_delay(error.headers, attempt, max_wait_s=pacer.max_wait_s)
+                except WaitTooLong as too_long:  # the item fails with that reason, unwaited
+                    return ItemResult(index, error=f"{error} — {too_long.message}",
+                                      request_id=error.request_id)
                 if isinstance(error, RateLimitError):
                     with lock:
                         result.rate_limited += 1
-                    pacer.hold(retry_delay(error.headers, attempt))
+                    pacer.hold(delay)
                     attempt += 1
                     continue  # a wait fixes it: never counted against max_retries
                 retryable = isinstance(error, APIConnectionError) or (
                     error.status_code is not None and should_retry(error.status_code, error.headers))
                 if retryable and attempt < job.max_retries:
-                    if stop.wait(retry_delay(error.headers, attempt)):
+                    if stop.wait(delay):
                         return None
                     attempt += 1
                     continue

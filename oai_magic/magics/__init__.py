@@ -50,6 +50,10 @@ from .kernel_hooks import watch_the_kernel
 from .one_line import one_line_errors
 
 SETTING_TRAITS = tuple(configurable_settings())
+# The limits on what is read from outside (api/limits.py): each a positive finite number.
+LIMIT_TRAITS = ("max_answer_chars", "max_line_bytes", "max_body_bytes", "max_stream_bytes",
+                "max_event_bytes", "max_reasoning_chars", "max_tool_argument_chars",
+                "max_batch_file_bytes", "max_batch_file_lines", "max_wait_s")
 _TRAIT_FOR_TYPE = {"str": Unicode, "float": Float, "int": Int, "bool": Bool}
 
 
@@ -177,6 +181,29 @@ class OAIMagics(Magics):
             return validate_prices(proposal["value"])
         except InputError as exc:
             raise TraitError(str(exc)) from None
+
+    @validate("session_budget_usd", "session_budget_tokens")
+    def _check_budget(self, proposal: Any) -> Any:
+        """A budget is a finite number >= 0 (NaN would never refuse), or None for no limit."""
+        from ..api.limits import finite_amount
+
+        value, name = proposal["value"], proposal["trait"].name
+        if value is not None and not finite_amount(value):
+            raise TraitError(f"OAIMagics.{name} must be a finite number >= 0 (or None for no "
+                             f"budget), got {value!r:.40}")
+        return value
+
+    @validate(*LIMIT_TRAITS)
+    def _check_limit(self, proposal: Any) -> Any:
+        """A limit is a finite number > 0 (``max_wait_s`` may be 0: never wait): 0, negative or
+        NaN would refuse everything, infinity would bound nothing."""
+        from ..api.limits import finite_amount
+
+        value, name = proposal["value"], proposal["trait"].name
+        if not finite_amount(value) or (value <= 0 and name != "max_wait_s"):
+            least = ">= 0" if name == "max_wait_s" else "> 0"
+            raise TraitError(f"OAIMagics.{name} must be a finite number {least}, got {value!r:.40}")
+        return value
 
     @observe("prices", "session_budget_usd", "session_budget_tokens")
     def _apply_costs(self, change: Any) -> None:

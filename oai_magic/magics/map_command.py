@@ -201,7 +201,7 @@ def _run_with_progress(magics: Any, args: Any, payloads: Dict[int, Dict[str, Any
                f"{resumed}, {min(job.concurrency, len(indices))} at a time.")
     interrupted = False
     try:
-        run_map(job, result, Pacer(), stop,
+        run_map(job, result, Pacer(max_wait_s=state.settings.max_wait_s), stop,
                 on_item=lambda item: view.update(progress_of(result, indices, started)))
     except KeyboardInterrupt:
         interrupted = True
