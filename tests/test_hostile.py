@@ -897,3 +897,62 @@ def test_a_key_split_across_tool_call_fragments_never_shows_in_the_card_or_the_h
     assert run(shell, "%%chat --tools f --auto-tools -o r\nhello").success
     no_key(outputs(notebook), get_state(shell).conversations["default"].to_dict(), repr(shell.user_ns["r"]))
     assert "sk-…abcd" in outputs(notebook)
+
+
+# --- issue 25, class 2: small responses never exhaust the kernel's memory ----------------------
+
+FLOODS = {  # mode: (cell, what the one line names)
+    "gzip_stream": ("%%chat -o r\nhello", "OAIMagics.max_line_bytes"),  # 1 MB of gzip, 1 GB inflated
+    "gzip_json": ("%%chat --no-stream -o r\nhello", "OAIMagics.max_body_bytes"),  # 3 MB → 3 GB
+    "huge_body": ("%%chat --no-stream -o r\nhello", "OAIMagics.max_body_bytes"),  # 200 MB plain
+    "event_flood": ("%%chat -o r\nhello", "OAIMagics.max_event_bytes"),  # one event, 1 MB lines
+    "gzip_batch": ("%chat batch results batch_h", "OAIMagics.max_batch_file_lines"),  # 1 GB
+}
+PROBE = __import__("pathlib").Path(__file__).with_name("flood_probe.py")
+
+
+def _probe(hostile, tmp_path, mode: str, cell: str, address_space_mb=None) -> dict:
+    """Run ``cell`` against ``mode`` in a process of its own (under ``prlimit --as``)."""
+    import os
+    import subprocess
+    import sys
+
+    out, printed = tmp_path / f"{mode}.json", tmp_path / f"{mode}.out"
+    command = [sys.executable, str(PROBE), hostile.base_url(mode), cell, str(out)]
+    if address_space_mb is not None:
+        command = ["prlimit", f"--as={int(address_space_mb) << 20}", "--"] + command
+    env = {**os.environ, "OPENAI_API_KEY": TEST_KEY, "PYTHONPATH": str(PROBE.parent.parent)}
+    env.pop("OPENAI_BASE_URL", None)
+    with open(printed, "wb") as stdout:
+        finished = subprocess.run(command, env=env, stdout=stdout, stderr=subprocess.PIPE,
+                                  timeout=180, cwd=tmp_path)
+    assert out.exists(), finished.stderr.decode(errors="replace")[-2000:]
+    report = json.loads(out.read_text())
+    report["printed"] = printed.read_text(errors="replace")[-5000:]
+    report["stderr"] = finished.stderr.decode(errors="replace")
+    return report
+
+
+@pytest.fixture(scope="module")
+def normal_peak_mb(hostile, tmp_path_factory) -> float:
+    """The address space a shell uses for a normal answer: the limit is set relative to it."""
+    report = _probe(hostile, tmp_path_factory.mktemp("peak"), "ok", "%%chat\nhello")
+    assert report["error_type"] is None, report
+    return report["vm_peak_mb"]
+
+
+@pytest.mark.parametrize("mode", sorted(FLOODS))
+def test_a_flood_grows_the_peak_by_under_200_mb_and_ends_with_one_line(
+        hostile, tmp_path, normal_peak_mb, mode):
+    cell, setting = FLOODS[mode]
+    report = _probe(hostile, tmp_path, mode, cell, address_space_mb=normal_peak_mb + 512)
+    assert report["growth_mb"] < 200, report
+    assert "Traceback" not in report["stderr"] + report["printed"], report
+    if mode == "gzip_batch":  # the file is cut, the results that arrived are kept
+        assert report["error_type"] is None, report
+        assert setting in report["printed"], report["printed"]
+    else:
+        assert report["error_type"] == "UsageError" and "\n" not in report["error"], report
+        assert setting in (report["result_error"] or report["error"]), report
+        if "stream" in mode or "event" in mode:
+            assert report["result_text_chars"] >= len("Start. "), report  # what arrived is kept
