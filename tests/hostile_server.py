@@ -8,6 +8,7 @@ that echo the key echo the ``Authorization`` header the client sent, as a real s
 
 from __future__ import annotations
 
+import gzip
 import json
 import struct
 import threading
@@ -246,6 +247,17 @@ def _flood_or_number(mode: str, endpoint: str, body: bytes) -> Optional[Reply]:
                                                  "arguments": '{"x": "' if i == 0 else "a" * 3000}}]}
         return _stream([sse(chunk("Kept. "))] + [sse(chunk(None, **delta(i))) for i in range(200)]
                        + [sse(chunk(None, "stop")), sse("[DONE]")])
+    if mode in ("deflate_zlib", "deflate_raw", "gzip_members"):
+        whole = sse(chunk("Compressed ")) + sse(chunk("answer.", "stop")) + sse("[DONE]")
+        if mode == "gzip_members":  # two gzip members one after the other (RFC 1952 allows it)
+            half = len(whole) // 2
+            data, encoding = gzip.compress(whole[:half]) + gzip.compress(whole[half:]), "gzip"
+        else:
+            wbits = zlib.MAX_WBITS if mode == "deflate_zlib" else -zlib.MAX_WBITS
+            packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+            data, encoding = packer.compress(whole) + packer.flush(), "deflate"
+        return _stream([data[i:i + 7] for i in range(0, len(data), 7)],
+                       {"content-encoding": encoding})
     if mode in RATE_RESETS:
         return _rate_limited(mode)
     if mode.startswith("retry_after_"):

@@ -1144,3 +1144,13 @@ def test_map_rate_limit_resets_never_hang_and_a_wait_past_max_wait_fails_the_ite
             else:
                 assert item is not None and item.ok, (mode, item)
         assert outcome["seconds"] < 10, mode
+
+
+@pytest.mark.parametrize("mode", ["deflate_zlib", "deflate_raw", "gzip_members"])
+def test_gzip_and_deflate_are_decoded_piece_by_piece_and_only_they_are_asked_for(
+        shell, hostile, mode):
+    """The body is inflated by oai_magic (requests would inflate whole chunks at once)."""
+    use(shell, hostile, mode)
+    assert run(shell, "%%chat -o r\nhello").success
+    assert shell.user_ns["r"].text == "Compressed answer."
+    assert hostile.requests[-1][1].get("Accept-Encoding") == "gzip, deflate"
