@@ -1154,3 +1154,13 @@ def test_gzip_and_deflate_are_decoded_piece_by_piece_and_only_they_are_asked_for
     assert run(shell, "%%chat -o r\nhello").success
     assert shell.user_ns["r"].text == "Compressed answer."
     assert hostile.requests[-1][1].get("Accept-Encoding") == "gzip, deflate"
+
+
+def test_a_stream_past_max_stream_bytes_ends_with_one_line_and_keeps_the_start(
+        shell, hostile, limits):
+    limits(max_stream_bytes=200_000)
+    use(shell, hostile, "endless")
+    one_line_error(run(shell, "%%chat -o r\nhello", expect=UsageError))
+    r = shell.user_ns["r"]
+    assert r.partial and "OAIMagics.max_stream_bytes" in r.error and "200,000 bytes" in r.error
+    assert r.text.startswith("word word") and len(r.text) < 200_000
