@@ -1029,9 +1029,12 @@ def test_any_token_count_a_server_sends_leaves_the_answer_and_usage_working(
     assert r.text == "Counted." and r.error is None
     value = json.loads(number) if number not in ("NaN", "Infinity", "-Infinity") else None
     valid = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**15
-    assert (r.usage.get("prompt_tokens") == value) if valid else "prompt_tokens" not in r.usage
     notices = " ".join(r.notices)
-    assert ("not counts" in notices) != valid, (number, r.notices)
+    if number == "null":  # not reported, and said so by the server itself: no notice
+        assert r.usage.get("prompt_tokens") is None and "not counts" not in notices
+    else:
+        assert (r.usage.get("prompt_tokens") == value) if valid else "prompt_tokens" not in r.usage
+        assert ("not counts" in notices) != valid, (number, r.notices)
     notebook.reset()
     assert run(shell, "%oai usage").success  # and it keeps working for the rest of the session
     assert notebook.messages
@@ -1055,7 +1058,7 @@ def test_prices_and_budgets_are_finite_and_non_negative_or_refused_when_set(
     assert (magics.prices == {"m": {"input": value, "output": 1}}) == good
     assert magics.session_budget_usd == (value if good else None)
     refusals = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert len(refusals) == (0 if good else 2) and all("\n" not in line for line in refusals)
+    assert len(set(refusals)) == (0 if good else 2) and all("\n" not in line for line in refusals)
     magics.prices, magics.session_budget_usd = {}, None
     assert run(shell, "%oai usage").success
 

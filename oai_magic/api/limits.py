@@ -113,13 +113,16 @@ def _shown(value: Any) -> str:
 
 
 def _usage_value(name: str, value: Any) -> Tuple[bool, Any]:
-    """(keep?, value) for one usage field: counts for ``*tokens``, seconds for durations."""
+    """(keep?, value) for one usage field: counts for ``*tokens``, seconds for durations;
+    ``None`` is a field the server did not report, kept as it is."""
+    if value is None:
+        return True, None
     if name.endswith("tokens"):
         count = token_count(value)
         return count is not None, count
     if name in _SECONDS_FIELDS:
         return finite_amount(value), value
-    if value is None or isinstance(value, bool):
+    if isinstance(value, bool):
         return True, value
     if isinstance(value, str):
         return len(value) <= 200, value
