@@ -108,6 +108,7 @@ class ChatAccumulator:
         self.choices: Dict[int, ChoiceState] = {}
         self.usage: Optional[Dict[str, Any]] = None
         self.model: Optional[str] = None
+        self.service_tier: Optional[str] = None  # the tier the server says it billed (costs)
         # Reasoning text of the last ``add`` (``delta.reasoning_content`` from DeepSeek, vLLM and
         # llama.cpp, ``delta.reasoning`` from others), by choice: shown, never sent back.
         self.reasoning_deltas: List[Tuple[int, str]] = []
@@ -129,6 +130,8 @@ class ChatAccumulator:
                 raise MalformedChunk(f"{name} is not text")
         if chunk.get("model"):
             self.model = chunk["model"]
+        if isinstance(chunk.get("service_tier"), str):
+            self.service_tier = chunk["service_tier"]
         if chunk.get("usage"):
             self.usage, notice = checked_usage(chunk["usage"])
             self.usage_notice = notice or self.usage_notice

@@ -21,15 +21,21 @@ from typing import Any, Callable, Dict, Iterator, Optional
 import requests
 
 from .. import __version__
-from ..errors import APIConnectionError, APIError, APITimeoutError, InputError, MissingKeyError
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    InputError,
+    MissingKeyError,
+    is_validation_failure,
+)
 from ..state import Settings, redact
 from .body import accept_encoding, body_lines
 from .limits import Limits, WaitTooLong, checked_wait
-from .responses import (  # noqa: F401  (debug_headers, abort_response: importable from here too)
+from .responses import (
     APIResponse,
     StreamResponse,
-    abort_response,
-    debug_headers,
+    error_body,
     error_from_response,
     redirect_error,
     short_reason,
@@ -232,20 +238,37 @@ class OpenAIClient:
             if response.status_code < 400:
                 return response
             limits = self.limits
+            error_data: Optional[bytes] = None  # an error body is read once, bounded
             if attempt < self.settings.max_retries and should_retry(
                 response.status_code, response.headers
             ):
-                try:
-                    delay = retry_delay(response.headers, attempt, max_wait_s=limits.wait_s)
-                except WaitTooLong as too_long:
-                    error = error_from_response(response, key, limits.body_bytes)
-                    error.message += f" — {too_long.message}"
-                    raise error from None
-                response.close()
-                self._back_off(delay, cancel)
-                attempt += 1
-                continue
-            raise error_from_response(response, key, limits.body_bytes)
+                error_data = error_body(response, limits.body_bytes)
+                if not refused_as_invalid(response, error_data):
+                    try:
+                        delay = retry_delay(response.headers, attempt, max_wait_s=limits.wait_s)
+                    except WaitTooLong as too_long:
+                        error = error_from_response(response, key, error_data)
+                        error.message += f" — {too_long.message}"
+                        raise error from None
+                    response.close()
+                    self._back_off(delay, cancel)
+                    attempt += 1
+                    continue
+            raise error_from_response(
+                response, key,
+                error_data if error_data is not None else error_body(response, limits.body_bytes))
+
+
+def refused_as_invalid(response: requests.Response, body: bytes) -> bool:
+    """A 5xx whose body is a validation error (llama-cpp-python sends pydantic's with a 500):
+    the same request would fail the same way, so it is not retried."""
+    if response.status_code < 500 or "json" not in response.headers.get("content-type", ""):
+        return False
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return False
+    return is_validation_failure(data)
 
 
 class RequestStopped(APIConnectionError):

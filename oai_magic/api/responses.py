@@ -158,19 +158,29 @@ def redirect_error(response: requests.Response, key: Optional[str]) -> APIError:
     )
 
 
+def error_body(response: requests.Response, max_bytes: int = Limits.body_bytes) -> bytes:
+    """An error response's body, read whole up to ``max_bytes``, and the response closed; a
+    body too long or broken off is no body (b"")."""
+    try:
+        return read_body(response, max_bytes, "max_body_bytes", "the error body")
+    except APIError:
+        return b""
+
+
 def error_from_response(response: requests.Response, key: Optional[str] = None,
-                        max_bytes: int = Limits.body_bytes) -> APIError:
+                        raw_body: Optional[bytes] = None) -> APIError:
     """Turn an error response into our exception; an HTML page becomes a short readable line.
 
-    Every string in it is redacted: servers echo the key in "Incorrect API key" messages. A body
-    that cannot be read whole (too long, broken off) is treated as no API error body.
+    Every string in it is redacted: servers echo the key in "Incorrect API key" messages.
+    ``raw_body`` is the body when the caller has read it already (``error_body``).
     """
     status = response.status_code
     request_id = debug_headers(response.headers, key).get("x-request-id")
+    if raw_body is None:
+        raw_body = error_body(response)
     try:
-        body: Any = redact_data(json.loads(read_body(response, max_bytes, "max_body_bytes")
-                                           .decode("utf-8")), key)
-    except (ValueError, RecursionError, APIError):
+        body: Any = redact_data(json.loads(raw_body.decode("utf-8")), key)
+    except (ValueError, RecursionError):
         body = None
     finally:
         response.close()

@@ -60,6 +60,9 @@ class MapJob:
     budget: Any = None
     model: Optional[str] = None
     prices: Optional[Dict[str, Any]] = None
+    # Set when the server refused --schema's json_schema and the items went as json_object
+    # with the schema (llama-cpp-python); the caller remembers it for the base URL.
+    schema_refused: bool = False
 
 
 def _worker_client(settings: Settings, item_timeout: Optional[float]) -> Any:
@@ -78,14 +81,17 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
     """Send every payload, ``job.concurrency`` at a time; fill ``result`` as answers arrive.
 
     Returns when all are done or ``stop`` is set (then requests in flight are abandoned and
-    their items stay missing). A 429 ``rate_limit_exceeded`` waits and retries the same item as
-    often as it takes, and holds the other workers too; ``insufficient_quota`` sets
-    ``result.stop_reason`` and stops the job."""
+    their items stay missing). After a Ctrl-C nothing more is written into ``result``: what it
+    holds when this raises is what ``--resume`` sends again. A 429 ``rate_limit_exceeded``
+    waits and retries the same item as often as it takes, and holds the other workers too;
+    ``insufficient_quota`` sets ``result.stop_reason`` and stops the job."""
     from ..api.client import RequestStopped, retry_delay, should_retry
     from ..api.limits import WaitTooLong
+    from .other_servers import refuses_json_schema, send_items_as_json_object
 
     todo = sorted(job.payloads)
     lock = threading.Lock()
+    closed = threading.Event()  # set at a Ctrl-C: late answers are not stored
     key = job.settings.resolved_key()
     bodies = {i: json.dumps(payload) for i, payload in job.payloads.items()}
 
@@ -99,6 +105,7 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
         while True:
             if not pacer.acquire(need, stop):
                 return None
+            sent = {"response_format": job.payloads[index].get("response_format")}
             try:
                 response = client.post("/chat/completions", json_body=job.payloads[index],
                                        organization=job.organization, project=job.project,
@@ -111,19 +118,26 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
                 pacer.release()
                 if isinstance(error, RateLimitError) and error.code == "insufficient_quota":
                     raise QuotaExhausted(str(error)) from None
-                try:
-                    delay = retry_delay(error.headers, attempt, max_wait_s=pacer.max_wait_s)
-                except WaitTooLong as too_long:  # the item fails with that reason, unwaited
-                    return ItemResult(index, error=f"{error} — {too_long.message}",
-                                      request_id=error.request_id)
-                if isinstance(error, RateLimitError):
+                if refuses_json_schema(error, sent):  # another worker may have switched already
+                    with lock:  # once for the whole job, then this item is asked again
+                        job.schema_refused = True
+                        send_items_as_json_object(job.payloads)
+                    continue
+                retryable = isinstance(error, APIConnectionError) or (
+                    error.status_code is not None and should_retry(error.status_code, error.headers))
+                rate_limited = isinstance(error, RateLimitError)
+                if rate_limited or (retryable and attempt < job.max_retries):
+                    try:
+                        delay = retry_delay(error.headers, attempt, max_wait_s=pacer.max_wait_s)
+                    except WaitTooLong as too_long:  # the item fails with that reason, unwaited
+                        return ItemResult(index, error=f"{error} — {too_long.message}",
+                                          request_id=error.request_id)
+                if rate_limited:
                     with lock:
                         result.rate_limited += 1
                     pacer.hold(delay)
                     attempt += 1
                     continue  # a wait fixes it: never counted against max_retries
-                retryable = isinstance(error, APIConnectionError) or (
-                    error.status_code is not None and should_retry(error.status_code, error.headers))
                 if retryable and attempt < job.max_retries:
                     if stop.wait(delay):
                         return None
@@ -141,7 +155,7 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
     def accounted(client: Any, index: int) -> Optional[ItemResult]:
         if job.ledger is None:
             return one(client, index)
-        from .costs import budget_refusal, estimate_cost, request_estimate
+        from .costs import budget_refusal, request_estimate
 
         if job.budget is not None:
             refusal = budget_refusal(job.ledger, job.budget, job.model, job.prices)
@@ -155,7 +169,7 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
             job.ledger.release(held)
         if item is not None and item.usage:
             model = item.model or job.model
-            job.ledger.record(item.usage, model, "--map", estimate_cost(item.usage, model, job.prices))
+            job.ledger.record(item.usage, model, "--map", result.item_cost(item))
         return item
 
     def work() -> None:
@@ -175,7 +189,10 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
                     item = ItemResult(index, error=str(exc))
                 if item is None:
                     return
-                result.results[index] = item
+                with lock:
+                    if closed.is_set():
+                        return
+                    result.results[index] = item
                 on_item(item)
         finally:
             client.close()
@@ -190,6 +207,8 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
                 worker.join(0.05)
     except KeyboardInterrupt:
         stop.set()
+        with lock:
+            closed.set()
         result.stopped = True
         raise
 

@@ -34,6 +34,7 @@ from ..core.clients import http_client
 from ..core.exchange import HistoryBudget
 from ..state import KernelState, configurable_settings, get_state
 from . import chat as chat_family
+from . import chat_help
 from . import oai as oai_family
 from . import transcribe as transcribe_family
 from .arguments import (
@@ -83,6 +84,7 @@ class OAIMagics(Magics):
     max_answer_chars = setting_trait("max_answer_chars")
     max_line_bytes = setting_trait("max_line_bytes")
     allow_insecure_http = setting_trait("allow_insecure_http")
+    audio_base_url = setting_trait("audio_base_url")
     # issue 25: the limits on what is read from outside (api/limits.py)
     max_body_bytes = setting_trait("max_body_bytes")
     max_stream_bytes = setting_trait("max_stream_bytes")
@@ -266,7 +268,7 @@ class OAIMagics(Magics):
     def chat(self, line: str, cell: str) -> None:
         return chat_family.run(self, line, cell)
 
-    @magic_parser(chat_family.COMMANDS_HELP, LineMagicHelp, *command_words(chat_family.COMMAND_NAMES),
+    @magic_parser(chat_help.COMMANDS_HELP, LineMagicHelp, *command_words(chat_help.command_names()),
                   name="chat")
     @line_magic("chat")
     @one_line_errors
