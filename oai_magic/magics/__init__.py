@@ -85,6 +85,12 @@ class OAIMagics(Magics):
     max_line_bytes = setting_trait("max_line_bytes")
     allow_insecure_http = setting_trait("allow_insecure_http")
     audio_base_url = setting_trait("audio_base_url")
+    # issue 24: the log (the Session will generate every setting's trait)
+    log_path = setting_trait("log_path")
+    daily_budget_usd = setting_trait("daily_budget_usd")
+    resume_hint = setting_trait("resume_hint")
+    log_busy_timeout_s = setting_trait("log_busy_timeout_s")
+    log_max_blob_bytes = setting_trait("log_max_blob_bytes")
     # issue 25: the limits on what is read from outside (api/limits.py)
     max_body_bytes = setting_trait("max_body_bytes")
     max_stream_bytes = setting_trait("max_stream_bytes")
@@ -184,7 +190,7 @@ class OAIMagics(Magics):
         except InputError as exc:
             raise TraitError(str(exc)) from None
 
-    @validate("session_budget_usd", "session_budget_tokens")
+    @validate("session_budget_usd", "session_budget_tokens", "daily_budget_usd")
     def _check_budget(self, proposal: Any) -> Any:
         """A budget is a finite number >= 0 (NaN would never refuse), or None for no limit."""
         from ..api.limits import finite_amount
