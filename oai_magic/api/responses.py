@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import re
 from typing import Any, Dict, Iterator, Optional
 
 import requests
@@ -130,18 +129,6 @@ class StreamResponse:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def short_reason(exc: BaseException) -> str:
-    """The cause of a network error in a few words (an errno line, "timed out"...), not its repr."""
-    text = str(exc)
-    match = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
-    if match:
-        return match.group(0).strip()
-    for phrase in ("Connection broken", "Connection reset", "Read timed out", "timed out"):
-        if phrase.lower() in text.lower():
-            return phrase.lower()
-    return type(exc).__name__
 
 
 def redirect_error(response: requests.Response, key: Optional[str]) -> APIError:
