@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterator, Optional
 import requests
 
 from ..errors import APIConnectionError, APIError, server_message, status_error_class
+from ..redaction import json_needs_redaction
 from ..state import PRACTICE_HEADER, redact, redact_data
 from .sse import DEFAULT_MAX_LINE_BYTES, EventStream
 
@@ -86,6 +87,7 @@ class StreamResponse:
         self._events = EventStream(
             _iter_body(response),
             redact=lambda data: redact_data(data, key),
+            needs_redaction=lambda raw: json_needs_redaction(raw, key),
             max_line_bytes=max_line_bytes,
         )
         self.json_body: Any = None

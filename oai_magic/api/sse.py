@@ -21,7 +21,8 @@ DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
 class EventStream:
     """Iterates the JSON payloads of a stream; ``done`` tells whether ``[DONE]`` arrived.
 
-    ``redact`` is applied to every decoded payload before anyone sees it (errors included).
+    ``redact`` is applied to every decoded payload before anyone sees it (errors included),
+    unless ``needs_redaction(raw text)`` says it would change nothing (redaction.json_needs_redaction).
     One SSE line may hold at most ``max_line_bytes``: sseclient buffers a whole line before we
     see any of it, so a server sending one endless line would otherwise fill the kernel's memory.
     """
@@ -31,10 +32,12 @@ class EventStream:
         byte_chunks: Iterable[bytes],
         *,
         redact: Callable[[Any], Any] = lambda data: data,
+        needs_redaction: Callable[[str], bool] = lambda raw: True,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         self._byte_chunks = byte_chunks
         self._redact = redact
+        self._needs_redaction = needs_redaction
         self.max_line_bytes = max_line_bytes
         self.done = False
 
@@ -51,7 +54,9 @@ class EventStream:
             if data == "[DONE]":
                 self.done = True
                 return
-            payload = self._redact(_decode(data, self._redact))
+            payload = _decode(data, self._redact)
+            if self._needs_redaction(data):
+                payload = self._redact(payload)
             error = payload.get("error") if isinstance(payload, dict) else None
             if error or event.event == "error":
                 raise _stream_error(error if error is not None else payload)
