@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.practice_process import practice_server  # noqa: E402
 from tests.kernels import kernel_env, kernel_manager  # noqa: E402
 
 SETUP = r'''
@@ -97,9 +97,12 @@ def main() -> None:
     parser.add_argument("--profile", metavar="PATH", help="also cProfile one %%chat run into PATH")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="oai-kernel-path-"))
-    server = subprocess.Popen([sys.executable, "-m", "oai_magic.practice", "--port", "0", "--delay", "0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=str(REPO))
-    base = server.stdout.readline().strip()
+    with practice_server(0.0) as base:
+        times, sizes = measure(args, base, tmp)
+    report(args, times, sizes)
+
+
+def measure(args: argparse.Namespace, base: str, tmp: Path) -> tuple:
     manager = kernel_manager(sys.executable, tmp)
     env = kernel_env(tmp, {"XDG_DATA_HOME": str(tmp / "data"), "PYTHONPATH": str(REPO)})
     manager.start_kernel(env=env, cwd=str(REPO))
@@ -121,7 +124,10 @@ def main() -> None:
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
-        server.terminate()
+    return times, sizes
+
+
+def report(args: argparse.Namespace, times: dict, sizes: dict) -> None:
     raw, ours = statistics.median(times["raw lines"]), statistics.median(times["%%chat"])
     print(f"One answer of {args.tokens:,} tokens ({sizes['%%chat']:,} chars) from the practice server in its "
           f"own process, sent as fast as it can; a real kernel; median of {args.runs} interleaved runs:")

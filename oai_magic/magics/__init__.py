@@ -4,7 +4,7 @@ Configure in ``ipython_config.py`` or with ``%config``::
 
     c.OAIMagics.model = "gpt-4o-mini"
     c.OAIMagics.base_url = "http://127.0.0.1:8765/v1"
-    c.OAIMagics.render_interval = 0.05
+    c.OAIMagics.render_interval = 0.016
 
 Each magic method parses nothing itself: ``arguments`` declares the options, and the family's
 module (``oai``, ``chat``, ``transcribe``, ``map_command``) parses, validates everything, then
@@ -81,7 +81,8 @@ class OAIMagics(Magics):
     allow_insecure_http = setting_trait("allow_insecure_http")
     # How the magics show and send things: theirs alone.
     render_interval = Float(
-        0.05, help="Seconds between redraws of a streaming answer (the first token shows at once)."
+        0.016, help="One frame of a live answer, in seconds: a change is drawn at once when the last "
+        "draw is this old, else when it becomes this old (0 draws every token)."
     ).tag(config=True)
     max_tokens_param = CaselessStrEnum(
         ["max_completion_tokens", "max_tokens"],

@@ -202,8 +202,9 @@ class LiveSurface:
 
 
 class Throttle:
-    """At most one draw per ``interval`` of an injected clock (the first is always due); the
-    one pacing rule of everything redrawn whole: reasoning, tool cards, progress bars."""
+    """At most one draw per ``interval`` of an injected clock (the first is always due): the
+    pacing of ``--map``'s progress bar. Live answers, reasoning and tool cards draw within a
+    frame instead (``frames.FramePacer``)."""
 
     def __init__(self, interval: float, clock: Callable[[], float]) -> None:
         self.interval, self.clock = interval, clock

@@ -33,6 +33,7 @@ from ..render.chrome import (
     notices_html,
     terminal_safe,
 )
+from ..render.frames import FRAME_S
 from ..render.markdown import IGNORE_MATH, render_markdown
 from ..render.table import Table
 
@@ -138,7 +139,7 @@ class TranscribeDisplay:
         *,
         rich: bool,
         streaming: bool = False,
-        render_interval: float = 0.05,
+        render_interval: float = FRAME_S,
         clock: Callable[[], float] = time.monotonic,
         out: Optional[TextIO] = None,
         embed_limit: int = EMBED_LIMIT_BYTES,

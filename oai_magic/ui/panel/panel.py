@@ -21,6 +21,7 @@ from ...core.results import Cancellation, ChatResult, StoppedAnswer
 from ...core.turn import ChatOptions, ChatTurn, HistoryBudget, TurnOptions
 from ...errors import InputError, OAIError
 from ...render.chrome import footer_parts, kept_as_partial
+from ...render.frames import FRAME_S
 from ...state import KernelState, get_state
 from . import parts
 from .chat_view import PanelChatView, label_html, parts_card, status_parts, user_html
@@ -358,7 +359,7 @@ class ChatPanel(parts.SideRequests, FollowsState):
     def _interval(self) -> float:
         if self._render_interval is not None:
             return self._render_interval
-        return float(getattr(self._magics, "render_interval", 0.05))
+        return float(getattr(self._magics, "render_interval", FRAME_S))
 
     def _history_budget(self) -> HistoryBudget:
         if self._budget is not None:
