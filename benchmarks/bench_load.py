@@ -7,7 +7,7 @@ ours: a kernel has one before any extension loads), checks that nothing of ``oai
 imported yet, then starts the clock and runs ``%load_ext oai_magic``. One unmeasured run first
 writes the bytecode cache, so the runs compare loading, not compiling. Then it times the first
 ``%%chat`` against the practice server in its own process (CONTRACTS 4), which is when the
-renderer, requests and sseclient-py are imported.
+renderer and requests are imported.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def main() -> None:
           f"cached; runs: {each} ms; target ≤ 50 ms)")
     print(f"  imported before the clock started: {early or 'nothing of ours'}")
     print(f"  heavy modules imported by it: {runs[0]['heavy_after_load'] or 'none'}")
-    print(f"first %%chat in a plain shell (imports requests and sseclient-py, streams a short answer): {1000 * first:.0f} ms")
+    print(f"first %%chat in a plain shell (imports requests and the renderer, streams a short answer): {1000 * first:.0f} ms")
 
 
 if __name__ == "__main__":
