@@ -46,6 +46,8 @@ class LiveReasoning:
                 self.pacer.changed()
 
     def settle(self) -> None:
+        if self.settled:  # called on every answer token: nothing to do after the first
+            return
         with self.pacer.lock:
             if self.parts and not self.settled:
                 self.pacer.force()
