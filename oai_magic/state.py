@@ -78,6 +78,10 @@ class Settings:
     allow_insecure_http: bool = _setting(
         False, "Do not warn when the base URL is plain http:// to a host that is not this "
         "machine (a classroom server on a LAN).")
+    # issue 32
+    audio_base_url: Optional[str] = _setting(
+        None, "Base URL for %transcribe when speech runs on another server than chat (a "
+        "Whisper server); default: the chat base URL.")
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:
@@ -93,6 +97,10 @@ class Settings:
     def resolved_base_url(self) -> str:
         url = self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         return url.rstrip("/")
+
+    def resolved_audio_base_url(self) -> str:
+        """Where ``%transcribe`` goes: ``audio_base_url``, else the chat base URL."""
+        return (self.audio_base_url or "").rstrip("/") or self.resolved_base_url()
 
     def key_required(self) -> bool:
         """Only OpenAI's own API needs a key; a local server is sent none when none is set."""
@@ -152,6 +160,10 @@ class KernelState:
         self._said_once: set = set()
         # base URL -> the name its server accepts for --max-tokens, learned from a 400.
         self.max_tokens_fields: Dict[str, str] = {}
+        # base URLs whose server refused response_format json_schema: --schema goes as
+        # json_object with the schema there (llama-cpp-python).
+        self.json_schema_refused: set = set()
+        self.audio_client_cache: Any = None  # core.clients.audio_client: (settings, client)
         self.last_error: Any = None  # context.LastError: the kernel's last exception
         # The sent-line of the cell being run; the next request shows it (then it is cleared).
         self.context_notices: List[str] = []
@@ -161,7 +173,6 @@ class KernelState:
         self.budget_usd: Optional[float] = None
         self.budget_tokens: Optional[int] = None
         self.usage_ledger: Any = None
-        self.last_map: Any = None  # mapping.MapResult of the last %%chat --map
         self.batches: Dict[str, Any] = {}  # batch id -> batch.BatchJob, newest last
 
     def client(self) -> Any:
@@ -194,14 +205,14 @@ class KernelState:
                 self.conversations[name] = Conversation(name)
             return self.conversations[name]
 
-    def insecure_http_warning(self) -> Optional[str]:
+    def insecure_http_warning(self, url: Optional[str] = None) -> Optional[str]:
         """A one-line warning, once per base URL per session, when the key would travel in clear.
 
         Plain ``http://`` to a host that is not this machine sends the key and every prompt
         readable on the network. Classrooms on a LAN do this on purpose, so it is a warning,
         silenced by ``OAIMagics.allow_insecure_http = True``.
         """
-        url = self.settings.resolved_base_url()
+        url = url or self.settings.resolved_base_url()  # or the audio base URL
         if self.settings.allow_insecure_http or not url.lower().startswith("http://"):
             return None
         host = url[len("http://") :].split("/")[0].rsplit("@", 1)[-1]

@@ -359,7 +359,7 @@ def test_cost_comes_from_the_table_and_is_unknown_for_a_missing_model():
     table = costs.shipped_table()["models"]["gpt-4o-mini"]
     expected = 0.6 * table["input"] + 0.4 * table["cached_input"] + table["output"]
     assert costs.estimate_cost(usage, "gpt-4o-mini-2024-07-18") == pytest.approx(expected)
-    assert costs.estimate_cost(usage, "gpt-4o-mini", batch=True) == pytest.approx(expected / 2)
+    assert costs.estimate_cost(usage, "gpt-4o-mini", tier="batch") == pytest.approx(expected / 2)
     assert costs.estimate_cost(usage, "no-such-model") is None
     assert costs.format_cost(None) == "price unknown"
     assert costs.format_cost(0.0012) == "≈ $0.0012"

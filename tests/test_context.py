@@ -437,7 +437,7 @@ def test_the_sent_line_is_above_the_answer_with_a_small_thumbnail(shell, server,
 
 
 def test_without_pil_only_small_images_are_embedded_and_big_ones_are_a_chip(monkeypatch):
-    from oai_magic.core.context import Attachment
+    from oai_magic.core.images import Attachment
 
     monkeypatch.delitem(sys.modules, "PIL.Image", raising=False)
     from PIL import Image

@@ -9,7 +9,8 @@ from typing import Dict, List, Literal, Optional, Tuple
 import pytest
 from IPython.core.error import StdinNotImplementedError, UsageError
 
-from oai_magic.core.tools import format_result, function_schema, parse_docstring
+from oai_magic.core.tool_schema import function_schema, parse_docstring
+from oai_magic.core.tools import format_result
 from oai_magic.errors import CellStopped
 from oai_magic.practice.tools import UNKNOWN_TOOL, example_arguments, plan_tool_calls
 from tests.recording import RecordingPublisher

@@ -92,6 +92,7 @@ class ChatAccumulator:
         self.choices: Dict[int, ChoiceState] = {}
         self.usage: Optional[Dict[str, Any]] = None
         self.model: Optional[str] = None
+        self.service_tier: Optional[str] = None  # the tier the server says it billed (costs)
         # Reasoning text of the last ``add`` (``delta.reasoning_content`` from DeepSeek, vLLM and
         # llama.cpp, ``delta.reasoning`` from others), by choice: shown, never sent back.
         self.reasoning_deltas: List[Tuple[int, str]] = []
@@ -117,6 +118,9 @@ class ChatAccumulator:
                 raise MalformedChunk(f"{name} is not text")
         if model:
             self.model = model
+        tier = get("service_tier")
+        if isinstance(tier, str):
+            self.service_tier = tier
         usage = get("usage")
         if usage:
             if not isinstance(usage, dict):

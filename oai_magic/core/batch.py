@@ -61,7 +61,8 @@ class BatchJob:
 
     def __init__(self, client: Any, ids: List[str], count: int, *, model: Optional[str] = None,
                  index: Optional[List[Any]] = None, organization: Optional[str] = None,
-                 project: Optional[str] = None) -> None:
+                 project: Optional[str] = None, prices: Optional[Dict[str, Any]] = None,
+                 ledger: Any = None) -> None:
         self._client = client
         self.ids = list(ids)
         self.count = count
@@ -69,6 +70,11 @@ class BatchJob:
         self.index = index
         self.organization, self.project = organization, project
         self.batches: Dict[str, Dict[str, Any]] = {}
+        # Priced at the batch price (costs.estimate_cost, tier "batch"); each answered item's
+        # usage reaches the session's ledger once, however often the results are fetched.
+        self.prices = dict(prices or {})
+        self._ledger = ledger
+        self._counted: set = set()
 
     def __repr__(self) -> str:
         counts = self.request_counts
@@ -135,7 +141,8 @@ class BatchJob:
         if len(self.batches) < len(self.ids):
             self.refresh()
         key = self._client.settings.resolved_key()
-        result = MapResult(self.count, model=self.model, index=self.index)
+        result = MapResult(self.count, model=self.model, index=self.index, prices=self.prices,
+                           tier="batch")
         for batch in self.batches.values():
             for field in ("output_file_id", "error_file_id"):
                 file_id = batch.get(field)
@@ -146,10 +153,21 @@ class BatchJob:
                             item = result_line(line, key)
                             if item is not None and 0 <= item.index < self.count:
                                 result.results[item.index] = item
+        self._account(result)
         if self.status != "completed" or result.missing:
             result.stopped = self.status in ("cancelled", "expired", "failed")
             result.stop_reason = f"batch {self.status}" if result.stopped else None
         return result
+
+    def _account(self, result: MapResult) -> None:
+        """Each answered item's usage and batch price into the session's ledger, once."""
+        if self._ledger is None:
+            return
+        for item in result.results:
+            if item is not None and item.usage and item.index not in self._counted:
+                self._counted.add(item.index)
+                self._ledger.record(item.usage, item.model or self.model, "--batch",
+                                    result.item_cost(item))
 
 
 def result_line(line: str, key: Optional[str]) -> Optional[ItemResult]:
@@ -190,7 +208,10 @@ def submit(state: KernelState, client: Any, payloads: Dict[int, Dict[str, Any]],
             "input_file_id": upload.data["id"], "endpoint": ENDPOINT, "completion_window": "24h"},
             **target)
         ids.append(created.data["id"])
-    job = BatchJob(client, ids, count, model=model, index=index, **target)
+    from .costs import ledger_of
+
+    job = BatchJob(client, ids, count, model=model, index=index, prices=state.prices,
+                   ledger=ledger_of(state), **target)
     job.refresh()
     with state.lock:
         state.batches[job.id] = job
@@ -216,7 +237,9 @@ def job_for(state: KernelState, client: Any, batch_id: Optional[str]) -> BatchJo
     for job in state.batches.values():
         if batch_id in job.ids:
             return job
-    job = BatchJob(client, [batch_id], 0)
+    from .costs import ledger_of
+
+    job = BatchJob(client, [batch_id], 0, prices=state.prices, ledger=ledger_of(state))
     job.refresh()
     job.count = job.request_counts["total"]
     with state.lock:

@@ -16,20 +16,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ..errors import InputError
 from .images import (
-    MAX_IMAGE_BYTES,
     Attachment,
-    FigureWatcher,
-    checked_image,
-    figure_png,
-    human_size,
-    image_bytes,
-    resolve_image,
 )
-
-__all__ = ["FIX_REQUEST", "MAX_IMAGE_BYTES", "Attachment", "FigureWatcher", "LastError", "Sent",
-           "SentNotice", "SentPart", "checked_image", "context_block", "figure_png",
-           "human_size", "image_bytes", "kilo", "parse_names", "resolve_image", "summary",
-           "user_content"]
 
 ERROR_CAP = 8000  # characters of cell + traceback sent for the last error
 SUMMARY_OVER = 2000  # dicts and lists whose repr is longer are summarised
@@ -110,6 +98,20 @@ def _traceback_text(exc: BaseException, cap: int) -> str:
 
 FIX_REQUEST = ("Explain what went wrong in this cell, briefly, then give a corrected version of "
                "the whole cell as one Python code block.")
+
+
+def fix_request(state: Any, max_context_chars: Optional[int]) -> Tuple[List[Dict[str, str]],
+                                                                       Optional[str], LastError]:
+    """What ``%chat fix`` and the panel's "ask about the last error" send, in one place: the
+    request, then the failing cell and its traceback (the key masked, within the context cap).
+    Returns (user content, the sent-line notice, the error); no error yet is one line."""
+    last = state.last_error
+    if last is None:
+        raise InputError("There has been no error in this kernel yet, so there is nothing to fix.")
+    text = last.text(state.settings.resolved_key())
+    sent = Sent([SentPart("traceback", text)])
+    sent.check_cap(max_context_chars)
+    return [{"type": "text", "text": FIX_REQUEST}, {"type": "text", "text": text}], sent.notice(), last
 
 
 # --------------------------------------------------------------------------- summaries

@@ -50,9 +50,12 @@ def validate_prices(prices: Any) -> Dict[str, Dict[str, float]]:
     return prices
 
 
-def price_for(model: Optional[str], overrides: Optional[Dict[str, Any]] = None
-              ) -> Optional[Dict[str, float]]:
-    """The prices of ``model`` (a dated snapshot falls back to its alias), or None if unknown."""
+def _price_entry(model: Optional[str], overrides: Optional[Dict[str, Any]]
+                 ) -> Optional[Dict[str, float]]:
+    """The prices of ``model`` (a dated snapshot falls back to its alias), or None if unknown.
+
+    Only :func:`estimate_cost` reads price data through here: a later change of the data
+    (the ``genai-prices`` package) touches this module and nothing else."""
     if not model:
         return None
     models = dict(shipped_table().get("models") or {})
@@ -60,6 +63,27 @@ def price_for(model: Optional[str], overrides: Optional[Dict[str, Any]] = None
     for name in (model, _DATED.sub("", model)):
         if name in models:
             return models[name]
+    return None
+
+
+def has_price(model: Optional[str], overrides: Optional[Dict[str, Any]] = None) -> bool:
+    """Whether the table (or ``OAIMagics.prices``) prices ``model`` at all (a USD budget
+    needs it)."""
+    return _price_entry(model, overrides) is not None
+
+
+# What a service tier pays against the standard price (a factor); None: not known. The Batch
+# API and the "flex" tier are both billed at the batch discount; "priority" and "scale" have
+# prices of their own that the table does not hold, so they are "price unknown", never a guess.
+STANDARD_TIERS = (None, "", "default", "auto", "standard")
+DISCOUNTED_TIERS = ("batch", "flex")
+
+
+def _tier_factor(tier: Optional[str]) -> Optional[float]:
+    if tier in STANDARD_TIERS:
+        return 1.0
+    if tier in DISCOUNTED_TIERS:
+        return 1 - float(shipped_table().get("batch_discount") or 0)
     return None
 
 
@@ -91,30 +115,44 @@ class Tokens:
 
 
 def estimate_cost(usage: Optional[Dict[str, Any]], model: Optional[str],
-                  overrides: Optional[Dict[str, Any]] = None, *, batch: bool = False
-                  ) -> Optional[float]:
-    """USD for one response's usage, or None when the model's price is unknown.
+                  overrides: Optional[Dict[str, Any]] = None, *, tier: Optional[str] = None,
+                  seconds: Optional[float] = None) -> Optional[float]:
+    """USD for one response's usage, or None when its price is unknown: the one cost function.
+
+    Every surface prices through it (the chat footer, ``--map`` and ``--batch`` results, a
+    transcript, ``%oai usage``, budgets and the ``--map`` question), so they agree.
+    ``overrides`` are ``OAIMagics.prices``; ``tier`` is the service tier the server billed
+    (``"batch"`` for the Batch API, ``"flex"``), see :func:`_tier_factor`.
 
     Cached prompt tokens are part of ``prompt_tokens`` and billed at the cached price (the
     input price when the table has none). Reasoning tokens are part of ``completion_tokens``.
-    Batch requests get the table's batch discount.
+    A transcription is priced per minute where the table says so (``seconds``, or the usage's
+    own ``seconds``), else by its token usage; a duration with no per-minute price is unknown.
     """
-    prices = price_for(model, overrides)
-    if prices is None or "input" not in prices or "output" not in prices:
+    prices = _price_entry(model, overrides)
+    factor = _tier_factor(tier)
+    if prices is None or factor is None:
         return None
-    tokens = Tokens.of(usage)
+    usage = usage or {}
+    if "per_minute" in prices:
+        if isinstance(usage.get("seconds"), (int, float)) and not isinstance(usage["seconds"], bool):
+            seconds = float(usage["seconds"])
+        return None if seconds is None else seconds / 60 * prices["per_minute"] * factor
+    if "input" not in prices or "output" not in prices:
+        return None
+    if usage.get("type") == "duration" or ("seconds" in usage and "prompt_tokens" not in usage):
+        return None  # whisper's usage: seconds, no tokens, and no per-minute price
+    tokens = Tokens.of(transcription_usage(usage))
     cached = min(tokens.cached, tokens.prompt)
     cost = ((tokens.prompt - cached) * prices["input"]
             + cached * prices.get("cached_input", prices["input"])
             + tokens.completion * prices["output"]) / 1_000_000
-    if batch:
-        cost *= 1 - float(shipped_table().get("batch_discount") or 0)
-    return cost
+    return cost * factor
 
 
-def transcription_usage(usage: Optional[Dict[str, Any]], seconds: Optional[float]
-                        ) -> Dict[str, Any]:
-    """A transcription's usage in chat completions names (for the ledger and the footer).
+def transcription_usage(usage: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """A usage block in chat completions names (for the ledger and the footer); a chat usage
+    comes back as it is.
 
     gpt-4o transcription models report ``{"type": "tokens", "input_tokens", "output_tokens"}``;
     whisper reports ``{"type": "duration", "seconds"}`` (or only a ``duration``).
@@ -123,25 +161,9 @@ def transcription_usage(usage: Optional[Dict[str, Any]], seconds: Optional[float
     if usage.get("type") == "tokens" or "input_tokens" in usage:
         return {"prompt_tokens": usage.get("input_tokens") or 0,
                 "completion_tokens": usage.get("output_tokens") or 0}
+    if "prompt_tokens" in usage or "completion_tokens" in usage:
+        return usage
     return {"prompt_tokens": 0, "completion_tokens": 0}
-
-
-def estimate_transcription_cost(usage: Optional[Dict[str, Any]], seconds: Optional[float],
-                                model: Optional[str], overrides: Optional[Dict[str, Any]] = None
-                                ) -> Optional[float]:
-    """USD for one transcription: per minute where the table prices the model so, else by its
-    token usage; None when neither the price nor the length is known."""
-    prices = price_for(model, overrides)
-    if prices is None:
-        return None
-    usage = usage or {}
-    if "per_minute" in prices:
-        if isinstance(usage.get("seconds"), (int, float)):
-            seconds = float(usage["seconds"])
-        return None if seconds is None else seconds / 60 * prices["per_minute"]
-    if usage.get("type") == "tokens" or "input_tokens" in usage:
-        return estimate_cost(transcription_usage(usage, seconds), model, overrides)
-    return None
 
 
 def format_cost(cost: Optional[float]) -> str:
@@ -155,14 +177,10 @@ def format_cost(cost: Optional[float]) -> str:
 
 
 @dataclass
-class Totals:
+class Totals(Tokens):
     """Requests, tokens and estimated cost added up (per model, per conversation, overall)."""
 
     requests: int = 0
-    prompt: int = 0
-    cached: int = 0
-    completion: int = 0
-    reasoning: int = 0
     cost: float = 0.0
     unpriced: int = 0  # requests whose model had no price
 
@@ -179,7 +197,7 @@ class Totals:
 
     @property
     def tokens(self) -> int:
-        return self.prompt + self.completion
+        return self.total
 
 
 @dataclass
@@ -221,12 +239,12 @@ class UsageLedger:
 
 
 def request_estimate(model: Optional[str], prompt_tokens: int, completion_tokens: int,
-                     overrides: Optional[Dict[str, Any]] = None, *, batch: bool = False
+                     overrides: Optional[Dict[str, Any]] = None, *, tier: Optional[str] = None
                      ) -> Tuple[float, int]:
     """(USD, tokens) to ``UsageLedger.reserve`` before a request starts: its prompt and the
     most it may answer (``--max-tokens``, or a guess). Unknown prices reserve tokens only."""
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
-    cost = estimate_cost(usage, model, overrides, batch=batch)
+    cost = estimate_cost(usage, model, overrides, tier=tier)
     return (cost or 0.0), prompt_tokens + completion_tokens
 
 
@@ -248,7 +266,7 @@ def budget_refusal(ledger: UsageLedger, budget: Budget, model: Optional[str],
         return (f"Session budget reached: {totals} (OAIMagics.session_budget_tokens = "
                 f"{budget.tokens:,}); %oai usage shows the details.")
     if budget.usd is not None:
-        if price_for(model, overrides) is None:
+        if not has_price(model, overrides):
             return (f"The session has a USD budget, but the price of {model!r} is unknown: add it "
                     f'with %config OAIMagics.prices = {{"{model}": {{"input": …, "output": …}}}} '
                     "(USD per million tokens).")

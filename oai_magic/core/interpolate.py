@@ -27,6 +27,8 @@ Summarise = Callable[[str, Any], Optional[str]]
 # What went with a prompt beyond plain values: (label, text sent, counts toward the context cap).
 Part = Tuple[str, str, bool]
 NO_ERROR_YET = "{error}"  # the label of a part asking for a last error that does not exist
+NO_ERROR_LINE = ("{error}: there has been no error in this kernel yet (our own one-line messages "
+                 "do not count); nothing sent.")
 
 
 def interpolate_context(
@@ -74,3 +76,18 @@ def interpolate_context(
             return match.group(0)
 
     return _PLACEHOLDER.sub(replace, text), parts
+
+
+def interpolate_prompt(text: str, namespace: Mapping[str, Any], state: Any, *,
+                       summarise: Optional[Summarise] = None) -> Tuple[str, List[Part]]:
+    """The one ``{error}`` path (``%%chat`` and ``--map``): :func:`interpolate_context` with
+    the kernel's last error (``state.last_error``: the failing cell and its traceback, the key
+    masked). A prompt asking for ``{error}`` before any error is refused, nothing sent."""
+    last = state.last_error
+    error_text = last.text(state.settings.resolved_key()) if last else None
+    filled, parts = interpolate_context(text, namespace, summarise=summarise, error_text=error_text)
+    if any(label == NO_ERROR_YET for label, _, _ in parts):
+        from ..errors import InputError
+
+        raise InputError(NO_ERROR_LINE)
+    return filled, parts

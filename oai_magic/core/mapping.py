@@ -148,6 +148,7 @@ class ItemResult:
     request_id: Optional[str] = None
     model: Optional[str] = None
     parsed: Any = None  # filled by --schema (the structured-output issue)
+    service_tier: Optional[str] = None  # the tier the server billed (its body says)
 
     @property
     def ok(self) -> bool:
@@ -156,22 +157,14 @@ class ItemResult:
     def to_dict(self) -> Dict[str, Any]:
         return {"index": self.index, "text": self.text, "usage": self.usage, "error": self.error,
                 "finish_reason": self.finish_reason, "request_id": self.request_id,
-                "model": self.model}
+                "model": self.model, "service_tier": self.service_tier}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ItemResult:
         return cls(index=int(data["index"]), text=str(data.get("text") or ""),
                    usage=dict(data.get("usage") or {}), error=data.get("error"),
                    finish_reason=data.get("finish_reason"), request_id=data.get("request_id"),
-                   model=data.get("model"))
-
-
-def estimated_cost(model: Optional[str], usage: Mapping[str, Any]) -> Optional[float]:
-    """Dollars for this usage from the shipped price table, or None for a model it does not
-    know: "unknown", never a guess."""
-    from .costs import estimate_cost
-
-    return estimate_cost(dict(usage) if usage else None, model)
+                   model=data.get("model"), service_tier=data.get("service_tier"))
 
 
 class MapResult:
@@ -179,7 +172,8 @@ class MapResult:
     while it has not run), in input order."""
 
     def __init__(self, count: int, *, model: Optional[str] = None, index: Optional[List[Any]] = None,
-                 series_factory: Optional[Callable[..., Any]] = None) -> None:
+                 series_factory: Optional[Callable[..., Any]] = None,
+                 prices: Optional[Dict[str, Any]] = None, tier: Optional[str] = None) -> None:
         self.results: List[Optional[ItemResult]] = [None] * count
         self.model = model
         self.index = index
@@ -188,6 +182,10 @@ class MapResult:
         self.rate_limited = 0  # 429 rate_limit_exceeded answers met (each waited and retried)
         self.practice = False  # answered by the practice server (its x-oai-practice header)
         self.stop_reason: Optional[str] = None
+        # How its items are priced: ``OAIMagics.prices`` when it ran, and "batch" for a Batch
+        # API job (else each item's own billed tier).
+        self.prices = dict(prices or {})
+        self.tier = tier
 
     def __len__(self) -> int:
         return len(self.results)
@@ -235,10 +233,17 @@ class MapResult:
                 value = r.usage.get(name)
                 if isinstance(value, (int, float)):
                     totals[name] += value
-            item_cost = estimated_cost(r.model or self.model, r.usage) if r.usage else 0.0
+            item_cost = self.item_cost(r) if r.usage else 0.0
             cost = None if cost is None or item_cost is None else cost + item_cost
         totals["cost_usd"] = cost
         return totals
+
+    def item_cost(self, item: ItemResult) -> Optional[float]:
+        """One item's estimated USD (None: price unknown), by the one cost function."""
+        from .costs import estimate_cost
+
+        return estimate_cost(item.usage, item.model or self.model, self.prices,
+                             tier=self.tier or item.service_tier)
 
     def to_series(self) -> Any:
         """The texts as a Series aligned to the DataFrame's (or Series') index."""
@@ -266,7 +271,7 @@ class MapResult:
                 index = [str(label) for label in self.index]
         with open(path, "w", encoding="utf-8") as out:
             out.write(json.dumps({"format": MAP_FORMAT, "count": len(self), "model": self.model,
-                                  "index": index}) + "\n")
+                                  "index": index, "tier": self.tier}) + "\n")
             for r in self.results:
                 if r is not None:
                     out.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
@@ -282,7 +287,9 @@ class MapResult:
             head = json.loads(lines[0]) if lines else {}
             if head.get("format") != MAP_FORMAT:
                 raise ValueError("not a saved MapResult")
-            result = cls(int(head["count"]), model=head.get("model"), index=head.get("index"))
+            tier = head.get("tier") if isinstance(head.get("tier"), str) else None
+            result = cls(int(head["count"]), model=head.get("model"), index=head.get("index"),
+                         tier=tier)
             for line in lines[1:]:
                 item = ItemResult.from_dict(json.loads(line))
                 result.results[item.index] = item
@@ -301,4 +308,5 @@ def item_from_completion(index: int, data: Any, key: Optional[str]) -> ItemResul
     return ItemResult(
         index, text=redact(str(text or ""), key), usage=dict(data.get("usage") or {}),
         finish_reason=choice.get("finish_reason"), model=data.get("model"),
+        service_tier=data.get("service_tier") if isinstance(data.get("service_tier"), str) else None,
     )

@@ -74,7 +74,6 @@ class ChatResult:
     project: Optional[str] = None
     first_token_seconds: Optional[float] = None
     total_seconds: Optional[float] = None
-    partial: bool = False
     interrupted: bool = False
     error: Optional[str] = None
     notices: List[str] = field(default_factory=list)
@@ -83,10 +82,16 @@ class ChatResult:
     reasoning: Optional[str] = None  # the model's streamed reasoning (choice 1); not in history
     parsed: Any = None  # with --schema: a dataclass instance, a dict or a pydantic model
     cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
+    service_tier: Optional[str] = None  # the tier the server billed ("flex" costs less)
 
     @property
     def request_id(self) -> Optional[str]:
         return self.headers.get("x-request-id")
+
+    @property
+    def partial(self) -> bool:
+        """The answer did not end as the server meant it to: stopped, or cut off by an error."""
+        return self.interrupted or self.error is not None
 
     @property
     def nothing_arrived(self) -> bool:

@@ -9,8 +9,9 @@ message, so the model is told and the loop goes on.
 The whole exchange (the assistant's ``tool_calls``, every ``tool`` result, the final answer) is
 recorded once, as one turn: follow-ups see it, ``%chat undo`` removes it. Every recorded
 ``tool_calls`` message is followed by one ``tool`` message per call, even after an interrupt,
-so history stays valid. A follow-up request that fails before anything arrives is not
-recorded: the rounds before it are (CONTRACTS 2).
+so history stays valid; the calls of a round past ``max_rounds`` are shown but not recorded.
+A follow-up request that fails before anything arrives is not recorded: the rounds before it
+are (CONTRACTS 2).
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ class ToolChatResult(ChatResult):
     tool_results: List[ToolOutcome] = field(default_factory=list)
     messages: List[Message] = field(default_factory=list)  # recorded after the user message
     requests: int = 0
-    unpriced: bool = False  # a request whose price was unknown: the total is unknown too
+
+    @property
+    def unpriced(self) -> bool:
+        """A request's price was unknown, so the exchange's total is unknown too."""
+        return self.requests > 0 and self.cost is None
 
 
 class CannotConfirm(InputError):
@@ -97,9 +102,8 @@ class ToolTurn(ChatTurn):
                     break
                 if final.rounds >= turn.max_rounds:
                     final.notices.append(round_limit_note(final.rounds))
-                    for index, call in enumerate(calls):
-                        answer(index, _not_run(call, f"Not run: the limit of {turn.max_rounds} "
-                                                     "tool rounds for one prompt was reached."))
+                    _drop_unrun_round(final, replies, open_calls, view, choice.text, calls,
+                                      turn.max_rounds)
                     break
                 final.rounds += 1
                 asking = clock()
@@ -158,6 +162,24 @@ def _not_run(call: Dict[str, Any], reason: str) -> ToolOutcome:
     return ToolOutcome(call["id"], call["function"]["name"], None, "skipped", reason)
 
 
+def _drop_unrun_round(final: ToolChatResult, replies: List[Message], open_calls: List[Dict[str, Any]],
+                      view: Any, text: str, calls: List[Dict[str, Any]], limit: int) -> None:
+    """The round past the limit is shown, not recorded: a stand-in "Not run" tool result in
+    history would be read by the model, which then tells the user about it. Without its calls
+    the history stays valid for the API; any text the model wrote beside them is kept."""
+    if text:
+        replies[-1] = Message("assistant", text, partial=replies[-1].partial)
+    else:
+        replies.pop()
+    open_calls.clear()
+    for index, call in enumerate(calls):
+        outcome = _not_run(call, f"Not run: the limit of {limit} tool rounds for one prompt "
+                                 "was reached (not recorded in the conversation).")
+        final.tool_results.append(outcome)
+        if view is not None:
+            view.tool_outcome(index, outcome)
+
+
 def _answer(
     final: ToolChatResult,
     replies: List[Message],
@@ -190,9 +212,9 @@ def _add_round(final: ToolChatResult, last: ChatResult, offset: float) -> None:
                 details[key] = details.get(key, 0) + value
                 total[group] = details
         final.usage = total
+    priced_so_far = not final.unpriced
     final.requests += 1
-    final.unpriced = final.unpriced or last.cost is None
-    final.cost = None if final.unpriced else (final.cost or 0.0) + (last.cost or 0.0)
+    final.cost = (final.cost or 0.0) + last.cost if priced_so_far and last.cost is not None else None
     if final.first_token_seconds is None and last.first_token_seconds is not None:
         final.first_token_seconds = offset + last.first_token_seconds
     final.notices.extend(n for n in last.notices if n not in final.notices)
@@ -205,8 +227,8 @@ def _fold_last(final: ToolChatResult, last: Optional[ChatResult], total: float) 
         final.text, final.choices = last.text, last.choices
         final.reasoning = last.reasoning
         final.model, final.finish_reason, final.headers = last.model, last.finish_reason, last.headers
+        final.service_tier = last.service_tier
         final.organization, final.project = last.organization, last.project
         final.interrupted = final.interrupted or last.interrupted
         final.streamed, final.ignored_limit = last.streamed, last.ignored_limit
         final.error = final.error or last.error
-    final.partial = final.interrupted or final.error is not None

@@ -13,56 +13,7 @@ import typing
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import InputError
-
-_SIMPLE = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
-
-
-def type_schema(annotation: Any) -> Dict[str, Any]:
-    """JSON Schema for a type hint; unknown types give ``{}`` (any value)."""
-    if annotation is inspect.Parameter.empty or annotation is Any:
-        return {}
-    if annotation in _SIMPLE:
-        return {"type": _SIMPLE[annotation]}
-    origin = typing.get_origin(annotation)
-    params = typing.get_args(annotation)
-    if annotation in (list, tuple, set, frozenset) or origin in (list, tuple, set, frozenset):
-        schema: Dict[str, Any] = {"type": "array"}
-        items = [p for p in params if p is not Ellipsis]
-        if len(set(items)) == 1 or (origin is not tuple and items):
-            schema["items"] = type_schema(items[0])
-        return schema
-    if annotation is dict or origin is dict:
-        schema = {"type": "object"}
-        if len(params) == 2 and type_schema(params[1]):
-            schema["additionalProperties"] = type_schema(params[1])
-        return schema
-    if origin is typing.Literal:
-        values = list(params)
-        kinds = {_SIMPLE.get(type(v)) for v in values}
-        schema = {"enum": values}
-        if len(kinds) == 1 and None not in kinds:
-            schema = {"type": kinds.pop(), "enum": values}
-        return schema
-    if origin is typing.Union or type(annotation).__name__ == "UnionType":
-        return _union_schema(params)
-    return {}
-
-
-def _union_schema(params: Tuple[Any, ...]) -> Dict[str, Any]:
-    """``Optional[X]`` becomes X that may also be null; other unions become ``anyOf``."""
-    members = [type_schema(p) for p in params if p is not type(None)]
-    nullable = type(None) in params
-    if len(members) == 1:
-        schema = dict(members[0])
-        if nullable and isinstance(schema.get("type"), str):
-            schema["type"] = [schema["type"], "null"]
-            if "enum" in schema:
-                schema["enum"] = [*schema["enum"], None]
-        return schema
-    if any(not m for m in members):
-        return {}
-    return {"anyOf": members + ([{"type": "null"}] if nullable else [])}
-
+from .json_schema import type_schema
 
 _SECTION = re.compile(
     r"^(Args|Arguments|Parameters|Params|Keyword Args|Other Parameters|Returns?|Yields?|Raises|"
@@ -163,7 +114,7 @@ def function_schema(function: Callable[..., Any], name: Optional[str] = None) ->
             annotation = inspect.Parameter.empty
         if annotation is param.empty and param.default not in (param.empty, None):
             annotation = type(param.default)  # ``days=3`` says integer as clearly as a hint
-        schema = type_schema(annotation)
+        schema = type_schema(annotation)  # not strict: an unknown type takes any value
         if param.name in param_docs:
             schema["description"] = param_docs[param.name]
         if param.default is param.empty:

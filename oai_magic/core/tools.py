@@ -17,12 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import InputError
-from .tool_schema import function_schema, parse_docstring, type_schema
-
-__all__ = ["MAX_RESULT_CHARS", "TOOL_CHOICES", "Tool", "ToolOutcome", "call_preview",
-           "check_arguments", "format_result", "function_schema", "parse_arguments",
-           "parse_docstring", "resolve_tools", "run_call", "tool_choice_value", "type_schema",
-           "visible"]
+from .json_schema import schema_problem
+from .tool_schema import function_schema
 
 MAX_RESULT_CHARS = 8000
 TOOL_CHOICES = ("auto", "none", "required")
@@ -178,30 +174,6 @@ def run_call(
                        printed.getvalue())
 
 
-_JSON_TYPES: Dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "array": lambda v: isinstance(v, list),
-    "object": lambda v: isinstance(v, dict),
-    "null": lambda v: v is None,
-}
-
-
-def _fits(schema: Dict[str, Any], value: Any) -> bool:
-    """Whether ``value`` has a JSON type the schema allows (types, enums and anyOf; no deeper)."""
-    if "anyOf" in schema:
-        return any(_fits(member, value) for member in schema["anyOf"])
-    if "enum" in schema and value not in schema["enum"]:
-        return False
-    kinds = schema.get("type")
-    if kinds is None:
-        return True
-    kinds = [kinds] if isinstance(kinds, str) else kinds
-    return any(_JSON_TYPES.get(kind, lambda v: True)(value) for kind in kinds)
-
-
 def check_arguments(parameters: Dict[str, Any], arguments: Dict[str, Any]) -> None:
     """Refuse arguments the schema did not offer, or of the wrong JSON type (ValueError).
 
@@ -217,11 +189,11 @@ def check_arguments(parameters: Dict[str, Any], arguments: Dict[str, Any]) -> No
             f"it takes no argument {', '.join(map(repr, unknown))} (its arguments: {offered})"
         )
     for name, value in arguments.items():
-        if not _fits(properties[name], value):
+        problem = schema_problem(value, properties[name], parameters, name)
+        if problem:
             wanted = properties[name].get("type") or properties[name].get("anyOf") or "?"
-            raise ValueError(
-                f"argument {name!r} should be {wanted}, got {type(value).__name__} {value!r:.60}"
-            )
+            raise ValueError(f"argument {name!r} should be {wanted}, got {type(value).__name__} "
+                             f"{value!r:.60} ({problem})")
 
 
 def _reason(exc: Exception) -> str:

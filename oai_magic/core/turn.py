@@ -21,14 +21,11 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from ..api.request import ChatOptions
 from ..state import KernelState, Message
-from .exchange import HistoryBudget, TurnStart, check_budget, send_request
+from .exchange import HistoryBudget, TurnStart, send_request
 from .results import Cancellation, ChatResult, ChatView, StoppedAnswer
 
 if TYPE_CHECKING:
     from .tools import Tool
-
-__all__ = ["ChatOptions", "ChatTurn", "HistoryBudget", "TurnOptions", "TurnStart", "check_budget",
-           "record_exchange"]
 
 Confirm = Callable[[str, Dict[str, Any]], bool]
 
@@ -130,16 +127,13 @@ def _replies(result: ChatResult) -> List[Message]:
         return []
     return [Message(
         "assistant",
-        first.text or first.refusal or _no_text(first.tool_calls),
+        # "" rather than null, beside tool_calls and for an answer that was all reasoning: the
+        # API refuses an assistant message with neither content nor tool_calls (CONTRACTS 2).
+        first.text or first.refusal or "",
         partial=result.partial,
         tool_calls=first.tool_calls or None,
         alternatives=[c.text for c in result.choices] if len(result.choices) > 1 else None,
     )]
-
-
-def _no_text(tool_calls: Any) -> Optional[str]:
-    """An assistant message with ``tool_calls`` carries ``""``, not null (CONTRACTS 2)."""
-    return "" if tool_calls else None
 
 
 def _tool_calls_as_text(result: ChatResult, view: ChatView) -> None:

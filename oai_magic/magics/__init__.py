@@ -34,6 +34,7 @@ from ..core.clients import http_client
 from ..core.exchange import HistoryBudget
 from ..state import KernelState, configurable_settings, get_state
 from . import chat as chat_family
+from . import chat_help
 from . import oai as oai_family
 from . import transcribe as transcribe_family
 from .arguments import (
@@ -79,6 +80,7 @@ class OAIMagics(Magics):
     max_answer_chars = setting_trait("max_answer_chars")
     max_line_bytes = setting_trait("max_line_bytes")
     allow_insecure_http = setting_trait("allow_insecure_http")
+    audio_base_url = setting_trait("audio_base_url")
     # How the magics show and send things: theirs alone.
     render_interval = Float(
         0.016, help="One frame of a live answer, in seconds: a change is drawn at once when the last "
@@ -231,7 +233,7 @@ class OAIMagics(Magics):
     def chat(self, line: str, cell: str) -> None:
         return chat_family.run(self, line, cell)
 
-    @magic_parser(chat_family.COMMANDS_HELP, LineMagicHelp, *command_words(chat_family.COMMAND_NAMES),
+    @magic_parser(chat_help.COMMANDS_HELP, LineMagicHelp, *command_words(chat_help.command_names()),
                   name="chat")
     @line_magic("chat")
     @one_line_errors

@@ -13,8 +13,9 @@ from typing import Any, Optional, Tuple
 from IPython.core.error import UsageError
 
 from ..api.request import ChatOptions, parse_logit_bias, parse_params, validate_chat_options
+from ..core.exchange import check_budget
 from ..core.results import ChatResult, StoppedAnswer
-from ..core.turn import TurnOptions, check_budget
+from ..core.turn import TurnOptions
 from .arguments import PROMPT_BELOW, parse_line, read_words
 
 HELP = """Send the cell to the chat model and stream the answer as Markdown.
@@ -24,24 +25,6 @@ HELP = """Send the cell to the chat model and stream the answer as Markdown.
         the last error of this kernel, {In[3]} and {Out[3]} come from history; every other brace
         is sent as typed.
         """
-
-COMMAND_NAMES = "list, history, reset, undo, system, export, load, pick, fix or batch"
-
-COMMANDS_HELP = """Manage conversations.
-
-        %chat list
-        %chat history [-c NAME]
-        %chat reset [-c NAME | --all]
-        %chat undo [-c NAME]
-        %chat system TEXT [-c NAME]
-        %chat export PATH [-c NAME]      .md or .json by extension
-        %chat load PATH [-c NAME]
-        %chat pick K [-c NAME]           record choice K of the last -N answer
-        %chat fix [-c NAME] [-m MODEL]   ask about the last error; the fix is offered as next cell
-        %chat batch status|wait|results|cancel [ID]   a %%chat --map --batch job (the last one
-                                         when no ID is given); results returns a MapResult
-        """
-
 
 def run(magics: Any, line: str, cell: str) -> None:
     """One ``%%chat`` cell: its options, its prompt and context, then one turn (or --map)."""
@@ -118,22 +101,17 @@ def parse_structured(target: Any, result: ChatResult) -> Any:
 
 def prompt_and_context(magics: Any, args: Any, cell: str) -> Any:
     """The interpolated prompt and what goes with it: summaries, {error}, images."""
-    from ..core.context import Sent, SentPart, resolve_image, summary
+    from ..core.context import Sent, SentPart, summary
+    from ..core.images import resolve_image
 
     state = magics.state
     sent = Sent()
     if args.no_interpolate:
         prompt = cell
     else:
-        from ..core.interpolate import NO_ERROR_YET, interpolate_context
+        from ..core.interpolate import interpolate_prompt
 
-        last = state.last_error
-        error_text = last.text(state.settings.resolved_key()) if last else None
-        prompt, parts = interpolate_context(
-            cell, magics.shell.user_ns, summarise=summary, error_text=error_text)
-        if any(label == NO_ERROR_YET for label, _, _ in parts):
-            raise UsageError("{error}: there has been no error in this kernel yet (our own "
-                             "one-line messages do not count); nothing sent.")
+        prompt, parts = interpolate_prompt(cell, magics.shell.user_ns, state, summarise=summary)
         sent.parts = [SentPart(*part) for part in parts]
     watcher = getattr(magics, "figure_watcher", None)
     for spec in args.image:
@@ -273,7 +251,7 @@ def run_command(magics: Any, line: str) -> Any:
 
 def fix(magics: Any, line: str) -> None:
     """``%chat fix``: the failing cell and its traceback, asking for a corrected cell."""
-    from ..core.context import FIX_REQUEST, Sent, SentPart
+    from ..core.context import fix_request
 
     state = magics.state
     words = read_words(line)
@@ -281,14 +259,7 @@ def fix(magics: Any, line: str) -> None:
     if extra:
         raise UsageError(f"%chat fix takes options only (-c NAME, -m MODEL), not "
                          f"{' '.join(extra)!r}: it asks about the last error.")
-    last = state.last_error
-    if last is None:
-        raise UsageError("%chat fix: there has been no error in this kernel yet, so there is "
-                         "nothing to fix.")
-    text = last.text(state.settings.resolved_key())
-    sent = Sent([SentPart("traceback", text)])
-    sent.check_cap(magics.max_context_chars)
-    content = [{"type": "text", "text": FIX_REQUEST}, {"type": "text", "text": text}]
+    content, notice, _ = fix_request(state, magics.max_context_chars)
     view_args = types.SimpleNamespace(
         conversation=args.conversation, plain=False, no_footer=False, json=False, out=None,
         to_cell=True, new=False, system=None, tools=None, choices=None,
@@ -296,7 +267,7 @@ def fix(magics: Any, line: str) -> None:
     options = ChatOptions(model=args.model, max_tokens_field=magics.max_tokens_param)
     check_budget(state, options.model or state.settings.model)
     turn = turn_options(magics, view_args, options)
-    queue_notice(state, sent.notice())
+    queue_notice(state, notice)
     result = ask(magics, view_args, content, turn)
     after_answer(magics, view_args, result)
 

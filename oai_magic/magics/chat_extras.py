@@ -13,33 +13,24 @@ import json
 from typing import Any, Dict, Optional
 
 from ..core.results import ChatResult
-from ..core.tool_loop import CannotConfirm, ToolChatResult, ToolTurn, round_limit_note
+from ..core.tool_loop import CannotConfirm, ToolTurn
 from ..core.tools import resolve_tools, tool_choice_value
 from ..core.turn import ChatTurn, TurnOptions
 from ..errors import InputError
 from ..state import KernelState
 
-__all__ = ["CannotConfirm", "ToolChatResult", "ask_permission", "check_flags", "round_limit_note",
-           "run_turn", "with_tools"]
-
 
 def ask_permission(name: str, arguments: Dict[str, Any]) -> bool:
     """A yes/no at the input prompt (Jupyter's stdin channel); anything but yes declines."""
     from ..core.tools import visible
+    from ..ui.ask import ask_yes_no
 
     shown = visible(json.dumps(arguments, ensure_ascii=False))
     if len(shown) > 300:
         shown = shown[:299] + "…"
-    try:
-        answer = input(f"Run the tool {visible(name)}({shown})? [y/N] ")
-    except EOFError:
-        return False
-    except NotImplementedError:  # IPython's StdinNotImplementedError
-        raise CannotConfirm(
-            f"This frontend cannot ask before running {name}: add --auto-tools to run the "
-            "tools without asking."
-        ) from None
-    return answer.strip().lower() in ("y", "yes")
+    return ask_yes_no(f"Run the tool {visible(name)}({shown})? [y/N] ", CannotConfirm(
+        f"This frontend cannot ask before running {name}: add --auto-tools to run the "
+        "tools without asking."))
 
 
 def check_flags(tools: Optional[str], tool_choice: Optional[str], auto_tools: bool, n: int) -> None:

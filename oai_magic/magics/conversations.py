@@ -54,18 +54,6 @@ COMMANDS = {
 
 
 
-USAGE = """%chat manages conversations (to ask the model, use the cell magic %%chat):
-  %chat list                       every conversation, its exchanges and last message
-  %chat history [-c NAME]          the messages of one conversation
-  %chat reset [-c NAME | --all]    forget a conversation (or all)
-  %chat undo [-c NAME]             remove the last exchange
-  %chat system TEXT [-c NAME]      set the system prompt
-  %chat export PATH [-c NAME]      save as .md or .json
-  %chat load PATH [-c NAME]        load a .json export
-  %chat pick K [-c NAME]           record choice K of the last -N answer
-  %chat fix [-c NAME] [-m MODEL]   ask about the last error (the fix is offered as next cell)"""
-
-
 class Note:
     """Text a %chat command shows as its result (``%chat`` alone, an empty list)."""
 
@@ -82,6 +70,8 @@ def run_command(state: KernelState, line: str) -> Any:
     except ValueError as exc:
         raise InputError(f"Could not read %chat {line}: {exc} (check the quotes).") from None
     if not words:
+        from .chat_help import USAGE
+
         return Note(USAGE)
     if words[0] not in COMMANDS:
         if words[0].startswith("-"):

@@ -49,7 +49,7 @@ class FiguresShown(BaseFormatter):
 def watch_the_kernel(ipython: Any) -> None:
     """Hooks that keep the last error and the last figure shown, for %chat fix, {error} and
     --image figure. The figure hook runs before the inline backend closes the cell's figures."""
-    from ..core.context import FigureWatcher
+    from ..core.images import FigureWatcher
 
     magics = ipython.magics_manager.registry["OAIMagics"]
     watcher = magics.figure_watcher = FigureWatcher()

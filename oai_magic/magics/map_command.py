@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 from IPython.core.error import UsageError
 
 from ..core.map_run import MapJob, progress_of, run_map
-from ..core.mapping import ItemTemplate, MapItems, MapResult, estimated_cost, item_payload, items_of
+from ..core.mapping import ItemTemplate, MapItems, MapResult, item_payload, items_of
 from ..core.pacer import Pacer, estimate_need
 from ..errors import CellStopped, InputError
 from . import chat
@@ -45,18 +45,12 @@ def _template(magics: Any, args: Any, cell: str) -> ItemTemplate:
     if args.no_interpolate:
         return ItemTemplate(cell)
     from ..core.context import summary
-    from ..core.interpolate import NO_ERROR_YET, interpolate_context
+    from ..core.interpolate import interpolate_prompt
 
     namespace = {k: v for k, v in magics.shell.user_ns.items() if k != "item"}
-    state = magics.state
-    last = state.last_error
-    error_text = last.text(state.settings.resolved_key()) if last else None
 
     def fill(text: str) -> str:
-        filled, parts = interpolate_context(text, namespace, summarise=summary, error_text=error_text)
-        if any(label == NO_ERROR_YET for label, _, _ in parts):
-            raise UsageError("{error}: there has been no error in this kernel yet; nothing sent.")
-        return filled
+        return interpolate_prompt(text, namespace, magics.state, summarise=summary)[0]
 
     template = ItemTemplate(cell, fill)
     if not template.uses_item:
@@ -79,18 +73,17 @@ def _confirm(count: int, model: str, tokens: int, cost: Optional[float], limit_u
     over_cost = cost is not None and cost > limit_usd
     if count <= CONFIRM_ITEMS and not over_cost:
         return
-    price = "cost unknown" if cost is None else f"≈ ${cost:.2f}"
+    from ..core.costs import format_cost
+
+    price = format_cost(cost)
     how = "as a Batch API job" if batch else "now"
     question = (f"About to send {count} requests to {model} {how} (about {tokens:,} tokens, "
                 f"{price}). Go ahead? [y/N] ")
-    try:
-        answer = input(question)
-    except EOFError:
-        answer = ""
-    except NotImplementedError:  # IPython's StdinNotImplementedError: no way to ask
-        raise UsageError(f"%%chat --map: {count} requests ({price}) need a yes, and this frontend "
-                         "cannot ask: add --yes to send them.") from None
-    if answer.strip().lower() not in ("y", "yes"):
+    from ..ui.ask import ask_yes_no
+
+    if not ask_yes_no(question, UsageError(
+            f"%%chat --map: {count} requests ({price}) need a yes, and this frontend cannot "
+            "ask: add --yes to send them.")):
         raise UsageError("%%chat --map: nothing sent.")
 
 
@@ -122,6 +115,8 @@ def run(magics: Any, args: Any, cell: str) -> None:
     target = chat.schema_target(magics, args)  # --schema: every item's answer parsed into the object
     if target is not None:
         options.json_schema = target.response_format()
+        options.schema_as_json_object = (magics.state.settings.resolved_base_url()
+                                         in magics.state.json_schema_refused)
     model = options.model or magics.state.settings.model
     system = _system_prompt(magics, args)
     previous = _previous(magics, args, len(items.elements))
@@ -140,11 +135,15 @@ def run(magics: Any, args: Any, cell: str) -> None:
     except InputError as exc:
         raise UsageError(str(exc)) from None
     tokens = sum(estimate_need(len(str(p["messages"])), options.max_tokens) for p in payloads.values())
-    cost = estimated_cost(model, {"prompt_tokens": tokens, "completion_tokens": 0}) if payloads else 0
+    from ..core.costs import estimate_cost
+
+    cost = estimate_cost({"prompt_tokens": tokens, "completion_tokens": 0}, model,
+                         magics.state.prices, tier="batch" if args.batch else None) if payloads else 0
     if not args.yes:
         _confirm(len(payloads), model, tokens, cost, magics.map_confirm_usd, args.batch)
     result = previous if previous is not None else MapResult(
         len(items.elements), model=model, index=items.index, series_factory=items.series_factory)
+    result.prices = dict(magics.state.prices)  # a loaded (resumed) job is priced as this one
     if args.batch:
         from ..core import batch
 
@@ -189,7 +188,6 @@ def _run_with_progress(magics: Any, args: Any, payloads: Dict[int, Dict[str, Any
                  model=options.model or state.settings.model, prices=state.prices)
     stop = threading.Event()
     started = time.monotonic()
-    magics.state.last_map = result
     if args.out:
         magics.shell.user_ns[args.out] = result  # filled as answers arrive: a Ctrl-C keeps them
     if not indices:
@@ -207,16 +205,49 @@ def _run_with_progress(magics: Any, args: Any, payloads: Dict[int, Dict[str, Any
         interrupted = True
     progress = progress_of(result, indices, started)
     view.update(progress, force=True)
+    notices = _job_notices(magics.state, job, result, indices, options)
     if interrupted:
         line = summary_line(progress, args.out, "stopped")
         view.end(progress, line)
+        _say(notices)
         hint = f"; --resume sends the {len(result.todo())} left" if args.out else ""
         raise CellStopped(f"■ stopped — {result.done} of {len(result)} answers kept"
                           f"{' in ' + args.out if args.out else ''}{hint}")
     if result.stop_reason:
         view.end(progress, summary_line(progress, args.out, "stopped"))
+        _say(notices)
         raise UsageError(f"--map stopped: {result.stop_reason}")
     view.end(progress, summary_line(progress, args.out))
+    _say(notices)
+
+
+def _job_notices(state: Any, job: MapJob, result: MapResult, indices: List[int],
+                 options: Any) -> List[str]:
+    """Notices for the whole job, each said once: a refused json_schema (remembered for the
+    base URL) and a --max-tokens the server ran past."""
+    from ..core.other_servers import (
+        completion_tokens,
+        ignored_max_tokens_notice,
+        remember_schema_refused,
+    )
+
+    notices = [remember_schema_refused(state)] if job.schema_refused else []
+    if options.max_tokens:
+        returned = [completion_tokens(r.usage) for r in (result.results[i] for i in indices)
+                    if r is not None and r.ok]
+        over = [n for n in returned if n is not None and n > options.max_tokens]
+        if over:
+            answers = f" ({len(over)} of {len(returned)} answers)"
+            notices.append(ignored_max_tokens_notice(max(over), options.max_tokens,
+                                                     options.max_tokens_field, answers))
+    return notices
+
+
+def _say(notices: List[str]) -> None:
+    from ..render.chrome import notice_line
+
+    for notice in notices:
+        print(notice_line(notice))
 
 
 def batch_command(magics: Any, line: str) -> Any:

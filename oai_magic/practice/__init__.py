@@ -6,7 +6,8 @@ wherever Python does.
 """
 
 from .batch import RateLimit
-from .server import BOUNDED_LOG_REQUESTS, PRACTICE_HEADER, PracticeServer, RecordedRequest, Scripted, main
+from .handler import BOUNDED_LOG_REQUESTS, PRACTICE_HEADER, RecordedRequest, Scripted
+from .server import PracticeServer, main
 from .wire import error_body, sse_event
 
 __all__ = ["BOUNDED_LOG_REQUESTS", "PRACTICE_HEADER", "PracticeServer", "RateLimit", "RecordedRequest",

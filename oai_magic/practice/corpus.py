@@ -13,7 +13,6 @@ import re
 from typing import List, Tuple
 
 LANGS = ("en", "de", "ru", "zh", "ja")
-SHAPES = ("prose", "list", "code", "table")
 
 _PROSE = {
     "en": ["Streaming answers arrive one small piece at a time.",

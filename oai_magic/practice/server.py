@@ -23,7 +23,6 @@ from .batch import BatchStore, RateLimit
 from .handler import (
     BOUNDED_LOG_REQUESTS,
     LOGGED_BODY_BYTES,
-    PRACTICE_HEADER,
     RATE_LIMIT_REQUESTS,
     PracticeHandler,
     PracticeHTTPServer,
@@ -31,10 +30,9 @@ from .handler import (
     Scripted,
 )
 from .quirks import QUIRKS, check_quirks
-from .wire import FormPart, RequestError, error_body, sse_event
+from .wire import RequestError
 
-__all__ = ["PracticeServer", "RecordedRequest", "Scripted", "FormPart", "RateLimit", "sse_event",
-           "error_body", "main", "PRACTICE_HEADER", "BOUNDED_LOG_REQUESTS"]
+__all__ = ["PracticeServer", "main"]
 
 
 class PracticeServer:
@@ -175,8 +173,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--key", default=None,
                         help="require exactly this API key (default: any non-empty key)")
     parser.add_argument("--quirks", choices=QUIRKS, default=None,
-                        help="behave like another server: llamacpp (llama-cpp-python's server) "
-                             "or faster-whisper (faster-whisper-server)")
+                        help="behave like another server: llamacpp (llama-cpp-python's server), "
+                             "faster-whisper (faster-whisper-server) or speech-only (a speech "
+                             "server with one model and no other endpoint)")
     parser.add_argument("--rate-limit", metavar="N/SECONDS", default=None,
                         help="allow N chat requests per window of SECONDS (e.g. 60/2), with honest "
                              "x-ratelimit-* headers and a 429 past the limit")

@@ -11,7 +11,8 @@ import io
 import sys
 from typing import Any, Dict, List, Optional
 
-from ..core.context import Attachment, kilo
+from ..core.context import kilo
+from ..core.images import Attachment
 from ..image_header import read_header
 from ..state import content_images
 from .markdown import IGNORE_MATH, escape_html, render_markdown

@@ -16,6 +16,7 @@ from .markdown import ANSWER_OPEN, IGNORE_MATH, escape_html
 
 if TYPE_CHECKING:  # result types only: importing the chat use case here would load the HTTP stack
     from ..core.results import ChatResult, Choice
+    from ..core.transcribe import TranscriptResult
 
 # --- marks: one line under an answer that is not simply complete ----------------------------
 
@@ -166,38 +167,81 @@ def footer_text(parts: Iterable[str]) -> str:
     return "— " + " · ".join(p for p in parts if p)
 
 
+def usage_footer(subject: Iterable[str], *, practice: bool = False,
+                 usage: Optional[Dict[str, Any]] = None, tokens: Optional[int] = None,
+                 priced: bool = True, cost: Optional[float] = None,
+                 after: Iterable[str] = ()) -> List[str]:
+    """The one footer every surface ends with (a chat answer, a transcript, a ``--map``
+    summary, the panel's status): a "practice" badge when the practice server answered, what
+    answered (model, file), the tokens, the cost by the one cost function's text, then
+    timings, request id and billing (``after``), in reading order."""
+    from ..core.costs import format_cost
+
+    parts = ["practice"] if practice else []
+    parts.extend(p for p in subject if p)
+    if usage:
+        parts.append(f"{usage.get('prompt_tokens', '?')} prompt → "
+                     f"{usage.get('completion_tokens', '?')} completion tokens")
+        parts.extend(usage_detail_parts(usage))
+    elif tokens is not None:
+        parts.append(f"{tokens:,} tokens")
+    if priced:
+        parts.append(format_cost(cost))
+    parts.extend(p for p in after if p)
+    return parts
+
+
 def footer_parts(result: ChatResult) -> List[str]:
-    """A "practice" badge when the practice server answered, then model, tokens, timings,
-    request id and who was billed, in reading order."""
+    """A chat answer's footer (:func:`usage_footer`): model, tokens, cost, timings, request
+    id and who was billed."""
     from ..state import from_practice_server
 
-    parts = ["practice"] if from_practice_server(result.headers) else []
-    parts.append(result.model or "?")
     usage = result.usage or {}
-    if usage:
-        parts.append(
-            f"{usage.get('prompt_tokens', '?')} prompt → "
-            f"{usage.get('completion_tokens', '?')} completion tokens"
-        )
-        parts.extend(usage_detail_parts(usage))
-        from ..core.costs import format_cost
-
-        parts.append(format_cost(result.cost))
-    elif result.choices:
-        parts.append("usage not reported")  # servers that ignore stream_options.include_usage
+    # A server that ignores stream_options.include_usage reports none.
+    after = ["usage not reported"] if result.choices and not usage else []
     if not result.streamed:
         # Without streaming the first token comes with the last: one time says it all.
         if result.total_seconds is not None:
-            parts.append(f"time {result.total_seconds:.2f} s")
+            after.append(f"time {result.total_seconds:.2f} s")
     else:
         if result.first_token_seconds is not None:
-            parts.append(f"first token {result.first_token_seconds:.2f} s")
+            after.append(f"first token {result.first_token_seconds:.2f} s")
         if result.total_seconds is not None:
-            parts.append(f"total {result.total_seconds:.2f} s")
-    if result.request_id:
-        parts.append(result.request_id)
-    parts.extend(_billing_parts(result))
-    return parts
+            after.append(f"total {result.total_seconds:.2f} s")
+    after.append(result.request_id or "")
+    after.extend(_billing_parts(result))
+    return usage_footer([result.model or "?"], practice=from_practice_server(result.headers),
+                        usage=usage, priced=bool(usage), cost=result.cost, after=after)
+
+
+def transcript_model_label(result: TranscriptResult) -> str:
+    """The served model where the server says it (speech servers may ignore ``model``), else
+    the requested one, marked so unless OpenAI's API (its headers) answered."""
+    if result.served_model and result.served_model != result.model:  # server text: cleaned
+        return f"{terminal_safe(result.served_model)} (asked for {result.model})"
+    if result.served_model or "openai-version" in result.headers:
+        return result.model
+    return f"{result.model} (requested)"
+
+
+def transcript_footer_parts(result: TranscriptResult, *, named: bool = True) -> List[str]:
+    """A transcript's footer (:func:`usage_footer`): file (unless ``named`` already), model,
+    task, language, length."""
+    from ..core.costs import Tokens, transcription_usage
+    from ..state import from_practice_server
+
+    subject = [result.filename if named else "", transcript_model_label(result)]
+    if result.task == "translate":
+        subject.append("translated to English")
+    if result.language:
+        subject.append(str(result.language))
+    if result.duration is not None:
+        subject.append(f"{result.duration:.1f} s of audio")
+    tokens = Tokens.of(transcription_usage(result.usage)).total
+    return usage_footer(subject, practice=from_practice_server(result.headers),
+                        tokens=tokens or None,
+                        priced=bool(result.usage) or result.duration is not None,
+                        cost=result.cost, after=[result.request_id or ""])
 
 
 def usage_detail_parts(usage: dict) -> List[str]:

@@ -33,7 +33,7 @@ from ..render.chrome import (
     write_terminal_closing,
 )
 from ..render.markdown import escape_html
-from ..render.reasoning import REASONING_REGION, LiveReasoning, reasoning_html
+from ..render.reasoning import REASONING_REGION, LiveReasoning, reasoning_html, reasoning_text
 from .notebook import RichView
 
 
@@ -74,7 +74,6 @@ class ColumnsView(RichView):
         self.thoughts: List[Any] = []
         self.surface: Any = None
         self.notices: List[str] = []
-        self.ignored = 0  # deltas for a choice index beyond n
 
     def begin(self, notices: List[str]) -> None:
         from ..render.live import LiveMarkdown
@@ -102,11 +101,9 @@ class ColumnsView(RichView):
             self.thoughts[index].append(text)
 
     def delta(self, index: int, text: str) -> None:
-        if index < self.n:
+        if index < self.n:  # a choice beyond n is not shown (never more than asked)
             self.thoughts[index].settle()
             self.lives[index].append(text)
-        else:
-            self.ignored += 1
 
     def end(self, result: ChatResult) -> None:
         if result.nothing_arrived:  # CONTRACTS 1: no columns, no footer; the cell's line says it
@@ -126,6 +123,7 @@ class ColumnsView(RichView):
             label = choice_label(choice, index, self.n)
             if choice is not None and choice.reasoning:
                 html = reasoning_html(choice.reasoning) + html
+                text = f"{reasoning_text(choice.reasoning)}\n\n{text}"  # as one answer's form has
             cells.append((label, html))
             texts.append(f"{label}\n\n{text}".rstrip())
         for live in self.lives[shown:]:

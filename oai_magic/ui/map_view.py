@@ -10,16 +10,13 @@ import time
 from typing import Any, Optional
 
 from ..core.map_run import MapProgress
+from ..render.chrome import usage_footer
 from ..render.markdown import IGNORE_MATH, escape_html
 from ..render.surface import Throttle
 
 DRAW_INTERVAL = 0.2  # seconds between redraws; the last state is always drawn at the end
 FIRST_ANSWERS = 5
 ANSWER_CHARS = 120
-
-
-def cost_text(cost: Optional[float]) -> str:
-    return "cost unknown" if cost is None else f"≈ ${cost:.4f}"
 
 
 def _duration(seconds: Optional[float]) -> str:
@@ -31,24 +28,20 @@ def _duration(seconds: Optional[float]) -> str:
 
 
 def progress_line(p: MapProgress) -> str:
-    """``37/200 done · 1 failed · 5,120 tokens · cost unknown · ETA 12.0 s``"""
+    """``37/200 done · 1 failed · 5,120 tokens · price unknown · ETA 12.0 s``"""
     parts = [f"{p.done + p.failed}/{p.total} done"]
     if p.failed:
         parts.append(f"{p.failed} failed")
-    parts.append(f"{p.tokens:,} tokens")
-    parts.append(cost_text(p.cost_usd))
-    if p.eta is not None:
-        parts.append(f"ETA {_duration(p.eta)}")
-    return " · ".join(parts)
+    eta = [f"ETA {_duration(p.eta)}"] if p.eta is not None else []
+    return " · ".join(parts + usage_footer([], tokens=p.tokens, cost=p.cost_usd, after=eta))
 
 
 def summary_line(p: MapProgress, out: Optional[str], stopped: Optional[str] = None) -> str:
     """The one line a finished (or stopped) job leaves in the cell."""
     where = f" — in {out}" if out else ""
     failed = f", {p.failed} failed" if p.failed else ""
-    figures = f"{p.tokens:,} tokens · {cost_text(p.cost_usd)}"
-    if p.practice:  # CONTRACTS 4: the practice server's answers are marked, out of band
-        figures = f"practice · {figures}"
+    # The one footer (chrome.usage_footer): the practice badge (CONTRACTS 4), tokens, cost.
+    figures = " · ".join(usage_footer([], practice=p.practice, tokens=p.tokens, cost=p.cost_usd))
     if stopped:
         return (f"■ {stopped}: {p.done} of {p.total} answered{failed} in {_duration(p.elapsed)} "
                 f"· {figures}{where}")

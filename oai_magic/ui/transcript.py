@@ -32,6 +32,7 @@ from ..render.chrome import (
     notice_line,
     notices_html,
     terminal_safe,
+    transcript_footer_parts,
 )
 from ..render.frames import FRAME_S
 from ..render.markdown import IGNORE_MATH, render_markdown
@@ -60,23 +61,6 @@ def player_bundle(
         return {"text/plain": note, "text/html": f"<div class='oai-player'>{html.escape(note)}</div>"}
     audio.mimetype = source.content_type  # Audio(data=...) would always say audio/wav
     return {"text/plain": text, "text/html": audio._repr_html_()}
-
-
-def footer_parts(result: TranscriptResult) -> List[str]:
-    parts = [result.filename, result.model]
-    if result.task == "translate":
-        parts.append("translated to English")
-    if result.language:
-        parts.append(str(result.language))
-    if result.duration is not None:
-        parts.append(f"{result.duration:.1f} s of audio")
-    if result.usage or result.duration is not None:
-        from ..core.costs import format_cost
-
-        parts.append(format_cost(result.cost))
-    if result.request_id:
-        parts.append(result.request_id)
-    return parts
 
 
 def timing_table(result: TranscriptResult) -> Optional[Table]:
@@ -110,7 +94,7 @@ class TranscriptView:
             lines.append(repr(table) if table is not None else self.result.text)
         if self._mark():
             lines.append(notice_line(self._mark()))
-        lines.append(footer_text(footer_parts(self.result)))
+        lines.append(footer_text(transcript_footer_parts(self.result)))
         return "\n".join(lines)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -120,11 +104,11 @@ class TranscriptView:
         table = timing_table(self.result)
         body = table._repr_html_() if table is not None else render_markdown(self.result.text)
         return (notices_html(self.result.notices) + answer_html(body, self._mark())
-                + footer_html(footer_parts(self.result)))
+                + footer_html(transcript_footer_parts(self.result)))
 
     def closing_html(self) -> str:
         """What goes under a transcript already shown: its mark and footer."""
-        return mark_html(self._mark()) + footer_html(footer_parts(self.result))
+        return mark_html(self._mark()) + footer_html(transcript_footer_parts(self.result))
 
 
 class TranscribeDisplay:

@@ -17,8 +17,9 @@ from typing import Any, List, Optional
 
 import ipywidgets as widgets
 
+from ...core.exchange import HistoryBudget
 from ...core.results import Cancellation, ChatResult, StoppedAnswer
-from ...core.turn import ChatOptions, ChatTurn, HistoryBudget, TurnOptions
+from ...core.turn import ChatOptions, ChatTurn, TurnOptions  # ChatOptions: ui may not import api
 from ...errors import InputError, OAIError
 from ...render.chrome import footer_parts, kept_as_partial
 from ...render.frames import FRAME_S
@@ -146,25 +147,18 @@ class ChatPanel(parts.SideRequests, FollowsState):
 
     def ask_about_error(self) -> None:
         """Like ``%chat fix``: the cell that failed last and its traceback, in this conversation."""
-        from ...core.context import FIX_REQUEST, Sent, SentPart
+        from ...core.context import fix_request
 
         with self._lock:
             if self._busy:
                 raise InputError("This panel is still answering: Stop it or wait for the answer.")
-            last = self.state.last_error
-            if last is None:
-                raise InputError("There has been no error in this kernel yet, so there is nothing "
-                                 "to ask about.")
-            text = last.text(self._key())
-            sent = Sent([SentPart("traceback", text)])
-            if self._magics is not None:
-                sent.check_cap(self._magics.max_context_chars)
-            content = [{"type": "text", "text": FIX_REQUEST}, {"type": "text", "text": text}]
-            self._start(f"Ask about the last error ({last.name})", content, sent.notice())
+            cap = self._magics.max_context_chars if self._magics is not None else None
+            content, notice, last = fix_request(self.state, cap)
+            self._start(f"Ask about the last error ({last.name})", content, notice)
 
     def attach_image(self, name: str, data: bytes) -> None:
         """Add an image to the next message (checked by its first bytes, at most 20 MB)."""
-        from ...core.context import checked_image
+        from ...core.images import checked_image
 
         with self._lock:
             self._attached.append(checked_image(name, bytes(data)))

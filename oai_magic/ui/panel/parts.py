@@ -228,16 +228,24 @@ class SideRequests(PanelLayout):
             widget.close()
 
     def _transcribe(self, source: Any) -> None:
-        from ...core.transcribe import TranscribeOptions, checked_options, transcribe_one
+        from ...core.clients import audio_client
+        from ...core.transcribe import (
+            TranscribeOptions,
+            account_transcription,
+            checked_options,
+            transcribe_one,
+        )
+        from ...render.chrome import transcript_footer_parts
 
         try:
             options = checked_options(TranscribeOptions(), default_model=self._audio_model())
-            result = transcribe_one(self.client, source, options)
+            result = transcribe_one(audio_client(self.state), source, options)
             self.state.remember_headers(result.headers)
+            account_transcription(self.state, result)  # priced and counted like %transcribe
             current = self.input.value
             self.input.value = f"{current.rstrip()}\n{result.text}" if current.strip() else result.text
-            self._set_status([f"Transcribed {source.filename} ({result.model})",
-                              result.request_id or ""])
+            self._set_status([f"Transcribed {source.filename}",
+                              *transcript_footer_parts(result, named=False)])
         except OAIError as exc:
             self._show_error(str(exc))
         except Exception as exc:  # keep the panel usable whatever happens
