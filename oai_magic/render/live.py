@@ -52,7 +52,7 @@ PACING = 6  # a draw may spend 1/PACING of the credit per frame waited: evenly s
 SPLIT_AT = 80  # an open block whose uncommitted part is this long (chars) is committed at a seam
 PLAIN_FREEZE_AT = 120  # --plain: commit complete lines once they are this long
 CPU_SHARE = 4  # after a draw that took t seconds, the next waits at least CPU_SHARE × t
-DRAW_CHARS = 1000  # a draw takes at most this much new text: a burst is shown over a few frames
+DRAW_CHARS = 500  # a draw takes at most this much new text: a burst is shown over a few frames
 MESSAGE_OVERHEAD = 4  # bytes of framing a patch message costs beyond its HTML (surface.py: 2-9)
 
 _LANG_CLASS = re.compile(r'<code class="language-[^"]*">')
