@@ -84,6 +84,8 @@ class FramePacer:
         self.lock = lock if lock is not None else threading.RLock()
         self.last: Optional[float] = None  # when the last draw happened
         self._armed_for: Optional[float] = None  # the boundary a timer will draw at
+        # A draw at the next frame boundary is coming (not a retry): a change can rely on it.
+        self.boundary_armed = False
         self._retry = frame_s
         self.stopped = False
 
@@ -97,7 +99,7 @@ class FramePacer:
             if self.last is None or now - self.last >= gap:
                 self._draw_now(now)
             else:
-                self._arm(self.last + gap)
+                self._arm(self.last + gap, boundary=True)
 
     def force(self) -> None:
         """Draw now, whatever the time (a tool card's last state, reasoning when the answer starts)."""
@@ -110,10 +112,12 @@ class FramePacer:
         with self.lock:
             self.stopped = True
             self._armed_for = None
+            self.boundary_armed = False
 
     def _draw_now(self, now: float) -> None:
         self.last = now
         self._armed_for = None  # this draw is the one a pending timer was for
+        self.boundary_armed = False
         outcome = self.draw()
         if outcome == HELD:
             self._arm(now + self._retry)
@@ -121,17 +125,17 @@ class FramePacer:
             return
         self._retry = self.frame_s
         if outcome == MORE:
-            self._arm(now + max(self.frame_s, self.min_gap()))
+            self._arm(now + max(self.frame_s, self.min_gap()), boundary=True)
 
-    def _arm(self, when: float) -> None:
+    def _arm(self, when: float, boundary: bool = False) -> None:
         if self.timers is None or (self._armed_for is not None and self._armed_for <= when):
             return
         self._armed_for = when
+        self.boundary_armed = boundary
         self.timers.call_at(when, lambda: self._fire(when))
 
     def _fire(self, when: float) -> None:
         with self.lock:
             if self.stopped or self._armed_for != when:
                 return  # stopped, or superseded by an earlier boundary that already drew
-            self._armed_for = None
             self._draw_now(self.clock())

@@ -119,7 +119,7 @@ class LiveMarkdown(OpenBlockCommits):
                                 lock=self._lock, min_gap=lambda: CPU_SHARE * self._last_render_cost)
         self._received: List[str] = []
         self._received_chars = 0
-        self._received_bytes = 0  # the budget is in bytes: CJK text is 3 bytes a character
+        self._received_bytes = 0  # merged so far; the budget is in bytes: CJK is 3 bytes a char
         self._text: Optional[str] = ""
         self._pending: List[str] = []
         self._tail = ""  # uncommitted source of the open block, newlines normalised
@@ -154,10 +154,10 @@ class LiveMarkdown(OpenBlockCommits):
                 return
             self._received.append(delta)
             self._received_chars += len(delta)
-            self._received_bytes += len(delta.encode("utf-8", "surrogatepass"))
             self._text = None
             self._pending.append(delta)
-            self.pacer.changed()
+            if not self.pacer.boundary_armed:  # else the draw at the frame boundary takes it
+                self.pacer.changed()
 
     def refresh(self) -> None:
         """Draw now, whatever the budget and the frame."""
@@ -236,6 +236,7 @@ class LiveMarkdown(OpenBlockCommits):
                 self._pending.insert(0, "\r")
                 chunk = chunk[:-1]
             chunk = chunk.replace("\r\n", "\n").replace("\r", "\n")
+        self._received_bytes += len(chunk.encode("utf-8", "surrogatepass"))
         self._tail += chunk
 
     def _affordable(self, cost: float) -> bool:
