@@ -82,6 +82,22 @@ class Settings:
     audio_base_url: Optional[str] = _setting(
         None, "Base URL for %transcribe when speech runs on another server than chat (a "
         "Whisper server); default: the chat base URL.")
+    # issue 24
+    log_path: Optional[str] = _setting(
+        None, "The log file (SQLite): default $XDG_DATA_HOME/oai_magic/history.db (XDG_DATA_HOME "
+        "defaults to ~/.local/share); \"\" turns the log off, so nothing is written.")
+    daily_budget_usd: Optional[float] = _setting(
+        None, "Refuse requests once today's spend by every kernel of this user, as the log counts "
+        "it, reaches this many dollars (a guard-rail: deleting the log lifts it).")
+    resume_hint: bool = _setting(
+        True, "Say once per kernel when this notebook has saved conversations that %chat resume "
+        "brings back.")
+    log_busy_timeout_s: float = _setting(
+        5.0, "How long a write waits for another kernel holding the log; past it the log turns "
+        "itself off for this kernel (with one notice) and chat goes on.")
+    log_max_blob_bytes: int = _setting(
+        5_000_000, "Images and files sent with a prompt are kept in the log up to this size each; "
+        "a larger one is noted by its size only.")
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:
