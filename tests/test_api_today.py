@@ -4,7 +4,6 @@ models, and what each answer cost — against the practice server over a real so
 from __future__ import annotations
 
 import enum
-import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any, List, Literal, Optional, TypedDict
 
 import jsonschema
 import pytest
-import yaml
 from IPython.core.error import UsageError
 
 from oai_magic.core import costs, structured
@@ -21,21 +19,14 @@ from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import get_state
 
 from .conftest import run
+from .openapi import validator
 
 CHAT = "/chat/completions"
-SPEC = Path(__file__).parent / "fixtures" / "openapi" / "openapi.yaml"
-
-
-@functools.cache
-def _components() -> dict:
-    return yaml.safe_load(SPEC.read_text(encoding="utf-8"))["components"]
 
 
 def assert_valid_chat_request(body: dict) -> None:
     """The body is a CreateChatCompletionRequest by the OpenAPI spec (copied verbatim)."""
-    schema = {"$ref": "#/components/schemas/CreateChatCompletionRequest",
-              "components": _components()}
-    jsonschema.Draft202012Validator(schema).validate(body)
+    validator("CreateChatCompletionRequest").validate(body)
 
 
 def magics(shell):

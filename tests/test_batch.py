@@ -4,9 +4,7 @@ lifecycle, the errors file, cancelling with partial results, and mapping by cust
 
 from __future__ import annotations
 
-import functools
 import json
-from pathlib import Path
 
 from IPython.core.error import UsageError
 
@@ -17,20 +15,7 @@ from oai_magic.core.mapping import MapResult, item_payload
 from oai_magic.state import get_state
 
 from .conftest import TEST_KEY, run
-
-SPEC = Path(__file__).parent / "fixtures" / "openapi" / "openapi.yaml"
-
-
-@functools.cache
-def validator(name: str):
-    import jsonschema
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(SPEC, encoding="utf-8") as handle:
-        spec = yaml.load(handle, Loader=loader)
-    return jsonschema.Draft202012Validator(
-        {"$ref": f"#/components/schemas/{name}", "components": spec["components"]})
+from .openapi import validator
 
 
 def uploaded_lines(server) -> list:

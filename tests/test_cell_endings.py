@@ -17,6 +17,7 @@ from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import get_state
 
 from .conftest import run
+from .interrupts import SIGINT_WAIT_S, real_sigint
 from .recording import Notebook
 from .synthetic import delta_chunk
 
@@ -114,7 +115,7 @@ def _interrupt_after(server, shell, cell, *, chunks_before):
         def begin(notices):
             original_begin(notices)
             if chunks_before == 0:  # the request is on its way; nothing will arrive before the gate
-                threading.Thread(target=lambda: (server.wait_for_requests(1), interrupt())).start()
+                threading.Thread(target=lambda: (server.wait_for_requests(1, SIGINT_WAIT_S), interrupt())).start()
 
         def delta(index, text):
             original_delta(index, text)
@@ -127,7 +128,8 @@ def _interrupt_after(server, shell, cell, *, chunks_before):
 
     magics.chat_view = view_that_signals
     try:
-        return run(shell, cell, expect=CellStopped)
+        with real_sigint(release=gate.set):
+            return run(shell, cell, expect=CellStopped)
     finally:
         magics.chat_view = original_view
         gate.set()

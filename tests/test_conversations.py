@@ -14,6 +14,7 @@ from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import Conversation, Message, get_state
 
 from .conftest import run
+from .interrupts import real_sigint
 from .synthetic import delta_chunk
 
 
@@ -151,7 +152,8 @@ def test_a_real_sigint_mid_stream_keeps_the_partial_answer_marked_and_recorded(s
 
     magics.chat_view = view_that_signals
     try:
-        run(shell, "%%chat -o r\nTell me everything", expect=CellStopped)
+        with real_sigint(release=gate.set):
+            run(shell, "%%chat -o r\nTell me everything", expect=CellStopped)
     finally:
         magics.chat_view = original_view
         gate.set()
