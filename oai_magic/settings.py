@@ -65,7 +65,8 @@ class Settings:
         "machine (a classroom server on a LAN).")
     # issue 23: every other configurable setting, once the magics' own traits (one table).
     render_interval: float = _setting(
-        0.05, "Seconds between redraws of a streaming answer (the first token shows at once).")
+        0.016, "One frame of a live answer, in seconds: a change is drawn at once when the last "
+        "draw is this old, else when it becomes this old (0 draws every token).")
     max_tokens_param: Literal["max_completion_tokens", "max_tokens"] = _setting(
         "max_completion_tokens",
         "Field --max-tokens is sent as; some compatible servers only know max_tokens.")

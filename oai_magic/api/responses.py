@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, Optional
 import requests
 
 from ..errors import APIError, server_message, status_error_class
+from ..redaction import json_needs_redaction
 from ..state import PRACTICE_HEADER, redact, redact_data
 from .body import body_pieces, read_body
 from .limits import Limits
@@ -91,6 +92,7 @@ class StreamResponse:
         self._events = EventStream(
             body_pieces(response, limits.stream_bytes, "max_stream_bytes", "the stream", "answer"),
             redact=lambda data: redact_data(data, key),
+            needs_redaction=lambda raw: json_needs_redaction(raw, key),
             max_line_bytes=limits.line_bytes,
             max_event_bytes=limits.event_bytes,
         )
