@@ -171,6 +171,9 @@ def _account(state: KernelState, result: ChatResult, messages: List[Dict[str, An
             for c in result.choices], CHARS_PER_TOKEN)
     result.cost = estimate_cost(result.usage, result.model, state.prices, tier=result.service_tier)
     ledger_of(state).record(result.usage, result.model, result.conversation, result.cost)
+    from .durable import log_usage
+
+    log_usage(state, result)
 
 
 def _late_notice(view: View, result: ChatResult, text: str) -> None:

@@ -151,6 +151,7 @@ class Session(KernelState):
     def _start_session(self, settings: Optional[Settings]) -> None:
         super()._start_session(settings)
         self._open_runs: Dict[str, Run] = {}  # conversation -> its run that may still be going
+        self.durable_log: Any = None  # (log_path, store.Log), opened on first use (core/durable.py)
 
     def __repr__(self) -> str:
         return super().__repr__().replace("<KernelState", "<Session", 1)
@@ -312,6 +313,9 @@ class Session(KernelState):
         with self.lock:
             thread = self.conversation(conversation)
             thread.messages, thread.system = messages, system
+        from .durable import log_operation
+
+        log_operation(self, conversation, "load", snapshot=thread)
         self.notify("conversation", {"name": conversation, "command": "load"})
 
     def start_practice(self, delay_s: float = 0.02) -> str:
@@ -326,6 +330,21 @@ class Session(KernelState):
         from .practice_control import stop_practice
 
         return stop_practice(self)
+
+    @property
+    def log(self) -> Any:
+        """The durable log (``store.Log``) for the current ``log_path``, opened on first use."""
+        from .durable import log_of
+
+        return log_of(self)
+
+    def resume(self, conversation: Optional[str] = None, all_notebooks: bool = False,
+               notebook: Optional[str] = None) -> list:
+        """Bring back this notebook's conversations (or one, another notebook's, every
+        notebook's) as the last kernel left them; returns the ``store.Resumed`` taken."""
+        from .durable import resume
+
+        return resume(self, conversation, all_notebooks, notebook)
 
     def usage(self) -> Any:
         """The session's totals, as ``%oai usage`` shows them (a ``costs.UsageLedger``)."""

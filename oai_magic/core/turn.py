@@ -63,8 +63,17 @@ class ChatTurn:
 
     def run(self, prompt: Any, view: View) -> ChatResult:
         """The turn, once no other turn on its conversation is under way (see ``in_order``)."""
+        from .durable import LoggedTurn
+
         with in_order(self.state, self.options.conversation):
-            return self._run(prompt, view)
+            logged = LoggedTurn(self.state, self.options, prompt)
+            try:
+                result = self._run(prompt, logged.watch(view))
+            except BaseException as exc:
+                logged.end(self.recorded, self.result, exc)
+                raise
+            logged.end(self.recorded, result, None)
+            return result
 
     def _run(self, prompt: Any, view: View) -> ChatResult:
         user = Message("user", prompt)

@@ -95,6 +95,7 @@ class TurnOptions:
     confirm: Optional[Confirm] = None  # asked before each tool call; None runs them
     max_rounds: int = 5
     max_calls_per_round: int = 8
+    cell_id: Optional[str] = None  # the notebook cell that asked (issue 24: cell-owned turns)
 
     @property
     def start(self) -> TurnStart:
