@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from .events import View
@@ -45,6 +45,7 @@ def log_problems(state: Any) -> List[str]:
 
 def log_operation(state: Any, conversation: str, kind: str, **detail: Any) -> None:
     """An operation that changed ``conversation`` (``%chat reset``, ``undo``, ...), for resume."""
+    forget_owner(state, conversation)
     with contextlib.suppress(Exception):  # the log never breaks chat (the Log guards itself)
         log_of(state).log_operation(conversation, kind, **detail)
 
@@ -114,13 +115,14 @@ class LoggedTurn:
         self.state = state
         self.options = options
         self.replaces: Optional[int] = None
+        self.replacing = False
         self.interval_s = 1.0
         self.handle: Any = _NoRow()
         try:
             log = log_of(state)
             self.interval_s = log.flush_interval_s
             start = options.start
-            self.replaces = replaced_turn(state, options)
+            self.replacing, self.replaces = replaced_turn(state, options)
             self.handle = log.start_turn(
                 options.conversation, [Message("user", prompt)], cell_id=options.cell_id,
                 model=options.request.model or state.settings.model,
@@ -146,6 +148,7 @@ class LoggedTurn:
                 return
             from ..settings import from_practice_server
 
+            self._own(recorded)
             headers = getattr(result, "headers", None) or {}
             self.handle.commit(
                 recorded[1:], partial=bool(getattr(result, "partial", False)),
@@ -158,6 +161,16 @@ class LoggedTurn:
                 replaces=self.replaces)
         except Exception:  # the log never breaks chat
             pass
+
+
+    def _own(self, recorded: List[Any]) -> None:
+        """Remember which cell made the conversation's last turn (a re-run replaces it)."""
+        with self.state.lock:
+            owners = self.state.__dict__.setdefault("cell_turns", {})
+            if self.options.cell_id:
+                owners[self.options.conversation] = (self.options.cell_id, self.handle.id)
+            else:
+                owners.pop(self.options.conversation, None)
 
 
 class _NoRow:
@@ -175,9 +188,26 @@ class _NoRow:
         pass
 
 
-def replaced_turn(state: Any, options: Any) -> Optional[int]:
-    """The turn a re-run cell replaces: filled in by cell ownership (``cell_turns``)."""
-    return None
+def replaced_turn(state: Any, options: Any) -> Tuple[bool, Optional[int]]:
+    """Does this turn replace its conversation's last one (the same cell made it), and that
+    turn's row. Without a cell id, or when the cell's turn is not the last: no."""
+    if not options.cell_id or options.new:
+        return False, None
+    with state.lock:
+        owner = state.__dict__.get("cell_turns", {}).get(options.conversation)
+    if owner is None or owner[0] != options.cell_id:
+        return False, None
+    return True, owner[1]
+
+
+def forget_owner(state: Any, conversation: Optional[str] = None) -> None:
+    """An operation changed ``conversation`` (None: all): its last turn is no cell's any more."""
+    with state.lock:
+        owners = state.__dict__.get("cell_turns", {})
+        if conversation is None:
+            owners.clear()
+        else:
+            owners.pop(conversation, None)
 
 
 def resume(state: Any, conversation: Optional[str], all_notebooks: bool,

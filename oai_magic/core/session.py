@@ -152,6 +152,7 @@ class Session(KernelState):
         super()._start_session(settings)
         self._open_runs: Dict[str, Run] = {}  # conversation -> its run that may still be going
         self.durable_log: Any = None  # (log_path, store.Log), opened on first use (core/durable.py)
+        self.cell_turns: Dict[str, Any] = {}  # conversation -> (cell id, row) of its last turn
 
     def __repr__(self) -> str:
         return super().__repr__().replace("<KernelState", "<Session", 1)
