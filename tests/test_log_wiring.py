@@ -14,6 +14,13 @@ from oai_magic.store import default_log_path
 from .conftest import TEST_KEY, run
 
 
+@pytest.fixture(autouse=True)
+def log_settings_back(shell, magics):
+    """The magics' traits outlive a test: the log settings go back to their defaults."""
+    yield
+    magics.log_path, magics.daily_budget_usd, magics.resume_hint = None, None, True
+
+
 def restart(shell, server):
     """What a kernel restart leaves: a fresh session (a new kernel id), the same log file."""
     fresh = reset_session(shell)
@@ -120,3 +127,71 @@ def test_a_failing_log_never_breaks_chat_and_says_so_once(shell, magics, tmp_pat
     out = capsys.readouterr().out
     assert "still answered" in out and "again" in out
     assert out.count(str(blocked / "history.db")) == 1
+
+
+def test_a_daily_budget_counts_every_kernel_and_outlasts_restart_and_reset(shell, server, magics):
+    from oai_magic.store import Log
+
+    magics.daily_budget_usd = 0.01
+    run(shell, "%%chat\n[[echo]] within budget")
+    Log(kernel="another-kernel").record_usage({"prompt_tokens": 1}, "gpt-4o-mini", "x", 0.02)
+    error = run(shell, "%%chat\n[[echo]] over", expect=UsageError)
+    assert str(error).startswith("Daily budget reached:") and "every kernel" in str(error)
+    run(shell, "%oai usage --reset")
+    assert "Daily budget reached" in str(run(shell, "%%chat\n[[echo]] over", expect=UsageError))
+    restart(shell, server)
+    magics.daily_budget_usd = 0.01  # %config again, as a restarted kernel's config would
+    assert "Daily budget reached" in str(run(shell, "%%chat\n[[echo]] over", expect=UsageError))
+    run(shell, "%oai budget --daily --clear")
+    run(shell, "%%chat\n[[echo]] allowed again")
+    magics.daily_budget_usd = None
+
+
+def test_oai_usage_shows_today_and_this_notebook_from_the_log(shell, server, capsys):
+    from oai_magic.ui.usage import usage_report
+
+    run(shell, "%%chat\n[[echo]] counted")
+    restart(shell, server)
+    report = repr(usage_report(session_of(shell)))
+    assert "today by every kernel" in report and "in this notebook (terminal)" in report
+
+
+def test_a_key_echoing_server_leaves_no_key_bytes_in_the_log(shell):
+    from .hostile_server import HostileServer
+
+    server = HostileServer().start()
+    try:
+        session_of(shell).settings.base_url = server.base_url("key_everywhere")
+        run(shell, f"%%chat\nhello {TEST_KEY}")
+        session_of(shell).settings.base_url = server.base_url("stream_error_key")
+        run(shell, "%%chat\nhello", expect=UsageError)
+    finally:
+        server.stop()
+    session_of(shell).log.close()
+    data = b"".join(p.read_bytes() for p in default_log_path().parent.glob("history.db*"))
+    assert data and b"Partial answer" in data
+    for start in range(len(TEST_KEY) - 11):
+        assert TEST_KEY[start:start + 12].encode() not in data
+
+
+def test_a_rerun_cell_replaces_its_turn_in_process(shell, capsys):
+    shell.run_cell("%%chat -c notes\n[[echo]] first", cell_id="c1")
+    shell.run_cell("%%chat -c notes\n[[echo]] again", cell_id="c1")
+    assert "replaced this cell's earlier answer in 'notes'" in capsys.readouterr().out
+    shell.run_cell("%%chat -c notes\n[[echo]] no id")
+    thread = session_of(shell).conversations["notes"]
+    assert [m.content for m in thread.messages if m.role == "user"] == [
+        "[[echo]] again", "[[echo]] no id"]
+    assert [s for (s,) in rows("SELECT status FROM turns ORDER BY id")] == [
+        "replaced", "committed", "committed"]
+
+
+def test_the_final_display_carries_provenance_and_never_the_key(shell, notebook, magics):
+    magics.display_mode = "auto"
+    run(shell, "%%chat -c notes\n[[echo]] where from")
+    finals = [m for m in notebook.messages if m.get("metadata", {}).get("oai_magic")]
+    assert finals, notebook.messages
+    made = finals[-1]["metadata"]["oai_magic"]
+    assert made["conversation"] == "notes" and made["model"] and made["request_id"]
+    assert made["finish_reason"] == "stop" and made["usage"] and made["version"]
+    assert TEST_KEY[:12] not in str(finals)

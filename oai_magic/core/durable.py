@@ -243,3 +243,76 @@ def resume_hint(state: Any) -> Optional[str]:
     if not count:
         return None
     return RESUME_HINT.format(count=count, s="s" if count != 1 else "")
+
+
+def daily_refusal(state: Any) -> Optional[str]:
+    """Why no request may start: today's spend by every kernel of this user, as the log counts
+    it, reached ``daily_budget_usd`` (a restart and ``%oai usage --reset`` do not lift it)."""
+    daily = state.settings.daily_budget_usd
+    if daily is None:
+        return None
+    try:
+        log = log_of(state)
+        spent = log.spent_today() if log.enabled else 0.0
+    except Exception:
+        return None
+    if spent < daily:
+        return None
+    from .costs import format_cost
+
+    return (f"Daily budget reached: {format_cost(spent)} spent today by every kernel, as the log "
+            f"counts it (OAIMagics.daily_budget_usd = ${daily:g}); %oai budget --daily USD "
+            "changes it.")
+
+
+def logged_totals(state: Any) -> Optional[str]:
+    """``%oai usage``'s line from the log: today by every kernel, and this notebook."""
+    try:
+        log = log_of(state)
+        if not log.enabled:
+            return None
+        today, notebook = log.spent_today(), log.spent_in_notebook()
+    except Exception:
+        return None
+    from .costs import format_cost
+
+    daily = state.settings.daily_budget_usd
+    limit = f" (daily budget ${daily:g})" if daily is not None else ""
+    return (f"From the log: {format_cost(today)} today by every kernel{limit}; "
+            f"{format_cost(notebook)} in this notebook ({log.notebook}) so far.")
+
+
+def describe_daily(state: Any) -> str:
+    daily = state.settings.daily_budget_usd
+    if daily is None:
+        return "Daily budget: none (%oai budget --daily USD sets one)"
+    try:
+        spent = log_of(state).spent_today()
+    except Exception:
+        spent = 0.0
+    from .costs import format_cost
+
+    return (f"Daily budget: ${daily:g} ({format_cost(spent)} spent today by every kernel, as the "
+            "log counts it; a guard-rail: deleting the log lifts it)")
+
+
+def provenance(result: Any) -> Dict[str, Any]:
+    """``metadata["oai_magic"]`` of an answer's final display: how it was made, never the key
+    (model, request id and usage were redacted as they arrived)."""
+    import datetime
+
+    from .. import __version__
+    from ..settings import from_practice_server
+
+    usage = getattr(result, "usage", None)
+    return {"oai_magic": {
+        "model": getattr(result, "model", None),
+        "request_id": getattr(result, "request_id", None),
+        "conversation": getattr(result, "conversation", None),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "usage": {k: v for k, v in usage.items() if isinstance(v, (int, float))} if usage else None,
+        "finish_reason": getattr(result, "finish_reason", None),
+        "partial": bool(getattr(result, "partial", False)),
+        "practice": from_practice_server(getattr(result, "headers", None) or {}),
+        "version": __version__,
+    }}

@@ -150,7 +150,14 @@ def _refuses_images(error: APIError, messages: List[Dict[str, Any]]) -> bool:
 
 
 def check_budget(state: KernelState, model: Optional[str]) -> None:
-    """Refuse a request once the session's budget is spent (``OAIMagics.session_budget_*``)."""
+    """Refuse a request once the session's budget is spent (``OAIMagics.session_budget_*``),
+    or today's (``daily_budget_usd``, counted in the log across kernels)."""
+    if state.settings.daily_budget_usd is not None:
+        from .durable import daily_refusal
+
+        refusal = daily_refusal(state)
+        if refusal:
+            raise InputError(refusal)
     if state.budget_usd is None and state.budget_tokens is None:
         return
     from .costs import budget_of, budget_refusal, ledger_of

@@ -35,6 +35,7 @@ def status(
         *schema_row(state),
         ("context window", describe_context(context_tokens).split(": ", 1)[1]),
         ("session budget", describe_budget(state).split(": ", 1)[1]),
+        ("daily budget", daily_budget(state)),
     ]
     if state.practice_server is not None:
         rows.append(("practice server", f"running at {state.practice_server.base_url}"))
@@ -104,6 +105,12 @@ def parse_budget(rest: List[str]) -> Optional[float]:
         raise InputError("usage: %oai budget USD (e.g. %oai budget 2 for two dollars) or "
                          "%oai budget --clear")
     return amount
+
+
+def daily_budget(state: KernelState) -> str:
+    from ..core.durable import describe_daily
+
+    return describe_daily(state).split(": ", 1)[1]
 
 
 def describe_budget(state: KernelState) -> str:
