@@ -195,3 +195,14 @@ def test_the_final_display_carries_provenance_and_never_the_key(shell, notebook,
     assert made["conversation"] == "notes" and made["model"] and made["request_id"]
     assert made["finish_reason"] == "stop" and made["usage"] and made["version"]
     assert TEST_KEY[:12] not in str(finals)
+
+
+def test_batch_status_and_results_find_the_last_batch_after_a_restart(shell, server):
+    shell.user_ns["xs"] = ["[[echo]] kept", "[[echo]] too"]
+    server.batches.batch_seconds = 0.0
+    run(shell, "%%chat --map xs --batch -o job\n{item}")
+    batch_id = shell.user_ns["job"].id
+    restart(shell, server)
+    job = run(shell, "%chat batch status").result
+    assert job.id == batch_id
+    assert shell.run_line_magic("chat", "batch results").texts == ["kept", "too"]

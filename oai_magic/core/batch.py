@@ -229,6 +229,9 @@ def submit(state: KernelState, client: Any, payloads: Dict[int, Dict[str, Any]],
     job.refresh()
     with state.lock:
         state.batches[job.id] = job
+    from .durable import log_batch
+
+    log_batch(state, job)
     return job
 
 
@@ -245,8 +248,13 @@ def job_for(state: KernelState, client: Any, batch_id: Optional[str]) -> BatchJo
     from the id alone after a kernel restart."""
     if batch_id is None:
         if not state.batches:
-            raise InputError("%chat batch: no batch in this session; give its id "
-                             "(%chat batch status batch_...)")
+            from .durable import logged_batch
+
+            job = logged_batch(state, client)  # this notebook's last, from before a restart
+            if job is None:
+                raise InputError("%chat batch: no batch in this session or in this notebook's "
+                                 "log; give its id (%chat batch status batch_...)")
+            return job
         return list(state.batches.values())[-1]
     for job in state.batches.values():
         if batch_id in job.ids:

@@ -316,3 +316,32 @@ def provenance(result: Any) -> Dict[str, Any]:
         "practice": from_practice_server(getattr(result, "headers", None) or {}),
         "version": __version__,
     }}
+
+
+def log_batch(state: Any, job: Any) -> None:
+    """A batch job as sent, so ``%chat batch status`` finds it after a restart."""
+    with contextlib.suppress(Exception):
+        log_of(state).log_batch(job.ids, job.count, model=job.model,
+                                server_host=urlsplit(state.settings.resolved_base_url()).hostname,
+                                organization=job.organization, project=job.project,
+                                labels=job.index, status=job.status)
+
+
+def logged_batch(state: Any, client: Any) -> Any:
+    """This notebook's last batch job, rebuilt from the log (None: the log has none)."""
+    try:
+        found = log_of(state).last_batch()
+    except Exception:
+        return None
+    if not found:
+        return None
+    from .batch import BatchJob
+    from .costs import ledger_of
+
+    job = BatchJob(client, found["batch_ids"], found["count"], model=found["model"],
+                   index=found["labels"], organization=found["organization"],
+                   project=found["project"], prices=state.prices, ledger=ledger_of(state))
+    job.refresh()
+    with state.lock:
+        state.batches[job.id] = job
+    return job
