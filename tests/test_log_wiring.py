@@ -206,3 +206,26 @@ def test_batch_status_and_results_find_the_last_batch_after_a_restart(shell, ser
     job = run(shell, "%chat batch status").result
     assert job.id == batch_id
     assert shell.run_line_magic("chat", "batch results").texts == ["kept", "too"]
+
+
+def test_map_items_are_logged_and_resume_after_a_crash_sends_only_the_rest(shell, server):
+    from oai_magic.practice import Scripted
+
+    bad = b'{"error": {"message": "no", "type": "invalid_request_error", "code": "nope"}}'
+    server.script("/chat/completions", Scripted(400, {}, bad))
+    shell.user_ns["xs"] = ["[[echo]] a", "[[echo]] b", "[[echo]] c"]
+    run(shell, "%%chat --map xs --concurrency 1 -o out\n{item}")
+    assert shell.user_ns["out"].texts == [None, "b", "c"]
+    restart(shell, server)
+    del shell.user_ns["out"]  # what the crash took
+    server.requests.clear()
+    assert run(shell, "%%chat --map xs --concurrency 1 -o out --resume\n{item}").success
+    assert [r.json["messages"][-1]["content"] for r in server.requests] == ["[[echo]] a"]
+    assert shell.user_ns["out"].texts == ["a", "b", "c"]
+
+
+def test_resume_without_out_or_log_items_says_so(shell):
+    shell.user_ns["xs"] = ["[[echo]] a"]
+    shell.user_ns.pop("gone", None)
+    error = run(shell, "%%chat --map xs -o gone --resume\n{item}", expect=UsageError)
+    assert "the log has no finished item of this job" in str(error)
