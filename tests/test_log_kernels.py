@@ -134,3 +134,29 @@ def test_a_rerun_cell_replaces_its_turn_and_another_cell_appends(tmp_path, serve
     statuses = rows(path, "SELECT cell_id, status FROM turns ORDER BY id")
     assert statuses == [("cell-a", "replaced"), ("cell-a", "committed"), ("cell-b", "committed"),
                         ("cell-a", "committed")]
+
+
+def test_an_nbclient_saved_notebook_keeps_each_answers_provenance(tmp_path, server):
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell("%load_ext oai_magic"),
+                      nbformat.v4.new_code_cell("%%chat -c notes\n[[echo]] where from")]
+    client = NotebookClient(notebook, km=kernel_manager(sys.executable, tmp_path / "jupyter"),
+                            timeout=120, resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env=kernel_env(tmp_path / "jupyter", {
+        "JPY_SESSION_NAME": "work/a.ipynb", "OPENAI_API_KEY": TEST_KEY,
+        "OPENAI_BASE_URL": server.base_url}))
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(notebook, path)
+    saved = nbformat.read(path, as_version=4)
+    made = [o["metadata"]["oai_magic"] for o in saved.cells[1].outputs
+            if "oai_magic" in o.get("metadata", {})]
+    assert len(made) == 1, saved.cells[1].outputs
+    assert made[0]["conversation"] == "notes" and made[0]["practice"] is True
+    assert made[0]["model"] and made[0]["request_id"] and made[0]["usage"]["total_tokens"] > 0
+    assert made[0]["finish_reason"] == "stop" and made[0]["version"]
+    assert TEST_KEY[:12] not in path.read_text()
