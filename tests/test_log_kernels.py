@@ -160,3 +160,18 @@ def test_an_nbclient_saved_notebook_keeps_each_answers_provenance(tmp_path, serv
     assert made[0]["model"] and made[0]["request_id"] and made[0]["usage"]["total_tokens"] > 0
     assert made[0]["finish_reason"] == "stop" and made[0]["version"]
     assert TEST_KEY[:12] not in path.read_text()
+
+
+def test_two_kernels_chatting_at_once_lose_no_turn(tmp_path, server):
+    path = log_file(tmp_path)
+    loop = ("for i in range(12):\n"
+            "    get_ipython().run_cell_magic('chat', '-c {name}', f'[[echo]] {name} {{i}}')")
+    with kernel(tmp_path, server, "work/a.ipynb") as (_, first), \
+            kernel(tmp_path, server, "work/b.ipynb") as (_, second):
+        sent = [(client, send(client, loop.format(name=name)))
+                for client, name in ((first, "one"), (second, "two"))]
+        for client, msg_id in sent:
+            _collect(client, msg_id, lambda message: None, [])
+    assert rows(path, "SELECT notebook, count(*) FROM turns WHERE status = 'committed'"
+                      " GROUP BY notebook ORDER BY notebook") == [("work/a.ipynb", 12),
+                                                                  ("work/b.ipynb", 12)]
