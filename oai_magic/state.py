@@ -78,6 +78,10 @@ class Settings:
     allow_insecure_http: bool = _setting(
         False, "Do not warn when the base URL is plain http:// to a host that is not this "
         "machine (a classroom server on a LAN).")
+    # issue 27
+    mcp_timeout_s: float = _setting(
+        60.0, "The longest an MCP server may take to start or to answer one call; then the call "
+        "is stopped and the model is told.")
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:

@@ -80,6 +80,7 @@ class OAIMagics(Magics):
     max_answer_chars = setting_trait("max_answer_chars")
     max_line_bytes = setting_trait("max_line_bytes")
     allow_insecure_http = setting_trait("allow_insecure_http")
+    mcp_timeout_s = setting_trait("mcp_timeout_s")  # issue 27
     # How the magics show and send things: theirs alone.
     render_interval = Float(
         0.05, help="Seconds between redraws of a streaming answer (the first token shows at once)."
