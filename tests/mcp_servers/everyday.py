@@ -7,9 +7,12 @@ with (the tests put the API key in it).
 
 import asyncio
 import os
+import signal
 import sys
+import threading
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ImageContent, TextContent
 
 app = MCPServer("everyday")
@@ -39,7 +42,7 @@ async def slow(seconds: float, ctx: Context) -> str:
 @app.tool()
 def fail(reason: str) -> str:
     """Raise: the SDK answers isError with the reason."""
-    raise ValueError(reason)
+    raise ToolError(reason)
 
 
 @app.tool()
@@ -88,7 +91,11 @@ async def ask(ctx: Context) -> str:
 
 if __name__ == "__main__":
     print("everyday server starting", file=sys.stderr, flush=True)
+    if os.environ.get("STUBBORN"):  # ignores SIGTERM and outlives its stdin: only SIGKILL ends it
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if len(sys.argv) > 2 and sys.argv[1] == "http":
         app.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
     else:
         app.run()
+    if os.environ.get("STUBBORN"):
+        threading.Event().wait()

@@ -1,8 +1,9 @@
 """A ``tools/call`` result as the text the model gets back.
 
-Text blocks are joined; structured content goes as JSON (a text block that only repeats it as
-JSON, which servers add for older clients, is not sent twice); an image, audio clip, resource
-or resource link is one line saying what it is, since a ``tool`` message carries text only.
+Text blocks are joined; structured content goes as JSON, unless the text blocks only repeat
+it (servers add them for older clients): then it is sent once, as one text or as JSON. An
+image, audio clip, resource or resource link is one line saying what it is (a ``tool`` message
+carries text only).
 ``isError`` raises :class:`McpToolError`, so the tool loop tells the model it failed, as it
 does for a kernel function that raised. The tool loop's result cap applies afterwards.
 Everything is redacted: a server may echo the key. Works on the wire form (camelCase).
@@ -29,10 +30,10 @@ def result_text(result: Dict[str, Any], key: Optional[str]) -> str:
     parts: List[str] = []
     structured = result.get("structuredContent")
     if structured is not None:
-        joined = "\n".join(texts)
-        if texts and not _is_json(joined):
-            parts.append(joined)
-        parts.append(json.dumps(structured, ensure_ascii=False))
+        repeated = _repeated_as(texts, structured)
+        if repeated is None:
+            parts.extend(["\n".join(texts)] if texts else [])
+        parts.append(texts[0] if repeated == "text" else json.dumps(structured, ensure_ascii=False))
     elif texts:
         parts.append("\n".join(texts))
     parts.extend(others)
@@ -67,12 +68,30 @@ def wire(result: Any, key: Optional[str]) -> Dict[str, Any]:
     return redact_data(dumped, key)
 
 
-def _is_json(text: str) -> bool:
+def _repeated_as(texts: List[str], structured: Any) -> Optional[str]:
+    """How to send structured content its text blocks only repeat: ``"text"`` (one block, the
+    same value as the server wrote it) or ``"json"`` (a list sent one block per item, which only
+    JSON keeps a list); None when the text says something else, or nothing. Servers repeat it
+    for older clients; the SDK's servers wrap a plain value as ``{"result": value}``."""
+    if not texts:
+        return None
+    candidates = [structured]
+    if isinstance(structured, dict) and len(structured) == 1:
+        candidates.extend(structured.values())
+    values = [_value(text) for text in texts]
+    for candidate in candidates:
+        if isinstance(candidate, list) and values == candidate:
+            return "json"
+        if len(texts) == 1 and values[0] == candidate:
+            return "text"
+    return None
+
+
+def _value(text: str) -> Any:
     try:
-        json.loads(text)
+        return json.loads(text)
     except (ValueError, RecursionError):
-        return False
-    return True
+        return text
 
 
 def _mime(block: Any) -> str:
