@@ -114,6 +114,8 @@ def test_foreign_libraries_stay_in_their_layers():
             wrong.append(f"{dotted} imports IPython")
         if foreign & {"ipywidgets", "anywidget"} and layer not in MAY_IMPORT_WIDGETS:
             wrong.append(f"{dotted} imports a widget library")
+        if "mcp" in foreign and not dotted.startswith("core.mcp."):
+            wrong.append(f"{dotted} imports mcp: only core.mcp may (CONTRACTS 8)")
         if layer == "practice":
             stdlib = set(sys.stdlib_module_names)
             assert foreign <= stdlib, f"{dotted} imports {foreign - stdlib}: practice is stdlib only"

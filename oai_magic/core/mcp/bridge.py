@@ -124,7 +124,10 @@ class Connection:
 
         result = await self._guarded(client.call_tool(name, arguments, progress_callback=progress),
                                      key, "the call")
-        return result_text(wire(result, key), key)
+        try:
+            return result_text(wire(result, key), key)
+        except McpToolError as exc:
+            raise McpToolError(self._refusal_if_elicitation(str(exc))) from None
 
     async def stop(self) -> None:
         """Leave the client (the SDK closes stdin, waits, then ends the process group)."""
@@ -148,6 +151,7 @@ class Connection:
             if self.deaths > RESTARTS:
                 raise McpServerError(f"MCP server {self.spec.name} stopped again ({self.last_error}); "
                                      "it is not restarted again: remove it and add it to retry.")
+            self.auth_challenge = None
             ready: asyncio.Future = asyncio.get_running_loop().create_future()
             self._stop_event = asyncio.Event()
             self.task = asyncio.ensure_future(self._own(ready, key))
@@ -166,13 +170,13 @@ class Connection:
         try:
             return await awaitable
         except MCPError as exc:
-            message = redact(str(exc), key)
-            if getattr(exc, "code", None) != CONNECTION_CLOSED:
-                if "elicitation" in message.lower():
-                    raise McpToolError(f"{self.spec.name} asked for input (MCP elicitation), which "
-                                       "oai_magic does not support yet: refused.") from None
-                raise McpToolError(one_line(message)) from None
-            reason = self.log.tail(key) if self.log else one_line(message)
+            message = one_line(redact(str(exc), key))
+            if self.auth_challenge is not None:
+                raise McpServerError(self._oauth_refusal()) from None
+            # A remote server that restarted forgot our session: as good as a closed connection.
+            if exc.code != CONNECTION_CLOSED and message != "Session terminated":
+                raise McpToolError(self._refusal_if_elicitation(message)) from None
+            reason = self.log.tail(key) if self.log else message
         except ValueError as exc:  # pydantic's ValidationError: an answer that is not MCP
             raise McpToolError(f"{self.spec.name} sent an answer that is not valid MCP: "
                                f"{one_line(redact(_leaf(exc), key), 200)}") from None
@@ -183,6 +187,19 @@ class Connection:
         raise McpServerError(f"MCP server {self.spec.name} stopped during {what} ({reason}); "
                              + ("it starts again on next use." if self.deaths <= RESTARTS
                                 else "it is not restarted again."))
+
+    def _refusal_if_elicitation(self, message: str) -> str:
+        """A tool that asks the user a question (elicitation) gets one line instead of the SDK's
+        words, whichever way the refusal came back (a protocol error or the tool's error)."""
+        if "elicitation" not in message.lower():
+            return message
+        return (f"{self.spec.name} asked for input (MCP elicitation), which oai_magic does not "
+                "support yet: refused.")
+
+    def _oauth_refusal(self) -> str:
+        return (f"MCP server {self.spec.name} needs an OAuth sign-in, which oai_magic does not "
+                "support yet: refused (a server that takes a token in a header works: --header "
+                "Authorization='Bearer …').")
 
     def _died(self, reason: str) -> None:
         with self._guard:
@@ -257,9 +274,7 @@ class Connection:
     def _start_failure(self, exc: BaseException, key: Optional[str]) -> str:
         name = self.spec.name
         if self.auth_challenge is not None:
-            return (f"MCP server {name} needs an OAuth sign-in, which oai_magic does not support yet: "
-                    "refused (a server that takes a token in a header works: --header "
-                    "Authorization='Bearer …').")
+            return self._oauth_refusal()
         if self.log is not None:
             return f"MCP server {name} did not start ({visible(self.spec.command or '')[:80]}): " \
                    f"{self.log.tail(key)} (log: {self.log.path})"

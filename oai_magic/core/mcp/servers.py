@@ -66,6 +66,7 @@ class McpServers:
     def add_stdio(self, name: str, command: str, args: Sequence[str] = (),
                   env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None) -> ServerSpec:
         """``%oai mcp add NAME -- COMMAND [ARGS...]``: validated like a config file entry."""
+        require_sdk()
         entry: Dict[str, Any] = {"command": command, "args": list(args), "env": env or {}}
         if cwd is not None:
             entry["cwd"] = cwd
@@ -75,6 +76,7 @@ class McpServers:
 
     def add_http(self, name: str, url: str, headers: Optional[Dict[str, str]] = None) -> ServerSpec:
         """``%oai mcp add NAME URL [--header K=V]``: a streamable-HTTP server."""
+        require_sdk()
         spec = parse_server(name, {"url": url, "headers": headers or {}})
         self.add(spec)
         return spec
