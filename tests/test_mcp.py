@@ -204,6 +204,15 @@ def test_a_server_starts_on_first_use_not_when_added(tmp_path):
     servers.close()
 
 
+def test_servers_closed_start_again_on_next_use(tmp_path):
+    with servers_for(tmp_path) as servers:
+        servers.add_stdio("notes", sys.executable, [NOTES, str(tmp_path / "notes.json")])
+        assert servers.call(tool(servers, "mcp:notes/list_notes"), {}) == '{"result": ["birthday", "bus", "tea"]}'
+        servers.close()
+        assert servers.status("notes") == "not started"
+        assert servers.call(tool(servers, "mcp:notes/read_note"), {"title": "bus"}).startswith("The 42")
+
+
 def test_a_slow_tool_is_stopped_from_another_thread_within_half_a_second(shared):
     started = threading.Event()
     pending = shared.start_call(tool(shared, "mcp:every/slow"), {"seconds": 60},

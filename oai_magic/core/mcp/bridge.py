@@ -85,6 +85,10 @@ class Connection:
     def reset(self) -> None:
         self.deaths, self.last_error = 0, None
 
+    def forget_loop(self) -> None:
+        """The MCP thread's loop is gone (``close``): a later use starts with a new one."""
+        self._starting = self._stop_event = None
+
     def status(self) -> str:
         with self._guard:
             if self.client is not None:

@@ -58,19 +58,27 @@ class ServerLog:
     """One server's stderr file: opened for a start, read for its PID and its last lines."""
 
     def __init__(self, name: str, directory: Optional[Path] = None) -> None:
-        self.path = (directory or log_dir()) / f"{name}.log"
+        self.name = name
+        self.directory = Path(directory) if directory is not None else None
         self.offset = 0  # where this start's lines begin
+
+    @property
+    def path(self) -> Path:
+        """The file (its folder is made when a server first starts, not when it is added)."""
+        return (self.directory or log_dir()) / f"{self.name}.log"
 
     def open_for_start(self):
         """The file a new start writes its stderr to (the caller closes it once the child has it)."""
         mode = "ab"
         try:
-            if self.path.stat().st_size > MAX_LOG_BYTES:
+            if self.path.stat().st_size > MAX_LOG_BYTES:  # the folder is made here
                 mode = "wb"
         except OSError:
             pass
-        handle = open(self.path, mode, buffering=0)  # noqa: SIM115 - closed by the caller
-        os.chmod(self.path, 0o600)
+        path = self.path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle = open(path, mode, buffering=0)  # noqa: SIM115 - closed by the caller
+        os.chmod(path, 0o600)
         handle.write(f"--- oai_magic: started {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
         self.offset = handle.tell()
         return handle

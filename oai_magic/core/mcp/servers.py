@@ -208,11 +208,19 @@ class McpServers:
         with self._lock:
             connections = list(self._servers.values())
         self._stop(connections)
+        for connection in connections:
+            connection.forget_loop()
         with self._lock:
             loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
         if loop is not None and thread is not None:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(CLOSE_GRACE_S)
+
+    def __enter__(self) -> McpServers:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def _stop(self, connections: List[Connection]) -> None:
         running = [c for c in connections if c.task is not None]
