@@ -11,6 +11,7 @@ import re
 from typing import Any, Dict, Optional
 
 SERVER_MESSAGE_LIMIT = 300
+EMPTY_MESSAGE = "(the server's error message is empty)"
 
 
 def one_line(text: Any, limit: int = SERVER_MESSAGE_LIMIT) -> str:
@@ -52,6 +53,11 @@ def server_message(body: Any) -> Optional[Dict[str, Any]]:
     if isinstance(error, dict) and (error.get("message") or error.get("code")):
         return {"message": str(error.get("message") or error.get("code")),
                 "type": error.get("type"), "code": error.get("code"), "param": error.get("param")}
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        # An API error body whose message is empty ({"error": {"message": ""}}): still the
+        # server's own answer, shown as such.
+        return {"message": EMPTY_MESSAGE, "type": error.get("type"), "code": None,
+                "param": error.get("param")}
     if isinstance(error, str) and error:
         return {"message": error, "type": body.get("type"), "code": body.get("code"),
                 "param": body.get("param")}
@@ -72,6 +78,18 @@ def server_message(body: Any) -> Optional[Dict[str, Any]]:
         return {"message": message, "type": body.get("type"), "code": body.get("code"),
                 "param": body.get("param")}
     return None
+
+
+_PYDANTIC_DUMP = re.compile(r"\b\d+ validation errors? for \w+")
+
+
+def is_validation_failure(body: Any) -> bool:
+    """Does this error body say the request failed validation (a pydantic dump, or FastAPI's
+    list of errors)? Some servers send those with a 500; asking again cannot help."""
+    found = server_message(body)
+    if found is None:
+        return False
+    return found["type"] == "validation_error" or bool(_PYDANTIC_DUMP.search(found["message"]))
 
 
 class OAIError(Exception):

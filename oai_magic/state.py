@@ -78,6 +78,26 @@ class Settings:
     allow_insecure_http: bool = _setting(
         False, "Do not warn when the base URL is plain http:// to a host that is not this "
         "machine (a classroom server on a LAN).")
+    # issue 32
+    audio_base_url: Optional[str] = _setting(
+        None, "Base URL for %transcribe when speech runs on another server than chat (a "
+        "Whisper server); default: the chat base URL.")
+    # issue 24
+    log_path: Optional[str] = _setting(
+        None, "The log file (SQLite): default $XDG_DATA_HOME/oai_magic/history.db (XDG_DATA_HOME "
+        "defaults to ~/.local/share); \"\" turns the log off, so nothing is written.")
+    daily_budget_usd: Optional[float] = _setting(
+        None, "Refuse requests once today's spend by every kernel of this user, as the log counts "
+        "it, reaches this many dollars (a guard-rail: deleting the log lifts it).")
+    resume_hint: bool = _setting(
+        True, "Say once per kernel when this notebook has saved conversations that %chat resume "
+        "brings back.")
+    log_busy_timeout_s: float = _setting(
+        5.0, "How long a write waits for another kernel holding the log; past it the log turns "
+        "itself off for this kernel (with one notice) and chat goes on.")
+    log_max_blob_bytes: int = _setting(
+        5_000_000, "Images and files sent with a prompt are kept in the log up to this size each; "
+        "a larger one is noted by its size only.")
     # issue 27
     mcp_timeout_s: float = _setting(
         60.0, "The longest an MCP server may take to start or to answer one call; then the call "
@@ -97,6 +117,10 @@ class Settings:
     def resolved_base_url(self) -> str:
         url = self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         return url.rstrip("/")
+
+    def resolved_audio_base_url(self) -> str:
+        """Where ``%transcribe`` goes: ``audio_base_url``, else the chat base URL."""
+        return (self.audio_base_url or "").rstrip("/") or self.resolved_base_url()
 
     def key_required(self) -> bool:
         """Only OpenAI's own API needs a key; a local server is sent none when none is set."""
@@ -156,6 +180,10 @@ class KernelState:
         self._said_once: set = set()
         # base URL -> the name its server accepts for --max-tokens, learned from a 400.
         self.max_tokens_fields: Dict[str, str] = {}
+        # base URLs whose server refused response_format json_schema: --schema goes as
+        # json_object with the schema there (llama-cpp-python).
+        self.json_schema_refused: set = set()
+        self.audio_client_cache: Any = None  # core.clients.audio_client: (settings, client)
         self.last_error: Any = None  # context.LastError: the kernel's last exception
         # The sent-line of the cell being run; the next request shows it (then it is cleared).
         self.context_notices: List[str] = []
@@ -197,14 +225,14 @@ class KernelState:
                 self.conversations[name] = Conversation(name)
             return self.conversations[name]
 
-    def insecure_http_warning(self) -> Optional[str]:
+    def insecure_http_warning(self, url: Optional[str] = None) -> Optional[str]:
         """A one-line warning, once per base URL per session, when the key would travel in clear.
 
         Plain ``http://`` to a host that is not this machine sends the key and every prompt
         readable on the network. Classrooms on a LAN do this on purpose, so it is a warning,
         silenced by ``OAIMagics.allow_insecure_http = True``.
         """
-        url = self.settings.resolved_base_url()
+        url = url or self.settings.resolved_base_url()  # or the audio base URL
         if self.settings.allow_insecure_http or not url.lower().startswith("http://"):
             return None
         host = url[len("http://") :].split("/")[0].rsplit("@", 1)[-1]

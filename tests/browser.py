@@ -64,6 +64,7 @@ class JupyterLab:
             JUPYTERLAB_SETTINGS_DIR=str(self.tmp / "settings"),
             JUPYTERLAB_WORKSPACES_DIR=str(self.tmp / "workspaces"),
             JUPYTER_PLATFORM_DIRS="1",
+            XDG_DATA_HOME=str(self.tmp / "xdg-data"),  # the kernels' log (issue 24), not the user's
         )
         news = self.tmp / "settings" / "@jupyterlab" / "apputils-extension"
         news.mkdir(parents=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional, Type
 
 import pytest
@@ -20,6 +21,29 @@ TEST_KEY = "sk-test-SECRETKEY-0123456789abcd"
 def clean_environment(monkeypatch):
     for name in ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_data_home(tmp_path_factory):
+    """The log (issue 24) of a test run never is the user's: fixtures made for the whole session
+    already see a private XDG_DATA_HOME (``private_log`` gives each test its own)."""
+    before = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = before
+
+
+@pytest.fixture(autouse=True)
+def private_log(tmp_path_factory, monkeypatch):
+    """Every test has its own XDG_DATA_HOME, so its log starts empty, and no notebook name from
+    the Jupyter that runs pytest (JPY_SESSION_NAME) leaks into it. Returns the folder."""
+    home = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    return home
 
 
 @pytest.fixture(scope="module")

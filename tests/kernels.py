@@ -31,7 +31,11 @@ def kernel_manager(python: str, tmp: Path) -> KernelManager:
 
 
 def kernel_env(tmp: Path, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """The test process's environment without OpenAI settings, with a private IPYTHONDIR."""
+    """The test process's environment without OpenAI settings, with a private IPYTHONDIR and log.
+
+    Kernels given the same ``tmp`` share one log (a restart that resumes); ``extra`` may set
+    ``JPY_SESSION_NAME`` as Jupyter Server does for a notebook's kernel.
+    """
     env = {
         name: value
         for name, value in os.environ.items()
@@ -41,5 +45,7 @@ def kernel_env(tmp: Path, extra: Optional[Dict[str, str]] = None) -> Dict[str, s
     ipython_dir.mkdir(parents=True, exist_ok=True)
     env["IPYTHONDIR"] = str(ipython_dir)
     env["JUPYTER_PLATFORM_DIRS"] = "1"
+    env["XDG_DATA_HOME"] = str(tmp / "xdg-data")  # its own log (issue 24), never the user's
+    env.pop("JPY_SESSION_NAME", None)
     env.update(extra or {})
     return env

@@ -16,7 +16,11 @@ BASE = {"errors", "state", "history", "redaction", "image_header"}
 MAY_IMPORT = {
     "base": set(),
     "api": {"base", "root"},  # root: the package's __version__ for the User-Agent
-    "core": {"base", "api"},
+    # core owns the Session: it starts and stops the practice server (a stdlib leaf that imports
+    # nothing of ours back) and opens the log in store/ on first use.
+    "core": {"base", "api", "practice", "store"},
+    # the coming SQLite log (CONTRACTS 9): stdlib sqlite3, the base, and core's result types only
+    "store": {"base"},
     "render": {"base", "core"},
     "ui": {"base", "core", "render"},
     "magics": {"base", "api", "core", "render", "ui", "practice"},
@@ -25,10 +29,18 @@ MAY_IMPORT = {
     "root": {"magics", "ui", "core"},  # __init__ (load_ipython_extension and lazy public names)
     "shim": {"core"},
 }
+# What store/ may take from core: the result and event types it writes, nothing that runs.
+STORE_MAY_IMPORT_FROM_CORE = {"core.results", "core.events", "core.mapping", "core.batch",
+                              "core.transcribe"}
+# Foreign libraries with exactly one home: the module (or package) named may import them.
+ONLY_IMPORTER = {
+    "mcp": "core.mcp",  # MCP servers and their tools (CONTRACTS 8)
+    "genai_prices": "core.costs",  # the price data, read by the one cost function
+}
 # Kept so that users' code keeps working where the README sends them; each re-exports one layer.
 SHIMS = {"tools"}  # oai_magic.tools.function_schema
 ROOT_MODULES = {"__init__", "_autoload"}
-LAYER_PACKAGES = {"api", "core", "render", "ui", "magics", "cli", "practice"}
+LAYER_PACKAGES = {"api", "core", "store", "render", "ui", "magics", "cli", "practice"}
 MAY_IMPORT_IPYTHON = {"render", "ui", "magics", "cli", "root"}
 MAY_IMPORT_WIDGETS = {"render", "ui"}
 MAY_IMPORT_HTTP = {"api"}
@@ -98,6 +110,8 @@ def test_imports_point_down_the_layers():
                 allowed = {"practice"}
                 if target in MAY_IMPORT["practice"]:
                     continue
+            if layer == "store" and target in STORE_MAY_IMPORT_FROM_CORE:
+                continue
             if target_layer not in allowed:
                 wrong.append(f"{dotted} ({layer}) imports {target} ({target_layer})")
     assert not wrong, "\n".join(wrong)
@@ -114,12 +128,22 @@ def test_foreign_libraries_stay_in_their_layers():
             wrong.append(f"{dotted} imports IPython")
         if foreign & {"ipywidgets", "anywidget"} and layer not in MAY_IMPORT_WIDGETS:
             wrong.append(f"{dotted} imports a widget library")
-        if "mcp" in foreign and not dotted.startswith("core.mcp."):
-            wrong.append(f"{dotted} imports mcp: only core.mcp may (CONTRACTS 8)")
+        for library, home in ONLY_IMPORTER.items():
+            module = dotted.removesuffix(".__init__")
+            if library in foreign and module != home and not module.startswith(home + "."):
+                wrong.append(f"{dotted} imports {library}: only {home} may")
         if layer == "practice":
             stdlib = set(sys.stdlib_module_names)
             assert foreign <= stdlib, f"{dotted} imports {foreign - stdlib}: practice is stdlib only"
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_coming_homes_are_placed():
+    """Parallel work lands where the layer table says (README, "How the code is laid out")."""
+    assert layer_of("core.session") == layer_of("core.events") == layer_of("core.mcp.servers") == "core"
+    assert layer_of("store.log") == "store"
+    assert "store" in MAY_IMPORT["core"] and "core" not in MAY_IMPORT["store"]
+    assert "practice" in MAY_IMPORT["core"] and MAY_IMPORT["practice"] == {"image_header"}
 
 
 def test_no_module_is_over_400_lines():

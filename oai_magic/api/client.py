@@ -21,7 +21,14 @@ from typing import Any, Callable, Dict, Optional
 import requests
 
 from .. import __version__
-from ..errors import APIConnectionError, APIError, APITimeoutError, InputError, MissingKeyError
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    InputError,
+    MissingKeyError,
+    is_validation_failure,
+)
 from ..state import Settings, redact
 from .responses import (
     APIResponse,
@@ -219,13 +226,25 @@ class OpenAIClient:
                 return response
             if attempt < self.settings.max_retries and should_retry(
                 response.status_code, response.headers
-            ):
+            ) and not refused_as_invalid(response):
                 delay = retry_delay(response.headers, attempt)
                 response.close()
                 self._back_off(delay, cancel)
                 attempt += 1
                 continue
             raise error_from_response(response, key)
+
+
+def refused_as_invalid(response: requests.Response) -> bool:
+    """A 5xx whose body is a validation error (llama-cpp-python sends pydantic's with a 500):
+    the same request would fail the same way, so it is not retried."""
+    if response.status_code < 500 or "json" not in response.headers.get("content-type", ""):
+        return False
+    try:
+        body = json.loads(response.content.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return False
+    return is_validation_failure(body)
 
 
 class RequestStopped(APIConnectionError):

@@ -34,6 +34,9 @@ class ChatOptions:
     reasoning_effort: Optional[str] = None
     verbosity: Optional[str] = None
     json_schema: Optional[Dict[str, Any]] = None  # response_format's json_schema object
+    # Send --schema as {"type": "json_object", "schema": ...}: for servers that refuse
+    # json_schema (llama-cpp-python), learned per base URL (core/exchange.py).
+    schema_as_json_object: bool = False
     # Fields sent as given (``OAIMagics.extra_body``, then ``--param``): the API grows faster
     # than releases, so any new field can be sent today. ``param_names`` are the --param ones.
     extra: Dict[str, Any] = field(default_factory=dict)
@@ -164,7 +167,10 @@ def build_chat_payload(
         "logit_bias": options.logit_bias,
         "user": options.user,
         "tools": options.tools,
-        "tool_choice": options.tool_choice,
+        # Offered tools go with "auto" unless the user chose: llama-cpp-python reads a missing
+        # tool_choice as "none" and never calls them.
+        "tool_choice": options.tool_choice if options.tool_choice is not None or not options.tools
+        else "auto",
         "reasoning_effort": options.reasoning_effort,
         "verbosity": options.verbosity,
         options.max_tokens_field: options.max_tokens,
@@ -173,7 +179,17 @@ def build_chat_payload(
     if options.stop:
         payload["stop"] = list(options.stop)
     if options.json_schema is not None:
-        payload["response_format"] = {"type": "json_schema", "json_schema": options.json_schema}
+        payload["response_format"] = schema_response_format(
+            options.json_schema, options.schema_as_json_object)
     elif options.json_mode:
         payload["response_format"] = {"type": "json_object"}
     return payload
+
+
+def schema_response_format(json_schema: Dict[str, Any], as_json_object: bool = False
+                           ) -> Dict[str, Any]:
+    """``response_format`` for ``--schema``: OpenAI's ``json_schema``, or the ``json_object``
+    with a ``schema`` that llama-cpp-python takes instead."""
+    if as_json_object:
+        return {"type": "json_object", "schema": json_schema["schema"]}
+    return {"type": "json_schema", "json_schema": json_schema}

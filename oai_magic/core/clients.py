@@ -7,6 +7,7 @@ ran asks :func:`client_of`, which wires the same factory in.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ..state import KernelState, Settings
@@ -24,3 +25,20 @@ def client_of(state: KernelState) -> Any:
     if state.client_factory is None:
         state.client_factory = http_client
     return state.client()
+
+
+def audio_client(state: KernelState) -> Any:
+    """The client ``%transcribe`` (and the panel's dictation) uses: the chat client, or one for
+    ``OAIMagics.audio_base_url`` when speech runs on a server of its own. Made again only when
+    the settings change, so its connections are reused."""
+    if not state.settings.audio_base_url:
+        return client_of(state)
+    with state.lock:
+        wanted = dataclasses.replace(state.settings, base_url=state.settings.resolved_audio_base_url())
+        cached = state.audio_client_cache
+        if cached is None or cached[0] != wanted:
+            if cached is not None and hasattr(cached[1], "close"):
+                cached[1].close()
+            factory = state.client_factory or http_client
+            cached = state.audio_client_cache = (wanted, factory(wanted))
+        return cached[1]

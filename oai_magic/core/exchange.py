@@ -2,13 +2,13 @@
 
 Records nothing and does not end the view: the turn (``core/turn.py``) decides what a request
 means for the conversation. Two server differences are absorbed here, each with a notice and at
-most once: a 400 naming the ``--max-tokens`` field, and a stream with no event at all.
+most once: a 400 naming the ``--max-tokens`` field, a refused ``json_schema`` response format,
+and a stream with no event at all.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
@@ -16,12 +16,19 @@ from ..api.accumulator import ChatAccumulator, MalformedChunk
 from ..api.request import ChatOptions, apply_extra_fields, build_chat_payload
 from ..errors import APIError, BadRequestError, InputError, OAIError, StreamIncompleteError
 from ..state import Conversation, KernelState, Message, StreamRedactor, content_images, redact
+from .other_servers import (
+    OTHER_MAX_TOKENS_FIELD,
+    after_answer_notices,
+    context_hint,
+    names_field,
+    refuses_json_schema,
+    send_schema_as_json_object,
+)
 from .results import Cancellation, ChatResult, ChatView, Choice
 
 if TYPE_CHECKING:
     from .turn import TurnOptions
 
-OTHER_MAX_TOKENS_FIELD = {"max_completion_tokens": "max_tokens", "max_tokens": "max_completion_tokens"}
 RUNAWAY_FACTOR = 2  # an answer this many times past --max-tokens means the limit was ignored
 CHARS_PER_TOKEN = 4
 
@@ -89,6 +96,8 @@ def send_request(
     learned = state.max_tokens_fields.get(base_url)
     if learned and learned != options.max_tokens_field:
         options = dataclasses.replace(options, max_tokens_field=learned)
+    if options.json_schema is not None and base_url in state.json_schema_refused:
+        options = dataclasses.replace(options, schema_as_json_object=True)
     with state.lock:
         thread = turn.start.applied_to(state.conversation(conversation))
         messages, dropped = thread.api_messages(
@@ -123,10 +132,9 @@ def send_request(
         result.interrupted = True
         failure = exc
     except OAIError as exc:
-        if (isinstance(exc, APIError) and exc.code == "context_length_exceeded"
-                and budget.context_tokens is None):
-            exc.message += (" — %oai context N tells oai_magic the server's context size, so "
-                            "older history is left out to fit")
+        if isinstance(exc, APIError) and exc.code == "context_length_exceeded":
+            history_sent = len(messages) - len(new_messages) - (1 if thread.system else 0)
+            exc.message += context_hint(history_sent, budget.context_tokens)
         if isinstance(exc, BadRequestError) and _refuses_images(exc, messages):
             exc.message += " — this model may not accept images (try a vision model with -m)"
         result.error = str(exc)
@@ -139,6 +147,8 @@ def send_request(
         for index, text in accumulator.flush():
             view.delta(index, text)
         _fold(accumulator, result, exchange.key)
+        if failure is None and not result.interrupted:
+            result.notices.extend(after_answer_notices(result, exchange.options or options))
         if turn.cancellation is not None and turn.cancellation.requested.is_set():
             result.interrupted = True
             result.error = None
@@ -207,10 +217,6 @@ class _EmptyStream(Exception):
     """The stream ended without a single event (llama.cpp past its context): ask again whole."""
 
 
-def _names_field(error: APIError, name: str) -> bool:
-    return error.param == name or re.search(rf"\b{name}\b", error.message or "") is not None
-
-
 class _Exchange:
     """The stream of one request, fed into the accumulator and shown in the view as it comes."""
 
@@ -223,8 +229,21 @@ class _Exchange:
         self.accumulator = ChatAccumulator(new_redactor=lambda: StreamRedactor(self.key))
         self.started = clock()
         self._calls_shown: Dict[int, Tuple[Tuple[int, int, int], ...]] = {}
+        self.options: Optional[ChatOptions] = None  # the last request's (after any fallback)
 
     def run(self, payload: Dict[str, Any], options: ChatOptions) -> None:
+        """``receive`` with the fallbacks below; a server that refuses ``json_schema`` with a
+        validation error is asked again, once, with ``json_object`` and the schema
+        (remembered for this base URL)."""
+        try:
+            self._run(payload, options)
+        except APIError as exc:
+            if self.accumulator.choices or not refuses_json_schema(exc, payload):
+                raise
+            self.result.notices.append(send_schema_as_json_object(self.state, payload))
+            self._run(payload, dataclasses.replace(options, schema_as_json_object=True))
+
+    def _run(self, payload: Dict[str, Any], options: ChatOptions) -> None:
         """``receive``, repeated once with the other ``--max-tokens`` field name or without
         streaming when the server needs it (remembered for this base URL)."""
         result = self.result
@@ -234,7 +253,7 @@ class _Exchange:
             except BadRequestError as exc:
                 field_name = options.max_tokens_field
                 if (options.max_tokens is None or self.accumulator.choices
-                        or not _names_field(exc, field_name)):
+                        or not names_field(exc, field_name)):
                     raise
                 other = OTHER_MAX_TOKENS_FIELD[field_name]
                 base_url = self.state.settings.resolved_base_url()
@@ -286,6 +305,7 @@ class _Exchange:
                 show(index, Choice.from_state(choice, self.key).tool_calls)
 
     def receive(self, payload: Dict[str, Any], options: ChatOptions) -> None:
+        self.options = options
         result, view, clock, cancellation = self.result, self.view, self.clock, self.cancellation
         target: Dict[str, Any] = {"organization": options.organization, "project": options.project}
         if cancellation is not None:

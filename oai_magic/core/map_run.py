@@ -60,6 +60,9 @@ class MapJob:
     budget: Any = None
     model: Optional[str] = None
     prices: Optional[Dict[str, Any]] = None
+    # Set when the server refused --schema's json_schema and the items went as json_object
+    # with the schema (llama-cpp-python); the caller remembers it for the base URL.
+    schema_refused: bool = False
 
 
 def _worker_client(settings: Settings, item_timeout: Optional[float]) -> Any:
@@ -78,13 +81,16 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
     """Send every payload, ``job.concurrency`` at a time; fill ``result`` as answers arrive.
 
     Returns when all are done or ``stop`` is set (then requests in flight are abandoned and
-    their items stay missing). A 429 ``rate_limit_exceeded`` waits and retries the same item as
-    often as it takes, and holds the other workers too; ``insufficient_quota`` sets
-    ``result.stop_reason`` and stops the job."""
+    their items stay missing). After a Ctrl-C nothing more is written into ``result``: what it
+    holds when this raises is what ``--resume`` sends again. A 429 ``rate_limit_exceeded``
+    waits and retries the same item as often as it takes, and holds the other workers too;
+    ``insufficient_quota`` sets ``result.stop_reason`` and stops the job."""
     from ..api.client import RequestStopped, retry_delay, should_retry
+    from .other_servers import refuses_json_schema, send_items_as_json_object
 
     todo = sorted(job.payloads)
     lock = threading.Lock()
+    closed = threading.Event()  # set at a Ctrl-C: late answers are not stored
     key = job.settings.resolved_key()
     bodies = {i: json.dumps(payload) for i, payload in job.payloads.items()}
 
@@ -98,6 +104,7 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
         while True:
             if not pacer.acquire(need, stop):
                 return None
+            sent = {"response_format": job.payloads[index].get("response_format")}
             try:
                 response = client.post("/chat/completions", json_body=job.payloads[index],
                                        organization=job.organization, project=job.project,
@@ -110,6 +117,11 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
                 pacer.release()
                 if isinstance(error, RateLimitError) and error.code == "insufficient_quota":
                     raise QuotaExhausted(str(error)) from None
+                if refuses_json_schema(error, sent):  # another worker may have switched already
+                    with lock:  # once for the whole job, then this item is asked again
+                        job.schema_refused = True
+                        send_items_as_json_object(job.payloads)
+                    continue
                 if isinstance(error, RateLimitError):
                     with lock:
                         result.rate_limited += 1
@@ -169,7 +181,10 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
                     item = ItemResult(index, error=str(exc))
                 if item is None:
                     return
-                result.results[index] = item
+                with lock:
+                    if closed.is_set():
+                        return
+                    result.results[index] = item
                 on_item(item)
         finally:
             client.close()
@@ -184,6 +199,8 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
                 worker.join(0.05)
     except KeyboardInterrupt:
         stop.set()
+        with lock:
+            closed.set()
         result.stopped = True
         raise
 

@@ -9,8 +9,9 @@ message, so the model is told and the loop goes on.
 The whole exchange (the assistant's ``tool_calls``, every ``tool`` result, the final answer) is
 recorded once, as one turn: follow-ups see it, ``%chat undo`` removes it. Every recorded
 ``tool_calls`` message is followed by one ``tool`` message per call, even after an interrupt,
-so history stays valid. A follow-up request that fails before anything arrives is not
-recorded: the rounds before it are (CONTRACTS 2).
+so history stays valid; the calls of a round past ``max_rounds`` are shown but not recorded.
+A follow-up request that fails before anything arrives is not recorded: the rounds before it
+are (CONTRACTS 2).
 """
 
 from __future__ import annotations
@@ -101,9 +102,8 @@ class ToolTurn(ChatTurn):
                     break
                 if final.rounds >= turn.max_rounds:
                     final.notices.append(round_limit_note(final.rounds))
-                    for index, call in enumerate(calls):
-                        answer(index, _not_run(call, f"Not run: the limit of {turn.max_rounds} "
-                                                     "tool rounds for one prompt was reached."))
+                    _drop_unrun_round(final, replies, open_calls, view, choice.text, calls,
+                                      turn.max_rounds)
                     break
                 final.rounds += 1
                 asking = clock()
@@ -160,6 +160,24 @@ def _with_ids(calls: List[Dict[str, Any]], seen: int) -> List[Dict[str, Any]]:
 
 def _not_run(call: Dict[str, Any], reason: str) -> ToolOutcome:
     return ToolOutcome(call["id"], call["function"]["name"], None, "skipped", reason)
+
+
+def _drop_unrun_round(final: ToolChatResult, replies: List[Message], open_calls: List[Dict[str, Any]],
+                      view: Any, text: str, calls: List[Dict[str, Any]], limit: int) -> None:
+    """The round past the limit is shown, not recorded: a stand-in "Not run" tool result in
+    history would be read by the model, which then tells the user about it. Without its calls
+    the history stays valid for the API; any text the model wrote beside them is kept."""
+    if text:
+        replies[-1] = Message("assistant", text, partial=replies[-1].partial)
+    else:
+        replies.pop()
+    open_calls.clear()
+    for index, call in enumerate(calls):
+        outcome = _not_run(call, f"Not run: the limit of {limit} tool rounds for one prompt "
+                                 "was reached (not recorded in the conversation).")
+        final.tool_results.append(outcome)
+        if view is not None:
+            view.tool_outcome(index, outcome)
 
 
 def _answer(

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
-from ..errors import APIError, InputError, OAIError
+from ..errors import APIError, InputError, NotFoundError, OAIError
 from ..state import KernelState, Message, StreamRedactor
 from .audio_sources import AudioSource
 from .subtitles import Segment, Word, parse_cues
@@ -154,6 +154,7 @@ class TranscriptResult:
     error: Optional[str] = None
     notices: List[str] = field(default_factory=list)
     cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
+    served_model: Optional[str] = None  # the model the server says answered, when it says
 
     @property
     def request_id(self) -> Optional[str]:
@@ -179,6 +180,8 @@ def parse_response(result: TranscriptResult, data: Any, text: str) -> None:
         result.raw = data
         result.text = str(data.get("text") or "").strip()
         result.language = data.get("language")
+        served = data.get("model")
+        result.served_model = served if isinstance(served, str) and served else None
         duration = data.get("duration")
         result.duration = float(duration) if isinstance(duration, (int, float)) else None
         result.usage = data.get("usage")
@@ -231,7 +234,11 @@ def transcribe_one(
     files = [("file", (source.filename, source.read(), source.content_type))]
     target = {"organization": options.organization, "project": options.project}
     if not options.stream:
-        response = client.post(endpoint(options), data=form_fields(options), files=files, **target)
+        try:
+            response = client.post(endpoint(options), data=form_fields(options), files=files, **target)
+        except NotFoundError as exc:
+            exc.message += _missing_endpoint(client, options)
+            raise
         result.headers = response.headers
         parse_response(result, response.data, response.text)
         if "word" in options.timestamps and not result.words:
@@ -259,6 +266,14 @@ def transcribe_one(
     if not result.text:
         result.text = "".join(pieces).strip()
     return result
+
+
+def _missing_endpoint(client: Any, options: TranscribeOptions) -> str:
+    """A 404 names the endpoint it came from: speech servers often have transcriptions only."""
+    settings = getattr(client, "settings", None)
+    where = f" at {settings.resolved_base_url()}" if settings is not None else ""
+    need = ", which --translate needs" if options.translate else ""
+    return f" — the server{where} has no {endpoint(options)} endpoint{need}"
 
 
 def _read_stream(stream: Any, result: TranscriptResult, pieces: List[str],
@@ -328,8 +343,9 @@ def transcribe_all(
             raise InputError(refusal)
     batch = Batch(total=len(sources))
     no_key = None
-    base_url = state.settings.resolved_base_url()
-    if not state.settings.resolved_key() and not state.settings.key_required() \
+    settings = getattr(client, "settings", state.settings)  # audio_base_url's, when set
+    base_url = settings.resolved_base_url()
+    if not settings.resolved_key() and not settings.key_required() \
             and state.first_time("no key", base_url):
         no_key = f"No API key is set: requests to {base_url} are sent without one."
     for index, source in enumerate(sources, 1):

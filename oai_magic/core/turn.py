@@ -127,16 +127,13 @@ def _replies(result: ChatResult) -> List[Message]:
         return []
     return [Message(
         "assistant",
-        first.text or first.refusal or _no_text(first.tool_calls),
+        # "" rather than null, beside tool_calls and for an answer that was all reasoning: the
+        # API refuses an assistant message with neither content nor tool_calls (CONTRACTS 2).
+        first.text or first.refusal or "",
         partial=result.partial,
         tool_calls=first.tool_calls or None,
         alternatives=[c.text for c in result.choices] if len(result.choices) > 1 else None,
     )]
-
-
-def _no_text(tool_calls: Any) -> Optional[str]:
-    """An assistant message with ``tool_calls`` carries ``""``, not null (CONTRACTS 2)."""
-    return "" if tool_calls else None
 
 
 def _tool_calls_as_text(result: ChatResult, view: ChatView) -> None:

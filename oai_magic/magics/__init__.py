@@ -80,6 +80,13 @@ class OAIMagics(Magics):
     max_answer_chars = setting_trait("max_answer_chars")
     max_line_bytes = setting_trait("max_line_bytes")
     allow_insecure_http = setting_trait("allow_insecure_http")
+    audio_base_url = setting_trait("audio_base_url")
+    # issue 24: the log (the Session will generate every setting's trait)
+    log_path = setting_trait("log_path")
+    daily_budget_usd = setting_trait("daily_budget_usd")
+    resume_hint = setting_trait("resume_hint")
+    log_busy_timeout_s = setting_trait("log_busy_timeout_s")
+    log_max_blob_bytes = setting_trait("log_max_blob_bytes")
     mcp_timeout_s = setting_trait("mcp_timeout_s")  # issue 27
     # How the magics show and send things: theirs alone.
     render_interval = Float(

@@ -137,7 +137,7 @@ CHAT_ARGUMENTS = (
     argument("--user", help="End-user id sent as `user`."),
     argument("-N", "--choices", type=int, help="Number of choices (n), shown side by side."),
     argument("--tools", help="Comma-separated kernel functions the model may call."),
-    argument("--tool-choice", help="auto, none, required, or a function name."),
+    argument("--tool-choice", help="auto (the default), none, required, or a function name."),
     argument("--auto-tools", action="store_true", help="Run tool calls without asking."),
     argument("--org", help="OpenAI-Organization for this request only."),
     argument("--project", help="OpenAI-Project for this request only."),

@@ -115,6 +115,8 @@ def run(magics: Any, args: Any, cell: str) -> None:
     target = chat.schema_target(magics, args)  # --schema: every item's answer parsed into the object
     if target is not None:
         options.json_schema = target.response_format()
+        options.schema_as_json_object = (magics.state.settings.resolved_base_url()
+                                         in magics.state.json_schema_refused)
     model = options.model or magics.state.settings.model
     system = _system_prompt(magics, args)
     previous = _previous(magics, args, len(items.elements))
@@ -203,16 +205,49 @@ def _run_with_progress(magics: Any, args: Any, payloads: Dict[int, Dict[str, Any
         interrupted = True
     progress = progress_of(result, indices, started)
     view.update(progress, force=True)
+    notices = _job_notices(magics.state, job, result, indices, options)
     if interrupted:
         line = summary_line(progress, args.out, "stopped")
         view.end(progress, line)
+        _say(notices)
         hint = f"; --resume sends the {len(result.todo())} left" if args.out else ""
         raise CellStopped(f"■ stopped — {result.done} of {len(result)} answers kept"
                           f"{' in ' + args.out if args.out else ''}{hint}")
     if result.stop_reason:
         view.end(progress, summary_line(progress, args.out, "stopped"))
+        _say(notices)
         raise UsageError(f"--map stopped: {result.stop_reason}")
     view.end(progress, summary_line(progress, args.out))
+    _say(notices)
+
+
+def _job_notices(state: Any, job: MapJob, result: MapResult, indices: List[int],
+                 options: Any) -> List[str]:
+    """Notices for the whole job, each said once: a refused json_schema (remembered for the
+    base URL) and a --max-tokens the server ran past."""
+    from ..core.other_servers import (
+        completion_tokens,
+        ignored_max_tokens_notice,
+        remember_schema_refused,
+    )
+
+    notices = [remember_schema_refused(state)] if job.schema_refused else []
+    if options.max_tokens:
+        returned = [completion_tokens(r.usage) for r in (result.results[i] for i in indices)
+                    if r is not None and r.ok]
+        over = [n for n in returned if n is not None and n > options.max_tokens]
+        if over:
+            answers = f" ({len(over)} of {len(returned)} answers)"
+            notices.append(ignored_max_tokens_notice(max(over), options.max_tokens,
+                                                     options.max_tokens_field, answers))
+    return notices
+
+
+def _say(notices: List[str]) -> None:
+    from ..render.chrome import notice_line
+
+    for notice in notices:
+        print(notice_line(notice))
 
 
 def batch_command(magics: Any, line: str) -> Any:

@@ -20,6 +20,8 @@ HELP = """Settings and status.
         %oai org ID | --clear     OpenAI-Organization for every later request
         %oai project ID | --clear OpenAI-Project for every later request
         %oai base-url URL | --clear
+        %oai base-url --audio URL | --clear   where %transcribe goes, when speech runs on a
+                                  server of its own (default: the base URL)
         %oai model NAME
         %oai context N | --clear  the server's context window in tokens (history is trimmed to fit)
         %oai models               list the models the server offers
@@ -47,10 +49,16 @@ def run(magics: Any, line: str) -> None:
         print(settings_commands.describe_change(state, "model"))
     elif command in ("org", "organization", "project", "base-url", "model"):
         field = {"org": "organization", "base-url": "base_url"}.get(command, command)
+        if command == "base-url" and rest[:1] == ["--audio"]:
+            field, rest = "audio_base_url", rest[1:]
         value = settings_commands.parse_value(command, rest)
         setattr(magics, field, value)
         print(settings_commands.describe_change(state, field))
-        warning = state.insecure_http_warning() if field == "base_url" else None
+        warning = None
+        if field == "base_url":
+            warning = state.insecure_http_warning()
+        elif field == "audio_base_url" and value:
+            warning = state.insecure_http_warning(state.settings.resolved_audio_base_url())
         if warning:
             print(warning)
     elif command == "context":

@@ -25,8 +25,10 @@ def status(
         ("organization", settings.resolved_organization() or "(none: the key's default)"),
         ("project", settings.resolved_project() or "(none: the key's default)"),
         ("base URL", settings.resolved_base_url()),
+        ("audio base URL", audio_base_url(settings)),
         ("model", settings.model),
         ("--max-tokens sent as", max_tokens_field(state, max_tokens_param)),
+        *schema_row(state),
         ("context window", describe_context(context_tokens).split(": ", 1)[1]),
     ]
     if state.practice_server is not None:
@@ -39,6 +41,20 @@ def status(
         rows.append(("last billed organization", headers["openai-organization"]))
     rows += rate_limit_rows(headers)
     return Table(["setting", "value"], rows, title="oai_magic status")
+
+
+def audio_base_url(settings: Any) -> str:
+    """Where %transcribe goes, and whether that is the chat server."""
+    if settings.audio_base_url:
+        return settings.resolved_audio_base_url()
+    return "the base URL (%oai base-url --audio URL for a separate speech server)"
+
+
+def schema_row(state: KernelState) -> List[tuple]:
+    """How --schema goes to this server, once it refused json_schema (else nothing to say)."""
+    if state.settings.resolved_base_url() not in state.json_schema_refused:
+        return []
+    return [("--schema sent as", "json_object with the schema (this server refused json_schema)")]
 
 
 def max_tokens_field(state: KernelState, configured: str) -> str:
@@ -105,6 +121,7 @@ def describe_change(state: KernelState, field: str) -> str:
         "organization": settings.resolved_organization(),
         "project": settings.resolved_project(),
         "base_url": settings.resolved_base_url(),
+        "audio_base_url": audio_base_url(settings),
         "model": settings.model,
     }[field]
     label = field.replace("_", " ")

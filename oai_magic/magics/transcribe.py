@@ -17,6 +17,7 @@ def run(magics: Any, line: str) -> None:
     """Every option checked and every source resolved before the first request."""
     from ..core import transcribe as transcribe_usecase
     from ..core.audio_sources import resolve_sources
+    from ..core.clients import audio_client
     from ..ui.transcript import TranscribeDisplay
 
     args = parse_line(magics.transcribe, line)
@@ -35,7 +36,8 @@ def run(magics: Any, line: str) -> None:
         rich=magics.rich_display(), streaming=options.stream, render_interval=magics.render_interval
     )
     try:
-        batch = transcribe_usecase.transcribe_all(magics.state, magics.client, sources, options, view)
+        batch = transcribe_usecase.transcribe_all(
+            magics.state, audio_client(magics.state), sources, options, view)
     finally:
         view.close()
     if args.out and len(sources) > 1:

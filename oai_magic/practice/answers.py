@@ -38,10 +38,12 @@ from .wire import (
 
 
 def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int,
-                   repeat_names: bool = False):
+                   repeat_names: bool = False, thinking: int = 0):
     """(serialized deltas, message content or None, tool_calls or None, finish, tokens) of one choice.
 
     ``repeat_names``: every tool-call chunk carries the id and the whole name again (llama.cpp).
+    ``thinking``: reasoning tokens spent first, out of the same token limit (as reasoning models
+    count them), so a small limit leaves an answer that is all reasoning.
     """
     planned = plan_tool_calls(body) if body.get("tools") else None
     if planned:
@@ -92,6 +94,8 @@ def _choice_deltas(body: dict, prompt: str, directives: dict, index: int, n: int
     max_tokens = body.get("max_completion_tokens")
     if max_tokens is None:
         max_tokens = body.get("max_tokens")
+    if max_tokens is not None and thinking:
+        max_tokens = max(0, max_tokens - thinking)
     pieces, finish = limit_pieces(pieces, body.get("stop"), max_tokens)
     deltas = ['{"content":' + json.dumps(p, ensure_ascii=False) + "}" for p in pieces]
     return deltas, "".join(pieces), None, finish, len(pieces)
@@ -156,9 +160,9 @@ def chat_reply(body, repeat_tool_call_names: bool = False,
                    if m.get("role") == "user"), "")
     prompt, directives = parse_directives(prompt)
     n = body.get("n") or 1
-    choices = [_choice_deltas(body, prompt, directives, i, n, repeat_tool_call_names)
-               for i in range(n)]
     thoughts = reasoning_pieces(body, prompt)
+    choices = [_choice_deltas(body, prompt, directives, i, n, repeat_tool_call_names, len(thoughts))
+               for i in range(n)]
     if thoughts:
         lead = ['{"reasoning_content":' + json.dumps(p, ensure_ascii=False) + "}" for p in thoughts]
         choices = [(lead + deltas, content, calls, finish, tokens)

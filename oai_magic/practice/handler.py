@@ -23,7 +23,13 @@ from urllib.parse import urlsplit
 
 from .answers import chat_reply
 from .audio import audio_reply, parse_multipart
-from .quirks import check_quirks, detail_reply, faster_whisper_audio, llamacpp_chat
+from .quirks import (
+    check_quirks,
+    detail_reply,
+    faster_whisper_audio,
+    llamacpp_chat,
+    speech_only_audio,
+)
 from .wire import Reply, RequestError, error_body, models_reply
 
 if TYPE_CHECKING:
@@ -178,6 +184,10 @@ class PracticeHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
     def _route(self, path: str, body: bytes, ctype: str, form: list) -> Reply:
+        if self._quirks == "speech-only":
+            if path != "/v1/audio/transcriptions" or self.command != "POST":
+                return detail_reply(404, "Not Found")
+            return speech_only_audio(form or parse_multipart(body, ctype), audio_reply)
         if path.startswith(("/v1/files", "/v1/batches")) and self._quirks is None:
             self.server.practice.check_key(self._request_headers.get("authorization", ""))
             reply = self.server.practice.batches.route(self.command, path, body, form)

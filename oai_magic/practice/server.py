@@ -173,8 +173,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--key", default=None,
                         help="require exactly this API key (default: any non-empty key)")
     parser.add_argument("--quirks", choices=QUIRKS, default=None,
-                        help="behave like another server: llamacpp (llama-cpp-python's server) "
-                             "or faster-whisper (faster-whisper-server)")
+                        help="behave like another server: llamacpp (llama-cpp-python's server), "
+                             "faster-whisper (faster-whisper-server) or speech-only (a speech "
+                             "server with one model and no other endpoint)")
     parser.add_argument("--rate-limit", metavar="N/SECONDS", default=None,
                         help="allow N chat requests per window of SECONDS (e.g. 60/2), with honest "
                              "x-ratelimit-* headers and a 429 past the limit")

@@ -214,13 +214,23 @@ def footer_parts(result: ChatResult) -> List[str]:
                         usage=usage, priced=bool(usage), cost=result.cost, after=after)
 
 
+def transcript_model_label(result: TranscriptResult) -> str:
+    """The served model where the server says it (speech servers may ignore ``model``), else
+    the requested one, marked so unless OpenAI's API (its headers) answered."""
+    if result.served_model and result.served_model != result.model:  # server text: cleaned
+        return f"{terminal_safe(result.served_model)} (asked for {result.model})"
+    if result.served_model or "openai-version" in result.headers:
+        return result.model
+    return f"{result.model} (requested)"
+
+
 def transcript_footer_parts(result: TranscriptResult, *, named: bool = True) -> List[str]:
     """A transcript's footer (:func:`usage_footer`): file (unless ``named`` already), model,
     task, language, length."""
     from ..core.costs import Tokens, transcription_usage
     from ..state import from_practice_server
 
-    subject = [result.filename if named else "", result.model]
+    subject = [result.filename if named else "", transcript_model_label(result)]
     if result.task == "translate":
         subject.append("translated to English")
     if result.language:

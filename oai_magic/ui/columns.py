@@ -33,7 +33,7 @@ from ..render.chrome import (
     write_terminal_closing,
 )
 from ..render.markdown import escape_html
-from ..render.reasoning import REASONING_REGION, LiveReasoning, reasoning_html
+from ..render.reasoning import REASONING_REGION, LiveReasoning, reasoning_html, reasoning_text
 from .notebook import RichView
 
 
@@ -123,6 +123,7 @@ class ColumnsView(RichView):
             label = choice_label(choice, index, self.n)
             if choice is not None and choice.reasoning:
                 html = reasoning_html(choice.reasoning) + html
+                text = f"{reasoning_text(choice.reasoning)}\n\n{text}"  # as one answer's form has
             cells.append((label, html))
             texts.append(f"{label}\n\n{text}".rstrip())
         for live in self.lives[shown:]:

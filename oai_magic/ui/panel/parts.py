@@ -228,6 +228,7 @@ class SideRequests(PanelLayout):
             widget.close()
 
     def _transcribe(self, source: Any) -> None:
+        from ...core.clients import audio_client
         from ...core.transcribe import (
             TranscribeOptions,
             account_transcription,
@@ -238,7 +239,7 @@ class SideRequests(PanelLayout):
 
         try:
             options = checked_options(TranscribeOptions(), default_model=self._audio_model())
-            result = transcribe_one(self.client, source, options)
+            result = transcribe_one(audio_client(self.state), source, options)
             self.state.remember_headers(result.headers)
             account_transcription(self.state, result)  # priced and counted like %transcribe
             current = self.input.value
