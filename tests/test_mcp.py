@@ -178,7 +178,8 @@ def test_names_fit_the_api_and_collisions_are_renamed_visibly(shared):
 
 
 def test_hostile_descriptions_and_results_are_data_with_the_key_masked(shared):
-    from oai_magic.ui.tool_cards import card_html
+    from oai_magic.render.chrome import terminal_safe
+    from oai_magic.ui.tool_cards import card_html, outcome_text
 
     shout = tool(shared, "mcp:many/shout")
     spec = json.dumps(shout.spec())
@@ -192,6 +193,9 @@ def test_hostile_descriptions_and_results_are_data_with_the_key_masked(shared):
                        shared.as_tools(shared.resolve(["mcp:many/shout"])))
     html = card_html({"function": {"name": "shout", "arguments": "{}"}}, outcome)
     assert "<img" not in html and "&lt;img" in html and TEST_KEY not in html
+    terminal = terminal_safe(outcome_text(outcome))  # what the terminal view prints
+    assert "\x1b" not in terminal and "\u202e" not in terminal and TEST_KEY not in terminal
+    assert TEST_KEY not in shared.call(hostile, {})
 
 
 # --- lifecycle ---------------------------------------------------------------------------
