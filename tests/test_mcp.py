@@ -108,6 +108,7 @@ def test_a_stdio_server_lists_its_tools_and_answers_a_call(shared):
     assert add.spec()["function"]["parameters"]["properties"].keys() == {"a", "b"}
     assert shared.call(add, {"a": 2, "b": 3}) == "5"  # its text and its structured content, once
     assert shared.status("every") == "running"
+    assert "add" in [t.name for t in shared.listed_tools("every").tools]
 
 
 def test_a_streamable_http_server_answers_with_its_headers_masked(http_server, tmp_path):
@@ -204,7 +205,8 @@ def test_hostile_descriptions_and_results_are_data_with_the_key_masked(shared):
 def test_a_server_starts_on_first_use_not_when_added(tmp_path):
     servers = servers_for(tmp_path)
     servers.add_stdio("every", sys.executable, [EVERYDAY])
-    assert servers.status("every") == "not started" and servers._thread is None
+    assert servers.status("every") == "not started" and servers.listed_tools("every") is None
+    assert servers._thread is None  # not even the MCP thread
     servers.close()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import importlib
 import os
 import threading
 from typing import Any, Callable, Dict, List, Optional
@@ -80,6 +81,7 @@ class Connection:
         self.deaths = 0
         self.last_error: Optional[str] = None
         self.auth_challenge: Optional[str] = None
+        self.last_listing: Optional[Listing] = None  # what tools/list said last, for listings
         self._guard = threading.Lock()
 
     def reset(self) -> None:
@@ -116,7 +118,9 @@ class Connection:
             cursor = page.get("nextCursor")
             if not cursor:
                 break
-        return tools_from_wire(self.spec.name, listed, key)
+        listing = tools_from_wire(self.spec.name, listed, key)
+        self.last_listing = listing
+        return listing
 
     async def call_tool(self, name: str, arguments: Dict[str, Any], key: Optional[str],
                         on_progress: Optional[Callable[..., None]] = None) -> str:
@@ -247,6 +251,7 @@ class Connection:
                 with self._guard:
                     self.client, self.last_error = client, None
                 ready.set_result(client)
+                asyncio.get_running_loop().run_in_executor(None, _import_result_validator)
                 assert self._stop_event is not None
                 await self._stop_event.wait()
         except BaseException as exc:  # noqa: BLE001 - reported on `ready`, or as a death
@@ -284,6 +289,13 @@ class Connection:
                    f"{self.log.tail(key)} (log: {self.log.path})"
         return (f"MCP server {name} at {masked_url(self.spec.url or '')} did not answer: "
                 f"{one_line(redact(_leaf(exc), key), 200)}")
+
+
+def _import_result_validator() -> None:
+    """The SDK imports jsonschema to check the first tool result; importing it now, beside the
+    model's request, keeps the seconds that takes on a busy machine out of the first call."""
+    with contextlib.suppress(ImportError):
+        importlib.import_module("jsonschema.validators")
 
 
 def _leaf(exc: BaseException) -> str:

@@ -145,6 +145,10 @@ class McpServers:
         connection = self._known(name)
         return self._wait(self._submit(connection.list_tools(self._key())), connection, "tools/list")
 
+    def listed_tools(self, name: str) -> Optional[Listing]:
+        """What the server listed last (None before its first use): a listing starts nothing."""
+        return self._known(name).last_listing
+
     def resolve(self, references: Sequence[str], taken: Sequence[str] = ()) -> Listing:
         """``["mcp:fs", "mcp:gh/search"]`` → the tools they name, each offered under a distinct
         API name (``taken``: the kernel functions' names), plus notes on renames and refusals.
