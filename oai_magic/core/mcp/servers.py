@@ -19,7 +19,6 @@ import asyncio
 import atexit
 import concurrent.futures
 import threading
-import weakref
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from ...errors import InputError
@@ -45,6 +44,7 @@ class McpServers:
         self._servers: Dict[str, Connection] = {}
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
+        self._closes_at_exit = False
 
     @property
     def timeout_s(self) -> float:
@@ -264,15 +264,14 @@ class McpServers:
 
 
 def _close_at_exit(servers: McpServers) -> None:
-    """Close at interpreter exit (a kernel shutdown or restart), without keeping it alive."""
-    ref = weakref.ref(servers)
+    """Close at interpreter exit (a kernel shutdown or restart), once per object.
 
-    def close() -> None:
-        alive = ref()
-        if alive is not None:
-            alive.close()
-
-    atexit.register(close)
+    A strong reference: servers dropped without ``close()`` (a session replaced) still have
+    their processes stopped when the kernel exits, not left to their stdin closing.
+    """
+    if not servers._closes_at_exit:
+        servers._closes_at_exit = True
+        atexit.register(servers.close)
 
 
 __all__ = ["McpServers", "McpServerError", "PendingCall"]
