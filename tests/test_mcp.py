@@ -465,6 +465,15 @@ def test_add_list_remove(tmp_path):
         servers.remove("a")
 
 
+def test_configured_servers_are_replaced_when_the_configuration_changes(tmp_path):
+    servers = servers_for(tmp_path)
+    servers.add_all(parse_config({"mcpServers": {"a": {"command": "one"}, "b": {"command": "two"}}}))
+    with pytest.raises(InputError, match="MCP servers a exist"):
+        servers.add_all(parse_config({"a": {"command": "three"}}))
+    servers.add_all(parse_config({"a": {"command": "three"}}), replace=True)
+    assert [line.split(" —")[0] for line in servers.describe()] == ["a (stdio): three", "b (stdio): two"]
+
+
 def test_a_schema_that_is_not_an_object_schema_is_refused_per_tool():
     from oai_magic.core.mcp.offer import tools_from_wire
 

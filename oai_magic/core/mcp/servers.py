@@ -88,15 +88,22 @@ class McpServers:
         self.add_all(specs, source=path)
         return [spec.name for spec in specs]
 
-    def add_all(self, specs: List[ServerSpec], source: str = "mcp_servers") -> None:
-        """Add several servers at once (``c.OAIMagics.mcp_servers``); none if one name is taken."""
+    def add_all(self, specs: List[ServerSpec], source: str = "mcp_servers", replace: bool = False
+                ) -> None:
+        """Add several servers at once; none if one name is taken, unless ``replace`` (the
+        configured ``c.OAIMagics.mcp_servers`` changed): a replaced server that runs is stopped,
+        one whose spec did not change is kept as it is."""
         require_sdk()
         with self._lock:
             taken = [s.name for s in specs if s.name in self._servers]
-            if taken:
+            if taken and not replace:
                 raise InputError(f"{source}: MCP servers {', '.join(taken)} exist; remove them first.")
+            old = [self._servers[s.name] for s in specs
+                   if s.name in self._servers and self._servers[s.name].spec != s]
             for spec in specs:
-                self._servers[spec.name] = Connection(spec, self._log_directory)
+                if spec.name not in self._servers or self._servers[spec.name].spec != spec:
+                    self._servers[spec.name] = Connection(spec, self._log_directory)
+        self._stop(old)
 
     def remove(self, name: str) -> None:
         """Stop (if running) and forget a server."""
