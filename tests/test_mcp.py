@@ -9,6 +9,7 @@ machine, so the shared ones start once per module.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -257,7 +258,7 @@ def test_a_call_longer_than_mcp_timeout_s_is_stopped_and_the_server_answers_afte
         servers.add_stdio("every", sys.executable, [EVERYDAY])
         slow, add = tool(servers, "mcp:every/slow"), tool(servers, "mcp:every/add")
         servers._timeout = 1.0
-        with pytest.raises(McpServerError, match=r"every/slow took longer than 1 s \(OAIMagics.mcp_timeout_s\)"):
+        with pytest.raises(McpServerError, match=r"every/slow: no answer within 1 s \(OAIMagics.mcp_timeout_s\)"):
             servers.call(slow, {"seconds": 60})
         assert servers.call(add, {"a": 1, "b": 2}) == "3"
     finally:
@@ -295,6 +296,18 @@ def test_a_server_that_fails_to_start_shows_the_tail_of_its_stderr(tmp_path):
     assert "\n" not in message and str(tmp_path / "broken.log") in message
     assert "boom: no token" in (tmp_path / "broken.log").read_text()  # ours, not the Jupyter log
     servers.close()
+
+
+def test_a_server_that_writes_junk_on_stdout_is_bounded_and_the_sdk_log_is_ours(tmp_path, capfd):
+    servers = servers_for(tmp_path, timeout_s=3)
+    junk = "import sys; print('hello, not JSON', flush=True); sys.stdin.read()"
+    servers.add_stdio("junk", sys.executable, ["-c", junk])
+    with pytest.raises(McpServerError, match=r"^junk tools/list: no answer within 3 s"):
+        servers.tools("junk")
+    servers.close()
+    assert "Traceback" not in capfd.readouterr().err  # not on the kernel's stderr, in a cell
+    sdk_log = Path(logging.getLogger("mcp").handlers[0].baseFilename)
+    assert "Failed to parse JSONRPC message" in sdk_log.read_text()
 
 
 def test_a_remote_server_that_wants_oauth_is_refused_in_one_line(tmp_path):

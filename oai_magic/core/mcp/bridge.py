@@ -60,7 +60,7 @@ class PendingCall:
             raise McpCallStopped(f"{self.what}: stopped.") from None
         except concurrent.futures.TimeoutError:
             self._future.cancel()
-            raise McpServerError(f"{self.what} took longer than {self._timeout_s:g} s "
+            raise McpServerError(f"{self.what}: no answer within {self._timeout_s:g} s "
                                  "(OAIMagics.mcp_timeout_s): stopped.") from None
         except KeyboardInterrupt:
             self._future.cancel()
@@ -165,7 +165,8 @@ class Connection:
             self.task = asyncio.ensure_future(self._own(ready, key))
             try:
                 return await asyncio.shield(ready)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError:  # the wait ran out, or the user stopped it
+                ready.cancel()  # nobody reads how the start ends now
                 await self.stop()
                 raise
 

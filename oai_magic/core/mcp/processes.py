@@ -47,6 +47,23 @@ def log_dir() -> Path:
     return path
 
 
+def sdk_log_to_file(directory: Optional[Path] = None) -> None:
+    """The SDK's own log lines (a server that prints junk on stdout, a kill that did not take)
+    go to ``sdk.log`` beside the servers' logs: on the kernel's stderr they would land in
+    whatever cell runs next, as red tracebacks. Done once, only if nobody configured it."""
+    import logging
+
+    logger = logging.getLogger("mcp")
+    if logger.handlers:
+        return
+    folder = directory or log_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handler = logging.FileHandler(folder / "sdk.log", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
 def launched(command: str, args: Tuple[str, ...]) -> Tuple[str, List[str]]:
     """(command, args) that start the server through the PID launcher (POSIX; elsewhere as is)."""
     if os.name != "posix":

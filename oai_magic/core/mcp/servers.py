@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import threading
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from ...errors import InputError
@@ -27,6 +29,7 @@ from . import require_sdk
 from .bridge import Connection, McpServerError, PendingCall
 from .config import ServerSpec, load_config, parse_server
 from .offer import Listing, McpTool, check_tool_count, offer, parse_reference
+from .processes import sdk_log_to_file
 
 CLOSE_GRACE_S = 2.0
 Number = Union[float, Callable[[], float]]
@@ -224,8 +227,12 @@ class McpServers:
         with self._lock:
             loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
         if loop is not None and thread is not None:
+            with contextlib.suppress(Exception):  # a loop already gone has nothing left to end
+                asyncio.run_coroutine_threadsafe(_cancel_the_rest(), loop).result(CLOSE_GRACE_S)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(CLOSE_GRACE_S)
+            if not thread.is_alive():
+                loop.close()
 
     def __enter__(self) -> McpServers:
         return self
@@ -262,12 +269,23 @@ class McpServers:
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
+                sdk_log_to_file(self._log_directory and Path(self._log_directory))
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=loop.run_forever, name="oai-mcp", daemon=True)
                 thread.start()
                 self._loop, self._thread = loop, thread
                 _close_at_exit(self)
             return self._loop
+
+
+async def _cancel_the_rest() -> None:
+    """Cancel what still runs on the MCP thread (HTTP sessions ending), so the loop closes
+    without "Task was destroyed but it is pending" on the kernel's stderr."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=CLOSE_GRACE_S / 4)
 
 
 def _close_at_exit(servers: McpServers) -> None:
