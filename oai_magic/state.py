@@ -144,6 +144,9 @@ class Settings:
     mcp_timeout_s: float = _setting(
         60.0, "The longest an MCP server may take to start or to answer one call; then the call "
         "is stopped and the model is told.")
+    mcp_servers: Dict[str, Any] = _setting(
+        dict, "MCP servers whose tools --tools mcp:NAME offers, in the mcpServers shape of Claude "
+        "Desktop, Cursor and VS Code: {'notes': {'command': 'python', 'args': ['server.py']}}.")
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:
