@@ -89,3 +89,11 @@ def test_stop_ends_a_slow_mcp_tool_and_the_exchange_is_recorded_as_stopped(serve
         assert s.mcp.call(s.mcp.resolve(["mcp:every/add"]).tools[0], {"a": 1, "b": 1}) == "2"
     finally:
         s.mcp.close()
+
+
+def test_without_the_sdk_every_mcp_use_is_one_line(shell, server, monkeypatch):
+    from oai_magic.core.mcp import MISSING
+
+    monkeypatch.setitem(sys.modules, "mcp", None)
+    for cell in ("%oai mcp list", "%oai mcp add x -- python", "%%chat --tools mcp:x\nhi"):
+        assert str(run(shell, cell, expect=UsageError)) == MISSING

@@ -10,6 +10,7 @@ from typing import Any, Dict, List
 
 from IPython.core.error import UsageError
 
+from ..core.mcp import require_sdk
 from ..core.tools import visible
 from ..render.table import Table
 
@@ -20,6 +21,7 @@ DESCRIPTION_CHARS = 200
 
 def run(session: Any, words: List[str]) -> Any:
     """One ``%oai mcp`` line: what to print or display."""
+    require_sdk()  # without the SDK, every %oai mcp command is the same one line
     if not words:
         return listing(session.mcp)
     command, rest = words[0], words[1:]

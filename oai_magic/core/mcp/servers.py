@@ -163,6 +163,7 @@ class McpServers:
         """``["mcp:fs", "mcp:gh/search"]`` → the tools they name, each offered under a distinct
         API name (``taken``: the kernel functions' names), plus notes on renames and refusals.
         An unknown server or tool is one line naming it; more than 128 tools is refused."""
+        require_sdk()
         wanted = [parse_reference(r) for r in references]
         for server, _ in wanted:
             self._known(server)
