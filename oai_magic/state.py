@@ -140,6 +140,30 @@ class Settings:
     log_max_blob_bytes: int = _setting(
         5_000_000, "Images and files sent with a prompt are kept in the log up to this size each; "
         "a larger one is noted by its size only.")
+    # issue 25: every byte and number read from outside is bounded (api/limits.py)
+    max_body_bytes: int = _setting(
+        32 * 1024 * 1024, "A whole (not streamed) response body longer than this, once "
+        "decompressed, ends the request with an error: gzip and deflate are decoded piece by "
+        "piece and stop here.")
+    max_stream_bytes: int = _setting(
+        512 * 1024 * 1024, "A streamed answer whose bytes, once decompressed, pass this ends "
+        "with an error (the part that arrived is kept).")
+    max_event_bytes: int = _setting(
+        8 * 1024 * 1024, "One streamed event (all its data: lines together) longer than this "
+        "ends the answer with an error (the part that arrived is kept).")
+    max_reasoning_chars: int = _setting(
+        4_000_000, "Reasoning longer than this ends the answer with an error (the part kept).")
+    max_tool_argument_chars: int = _setting(
+        1_000_000, "Tool-call arguments longer than this (all calls of an answer together) "
+        "end the answer with an error.")
+    max_batch_file_bytes: int = _setting(
+        64 * 1024 * 1024, "A batch output or error file longer than this, once decompressed, "
+        "is read up to there; the items after it are missing, with a notice.")
+    max_batch_file_lines: int = _setting(
+        100_000, "Most lines read from one batch output or error file.")
+    max_wait_s: float = _setting(
+        60.0, "Longest wait a server may ask for (retry-after, rate-limit resets); a request or "
+        "--map item whose server asks for more fails with that reason instead of waiting.")
     # issue 27
     mcp_timeout_s: float = _setting(
         60.0, "The longest an MCP server may take to start or to answer one call; then the call "

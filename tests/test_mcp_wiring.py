@@ -97,3 +97,14 @@ def test_without_the_sdk_every_mcp_use_is_one_line(shell, server, monkeypatch):
     monkeypatch.setitem(sys.modules, "mcp", None)
     for cell in ("%oai mcp list", "%oai mcp add x -- python", "%%chat --tools mcp:x\nhi"):
         assert str(run(shell, cell, expect=UsageError)) == MISSING
+
+
+def test_mcp_timeout_s_is_a_finite_number_above_zero():
+    import pytest
+
+    from oai_magic.errors import InputError
+
+    for wrong in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(InputError, match="OAIMagics.mcp_timeout_s must be a finite number > 0"):
+            Session(mcp_timeout_s=wrong)
+    assert Session(mcp_timeout_s=5).mcp.timeout_s == 5.0

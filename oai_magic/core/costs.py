@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Tuple
 
+from ..api.limits import finite_amount
 from ..errors import InputError
 
 PRICE_FIELDS = ("input", "cached_input", "output", "per_minute")  # per_minute: transcription
@@ -45,8 +46,9 @@ def validate_prices(prices: Any) -> Dict[str, Dict[str, float]]:
             if name not in PRICE_FIELDS:
                 raise InputError(f"OAIMagics.prices[{model!r}]: unknown price {name!r} "
                                  f"(use {', '.join(PRICE_FIELDS)})")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise InputError(f"OAIMagics.prices[{model!r}][{name!r}] must be a number >= 0")
+            if not finite_amount(value):
+                raise InputError(f"OAIMagics.prices[{model!r}][{name!r}] must be a number >= 0 "
+                                 f"(a finite price in USD per million tokens), got {value!r:.40}")
     return prices
 
 

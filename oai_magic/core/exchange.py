@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..api.accumulator import ChatAccumulator, MalformedChunk
+from ..api.limits import Limits
 from ..api.request import ChatOptions, apply_extra_fields, build_chat_payload
 from ..errors import APIError, BadRequestError, InputError, OAIError, StreamIncompleteError
 from ..state import KernelState, Message, StreamRedactor, content_images, redact
@@ -66,7 +67,8 @@ def send_request(
     )
     _gather_notices(state, result, messages, len(new_messages), overrides, dropped)
     view.begin(result.notices)
-    exchange = _Exchange(state, client, view, result, turn.cancellation, clock)
+    exchange = _Exchange(state, client, view, result, turn.cancellation, clock,
+                         max_choices=max(1, options.n or 1))
     failure: Optional[BaseException] = None
     try:
         try:
@@ -186,12 +188,13 @@ class _Exchange:
     """The stream of one request, fed into the accumulator and shown in the view as it comes."""
 
     def __init__(self, state: KernelState, client: Any, view: View, result: ChatResult,
-                 cancellation: Optional[Cancellation], clock: Callable[[], float]) -> None:
+                 cancellation: Optional[Cancellation], clock: Callable[[], float],
+                 max_choices: int = 1) -> None:
         self.state, self.client, self.view, self.result = state, client, view, result
         self.cancellation, self.clock = cancellation, clock
         self.key = state.settings.resolved_key()
-        self.max_answer_chars = state.settings.max_answer_chars
-        self.accumulator = ChatAccumulator(new_redactor=lambda: StreamRedactor(self.key))
+        self.accumulator = ChatAccumulator(new_redactor=lambda: StreamRedactor(self.key),
+                                           limits=Limits.of(state.settings), max_choices=max_choices)
         self.started = clock()
         self._calls_shown: Dict[int, Tuple[Tuple[int, int, int], ...]] = {}
         self.options: Optional[ChatOptions] = None  # the last request's (after any fallback)
@@ -248,7 +251,7 @@ class _Exchange:
         return deltas
 
     def _after(self) -> None:
-        _check_size(self.accumulator, self.max_answer_chars)
+        self.accumulator.check_limits()
         self._show_tool_calls()
 
     def _show_tool_calls(self) -> None:
@@ -330,21 +333,14 @@ def _show_reasoning(view: View, accumulator: ChatAccumulator, key: Optional[str]
         view.reasoning(index, redact(text, key))
 
 
-def _check_size(accumulator: ChatAccumulator, max_answer_chars: int) -> None:
-    """End an answer that grows past the cap: a hostile server could fill the kernel's memory."""
-    if accumulator.content_chars > max_answer_chars:
-        raise APIError(
-            f"the answer passed {max_answer_chars:,} characters and was cut there "
-            "(OAIMagics.max_answer_chars sets the limit)"
-        )
-
-
 def _fold(accumulator: ChatAccumulator, result: ChatResult, key: Optional[str] = None) -> None:
     result.choices = [Choice.from_state(c, key) for c in accumulator.ordered()]
     if accumulator.model:
         result.model = accumulator.model
     result.usage = accumulator.usage
     result.service_tier = accumulator.service_tier
+    if accumulator.usage_notice and accumulator.usage_notice not in result.notices:
+        result.notices.append(accumulator.usage_notice)
     if result.choices:
         first = result.choices[0]
         result.text = first.text or (first.refusal or "")

@@ -29,7 +29,7 @@ from traitlets import (
     validate,
 )
 
-from ..core.session import Session, check_setting, session_of
+from ..core.session import BUDGET_SETTINGS, LIMIT_SETTINGS, Session, check_setting, session_of
 from ..state import Settings, configurable_settings, setting_types
 from . import chat as chat_family
 from . import chat_help
@@ -101,7 +101,7 @@ class OAIMagics(Magics):
         """The session's settings: what every family reads (the traits write into them)."""
         return self.state.settings
 
-    @validate("extra_body", "prices")
+    @validate("extra_body", "prices", *BUDGET_SETTINGS, *LIMIT_SETTINGS)
     def _check_setting(self, proposal: Any) -> Any:
         """Refused values fail at %config, in one line, rather than at the next request."""
         from ..errors import InputError

@@ -177,6 +177,8 @@ def batch_command(magics: Any, line: str) -> Any:
         Run(lambda sink: wait_for_batch(job, sink)).play(view)
         return None
     result = job.results()
+    if result.stop_reason:
+        print(f"{job.id}: {result.stop_reason}")
     if result.missing:
         print(f"{job.id} {job.status}: {len(result.missing)} of {len(result)} items have no "
               f"answer: {result.missing[:20]}{' …' if len(result.missing) > 20 else ''}")

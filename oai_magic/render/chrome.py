@@ -295,7 +295,7 @@ def _billing_parts(result: ChatResult) -> List[str]:
 def pretty_json(text: str) -> Optional[str]:
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, a number past 4,300 digits, deep nesting
         return None
 
 
