@@ -78,7 +78,7 @@ def check_setting(name: str, value: Any) -> Any:
     if name == "mcp_servers":
         from .mcp.config import parse_config
 
-        parse_config(value, "OAIMagics.mcp_servers")
+        parse_config(value, "OAIMagics.mcp_servers")  # one line per problem, before any change
         return dict(value)
     return value
 
@@ -161,25 +161,19 @@ class Session(KernelState):
         super()._start_session(settings)
         self._open_runs: Dict[str, Run] = {}  # conversation -> its run that may still be going
         self._mcp: Any = None
-        self._mcp_configured: Dict[str, Any] = {}  # the OAIMagics.mcp_servers last applied
 
     @property
     def mcp(self) -> Any:
-        """The session's MCP servers (``core.mcp.McpServers``): ``add_stdio``, ``add_http``,
-        ``load``, ``remove``, ``describe``; ``tools=["mcp:NAME"]`` offers their tools.
-        Made on first use with ``OAIMagics.mcp_servers``; nothing starts before a tool is used."""
-        from .mcp.config import parse_config
+        """The session's MCP servers (``core.mcp.McpServers``: ``add_stdio``, ``add_http``, ``load``,
+        ``remove``, ``describe``), with ``OAIMagics.mcp_servers``; nothing starts before a tool
+        is used (``tools=["mcp:NAME"]``)."""
         from .mcp.servers import McpServers
 
         with self.lock:
             if self._mcp is None:
                 self._mcp = McpServers(timeout_s=lambda: self.settings.mcp_timeout_s,
                                        key=lambda: self.settings.resolved_key())
-            configured = self.settings.mcp_servers
-            if configured != self._mcp_configured:  # %config or configure() changed it
-                self._mcp.add_all(parse_config(configured, "OAIMagics.mcp_servers"),
-                                  "OAIMagics.mcp_servers", replace=True)
-                self._mcp_configured = dict(configured)
+            self._mcp.configure(self.settings.mcp_servers)  # %config may have changed it
             return self._mcp
 
     def __repr__(self) -> str:

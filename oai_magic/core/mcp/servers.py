@@ -27,7 +27,7 @@ from ...errors import InputError
 from ..tools import visible
 from . import require_sdk
 from .bridge import Connection, McpServerError, PendingCall
-from .config import ServerSpec, load_config, parse_server
+from .config import ServerSpec, load_config, parse_config, parse_server
 from .offer import Listing, McpTool, check_tool_count, offer, parse_reference
 from .processes import sdk_log_to_file
 
@@ -48,6 +48,7 @@ class McpServers:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
         self._closes_at_exit = False
+        self._configured: Dict[str, Any] = {}  # the OAIMagics.mcp_servers last applied
 
     @property
     def timeout_s(self) -> float:
@@ -107,6 +108,15 @@ class McpServers:
                 if spec.name not in self._servers or self._servers[spec.name].spec != spec:
                     self._servers[spec.name] = Connection(spec, self._log_directory)
         self._stop(old)
+
+    def configure(self, servers: Dict[str, Any]) -> None:
+        """Apply ``c.OAIMagics.mcp_servers`` (the mcpServers shape) when it changed since the
+        last time: its servers are added, or replace those of the same name."""
+        if servers == self._configured:
+            return
+        self.add_all(parse_config(servers, "OAIMagics.mcp_servers"), "OAIMagics.mcp_servers",
+                     replace=True)
+        self._configured = dict(servers)
 
     def remove(self, name: str) -> None:
         """Stop (if running) and forget a server."""
