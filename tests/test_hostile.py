@@ -990,7 +990,7 @@ def test_a_flood_grows_the_peak_by_under_200_mb_and_ends_with_one_line(
 @pytest.fixture
 def limits(magics):
     """Set OAIMagics limits for one test, as %config would; the defaults come back after."""
-    from oai_magic.magics import LIMIT_TRAITS
+    from oai_magic.core.session import LIMIT_SETTINGS as LIMIT_TRAITS
 
     before = {name: getattr(magics, name) for name in LIMIT_TRAITS}
 

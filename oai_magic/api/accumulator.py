@@ -120,22 +120,28 @@ class ChatAccumulator:
         return state
 
     def add(self, chunk: Any) -> List[Tuple[int, str]]:
+        # Called once per streamed event (20,000 for a long answer): every check stays, with
+        # each field read once into a local.
         if not isinstance(chunk, dict):
             raise MalformedChunk(f"a JSON {type(chunk).__name__} instead of an object")
+        get = chunk.get
+        model = get("model")
         # ``id`` and ``system_fingerprint`` are not kept, but a chunk whose fields have the
         # wrong type is not a chat completion's.
-        for name in ("model", "id", "system_fingerprint"):
-            value = chunk.get(name)
+        fields = (("model", model), ("id", get("id")), ("system_fingerprint", get("system_fingerprint")))
+        for name, value in fields:
             if value is not None and not isinstance(value, str):
                 raise MalformedChunk(f"{name} is not text")
-        if chunk.get("model"):
-            self.model = chunk["model"]
-        if isinstance(chunk.get("service_tier"), str):
-            self.service_tier = chunk["service_tier"]
-        if chunk.get("usage"):
-            self.usage, notice = checked_usage(chunk["usage"])
+        if model:
+            self.model = model
+        tier = get("service_tier")
+        if isinstance(tier, str):
+            self.service_tier = tier
+        usage = get("usage")
+        if usage:
+            self.usage, notice = checked_usage(usage)
             self.usage_notice = notice or self.usage_notice
-        choices = chunk.get("choices") or ()
+        choices = get("choices") or ()
         if not isinstance(choices, (list, tuple)):
             raise MalformedChunk("choices is not a list")
         deltas: List[Tuple[int, str]] = []
@@ -144,43 +150,47 @@ class ChatAccumulator:
             if not isinstance(raw, dict):
                 raise MalformedChunk("a choice that is not an object")
             index = raw.get("index", 0)
-            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 128:
+            if index.__class__ is not int and (not isinstance(index, int) or isinstance(index, bool)):
+                raise MalformedChunk("a choice whose index is not a small integer")
+            if index < 0:
                 raise MalformedChunk("a choice whose index is not a small integer")
             if index >= self.max_choices:
                 asked = f"{self.max_choices} {'was' if self.max_choices == 1 else 'were'} asked for"
                 raise LimitReached(f"the server sent choice {index + 1} but {asked}; the answer "
                                    "was cut there (never more choices than -N asks)")
-            state = self.choice(index)
+            state = self.choices.get(index) or self.choice(index)
             piece = raw.get("delta")
             if piece is None:
                 piece = raw.get("message") or {}
             if not isinstance(piece, dict):
                 raise MalformedChunk("a delta that is not an object")
-            for name in ("role", "content", "refusal"):
-                value = piece.get(name)
+            part = piece.get
+            content, refusal = part("content"), part("refusal")
+            for name, value in (("role", part("role")), ("content", content), ("refusal", refusal)):
                 if value is not None and not isinstance(value, str):
                     raise MalformedChunk(f"{name} that is a {type(value).__name__}, not text")
-            thought = piece.get("reasoning_content") or piece.get("reasoning")
-            if isinstance(thought, str) and thought:
+            thought = part("reasoning_content") or part("reasoning")
+            if thought and isinstance(thought, str):
                 self.reasoning_chars += len(thought)
                 state.reasoning_parts.append(thought)
                 self.reasoning_deltas.append((index, thought))
-            content = piece.get("content")
             if content:
                 self._add_content(index, content, deltas)
-            if piece.get("refusal"):
-                self.content_chars += len(piece["refusal"])
-                state.refusal_parts.append(piece["refusal"])
-            tool_calls = piece.get("tool_calls") or ()
-            if not isinstance(tool_calls, (list, tuple)):
-                raise MalformedChunk("tool_calls is not a list")
-            for fragment in tool_calls:
-                self.tool_argument_chars += _merge_tool_call(state.tool_calls, fragment)
+            if refusal:
+                self.content_chars += len(refusal)
+                state.refusal_parts.append(refusal)
+            tool_calls = part("tool_calls")
+            if tool_calls:
+                if not isinstance(tool_calls, (list, tuple)):
+                    raise MalformedChunk("tool_calls is not a list")
+                for fragment in tool_calls:
+                    self.tool_argument_chars += _merge_tool_call(state.tool_calls, fragment)
             finish = raw.get("finish_reason")
-            if finish is not None and not isinstance(finish, str):
-                raise MalformedChunk("finish_reason is not text")
-            if finish:
-                state.finish_reason = finish
+            if finish is not None:
+                if not isinstance(finish, str):
+                    raise MalformedChunk("finish_reason is not text")
+                if finish:
+                    state.finish_reason = finish
         return deltas
 
     def _add_content(self, index: int, content: str, deltas: List[Tuple[int, str]]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import http.client
+import re
 import zlib
 from typing import Any, Iterator, List, Optional
 
@@ -127,11 +128,11 @@ def body_pieces(response: requests.Response, limit: int, setting: str,
             f"the connection broke while reading {what}: the server sent a chunk size that "
             "cannot be read (malformed chunked encoding)", request_id=request_id) from None
     except _BROKEN as exc:
-        raise APIConnectionError(f"the connection broke while reading {what} ({_reason(exc)})",
+        raise APIConnectionError(f"the connection broke while reading {what} ({short_reason(exc)})",
                                  request_id=request_id) from None
     except Exception as exc:  # urllib3 errors that requests does not wrap on raw reads
         if type(exc).__module__.startswith("urllib3"):
-            raise APIConnectionError(f"the connection broke while reading {what} ({_reason(exc)})",
+            raise APIConnectionError(f"the connection broke while reading {what} ({short_reason(exc)})",
                                      request_id=request_id) from None
         raise
 
@@ -175,10 +176,16 @@ def body_lines(response: requests.Response, max_bytes: int, max_lines: int, sett
         response.close()
 
 
-def _reason(exc: BaseException) -> str:
-    from .responses import short_reason
-
-    return short_reason(exc)
+def short_reason(exc: BaseException) -> str:
+    """The cause of a network error in a few words (an errno line, "timed out"...), not its repr."""
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
+    if match:
+        return match.group(0).strip()
+    for phrase in ("Connection broken", "Connection reset", "Read timed out", "timed out"):
+        if phrase.lower() in text.lower():
+            return phrase.lower()
+    return type(exc).__name__
 
 
 def accept_encoding(headers: Any) -> None:

@@ -30,7 +30,7 @@ from ..errors import (
     is_validation_failure,
 )
 from ..state import Settings, redact
-from .body import accept_encoding, body_lines
+from .body import accept_encoding, body_lines, short_reason
 from .limits import Limits, WaitTooLong, checked_wait
 from .responses import (
     APIResponse,
@@ -38,7 +38,6 @@ from .responses import (
     error_body,
     error_from_response,
     redirect_error,
-    short_reason,
 )
 
 CONNECT_TIMEOUT = 5.0

@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import re
 from typing import Any, Dict, Iterator, Optional
 
 import requests
 
 from ..errors import APIError, server_message, status_error_class
+from ..redaction import json_needs_redaction
 from ..state import PRACTICE_HEADER, redact, redact_data
 from .body import body_pieces, read_body
 from .limits import Limits
@@ -92,6 +92,7 @@ class StreamResponse:
         self._events = EventStream(
             body_pieces(response, limits.stream_bytes, "max_stream_bytes", "the stream", "answer"),
             redact=lambda data: redact_data(data, key),
+            needs_redaction=lambda raw: json_needs_redaction(raw, key),
             max_line_bytes=limits.line_bytes,
             max_event_bytes=limits.event_bytes,
         )
@@ -130,18 +131,6 @@ class StreamResponse:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def short_reason(exc: BaseException) -> str:
-    """The cause of a network error in a few words (an errno line, "timed out"...), not its repr."""
-    text = str(exc)
-    match = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
-    if match:
-        return match.group(0).strip()
-    for phrase in ("Connection broken", "Connection reset", "Read timed out", "timed out"):
-        if phrase.lower() in text.lower():
-            return phrase.lower()
-    return type(exc).__name__
 
 
 def redirect_error(response: requests.Response, key: Optional[str]) -> APIError:

@@ -4,7 +4,7 @@ Configure in ``ipython_config.py`` or with ``%config``::
 
     c.OAIMagics.model = "gpt-4o-mini"
     c.OAIMagics.base_url = "http://127.0.0.1:8765/v1"
-    c.OAIMagics.render_interval = 0.05
+    c.OAIMagics.render_interval = 0.016
 
 Each magic method parses nothing itself: ``arguments`` declares the options, and the family's
 module (``oai``, ``chat``, ``transcribe``, ``map_command``) parses, validates everything, then

@@ -23,6 +23,7 @@ from ..render.chrome import (
     warnings_only,
     write_terminal_closing,
 )
+from ..render.frames import FRAME_S
 from ..render.reasoning import (
     REASONING_REGION,
     DimReasoning,
@@ -41,7 +42,7 @@ class RichView(View):
         plain: bool = False,
         footer: bool = True,
         json_mode: bool = False,
-        render_interval: float = 0.05,
+        render_interval: float = FRAME_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.plain, self.footer, self.json_mode = plain, footer, json_mode

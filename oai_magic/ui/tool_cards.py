@@ -2,7 +2,7 @@
 
 Notebook: every request's text streams through the same bounded-cost LiveMarkdown as a single
 answer; each tool call is a small card (name, arguments pretty-printed once they parse,
-then the result or what went wrong) redrawn at most once per ``render_interval`` while its
+then the result or what went wrong) redrawn within a frame (``render/frames.py``) while its
 arguments stream. At the end the whole exchange is replaced by ONE block, as a single answer
 is, so the saved notebook holds it once. A tool's printed output is captured into its card.
 Terminal: text as it comes, each call once complete, then its result, one line each.
@@ -31,9 +31,10 @@ from ..render.chrome import (
     warnings_only,
     write_terminal_closing,
 )
+from ..render.frames import SHOWN, FramePacer
 from ..render.markdown import escape_html
 from ..render.reasoning import REASONING_REGION, DimReasoning, LiveReasoning, reasoning_html
-from ..render.surface import LiveRegion, Throttle
+from ..render.surface import LiveRegion
 from .notebook import RichView
 
 SHOWN_RESULT_CHARS = 1500
@@ -115,23 +116,32 @@ def outcome_summary(outcome: ToolOutcome) -> str:
 
 
 class _Card:
-    """One call's card: a region of the live surface, redrawn at most once per interval."""
+    """One call's card: a region of the live surface, redrawn within a frame (``interval``)."""
 
     def __init__(self, surface: Any, region: str, interval: float, clock: Callable[[], float]) -> None:
         surface.add_region(region, "<div></div>", parent="x")
         self.view = LiveRegion(surface, region)
-        self.throttle = Throttle(interval, clock)
+        self.pacer = FramePacer(self._draw, frame_s=interval, clock=clock)
         self.call: Dict[str, Any] = {}
         self.outcome: Optional[ToolOutcome] = None
 
     def show(self, call: Dict[str, Any], *, force: bool = False) -> None:
-        self.call = call
-        if self.throttle.due(force=force):
-            self.view.show(card_html(call, self.outcome))
+        with self.pacer.lock:
+            self.call = call
+            if force:
+                self.pacer.force()
+            else:
+                self.pacer.changed()
 
     def done(self, outcome: ToolOutcome) -> None:
-        self.outcome = outcome
-        self.view.show(card_html(self.call, outcome))
+        with self.pacer.lock:
+            self.outcome = outcome
+            self.pacer.force()
+            self.pacer.stop()
+
+    def _draw(self) -> str:
+        self.view.show(card_html(self.call, self.outcome))
+        return SHOWN
 
 
 class NotebookToolView(RichView):
