@@ -10,13 +10,16 @@ cancelled or expired batch are kept, and the items with no line are listed as mi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any, Callable, Dict, List, Optional
+from urllib.parse import urlsplit
 
 from ..api.limits import LimitReached
 from ..errors import InputError
 from ..state import KernelState, redact
+from . import durable
 from .mapping import ItemResult, MapResult, item_from_completion
 
 ENDPOINT = "/v1/chat/completions"
@@ -229,8 +232,6 @@ def submit(state: KernelState, client: Any, payloads: Dict[int, Dict[str, Any]],
     job.refresh()
     with state.lock:
         state.batches[job.id] = job
-    from .durable import log_batch
-
     log_batch(state, job)
     return job
 
@@ -248,8 +249,6 @@ def job_for(state: KernelState, client: Any, batch_id: Optional[str]) -> BatchJo
     from the id alone after a kernel restart."""
     if batch_id is None:
         if not state.batches:
-            from .durable import logged_batch
-
             job = logged_batch(state, client)  # this notebook's last, from before a restart
             if job is None:
                 raise InputError("%chat batch: no batch in this session or in this notebook's "
@@ -267,3 +266,32 @@ def job_for(state: KernelState, client: Any, batch_id: Optional[str]) -> BatchJo
     with state.lock:
         state.batches[batch_id] = job
     return job
+
+
+def log_batch(state: Any, job: Any) -> None:
+    """A batch job as sent, so ``%chat batch status`` finds it after a restart."""
+    with contextlib.suppress(Exception):
+        durable.log_of(state).log_batch(job.ids, job.count, model=job.model,
+                                server_host=urlsplit(state.settings.resolved_base_url()).hostname,
+                                organization=job.organization, project=job.project,
+                                labels=job.index, status=job.status)
+
+
+def logged_batch(state: Any, client: Any) -> Any:
+    """This notebook's last batch job, rebuilt from the log (None: the log has none)."""
+    try:
+        found = durable.log_of(state).last_batch()
+    except Exception:
+        return None
+    if not found:
+        return None
+    from .costs import ledger_of
+
+    job = BatchJob(client, found["batch_ids"], found["count"], model=found["model"],
+                   index=found["labels"], organization=found["organization"],
+                   project=found["project"], prices=state.prices, ledger=ledger_of(state))
+    job.refresh()
+    with state.lock:
+        state.batches[job.id] = job
+    return job
+

@@ -18,6 +18,27 @@ from urllib.parse import urlsplit
 from .events import View
 
 
+class LoggedSession:
+    """What a Session adds for the log: ``log``, ``resume``, and a fresh log per kernel."""
+
+    def _start_session(self, settings: Any) -> None:
+        super()._start_session(settings)  # type: ignore[misc]
+        self.durable_log: Any = None  # (log_path, store.Log), opened on first use
+        self.cell_turns: Dict[str, Any] = {}  # conversation -> (cell id, row) of its last turn
+        self.cell_id: Optional[str] = None  # the cell being run (the pre_run_cell hook sets it)
+
+    @property
+    def log(self) -> Any:
+        """The durable log (``store.Log``) for the current ``log_path``, opened on first use."""
+        return log_of(self)
+
+    def resume(self, conversation: Optional[str] = None, all_notebooks: bool = False,
+               notebook: Optional[str] = None) -> List[Any]:
+        """Bring back this notebook's conversations (or one, another notebook's, every
+        notebook's) as the last kernel left them; returns the ``store.Resumed`` taken."""
+        return resume(self, conversation, all_notebooks, notebook)
+
+
 def log_of(state: Any) -> Any:
     """The session's ``Log`` for its current ``log_path`` (made on first use)."""
     path = state.settings.log_path
@@ -300,8 +321,8 @@ def provenance(result: Any) -> Dict[str, Any]:
     """``metadata["oai_magic"]`` of an answer's final display: how it was made, never the key
     (model, request id and usage were redacted as they arrived)."""
     import datetime
+    import sys
 
-    from .. import __version__
     from ..settings import from_practice_server
 
     usage = getattr(result, "usage", None)
@@ -314,73 +335,6 @@ def provenance(result: Any) -> Dict[str, Any]:
         "finish_reason": getattr(result, "finish_reason", None),
         "partial": bool(getattr(result, "partial", False)),
         "practice": from_practice_server(getattr(result, "headers", None) or {}),
-        "version": __version__,
+        "version": getattr(sys.modules.get(__name__.split(".")[0]), "__version__", None),
     }}
 
-
-def log_batch(state: Any, job: Any) -> None:
-    """A batch job as sent, so ``%chat batch status`` finds it after a restart."""
-    with contextlib.suppress(Exception):
-        log_of(state).log_batch(job.ids, job.count, model=job.model,
-                                server_host=urlsplit(state.settings.resolved_base_url()).hostname,
-                                organization=job.organization, project=job.project,
-                                labels=job.index, status=job.status)
-
-
-def logged_batch(state: Any, client: Any) -> Any:
-    """This notebook's last batch job, rebuilt from the log (None: the log has none)."""
-    try:
-        found = log_of(state).last_batch()
-    except Exception:
-        return None
-    if not found:
-        return None
-    from .batch import BatchJob
-    from .costs import ledger_of
-
-    job = BatchJob(client, found["batch_ids"], found["count"], model=found["model"],
-                   index=found["labels"], organization=found["organization"],
-                   project=found["project"], prices=state.prices, ledger=ledger_of(state))
-    job.refresh()
-    with state.lock:
-        state.batches[job.id] = job
-    return job
-
-
-def map_fingerprint(template: str, model: Optional[str], system: Optional[str],
-                    elements: List[Any]) -> str:
-    """What a ``--map`` job asks, as one id: the same cell over the same items, the same id."""
-    from ..store import fingerprint
-
-    return fingerprint(template, model, system, [repr(element) for element in elements])
-
-
-def log_map_items(state: Any, plan: Any, target: str, asked: str) -> None:
-    """Each item of ``plan`` is logged as it finishes (``--resume`` after a crash reads them)."""
-    try:
-        log = log_of(state)
-        job = log.start_map(target, asked, len(plan.result), model=plan.model,
-                            cell_id=getattr(state, "cell_id", None))
-    except Exception:
-        return
-    if job is not None:
-        plan.on_item = lambda item: log.record_map_item(job, item.to_dict())
-
-
-def logged_map_result(state: Any, target: str, asked: str, listed: Any) -> Any:
-    """``--resume`` when OUT is gone (a crash, a restart): the MapResult of the same job's
-    finished items, from the log; only the rest is sent."""
-    from ..errors import InputError
-    from .mapping import ItemResult, MapResult
-
-    done = log_of(state).finished_map_items(target, asked)
-    if not done:
-        raise InputError(f"--resume: {target} does not exist, and the log has no finished item of "
-                         "this job (the same cell over the same items): run without --resume.")
-    result = MapResult(len(listed.elements), index=listed.index,
-                       series_factory=listed.series_factory)
-    for index, item in done.items():
-        if 0 <= index < len(result):
-            result.results[index] = ItemResult.from_dict(item)
-    result.model = next((r.model for r in result if r is not None and r.model), None)
-    return result

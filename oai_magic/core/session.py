@@ -38,6 +38,7 @@ from ..state import (
     setting_default,
     setting_types,
 )
+from .durable import LoggedSession, log_operation
 
 if TYPE_CHECKING:  # imported on first use: %load_ext makes the kernel's session, nothing more
     from .runs import Run
@@ -75,6 +76,11 @@ def check_setting(name: str, value: Any) -> Any:
         return validate_prices(value)
     if name in BUDGET_SETTINGS or name in LIMIT_SETTINGS:
         _check_amount(name, value)
+    if name == "mcp_servers":
+        from .mcp.config import parse_config
+
+        parse_config(value, "OAIMagics.mcp_servers")  # one line per problem, before any change
+        return dict(value)
     return value
 
 
@@ -82,7 +88,8 @@ def check_setting(name: str, value: Any) -> Any:
 BUDGET_SETTINGS = ("session_budget_usd", "session_budget_tokens", "daily_budget_usd")
 LIMIT_SETTINGS = ("max_answer_chars", "max_line_bytes", "max_body_bytes", "max_stream_bytes",
                   "max_event_bytes", "max_reasoning_chars", "max_tool_argument_chars",
-                  "max_batch_file_bytes", "max_batch_file_lines", "max_wait_s")
+                  "max_batch_file_bytes", "max_batch_file_lines", "max_wait_s",
+                  "mcp_timeout_s")  # issue 27
 
 
 def _check_amount(name: str, value: Any) -> None:
@@ -122,7 +129,7 @@ def _kind_text(kind: Any) -> str:
     return "None" if kind is type(None) else getattr(get_origin(kind) or kind, "__name__", str(kind))
 
 
-class Session(KernelState):
+class Session(LoggedSession, KernelState):
     """Settings, client, conversations, usage, tools and the practice server of one session.
 
     ``Session(api_key=..., base_url=..., model=..., organization=..., project=...)``; any other
@@ -149,10 +156,26 @@ class Session(KernelState):
             self.settings.api_key = Secret(api_key)
 
     def _start_session(self, settings: Optional[Settings]) -> None:
+        previous = getattr(self, "_mcp", None)  # a reset stops the servers the session started
+        if previous is not None:
+            previous.close()
         super()._start_session(settings)
         self._open_runs: Dict[str, Run] = {}  # conversation -> its run that may still be going
-        self.durable_log: Any = None  # (log_path, store.Log), opened on first use (core/durable.py)
-        self.cell_turns: Dict[str, Any] = {}  # conversation -> (cell id, row) of its last turn
+        self._mcp: Any = None
+
+    @property
+    def mcp(self) -> Any:
+        """The session's MCP servers (``core.mcp.McpServers``: ``add_stdio``, ``add_http``, ``load``,
+        ``remove``, ``describe``), with ``OAIMagics.mcp_servers``; nothing starts before a tool
+        is used (``tools=["mcp:NAME"]``)."""
+        from .mcp.servers import McpServers
+
+        with self.lock:
+            if self._mcp is None:
+                self._mcp = McpServers(timeout_s=lambda: self.settings.mcp_timeout_s,
+                                       key=lambda: self.settings.resolved_key())
+            self._mcp.configure(self.settings.mcp_servers)  # %config may have changed it
+            return self._mcp
 
     def __repr__(self) -> str:
         return super().__repr__().replace("<KernelState", "<Session", 1)
@@ -314,8 +337,6 @@ class Session(KernelState):
         with self.lock:
             thread = self.conversation(conversation)
             thread.messages, thread.system = messages, system
-        from .durable import log_operation
-
         log_operation(self, conversation, "load", snapshot=thread)
         self.notify("conversation", {"name": conversation, "command": "load"})
 
@@ -331,21 +352,6 @@ class Session(KernelState):
         from .practice_control import stop_practice
 
         return stop_practice(self)
-
-    @property
-    def log(self) -> Any:
-        """The durable log (``store.Log``) for the current ``log_path``, opened on first use."""
-        from .durable import log_of
-
-        return log_of(self)
-
-    def resume(self, conversation: Optional[str] = None, all_notebooks: bool = False,
-               notebook: Optional[str] = None) -> list:
-        """Bring back this notebook's conversations (or one, another notebook's, every
-        notebook's) as the last kernel left them; returns the ``store.Resumed`` taken."""
-        from .durable import resume
-
-        return resume(self, conversation, all_notebooks, notebook)
 
     def usage(self) -> Any:
         """The session's totals, as ``%oai usage`` shows them (a ``costs.UsageLedger``)."""

@@ -101,6 +101,7 @@ class TurnOptions:
     confirm: Optional[Confirm] = None  # asked before each tool call; None runs them
     max_rounds: int = 5
     max_calls_per_round: int = 8
+    tool_notes: List[str] = field(default_factory=list)  # MCP tools renamed or refused
     cell_id: Optional[str] = None  # the notebook cell that asked (issue 24: cell-owned turns)
     replace_last: bool = False  # that cell made the conversation's last turn: this one replaces it
 

@@ -110,7 +110,7 @@ def run(magics: Any, args: Any, cell: str) -> None:
         logit_bias=args.logit_bias, user=args.user, org=args.org, project=args.project,
         reasoning_effort=args.reasoning_effort, verbosity=args.verbosity, param=list(args.param))
     target = schema_of_variable(magics.shell.user_ns, args.schema) if args.schema else None
-    from ..core.durable import logged_map_result, map_fingerprint
+    from ..core.logged_jobs import logged_map_result, map_fingerprint
 
     listed = items_of(value, args.map)
     asked = map_fingerprint(cell, request.model or magics.settings.model, args.system,
@@ -136,7 +136,7 @@ def run(magics: Any, args: Any, cell: str) -> None:
             magics.shell.user_ns[args.out] = job
         print(batch.submitted_line(job, args.out))
         return
-    from ..core.durable import log_map_items
+    from ..core.logged_jobs import log_map_items
 
     log_map_items(magics.state, plan, args.out or "", asked)
     _run_with_progress(magics, args, plan)
