@@ -11,10 +11,12 @@ cancelled or expired batch are kept, and the items with no line are listed as mi
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from ..errors import InputError
+from ..errors import APIError, InputError
+from ..redaction import terminal_safe
 from ..state import KernelState, redact
 from .mapping import ItemResult, MapResult, item_from_completion
 
@@ -78,7 +80,8 @@ class BatchJob:
 
     def __repr__(self) -> str:
         counts = self.request_counts
-        return (f"<BatchJob {self.id}{f' (+{len(self.ids) - 1} more)' if len(self.ids) > 1 else ''}"
+        more = f" (+{len(self.ids) - 1} more)" if len(self.ids) > 1 else ""
+        return terminal_safe(f"<BatchJob {self.id}{more}"
                 f" {self.status}: {counts['completed']}/{counts['total']} done, "
                 f"{counts['failed']} failed>")
 
@@ -104,17 +107,24 @@ class BatchJob:
 
     @property
     def request_counts(self) -> Dict[str, int]:
+        """Counts the server reports, each an integer within one file's limit (else 0): a
+        ``total`` of 10**9 must not size a result list (CONTRACTS 10)."""
         totals = {"total": 0, "completed": 0, "failed": 0}
         for b in self.batches.values():
+            counts = b.get("request_counts")
             for name in totals:
-                value = (b.get("request_counts") or {}).get(name)
-                if isinstance(value, int):
+                value = counts.get(name) if isinstance(counts, dict) else None
+                if type(value) is int and 0 <= value <= MAX_REQUESTS_PER_FILE:
                     totals[name] += value
         return totals
 
     def refresh(self) -> BatchJob:
         for batch_id in self.ids:
-            self.batches[batch_id] = self._client.get(f"/batches/{batch_id}", **self._target()).data
+            data = self._client.get(f"/batches/{batch_id}", **self._target()).data
+            if not isinstance(data, dict):
+                raise InputError(f"%chat batch: the server's answer for {batch_id} "
+                                 f"is not a batch object (a JSON {type(data).__name__})")
+            self.batches[batch_id] = data
         return self
 
     def cancel(self) -> BatchJob:
@@ -146,13 +156,25 @@ class BatchJob:
         for batch in self.batches.values():
             for field in ("output_file_id", "error_file_id"):
                 file_id = batch.get(field)
-                if file_id:
+                if not file_id or not isinstance(file_id, str):
+                    continue
+                try:
                     text = self._client.download(f"/files/{file_id}/content", **self._target())
-                    for line in text.splitlines():
-                        if line.strip():
-                            item = result_line(line, key)
-                            if item is not None and 0 <= item.index < self.count:
-                                result.results[item.index] = item
+                except APIError as error:  # the other file's good lines are kept
+                    result.notices.append(redact(f"{field.replace('_id', '')} {file_id} could not "
+                                                 f"be read: {error}", key))
+                    continue
+                bad = 0
+                for line in text.splitlines():
+                    if line.strip():
+                        item = result_line(line, key, self.count)
+                        if item is None:
+                            bad += 1
+                        else:
+                            result.results[item.index] = item
+                if bad:
+                    result.notices.append(f"{bad} line{'s' if bad != 1 else ''} of "
+                                          f"{field.replace('_id', '')} {file_id} could not be read")
         self._account(result)
         if self.status != "completed" or result.missing:
             result.stopped = self.status in ("cancelled", "expired", "failed")
@@ -170,14 +192,36 @@ class BatchJob:
                                     result.item_cost(item))
 
 
-def result_line(line: str, key: Optional[str]) -> Optional[ItemResult]:
-    """One line of an output or error file as the item it answers (None if unreadable)."""
+_CANONICAL_INDEX = re.compile(r"0|[1-9][0-9]{0,8}")
+
+
+def custom_index(custom_id: Any, count: int) -> Optional[int]:
+    """The item a ``custom_id`` names: a canonical decimal index below ``count`` (we wrote it
+    as ``str(index)``); ``1.9``, ``true``, ``" 2 "`` or ``01`` name no item."""
+    if not isinstance(custom_id, str) or not _CANONICAL_INDEX.fullmatch(custom_id):
+        return None
+    index = int(custom_id)
+    return index if index < count else None
+
+
+def result_line(line: str, key: Optional[str], count: int) -> Optional[ItemResult]:
+    """One line of an output or error file as the item it answers (None if unreadable).
+
+    A line whose ``custom_id`` is good but whose ``response`` is not an object is that item's
+    error: one bad part never costs the other lines (nor this item's reason)."""
     try:
         record = json.loads(line)
-        index = int(record["custom_id"])
-    except (ValueError, KeyError, TypeError):
+    except ValueError:
         return None
-    response = record.get("response") or {}
+    if not isinstance(record, dict):
+        return None
+    index = custom_index(record.get("custom_id"), count)
+    if index is None:
+        return None
+    response = record.get("response")
+    if response is not None and not isinstance(response, dict):
+        return ItemResult(index, error="the batch line's response is not an object")
+    response = response or {}
     body = response.get("body")
     status = response.get("status_code")
     if record.get("error"):
@@ -185,11 +229,14 @@ def result_line(line: str, key: Optional[str]) -> Optional[ItemResult]:
         message = error.get("message") if isinstance(error, dict) else error
         return ItemResult(index, error=redact(str(message), key))
     if status != 200 or not isinstance(body, dict):
-        message = ((body or {}).get("error") or {}).get("message") if isinstance(body, dict) else None
+        error = body.get("error") if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        request_id = response.get("request_id")
         return ItemResult(index, error=redact(f"HTTP {status}: {message or 'no answer'}", key),
-                          request_id=response.get("request_id"))
+                          request_id=redact(request_id, key) if isinstance(request_id, str) else None)
     item = item_from_completion(index, body, key)
-    item.request_id = response.get("request_id")
+    request_id = response.get("request_id")
+    item.request_id = redact(request_id, key) if isinstance(request_id, str) else None
     return item
 
 

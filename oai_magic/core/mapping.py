@@ -182,6 +182,7 @@ class MapResult:
         self.rate_limited = 0  # 429 rate_limit_exceeded answers met (each waited and retried)
         self.practice = False  # answered by the practice server (its x-oai-practice header)
         self.stop_reason: Optional[str] = None
+        self.notices: List[str] = []  # e.g. a batch file that could not be read (one line each)
         # How its items are priced: ``OAIMagics.prices`` when it ran, and "batch" for a Batch
         # API job (else each item's own billed tier).
         self.prices = dict(prices or {})
@@ -299,14 +300,26 @@ class MapResult:
 
 
 def item_from_completion(index: int, data: Any, key: Optional[str]) -> ItemResult:
-    """A chat.completion body as one item's result (shared by --map and --batch results)."""
-    choice = (data.get("choices") or [{}])[0] if isinstance(data, dict) else {}
-    message = choice.get("message") or {}
+    """A chat.completion body as one item's result (shared by --map and --batch results).
+
+    Every part is checked before use: a body, choice, message or usage that is not an object
+    makes this item's error (or no usage), never an exception that loses the other items."""
+    if not isinstance(data, dict):
+        return ItemResult(index, error=f"the server's answer is not a JSON object ({type(data).__name__})")
+    choices = data.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+        return ItemResult(index, error="the server's answer has no readable choice")
+    message = choice["message"]
     text = message.get("content")
     if text is None and message.get("refusal"):
         return ItemResult(index, error=redact(f"refused: {message['refusal']}", key))
+    usage = data.get("usage")
+    finish, model, tier = choice.get("finish_reason"), data.get("model"), data.get("service_tier")
     return ItemResult(
-        index, text=redact(str(text or ""), key), usage=dict(data.get("usage") or {}),
-        finish_reason=choice.get("finish_reason"), model=data.get("model"),
-        service_tier=data.get("service_tier") if isinstance(data.get("service_tier"), str) else None,
+        index, text=redact(text if isinstance(text, str) else str(text or ""), key),
+        usage=dict(usage) if isinstance(usage, dict) else {},
+        finish_reason=finish if isinstance(finish, str) else None,
+        model=redact(model, key) if isinstance(model, str) else None,
+        service_tier=tier if isinstance(tier, str) else None,
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import InputError
+from ..redaction import terminal_safe
 from .json_schema import schema_problem
 from .tool_schema import function_schema
 
@@ -203,17 +204,10 @@ def _reason(exc: Exception) -> str:
     return text
 
 
-# Bidi overrides and isolates, zero-width and other invisible format characters, and
-# controls other than newline and tab: "/home/user/\u202etxt.exe" must not read "exe.txt".
-_HIDDEN = re.compile(
-    "[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2069\ufeff\ufff9-\ufffb]"
-)
-
-
 def visible(text: str) -> str:
-    """Text as a confirmation must show it: hidden and direction-changing characters escaped."""
-    return _HIDDEN.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+    """Text as a confirmation must show it: hidden and direction-changing characters escaped
+    (the one cleaner, ``terminal_safe``)."""
+    return terminal_safe(text)
 
 
 def call_preview(call: Dict[str, Any]) -> Tuple[str, str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from ..errors import APIError, InputError, NotFoundError, OAIError
+from ..redaction import terminal_safe
 from ..state import KernelState, Message, StreamRedactor
 from .audio_sources import AudioSource
 from .subtitles import Segment, Word, parse_cues
@@ -170,8 +171,9 @@ class TranscriptResult:
 
     def __repr__(self) -> str:
         preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."
-        return (f"<TranscriptResult {self.filename} model={self.model!r} "
-                f"segments={len(self.segments)} request_id={self.request_id!r} text={preview!r}>")
+        return terminal_safe(f"<TranscriptResult {self.filename} model={self.model!r} "
+                             f"segments={len(self.segments)} request_id={self.request_id!r} "
+                             f"text={preview!r}>")
 
 
 def parse_response(result: TranscriptResult, data: Any, text: str) -> None:

@@ -10,6 +10,7 @@ import shlex
 from typing import Any, List, Optional
 
 from ..errors import InputError
+from ..redaction import terminal_safe
 from ..render.attachments import parts_html
 from ..render.table import Table
 from ..state import Conversation, KernelState, Message, content_images, content_text
@@ -61,7 +62,7 @@ class Note:
         self.text = text
 
     def __repr__(self) -> str:
-        return self.text
+        return terminal_safe(self.text)
 
 
 def run_command(state: KernelState, line: str) -> Any:
@@ -266,7 +267,7 @@ class Transcript:
         self.markdown = transcript_markdown(thread)
 
     def __repr__(self) -> str:
-        return self.markdown
+        return terminal_safe(self.markdown)
 
     def _repr_html_(self) -> str:
         from ..render.markdown import IGNORE_MATH, render_markdown

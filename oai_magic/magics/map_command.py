@@ -292,6 +292,7 @@ def batch_command(magics: Any, line: str) -> Any:
                  f"%chat batch results {job.id} gets them")
         return None
     result = job.results()
+    _say(result.notices)
     if result.missing:
         print(f"{job.id} {job.status}: {len(result.missing)} of {len(result)} items have no "
               f"answer: {result.missing[:20]}{' …' if len(result.missing) > 20 else ''}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from ..core.costs import Totals, format_cost, ledger_of
+from ..redaction import terminal_safe
 
 COLUMNS = ("requests", "prompt", "cached", "completion", "reasoning", "estimated cost")
 RESTART_NOTE = ("The session is this kernel: a restart resets these totals "
@@ -42,7 +43,7 @@ class UsageReport:
         if self.budget:
             lines.append(self.budget)
         lines.append(RESTART_NOTE)
-        return "\n".join(lines)
+        return terminal_safe("\n".join(lines))
 
     def _repr_html_(self) -> str:
         from ..render.markdown import IGNORE_MATH, escape_html
