@@ -87,9 +87,16 @@ def _tool_round(mode: str, body: bytes) -> Reply:
                     sse("[DONE]")])
 
 
+# More modes, registered by other modules (tests/hostile_replies.py): name -> reply function of
+# (endpoint, key, body), so each family of payloads lives in its own file.
+MORE_MODES: Dict[str, Any] = {}
+
+
 def reply_for(mode: str, endpoint: str, auth: str, body: bytes = b"") -> Reply:
     """The reply of ``mode`` to a request for ``endpoint`` (``chat/completions``, ``models``...)."""
     key = _key(auth)
+    if mode in MORE_MODES:
+        return MORE_MODES[mode](endpoint, key, body)
     if mode in TOOL_CALLS:
         return _tool_round(mode, body)
     if mode == "tools_key_split":  # the key split across three argument fragments

@@ -151,30 +151,39 @@ class BatchJob:
         if len(self.batches) < len(self.ids):
             self.refresh()
         key = self._client.settings.resolved_key()
-        result = MapResult(self.count, model=self.model, index=self.index, prices=self.prices,
-                           tier="batch")
+        # A job rebuilt from its id knows its size from the server's counts; when they were
+        # unusable (0), the files say it, within the Batch API's limit per file.
+        limit = self.count or MAX_REQUESTS_PER_FILE * len(self.ids)
+        items: Dict[int, ItemResult] = {}
+        notices: List[str] = []
         for batch in self.batches.values():
             for field in ("output_file_id", "error_file_id"):
                 file_id = batch.get(field)
                 if not file_id or not isinstance(file_id, str):
                     continue
+                name = f"{field[:-3]} {file_id}"
                 try:
                     text = self._client.download(f"/files/{file_id}/content", **self._target())
                 except APIError as error:  # the other file's good lines are kept
-                    result.notices.append(redact(f"{field.replace('_id', '')} {file_id} could not "
-                                                 f"be read: {error}", key))
+                    notices.append(redact(f"{name} could not be read: {error}", key))
                     continue
                 bad = 0
                 for line in text.splitlines():
                     if line.strip():
-                        item = result_line(line, key, self.count)
+                        item = result_line(line, key, limit)
                         if item is None:
                             bad += 1
                         else:
-                            result.results[item.index] = item
+                            items[item.index] = item
                 if bad:
-                    result.notices.append(f"{bad} line{'s' if bad != 1 else ''} of "
-                                          f"{field.replace('_id', '')} {file_id} could not be read")
+                    notices.append(f"{bad} line{'s' if bad != 1 else ''} of {name} could not be "
+                                   "read (not JSON, or no item of this job)")
+        count = self.count or (max(items) + 1 if items else 0)
+        result = MapResult(count, model=self.model, index=self.index, prices=self.prices,
+                           tier="batch")
+        result.notices = notices
+        for index, item in items.items():
+            result.results[index] = item
         self._account(result)
         if self.status != "completed" or result.missing:
             result.stopped = self.status in ("cancelled", "expired", "failed")
