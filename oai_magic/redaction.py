@@ -9,8 +9,10 @@ kept here in the base layer so the errors, core, views and magics all share it.
 
 from __future__ import annotations
 
+import html
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+from urllib.parse import unquote
 
 
 def mask_key(key: Optional[str]) -> str:
@@ -86,16 +88,94 @@ def _key_matches(text: str, key: str) -> List[Tuple[int, int]]:
         pos = end
 
 
+# What a renderer or a browser decodes: HTML character references (the regex of the stdlib's
+# ``html.unescape``: decimal, hex, named, with or without ";") and percent-escapes.
+_ENCODED_UNIT = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)|%[0-9a-fA-F]{2}")
+# A unit cut off at the end of a streamed piece: it may still become one.
+_PARTIAL_UNIT = re.compile(r"(?:&(?:#[0-9]*|#[xX][0-9a-fA-F]*|[^\t\n\f <&#;]{0,32})|%[0-9a-fA-F]?)$")
+MAX_DECODE_LEVELS = 4
+
+
+def _decode_unit(unit: str) -> Optional[str]:
+    if unit[0] == "%":
+        value = chr(int(unit[1:], 16))
+        return value if value < "\x80" else None  # a key is ASCII; UTF-8 bytes stay as typed
+    value = html.unescape(unit)
+    return None if value == unit else value
+
+
+def _decoded_views(text: str) -> Iterator[Tuple[str, List[int], List[int]]]:
+    """Each level of decoding of ``text``, with every decoded character's span in ``text``."""
+    starts, ends = list(range(len(text))), list(range(1, len(text) + 1))
+    for _ in range(MAX_DECODE_LEVELS):
+        out, new_starts, new_ends, pos, changed = [], [], [], 0, False
+        for match in _ENCODED_UNIT.finditer(text):
+            value = _decode_unit(match.group())
+            if value is None:
+                continue
+            a, b = match.span()
+            out.append(text[pos:a])
+            new_starts += starts[pos:a]
+            new_ends += ends[pos:a]
+            out.append(value)
+            new_starts += [starts[a]] * len(value)
+            new_ends += [ends[b - 1]] * len(value)
+            pos, changed = b, True
+        if not changed:
+            return
+        out.append(text[pos:])
+        text, starts, ends = "".join(out), new_starts + starts[pos:], new_ends + ends[pos:]
+        yield text, starts, ends
+
+
+def fully_decoded(text: str) -> str:
+    """``text`` as a renderer and a browser could end up reading it: references and
+    percent-escapes decoded, again and again (``MAX_DECODE_LEVELS`` times at most)."""
+    for _ in range(MAX_DECODE_LEVELS):
+        decoded = unquote(html.unescape(text))
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def _encoded_spans(text: str, key: str) -> List[Tuple[int, int]]:
+    """Spans of ``text`` that decode to a run of the key. A cheap check first: most text
+    has no ``&`` or ``%``, and most that has them decodes to no key."""
+    if "&" not in text and "%" not in text:
+        return []
+    if not _key_matches(fully_decoded(text), key):
+        return []
+    spans = [(starts[a], ends[b - 1]) for view, starts, ends in _decoded_views(text)
+             for a, b in _key_matches(view, key)]
+    if not spans:  # decoded in a way the views do not follow: mask every encoded unit
+        units = [m.span() for m in _ENCODED_UNIT.finditer(text)]
+        spans = [(units[0][0], units[-1][1])] if units else [(0, len(text))]
+    return spans
+
+
+def _merged(spans: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    merged: List[Tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def redact(text: str, key: Optional[str]) -> str:
     """The one place a server-derived string loses the key: every run of it becomes ``sk-…abcd``.
 
     A hostile or careless server can echo the key (in an error, a header, a model id, the
     answer); it must never reach an output, a result, an exception, a conversation or widget
-    state. Any run of 12 or more of the key's characters is masked, not only the whole key.
+    state. Any run of 12 or more of the key's characters is masked, not only the whole key,
+    and so is a run written as HTML character references or percent-escapes (nested up to
+    ``MAX_DECODE_LEVELS`` deep): the Markdown renderer and the browser would decode it back.
     """
     if not key or not text or not isinstance(text, str) or len(key) < 4:
         return text
-    spans = _key_matches(text, key)
+    spans = _merged(_key_matches(text, key) + _encoded_spans(text, key))
     if not spans:
         return text
     masked, last = [], 0
@@ -127,6 +207,9 @@ def redact_data(data: Any, key: Optional[str]) -> Any:
     return data
 
 
+ENCODED_WINDOW = 16  # raw characters per key character an encoded tail may take (&#x0073;)
+
+
 class StreamRedactor:
     """Redaction for text that arrives in pieces: a key split across two deltas is still masked.
 
@@ -156,8 +239,33 @@ class StreamRedactor:
             if start < cut < end:
                 cut = start
                 break
+        cut = min(cut, self._encoded_cut(text, run))
         self._pending = text[cut:]
         return redact(text[:cut], key)
+
+    def _encoded_cut(self, text: str, run: int) -> int:
+        """Where to hold back a tail that, once decoded, could still grow into a run of the
+        key (``&#115;&#107;...`` a piece at a time), and an encoded unit cut in half."""
+        key = self.key or ""
+        window = max(0, len(text) - ENCODED_WINDOW * len(key))
+        tail = text[window:]
+        cut = len(text)
+        partial = _PARTIAL_UNIT.search(tail)
+        if partial:
+            cut = window + partial.start()
+            tail = tail[: partial.start()]
+        if "&" not in tail and "%" not in tail:
+            return cut
+        for view, starts, ends in _decoded_views(tail):
+            for start in range(max(0, len(view) - len(key)), len(view)):
+                at = key.find(view[start:])
+                if at != -1 and len(key) - at >= run:
+                    cut = min(cut, window + starts[start])
+                    break
+            for a, b in _key_matches(view, key):  # a run the cut would split
+                if window + starts[a] < cut < window + ends[b - 1]:
+                    cut = window + starts[a]
+        return cut
 
     def flush(self) -> str:
         """The held-back tail, redacted: the stream is over."""

@@ -88,6 +88,7 @@ class ChatAccumulator:
         #: One redactor per choice holds back a possible key split across deltas (state.py).
         self._new_redactor = new_redactor or _PassThrough
         self._redactors: Dict[int, Any] = {}
+        self._thought_redactors: Dict[int, Any] = {}  # reasoning: redacted joined, like content
         self.content_chars = 0
         self.choices: Dict[int, ChoiceState] = {}
         self.usage: Optional[Dict[str, Any]] = None
@@ -143,8 +144,7 @@ class ChatAccumulator:
                     raise MalformedChunk(f"{name} that is a {type(value).__name__}, not text")
             thought = piece.get("reasoning_content") or piece.get("reasoning")
             if isinstance(thought, str) and thought:
-                state.reasoning_parts.append(thought)
-                self.reasoning_deltas.append((index, thought))
+                self._add_reasoning(index, thought)
             content = piece.get("content")
             if content:
                 self._add_content(index, content, deltas)
@@ -172,8 +172,26 @@ class ChatAccumulator:
             self.choices[index].content_parts.append(safe)
             deltas.append((index, safe))
 
+    def _add_reasoning(self, index: int, thought: str) -> None:
+        """Reasoning through its own redactor: a key split across reasoning deltas is joined
+        before it is masked, never masked piece by piece and shown whole."""
+        redactor = self._thought_redactors.get(index)
+        if redactor is None:
+            redactor = self._thought_redactors[index] = self._new_redactor()
+        safe = redactor.feed(thought)
+        if safe:
+            self.choices[index].reasoning_parts.append(safe)
+            self.reasoning_deltas.append((index, safe))
+
     def flush(self) -> List[Tuple[int, str]]:
-        """The text the redactors still hold back, now that the stream is over."""
+        """The text the redactors still hold back, now that the stream is over (the reasoning
+        they held is in ``reasoning_deltas`` for a view to show)."""
+        self.reasoning_deltas = []
+        for index in sorted(self._thought_redactors):
+            rest = self._thought_redactors[index].flush()
+            if rest:
+                self.choices[index].reasoning_parts.append(rest)
+                self.reasoning_deltas.append((index, rest))
         deltas = []
         for index in sorted(self._redactors):
             rest = self._redactors[index].flush()
