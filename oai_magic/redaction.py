@@ -164,6 +164,11 @@ def _merged(spans: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
     return merged
 
 
+def masked_label(name: str) -> str:
+    """The notice for a value that would have sent the key (``{env}``, ``--context env``)."""
+    return f"the API key in `{name}` was masked"
+
+
 def redact(text: str, key: Optional[str]) -> str:
     """The one place a server-derived string loses the key: every run of it becomes ``sk-…abcd``.
 

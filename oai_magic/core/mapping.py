@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from ..api.request import ChatOptions, build_chat_payload
 from ..errors import InputError
 from ..state import redact
+from .interpolate import text_of
 
 MAP_FORMAT = "oai_magic.MapResult/1"
 
@@ -64,10 +65,23 @@ def items_of(value: Any, name: str = "ITEMS") -> MapItems:
         raise InputError(f"--map {name}: a {kind.__name__} is not a list of items; put it in a "
                          f"list ([{name}]) or map over its values")
     try:
-        return MapItems(list(iter(value)))
+        iterator = iter(value)
     except TypeError:
         raise InputError(f"--map {name}: a {kind.__name__} is not iterable; give a list, a Series "
                          "or a DataFrame") from None
+    except Exception as exc:
+        raise InputError(f"--map {name}: iter() raised {type(exc).__name__}; nothing sent") from None
+    elements: List[Any] = []
+    try:
+        for element in iterator:
+            elements.append(element)
+    except RecursionError:
+        raise InputError(f"--map {name}: iterating it recursed without end after {len(elements)} "
+                         "items; nothing sent") from None
+    except Exception as exc:  # a generator that raises midway: one line, nothing sent
+        raise InputError(f"--map {name}: iterating it raised {type(exc).__name__} after "
+                         f"{len(elements)} items; nothing sent") from None
+    return MapItems(elements)
 
 
 def _field(element: Any, attr: Optional[str], key: Optional[str]) -> Any:
@@ -114,7 +128,13 @@ class ItemTemplate:
                 except (KeyError, IndexError, AttributeError, TypeError, ValueError):
                     raise InputError(f"{typed}: this item has no such field "
                                      f"({type(element).__name__})") from None
-            text = text.replace(_SLOT.format(number), str(value))
+                except RecursionError:
+                    raise InputError(f"{typed}: reading this field recurses without end") from None
+                except Exception as exc:  # a __getattr__ or __getitem__ of the user's that fails
+                    raise InputError(f"{typed}: reading this field raised "
+                                     f"{type(exc).__name__}") from None
+            shown = text_of(typed.strip("{}"), lambda v=value: str(v))
+            text = text.replace(_SLOT.format(number), shown)
         return text
 
 
