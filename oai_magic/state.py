@@ -98,6 +98,10 @@ class Settings:
     log_max_blob_bytes: int = _setting(
         5_000_000, "Images and files sent with a prompt are kept in the log up to this size each; "
         "a larger one is noted by its size only.")
+    # issue 25 (part b): user objects
+    max_tool_output_chars: int = _setting(
+        1_000_000, "What a tool function prints is kept up to this many characters (with a note "
+        "saying how much more it printed): a tool printing without end cannot fill the kernel.")
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:

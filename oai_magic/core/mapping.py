@@ -182,7 +182,8 @@ class ItemResult:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ItemResult:
         return cls(index=int(data["index"]), text=str(data.get("text") or ""),
-                   usage=dict(data.get("usage") or {}), error=data.get("error"),
+                   usage=dict(data.get("usage") or {}),
+                   error=None if data.get("error") is None else str(data["error"]),
                    finish_reason=data.get("finish_reason"), request_id=data.get("request_id"),
                    model=data.get("model"), service_tier=data.get("service_tier"))
 
@@ -299,22 +300,32 @@ class MapResult:
 
     @classmethod
     def load(cls, path: str) -> MapResult:
-        try:
-            with open(path, encoding="utf-8") as f:
-                lines = [line for line in f if line.strip()]
-        except OSError as exc:
-            raise InputError(f"MapResult.load: cannot read {path}: {exc.strerror or exc}") from None
+        from .loaded_files import checked_count, read_loaded_text
+
+        lines = [line for line in read_loaded_text(path, "MapResult.load").splitlines()
+                 if line.strip()]
         try:
             head = json.loads(lines[0]) if lines else {}
-            if head.get("format") != MAP_FORMAT:
+            if not isinstance(head, dict) or head.get("format") != MAP_FORMAT:
                 raise ValueError("not a saved MapResult")
             tier = head.get("tier") if isinstance(head.get("tier"), str) else None
-            result = cls(int(head["count"]), model=head.get("model"), index=head.get("index"),
-                         tier=tier)
-            for line in lines[1:]:
-                item = ItemResult.from_dict(json.loads(line))
+            count = checked_count(head.get("count"), "count")
+            index = head.get("index")
+            if index is not None and (not isinstance(index, list) or len(index) != count):
+                raise ValueError("its index must be a list of one label per item")
+            model = head.get("model") if isinstance(head.get("model"), str) else None
+            result = cls(count, model=model, index=index, tier=tier)
+            for number, line in enumerate(lines[1:], 2):
+                data = json.loads(line)
+                if not isinstance(data, dict):
+                    raise ValueError(f"line {number} is not an object")
+                position = data.get("index")
+                if type(position) is not int or not 0 <= position < count:
+                    raise ValueError(f"line {number}: index {str(position)[:20]!r} is not an item "
+                                     f"from 0 to {count - 1}")
+                item = ItemResult.from_dict(data)
                 result.results[item.index] = item
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
             raise InputError(f"MapResult.load: {path} is not a saved MapResult ({exc})") from None
         return result
 

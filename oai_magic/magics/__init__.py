@@ -87,6 +87,8 @@ class OAIMagics(Magics):
     resume_hint = setting_trait("resume_hint")
     log_busy_timeout_s = setting_trait("log_busy_timeout_s")
     log_max_blob_bytes = setting_trait("log_max_blob_bytes")
+    # issue 25 (part b)
+    max_tool_output_chars = setting_trait("max_tool_output_chars")
     # How the magics show and send things: theirs alone.
     render_interval = Float(
         0.05, help="Seconds between redraws of a streaming answer (the first token shows at once)."

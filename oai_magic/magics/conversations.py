@@ -171,9 +171,11 @@ def _load(state: KernelState, args: Any) -> None:
         raise InputError(f"No such file: {args.path}")
     if not path.endswith(".json"):
         raise InputError("Load takes a .json file written by %chat export.")
+    from ..core.loaded_files import read_loaded_text
+
+    text = read_loaded_text(path, "%chat load")
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("the file is not a JSON object")
         raw_messages = data.get("messages", [])
