@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import unquote
 
 
@@ -213,6 +213,28 @@ def redact_data(data: Any, key: Optional[str]) -> Any:
 
 
 ENCODED_WINDOW = 16  # raw characters per key character an encoded tail may take (&#x0073;)
+
+
+# Where what leaves the kernel finds the key: set once per kernel when the magics load
+# (``magics.kernel_hooks.guard_outputs``); the outputs of that kernel are then checked after
+# rendering, whatever produced them (CONTRACTS 5, redaction at both ends).
+_outbound_key: List[Callable[[], Optional[str]]] = []
+
+
+def set_outbound_key(source: Callable[[], Optional[str]]) -> None:
+    _outbound_key[:] = [source]
+
+
+def redact_outbound(data: Any) -> Any:
+    """A MIME bundle, a widget message or a log row as it leaves the kernel: every string
+    redacted again, after rendering (a renderer or a browser may have decoded a key back)."""
+    if not _outbound_key:
+        return data
+    try:
+        key = _outbound_key[0]()
+    except Exception:
+        return data
+    return redact_data(data, key) if key else data
 
 
 class StreamRedactor:
