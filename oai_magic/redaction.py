@@ -90,7 +90,9 @@ def _key_matches(text: str, key: str) -> List[Tuple[int, int]]:
 
 # What a renderer or a browser decodes: HTML character references (the regex of the stdlib's
 # ``html.unescape``: decimal, hex, named, with or without ";") and percent-escapes.
-_ENCODED_UNIT = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)|%[0-9a-fA-F]{2}")
+_CHARREF = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+_PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
+_ENCODED_UNIT = re.compile(f"{_CHARREF.pattern}|{_PERCENT.pattern}")
 # A unit cut off at the end of a streamed piece: it may still become one.
 _PARTIAL_UNIT = re.compile(r"(?:&(?:#[0-9]*|#[xX][0-9a-fA-F]*|[^\t\n\f <&#;]{0,32})|%[0-9a-fA-F]?)$")
 MAX_DECODE_LEVELS = 4
@@ -104,12 +106,22 @@ def _decode_unit(unit: str) -> Optional[str]:
     return None if value == unit else value
 
 
-def _decoded_views(text: str) -> Iterator[Tuple[str, List[int], List[int]]]:
-    """Each level of decoding of ``text``, with every decoded character's span in ``text``."""
+def _decoded_views(text: str, open_end: bool = False) -> Iterator[Tuple[str, List[int], List[int]]]:
+    """Each step of decoding of ``text``, with every decoded character's span in ``text``.
+
+    Steps alternate as a browser decodes (and as ``fully_decoded`` does): the character
+    references of the whole text first, then its percent-escapes, then again. With
+    ``open_end`` (a stream not over) a reference at the very end without its ";" stays as
+    typed: more digits may follow."""
     starts, ends = list(range(len(text))), list(range(1, len(text) + 1))
-    for _ in range(MAX_DECODE_LEVELS):
+    unchanged = 0
+    for step in range(2 * MAX_DECODE_LEVELS):
+        units = _CHARREF if step % 2 == 0 else _PERCENT
         out, new_starts, new_ends, pos, changed = [], [], [], 0, False
-        for match in _ENCODED_UNIT.finditer(text):
+        for match in units.finditer(text):
+            if open_end and match.end() == len(text) and match.group()[0] == "&" \
+                    and not match.group().endswith(";"):
+                continue
             value = _decode_unit(match.group())
             if value is None:
                 continue
@@ -122,7 +134,11 @@ def _decoded_views(text: str) -> Iterator[Tuple[str, List[int], List[int]]]:
             new_ends += [ends[b - 1]] * len(value)
             pos, changed = b, True
         if not changed:
-            return
+            unchanged += 1
+            if unchanged == 2:
+                return
+            continue
+        unchanged = 0
         out.append(text[pos:])
         text, starts, ends = "".join(out), new_starts + starts[pos:], new_ends + ends[pos:]
         yield text, starts, ends
@@ -146,12 +162,8 @@ def _encoded_spans(text: str, key: str) -> List[Tuple[int, int]]:
         return []
     if not _key_matches(fully_decoded(text), key):
         return []
-    spans = [(starts[a], ends[b - 1]) for view, starts, ends in _decoded_views(text)
-             for a, b in _key_matches(view, key)]
-    if not spans:  # decoded in a way the views do not follow: mask every encoded unit
-        units = [m.span() for m in _ENCODED_UNIT.finditer(text)]
-        spans = [(units[0][0], units[-1][1])] if units else [(0, len(text))]
-    return spans
+    return [(starts[a], ends[b - 1]) for view, starts, ends in _decoded_views(text)
+            for a, b in _key_matches(view, key)]
 
 
 def _merged(spans: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
@@ -183,6 +195,18 @@ def redact(text: str, key: Optional[str]) -> str:
     spans = _merged(_key_matches(text, key) + _encoded_spans(text, key))
     if not spans:
         return text
+    masked = _masked(text, spans, key)
+    if ("&" in text or "%" in text) and _key_matches(fully_decoded(masked), key):
+        # decoded across what the steps keep apart (a reference glued to a percent-escape):
+        # everything from the first encoded unit to the last goes too, else the whole text
+        units = [m.span() for m in _ENCODED_UNIT.finditer(text)]
+        masked = _masked(text, _merged(spans + [(units[0][0], units[-1][1])]), key)
+        if _key_matches(fully_decoded(masked), key):
+            return mask_key(key)
+    return masked
+
+
+def _masked(text: str, spans: List[Tuple[int, int]], key: str) -> str:
     masked, last = [], 0
     for start, end in spans:
         masked.append(text[last:start])
@@ -272,18 +296,24 @@ class StreamRedactor:
 
     def _encoded_cut(self, text: str, run: int) -> int:
         """Where to hold back a tail that, once decoded, could still grow into a run of the
-        key (``&#115;&#107;...`` a piece at a time), and an encoded unit cut in half."""
+        key (``&#115;&#107;...`` a piece at a time), or that ends in an encoded unit cut in
+        half, at any step of decoding (``&#0038#04`` may still become ``&#045;``)."""
         key = self.key or ""
         window = max(0, len(text) - ENCODED_WINDOW * len(key))
         tail = text[window:]
+        if "&" not in tail and "%" not in tail:
+            return len(text)
         cut = len(text)
         partial = _PARTIAL_UNIT.search(tail)
-        if partial:
+        if partial:  # decoded as it stands, "&#0" would read as a character it may not become
             cut = window + partial.start()
             tail = tail[: partial.start()]
-        if "&" not in tail and "%" not in tail:
-            return cut
-        for view, starts, ends in _decoded_views(tail):
+        as_typed = (tail, list(range(len(tail))), list(range(1, len(tail) + 1)))
+        for view, starts, ends in [as_typed, *_decoded_views(tail, open_end=True)]:
+            partial = _PARTIAL_UNIT.search(view)
+            if partial:
+                cut = min(cut, window + starts[partial.start()])
+                view = view[: partial.start()]
             for start in range(max(0, len(view) - len(key)), len(view)):
                 at = key.find(view[start:])
                 if at != -1 and len(key) - at >= run:

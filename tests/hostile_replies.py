@@ -112,3 +112,63 @@ def _terminal_hostile(endpoint: str, key: str, body: bytes) -> Reply:
 MORE_MODES["terminal_hostile"] = _terminal_hostile
 MORE_MODES["error_hostile"] = lambda endpoint, key, body: _error(
     400, f"bad request {HOSTILE_TEXT}", {"x-request-id": f"req_{OSC52}"})
+
+
+# --- the key in encodings a renderer or a browser decodes -----------------------------------------
+
+_NAMED = {value: name for name, value in __import__("html.entities").entities.html5.items()
+          if len(value) == 1 and value.isascii()}
+
+
+def encode_char(char: str, how: int, rng: Any) -> str:
+    """One character as plain text, a decimal or hex reference (any case, leading zeros, with
+    or without ";"), a named reference, or a percent-escape."""
+    zeros = "0" * rng.randrange(0, 4)
+    end = rng.choice([";", ";", ""])
+    if how == 1:
+        return f"&#{zeros}{ord(char)}{end}"
+    if how == 2:
+        digits = "".join(rng.choice([d.lower(), d.upper()]) for d in f"{ord(char):x}")
+        return f"&#{rng.choice('xX')}{zeros}{digits}{end}"
+    if how == 3 and char in _NAMED:
+        return f"&{_NAMED[char]}"
+    if how == 4:
+        return "%" + "".join(rng.choice([d.lower(), d.upper()]) for d in f"{ord(char):02x}")
+    return char
+
+
+def encode_key(key: str, seed: int) -> str:
+    """``key`` with each character encoded its own way, some of them twice (``&amp;#115;``)."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for char in key:
+        text = encode_char(char, rng.randrange(0, 5), rng)
+        if rng.random() < 0.2:  # a second layer over the first one's "&" or "%"
+            text = "".join(encode_char(c, rng.choice([1, 2, 4]), rng) if c in "&%" else c
+                           for c in text)
+        out.append(text)
+    return "".join(out)
+
+
+def _encoded_key(mode: str):
+    _, seed, split = mode.split("-")
+
+    def reply(endpoint: str, key: str, body: bytes) -> Reply:
+        encoded = encode_key(key, int(seed))
+        size = max(1, int(split))
+        pieces = [encoded[i:i + size] for i in range(0, len(encoded), size)]
+        headers = {f"x-ratelimit-{key}": "1", "x-request-id": f"req_{encoded}"}
+        model = f"gpt-{encoded}"
+        chunks = [sse(chunk(None, model=model, reasoning_content=p)) for p in pieces]
+        chunks += [sse(chunk(p, model=model)) for p in ["Here: ", *pieces, " and a link "]]
+        chunks += [sse(chunk(f"[x](https://example.com/?k={encoded}) <https://example.com/{encoded}>"
+                             " `" + encoded + "`", "stop", model=model)), sse("[DONE]")]
+        return _stream(chunks, headers)
+    return reply
+
+
+MORE_MODES["enc-"] = _encoded_key  # enc-<seed>-<split>: the key encoded by encode_key(key, seed),
+# streamed in pieces of <split> characters as reasoning and answer, in a link, an autolink and a
+# code span, and in the model id, the request id and a header's name

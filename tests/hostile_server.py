@@ -88,7 +88,8 @@ def _tool_round(mode: str, body: bytes) -> Reply:
 
 
 # More modes, registered by other modules (tests/hostile_replies.py): name -> reply function of
-# (endpoint, key, body), so each family of payloads lives in its own file.
+# (endpoint, key, body), so each family of payloads lives in its own file. A name ending in "-"
+# is a family ("enc-" serves "enc-3-5"): its function takes the mode and gives the reply function.
 MORE_MODES: Dict[str, Any] = {}
 
 
@@ -97,6 +98,8 @@ def reply_for(mode: str, endpoint: str, auth: str, body: bytes = b"") -> Reply:
     key = _key(auth)
     if mode in MORE_MODES:
         return MORE_MODES[mode](endpoint, key, body)
+    if mode.split("-")[0] + "-" in MORE_MODES:
+        return MORE_MODES[mode.split("-")[0] + "-"](mode)(endpoint, key, body)
     if mode in TOOL_CALLS:
         return _tool_round(mode, body)
     if mode == "tools_key_split":  # the key split across three argument fragments
