@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Optional
 
-from .redaction import terminal_safe
+from .plain_text import terminal_safe
 
 SERVER_MESSAGE_LIMIT = 300
 EMPTY_MESSAGE = "(the server's error message is empty)"

@@ -1,26 +1,26 @@
-"""Kernel state: the settings and one ``KernelState`` per IPython shell.
+"""``KernelState``, the plain data of one session (its settings table is ``settings.Settings``).
 
 Everything here is plain data. Chat history lives in ``history`` and the key's redaction in
 ``redaction``; their names are re-exported here, where the rest of the package imports them.
-The magics and the chat panel are two faces on the same :class:`KernelState`, so a turn sent
-from either shows up in both.
+``core.session.Session`` is a ``KernelState`` with the client and the use cases: the kernel's
+session is the one the magics, the panel and ``oai_magic.session()`` share, so a turn sent from
+any of them shows up in all.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import re
 import threading
 import weakref
-from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Dict, List, Optional
+from types import MappingProxyType
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 # Re-exported: every module that imported these from state keeps working.
 from .history import (  # noqa: F401
     IMAGE_TOKENS,
     Content,
     Conversation,
+    ConversationView,
     Message,
     content_images,
     content_text,
@@ -35,110 +35,17 @@ from .redaction import (  # noqa: F401
     redact_data,
 )
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
-
-
-# The practice server's out-of-band identification (CONTRACTS 4); practice.py sends it.
-PRACTICE_HEADER = "x-oai-practice"
-
-
-def from_practice_server(headers: Dict[str, str]) -> bool:
-    """Did the answering server say it is the practice server (whatever URL reached it)?"""
-    return str(headers.get(PRACTICE_HEADER, "")).strip() == "1"
-
-
-def _setting(default: Any, help: str) -> Any:
-    """A setting that ``c.OAIMagics.<name>`` configures: its default and help live here only."""
-    return field(default=default, metadata={"help": help})
-
-
-@dataclass
-class Settings:
-    """What a request needs from the session; ``None`` means "fall back to the environment".
-
-    This is the one table of the configurable settings: the magics build their traits from
-    these fields (type, default, help), so ``c.OAIMagics.timeout`` and ``Settings.timeout``
-    cannot drift apart.
-    """
-
-    api_key: Optional[Secret] = None  # never configured in a file: %oai key or OPENAI_API_KEY
-    organization: Optional[str] = _setting(None, "OpenAI-Organization header.")
-    project: Optional[str] = _setting(None, "OpenAI-Project header.")
-    base_url: Optional[str] = _setting(
-        None, "API base URL; default OPENAI_BASE_URL or api.openai.com/v1.")
-    model: str = _setting("gpt-4o-mini", "Default chat model.")
-    timeout: float = _setting(600.0, "Read timeout in seconds (connect timeout is 5 s).")
-    max_retries: int = _setting(2, "Retries for 408/409/429/5xx and connection errors.")
-    max_answer_chars: int = _setting(
-        4_000_000, "An answer longer than this ends with an error (the part kept): a server "
-        "could otherwise fill the kernel's memory.")
-    max_line_bytes: int = _setting(
-        8 * 1024 * 1024, "A single streamed line longer than this ends the answer with an "
-        "error (the stream reader buffers a whole line before it can be shown).")
-    allow_insecure_http: bool = _setting(
-        False, "Do not warn when the base URL is plain http:// to a host that is not this "
-        "machine (a classroom server on a LAN).")
-    # issue 32
-    audio_base_url: Optional[str] = _setting(
-        None, "Base URL for %transcribe when speech runs on another server than chat (a "
-        "Whisper server); default: the chat base URL.")
-    # issue 24
-    log_path: Optional[str] = _setting(
-        None, "The log file (SQLite): default $XDG_DATA_HOME/oai_magic/history.db (XDG_DATA_HOME "
-        "defaults to ~/.local/share); \"\" turns the log off, so nothing is written.")
-    daily_budget_usd: Optional[float] = _setting(
-        None, "Refuse requests once today's spend by every kernel of this user, as the log counts "
-        "it, reaches this many dollars (a guard-rail: deleting the log lifts it).")
-    resume_hint: bool = _setting(
-        True, "Say once per kernel when this notebook has saved conversations that %chat resume "
-        "brings back.")
-    log_busy_timeout_s: float = _setting(
-        5.0, "How long a write waits for another kernel holding the log; past it the log turns "
-        "itself off for this kernel (with one notice) and chat goes on.")
-    log_max_blob_bytes: int = _setting(
-        5_000_000, "Images and files sent with a prompt are kept in the log up to this size each; "
-        "a larger one is noted by its size only.")
-    # issue 25 (part b): user objects
-    max_tool_output_chars: int = _setting(
-        1_000_000, "What a tool function prints is kept up to this many characters (with a note "
-        "saying how much more it printed): a tool printing without end cannot fill the kernel.")
-
-    def resolved_key(self) -> Optional[str]:
-        if self.api_key is not None:
-            return self.api_key.reveal()
-        return os.environ.get("OPENAI_API_KEY") or None
-
-    def resolved_organization(self) -> Optional[str]:
-        return self.organization or os.environ.get("OPENAI_ORG_ID") or None
-
-    def resolved_project(self) -> Optional[str]:
-        return self.project or os.environ.get("OPENAI_PROJECT_ID") or None
-
-    def resolved_base_url(self) -> str:
-        url = self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        return url.rstrip("/")
-
-    def resolved_audio_base_url(self) -> str:
-        """Where ``%transcribe`` goes: ``audio_base_url``, else the chat base URL."""
-        return (self.audio_base_url or "").rstrip("/") or self.resolved_base_url()
-
-    def key_required(self) -> bool:
-        """Only OpenAI's own API needs a key; a local server is sent none when none is set."""
-        host = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", self.resolved_base_url()).split("/")[0]
-        host = host.rsplit("@", 1)[-1].split(":")[0].lower()
-        return host == "openai.com" or host.endswith(".openai.com")
-
-    def key_source(self) -> str:
-        if self.api_key is not None:
-            return "session"
-        return "OPENAI_API_KEY" if os.environ.get("OPENAI_API_KEY") else "none"
-
-
-def configurable_settings() -> Dict[str, Any]:
-    """The settings ``c.OAIMagics`` configures, by name: their dataclass fields (type, default,
-    help), in the order the traits list them."""
-    return {f.name: f for f in fields(Settings) if "help" in f.metadata}
-
+# Re-exported: the settings table has its own module; state's importers keep working.
+from .settings import (  # noqa: E402, F401
+    DEFAULT_BASE_URL,
+    PRACTICE_HEADER,
+    PRACTICE_KEY,
+    Settings,
+    configurable_settings,
+    from_practice_server,
+    setting_default,
+    setting_types,
+)
 
 Listener = Callable[[str, Dict[str, Any]], None]
 ClientFactory = Callable[[Settings], Any]  # api.client.OpenAIClient, or a test's own
@@ -170,8 +77,10 @@ class KernelState:
         self.settings = settings or Settings()
         self._client: Any = None  # made by client_factory for _client_settings, on first use
         self._client_settings: Optional[Settings] = None
-        self.conversations: Dict[str, Conversation] = {}
+        self._conversations: Dict[str, Conversation] = {}
         self.last_headers: Dict[str, str] = {}
+        self.last_headers_from: Optional[str] = None  # the base URL that sent last_headers
+        self.turn_locks: Dict[str, Any] = {}  # conversation -> the RLock its turns take in turn
         self._listeners: List[Listener] = []
         self._failed_listeners: set = set()
         self._warned_insecure: set = set()
@@ -183,17 +92,26 @@ class KernelState:
         # base URLs whose server refused response_format json_schema: --schema goes as
         # json_object with the schema there (llama-cpp-python).
         self.json_schema_refused: set = set()
-        self.audio_client_cache: Any = None  # core.clients.audio_client: (settings, client)
+        self.audio_client_cache: Any = None  # Session.audio_client: (settings, client)
         self.last_error: Any = None  # context.LastError: the kernel's last exception
         # The sent-line of the cell being run; the next request shows it (then it is cleared).
         self.context_notices: List[str] = []
-        # What answers cost (costs.py): %config OAIMagics.prices, the session budgets, and the
-        # session's usage ledger, made on first use. The session is the kernel.
-        self.prices: Dict[str, Any] = {}
-        self.budget_usd: Optional[float] = None
-        self.budget_tokens: Optional[int] = None
+        # The session's usage ledger (costs.py), made on first use. The session is the kernel.
         self.usage_ledger: Any = None
         self.batches: Dict[str, Any] = {}  # batch id -> batch.BatchJob, newest last
+
+    # What answers cost: read from the one settings table (%config OAIMagics.prices, ...).
+    @property
+    def prices(self) -> Dict[str, Any]:
+        return self.settings.prices
+
+    @property
+    def budget_usd(self) -> Optional[float]:
+        return self.settings.session_budget_usd
+
+    @property
+    def budget_tokens(self) -> Optional[int]:
+        return self.settings.session_budget_tokens
 
     def client(self) -> Any:
         """The HTTP client for the current settings: one (one connection pool) per settings
@@ -221,9 +139,25 @@ class KernelState:
 
     def conversation(self, name: str = "default") -> Conversation:
         with self.lock:
-            if name not in self.conversations:
-                self.conversations[name] = Conversation(name)
-            return self.conversations[name]
+            if name not in self._conversations:
+                self._conversations[name] = Conversation(name)
+            return self._conversations[name]
+
+    @property
+    def conversations(self) -> Mapping[str, ConversationView]:
+        """The conversations by name, read-only (copies of their messages): changes go through
+        methods (``conversation`` creates or returns one to record in, ``forget_conversations``
+        removes them all), under the lock."""
+        with self.lock:
+            return MappingProxyType({name: ConversationView(thread)
+                                     for name, thread in self._conversations.items()})
+
+    def forget_conversations(self) -> int:
+        """Remove every conversation (``%chat reset --all``); returns how many there were."""
+        with self.lock:
+            count = len(self._conversations)
+            self._conversations.clear()
+            return count
 
     def insecure_http_warning(self, url: Optional[str] = None) -> Optional[str]:
         """A one-line warning, once per base URL per session, when the key would travel in clear.
@@ -255,11 +189,13 @@ class KernelState:
     def remember_headers(self, headers: Dict[str, str]) -> None:
         if headers:
             self.last_headers = dict(headers)
+            self.last_headers_from = self.settings.resolved_base_url()
             self.notify("response", {"headers": self.last_headers})
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(event, info)`` on every change; returns the unsubscribe function."""
-        self._listeners.append(listener)
+        if listener not in self._listeners:
+            self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def notify(self, event: str, info: Optional[Dict[str, Any]] = None) -> None:
@@ -279,24 +215,23 @@ class KernelState:
                     )
 
 
-_STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# The session of each IPython shell: ``core.session.session_of`` makes it (a ``Session``) and keeps
+# it here, so code that reaches it by its older names (``get_state``) finds the same object.
+SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def get_state(shell: Any) -> KernelState:
-    """The one state of this shell, created on first use."""
-    state = _STATES.get(shell)
-    if state is None:
-        state = _STATES[shell] = KernelState()
-    return state
+    """The session of this shell (``oai_magic.core.session.session_of`` made it at ``%load_ext``)."""
+    session = SESSIONS.get(shell)
+    if session is None:
+        raise RuntimeError("this shell has no oai_magic session yet: %load_ext oai_magic (or "
+                           "oai_magic.session()) makes it")
+    return session
 
 
 def reset_state(shell: Any) -> KernelState:
-    """Start this shell's session over, as a kernel restart would (the test fixture does).
+    """Start this shell's session over, as a kernel restart would (``core.session.reset_session``)."""
+    session = get_state(shell)
+    session.start_session()
+    return session
 
-    Settings, conversations, usage and errors start fresh; the state object and its client
-    factory stay, so the magics keep their wiring. Re-apply configured values afterwards
-    (``OAIMagics.apply_configuration``).
-    """
-    state = get_state(shell)
-    state.start_session()
-    return state

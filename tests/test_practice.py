@@ -16,6 +16,8 @@ import pytest
 
 from oai_magic.practice import PracticeServer, Scripted, error_body, sse_event
 
+from .interrupts import SIGINT_WAIT_S, default_sigint_in_child
+
 KEY = "sk-practice-test-0123456789"
 
 
@@ -136,8 +138,11 @@ def test_models_list_names_every_practice_model(fresh):
     assert status == 200 and json.loads(body)["id"] == "practice-1"
 
 
-def test_request_without_a_key_gets_401_in_the_openai_error_shape(fresh):
-    status, headers, body = call(fresh, "GET", "/v1/models", key=None)
+def test_a_request_without_a_key_is_answered_unless_the_server_was_given_one(fresh):
+    """Issue 31.5: the README says the practice server needs no key; only --key asks for one."""
+    assert call(fresh, "GET", "/v1/models", key=None)[0] == 200
+    with PracticeServer(api_key=KEY) as server:
+        status, headers, body = call(server, "GET", "/v1/models", key=None)
     error = json.loads(body)["error"]
     assert status == 401 and headers["x-request-id"].startswith("req_")
     assert set(error) == {"message", "type", "param", "code"}
@@ -553,7 +558,7 @@ def test_requests_are_recorded_with_lowercased_headers_and_exact_bodies(fresh):
 def test_command_line_prints_the_base_url_and_stops_on_ctrl_c():
     proc = subprocess.Popen([sys.executable, "-m", "oai_magic.practice", "--port", "0",
                              "--delay", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=default_sigint_in_child)
     try:
         base_url = proc.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
@@ -563,7 +568,11 @@ def test_command_line_prints_the_base_url_and_stops_on_ctrl_c():
         assert conn.getresponse().status == 200
         conn.close()
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=5) == 0
+        try:
+            assert proc.wait(timeout=SIGINT_WAIT_S) == 0
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the practice server did not stop on SIGINT within {SIGINT_WAIT_S:.0f} s",
+                        pytrace=False)
         assert "Traceback" not in proc.stderr.read()
     finally:
         proc.kill()

@@ -15,8 +15,9 @@ import re
 import time
 from typing import Any, Callable, Dict, List, Optional
 
+from ..api.limits import LimitReached
 from ..errors import APIError, InputError
-from ..redaction import terminal_safe
+from ..plain_text import terminal_safe
 from ..state import KernelState, redact
 from .mapping import ItemResult, MapResult, item_from_completion
 
@@ -156,28 +157,14 @@ class BatchJob:
         limit = self.count or MAX_REQUESTS_PER_FILE * len(self.ids)
         items: Dict[int, ItemResult] = {}
         notices: List[str] = []
+        cut_short: Optional[str] = None
         for batch in self.batches.values():
             for field in ("output_file_id", "error_file_id"):
                 file_id = batch.get(field)
-                if not file_id or not isinstance(file_id, str):
-                    continue
-                name = f"{field[:-3]} {file_id}"
-                try:
-                    text = self._client.download(f"/files/{file_id}/content", **self._target())
-                except APIError as error:  # the other file's good lines are kept
-                    notices.append(redact(f"{name} could not be read: {error}", key))
-                    continue
-                bad = 0
-                for line in text.splitlines():
-                    if line.strip():
-                        item = result_line(line, key, limit)
-                        if item is None:
-                            bad += 1
-                        else:
-                            items[item.index] = item
-                if bad:
-                    notices.append(f"{bad} line{'s' if bad != 1 else ''} of {name} could not be "
-                                   "read (not JSON, or no item of this job)")
+                if file_id and isinstance(file_id, str):
+                    cut = self._read_file(f"{field[:-3]} {file_id}", file_id, key, limit, items,
+                                          notices)
+                    cut_short = cut_short or cut
         count = self.count or (max(items) + 1 if items else 0)
         result = MapResult(count, model=self.model, index=self.index, prices=self.prices,
                            tier="batch")
@@ -188,7 +175,33 @@ class BatchJob:
         if self.status != "completed" or result.missing:
             result.stopped = self.status in ("cancelled", "expired", "failed")
             result.stop_reason = f"batch {self.status}" if result.stopped else None
+        if cut_short:  # a limit ended a file: the items after it are missing, and this says why
+            result.stop_reason = "; ".join(filter(None, [result.stop_reason, cut_short]))
         return result
+
+    def _read_file(self, name: str, file_id: str, key: Optional[str], limit: int,
+                   items: Dict[int, ItemResult], notices: List[str]) -> Optional[str]:
+        """Put each line of one output or error file into ``items``, line by line (the file is
+        never held whole). A limit (``OAIMagics.max_batch_file_*``) ends it and is returned; a
+        file that cannot be read, or lines that name no item, are a notice: the good lines stay."""
+        bad = 0
+        try:
+            for line in self._client.download_lines(f"/files/{file_id}/content", **self._target()):
+                if line.strip():
+                    item = result_line(line, key, limit)
+                    if item is None:
+                        bad += 1
+                    else:
+                        items[item.index] = item
+        except LimitReached as exc:
+            return f"{file_id}: {exc}"
+        except APIError as error:  # a 404 on the error file costs the output file nothing
+            notices.append(redact(f"{name} could not be read: {error}", key))
+        finally:
+            if bad:
+                notices.append(f"{bad} line{'s' if bad != 1 else ''} of {name} could not be read "
+                               "(not JSON, or no item of this job)")
+        return None
 
     def _account(self, result: MapResult) -> None:
         """Each answered item's usage and batch price into the session's ledger, once."""
@@ -220,7 +233,7 @@ def result_line(line: str, key: Optional[str], count: int) -> Optional[ItemResul
     error: one bad part never costs the other lines (nor this item's reason)."""
     try:
         record = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(record, dict):
         return None

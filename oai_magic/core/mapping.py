@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+from ..api.limits import checked_usage
 from ..api.request import ChatOptions, build_chat_payload
 from ..errors import InputError
 from ..state import redact
@@ -349,7 +350,7 @@ def item_from_completion(index: int, data: Any, key: Optional[str]) -> ItemResul
     finish, model, tier = choice.get("finish_reason"), data.get("model"), data.get("service_tier")
     return ItemResult(
         index, text=redact(text if isinstance(text, str) else str(text or ""), key),
-        usage=dict(usage) if isinstance(usage, dict) else {},
+        usage=checked_usage(usage)[0] or {} if isinstance(usage, dict) else {},
         finish_reason=finish if isinstance(finish, str) else None,
         model=redact(model, key) if isinstance(model, str) else None,
         service_tier=tier if isinstance(tier, str) else None,

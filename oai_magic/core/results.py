@@ -1,4 +1,4 @@
-"""What a chat turn produces and where it is shown: result types and the view protocol.
+"""What a chat turn produces: the result types (the view protocol is ``core/events.py``).
 
 The views (``ui``) import these and nothing else of the use case, so the turn's machinery can
 change without touching them.
@@ -8,21 +8,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Protocol
+from typing import Any, Dict, List, Optional
 
 from ..api.accumulator import ChoiceState
-from ..redaction import terminal_safe
+from ..plain_text import terminal_safe
 from ..state import redact
-
-
-class ChatView(Protocol):
-    """Where an answer is shown while it streams."""
-
-    def begin(self, notices: List[str]) -> None: ...
-
-    def delta(self, index: int, text: str) -> None: ...
-
-    def end(self, result: ChatResult) -> None: ...
 
 
 @dataclass
@@ -84,6 +74,7 @@ class ChatResult:
     parsed: Any = None  # with --schema: a dataclass instance, a dict or a pydantic model
     cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
     service_tier: Optional[str] = None  # the tier the server billed ("flex" costs less)
+    schema_problem: Optional[str] = None  # with --schema: why an answer is not the object asked for
 
     @property
     def request_id(self) -> Optional[str]:

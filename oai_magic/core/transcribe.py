@@ -12,12 +12,14 @@ import json
 import math
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ..api.limits import checked_usage, finite_amount
 from ..errors import APIError, InputError, NotFoundError, OAIError
-from ..redaction import terminal_safe
+from ..plain_text import terminal_safe
 from ..state import KernelState, Message, StreamRedactor
 from .audio_sources import AudioSource
+from .events import View
 from .subtitles import Segment, Word, parse_cues
 
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
@@ -185,9 +187,10 @@ def parse_response(result: TranscriptResult, data: Any, text: str) -> None:
         served = data.get("model")
         result.served_model = served if isinstance(served, str) and served else None
         duration = data.get("duration")
-        result.duration = float(duration) if isinstance(duration, (int, float)) else None
-        result.usage = data.get("usage")
-        result.usage = result.usage if isinstance(result.usage, dict) else None
+        result.duration = float(duration) if finite_amount(duration) else None
+        result.usage, notice = checked_usage(data.get("usage"))
+        if notice:
+            result.notices.append(notice)
         result.language = result.language if isinstance(result.language, str) else None
         result.segments = [
             Segment(_seconds(s.get("start")), _seconds(s.get("end")), str(s.get("text", "")).strip())
@@ -217,7 +220,10 @@ def _seconds(value: Any) -> float:
     """A timestamp the server sent, or 0 when it is not a finite number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return 0.0
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int of hundreds of digits
+        return 0.0
     return number if math.isfinite(number) else 0.0
 
 
@@ -296,18 +302,6 @@ def _read_stream(stream: Any, result: TranscriptResult, pieces: List[str],
             return
 
 
-class TranscribeView(Protocol):
-    """Where transcripts are shown as they are made."""
-
-    def start(self, index: int, total: int, source: AudioSource) -> None: ...
-
-    def delta(self, text: str) -> None: ...
-
-    def finish(self, result: TranscriptResult) -> None: ...
-
-    def failed(self, source: AudioSource, error: str) -> None: ...
-
-
 @dataclass
 class Batch:
     """The transcripts made, and the sources that failed with why (label, one-line reason)."""
@@ -334,7 +328,7 @@ def transcribe_all(
     client: Any,
     sources: List[AudioSource],
     options: TranscribeOptions,
-    view: TranscribeView,
+    view: View,
 ) -> Batch:
     """Run the sources one after another; with one source an error is raised, not collected."""
     from .costs import budget_of, budget_refusal, ledger_of
@@ -351,9 +345,9 @@ def transcribe_all(
             and state.first_time("no key", base_url):
         no_key = f"No API key is set: requests to {base_url} are sent without one."
     for index, source in enumerate(sources, 1):
-        view.start(index, len(sources), source)
+        view.transcript_begin(index, len(sources), source)
         try:
-            result = transcribe_one(client, source, options, view.delta)
+            result = transcribe_one(client, source, options, view.transcript_delta)
         except KeyboardInterrupt:
             batch.interrupted = True
             break
@@ -361,7 +355,7 @@ def transcribe_all(
             if len(sources) == 1:
                 raise
             batch.failures.append((source.label, str(exc)))
-            view.failed(source, str(exc))
+            view.transcript_failed(source, str(exc))
             continue
         state.remember_headers(result.headers)
         account_transcription(state, result, options.conversation)
@@ -369,7 +363,7 @@ def transcribe_all(
             result.notices.insert(0, no_key)
             no_key = None
         batch.results.append(result)
-        view.finish(result)
+        view.transcript_end(result)
         if result.error:
             batch.failures.append((source.label, f"{result.error} (the partial transcript is kept)"))
         elif options.conversation:

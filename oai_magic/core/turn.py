@@ -15,45 +15,16 @@ over (as simonw/llm does), following CONTRACTS section 2:
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, List, Optional
 
 from ..api.request import ChatOptions
 from ..state import KernelState, Message
-from .exchange import HistoryBudget, TurnStart, send_request
-from .results import Cancellation, ChatResult, ChatView, StoppedAnswer
-
-if TYPE_CHECKING:
-    from .tools import Tool
-
-Confirm = Callable[[str, Dict[str, Any]], bool]
-
-
-@dataclass
-class TurnOptions:
-    """Everything one exchange needs besides its prompt and its view.
-
-    ``request`` is what goes into each request's body; the rest says where the exchange is
-    recorded, how much history goes with it, and how it may be stopped. The tool fields are
-    read by the tool loop only.
-    """
-
-    request: ChatOptions = field(default_factory=ChatOptions)
-    conversation: str = "default"
-    budget: HistoryBudget = field(default_factory=HistoryBudget)
-    new: bool = False  # -n: start the conversation afresh, committed with the turn
-    system: Optional[str] = None  # -s: the system prompt, committed with the turn
-    cancellation: Optional[Cancellation] = None
-    clock: Callable[[], float] = time.monotonic
-    tools: List[Tool] = field(default_factory=list)
-    confirm: Optional[Confirm] = None  # asked before each tool call; None runs them
-    max_rounds: int = 5
-    max_calls_per_round: int = 8
-
-    @property
-    def start(self) -> TurnStart:
-        return TurnStart(self.new, self.system)
+from .events import View
+from .exchange import send_request
+from .results import ChatResult, StoppedAnswer
+from .turn_options import TurnOptions, TurnStart
 
 
 def record_exchange(
@@ -90,7 +61,12 @@ class ChatTurn:
         self.result: Optional[ChatResult] = None
         self.recorded: List[Message] = []
 
-    def run(self, prompt: Any, view: ChatView) -> ChatResult:
+    def run(self, prompt: Any, view: View) -> ChatResult:
+        """The turn, once no other turn on its conversation is under way (see ``in_order``)."""
+        with in_order(self.state, self.options.conversation):
+            return self._run(prompt, view)
+
+    def _run(self, prompt: Any, view: View) -> ChatResult:
         user = Message("user", prompt)
         result, failure = self.request([user], view)
         _tool_calls_as_text(result, view)
@@ -105,7 +81,7 @@ class ChatTurn:
             raise failure
         return result
 
-    def request(self, new_messages: List[Message], view: ChatView,
+    def request(self, new_messages: List[Message], view: View,
                 options: Optional[ChatOptions] = None) -> Any:
         """One request of this turn: (result, failure); records nothing."""
         return send_request(self.state, self.client, new_messages, view, self.options,
@@ -116,6 +92,28 @@ class ChatTurn:
         if replies and not self.recorded:
             self.recorded = record_exchange(self.state, self.options.conversation, user, replies,
                                             self.options.start)
+
+
+@contextmanager
+def in_order(state: KernelState, conversation: str) -> Iterator[None]:
+    """One turn at a time on a conversation: a second one (a cell while the panel answers, two
+    threads, a cell run again at once) waits for the first to end.
+
+    It waits rather than being refused: both prompts were meant, in that order, and the second
+    is sent with the first's answer in its history, so the answers never interleave on screen
+    or in the history. Listeners hear "turn waiting" when a turn has to wait. The lock is
+    re-entrant (a tool that chats on its own conversation does not deadlock) and the wait is
+    interruptible (Ctrl-C in the kernel's main thread).
+    """
+    with state.lock:
+        lock = state.turn_locks.setdefault(conversation, threading.RLock())
+    if not lock.acquire(blocking=False):
+        state.notify("turn waiting", {"name": conversation})
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _replies(result: ChatResult) -> List[Message]:
@@ -136,7 +134,7 @@ def _replies(result: ChatResult) -> List[Message]:
     )]
 
 
-def _tool_calls_as_text(result: ChatResult, view: ChatView) -> None:
+def _tool_calls_as_text(result: ChatResult, view: View) -> None:
     """Tool calls nobody offered tools for are shown and kept as text, never as ``tool_calls``.
 
     Recorded as calls they would need tool replies, and the next request would be one the API

@@ -11,7 +11,7 @@ from typing import Any
 from IPython.core.formatters import BaseFormatter
 from traitlets import ObjectName, Unicode
 
-from ..state import get_state
+from ..core.session import session_of
 
 
 def remember_error(state: Any, result: Any) -> None:
@@ -52,7 +52,7 @@ def guard_outputs(ipython: Any) -> None:
     surface's widget messages (``redact_outbound``). One key source: this shell's settings."""
     from ..redaction import redact_outbound, set_outbound_key
 
-    set_outbound_key(lambda: get_state(ipython).settings.resolved_key())
+    set_outbound_key(lambda: session_of(ipython).settings.resolved_key())
 
     def display_hook(msg: Any) -> Any:
         content = msg.get("content") if isinstance(msg, dict) else None
@@ -87,5 +87,5 @@ def watch_the_kernel(ipython: Any) -> None:
         seen.watcher = watcher
         formatters[seen.format_type] = seen
     ipython.events.register(
-        "post_run_cell", lambda result=None: remember_error(get_state(ipython), result))
+        "post_run_cell", lambda result=None: remember_error(session_of(ipython), result))
     guard_outputs(ipython)

@@ -9,7 +9,7 @@ from IPython.core.error import UsageError
 
 from ..core.results import StoppedAnswer
 from ..errors import CellStopped, OAIError
-from ..redaction import terminal_safe
+from ..plain_text import terminal_safe
 from ..state import KernelState
 
 

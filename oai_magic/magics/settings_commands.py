@@ -10,18 +10,22 @@ from ..core.models import MAX_MODELS, MODELS_NOT_LISTED, listed_models
 from ..errors import InputError
 from ..render.chrome import rate_limit_rows
 from ..render.table import Table
-from ..state import KernelState, from_practice_server, mask_key
+from ..state import PRACTICE_KEY, KernelState, from_practice_server, mask_key
 
 
 def status(
     state: KernelState,
     max_tokens_param: str = "max_completion_tokens",
     context_tokens: Optional[int] = None,
+    terminal: bool = False,
 ) -> Table:
     settings = state.settings
-    headers = state.last_headers
+    # The last reply's facts belong to the server that sent them: after a switch (practice to
+    # a key, another base URL) they would describe the wrong server.
+    current = state.last_headers_from == settings.resolved_base_url()
+    headers = state.last_headers if current else {}
     rows = [
-        ("API key", key_status(state)),
+        ("API key", key_status(state, terminal)),
         ("organization", settings.resolved_organization() or "(none: the key's default)"),
         ("project", settings.resolved_project() or "(none: the key's default)"),
         ("base URL", settings.resolved_base_url()),
@@ -30,11 +34,14 @@ def status(
         ("--max-tokens sent as", max_tokens_field(state, max_tokens_param)),
         *schema_row(state),
         ("context window", describe_context(context_tokens).split(": ", 1)[1]),
+        ("session budget", describe_budget(state).split(": ", 1)[1]),
     ]
     if state.practice_server is not None:
         rows.append(("practice server", f"running at {state.practice_server.base_url}"))
     if from_practice_server(headers):
         rows.append(("answered by", "practice (the last reply came from the practice server)"))
+    if state.last_headers and not current:
+        rows.append(("last reply", "none from this server yet"))
     if headers.get("x-request-id"):
         rows.append(("last request id", headers["x-request-id"]))
     if headers.get("openai-organization"):
@@ -83,14 +90,46 @@ def describe_context(tokens: Optional[int]) -> str:
             "for the answer fit)")
 
 
-def key_status(state: KernelState) -> str:
+def parse_budget(rest: List[str]) -> Optional[float]:
+    """``%oai budget 2`` (or ``$2``) → 2.0; ``--clear`` → None. A finite amount >= 0 only."""
+    import math
+
+    if rest == ["--clear"]:
+        return None
+    try:
+        amount = float(rest[0].lstrip("$")) if len(rest) == 1 else math.nan
+    except ValueError:
+        amount = math.nan
+    if not math.isfinite(amount) or amount < 0:
+        raise InputError("usage: %oai budget USD (e.g. %oai budget 2 for two dollars) or "
+                         "%oai budget --clear")
+    return amount
+
+
+def describe_budget(state: KernelState) -> str:
+    """The session budget and what it has counted so far (a reset of %oai usage does not)."""
+    from ..core.costs import format_cost, ledger_of
+
+    spent = ledger_of(state).spent
+    limits = []
+    if state.budget_usd is not None:
+        limits.append(f"${state.budget_usd:g}")
+    if state.budget_tokens is not None:
+        limits.append(f"{state.budget_tokens:,} tokens")
+    if not limits:
+        return "Session budget: none (%oai budget USD sets one)"
+    return (f"Session budget: {' and '.join(limits)} ({format_cost(spent.cost)} and "
+            f"{spent.tokens:,} tokens spent so far; requests are refused once it is reached)")
+
+
+def key_status(state: KernelState, terminal: bool = False) -> str:
     """The key, masked, and where it comes from; no key and the practice placeholder said plainly."""
     settings = state.settings
     key = settings.resolved_key()
     if not key and not settings.key_required():
         return "none needed (requests to this server go without one)"
     if not key:
-        return "not set (%oai key, or OPENAI_API_KEY before starting Jupyter)"
+        return f"not set (%oai key, or OPENAI_API_KEY before starting {'IPython' if terminal else 'Jupyter'})"
     if key == PRACTICE_KEY:
         return "none needed (the practice server takes any key)"
     return f"{mask_key(key)} (from {settings.key_source()})"
@@ -133,7 +172,7 @@ def _day(created: Any) -> str:
     if isinstance(created, bool) or not isinstance(created, (int, float)):
         return ""
     try:
-        return datetime.datetime.fromtimestamp(created, datetime.timezone.utc).strftime("%Y-%m-%d")
+        return datetime.datetime.fromtimestamp(created, datetime.UTC).strftime("%Y-%m-%d")
     except (OverflowError, OSError, ValueError):
         return ""
 
@@ -158,18 +197,19 @@ def models_table(client: Any) -> Any:
     return Table(["model", "owned by", "created"], rows, title=title)
 
 
-PRACTICE_KEY = "sk-practice-offline-0000"
 PRACTICE_USAGE = "usage: %oai practice [--delay SECONDS] [--if-no-key] | %oai practice --stop"
 
 
-def practice(state: KernelState, rest: List[str]) -> str:
+def practice(state: KernelState, rest: List[str], terminal: bool = False) -> str:
     """Start (or stop) the offline practice server and point this session at it.
 
     ``--if-no-key`` is for notebooks that must run anywhere: with a real key (session or
     ``OPENAI_API_KEY``) they use the configured server, without one they practise offline.
     """
+    from ..core.practice_control import local_practice_server, start_practice, stop_practice
+
     if rest == ["--stop"]:
-        return _stop_practice(state)
+        return stop_practice(state)
     if_no_key = "--if-no-key" in rest
     rest = [word for word in rest if word != "--if-no-key"]
     delay = 0.02
@@ -185,14 +225,22 @@ def practice(state: KernelState, rest: List[str]) -> str:
     key = state.settings.resolved_key()
     if if_no_key and key and key != PRACTICE_KEY:
         if state.practice_server is not None:
-            _stop_practice(state)
+            stop_practice(state)
         url = state.settings.resolved_base_url()
         said = f"Using {url} with your key {mask_key(key)} (from {state.settings.key_source()})"
-        if _local_practice_server(url, key):
+        if local_practice_server(url, key):
             return (f"{said}: that is a practice server (it says so in its replies), so answers "
                     "are practice output, marked 'practice' in their footer.")
         return f"{said}. Answers from a practice server are marked 'practice' in their footer."
-    _start_practice(state, delay)
+    start_practice(state, delay)
+    if if_no_key and terminal:  # no Jupyter to restart, no cell to run again
+        how = ("OPENAI_BASE_URL is set but no key: set OPENAI_API_KEY too before starting "
+               "IPython, or run %oai key (any value for a server that needs none)"
+               if os.environ.get("OPENAI_BASE_URL") else
+               "For a real model run %oai key (or set OPENAI_API_KEY, and OPENAI_BASE_URL for "
+               "another server, before starting IPython)")
+        return ("Using the practice server: answers are PRACTICE OUTPUT, not a real model "
+                f"(no API key is set). {how}, then %oai practice --stop.")
     if if_no_key:
         if os.environ.get("OPENAI_BASE_URL"):
             how = ("OPENAI_BASE_URL is set but no key: set OPENAI_API_KEY too (any value for a "
@@ -208,59 +256,3 @@ def practice(state: KernelState, rest: List[str]) -> str:
         f"Practice server at {state.practice_server.base_url}: answers are PRACTICE OUTPUT "
         "made offline, not a real model. %oai practice --stop goes back."
     )
-
-
-def _local_practice_server(base_url: str, key: str, timeout: float = 1.0) -> bool:
-    """Does a server on this machine say it is the practice server (``x-oai-practice: 1``)?
-
-    Only loopback URLs are asked (``GET /models`` with the key, as any request would send it),
-    once, with a short timeout: asking a remote URL could hang the setup cell on an unreachable
-    network. Anything else counts as "not known to be practice".
-    """
-    import urllib.error
-    import urllib.request
-    from urllib.parse import urlsplit
-
-    from ..state import PRACTICE_HEADER
-
-    if urlsplit(base_url).hostname not in ("127.0.0.1", "localhost", "::1"):
-        return False
-    try:
-        request = urllib.request.Request(base_url.rstrip("/") + "/models",
-                                         headers={"Authorization": f"Bearer {key}"})
-        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
-        with direct.open(request, timeout=timeout) as response:
-            headers = response.headers
-    except urllib.error.HTTPError as error:  # e.g. 401 without a key: the header is still there
-        headers = error.headers
-    except (OSError, ValueError):
-        return False
-    return from_practice_server({PRACTICE_HEADER: headers.get(PRACTICE_HEADER, "")})
-
-
-def _start_practice(state: KernelState, delay: float) -> None:
-    from ..practice import BOUNDED_LOG_REQUESTS, PracticeServer
-
-    if state.practice_server is None:
-        state.base_url_before_practice = state.settings.base_url
-        state.practice_server = PracticeServer(token_delay=delay, log_limit=BOUNDED_LOG_REQUESTS).start()
-    else:
-        state.practice_server.token_delay = delay
-    state.settings.base_url = state.practice_server.base_url
-    if not state.settings.resolved_key():
-        from ..state import Secret
-
-        state.settings.api_key = Secret(PRACTICE_KEY)
-
-
-def _stop_practice(state: KernelState) -> str:
-    if state.practice_server is None:
-        return "The practice server is not running."
-    if state.settings.base_url == state.practice_server.base_url:  # not changed since: go back
-        state.settings.base_url = state.base_url_before_practice
-    state.practice_server.stop()
-    state.practice_server = None
-    state.base_url_before_practice = None
-    if state.settings.api_key is not None and state.settings.api_key.reveal() == PRACTICE_KEY:
-        state.settings.api_key = None
-    return "Practice server stopped; requests go to the configured base URL again."

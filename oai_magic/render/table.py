@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import List, Sequence
 
-from ..redaction import terminal_safe
+from ..plain_text import terminal_safe
 from .markdown import IGNORE_MATH
 
 
