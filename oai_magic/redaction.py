@@ -227,6 +227,7 @@ def redact_data(data: Any, key: Optional[str]) -> Any:
     return data
 
 
+_ENCODING_CHARS = frozenset("&#;%abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 ENCODED_WINDOW = 16  # raw characters per key character an encoded tail may take (&#x0073;)
 
 
@@ -286,6 +287,7 @@ class StreamRedactor:
     def __init__(self, key: Optional[str]) -> None:
         self.key = key if key and len(key) >= 4 else None
         self._key_chars = frozenset(key or "")
+        self._encoded_chars = self._key_chars | _ENCODING_CHARS
         self._pending = ""
 
     def feed(self, piece: str) -> str:
@@ -325,7 +327,12 @@ class StreamRedactor:
         key (``&#115;&#107;...`` a piece at a time), or that ends in an encoded unit cut in
         half, at any step of decoding (``&#0038#04`` may still become ``&#045;``)."""
         key = self.key or ""
-        window = max(0, len(text) - ENCODED_WINDOW * len(key))
+        # An encoded key is made of the key's characters, letters, digits and "&#;%" only: the
+        # tail worth decoding starts after the last other character (a space, a bracket...).
+        window, lowest = len(text), max(0, len(text) - ENCODED_WINDOW * len(key))
+        allowed = self._encoded_chars
+        while window > lowest and text[window - 1] in allowed:
+            window -= 1
         tail = text[window:]
         if "&" not in tail and "%" not in tail:
             return len(text)
