@@ -211,7 +211,8 @@ CHAT_ARGUMENTS = (
     argument("--logit-bias", help='JSON mapping of token id to bias -100..100, e.g. \'{"50256": -100}\'.'),
     argument("--user", help="End-user id sent as `user`."),
     argument("-N", "--choices", type=int, help="Number of choices (n), shown side by side."),
-    argument("--tools", help="Comma-separated kernel functions the model may call."),
+    argument("--tools", help="Comma-separated kernel functions the model may call, and MCP tools: "
+             "mcp:SERVER (all its tools) or mcp:SERVER/TOOL (%%oai mcp add SERVER ...)."),
     argument("--tool-choice", help="auto (the default), none, required, or a function name."),
     argument("--auto-tools", action="store_true", help="Run tool calls without asking."),
     argument("--org", help="OpenAI-Organization for this request only."),
