@@ -326,6 +326,8 @@ class StreamRedactor:
         """Where to hold back a tail that, once decoded, could still grow into a run of the
         key (``&#115;&#107;...`` a piece at a time), or that ends in an encoded unit cut in
         half, at any step of decoding (``&#0038#04`` may still become ``&#045;``)."""
+        if "&" not in text and "%" not in text:
+            return len(text)
         key = self.key or ""
         # An encoded key is made of the key's characters, letters, digits and "&#;%" only: the
         # tail worth decoding starts after the last other character (a space, a bracket...).
