@@ -16,7 +16,16 @@ def map_fingerprint(template: str, model: Optional[str], system: Optional[str],
     """What a ``--map`` job asks, as one id: the same cell over the same items, the same id."""
     from ..store import fingerprint
 
-    return fingerprint(template, model, system, [repr(element) for element in elements])
+    return fingerprint(template, model, system, [_shown(element) for element in elements])
+
+
+def _shown(element: Any) -> str:
+    """An item as the fingerprint sees it: a user object whose repr fails is left to the
+    plan, which says so in one line."""
+    try:
+        return repr(element)
+    except Exception:
+        return f"<{type(element).__name__}>"
 
 
 def log_map_items(state: Any, plan: Any, target: str, asked: str) -> None:
