@@ -52,6 +52,7 @@ def test_approve_runs_an_mcp_tool_and_a_kernel_function_and_the_answer_arrives(s
     p.send_button.click()
     assert p.wait_for_approval(60)
     assert buttons(p) == ["Approve", "Deny"]
+    assert "waits for Approve or Deny" in p.status.value
     assert "add" in shown(p.transcript) and "&quot;a&quot;: 2" in shown(p.transcript)
     click(p, "Approve")
     assert p.wait_for_approval(60)

@@ -20,6 +20,7 @@ import ipywidgets as widgets
 from ...core.chat_options import request_options
 from ...core.results import Cancellation, ChatResult, StoppedAnswer
 from ...core.session import Session, session_of
+from ...core.tools import visible
 from ...core.turn_options import HistoryBudget, TurnOptions
 from ...errors import InputError, OAIError
 from ...render.chrome import footer_parts, kept_as_partial
@@ -172,7 +173,8 @@ class ChatPanel(parts.SideRequests, FollowsState):
                             temperature=self._temperature()),
             conversation=self.conversation, budget=self._history_budget(), cancellation=cancellation,
         )
-        approval = ToolApproval()
+        approval = ToolApproval(on_ask=lambda name: self._set_status(
+            [f"The tool {visible(name)} waits for Approve or Deny", "Stop ends the turn"]))
         options = self._with_tools(options, approval)  # a bad entry raises before anything shows
         self._cancellation, self._approval = cancellation, approval
         self._result = None

@@ -97,9 +97,10 @@ class PanelLayout:
                                    layout=w.Layout(width="auto"),
                                    tooltip="Send the cell that failed last and its traceback")
         # issue 27: the tools the model may call (as %%chat --tools) and whether to ask first.
-        self.tools = w.Text(placeholder="Tools: f, mcp:server/tool", continuous_update=False,
+        self.tools = w.Text(description="Tools", style=auto, placeholder="f, mcp:server/tool",
+                            continuous_update=False,
                             tooltip="Kernel functions and MCP tools the model may call "
-                                    "(as %%chat --tools)", layout=w.Layout(width="14em"))
+                                    "(as %%chat --tools)", layout=w.Layout(width="17em"))
         self.auto_tools = w.Checkbox(description="auto-approve", indent=False,
                                      tooltip="Run tool calls without Approve (as --auto-tools)",
                                      layout=w.Layout(width="auto"))

@@ -144,7 +144,8 @@ class PanelToolView(PanelChatView):
 class ToolApproval:
     """The panel's ``confirm``: Approve/Deny on the waiting call's card, or Stop, ends the wait."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_ask: Callable[[str], None] = lambda name: None) -> None:
+        self.on_ask = on_ask  # the panel's status line says what the turn waits for
         self.view: Optional[PanelToolView] = None
         self._lock = threading.Lock()
         self._decided = threading.Event()
@@ -162,6 +163,7 @@ class ToolApproval:
             self._decided.clear()
             self._answer = None
         card.ask(self._decide)
+        self.on_ask(name)
         self.asking.set()
         atexit.register(self.stop)  # a kernel shutdown ends the wait
         try:
