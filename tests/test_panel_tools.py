@@ -140,7 +140,12 @@ def test_a_bad_tools_entry_is_one_line_and_sends_nothing(shell, panel, server, e
     assert "You" not in shown(p.transcript)
 
 
-def test_hostile_tool_text_stays_inert_and_masked_in_the_widgets(shell, panel, every, server):
+def test_hostile_tool_text_stays_inert_and_masked_in_the_widgets(shell, panel, every, server,
+                                                                 frontend):
+    messages = []
+    receive = frontend.receive
+    frontend.receive = lambda *a: (messages.append(json.dumps(a, default=str, ensure_ascii=False)),
+                                   receive(*a))
     p = panel()
     p.tools.value = "mcp:every/hostile, mcp:every/echo"
     p.send("[[all-tools]] Say \"<img src=x onerror=alert(2)> $y$ \u202eabc\"")
@@ -158,3 +163,6 @@ def test_hostile_tool_text_stays_inert_and_masked_in_the_widgets(shell, panel, e
     for widget in all_widgets(p.widget):
         state = json.dumps(widget.get_state(), default=str)
         assert TEST_KEY not in state, type(widget).__name__
+    assert messages and not any(TEST_KEY in m for m in messages)
+    cards_sent = [m for m in messages if "oai-tool-call" in m]  # every redraw of every card
+    assert cards_sent and not any("<img" in m or "\u202e" in m for m in cards_sent)
