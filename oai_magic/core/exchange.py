@@ -105,6 +105,9 @@ def send_request(
             max_tokens=budget.tokens_for(options.max_tokens),
         )
     model = options.model or state.settings.model
+    from .costs import warm_prices
+
+    warm_prices()  # the price data loads while the request is under way
     payload = build_chat_payload(model, messages, options)
     overrides = apply_extra_fields(payload, options)
     check_budget(state, payload.get("model"))
@@ -210,7 +213,9 @@ def _account(state: KernelState, result: ChatResult) -> None:
     from .costs import estimate_cost, ledger_of
 
     result.cost = estimate_cost(result.usage, result.model, state.prices, tier=result.service_tier)
-    ledger_of(state).record(result.usage, result.model, result.conversation, result.cost)
+    ledger = ledger_of(state)
+    ledger.record(result.usage, result.model, result.conversation, result.cost)
+    result.price_source = ledger.price_source_once(result.cost, state.prices)
 
 
 class _EmptyStream(Exception):

@@ -83,6 +83,8 @@ class ChatResult:
     parsed: Any = None  # with --schema: a dataclass instance, a dict or a pydantic model
     cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
     service_tier: Optional[str] = None  # the tier the server billed ("flex" costs less)
+    # issue 29
+    price_source: Optional[str] = None  # where prices come from: the session's first priced answer
 
     @property
     def request_id(self) -> Optional[str]:

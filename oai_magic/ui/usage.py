@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from ..core.costs import Totals, format_cost, ledger_of
+from ..core.costs import Totals, format_cost, ledger_of, price_source
 
 COLUMNS = ("requests", "prompt", "cached", "completion", "reasoning", "estimated cost")
 RESTART_NOTE = ("The session is this kernel: a restart resets these totals "
-                "(%oai usage --reset clears them now). Costs are estimates from the price table.")
+                "(%oai usage --reset clears them now). Costs are estimates; ")
 
 
 def _cells(totals: Totals) -> List[str]:
@@ -27,8 +27,10 @@ def _cells(totals: Totals) -> List[str]:
 class UsageReport:
     """Tables in a notebook, aligned text in a terminal; every name escaped (server model ids)."""
 
-    def __init__(self, sections: List[tuple], total: Totals, budget: str) -> None:
+    def __init__(self, sections: List[tuple], total: Totals, budget: str,
+                 source: str = "") -> None:
         self.sections, self.total, self.budget = sections, total, budget
+        self.note = RESTART_NOTE + (source or "prices: none")
 
     def __repr__(self) -> str:
         lines = []
@@ -41,7 +43,7 @@ class UsageReport:
             f"{column} {value}" for column, value in zip(COLUMNS, _cells(self.total))))
         if self.budget:
             lines.append(self.budget)
-        lines.append(RESTART_NOTE)
+        lines.append(self.note)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -61,7 +63,7 @@ class UsageReport:
                      "</tbody></table>")
         if self.budget:
             parts.append(f"<div>{escape_html(self.budget)}</div>")
-        parts.append(f"<div style='font-size:smaller;opacity:0.75'>{escape_html(RESTART_NOTE)}</div>")
+        parts.append(f"<div style='font-size:smaller;opacity:0.75'>{escape_html(self.note)}</div>")
         return f"<div class='{IGNORE_MATH}'>{''.join(parts)}</div>"
 
 
@@ -77,7 +79,8 @@ def usage_report(state: Any) -> UsageReport:
     if state.budget_tokens is not None:
         budget.append(f"budget {state.budget_tokens:,} tokens")
     return UsageReport([("model", by_model), ("conversation", by_conversation)], total,
-                       "Session " + " and ".join(budget) + "." if budget else "")
+                       "Session " + " and ".join(budget) + "." if budget else "",
+                       price_source(state.prices))
 
 
 def reset(state: Any) -> str:
