@@ -98,6 +98,14 @@ class Settings:
     log_max_blob_bytes: int = _setting(
         5_000_000, "Images and files sent with a prompt are kept in the log up to this size each; "
         "a larger one is noted by its size only.")
+    # issue 29
+    prompt_cache_key: Optional[str] = _setting(
+        "auto", "prompt_cache_key sent with each chat request: \"auto\" a per-conversation hash "
+        "of notebook and conversation name (never the name) to api.openai.com only; "
+        "\"conversation\" the same to every server; None never.")
+    # Headers sent with every request (gateways, Azure's api-key); values that look like
+    # secrets are kept as Secret, so they show masked. Configured as OAIMagics.extra_headers.
+    extra_headers: Dict[str, Any] = field(default_factory=dict)
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:
@@ -179,6 +187,8 @@ class KernelState:
         # base URLs whose server refused response_format json_schema: --schema goes as
         # json_object with the schema there (llama-cpp-python).
         self.json_schema_refused: set = set()
+        # issue 29: base URLs whose server refused prompt_cache_key with a 400 (not sent again)
+        self.prompt_cache_key_refused: set = set()
         self.audio_client_cache: Any = None  # core.clients.audio_client: (settings, client)
         self.last_error: Any = None  # context.LastError: the kernel's last exception
         # The sent-line of the cell being run; the next request shows it (then it is cleared).

@@ -29,7 +29,7 @@ from ..errors import (
     MissingKeyError,
     is_validation_failure,
 )
-from ..state import Settings, redact
+from ..state import Secret, Settings, redact
 from .responses import (
     APIResponse,
     StreamResponse,
@@ -121,6 +121,8 @@ class OpenAIClient:
             headers["OpenAI-Organization"] = organization
         if project:
             headers["OpenAI-Project"] = project
+        for name, value in (self.settings.extra_headers or {}).items():  # OAIMagics.extra_headers
+            headers[name] = value.reveal() if isinstance(value, Secret) else str(value)
         return headers
 
     # --- public calls -------------------------------------------------------------------

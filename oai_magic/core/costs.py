@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
 from ..errors import InputError
+from .usage import Tokens, checked_count, format_cost, transcription_usage  # noqa: F401 (their home)
 
 PRICE_FIELDS = ("input", "cached_input", "output", "per_minute")  # per_minute: transcription
 # An override may price a tier of its own: {"input": 1, "output": 2, "flex": {"input": 0.5, ...}}
@@ -145,33 +146,6 @@ def has_price(model: Optional[str], overrides: Optional[Dict[str, Any]] = None) 
 STANDARD_TIERS = (None, "", "default", "auto", "standard")
 
 
-@dataclass
-class Tokens:
-    """The token counts of one usage block (chat completions names)."""
-
-    prompt: int = 0
-    cached: int = 0
-    completion: int = 0
-    reasoning: int = 0
-
-    @classmethod
-    def of(cls, usage: Optional[Dict[str, Any]]) -> Tokens:
-        usage = usage or {}
-
-        def number(value: Any) -> int:
-            return int(_number(value) or 0)
-
-        prompt_details = usage.get("prompt_tokens_details") or {}
-        completion_details = usage.get("completion_tokens_details") or {}
-        return cls(number(usage.get("prompt_tokens")), number(prompt_details.get("cached_tokens")),
-                   number(usage.get("completion_tokens")),
-                   number(completion_details.get("reasoning_tokens")))
-
-    @property
-    def total(self) -> int:
-        return self.prompt + self.completion
-
-
 def estimate_cost(usage: Optional[Dict[str, Any]], model: Optional[str],
                   overrides: Optional[Dict[str, Any]] = None, *, tier: Optional[str] = None,
                   seconds: Optional[float] = None) -> Optional[float]:
@@ -191,9 +165,9 @@ def estimate_cost(usage: Optional[Dict[str, Any]], model: Optional[str],
     if not model:
         return None
     usage = usage or {}
-    if _number(usage.get("seconds"), float) is not None:
+    if checked_count(usage.get("seconds"), float) is not None:
         seconds = float(usage["seconds"])
-    elif seconds is not None and _number(seconds, float) is None:
+    elif seconds is not None and checked_count(seconds, float) is None:
         seconds = None
     has_tokens = any(name in usage for name in ("prompt_tokens", "completion_tokens",
                                                  "input_tokens", "output_tokens"))
@@ -201,13 +175,6 @@ def estimate_cost(usage: Optional[Dict[str, Any]], model: Optional[str],
     if entry is not None:
         return _override_cost(entry, usage, tier, seconds, has_tokens)
     return _package_cost(model, usage, tier, seconds, has_tokens)
-
-
-def _number(value: Any, kind: type = int) -> Optional[float]:
-    """A count from outside: a finite number >= 0 of ``kind`` (bools are not numbers)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
 
 
 def _override_cost(entry: Dict[str, Any], usage: Dict[str, Any], tier: Optional[str],
@@ -255,44 +222,13 @@ def _package_cost(model: str, usage: Dict[str, Any], tier: Optional[str],
         details = transcription_usage(usage).get("prompt_tokens_details") or {}
         counts = {"input_tokens": tokens.prompt, "output_tokens": tokens.completion,
                   "cache_read_tokens": min(tokens.cached, tokens.prompt)}
-        audio = _number(details.get("audio_tokens"))
+        audio = checked_count(details.get("audio_tokens"))
         if audio and price.input_audio_mtok is not None:
             counts["input_audio_tokens"] = min(int(audio), tokens.prompt)
     else:
         return None
     calculation = calc_price(Usage(**counts), model, provider_id=PROVIDER, price_context=context)
     return float(calculation.total_price)
-
-
-def transcription_usage(usage: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """A usage block in chat completions names (for the ledger and the footer); a chat usage
-    comes back as it is.
-
-    gpt-4o transcription models report ``{"type": "tokens", "input_tokens", "output_tokens",
-    "input_token_details": {"audio_tokens", "text_tokens"}}``; whisper reports
-    ``{"type": "duration", "seconds"}`` (or only a ``duration``).
-    """
-    usage = usage or {}
-    if usage.get("type") == "tokens" or "input_tokens" in usage:
-        details = usage.get("input_token_details")
-        folded = {"prompt_tokens": usage.get("input_tokens") or 0,
-                  "completion_tokens": usage.get("output_tokens") or 0}
-        if isinstance(details, dict) and "audio_tokens" in details:
-            folded["prompt_tokens_details"] = {"audio_tokens": details["audio_tokens"]}
-        return folded
-    if "prompt_tokens" in usage or "completion_tokens" in usage:
-        return usage
-    return {"prompt_tokens": 0, "completion_tokens": 0}
-
-
-def format_cost(cost: Optional[float]) -> str:
-    """"≈ $0.0012" (two significant digits for sums under a cent), or "price unknown"."""
-    if cost is None:
-        return "price unknown"
-    if cost >= 0.01 or cost == 0:
-        return f"≈ ${cost:.2f}"
-    digits = 1 - math.floor(math.log10(cost))
-    return f"≈ ${cost:.{digits}f}"
 
 
 @dataclass
@@ -413,6 +349,15 @@ def ledger_of(state: Any) -> UsageLedger:
         if state.usage_ledger is None:
             state.usage_ledger = UsageLedger()
         return state.usage_ledger
+
+
+def account_answer(state: Any, result: Any) -> None:
+    """A chat response's estimated cost, at the tier that served it, added to the session's
+    totals; the session's first priced answer also says where prices come from."""
+    result.cost = estimate_cost(result.usage, result.model, state.prices, tier=result.service_tier)
+    ledger = ledger_of(state)
+    ledger.record(result.usage, result.model, result.conversation, result.cost)
+    result.price_source = ledger.price_source_once(result.cost, state.prices)
 
 
 def budget_of(state: Any) -> Budget:

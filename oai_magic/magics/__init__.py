@@ -87,6 +87,12 @@ class OAIMagics(Magics):
     resume_hint = setting_trait("resume_hint")
     log_busy_timeout_s = setting_trait("log_busy_timeout_s")
     log_max_blob_bytes = setting_trait("log_max_blob_bytes")
+    # issue 29
+    prompt_cache_key = setting_trait("prompt_cache_key")
+    extra_headers = Dict(
+        help="Headers sent with every request, e.g. {'api-key': '…'} for Azure OpenAI or a "
+             "gateway's own; values that look like secrets are shown masked.",
+    ).tag(config=True)
     # How the magics show and send things: theirs alone.
     render_interval = Float(
         0.05, help="Seconds between redraws of a streaming answer (the first token shows at once)."
@@ -155,6 +161,7 @@ class OAIMagics(Magics):
         for name in SETTING_TRAITS:
             self._apply_setting(name, getattr(self, name))
         self._apply_costs(None)
+        self._apply_extra_headers(None)
 
     @validate("extra_body")
     def _check_extra_body(self, proposal: Any) -> Any:
@@ -166,6 +173,26 @@ class OAIMagics(Magics):
         except InputError as exc:
             raise TraitError(str(exc)) from None
         return proposal["value"]
+
+    @validate("extra_headers")
+    def _check_extra_headers(self, proposal: Any) -> Any:
+        from ..redaction import HeaderError, checked_extra_headers
+
+        try:
+            return checked_extra_headers(proposal["value"])
+        except HeaderError as exc:
+            raise TraitError(str(exc)) from None
+
+    @validate("prompt_cache_key")
+    def _check_prompt_cache_key(self, proposal: Any) -> Any:
+        if proposal["value"] not in ("auto", "conversation", None):
+            raise TraitError('OAIMagics.prompt_cache_key takes "auto", "conversation" or None, '
+                             f"not {proposal['value']!r}")
+        return proposal["value"]
+
+    @observe("extra_headers")
+    def _apply_extra_headers(self, change: Any) -> None:
+        self.state.settings.extra_headers = dict(self.extra_headers)
 
     @validate("prices")
     def _check_prices(self, proposal: Any) -> Any:

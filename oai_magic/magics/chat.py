@@ -119,6 +119,10 @@ def prompt_and_context(magics: Any, args: Any, cell: str) -> Any:
             spec, magics.shell.user_ns, watcher.last_figure if watcher else None))
     if args.detail and not args.image:
         raise UsageError("--detail goes with --image: it says how closely to look at the images.")
+    if args.file:
+        from ..core.files import resolve_file
+
+        sent.images.extend(resolve_file(path) for path in args.file)  # sent after the images
     return prompt, sent
 
 
@@ -164,6 +168,9 @@ def chat_options(magics: Any, args: Any) -> ChatOptions:
         verbosity=args.verbosity,
         extra={**magics.extra_body, **params},
         param_names=list(params),
+        web_search=args.web_search,
+        logprobs=args.logprobs if args.logprobs is not None else (3 if args.confidence else None),
+        service_tier=args.service_tier,
     )
 
 
@@ -199,6 +206,7 @@ def chat_view(magics: Any, args: Any) -> Any:
             footer=not args.no_footer,
             json_mode=args.json,
             render_interval=magics.render_interval,
+            confidence=args.confidence,
         )
     return TerminalChatView(footer=not args.no_footer)
 

@@ -10,6 +10,7 @@ import shlex
 from typing import Any, List, Optional
 
 from ..errors import InputError
+from ..history import content_files
 from ..render.attachments import parts_html
 from ..render.table import Table
 from ..state import Conversation, KernelState, Message, content_images, content_text
@@ -251,6 +252,7 @@ def _markdown_body(name: str, message: Message, images: Optional[List[Any]]) -> 
         filename = f"{safe}-{len(images) + 1}.{extension}"
         images.append((filename, data))
         pieces.append(f"![image {len(images)}](images/{filename})")
+    pieces += [f"[file: {name}]" for name in content_files(message.content)]
     return "\n\n".join(pieces)
 
 

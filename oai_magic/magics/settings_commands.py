@@ -31,6 +31,10 @@ def status(
         *schema_row(state),
         ("context window", describe_context(context_tokens).split(": ", 1)[1]),
     ]
+    if settings.extra_headers:
+        from ..redaction import shown_headers
+
+        rows.append(("extra headers", shown_headers(settings.extra_headers)))
     if state.practice_server is not None:
         rows.append(("practice server", f"running at {state.practice_server.base_url}"))
     if from_practice_server(headers):

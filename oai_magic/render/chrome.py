@@ -351,10 +351,13 @@ def terminal_safe(text: str) -> str:
     return _TERMINAL_CONTROL.sub("", text)
 
 
-def write_terminal_closing(out: TextIO, parts: List[str], mark: Optional[str], *, footer: bool) -> None:
-    """The lines under a terminal answer: its mark, then the footer."""
+def write_terminal_closing(out: TextIO, parts: List[str], mark: Optional[str], *, footer: bool,
+                           sources: str = "") -> None:
+    """The lines under a terminal answer: its mark, its sources, then the footer."""
     if mark:
         out.write(notice_line(mark) + "\n")
+    if sources:
+        out.write(sources + "\n")
     if footer:
         out.write(terminal_safe(footer_text(parts)) + "\n")
     out.flush()
