@@ -149,6 +149,8 @@ class ItemResult:
     model: Optional[str] = None
     parsed: Any = None  # filled by --schema (the structured-output issue)
     service_tier: Optional[str] = None  # the tier the server billed (its body says)
+    logprobs: Optional[List[Dict[str, Any]]] = None  # issue 29: with --logprobs
+    citations: List[Dict[str, Any]] = field(default_factory=list)  # issue 29: with --web-search
 
     @property
     def ok(self) -> bool:
@@ -157,14 +159,19 @@ class ItemResult:
     def to_dict(self) -> Dict[str, Any]:
         return {"index": self.index, "text": self.text, "usage": self.usage, "error": self.error,
                 "finish_reason": self.finish_reason, "request_id": self.request_id,
-                "model": self.model, "service_tier": self.service_tier}
+                "model": self.model, "service_tier": self.service_tier,
+                "logprobs": self.logprobs, "citations": self.citations}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ItemResult:
         return cls(index=int(data["index"]), text=str(data.get("text") or ""),
                    usage=dict(data.get("usage") or {}), error=data.get("error"),
                    finish_reason=data.get("finish_reason"), request_id=data.get("request_id"),
-                   model=data.get("model"), service_tier=data.get("service_tier"))
+                   model=data.get("model"), service_tier=data.get("service_tier"),
+                   **_folded_extras({"choices": [{"message": {"annotations": [
+                       {"type": "url_citation", "url_citation": c}
+                       for c in data.get("citations") or () if isinstance(c, dict)]},
+                       "logprobs": {"content": data.get("logprobs") or []}}]}, None))
 
 
 class MapResult:
@@ -309,4 +316,23 @@ def item_from_completion(index: int, data: Any, key: Optional[str]) -> ItemResul
         index, text=redact(str(text or ""), key), usage=dict(data.get("usage") or {}),
         finish_reason=choice.get("finish_reason"), model=data.get("model"),
         service_tier=data.get("service_tier") if isinstance(data.get("service_tier"), str) else None,
+        **_folded_extras(data, key),
     )
+
+
+def _folded_extras(data: Any, key: Optional[str]) -> Dict[str, Any]:
+    """Logprobs and citations of the first choice, read by the one accumulator (redacted as a
+    chat answer's are); none when the body is not a chat completion's shape."""
+    from ..api.accumulator import ChatAccumulator, MalformedChunk
+    from .results import Choice
+
+    accumulator = ChatAccumulator()
+    try:
+        accumulator.add({"choices": [{k: v for k, v in c.items() if k in ("message", "logprobs")}
+                                     for c in (data.get("choices") or [])[:1] if isinstance(c, dict)]})
+    except (MalformedChunk, AttributeError, TypeError):
+        return {}
+    if 0 not in accumulator.choices:
+        return {}
+    first = Choice.from_state(accumulator.choices[0], key)
+    return {"logprobs": first.logprobs, "citations": first.citations}
