@@ -430,3 +430,10 @@ def test_load_ext_does_not_import_the_price_data():
             "print('genai_prices' in sys.modules, 'pydantic' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[-2:] == ["False", "False"]
+
+
+def test_chat_help_documents_every_option_of_issue_29(shell):
+    doc = magics(shell).chat.__doc__
+    for option in ("--web-search", "--logprobs", "--confidence", "--service-tier", "--file",
+                   "safety_identifier", "result.citations", "result.logprobs"):
+        assert option in doc, option
