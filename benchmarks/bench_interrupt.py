@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
+from oai_magic.core.session import session_of  # noqa: E402
 from oai_magic.practice import PracticeServer, Scripted, sse_event  # noqa: E402
-from oai_magic.state import Secret, get_state  # noqa: E402
+from oai_magic.state import Secret  # noqa: E402
 from tests.synthetic import delta_chunk  # noqa: E402
 
 
@@ -39,7 +40,7 @@ def main() -> None:
     magics = shell.magics_manager.registry["OAIMagics"]
     timings = []
     with PracticeServer() as server:
-        state = get_state(shell)
+        state = session_of(shell)
         state.settings.base_url, state.settings.api_key = server.base_url, Secret("sk-bench-00000000")
         for _ in range(args.runs):
             gate = threading.Event()

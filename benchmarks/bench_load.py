@@ -28,8 +28,9 @@ load = time.perf_counter() - started
 loaded = [m for m in heavy if m in sys.modules]
 with PracticeServer() as server:
     ip.run_line_magic("oai", f"base-url {server.base_url}")
-    from oai_magic.state import Secret, get_state
-    get_state(ip).settings.api_key = Secret("sk-bench-0000000000")
+    from oai_magic.state import Secret
+    from oai_magic.core.session import session_of
+    session_of(ip).settings.api_key = Secret("sk-bench-0000000000")
     started = time.perf_counter()
     ip.run_cell("%%chat --no-footer\n[[echo]] hi", store_history=False)
     first = time.perf_counter() - started

@@ -53,7 +53,9 @@ def shell_for(base_url: str) -> Any:
     if "OAIMagics" not in shell.magics_manager.registry:
         shell.run_line_magic("load_ext", "oai_magic")
     shell.magics_manager.registry["OAIMagics"].display_mode = "plain"
-    state = state_module.get_state(shell)
+    from oai_magic.core.session import session_of
+
+    state = session_of(shell)
     state.settings.base_url = base_url
     state.settings.api_key = state_module.Secret(KEY)
     return shell

@@ -20,8 +20,9 @@ import threading
 import time
 
 from oai_magic.api.client import OpenAIClient
+from oai_magic.core.session import Session
 from oai_magic.practice import PracticeServer, Scripted, sse_event
-from oai_magic.state import KernelState, Secret, Settings
+from oai_magic.state import Secret, Settings
 from oai_magic.ui.panel.panel import ChatPanel
 
 
@@ -66,9 +67,9 @@ def main() -> None:
     args = parser.parse_args()
     with PracticeServer(token_delay=0.02) as server:
         settings = Settings(api_key=Secret("sk-bench-000000000000"), base_url=server.base_url)
-        state = KernelState(settings)
+        state = Session(settings=settings)
         client = OpenAIClient(settings)
-        panel = ChatPanel(state=state, client=client)
+        panel = ChatPanel(session=state, client=client)
         figures = {}
         for name, held in (("held (blocked read)", True), ("paced (20 ms/token)", False)):
             times = [one_stop(panel, server, held) for _ in range(args.runs)]

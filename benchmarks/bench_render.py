@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
+from oai_magic.core.session import session_of  # noqa: E402
 from oai_magic.practice import PracticeServer  # noqa: E402
-from oai_magic.state import Secret, get_state  # noqa: E402
+from oai_magic.state import Secret  # noqa: E402
 from tests.page_model import WidgetFrontend  # noqa: E402
 from tests.recording import RecordingPublisher  # noqa: E402
 
@@ -157,7 +158,7 @@ def make_shell(server: PracticeServer) -> Any:
     count_widget_messages()
     shell.run_line_magic("load_ext", "oai_magic")
     shell.run_line_magic("config", "OAIMagics.display_mode = 'rich'")
-    state = get_state(shell)
+    state = session_of(shell)
     state.settings.base_url = server.base_url
     state.settings.api_key = Secret("sk-bench-000000000000")
     return shell

@@ -6,6 +6,7 @@ name.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -236,3 +237,43 @@ class Conversation:
             "system": self.system,
             "messages": [m.to_dict() for m in self.messages],
         }
+
+
+class ConversationView:
+    """A conversation as callers see it (``session.conversations[name]``): read-only.
+
+    ``messages`` are copies, so changing one changes nothing recorded; every change goes through
+    the session (a turn, ``%chat undo``, ``load``...), under its lock, where listeners hear it.
+    """
+
+    __slots__ = ("_thread",)
+
+    def __init__(self, thread: Conversation) -> None:
+        self._thread = thread
+
+    @property
+    def name(self) -> str:
+        return self._thread.name
+
+    @property
+    def system(self) -> Optional[str]:
+        return self._thread.system
+
+    @property
+    def messages(self) -> List[Message]:
+        return [dataclasses.replace(m) for m in self._thread.messages]
+
+    def turns(self) -> List[List[Message]]:
+        return self._thread.turns()
+
+    def to_dict(self) -> Dict[str, Any]:
+        return self._thread.to_dict()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ConversationView):
+            other = other._thread
+        return self._thread == other
+
+    def __repr__(self) -> str:
+        return f"<Conversation {self.name!r}: {len(self._thread.messages)} messages>"
+

@@ -1,26 +1,30 @@
-"""Kernel state: the settings and one ``KernelState`` per IPython shell.
+"""The settings (one table) and ``KernelState``, the plain data of one session.
 
 Everything here is plain data. Chat history lives in ``history`` and the key's redaction in
 ``redaction``; their names are re-exported here, where the rest of the package imports them.
-The magics and the chat panel are two faces on the same :class:`KernelState`, so a turn sent
-from either shows up in both.
+``core.session.Session`` is a ``KernelState`` with the client and the use cases: the kernel's
+session is the one the magics, the panel and ``oai_magic.session()`` share, so a turn sent from
+any of them shows up in all.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import threading
 import weakref
-from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Dict, List, Optional
+from dataclasses import MISSING, dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, get_type_hints
 
 # Re-exported: every module that imported these from state keeps working.
 from .history import (  # noqa: F401
     IMAGE_TOKENS,
     Content,
     Conversation,
+    ConversationView,
     Message,
     content_images,
     content_text,
@@ -40,6 +44,8 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 # The practice server's out-of-band identification (CONTRACTS 4); practice.py sends it.
 PRACTICE_HEADER = "x-oai-practice"
+# The key ``%oai practice`` sets when none is: the practice server takes any key.
+PRACTICE_KEY = "sk-practice-offline-0000"
 
 
 def from_practice_server(headers: Dict[str, str]) -> bool:
@@ -48,7 +54,10 @@ def from_practice_server(headers: Dict[str, str]) -> bool:
 
 
 def _setting(default: Any, help: str) -> Any:
-    """A setting that ``c.OAIMagics.<name>`` configures: its default and help live here only."""
+    """A setting that ``c.OAIMagics.<name>`` configures: its default and help live here only.
+    A ``dict`` default means a fresh empty dict for each Settings."""
+    if default is dict:
+        return field(default_factory=dict, metadata={"help": help})
     return field(default=default, metadata={"help": help})
 
 
@@ -78,6 +87,39 @@ class Settings:
     allow_insecure_http: bool = _setting(
         False, "Do not warn when the base URL is plain http:// to a host that is not this "
         "machine (a classroom server on a LAN).")
+    # issue 23: every other configurable setting, once the magics' own traits (one table).
+    render_interval: float = _setting(
+        0.05, "Seconds between redraws of a streaming answer (the first token shows at once).")
+    max_tokens_param: Literal["max_completion_tokens", "max_tokens"] = _setting(
+        "max_completion_tokens",
+        "Field --max-tokens is sent as; some compatible servers only know max_tokens.")
+    history_max_messages: Optional[int] = _setting(200, "Most history messages sent with a prompt.")
+    history_max_tokens: Optional[int] = _setting(
+        24000, "Approximate token budget for the history sent.")
+    context_tokens: Optional[int] = _setting(
+        None, "The server's context window in tokens (%oai context N): history is trimmed to fit.")
+    transcribe_model: str = _setting("whisper-1", "Default %transcribe model.")
+    max_tool_rounds: int = _setting(5, "Most tool-call rounds in one %%chat.")
+    max_tool_calls_per_round: int = _setting(
+        8, "Most tool calls run in one round; the rest are refused with a note to the model.")
+    max_context_chars: Optional[int] = _setting(
+        24000, "Most characters of context (summaries, tracebacks, --context) sent with a prompt; "
+        "images and plain values typed on purpose are not counted.")
+    map_confirm_usd: float = _setting(
+        1.0, "%%chat --map asks before sending a job estimated above this many dollars "
+        "(when prices are known), as it does above 100 items; --yes skips the question.")
+    display_mode: Literal["auto", "rich", "plain"] = _setting(
+        "auto", "rich: live Markdown; plain: tokens as text (terminal); auto: by frontend.")
+    extra_body: Dict[str, Any] = _setting(
+        dict, "Fields added to every chat request as given, e.g. {'service_tier': 'flex'}; "
+        "--param wins over them.")
+    prices: Dict[str, Any] = _setting(
+        dict, "Prices in USD per million tokens that override or extend genai-prices' data, "
+        "e.g. {'my-model': {'input': 0.1, 'cached_input': 0.05, 'output': 0.4}}.")
+    session_budget_usd: Optional[float] = _setting(
+        None, "Refuse requests once this session's estimated cost passes this many USD.")
+    session_budget_tokens: Optional[int] = _setting(
+        None, "Refuse requests once this session has used this many tokens.")
     # issue 32
     audio_base_url: Optional[str] = _setting(
         None, "Base URL for %transcribe when speech runs on another server than chat (a "
@@ -103,9 +145,9 @@ class Settings:
         "auto", "prompt_cache_key sent with each chat request: \"auto\" a per-conversation hash "
         "of notebook and conversation name (never the name) to api.openai.com only; "
         "\"conversation\" the same to every server; None never.")
-    # Headers sent with every request (gateways, Azure's api-key); values that look like
-    # secrets are kept as Secret, so they show masked. Configured as OAIMagics.extra_headers.
-    extra_headers: Dict[str, Any] = field(default_factory=dict)
+    extra_headers: Dict[str, Any] = _setting(
+        dict, "Headers sent with every request, e.g. {'api-key': '…'} for Azure OpenAI or a "
+        "gateway's own; values that look like secrets are kept masked wherever shown.")
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:
@@ -144,6 +186,19 @@ def configurable_settings() -> Dict[str, Any]:
     return {f.name: f for f in fields(Settings) if "help" in f.metadata}
 
 
+@functools.cache
+def setting_types() -> Dict[str, Any]:
+    """Each setting's type as an object (``Optional[int]``, ``Literal[...]``), not a string
+    (evaluated once: the traits are built from it while ``%load_ext`` runs)."""
+    return get_type_hints(Settings)
+
+
+def setting_default(name: str) -> Any:
+    """The default of one setting (a fresh dict for the dict ones)."""
+    declared = configurable_settings()[name]
+    return declared.default_factory() if declared.default_factory is not MISSING else declared.default
+
+
 Listener = Callable[[str, Dict[str, Any]], None]
 ClientFactory = Callable[[Settings], Any]  # api.client.OpenAIClient, or a test's own
 
@@ -174,7 +229,7 @@ class KernelState:
         self.settings = settings or Settings()
         self._client: Any = None  # made by client_factory for _client_settings, on first use
         self._client_settings: Optional[Settings] = None
-        self.conversations: Dict[str, Conversation] = {}
+        self._conversations: Dict[str, Conversation] = {}
         self.last_headers: Dict[str, str] = {}
         self._listeners: List[Listener] = []
         self._failed_listeners: set = set()
@@ -189,17 +244,26 @@ class KernelState:
         self.json_schema_refused: set = set()
         # issue 29: base URLs whose server refused prompt_cache_key with a 400 (not sent again)
         self.prompt_cache_key_refused: set = set()
-        self.audio_client_cache: Any = None  # core.clients.audio_client: (settings, client)
+        self.audio_client_cache: Any = None  # Session.audio_client: (settings, client)
         self.last_error: Any = None  # context.LastError: the kernel's last exception
         # The sent-line of the cell being run; the next request shows it (then it is cleared).
         self.context_notices: List[str] = []
-        # What answers cost (costs.py): %config OAIMagics.prices, the session budgets, and the
-        # session's usage ledger, made on first use. The session is the kernel.
-        self.prices: Dict[str, Any] = {}
-        self.budget_usd: Optional[float] = None
-        self.budget_tokens: Optional[int] = None
+        # The session's usage ledger (costs.py), made on first use. The session is the kernel.
         self.usage_ledger: Any = None
         self.batches: Dict[str, Any] = {}  # batch id -> batch.BatchJob, newest last
+
+    # What answers cost: read from the one settings table (%config OAIMagics.prices, ...).
+    @property
+    def prices(self) -> Dict[str, Any]:
+        return self.settings.prices
+
+    @property
+    def budget_usd(self) -> Optional[float]:
+        return self.settings.session_budget_usd
+
+    @property
+    def budget_tokens(self) -> Optional[int]:
+        return self.settings.session_budget_tokens
 
     def client(self) -> Any:
         """The HTTP client for the current settings: one (one connection pool) per settings
@@ -227,9 +291,25 @@ class KernelState:
 
     def conversation(self, name: str = "default") -> Conversation:
         with self.lock:
-            if name not in self.conversations:
-                self.conversations[name] = Conversation(name)
-            return self.conversations[name]
+            if name not in self._conversations:
+                self._conversations[name] = Conversation(name)
+            return self._conversations[name]
+
+    @property
+    def conversations(self) -> Mapping[str, ConversationView]:
+        """The conversations by name, read-only (copies of their messages): changes go through
+        methods (``conversation`` creates or returns one to record in, ``forget_conversations``
+        removes them all), under the lock."""
+        with self.lock:
+            return MappingProxyType({name: ConversationView(thread)
+                                     for name, thread in self._conversations.items()})
+
+    def forget_conversations(self) -> int:
+        """Remove every conversation (``%chat reset --all``); returns how many there were."""
+        with self.lock:
+            count = len(self._conversations)
+            self._conversations.clear()
+            return count
 
     def insecure_http_warning(self, url: Optional[str] = None) -> Optional[str]:
         """A one-line warning, once per base URL per session, when the key would travel in clear.
@@ -265,7 +345,8 @@ class KernelState:
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(event, info)`` on every change; returns the unsubscribe function."""
-        self._listeners.append(listener)
+        if listener not in self._listeners:
+            self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def notify(self, event: str, info: Optional[Dict[str, Any]] = None) -> None:
@@ -285,24 +366,23 @@ class KernelState:
                     )
 
 
-_STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# The session of each IPython shell: ``core.session.session_of`` makes it (a ``Session``) and keeps
+# it here, so code that reaches it by its older names (``get_state``) finds the same object.
+SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def get_state(shell: Any) -> KernelState:
-    """The one state of this shell, created on first use."""
-    state = _STATES.get(shell)
-    if state is None:
-        state = _STATES[shell] = KernelState()
-    return state
+    """The session of this shell (``oai_magic.core.session.session_of`` made it at ``%load_ext``)."""
+    session = SESSIONS.get(shell)
+    if session is None:
+        raise RuntimeError("this shell has no oai_magic session yet: %load_ext oai_magic (or "
+                           "oai_magic.session()) makes it")
+    return session
 
 
 def reset_state(shell: Any) -> KernelState:
-    """Start this shell's session over, as a kernel restart would (the test fixture does).
+    """Start this shell's session over, as a kernel restart would (``core.session.reset_session``)."""
+    session = get_state(shell)
+    session.start_session()
+    return session
 
-    Settings, conversations, usage and errors start fresh; the state object and its client
-    factory stay, so the magics keep their wiring. Re-apply configured values afterwards
-    (``OAIMagics.apply_configuration``).
-    """
-    state = get_state(shell)
-    state.start_session()
-    return state

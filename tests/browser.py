@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -96,8 +97,24 @@ class JupyterLab:
                 self._ready.set()
         self._ready.set()  # the server exited: wake start() so it can report the log
 
+    def end_sessions(self) -> None:
+        """Shut down every kernel the tests' pages started, so the next test (of any file: the
+        server is shared) meets a fresh kernel and no CPU goes to the last one's."""
+        import urllib.request
+
+        base = f"http://127.0.0.1:{self.port}/api/sessions"
+        headers = {"Authorization": f"token {self.token}"}
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with direct.open(urllib.request.Request(base, headers=headers), timeout=10) as response:
+            sessions = json.load(response)
+        for session in sessions:
+            request = urllib.request.Request(f"{base}/{session['id']}", headers=headers, method="DELETE")
+            direct.open(request, timeout=30).close()
+
     def url(self, notebook: str) -> str:
-        return f"http://127.0.0.1:{self.port}/lab/tree/{notebook}?token={self.token}"
+        """The notebook alone in the window: ``reset`` drops the tabs an earlier page left in the
+        workspace (their kernels are shut down, see end_sessions)."""
+        return f"http://127.0.0.1:{self.port}/lab/tree/{notebook}?reset&token={self.token}"
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -133,8 +150,31 @@ def cell_index(cells, containing: str) -> int:
     return next(i for i, source in enumerate(sources) if containing in source)
 
 
-def run_cells_through(page, cells, last: int) -> None:
-    """Select the first cell and press Shift+Enter until cell ``last`` has been run."""
+FINISHED_PROMPT = re.compile(r"\[\d+\]")  # "[*]:" while it runs, "[3]:" once it has run
+STARTED_PROMPT = re.compile(r"\[(\d+|\*)\]")
+
+
+def run_cells_through(page, cells, last: int, timeout_ms: float = 90_000) -> None:
+    """Run cells 0 to ``last`` as a reader does: from the first cell, press Shift+Enter, and wait
+    until a code cell has finished before pressing it again. Pressed ahead, a key can land in
+    what a running cell shows (the panel's message box). A press that a busy page lost (the code
+    cell shows no start after 10 s) is repeated once the cell is selected again. Cell ``last`` is
+    left running, so the test can watch it."""
+    from playwright.sync_api import expect
+
     cells.nth(0).click()
-    for _ in range(last + 1):
+    for index in range(last + 1):
+        cell = cells.nth(index)
         page.keyboard.press("Shift+Enter")
+        if "jp-CodeCell" not in (cell.get_attribute("class") or ""):
+            continue
+        prompt = cell.locator(".jp-InputPrompt").first
+        for _ in range(3):
+            try:
+                expect(prompt).to_have_text(STARTED_PROMPT, timeout=10_000)
+                break
+            except AssertionError:
+                cell.locator(".jp-InputArea-editor").first.click()
+                page.keyboard.press("Shift+Enter")
+        if index < last:
+            expect(prompt).to_have_text(FINISHED_PROMPT, timeout=timeout_ms)

@@ -10,6 +10,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 from oai_magic import state as state_module
+from oai_magic.core import session as session_module
 from oai_magic.practice import PracticeServer
 
 from .recording import Notebook
@@ -88,7 +89,7 @@ def _shell():
 @pytest.fixture
 def shell(_shell, server, monkeypatch):
     """A shell whose kernel state is fresh and points at the practice server with a test key."""
-    fresh = state_module.reset_state(_shell)
+    fresh = session_module.reset_session(_shell)
     magics = _shell.magics_manager.registry["OAIMagics"]
     magics.display_mode = "plain"
     magics.apply_configuration()
@@ -172,3 +173,63 @@ def panel(shell):
         p.stop()
         p.wait(10)
         p.close()
+
+
+# --- browser tests: one JupyterLab and one Chromium for every browser test of this process ---------
+# Starting them takes seconds; a test costs only its page. Under pytest-xdist (--dist loadfile) a
+# worker starts them once, for the browser test files it is given.
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """A real JupyterLab over a copy of notebooks/ (tests/browser.py)."""
+    from .browser import JupyterLab
+
+    server = JupyterLab(tmp_path_factory.mktemp("lab")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium (/usr/bin/chromium), driven by Playwright; never a downloaded one."""
+    import os
+
+    from .browser import CHROMIUM, CHROMIUM_FLAGS
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} not found: the browser tests need Debian's Chromium "
+            "(apt-get install chromium; .ci/run installs it). Never `playwright install`."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, lab):
+    """A fresh browser context and page; after the test, the kernels it started are shut down."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.dialogs = []  # an alert() from an answer would land here
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    yield page
+    context.close()
+    lab.end_sessions()
+
+
+@pytest.fixture(scope="session")
+def screenshots():
+    """Where browser tests save screenshots: $OAI_E2E_SCREENSHOTS (default artifacts/screenshots)."""
+    import os
+    from pathlib import Path
+
+    folder = Path(os.environ.get("OAI_E2E_SCREENSHOTS")
+                  or Path(__file__).resolve().parent.parent / "artifacts" / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -4,7 +4,6 @@ models, and what each answer cost — against the practice server over a real so
 from __future__ import annotations
 
 import enum
-import functools
 import json
 import re
 from dataclasses import dataclass
@@ -13,30 +12,22 @@ from typing import Any, List, Literal, Optional, TypedDict
 
 import jsonschema
 import pytest
-import yaml
 from IPython.core.error import UsageError
 
 from oai_magic.core import costs, structured
+from oai_magic.core.session import session_of
 from oai_magic.errors import InputError
 from oai_magic.practice import Scripted, sse_event
-from oai_magic.state import get_state
 
 from .conftest import run
+from .openapi import validator
 
 CHAT = "/chat/completions"
-SPEC = Path(__file__).parent / "fixtures" / "openapi" / "openapi.yaml"
-
-
-@functools.cache
-def _components() -> dict:
-    return yaml.safe_load(SPEC.read_text(encoding="utf-8"))["components"]
 
 
 def assert_valid_chat_request(body: dict) -> None:
     """The body is a CreateChatCompletionRequest by the OpenAPI spec (copied verbatim)."""
-    schema = {"$ref": "#/components/schemas/CreateChatCompletionRequest",
-              "components": _components()}
-    jsonschema.Draft202012Validator(schema).validate(body)
+    validator("CreateChatCompletionRequest").validate(body)
 
 
 def magics(shell):
@@ -83,7 +74,7 @@ def test_messages_stream_and_n_are_refused_in_one_line_and_nothing_is_sent(shell
     line = str(run(shell, f"%%chat --param {name}=1\n[[echo]] hi", expect=UsageError))
     assert f"--param {name}=… is refused" in line and hint in line and "\n" not in line
     assert len(server.requests) == before
-    assert get_state(shell).conversations.get("default") is None or not get_state(
+    assert session_of(shell).conversations.get("default") is None or not session_of(
         shell).conversations["default"].messages
 
 
@@ -285,7 +276,7 @@ def test_an_answer_that_does_not_validate_is_one_line_with_the_raw_text_kept(she
     assert "does not match Person" in line and "\n" not in line
     r = shell.user_ns["r"]
     assert r.text == '{"name": "Ann", "age": "old"}' and r.parsed is None
-    assert get_state(shell).conversations["default"].messages[-1].content == r.text
+    assert session_of(shell).conversations["default"].messages[-1].content == r.text
 
 
 def test_a_refusal_is_one_line(shell, server):
@@ -314,7 +305,7 @@ def test_reasoning_effort_and_verbosity_are_sent_and_reasoning_is_kept_not_recor
     r = shell.user_ns["r"]
     assert r.text == "two words" and r.reasoning.startswith("The question has")
     assert all("question has" not in (m.content or "")
-               for m in get_state(shell).conversations["default"].messages)
+               for m in session_of(shell).conversations["default"].messages)
     out = capsys.readouterr().out
     assert "\x1b[2m" in out and out.index("The question has") < out.index("two words")
     assert "reasoning" in out.splitlines()[-1]  # the footer counts reasoning tokens
@@ -403,7 +394,7 @@ def test_oai_usage_shows_session_totals_per_model_and_conversation_and_reset_cle
     capsys.readouterr()
     run(shell, "%oai usage")
     report = capsys.readouterr().out
-    ledger = costs.ledger_of(get_state(shell))
+    ledger = costs.ledger_of(session_of(shell))
     assert ledger.total.requests == 3 and ledger.by_conversation["lesson"].requests == 2
     assert ledger.by_model["gpt-4o"].requests == 1 and ledger.total.reasoning > 0
     assert "gpt-4o-mini:" in report and "lesson:" in report and "restart" in report
@@ -423,7 +414,7 @@ def test_token_budget_refuses_further_requests_in_one_line_with_the_totals(shell
     assert line.startswith("Session budget reached") and "tokens" in line and "1 request" in line
     assert len(server.requests) == before
     # -n was not applied: the refused cell changed nothing
-    assert len(get_state(shell).conversations["default"].messages) == 2
+    assert len(session_of(shell).conversations["default"].messages) == 2
 
 
 def test_usd_budget_refuses_a_model_of_unknown_price_with_a_pointer_to_prices(shell, server):
@@ -462,7 +453,7 @@ def test_chat_help_documents_every_new_option(shell):
 
 def test_chat_list_shows_the_tokens_each_conversation_used(shell, server):
     run(shell, "%%chat -c notes\n[[echo]] a few words here")
-    used = costs.ledger_of(get_state(shell)).by_conversation["notes"].tokens
+    used = costs.ledger_of(session_of(shell)).by_conversation["notes"].tokens
     table = shell.run_line_magic("chat", "list")
     assert "tokens" in table.headers
     row = next(r for r in table.rows if r[0] == "notes")
@@ -482,7 +473,7 @@ def test_transcription_is_priced_per_minute_where_the_data_says_so_and_counted(s
     t2 = shell.user_ns["t2"]
     assert t2.cost is not None and t2.cost > 0  # priced per token by genai-prices
     assert costs.format_cost(t2.cost) in capsys.readouterr().out
-    ledger = costs.ledger_of(get_state(shell))
+    ledger = costs.ledger_of(session_of(shell))
     assert ledger.by_model["whisper-1"].requests == 1
     assert ledger.by_model["gpt-4o-mini-transcribe"].prompt > 0  # its token usage counted
 

@@ -38,7 +38,7 @@ ONLY_IMPORTER = {
     "genai_prices": "core.costs",  # the price data, read by the one cost function
 }
 # Kept so that users' code keeps working where the README sends them; each re-exports one layer.
-SHIMS = {"tools"}  # oai_magic.tools.function_schema
+SHIMS = {"tools", "events"}  # oai_magic.tools.function_schema, oai_magic.events.TextDelta
 ROOT_MODULES = {"__init__", "_autoload"}
 LAYER_PACKAGES = {"api", "core", "store", "render", "ui", "magics", "cli", "practice"}
 MAY_IMPORT_IPYTHON = {"render", "ui", "magics", "cli", "root"}
@@ -66,9 +66,14 @@ def layer_of(dotted: str) -> str:
     return "none"
 
 
-def imports_of(dotted: str, path: Path) -> tuple:
-    """The modules of ours (dotted, relative to the package) and the foreign top-level names imported."""
+def imports_of(dotted: str, path: Path, typing_only: bool = True) -> tuple:
+    """The modules of ours (dotted, relative to the package) and the foreign top-level names imported
+    (``typing_only=False`` leaves out the imports under ``if TYPE_CHECKING:``)."""
     tree = ast.parse(path.read_text())
+    if not typing_only:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                node.body = []
     package = dotted.split(".")[:-1]  # for a package's __init__, the package itself
     ours, foreign = set(), set()
     for node in ast.walk(tree):
@@ -178,3 +183,28 @@ def test_load_ext_imports_nothing_heavy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "none", out.stdout
+
+
+def test_no_two_modules_import_each_other():
+    """An import cycle means two modules share one job (``magics/chat.py`` and
+    ``magics/map_command.py`` did, and ``core/exchange.py`` and ``core/turn.py``): none is left,
+    counting imports made inside functions too."""
+    graph = {}
+    for dotted, path in modules():
+        name = dotted.removesuffix(".__init__")
+        graph[name] = {t for t in imports_of(dotted, path, typing_only=False)[0] if t != name}
+    cycles = set()
+
+    def visit(node, trail):
+        for target in graph.get(node, ()):
+            if target in trail:
+                cycles.add(" -> ".join(trail[trail.index(target):] + [target]))
+            elif target not in done:
+                visit(target, trail + [target])
+        done.add(node)
+
+    done: set = set()
+    for start in sorted(graph):
+        if start not in done:
+            visit(start, [start])
+    assert not cycles, "\n".join(sorted(cycles))

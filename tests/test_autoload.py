@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -33,8 +34,14 @@ class Installed:
     python: Path
 
 
+def _without_pythonpath() -> Dict[str, str]:
+    """This environment without PYTHONPATH: a checkout on it would shadow the installed wheel."""
+    return {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+
+
 def _run(command: List[str], cwd: Optional[Path] = None) -> str:
-    done = subprocess.run([str(part) for part in command], capture_output=True, text=True, cwd=cwd)
+    done = subprocess.run([str(part) for part in command], capture_output=True, text=True, cwd=cwd,
+                          env=_without_pythonpath())
     assert done.returncode == 0, f"{' '.join(map(str, command))} failed:\n{done.stderr[-3000:]}"
     return done.stdout
 
@@ -57,6 +64,7 @@ def kernel(python: Path, tmp: Path, env: Optional[Dict[str, str]] = None,
            profile_config: str = "") -> Iterator:
     """A running kernel of ``python`` with an empty IPython profile (or one holding ``profile_config``)."""
     environment = kernel_env(tmp, env)
+    environment.pop("PYTHONPATH", None)  # the wheel's oai_magic, not a checkout on PYTHONPATH
     if profile_config:
         profile = Path(environment["IPYTHONDIR"]) / "profile_default"
         profile.mkdir(parents=True)

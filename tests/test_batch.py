@@ -4,9 +4,7 @@ lifecycle, the errors file, cancelling with partial results, and mapping by cust
 
 from __future__ import annotations
 
-import functools
 import json
-from pathlib import Path
 
 from IPython.core.error import UsageError
 
@@ -14,23 +12,10 @@ from oai_magic.api.request import ChatOptions
 from oai_magic.core import batch
 from oai_magic.core.batch import BatchJob
 from oai_magic.core.mapping import MapResult, item_payload
-from oai_magic.state import get_state
+from oai_magic.core.session import session_of
 
 from .conftest import TEST_KEY, run
-
-SPEC = Path(__file__).parent / "fixtures" / "openapi" / "openapi.yaml"
-
-
-@functools.cache
-def validator(name: str):
-    import jsonschema
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(SPEC, encoding="utf-8") as handle:
-        spec = yaml.load(handle, Loader=loader)
-    return jsonschema.Draft202012Validator(
-        {"$ref": f"#/components/schemas/{name}", "components": spec["components"]})
+from .openapi import validator
 
 
 def uploaded_lines(server) -> list:
@@ -96,7 +81,7 @@ def test_cancel_keeps_the_finished_part_and_lists_the_missing_items(shell, serve
 
 
 def test_a_job_over_the_per_file_limits_is_split_and_joined_back(shell, server):
-    state = get_state(shell)
+    state = session_of(shell)
     client = shell.magics_manager.registry["OAIMagics"].client
     options = ChatOptions(stream=False)
     payloads = {i: item_payload("gpt-4o-mini", f"[[echo]] part {i}", None, options) for i in range(5)}
@@ -114,7 +99,7 @@ def test_a_batch_id_given_by_hand_after_a_restart_still_gives_results(shell, ser
     server.batches.batch_seconds = 0.0
     run(shell, "%%chat --map xs --batch -o job\n{item}")
     batch_id = shell.user_ns["job"].id
-    get_state(shell).batches.clear()  # what a kernel restart forgets
+    session_of(shell).batches.clear()  # what a kernel restart forgets
     assert "no batch in this session" in str(run(shell, "%chat batch results", expect=UsageError))
     result = shell.run_line_magic("chat", f"batch results {batch_id}")
     assert result.texts == ["kept", "too"]

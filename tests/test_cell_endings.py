@@ -12,11 +12,12 @@ import threading
 import pytest
 from IPython.core.error import UsageError
 
+from oai_magic.core.session import session_of
 from oai_magic.errors import CellStopped
 from oai_magic.practice import Scripted, sse_event
-from oai_magic.state import get_state
 
 from .conftest import run
+from .interrupts import SIGINT_WAIT_S, real_sigint
 from .recording import Notebook
 from .synthetic import delta_chunk
 
@@ -29,13 +30,13 @@ def shown_html(publisher) -> str:
 
 
 def no_key(shell):
-    get_state(shell).settings.api_key = None
-    get_state(shell).settings.base_url = "https://api.openai.com/v1"  # local servers need no key
+    session_of(shell).settings.api_key = None
+    session_of(shell).settings.base_url = "https://api.openai.com/v1"  # local servers need no key
 
 
 def unreachable(shell):
-    get_state(shell).settings.base_url = "http://127.0.0.1:9/v1"
-    get_state(shell).settings.max_retries = 0
+    session_of(shell).settings.base_url = "http://127.0.0.1:9/v1"
+    session_of(shell).settings.max_retries = 0
 
 
 def unauthorized(server):
@@ -63,7 +64,7 @@ def test_an_error_before_any_answer_is_one_line_with_no_block_and_no_footer(shel
     assert cell_shows_nothing(publisher), "no 'incomplete' block, no footer"
     assert (captured.out + captured.err).count(words) == 1
     assert "incomplete" not in captured.out + captured.err and "total 0.00 s" not in captured.out
-    assert get_state(shell).conversations["default"].messages == []
+    assert session_of(shell).conversations["default"].messages == []
 
 
 def test_an_error_before_any_answer_prints_only_its_line_in_a_terminal(shell, server, capsys):
@@ -87,7 +88,7 @@ def test_a_partial_answer_keeps_its_mark_and_footer_and_the_cell_line_does_not_r
     assert str(error) == (
         "answer cut off — kept in 'story' as partial; %chat undo -c story removes it")
     assert reason.strip() and reason not in captured.err
-    message = get_state(shell).conversations["story"].messages[-1]
+    message = session_of(shell).conversations["story"].messages[-1]
     assert (message.content, message.partial) == ("The start of it", True)
 
 
@@ -114,7 +115,7 @@ def _interrupt_after(server, shell, cell, *, chunks_before):
         def begin(notices):
             original_begin(notices)
             if chunks_before == 0:  # the request is on its way; nothing will arrive before the gate
-                threading.Thread(target=lambda: (server.wait_for_requests(1), interrupt())).start()
+                threading.Thread(target=lambda: (server.wait_for_requests(1, SIGINT_WAIT_S), interrupt())).start()
 
         def delta(index, text):
             original_delta(index, text)
@@ -127,7 +128,8 @@ def _interrupt_after(server, shell, cell, *, chunks_before):
 
     magics.chat_view = view_that_signals
     try:
-        return run(shell, cell, expect=CellStopped)
+        with real_sigint(release=gate.set):
+            return run(shell, cell, expect=CellStopped)
     finally:
         magics.chat_view = original_view
         gate.set()
@@ -141,7 +143,7 @@ def test_a_stop_keeps_the_partial_answer_and_ends_the_cell_with_one_quiet_line(s
     assert "Partial answer" in captured.out
     assert captured.out.count("stopped") == 1 and line in captured.out
     assert "Traceback" not in captured.out + captured.err and "Interrupted" not in captured.out + captured.err
-    message = get_state(shell).conversations["default"].messages[-1]
+    message = session_of(shell).conversations["default"].messages[-1]
     assert (message.content, message.partial) == ("Partial answer", True)
 
 
@@ -152,7 +154,7 @@ def test_a_stop_before_any_answer_says_so_in_one_line_and_records_nothing(shell,
     assert str(error) == "■ stopped before any answer arrived"
     assert cell_shows_nothing(publisher)
     assert captured.out.strip() == "■ stopped before any answer arrived"
-    assert get_state(shell).conversations["default"].messages == []
+    assert session_of(shell).conversations["default"].messages == []
 
 
 def test_a_tool_cell_whose_first_request_fails_shows_only_the_error_line(shell, server, capsys):

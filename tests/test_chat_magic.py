@@ -8,8 +8,8 @@ import threading
 from IPython.core.error import UsageError
 
 from oai_magic.core.results import ChatResult
+from oai_magic.core.session import session_of
 from oai_magic.practice import Scripted, sse_event
-from oai_magic.state import get_state
 
 from .conftest import TEST_KEY, run
 from .recording import Notebook
@@ -23,7 +23,7 @@ def test_chat_streams_the_answer_and_records_the_exchange(shell, server, capsys)
     assert result.success
     out = capsys.readouterr().out
     assert "Hello there, notebook" in out
-    thread = get_state(shell).conversations["default"]
+    thread = session_of(shell).conversations["default"]
     assert [(m.role, m.content) for m in thread.messages] == [
         ("user", "[[echo]] Hello there, notebook"),
         ("assistant", "Hello there, notebook"),
@@ -62,7 +62,7 @@ def test_named_conversations_are_separate_and_new_starts_afresh(shell, server):
     assert len(server.requests[-1].json["messages"]) == 1
     run(shell, "%%chat -c a -n\n[[echo]] again")
     assert len(server.requests[-1].json["messages"]) == 1
-    assert len(get_state(shell).conversations["a"].messages) == 2
+    assert len(session_of(shell).conversations["a"].messages) == 2
 
 
 def test_temperature_zero_and_max_tokens_are_sent(shell, server):
@@ -81,7 +81,7 @@ def test_partial_answer_is_kept_visible_and_recorded_after_a_disconnect(shell, s
     assert str(error) == "answer cut off — kept in 'default' as partial; %chat undo removes it"
     assert "⚠ cut off: " in captured.out and "broke" in captured.out
     assert "Traceback" not in captured.err
-    message = get_state(shell).conversations["default"].messages[-1]
+    message = session_of(shell).conversations["default"].messages[-1]
     assert (message.content, message.partial) == ("The start of it", True)
 
 
@@ -91,14 +91,14 @@ def test_stream_without_done_or_finish_reason_is_an_error_and_keeps_the_text(she
     assert "cut off" in str(error)
     out = capsys.readouterr().out
     assert "cut sh" in out and "ended before the answer was finished" in out
-    assert get_state(shell).conversations["default"].messages[-1].partial
+    assert session_of(shell).conversations["default"].messages[-1].partial
 
 
 def test_error_before_any_token_records_nothing(shell, server, capsys):
     server.script(CHAT, Scripted(400, {}, b'{"error": {"message": "model not found", "type": "x"}}'))
     error = run(shell, "%%chat\nhello", expect=UsageError)
     assert "model not found" in str(error)
-    assert get_state(shell).conversations["default"].messages == []
+    assert session_of(shell).conversations["default"].messages == []
 
 
 def test_unknown_option_is_a_one_line_usage_error(shell, capsys):
@@ -147,7 +147,7 @@ def test_oai_status_shows_the_masked_key_and_last_request(shell, server, capsys)
     out = capsys.readouterr().out
     assert "sk-…abcd" in out
     assert "org-x" in out
-    assert get_state(shell).last_request_id in out
+    assert session_of(shell).last_request_id in out
     assert "requests" in out and "left" in out
 
 
@@ -190,7 +190,7 @@ def test_the_key_never_appears_in_outputs_errors_or_reprs(shell, server, capsys)
         "%%chat -o r\n[[echo]] hi",
         "%chat history",
         "r",
-        "import oai_magic.state as s; s.get_state(get_ipython())",
+        "import oai_magic.core.session as s; s.session_of(get_ipython())",
         "get_ipython().magics_manager.registry['OAIMagics'].client",
         "get_ipython().magics_manager.registry['OAIMagics'].state.settings",
     ]

@@ -9,8 +9,8 @@ import pytest
 from IPython.core.error import UsageError
 
 from oai_magic.core.results import ChatResult, Choice
+from oai_magic.core.session import session_of
 from oai_magic.practice import Scripted, sse_event
-from oai_magic.state import get_state
 from oai_magic.ui.columns import ColumnsView
 
 from .conftest import run
@@ -126,7 +126,7 @@ def test_n_is_sent_and_choice_one_is_recorded_with_the_others_kept_for_pick(shel
     assert [c.index for c in r.choices] == [0, 1, 2]
     assert all(c.finish_reason == "stop" and c.text for c in r.choices)
     assert len({c.text for c in r.choices}) == 3
-    [user, answer] = get_state(shell).conversations["default"].messages
+    [user, answer] = session_of(shell).conversations["default"].messages
     assert answer.content == r.choices[0].text == r.text
     assert answer.alternatives == [c.text for c in r.choices]
 
@@ -194,5 +194,5 @@ def test_a_broken_stream_keeps_what_each_choice_said(shell, server, capsys):
     assert "partial" in str(error)
     out = capsys.readouterr().out
     assert "alpha0" in out and "bravo0" in out and "charlie0" in out
-    answer = get_state(shell).conversations["default"].messages[-1]
+    answer = session_of(shell).conversations["default"].messages[-1]
     assert answer.partial and answer.content.startswith("alpha0")

@@ -8,7 +8,6 @@ against the OpenAI spec (tests/fixtures/openapi, MIT). pandas, matplotlib and pi
 from __future__ import annotations
 
 import base64
-import functools
 import io
 import json
 import os
@@ -25,28 +24,15 @@ from oai_magic.render.attachments import thumbnail_html
 from oai_magic.state import Conversation, Message
 
 from .conftest import TEST_KEY, run
+from .openapi import validator
 
-SPEC = Path(__file__).parent / "fixtures" / "openapi" / "openapi.yaml"
 CHAT = "/chat/completions"
-
-
-@functools.lru_cache(maxsize=1)
-def _request_validator():
-    import jsonschema
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(SPEC, encoding="utf-8") as handle:
-        spec = yaml.load(handle, Loader=loader)
-    schema = {"$ref": "#/components/schemas/CreateChatCompletionRequest",
-              "components": spec["components"]}
-    return jsonschema.Draft202012Validator(schema)
 
 
 def valid_body(server) -> dict:
     """The last chat request, checked against the spec's CreateChatCompletionRequest."""
     body = server.requests[-1].json
-    errors = [e.message for e in _request_validator().iter_errors(body)]
+    errors = [e.message for e in validator("CreateChatCompletionRequest").iter_errors(body)]
     assert errors == [], errors
     return body
 
@@ -541,7 +527,7 @@ def _upload(name, data):
     import datetime
 
     return ({"name": name, "type": "image/png", "size": len(data), "content": memoryview(data),
-             "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+             "last_modified": datetime.datetime.now(datetime.UTC)},)
 
 
 def _html_under(widget) -> str:

@@ -9,11 +9,13 @@ import threading
 
 from IPython.core.error import UsageError
 
+from oai_magic.core.session import session_of
 from oai_magic.errors import CellStopped
 from oai_magic.practice import Scripted, sse_event
-from oai_magic.state import Conversation, Message, get_state
+from oai_magic.state import Conversation, Message
 
 from .conftest import run
+from .interrupts import real_sigint
 from .synthetic import delta_chunk
 
 
@@ -45,7 +47,7 @@ def test_reset_one_and_all(shell):
     chat(shell, "a", "-c one -s 'Keep me.'")
     chat(shell, "b", "-c two")
     run(shell, "%chat reset -c one")
-    state = get_state(shell)
+    state = session_of(shell)
     assert state.conversations["one"].messages == []
     assert state.conversations["one"].system == "Keep me."
     run(shell, "%chat reset --all")
@@ -56,7 +58,7 @@ def test_undo_drops_the_last_exchange_only(shell, server):
     chat(shell, "first")
     chat(shell, "second")
     run(shell, "%chat undo")
-    messages = get_state(shell).conversations["default"].messages
+    messages = session_of(shell).conversations["default"].messages
     assert [m.content for m in messages] == ["[[echo]] first", "first"]
     chat(shell, "third")
     sent = [m["content"] for m in server.requests[-1].json["messages"]]
@@ -77,7 +79,7 @@ def test_export_json_and_load_round_trip(shell, tmp_path):
     data = json.loads(path.read_text())
     assert data["system"] == "Sys." and data["messages"][1]["content"] == "keep this"
     run(shell, f"%chat load {path} -c copy")
-    copy = get_state(shell).conversations["copy"]
+    copy = session_of(shell).conversations["copy"]
     assert copy.system == "Sys." and [m.content for m in copy.messages] == ["[[echo]] keep this", "keep this"]
 
 
@@ -95,7 +97,7 @@ def test_bad_commands_are_one_line_errors_and_change_nothing(shell, tmp_path):
     for line in ["%chat frobnicate", "%chat undo -c nope", f"%chat load {bad}", "%chat export out.txt", "%chat pick 2"]:
         error = run(shell, line, expect=UsageError)
         assert "\n" not in str(error)
-    assert len(get_state(shell).conversations["default"].messages) == 2
+    assert len(session_of(shell).conversations["default"].messages) == 2
     assert not os.path.exists("out.txt")
 
 
@@ -111,7 +113,7 @@ def test_history_budget_drops_oldest_exchanges_keeps_system_and_says_so(shell, s
         assert sent[0] == {"role": "system", "content": "Stay."}
         assert [m["content"] for m in sent[1:]] == ["[[echo]] two", "two", "[[echo]] three"]
         assert "History trimmed" in out
-        assert len(get_state(shell).conversations["b"].messages) == 6
+        assert len(session_of(shell).conversations["b"].messages) == 6
     finally:
         magics.history_max_messages = 200
 
@@ -151,16 +153,17 @@ def test_a_real_sigint_mid_stream_keeps_the_partial_answer_marked_and_recorded(s
 
     magics.chat_view = view_that_signals
     try:
-        run(shell, "%%chat -o r\nTell me everything", expect=CellStopped)
+        with real_sigint(release=gate.set):
+            run(shell, "%%chat -o r\nTell me everything", expect=CellStopped)
     finally:
         magics.chat_view = original_view
         gate.set()
     captured = capsys.readouterr()
     assert "Partial answer" in captured.out
     assert captured.out.count("■ stopped — kept in 'default' as partial") == 1
-    message = get_state(shell).conversations["default"].messages[-1]
+    message = session_of(shell).conversations["default"].messages[-1]
     assert (message.content, message.partial) == ("Partial answer", True)
     r = shell.user_ns["r"]  # -o holds the partial result
     assert (r.text, r.interrupted, r.partial) == ("Partial answer", True, True)
     run(shell, "%chat undo")
-    assert get_state(shell).conversations["default"].messages == []
+    assert session_of(shell).conversations["default"].messages == []

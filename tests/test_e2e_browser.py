@@ -7,22 +7,14 @@ Screenshots go to $OAI_E2E_SCREENSHOTS (default artifacts/screenshots).
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
 from playwright.sync_api import expect
 
 from tests.browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
-    JupyterLab,
     cell_index,
     open_notebook,
     run_cells_through,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 expect.set_options(timeout=30_000)  # a loaded CI machine may take a while to draw an update
 
 # Records the text length of an element at every DOM change, and whether a "done" marker (the
@@ -48,46 +40,6 @@ def streaming_sizes(page) -> list:
     """Distinct sizes seen before the done marker, in order (the first is the size before)."""
     sizes = [s["size"] for s in page.evaluate("window.__oaiSizes") if not s["done"]]
     return list(dict.fromkeys(sizes))
-
-
-@pytest.fixture(scope="module")
-def screenshots() -> Path:
-    folder = Path(os.environ.get("OAI_E2E_SCREENSHOTS") or REPO / "artifacts" / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    server = JupyterLab(tmp_path_factory.mktemp("lab")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"{CHROMIUM} not found: the browser tests need Debian's Chromium "
-            "(apt-get install chromium; .ci/run installs it). Never `playwright install`."
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.dialogs = []  # an alert() from an answer would land here
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-    yield page
-    context.close()
 
 
 def test_chat_answer_grows_in_steps_and_ends_as_safe_rendered_markdown(lab, page, screenshots):

@@ -9,7 +9,7 @@ import sys
 import pytest
 from IPython.core.error import UsageError
 
-from oai_magic.state import get_state
+from oai_magic.core.session import session_of
 
 from .conftest import run
 
@@ -77,7 +77,7 @@ def test_chat_alone_lists_the_commands_and_an_empty_list_says_so(shell):
 def test_oai_model_without_a_name_shows_the_current_model(shell, capsys):
     assert run(shell, "%oai model").success
     assert capsys.readouterr().out.strip() == "model: gpt-4o-mini"
-    assert get_state(shell).settings.model == "gpt-4o-mini"
+    assert session_of(shell).settings.model == "gpt-4o-mini"
 
 
 def test_the_panel_in_a_terminal_says_it_needs_a_notebook(shell):
@@ -126,12 +126,12 @@ def test_no_glyphs_that_debians_default_fonts_lack():
 
 
 def test_a_base_url_without_v1_gets_a_hint(shell, server):
-    get_state(shell).settings.base_url = server.base_url[: -len("/v1")]
+    session_of(shell).settings.base_url = server.base_url[: -len("/v1")]
     error = run(shell, "%%chat\nhello", expect=UsageError)
     message = str(error)
     assert message.startswith("HTTP 404")
     assert message.endswith(f" — does the base URL need /v1? (it is {server.base_url[:-3]})")
-    get_state(shell).settings.base_url = server.base_url
+    session_of(shell).settings.base_url = server.base_url
     error = run(shell, "%%chat -m no-such-model\nhello", expect=UsageError)
     assert "model" in str(error) and "/v1?" not in str(error)
 

@@ -16,10 +16,12 @@ import ipywidgets as widgets
 import pytest
 from IPython.core.error import UsageError
 
-from oai_magic.state import StreamRedactor, get_state, redact
+from oai_magic.core.session import session_of
+from oai_magic.state import StreamRedactor, redact
 
 from .conftest import TEST_KEY, run
 from .hostile_server import HostileServer
+from .interrupts import real_sigint
 
 KEY_RUNS = [TEST_KEY[i : i + 12] for i in range(len(TEST_KEY) - 11)]
 
@@ -32,7 +34,7 @@ def hostile():
 
 
 def use(shell, hostile, mode):
-    get_state(shell).settings.base_url = hostile.base_url(mode)
+    session_of(shell).settings.base_url = hostile.base_url(mode)
 
 
 def no_key(*texts) -> None:
@@ -129,7 +131,7 @@ def test_a_stream_error_with_the_key_keeps_the_partial_answer_and_hides_the_key(
     captured = capsys.readouterr()
     no_key(str(error), r.error, repr(r), outputs(notebook), captured.out,
            captured.err)
-    thread = get_state(shell).conversations["default"]
+    thread = session_of(shell).conversations["default"]
     assert thread.messages[-1].content == "Partial answer " and thread.messages[-1].partial
 
 
@@ -141,7 +143,7 @@ def test_the_key_as_model_request_id_organization_and_answer_is_masked_everywher
     # Each half of the split key is a run of 12+ characters, so it may be masked twice.
     assert re.fullmatch(r"Your key is (sk-…abcd)+ and again sk-…abcd", r.text), r.text
     assert r.request_id == "sk-…abcd"
-    thread = get_state(shell).conversations["default"]
+    thread = session_of(shell).conversations["default"]
     no_key(repr(r), r.headers, r.text, outputs(notebook), thread.to_dict(), capsys.readouterr().out)
     assert "sk-…abcd" in outputs(notebook)
     run(shell, "%oai")  # status shows the last headers
@@ -192,7 +194,7 @@ def test_panel_transcript_banner_models_and_state_never_hold_the_key(shell, host
     from .test_widget import all_widgets
 
     use(shell, hostile, "key_everywhere")
-    panel = ChatPanel(state=get_state(shell))
+    panel = ChatPanel(state=session_of(shell))
     try:
         panel.load_models()
         panel.send("hello")
@@ -219,7 +221,7 @@ def test_a_base_url_with_credentials_is_refused_in_one_line(shell, hostile, monk
     assert "user name or password" in str(
         error)
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://user:pw@127.0.0.1:{hostile.port}/ok/v1")
-    get_state(shell).settings.base_url = None
+    session_of(shell).settings.base_url = None
     before = len(hostile.requests)
     error = run(shell, "%%chat\nhello", expect=UsageError)
     assert "user name or password" in str(
@@ -245,7 +247,7 @@ def test_tex_in_headers_and_model_stays_text_in_the_footer_and_status(
 
 
 def test_chat_history_keeps_prices_as_text(shell, notebook):
-    get_state(shell).conversation("default").system = "Prices $5 and $10"
+    session_of(shell).conversation("default").system = "Prices $5 and $10"
     run(shell, "%%chat\n[[echo]] Prices $5 and $10")
     notebook.reset()
     show(shell, "%chat history")
@@ -303,7 +305,7 @@ def test_invalid_utf8_in_the_stream_is_one_line_and_keeps_the_partial_answer(she
     one_line_error(run(shell, "%%chat -o r\nhello", expect=UsageError))
     r = shell.user_ns["r"]
     assert r.text == "Kept part " and "not UTF-8" in r.error
-    assert get_state(shell).conversations["default"].messages[-1].content == "Kept part "
+    assert session_of(shell).conversations["default"].messages[-1].content == "Kept part "
 
 
 def test_a_lone_surrogate_is_replaced_and_the_conversation_still_exports(
@@ -321,7 +323,7 @@ def test_a_json_list_instead_of_a_completion_is_one_line(shell, hostile, flags):
     use(shell, hostile, "list_json")
     error = one_line_error(run(shell, f"%%chat {flags}\nhello", expect=UsageError))
     assert "list" in error or "not a chat completion" in error
-    assert get_state(shell).conversation("default").messages == []
+    assert session_of(shell).conversation("default").messages == []
 
 
 def test_content_that_is_an_int_is_one_line_and_keeps_the_partial_answer(shell, hostile):
@@ -335,7 +337,7 @@ def test_a_non_json_200_with_no_stream_is_an_error_not_an_empty_answer(shell, ho
     use(shell, hostile, "html200")
     error = one_line_error(run(shell, "%%chat --no-stream -o r\nhello", expect=UsageError))
     assert "text/html" in error and "not a chat completion" in error
-    assert get_state(shell).conversation("default").messages == []
+    assert session_of(shell).conversation("default").messages == []
 
 
 def test_segments_that_are_not_a_list_do_not_break_a_transcript(shell, hostile, tmp_path):
@@ -348,7 +350,7 @@ def test_segments_that_are_not_a_list_do_not_break_a_transcript(shell, hostile, 
 
 def test_a_failing_state_listener_never_breaks_a_chat_and_the_turn_is_recorded(
         shell, hostile, caplog):
-    state = get_state(shell)
+    state = session_of(shell)
     calls = []
 
     def broken(event, info):
@@ -367,7 +369,7 @@ def test_odd_rate_limit_digits_do_not_break_the_panel(shell, hostile):
     from oai_magic.ui.panel.panel import ChatPanel
 
     use(shell, hostile, "odd_ratelimit")
-    panel = ChatPanel(state=get_state(shell))
+    panel = ChatPanel(state=session_of(shell))
     try:
         assert run(shell, "%%chat\nhello").success
         panel.send("hi")
@@ -384,7 +386,7 @@ def test_tool_calls_when_no_tools_were_offered_are_shown_as_text_and_history_sta
     assert run(shell, "%%chat -o r\nhello").success
     out = capsys.readouterr().out
     assert "not run: delete_everything" in out
-    [user, reply] = get_state(shell).conversations["default"].messages
+    [user, reply] = session_of(shell).conversations["default"].messages
     assert reply.tool_calls is None and "delete_everything" in reply.content
     use(shell, hostile, "ok")
     assert run(shell, "%%chat\nnext").success
@@ -411,14 +413,31 @@ BAD_EXPORTS = {
 @pytest.mark.parametrize("field", sorted(BAD_EXPORTS))
 def test_chat_load_names_the_bad_field_and_changes_nothing(shell, tmp_path, field):
     run(shell, "%%chat\n[[echo]] kept")
-    before = get_state(shell).conversations["default"].to_dict()
+    before = session_of(shell).conversations["default"].to_dict()
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"name": "default", "system": None, "messages": [
         {"role": "user", "content": "hi"}, BAD_EXPORTS[field]]}))
     error = one_line_error(run(shell, f"%chat load {path}", expect=UsageError))
     assert f"messages[1].{field}" in error, error
-    assert get_state(shell).conversations["default"].to_dict() == before
+    assert session_of(shell).conversations["default"].to_dict() == before
     assert run(shell, "%chat history").success
+
+
+# Ordinary Markdown, the yardstick for the pathological inputs below: their render must cost about
+# what ordinary text of the same size costs, measured in CPU time (other processes on a loaded
+# machine do not count) and in the same run (a slower machine slows both).
+ORDINARY = "Some ordinary prose with *emphasis*, `code` and a [link](https://example.org).\n\n"
+
+
+def ordinary_markdown(size: int) -> str:
+    return (ORDINARY * (size // len(ORDINARY) + 1))[:size]
+
+
+def cpu_seconds(action) -> float:
+    """CPU time of this process (its threads too: servers in the test process) for ``action()``."""
+    started = time.process_time()
+    action()
+    return time.process_time() - started
 
 
 PATHOLOGICAL = {  # about 100 KB each: the time must grow linearly, not with the square
@@ -432,24 +451,36 @@ PATHOLOGICAL = {  # about 100 KB each: the time must grow linearly, not with the
 
 
 @pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
-def test_pathological_markdown_renders_within_a_time_budget(name):
-    """Before the fix 200 KB of unclosed math alone took 14 s."""
+def test_pathological_markdown_renders_about_as_fast_as_ordinary_markdown(name):
+    """Before the fix 200 KB of unclosed math alone took 14 s, and 100 KB of lines opening display
+    math took minutes. Now each costs 1 to 10 times ordinary Markdown of its size."""
     from oai_magic.render.markdown import render_markdown
 
     text = PATHOLOGICAL[name]
-    started = time.perf_counter()
-    html_out = render_markdown(text)
-    assert time.perf_counter() - started < 5.0
-    assert html_out
+    ordinary = cpu_seconds(lambda: render_markdown(ordinary_markdown(len(text))))
+    html_out = []
+    pathological = cpu_seconds(lambda: html_out.append(render_markdown(text)))
+    assert pathological < 25 * ordinary, (pathological, ordinary)
+    assert html_out[0]
 
 
-def test_an_unclosed_math_answer_of_200_kb_ends_quickly_in_a_notebook(shell, hostile, notebook):
-    """The final render of a whole answer (--no-stream: one piece, then the final block)."""
+def test_an_unclosed_math_answer_of_200_kb_ends_quickly_in_a_notebook(shell, server, hostile, notebook):
+    """The final render of a whole answer (--no-stream: one piece, then the final block), against
+    an ordinary answer of the same size through the same cell: about 5 times its CPU time today,
+    about 20 times before the fix (14 s)."""
+    from oai_magic.practice import Scripted
+
+    text = "\\[ x\n" * 41_000  # what the hostile server sends in this mode
+    body = {"id": "chatcmpl-o", "object": "chat.completion", "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": ordinary_markdown(len(text))}}]}
+    server.script("/chat/completions", Scripted(200, {"content-type": "application/json"},
+                                                json.dumps(body).encode()))
+    ordinary = cpu_seconds(lambda: run(shell, "%%chat --no-stream -o r\nhello"))
     use(shell, hostile, "unclosed_math")
-    started = time.perf_counter()
-    assert run(shell, "%%chat --no-stream -o r\nhello").success
-    assert time.perf_counter() - started < 8.0
-    assert len(shell.user_ns["r"].text) >= 200_000
+    pathological = cpu_seconds(lambda: run(shell, "%%chat --no-stream -o r\nhello"))
+    assert pathological < 10 * ordinary, (pathological, ordinary)
+    assert shell.user_ns["r"].text == text
     final = notebook.messages[-1]["data"]["text/html"]
     assert "[ x\n[ x" in final and tex_outside_ignore(final) == []
 
@@ -466,7 +497,7 @@ def test_terminal_output_has_no_control_sequences_from_the_server(shell, hostile
 
 def _keep_conversation(shell):
     run(shell, "%%chat -c keep -s Original\n[[echo]] first")
-    return get_state(shell).conversations["keep"].to_dict()
+    return session_of(shell).conversations["keep"].to_dict()
 
 
 @pytest.mark.parametrize("flags", ["-t 5", "--tools no_such_function", "--top-p 7"])
@@ -474,7 +505,7 @@ def test_a_refused_option_or_tool_leaves_new_and_system_uncommitted(shell, serve
     before = _keep_conversation(shell)
     sent = len(server.requests)
     one_line_error(run(shell, f"%%chat -c keep -n -s Other {flags}\nhello", expect=UsageError))
-    assert get_state(shell).conversations["keep"].to_dict() == before
+    assert session_of(shell).conversations["keep"].to_dict() == before
     assert len(server.requests) == sent
 
 
@@ -483,13 +514,13 @@ def test_a_request_that_fails_before_any_answer_leaves_the_conversation_as_it_wa
     before = _keep_conversation(shell)
     use(shell, hostile, "echo401")
     one_line_error(run(shell, "%%chat -c keep -n -s Other\nhello", expect=UsageError))
-    assert get_state(shell).conversations["keep"].to_dict() == before
+    assert session_of(shell).conversations["keep"].to_dict() == before
 
 
 def test_new_and_system_are_committed_with_the_turn_and_sent_with_it(shell, server):
     _keep_conversation(shell)
     assert run(shell, "%%chat -c keep -n -s Other\n[[echo]] again").success
-    thread = get_state(shell).conversations["keep"]
+    thread = session_of(shell).conversations["keep"]
     assert thread.system == "Other" and len(thread.messages) == 2
     assert thread.messages[0].content == "[[echo]] again"
     sent = server.requests[-1].json["messages"]
@@ -500,7 +531,7 @@ def test_a_partial_answer_commits_new_and_system_with_it(shell, hostile):
     _keep_conversation(shell)
     use(shell, hostile, "stream_error_key")
     one_line_error(run(shell, "%%chat -c keep -n -s Other\nhello", expect=UsageError))
-    thread = get_state(shell).conversations["keep"]
+    thread = session_of(shell).conversations["keep"]
     assert thread.system == "Other" and len(thread.messages) == 2 and thread.messages[1].partial
 
 
@@ -508,7 +539,7 @@ def test_chat_commands_wait_for_the_state_lock(shell):
     import threading
 
     run(shell, "%%chat\n[[echo]] one")
-    state = get_state(shell)
+    state = session_of(shell)
     done = threading.Event()
     with state.lock:
         worker = threading.Thread(target=lambda: (run(shell, "%chat reset"), done.set()))
@@ -530,7 +561,7 @@ def test_rate_limit_headers_of_an_error_response_replace_the_previous_ones(
         one_line_error(run(shell, "%%chat\nhello", expect=UsageError))
     finally:
         magics.max_retries = 2
-    assert get_state(shell).last_headers.get("x-request-id") == "req_h429"
+    assert session_of(shell).last_headers.get("x-request-id") == "req_h429"
     notebook.reset()
     run(shell, "%oai")
     assert "0 of ? left" in notebook.messages[-1]["data"]["text/plain"]
@@ -548,7 +579,7 @@ def test_plain_http_to_another_host_warns_once_per_base_url_and_can_be_silenced(
         assert "plain http" in first and "unencrypted" in first
         one_line_error(run(shell, "%%chat\nhello", expect=UsageError))
         assert "plain http" not in capsys.readouterr().out  # once per base URL per session
-        get_state(shell).settings.base_url = "http://other.invalid/v1"
+        session_of(shell).settings.base_url = "http://other.invalid/v1"
         one_line_error(run(shell, "%%chat\nhello", expect=UsageError))
         assert "[Warning: http://other.invalid/v1 is plain http" in capsys.readouterr().out
         magics.allow_insecure_http = True
@@ -574,7 +605,7 @@ def test_redirects_are_not_followed_and_name_the_location_without_the_key(shell,
     assert "https://elsewhere.example/v1?leak=sk-…abcd" in error and "not followed" in error
     no_key(error)
     assert len(hostile.requests) == before + 1
-    assert get_state(shell).conversation("default").messages == []
+    assert session_of(shell).conversation("default").messages == []
 
 
 @pytest.mark.parametrize(("mode", "flags", "status"), [
@@ -589,12 +620,14 @@ def test_an_http_error_names_its_status_once(shell, hostile, mode, flags, status
 
 
 @pytest.mark.parametrize("mode", ["hang", "retry_later"])
-def test_panel_stop_before_headers_or_in_back_off_is_idle_within_half_a_second(
+def test_panel_stop_before_headers_or_in_back_off_is_idle_long_before_the_server_would_answer(
         shell, hostile, mode):
+    """The server holds the request 30 s ("hang") or asks for a 60 s back-off ("retry_later"):
+    Stop makes the panel idle within a tenth of that, however loaded the machine."""
     from oai_magic.ui.panel.panel import ChatPanel
 
     use(shell, hostile, mode)
-    state = get_state(shell)
+    state = session_of(shell)
     panel = ChatPanel(state=state)
     try:
         before = len(hostile.requests)
@@ -602,8 +635,8 @@ def test_panel_stop_before_headers_or_in_back_off_is_idle_within_half_a_second(
         assert hostile.wait_for_requests(before + 1)
         started = time.monotonic()
         panel.stop()
-        result = panel.wait(0.5)
-        assert time.monotonic() - started < 0.5 and not panel.busy
+        result = panel.wait(3)
+        assert time.monotonic() - started < 3 and not panel.busy
         assert result is None or result.interrupted
         assert state.conversation("default").messages == []
         from .test_widget import shown
@@ -628,9 +661,13 @@ def test_ctrl_c_before_any_answer_says_nothing_arrived(shell, hostile, capsys):
     threading.Thread(target=interrupt, daemon=True).start()
     from oai_magic.errors import CellStopped
 
-    error = str(run(shell, "%%chat\nhello", expect=CellStopped))  # ends as interrupted, with one line
+    try:
+        with real_sigint(release=hostile.release.set):  # on time out, the "hang" replies end
+            error = str(run(shell, "%%chat\nhello", expect=CellStopped))  # ends as interrupted, with one line
+    finally:
+        hostile.release.clear()
     assert "stopped before any answer arrived" in error and "partial" not in error
-    assert get_state(shell).conversation("default").messages == []
+    assert session_of(shell).conversation("default").messages == []
 
 
 # --- 7. tools -----------------------------------------------------------------------------------
@@ -726,7 +763,7 @@ def test_the_practice_server_of_oai_practice_keeps_a_bounded_log(shell, capsys):
 
     from oai_magic.practice import PracticeServer
 
-    state = get_state(shell)
+    state = session_of(shell)
     state.practice_server = None
     run(shell, "%oai practice")
     started = state.practice_server
@@ -769,10 +806,11 @@ def test_answers_too_large_to_render_in_bounded_time_are_shown_as_escaped_text()
     from oai_magic.render.markdown import MAX_MARKDOWN_CHARS, render_markdown
 
     text = "<b>x</b> [" * (MAX_MARKDOWN_CHARS // 9)
-    started = time.perf_counter()
-    html_out = render_markdown(text)
-    assert time.perf_counter() - started < 1.0
-    assert html_out.startswith("<pre") and "<b>" not in html_out
+    a_tenth = cpu_seconds(lambda: render_markdown(ordinary_markdown(len(text) // 10)))
+    html_out = []
+    whole = cpu_seconds(lambda: html_out.append(render_markdown(text)))
+    assert whole < a_tenth, "escaping costs less than rendering a tenth of it as Markdown"
+    assert html_out[0].startswith("<pre") and "<b>" not in html_out[0]
 
 
 # --- notebooks saved by nbclient, one per surface ---------------------------------------------------
@@ -848,24 +886,12 @@ def test_a_notebook_saved_after_hostile_replies_holds_no_key_and_no_live_tex(
 
 # --- after any reply: the conversation exports, and the next request is valid for the API --------
 
-OPENAPI = __import__("pathlib").Path(__file__).resolve().parent / "fixtures" / "openapi"
-
-
 @pytest.fixture(scope="module")
 def chat_request_schema():
     """``CreateChatCompletionRequest`` from OpenAI's OpenAPI spec (MIT, copied verbatim)."""
-    import jsonschema
-    import referencing
-    import yaml
-    from referencing.jsonschema import DRAFT202012
+    from .openapi import validator
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(OPENAPI / "openapi.yaml", encoding="utf-8") as handle:
-        document = yaml.load(handle, Loader=loader)
-    registry = referencing.Registry().with_resource(
-        "urn:openapi", DRAFT202012.create_resource(document))
-    return jsonschema.Draft202012Validator(
-        {"$ref": "urn:openapi#/components/schemas/CreateChatCompletionRequest"}, registry=registry)
+    return validator("CreateChatCompletionRequest")
 
 
 @pytest.mark.parametrize("mode", CHAT_MODES + ["unexpected_tools", "odd_ratelimit", "long_line"])
@@ -895,5 +921,5 @@ def test_a_key_split_across_tool_call_fragments_never_shows_in_the_card_or_the_h
         shell, hostile, tools_defined, notebook):
     use(shell, hostile, "tools_key_split")
     assert run(shell, "%%chat --tools f --auto-tools -o r\nhello").success
-    no_key(outputs(notebook), get_state(shell).conversations["default"].to_dict(), repr(shell.user_ns["r"]))
+    no_key(outputs(notebook), session_of(shell).conversations["default"].to_dict(), repr(shell.user_ns["r"]))
     assert "sk-…abcd" in outputs(notebook)

@@ -12,11 +12,12 @@ import pytest
 from IPython.core.error import UsageError
 
 from oai_magic.core.mapping import MapResult
+from oai_magic.core.session import session_of
 from oai_magic.errors import CellStopped
 from oai_magic.practice import RateLimit, Scripted
-from oai_magic.state import get_state
 
 from .conftest import TEST_KEY, run
+from .interrupts import real_sigint
 
 CHAT = "/chat/completions"
 
@@ -71,14 +72,14 @@ def test_dict_items_lists_and_a_missing_field_is_one_line_before_anything_is_sen
 
 def test_system_prompt_applies_and_nothing_is_recorded_in_a_conversation(shell, server):
     run(shell, "%%chat -c tutor -s 'You grade essays.'\n[[echo]] hello")
-    before = [m.content for m in get_state(shell).conversations["tutor"].messages]
+    before = [m.content for m in session_of(shell).conversations["tutor"].messages]
     shell.user_ns["xs"] = ["a", "b"]
     assert run(shell, "%%chat --map xs -c tutor -t 0 --max-tokens 50\n[[echo]] {item}").success
     for request in server.requests[1:]:
         assert request.json["messages"][0] == {"role": "system", "content": "You grade essays."}
         assert len(request.json["messages"]) == 2
         assert request.json["temperature"] == 0 and request.json["max_completion_tokens"] == 50
-    assert [m.content for m in get_state(shell).conversations["tutor"].messages] == before
+    assert [m.content for m in session_of(shell).conversations["tutor"].messages] == before
 
 
 def test_one_failing_item_never_stops_the_others_and_says_why(shell, server, capsys):
@@ -125,7 +126,8 @@ def test_ctrl_c_keeps_finished_answers_and_resume_sends_only_the_rest(shell, ser
         signal.pthread_kill(main_thread, signal.SIGINT)
 
     threading.Thread(target=interrupt, daemon=True).start()
-    error = run(shell, "%%chat --map xs --concurrency 4 -o out\n{item}", expect=CellStopped)
+    with real_sigint():  # the slow answers end by themselves after 5 s
+        error = run(shell, "%%chat --map xs --concurrency 4 -o out\n{item}", expect=CellStopped)
     assert "■ stopped — 4 of 8 answers kept in out; --resume sends the 4 left" in str(error)
     out = shell.user_ns["out"]
     assert out.texts[:4] == [f"quick {i}" for i in range(4)] and out.missing == [4, 5, 6, 7]
@@ -261,7 +263,7 @@ def test_map_usage_is_counted_in_the_session_and_a_budget_stops_further_items(sh
     assert run(shell, "%%chat --map xs -o first --concurrency 1\n{item}").success
     run(shell, "%oai usage")
     assert "--map" in capsys.readouterr().out  # the job's requests are in the session's totals
-    used = get_state(shell).usage_ledger.total.tokens
+    used = session_of(shell).usage_ledger.total.tokens
     assert used > 0
     magics.session_budget_tokens = used + 1  # room for one more request, not six
     try:

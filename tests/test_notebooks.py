@@ -24,6 +24,11 @@ GUIDES = ["01-quickstart", "02-conversations", "03-transcribe", "04-chat-panel",
           "06-choices-and-tools", "07-context-and-images", "08-structured-output-and-cost",
           "09-many-prompts"]
 SETUP_LINES = ["%load_ext oai_magic", "%oai practice --if-no-key"]
+# One guide runs as saved, paced at %oai practice's default 20 ms a token: a paced %%chat and a
+# paced panel answer through a real kernel stay proven (tests/test_e2e_browser.py runs the
+# quickstart paced in JupyterLab). The others run at zero delay, the same answers sent at once:
+# that takes the notebook tests from minutes to seconds.
+PACED = "04-chat-panel"
 
 # What a reader must see in each notebook's outputs when it runs on the practice server.
 EXPECTED = {
@@ -117,9 +122,21 @@ EXPECTED = {
 }
 
 
-def run_notebook(path: Path, workdir: Path, env: Optional[Dict[str, str]] = None
-                 ) -> nbformat.NotebookNode:
+def at_zero_delay(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook with ``--delay 0`` added to its setup cell's ``%oai practice --if-no-key``."""
+    setup = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    lines = setup.source.splitlines()
+    assert SETUP_LINES[1] in lines, setup.source
+    setup.source = "\n".join(line + " --delay 0" if line == SETUP_LINES[1] else line for line in lines)
+    return notebook
+
+
+def run_notebook(path: Path, workdir: Path, env: Optional[Dict[str, str]] = None, *,
+                 unchanged: bool = False) -> nbformat.NotebookNode:
+    """Run a copy of the notebook in a real kernel: as saved, or (by default) at zero delay."""
     notebook = nbformat.read(path, as_version=4)
+    if not unchanged:
+        notebook = at_zero_delay(notebook)
     if (NOTEBOOK_DIR / "data").is_dir():
         shutil.copytree(NOTEBOOK_DIR / "data", workdir / "data")
     client = NotebookClient(
@@ -164,7 +181,7 @@ def test_notebook_is_saved_clean_and_starts_with_the_setup_cell(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_notebook_runs_top_to_bottom_without_a_key(path, tmp_path):
-    notebook = run_notebook(path, tmp_path)
+    notebook = run_notebook(path, tmp_path, unchanged=path.stem == PACED)
 
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     setup = output_text(code_cells[0])
@@ -200,7 +217,7 @@ def test_notebook_runs_unchanged_against_the_server_in_the_environment(path, tmp
     URL reached it.
     """
     env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": TEST_KEY}
-    notebook = run_notebook(path, tmp_path, env)
+    notebook = run_notebook(path, tmp_path, env, unchanged=True)
 
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     setup = output_text(code_cells[0])

@@ -142,7 +142,7 @@ def test_chat_alone_and_chat_help_list_the_same_commands_and_every_command_is_li
                                         ("yep", False)])
 def test_a_tool_call_and_a_big_map_read_the_same_answer_alike(shell, server, monkeypatch,
                                                             typed, yes):
-    from oai_magic.magics.chat_extras import ask_permission
+    from oai_magic.core.chat_setup import ask_permission
 
     asked = []
     monkeypatch.setattr("builtins.input", lambda question: asked.append(question) or typed)
@@ -267,7 +267,7 @@ def test_the_panels_transcription_status_is_the_transcript_footer_and_is_counted
     p = panel()
     p.upload.value = ({"name": "hello.wav", "type": "audio/wav", "size": len(data),
                        "content": memoryview(data),
-                       "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+                       "last_modified": datetime.datetime.now(datetime.UTC)},)
     p.wait(10)
     status = p.status.value
     assert "Transcribed hello.wav · practice · whisper-1 · " in status

@@ -13,9 +13,10 @@ from IPython.core.error import UsageError
 from oai_magic import errors
 from oai_magic.api.accumulator import ChatAccumulator
 from oai_magic.api.client import OpenAIClient
+from oai_magic.core.session import session_of
 from oai_magic.errors import BadRequestError, InternalServerError, NotFoundError
 from oai_magic.practice import Scripted
-from oai_magic.state import Secret, Settings, get_state
+from oai_magic.state import Secret, Settings
 
 from .conftest import TEST_KEY, run
 
@@ -48,7 +49,7 @@ def make_client(server, **settings) -> OpenAIClient:
 
 
 def history(shell, name="default"):
-    return [m.to_api() for m in get_state(shell).conversation(name).messages]
+    return [m.to_api() for m in session_of(shell).conversation(name).messages]
 
 
 def chat_ok(shell, line, prompt):
@@ -177,7 +178,7 @@ def test_a_follow_up_that_fails_keeps_the_tool_round_and_records_nothing_else(
     recorded = history(shell)
     assert [m["role"] for m in recorded] == ["user", "assistant", "tool"]
     assert recorded[1]["content"] == "" and recorded[2]["content"] == "sunny"
-    assert not any(m.partial for m in get_state(shell).conversation("default").messages)
+    assert not any(m.partial for m in session_of(shell).conversation("default").messages)
     chat_ok(shell, "", "[[echo]] and now?")  # no 500, no undo needed
     assert [m["role"] for m in llamacpp.requests[-1].json["messages"]] == [
         "user", "assistant", "tool", "user"]
@@ -361,7 +362,7 @@ def test_billed_to_only_when_the_server_says_so_else_the_org_is_requested(shell,
 
 
 def test_a_local_server_is_used_without_a_key_and_that_is_said_once(shell, llamacpp, capsys):
-    get_state(shell).settings.api_key = None
+    session_of(shell).settings.api_key = None
     chat_ok(shell, "-o r", "[[echo]] no key needed")
     assert shell.user_ns["r"].text == "no key needed"
     assert "authorization" not in llamacpp.requests[-1].headers
@@ -414,7 +415,7 @@ def test_oai_models_on_a_server_without_a_model_list_says_so_and_the_session_goe
 def test_the_panel_says_when_the_server_does_not_list_models(shell, whisper_server):
     from oai_magic.ui.panel.panel import ChatPanel
 
-    p = ChatPanel(state=get_state(shell), client=shell.magics_manager.registry["OAIMagics"].client)
+    p = ChatPanel(state=session_of(shell), client=shell.magics_manager.registry["OAIMagics"].client)
     try:
         defaults = p.model.options
         p.refresh_models_button.click()
@@ -428,7 +429,7 @@ def test_the_panel_says_when_the_server_does_not_list_models(shell, whisper_serv
 
 
 def test_transcription_on_a_local_server_needs_no_key_and_says_so_once(shell, whisper_server, capsys):
-    get_state(shell).settings.api_key = None
+    session_of(shell).settings.api_key = None
     assert run(shell, f"%transcribe -m whisper-base {HELLO}").success
     assert "authorization" not in whisper_server.requests[-1].headers
     assert "No API key is set" in capsys.readouterr().out

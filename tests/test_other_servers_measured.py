@@ -17,6 +17,7 @@ from oai_magic.practice import PracticeServer, Scripted
 from oai_magic.state import Secret, Settings, get_state
 
 from .conftest import TEST_KEY, run
+from .interrupts import real_sigint
 
 CHAT = "/chat/completions"
 HELLO = str(Path(__file__).resolve().parent / "fixtures" / "hello.wav")
@@ -319,16 +320,17 @@ class InterruptingPacer:
 
 
 def test_ctrl_c_during_map_counts_what_resume_sends(shell, server, monkeypatch):
+    from oai_magic.core import map_plan
     from oai_magic.core.pacer import Pacer
-    from oai_magic.magics import map_command
 
     held = threading.Event()
     pacers = iter([InterruptingPacer(Pacer(), held)])
-    monkeypatch.setattr(map_command, "Pacer", lambda: next(pacers, None) or Pacer())
+    monkeypatch.setattr(map_plan, "Pacer", lambda: next(pacers, None) or Pacer())
     shell.user_ns["xs"] = [f"[[echo]] {i}" for i in range(6)]
     before = set(threading.enumerate())
     try:
-        error = run(shell, "%%chat --map xs --concurrency 1 -o out\n{item}", expect=CellStopped)
+        with real_sigint(release=held.set):
+            error = run(shell, "%%chat --map xs --concurrency 1 -o out\n{item}", expect=CellStopped)
     finally:
         held.set()
     # The worker stores the held answer (or turns it away), then closes its connection, which

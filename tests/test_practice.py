@@ -16,6 +16,8 @@ import pytest
 
 from oai_magic.practice import PracticeServer, Scripted, error_body, sse_event
 
+from .interrupts import SIGINT_WAIT_S, default_sigint_in_child
+
 KEY = "sk-practice-test-0123456789"
 
 
@@ -553,7 +555,7 @@ def test_requests_are_recorded_with_lowercased_headers_and_exact_bodies(fresh):
 def test_command_line_prints_the_base_url_and_stops_on_ctrl_c():
     proc = subprocess.Popen([sys.executable, "-m", "oai_magic.practice", "--port", "0",
                              "--delay", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=default_sigint_in_child)
     try:
         base_url = proc.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
@@ -563,7 +565,11 @@ def test_command_line_prints_the_base_url_and_stops_on_ctrl_c():
         assert conn.getresponse().status == 200
         conn.close()
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=5) == 0
+        try:
+            assert proc.wait(timeout=SIGINT_WAIT_S) == 0
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the practice server did not stop on SIGINT within {SIGINT_WAIT_S:.0f} s",
+                        pytrace=False)
         assert "Traceback" not in proc.stderr.read()
     finally:
         proc.kill()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from IPython.core.error import UsageError
 
-from oai_magic.state import Secret, get_state
+from oai_magic.core.session import session_of
+from oai_magic.state import Secret
 from tests.conftest import TEST_KEY, run
 
 PRACTICE_LINE = "Using the practice server: answers are PRACTICE OUTPUT, not a real model"
@@ -14,7 +15,7 @@ PRACTICE_LINE = "Using the practice server: answers are PRACTICE OUTPUT, not a r
 @pytest.fixture
 def no_key(shell):
     """The shell with no key at all; any practice server it starts is stopped afterwards."""
-    state = get_state(shell)
+    state = session_of(shell)
     state.settings.api_key = None
     state.settings.base_url = None
     yield shell
@@ -52,12 +53,12 @@ def test_with_a_key_in_the_environment_the_setup_uses_the_configured_server(
     said = capsys.readouterr().out
     assert "Using http://127.0.0.1:9/v1 with your key sk-…abcd (from OPENAI_API_KEY)" in said
     assert TEST_KEY not in said
-    assert get_state(no_key).practice_server is None
+    assert session_of(no_key).practice_server is None
 
 
 def test_a_key_set_after_practising_takes_over_when_the_setup_runs_again(no_key, capsys):
     run(no_key, "%oai practice --if-no-key")
-    state = get_state(no_key)
+    state = session_of(no_key)
     state.settings.api_key = Secret(TEST_KEY)  # what %oai key does after its hidden prompt
     assert run(no_key, "%oai practice --if-no-key").success
     said = capsys.readouterr().out.splitlines()[-1]
@@ -68,16 +69,16 @@ def test_a_key_set_after_practising_takes_over_when_the_setup_runs_again(no_key,
 
 def test_running_the_setup_twice_keeps_one_practice_server(no_key):
     run(no_key, "%oai practice --if-no-key")
-    first = get_state(no_key).practice_server
+    first = session_of(no_key).practice_server
     run(no_key, "%oai practice --if-no-key --delay 0")
-    assert get_state(no_key).practice_server is first
+    assert session_of(no_key).practice_server is first
     assert first.token_delay == 0
 
 
 def test_stopping_practice_forgets_the_practice_placeholder_key(no_key):
     run(no_key, "%oai practice --if-no-key")
     run(no_key, "%oai practice --stop")
-    assert get_state(no_key).settings.resolved_key() is None
+    assert session_of(no_key).settings.resolved_key() is None
 
 
 def test_stopping_practice_goes_back_to_the_base_url_set_before_it(no_key, capsys):
@@ -85,10 +86,10 @@ def test_stopping_practice_goes_back_to_the_base_url_set_before_it(no_key, capsy
     magics = no_key.magics_manager.registry["OAIMagics"]
     run(no_key, "%oai base-url http://127.0.0.1:9/v1")
     run(no_key, "%oai practice")
-    assert get_state(no_key).settings.base_url != "http://127.0.0.1:9/v1"
+    assert session_of(no_key).settings.base_url != "http://127.0.0.1:9/v1"
     run(no_key, "%oai practice --stop")
     assert "configured base URL again" in capsys.readouterr().out
-    assert get_state(no_key).settings.base_url == "http://127.0.0.1:9/v1"
+    assert session_of(no_key).settings.base_url == "http://127.0.0.1:9/v1"
     assert magics.base_url == "http://127.0.0.1:9/v1"
 
 
@@ -96,7 +97,7 @@ def test_a_base_url_set_while_practising_stays_after_the_stop(no_key):
     run(no_key, "%oai practice")
     run(no_key, "%oai base-url http://127.0.0.1:9/v1")
     run(no_key, "%oai practice --stop")
-    assert get_state(no_key).settings.base_url == "http://127.0.0.1:9/v1"
+    assert session_of(no_key).settings.base_url == "http://127.0.0.1:9/v1"
 
 
 def test_a_misspelt_practice_option_is_one_line_error(no_key):

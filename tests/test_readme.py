@@ -70,3 +70,6 @@ def test_the_readme_examples_run_as_written(shell, server, monkeypatch, capsys):
     assert len(transcripts) >= 6
     assert shell.user_ns["t"].words and "[practice transcript]" in out
     assert shell.user_ns["t"].text
+    lab = [m.role for m in shell.user_ns["s"].conversations["lab"].messages]  # the Python API section
+    assert lab == ["user", "assistant", "user", "assistant"]
+    assert shell.user_ns["grades"].done == 2

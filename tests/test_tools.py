@@ -71,9 +71,9 @@ def chat_ok(shell, line, prompt):
 
 
 def history(shell, name="default"):
-    from oai_magic.state import get_state
+    from oai_magic.core.session import session_of
 
-    return get_state(shell).conversations[name].messages
+    return session_of(shell).conversations[name].messages
 
 
 def assert_every_call_is_answered(messages):
@@ -411,10 +411,10 @@ def test_in_a_notebook_each_call_is_a_card_while_it_forms_and_the_exchange_ends_
 
 def test_first_token_time_leaves_out_the_time_at_the_question(shell, server, kernel_functions, capsys):
     """A user who thinks for 100 s before answering y must not see "first token 100 s"."""
+    from oai_magic.core.session import session_of
     from oai_magic.core.tool_loop import ToolTurn
     from oai_magic.core.tools import resolve_tools
-    from oai_magic.core.turn import TurnOptions
-    from oai_magic.state import get_state
+    from oai_magic.core.turn_options import TurnOptions
     from oai_magic.ui.tool_cards import TerminalToolView
 
     now = [0.0]
@@ -427,7 +427,7 @@ def test_first_token_time_leaves_out_the_time_at_the_question(shell, server, ker
         now[0] += 100.0
         return True
 
-    state = get_state(shell)
+    state = session_of(shell)
     options = TurnOptions(tools=resolve_tools("weather", shell.user_ns), confirm=thinking_user,
                           clock=clock)
     result = ToolTurn(state, state.client(), options).run('Weather in "Oslo"?', TerminalToolView())

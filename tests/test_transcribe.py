@@ -15,10 +15,11 @@ from IPython.core.error import UsageError
 from IPython.display import Audio
 
 from oai_magic.core.audio_sources import AudioSource, sniff_extension
+from oai_magic.core.session import session_of
 from oai_magic.core.subtitles import Segment, parse_cues
 from oai_magic.core.transcribe import TranscriptResult
 from oai_magic.practice import Scripted, sse_event
-from oai_magic.state import Secret, get_state
+from oai_magic.state import Secret
 from oai_magic.ui.transcript import TranscribeDisplay, player_bundle
 
 from .conftest import TEST_KEY, run
@@ -162,7 +163,7 @@ def test_a_retried_upload_sends_the_same_bytes_again(shell, server):
     assert run(shell, f"%transcribe {fixture('hello.webm')}").success
     first, second = server.requests
     assert upload(first).data == upload(second).data == (FIXTURES / "hello.webm").read_bytes()
-    assert get_state(shell).last_request_id is not None
+    assert session_of(shell).last_request_id is not None
 
 
 def test_an_api_error_is_one_line_with_the_request_id(shell, server, capsys):
@@ -305,13 +306,13 @@ def test_streaming_renders_deltas_progressively_and_stops_at_done(shell, server,
 def test_redraws_are_throttled_and_the_last_one_shows_everything(notebook, frontend):
     ticks = iter([0.0, 0.0, 0.01, 0.02, 1.5, 1.5] + [2.0] * 20)  # each draw reads the clock twice
     display = TranscribeDisplay(rich=True, streaming=True, render_interval=1.0, clock=lambda: next(ticks))
-    display.start(1, 1, AudioSource("clip", "clip.wav", 4, data=b"RIFF"))
+    display.transcript_begin(1, 1, AudioSource("clip", "clip.wav", 4, data=b"RIFF"))
     for piece in ("a", "b", "c", "d"):
-        display.delta(piece)
+        display.transcript_delta(piece)
     (page,) = frontend.pages.values()
     drawn = [op[3] for op in page.ops if op[0] == "o"]
     assert [d[-1:] for d in drawn] == ["a", "d"] and drawn[-1].endswith("bcd")  # two draws, all shown
-    display.finish(TranscriptResult(text="abcd", source="clip", filename="clip.wav", model="m"))
+    display.transcript_end(TranscriptResult(text="abcd", source="clip", filename="clip.wav", model="m"))
     display.close()
     assert "abcd" in notebook.messages[-1]["data"]["text/html"]
 
@@ -339,7 +340,7 @@ def test_a_broken_stream_keeps_the_partial_transcript_and_says_so(shell, server,
 def test_conversation_receives_the_transcript_and_the_next_chat_sends_it(shell, server):
     assert run(shell, f"%transcribe -c notes {fixture('hello.wav')} -o t").success
     transcript = shell.user_ns["t"].text
-    messages = get_state(shell).conversations["notes"].messages
+    messages = session_of(shell).conversations["notes"].messages
     assert [m.role for m in messages] == ["user"] and transcript in messages[0].content
     run(shell, "%%chat -c notes\n[[echo]] Summarize it")
     sent = server.requests[-1].json["messages"]
@@ -361,7 +362,7 @@ def test_several_sources_one_failing_keeps_the_others_and_reports_in_one_line(sh
     assert results[0].text == "first file"
     out = capsys.readouterr().out
     assert "first file" in out and results[1].text in out
-    assert len(get_state(shell).conversations["notes"].messages) == 2
+    assert len(session_of(shell).conversations["notes"].messages) == 2
 
 
 def test_a_notebook_gets_an_embedded_player_and_escaped_transcript(shell, server, notebook):

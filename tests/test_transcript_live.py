@@ -30,10 +30,10 @@ def stream_transcript(shell, frontend, words: int):
     text = "".join(f"Wort{i % 97}, правда {i}; 言葉。" + (" " if i % 11 else "\n") for i in range(words))
     with Notebook(shell) as publisher:
         display = TranscribeDisplay(rich=True, streaming=True, render_interval=0.05, clock=ticking(0.01))
-        display.start(1, 1, AudioSource("clip", "clip.wav", 4, data=b"RIFF"))
+        display.transcript_begin(1, 1, AudioSource("clip", "clip.wav", 4, data=b"RIFF"))
         for at in range(0, len(text), 7):
-            display.delta(text[at:at + 7])
-        display.finish(TranscriptResult(text=text, source="clip", filename="clip.wav", model="m"))
+            display.transcript_delta(text[at:at + 7])
+        display.transcript_end(TranscriptResult(text=text, source="clip", filename="clip.wav", model="m"))
         display.close()
     return text, sizes, publisher.messages[-1]["data"]
 

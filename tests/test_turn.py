@@ -11,8 +11,8 @@ import json
 
 from IPython.core.error import UsageError
 
+from oai_magic.core.session import session_of
 from oai_magic.practice import Scripted, sse_event
-from oai_magic.state import get_state
 
 from .conftest import run
 from .test_widget import delta_chunk, shown
@@ -36,7 +36,7 @@ def recordings(shell):
         if event == "conversation" and "recorded" in info:
             seen.append((info["name"], [m.role for m in info["recorded"]]))
 
-    get_state(shell).subscribe(listener)
+    session_of(shell).subscribe(listener)
     return seen
 
 
@@ -51,7 +51,7 @@ def test_a_tool_turn_whose_follow_up_fails_records_the_pair_once(shell, server, 
         shell.user_ns.pop("fail_next", None)
     assert "overloaded" in str(error)
     assert commits == [("default", ["user", "assistant", "tool"])]
-    messages = get_state(shell).conversation("default").messages
+    messages = session_of(shell).conversation("default").messages
     assert [m.role for m in messages] == ["user", "assistant", "tool"]
     assert messages[1].content == "" and messages[1].tool_calls  # "", never null (CONTRACTS 2)
     assert messages[2].content == "sunny"
@@ -67,7 +67,7 @@ def test_a_partial_answer_is_committed_once_with_n_and_s(shell, server, capsys):
     error = run(shell, "%%chat -n -s 'Be brief.'\nTell me", expect=UsageError)
     assert "kept in 'default' as partial" in str(error)
     assert commits == [("default", ["user", "assistant"])]
-    thread = get_state(shell).conversation("default")
+    thread = session_of(shell).conversation("default")
     assert thread.system == "Be brief."
     assert [(m.content, m.partial) for m in thread.messages] == [
         ("Tell me", False), ("Half an answer", True)]
@@ -82,7 +82,7 @@ def test_nothing_arrived_commits_nothing_not_even_n_and_s(shell, server, capsys)
     error = run(shell, "%%chat -n -s 'New rules.'\nHello?", expect=UsageError)
     assert "down" in str(error)
     assert commits == []
-    thread = get_state(shell).conversation("default")
+    thread = session_of(shell).conversation("default")
     assert thread.system == "Old rules." and [m.content for m in thread.messages] == ["[[echo]] kept", "kept"]
     assert "kept" in listed(shell, capsys)
 
@@ -95,7 +95,7 @@ def test_the_panel_and_a_chat_cell_record_the_same_messages_for_the_same_exchang
     p.send("[[echo]] the same words")
     p.wait(10)
     assert commits == [("cell", ["user", "assistant"]), ("from-panel", ["user", "assistant"])]
-    state = get_state(shell)
+    state = session_of(shell)
 
     def kept(name):
         return [(m.role, m.content, m.partial, m.tool_calls) for m in state.conversation(name).messages]
@@ -117,7 +117,7 @@ def test_the_panel_shows_what_its_turn_recorded_and_drops_a_turn_that_recorded_n
     assert p.wait(10) is None
     assert "second" not in shown(p.transcript) and p.input.value == "second"
     assert shown(p.transcript).count("alpha") == 2
-    assert [m.content for m in get_state(shell).conversation("default").messages] == [
+    assert [m.content for m in session_of(shell).conversation("default").messages] == [
         "[[echo]] alpha", "alpha"]
 
 
@@ -128,5 +128,5 @@ def test_the_panel_follows_turns_recorded_elsewhere_including_one_that_starts_af
     assert shown(p.transcript).count("beta from a cell") == 2
     assert run(shell, "%%chat -n\n[[echo]] gamma afresh").success
     assert "beta" not in shown(p.transcript) and shown(p.transcript).count("gamma afresh") == 2
-    assert [m.content for m in get_state(shell).conversation("default").messages] == [
+    assert [m.content for m in session_of(shell).conversation("default").messages] == [
         "[[echo]] gamma afresh", "gamma afresh"]

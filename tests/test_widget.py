@@ -20,12 +20,12 @@ import pytest
 from IPython.core.error import UsageError
 
 from oai_magic import ChatPanel
+from oai_magic.core.session import session_of
 from oai_magic.errors import InputError
 from oai_magic.practice import Scripted, sse_event
 from oai_magic.render.chrome import ANSWER_REGION
 from oai_magic.render.live import LiveMarkdown
 from oai_magic.render.surface import LiveSurface
-from oai_magic.state import get_state
 
 from .conftest import TEST_KEY, run
 
@@ -123,7 +123,7 @@ def test_a_message_sent_with_send_streams_into_the_transcript_and_is_recorded(sh
     text = shown(p.transcript)
     assert "[[echo]] Hello from the panel" in text and "<p>Hello from the panel</p>" in text
     assert text.index("You") < text.index("Assistant")
-    thread = get_state(shell).conversations["default"]
+    thread = session_of(shell).conversations["default"]
     assert [(m.role, m.content) for m in thread.messages] == [
         ("user", "[[echo]] Hello from the panel"), ("assistant", "Hello from the panel")]
     status = p.status.value
@@ -163,7 +163,7 @@ def test_conversations_are_shared_and_new_starts_an_empty_one(shell, panel, serv
     p.send("[[echo]] fresh start")
     p.wait(10)
     assert len(server.requests[-1].json["messages"]) == 1
-    assert get_state(shell).conversations["chat-1"].messages[-1].content == "fresh start"
+    assert session_of(shell).conversations["chat-1"].messages[-1].content == "fresh start"
     run(shell, "%%chat -c later\n[[echo]] x")
     assert "later" in p.selector.options and p.selector.value == "chat-1"
 
@@ -174,7 +174,7 @@ def test_model_temperature_and_system_prompt_are_sent_and_the_system_prompt_is_s
     p.model.value = "gpt-4.1"
     p.temperature.value = 0.3
     p.system.value = "Be terse."
-    assert get_state(shell).conversation("default").system == "Be terse."
+    assert session_of(shell).conversation("default").system == "Be terse."
     p.send("[[echo]] hi")
     p.wait(10)
     body = server.requests[-1].json
@@ -215,7 +215,7 @@ def test_organization_and_project_fields_write_kernel_state_and_follow_oai(
     p = panel()
     p.organization.value = "org-panel"
     p.project.value = "proj_panel"
-    settings = get_state(shell).settings
+    settings = session_of(shell).settings
     assert (settings.organization, settings.project) == ("org-panel", "proj_panel")
     p.send("[[echo]] x")
     p.wait(10)
@@ -239,7 +239,7 @@ def test_organization_and_project_fields_write_kernel_state_and_follow_oai(
 def test_stop_mid_stream_closes_the_connection_and_keeps_the_partial_answer(shell, panel):
     held = HeldStream("The start of it")
     try:
-        get_state(shell).settings.base_url = held.base_url
+        session_of(shell).settings.base_url = held.base_url
         p = panel()
         answering = became(p.status, "value", lambda v: "Answering" in v)
         p.send("Tell me a long story")
@@ -253,7 +253,7 @@ def test_stop_mid_stream_closes_the_connection_and_keeps_the_partial_answer(shel
     assert result.interrupted and result.text == "The start of it"
     assert "The start of it" in shown(p.transcript) and "■ stopped — kept in " in shown(p.transcript)
     assert "Stopped: partial answer kept" in p.status.value
-    message = get_state(shell).conversations["default"].messages[-1]
+    message = session_of(shell).conversations["default"].messages[-1]
     assert (message.content, message.partial) == ("The start of it", True)
     assert not p.busy and not p.send_button.disabled and p.stop_button.disabled
     assert p.error is None
@@ -295,7 +295,7 @@ def test_an_api_error_shows_one_line_in_the_banner_and_the_panel_stays_usable(
     assert TEST_KEY not in p.banner.value
     assert p.input.value == "[[echo]] first try"  # the message is back, nothing recorded
     assert shown(p.transcript) == ""
-    assert get_state(shell).conversation("default").messages == []
+    assert session_of(shell).conversation("default").messages == []
 
     p.model.value = "no-such-model"
     p.send_button.click()
@@ -339,7 +339,7 @@ def test_an_uploaded_audio_file_is_transcribed_into_the_input(shell, panel, serv
     p.input.value = "Summarise:"
     p.upload.value = ({"name": "hello.wav", "type": "audio/wav", "size": len(data),
                        "content": memoryview(data),
-                       "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+                       "last_modified": datetime.datetime.now(datetime.UTC)},)
     p.wait(10)
     assert p.input.value.startswith("Summarise:\n[practice transcript] hello.wav")
     assert p.upload.value == () and not p.upload.disabled
@@ -350,7 +350,7 @@ def test_an_uploaded_audio_file_is_transcribed_into_the_input(shell, panel, serv
 
     p.upload.value = ({"name": "notes.txt", "type": "text/plain", "size": 5,
                        "content": memoryview(b"hello"),
-                       "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+                       "last_modified": datetime.datetime.now(datetime.UTC)},)
     assert "notes.txt is not an audio file" in p.error and len(server.requests) == 1
 
 
@@ -458,4 +458,4 @@ def test_panel_shows_streamed_reasoning_collapsed_and_the_answers_cost(shell, pa
     assert "<details" in text and "&lt;i&gt;both&lt;/i&gt;" in text and "<i>both</i>" not in text
     assert text.index("<details") < text.index("Both.")
     assert "25 reasoning" in p.status.value and "≈ $" in p.status.value
-    assert all(thought not in (m.content or "") for m in get_state(shell).conversations["default"].messages)
+    assert all(thought not in (m.content or "") for m in session_of(shell).conversations["default"].messages)

@@ -27,15 +27,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
+    from ..core.session import session_of
     from ..magics import settings_commands
-    from ..state import get_state
 
     config = Config()
     config.HistoryManager.hist_file = ":memory:"
     shell = InteractiveShell.instance(config=config)
     shell.run_line_magic("load_ext", "oai_magic")
     shell.run_line_magic("config", "OAIMagics.display_mode = 'plain'")
-    state = get_state(shell)
+    state = session_of(shell)
     if not os.environ.get("OPENAI_API_KEY"):
         settings_commands.practice(state, ["--delay", "0.01"])
         print("No OPENAI_API_KEY: answering from the offline practice server (set the key for a "

@@ -9,15 +9,15 @@ and a stream with no event at all.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..api.accumulator import ChatAccumulator, MalformedChunk
 from ..api.request import ChatOptions, apply_extra_fields, build_chat_payload
 from ..errors import APIError, BadRequestError, InputError, OAIError, StreamIncompleteError
-from ..state import Conversation, KernelState, Message, StreamRedactor, content_images, redact
+from ..state import KernelState, Message, StreamRedactor, content_images, redact
 from .cache_keys import drop_cache_key, prompt_cache_key
 from .costs import account_answer, warm_prices
+from .events import View
 from .other_servers import (
     FILES_HINT,
     OTHER_MAX_TOKENS_FIELD,
@@ -30,65 +30,15 @@ from .other_servers import (
     refuses_json_schema,
     send_schema_as_json_object,
 )
-from .results import Cancellation, ChatResult, ChatView, Choice
-
-if TYPE_CHECKING:
-    from .turn import TurnOptions
+from .results import Cancellation, ChatResult, Choice
+from .turn_options import TurnOptions
 
 RUNAWAY_FACTOR = 2  # an answer this many times past --max-tokens means the limit was ignored
 CHARS_PER_TOKEN = 4
 
 
-@dataclass
-class HistoryBudget:
-    """How much history goes with a prompt: messages, estimated tokens, the server's context.
-
-    ``context_tokens`` (``%oai context N``) is the server's context window: the history is
-    trimmed so that it, the prompt and room for the answer (``--max-tokens``, else a quarter of
-    the window) fit inside it. Local servers often have 2,048 or 4,096 tokens.
-    """
-
-    max_messages: Optional[int] = None
-    max_tokens: Optional[int] = None
-    context_tokens: Optional[int] = None
-
-    def tokens_for(self, answer_tokens: Optional[int]) -> Optional[int]:
-        if self.context_tokens is None:
-            return self.max_tokens
-        room = max(1, self.context_tokens - (answer_tokens or self.context_tokens // 4))
-        return room if self.max_tokens is None else min(self.max_tokens, room)
-
-
-@dataclass
-class TurnStart:
-    """What the cell asked to change before its turn (``-n``, ``-s``), committed with the turn.
-
-    A request that fails before any answer arrives leaves the conversation exactly as it was;
-    until the commit, requests are built as if the change had been made.
-    """
-
-    new: bool = False
-    system: Optional[str] = None
-
-    def applied_to(self, thread: Conversation) -> Conversation:
-        """The conversation as the request sees it (a copy when something changes)."""
-        if not self.new and self.system is None:
-            return thread
-        return Conversation(
-            thread.name,
-            system=self.system if self.system is not None else thread.system,
-            messages=[] if self.new else list(thread.messages),
-        )
-
-    def commit(self, thread: Conversation) -> None:
-        if self.new:
-            thread.reset()
-        if self.system is not None:
-            thread.system = self.system
-
-
 def send_request(
-    state: KernelState, client: Any, new_messages: List[Message], view: ChatView,
+    state: KernelState, client: Any, new_messages: List[Message], view: View,
     turn: TurnOptions, options: ChatOptions,
 ) -> Tuple[ChatResult, Optional[BaseException]]:
     """One request: history + ``new_messages`` → stream into ``view`` → (result, failure).
@@ -134,9 +84,8 @@ def send_request(
             raise APIError(f"the server sent a malformed answer: {exc}") from None
         asked, returned = options.n or 1, len(exchange.accumulator.choices)
         if 0 < returned < asked:
-            result.notices.append(
-                f"The server returned {returned} of {asked} choices; it may not support n."
-            )
+            _late_notice(view, result,
+                         f"The server returned {returned} of {asked} choices; it may not support n.")
     except KeyboardInterrupt as exc:
         result.interrupted = True
         failure = exc
@@ -159,7 +108,8 @@ def send_request(
             view.delta(index, text)
         _fold(accumulator, result, exchange.key)
         if failure is None and not result.interrupted:
-            result.notices.extend(after_answer_notices(result, exchange.options or options))
+            for notice in after_answer_notices(result, exchange.options or options):
+                _late_notice(view, result, notice)
         if turn.cancellation is not None and turn.cancellation.requested.is_set():
             result.interrupted = True
             result.error = None
@@ -167,6 +117,8 @@ def send_request(
         state.remember_headers(result.headers)
         if accumulator.usage or accumulator.choices:
             account_answer(state, result)
+            if result.usage:
+                view.usage(result.usage, result.cost)
     return result, failure
 
 
@@ -210,6 +162,13 @@ def check_budget(state: KernelState, model: Optional[str]) -> None:
         raise InputError(refusal)
 
 
+def _late_notice(view: View, result: ChatResult, text: str) -> None:
+    """A notice that arrives after the request began: kept with the result (the footer's views
+    show ``result.notices`` at the end) and told to the view as a ``Notice`` event."""
+    result.notices.append(text)
+    view.notice(text)
+
+
 class _EmptyStream(Exception):
     """The stream ended without a single event (llama.cpp past its context): ask again whole."""
 
@@ -217,7 +176,7 @@ class _EmptyStream(Exception):
 class _Exchange:
     """The stream of one request, fed into the accumulator and shown in the view as it comes."""
 
-    def __init__(self, state: KernelState, client: Any, view: ChatView, result: ChatResult,
+    def __init__(self, state: KernelState, client: Any, view: View, result: ChatResult,
                  cancellation: Optional[Cancellation], clock: Callable[[], float]) -> None:
         self.state, self.client, self.view, self.result = state, client, view, result
         self.cancellation, self.clock = cancellation, clock
@@ -239,12 +198,12 @@ class _Exchange:
             if self.accumulator.choices:
                 raise
             if refuses_cache_key(exc, payload):
-                self.result.notices.append(drop_cache_key(self.state, payload))
+                _late_notice(self.view, self.result, drop_cache_key(self.state, payload))
                 self.run(payload, dataclasses.replace(options, prompt_cache_key=None))
                 return
             if not refuses_json_schema(exc, payload):
                 raise
-            self.result.notices.append(send_schema_as_json_object(self.state, payload))
+            _late_notice(self.view, self.result, send_schema_as_json_object(self.state, payload))
             self._run(payload, dataclasses.replace(options, schema_as_json_object=True))
 
     def _run(self, payload: Dict[str, Any], options: ChatOptions) -> None:
@@ -263,17 +222,15 @@ class _Exchange:
                 base_url = self.state.settings.resolved_base_url()
                 payload[other] = payload.pop(field_name)
                 self.state.max_tokens_fields[base_url] = other
-                result.notices.append(
-                    f"The server refused {field_name}: --max-tokens was sent again as {other}, "
-                    f"which this session now uses for {base_url}."
-                )
+                _late_notice(self.view, result,
+                             f"The server refused {field_name}: --max-tokens was sent again as "
+                             f"{other}, which this session now uses for {base_url}.")
                 options = dataclasses.replace(options, max_tokens_field=other)
                 self.receive(payload, options)
         except _EmptyStream:
-            result.notices.append(
-                "The streamed answer arrived empty (no events at all): the request was repeated "
-                "without streaming."
-            )
+            _late_notice(self.view, result,
+                         "The streamed answer arrived empty (no events at all): the request was "
+                         "repeated without streaming.")
             whole = {k: v for k, v in payload.items() if k not in ("stream", "stream_options")}
             try:
                 self.receive(whole, dataclasses.replace(options, stream=False))
@@ -293,20 +250,17 @@ class _Exchange:
         self._show_tool_calls()
 
     def _show_tool_calls(self) -> None:
-        """Tell a view that wants them (``view.tool_calls``) about tool calls as they form.
+        """Tell the view (``view.tool_calls``) about tool calls as they form.
 
         What changed is read from the accumulator's state (one rule for what a tool call is).
         The calls are redacted whole each time, so a key split across fragments is masked too.
         """
-        show = getattr(self.view, "tool_calls", None)
-        if show is None:
-            return
         for index, choice in self.accumulator.choices.items():
             shape = tuple((len(c), len(c["function"]["name"]), len(c["function"]["arguments"]))
                           for c in choice.tool_call_list())
             if shape and shape != self._calls_shown.get(index):
                 self._calls_shown[index] = shape
-                show(index, Choice.from_state(choice, self.key).tool_calls)
+                self.view.tool_calls(index, Choice.from_state(choice, self.key).tool_calls)
 
     def receive(self, payload: Dict[str, Any], options: ChatOptions) -> None:
         self.options = options
@@ -366,14 +320,12 @@ class _Exchange:
             )
 
 
-def _show_reasoning(view: ChatView, accumulator: ChatAccumulator, key: Optional[str] = None) -> None:
-    """Streamed reasoning goes to a view that shows it (``view.reasoning``); others skip it.
+def _show_reasoning(view: View, accumulator: ChatAccumulator, key: Optional[str] = None) -> None:
+    """Streamed reasoning goes to the view (``view.reasoning``; a no-op where not shown).
 
     Reasoning is server text too: each piece is redacted before any view sees it."""
-    show = getattr(view, "reasoning", None)
-    if show is not None:
-        for index, text in accumulator.reasoning_deltas:
-            show(index, redact(text, key))
+    for index, text in accumulator.reasoning_deltas:
+        view.reasoning(index, redact(text, key))
 
 
 def _check_size(accumulator: ChatAccumulator, max_answer_chars: int) -> None:

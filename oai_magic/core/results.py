@@ -1,4 +1,4 @@
-"""What a chat turn produces and where it is shown: result types and the view protocol.
+"""What a chat turn produces: the result types (the view protocol is ``core/events.py``).
 
 The views (``ui``) import these and nothing else of the use case, so the turn's machinery can
 change without touching them.
@@ -8,21 +8,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Protocol
+from typing import Any, Dict, List, Optional
 
 from ..api.accumulator import ChoiceState
 from ..redaction import redact_pieces
 from ..state import redact
-
-
-class ChatView(Protocol):
-    """Where an answer is shown while it streams."""
-
-    def begin(self, notices: List[str]) -> None: ...
-
-    def delta(self, index: int, text: str) -> None: ...
-
-    def end(self, result: ChatResult) -> None: ...
 
 
 @dataclass
@@ -101,6 +91,7 @@ class ChatResult:
     parsed: Any = None  # with --schema: a dataclass instance, a dict or a pydantic model
     cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
     service_tier: Optional[str] = None  # the tier the server billed ("flex" costs less)
+    schema_problem: Optional[str] = None  # with --schema: why an answer is not the object asked for
     # issue 29
     price_source: Optional[str] = None  # where prices come from: the session's first priced answer
     id: Optional[str] = None  # the completion id (chatcmpl-…)

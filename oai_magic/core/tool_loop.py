@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional
 from ..api.request import validate_chat_options
 from ..errors import InputError, OAIError
 from ..state import Message
+from .events import View
 from .results import ChatResult, StoppedAnswer
 from .tools import ToolOutcome, run_call
 from .turn import ChatTurn
@@ -55,13 +56,14 @@ def round_limit_note(rounds: int) -> str:
 class ToolTurn(ChatTurn):
     """Ask with ``options.tools`` until the model answers in text (or ``max_rounds`` ran).
 
-    The view has the ChatView methods plus ``end_round(result)``, ``tool_outcome(i, outcome)``
-    and ``finish(result)``. ``--tool-choice`` applies to the first request; later ones use
-    auto, so a forced call cannot repeat until the limit. ``run`` raises like ``ChatTurn.run``:
-    again after recording on an interrupt, or when nothing usable came back.
+    The view (``events.View``) is told ``end_round(result)`` and ``tool_outcome(i, outcome)``
+    besides the answer's events, and ``end(result)`` once for the whole exchange.
+    ``--tool-choice`` applies to the first request; later ones use auto, so a forced call
+    cannot repeat until the limit. ``run`` raises like ``ChatTurn.run``: again after recording
+    on an interrupt, or when nothing usable came back.
     """
 
-    def run(self, prompt: Any, view: Any) -> ToolChatResult:
+    def run(self, prompt: Any, view: View) -> ToolChatResult:
         turn = self.options
         options, clock = turn.request, turn.clock
         validate_chat_options(options)  # a bad option is one line, before anything is shown
@@ -135,7 +137,7 @@ class ToolTurn(ChatTurn):
             # CONTRACTS 1: when the first request brought nothing, the view shows nothing (it
             # decides, from final.nothing_arrived) and the cell's one line is all.
             if last is not None:
-                view.finish(final)
+                view.end(final)
         if isinstance(failure, KeyboardInterrupt):
             raise StoppedAnswer(final) from None
         if failure is not None and (not replies or not isinstance(failure, OAIError)):
@@ -184,7 +186,7 @@ def _answer(
     final: ToolChatResult,
     replies: List[Message],
     open_calls: List[Dict[str, Any]],
-    view: Any,
+    view: View,
     index: int,
     outcome: ToolOutcome,
 ) -> None:
@@ -192,8 +194,7 @@ def _answer(
     final.tool_results.append(outcome)
     replies.append(Message("tool", outcome.content, tool_call_id=outcome.call_id))
     open_calls[:] = [c for c in open_calls if c["id"] != outcome.call_id]
-    if view is not None:
-        view.tool_outcome(index, outcome)
+    view.tool_outcome(index, outcome)
 
 
 def _add_round(final: ToolChatResult, last: ChatResult, offset: float) -> None:

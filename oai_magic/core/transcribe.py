@@ -12,11 +12,12 @@ import json
 import math
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import APIError, InputError, NotFoundError, OAIError
 from ..state import KernelState, Message, StreamRedactor
 from .audio_sources import AudioSource
+from .events import View
 from .subtitles import Segment, Word, parse_cues
 
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
@@ -295,18 +296,6 @@ def _read_stream(stream: Any, result: TranscriptResult, pieces: List[str],
             return
 
 
-class TranscribeView(Protocol):
-    """Where transcripts are shown as they are made."""
-
-    def start(self, index: int, total: int, source: AudioSource) -> None: ...
-
-    def delta(self, text: str) -> None: ...
-
-    def finish(self, result: TranscriptResult) -> None: ...
-
-    def failed(self, source: AudioSource, error: str) -> None: ...
-
-
 @dataclass
 class Batch:
     """The transcripts made, and the sources that failed with why (label, one-line reason)."""
@@ -333,7 +322,7 @@ def transcribe_all(
     client: Any,
     sources: List[AudioSource],
     options: TranscribeOptions,
-    view: TranscribeView,
+    view: View,
 ) -> Batch:
     """Run the sources one after another; with one source an error is raised, not collected."""
     from .costs import budget_of, budget_refusal, ledger_of, warm_prices
@@ -351,9 +340,9 @@ def transcribe_all(
             and state.first_time("no key", base_url):
         no_key = f"No API key is set: requests to {base_url} are sent without one."
     for index, source in enumerate(sources, 1):
-        view.start(index, len(sources), source)
+        view.transcript_begin(index, len(sources), source)
         try:
-            result = transcribe_one(client, source, options, view.delta)
+            result = transcribe_one(client, source, options, view.transcript_delta)
         except KeyboardInterrupt:
             batch.interrupted = True
             break
@@ -361,7 +350,7 @@ def transcribe_all(
             if len(sources) == 1:
                 raise
             batch.failures.append((source.label, str(exc)))
-            view.failed(source, str(exc))
+            view.transcript_failed(source, str(exc))
             continue
         state.remember_headers(result.headers)
         account_transcription(state, result, options.conversation)
@@ -369,7 +358,7 @@ def transcribe_all(
             result.notices.insert(0, no_key)
             no_key = None
         batch.results.append(result)
-        view.finish(result)
+        view.transcript_end(result)
         if result.error:
             batch.failures.append((source.label, f"{result.error} (the partial transcript is kept)"))
         elif options.conversation:

@@ -15,45 +15,14 @@ over (as simonw/llm does), following CONTRACTS section 2:
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+from typing import Any, List, Optional
 
 from ..api.request import ChatOptions
 from ..state import KernelState, Message
-from .exchange import HistoryBudget, TurnStart, send_request
-from .results import Cancellation, ChatResult, ChatView, StoppedAnswer
-
-if TYPE_CHECKING:
-    from .tools import Tool
-
-Confirm = Callable[[str, Dict[str, Any]], bool]
-
-
-@dataclass
-class TurnOptions:
-    """Everything one exchange needs besides its prompt and its view.
-
-    ``request`` is what goes into each request's body; the rest says where the exchange is
-    recorded, how much history goes with it, and how it may be stopped. The tool fields are
-    read by the tool loop only.
-    """
-
-    request: ChatOptions = field(default_factory=ChatOptions)
-    conversation: str = "default"
-    budget: HistoryBudget = field(default_factory=HistoryBudget)
-    new: bool = False  # -n: start the conversation afresh, committed with the turn
-    system: Optional[str] = None  # -s: the system prompt, committed with the turn
-    cancellation: Optional[Cancellation] = None
-    clock: Callable[[], float] = time.monotonic
-    tools: List[Tool] = field(default_factory=list)
-    confirm: Optional[Confirm] = None  # asked before each tool call; None runs them
-    max_rounds: int = 5
-    max_calls_per_round: int = 8
-
-    @property
-    def start(self) -> TurnStart:
-        return TurnStart(self.new, self.system)
+from .events import View
+from .exchange import send_request
+from .results import ChatResult, StoppedAnswer
+from .turn_options import TurnOptions, TurnStart
 
 
 def record_exchange(
@@ -90,7 +59,7 @@ class ChatTurn:
         self.result: Optional[ChatResult] = None
         self.recorded: List[Message] = []
 
-    def run(self, prompt: Any, view: ChatView) -> ChatResult:
+    def run(self, prompt: Any, view: View) -> ChatResult:
         user = Message("user", prompt)
         result, failure = self.request([user], view)
         _tool_calls_as_text(result, view)
@@ -105,7 +74,7 @@ class ChatTurn:
             raise failure
         return result
 
-    def request(self, new_messages: List[Message], view: ChatView,
+    def request(self, new_messages: List[Message], view: View,
                 options: Optional[ChatOptions] = None) -> Any:
         """One request of this turn: (result, failure); records nothing."""
         return send_request(self.state, self.client, new_messages, view, self.options,
@@ -136,7 +105,7 @@ def _replies(result: ChatResult) -> List[Message]:
     )]
 
 
-def _tool_calls_as_text(result: ChatResult, view: ChatView) -> None:
+def _tool_calls_as_text(result: ChatResult, view: View) -> None:
     """Tool calls nobody offered tools for are shown and kept as text, never as ``tool_calls``.
 
     Recorded as calls they would need tool replies, and the next request would be one the API

@@ -8,15 +8,16 @@ conversation as it was. ``-N`` and ``--tools`` pick another view and, for tools,
 from __future__ import annotations
 
 import types
-from typing import Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 from IPython.core.error import UsageError
 
-from ..api.request import ChatOptions, parse_logit_bias, parse_params, validate_chat_options
-from ..core.exchange import check_budget
-from ..core.results import ChatResult, StoppedAnswer
-from ..core.turn import TurnOptions
 from .arguments import PROMPT_BELOW, parse_line, read_words
+
+if TYPE_CHECKING:  # the use cases are imported on first use: %load_ext stays light
+    from ..api.request import ChatOptions
+    from ..core.results import ChatResult
+    from ..core.turn_options import TurnOptions
 
 HELP = """Send the cell to the chat model and stream the answer as Markdown.
 
@@ -28,6 +29,10 @@ HELP = """Send the cell to the chat model and stream the answer as Markdown.
 
 def run(magics: Any, line: str, cell: str) -> None:
     """One ``%%chat`` cell: its options, its prompt and context, then one turn (or --map)."""
+    from ..core.chat_setup import check_tool_flags, with_tools
+    from ..core.exchange import check_budget
+    from ..core.tools import resolve_tools
+
     args = parse_line(magics.chat, line)
     cell = cell.rstrip()
     if args.map is None and (args.concurrency is not None or args.item_timeout is not None
@@ -45,7 +50,6 @@ def run(magics: Any, line: str, cell: str) -> None:
         raise UsageError(f"%%chat: {PROMPT_BELOW}.")
     content, notice = with_context(magics, args, prompt, sent)
     options = chat_options(magics, args)
-    validate_chat_options(options)
     target = schema_target(magics, args)
     if target is not None:
         options.json_schema = target.response_format()
@@ -53,50 +57,23 @@ def run(magics: Any, line: str, cell: str) -> None:
     check_budget(magics.state, options.extra.get("model", options.model
                                                  or magics.state.settings.model))
     turn = turn_options(magics, args, options)
-    if args.tools or args.tool_choice or args.auto_tools or (options.n or 1) > 1:
-        from . import chat_extras
-
-        chat_extras.check_flags(args.tools, args.tool_choice, args.auto_tools, options.n or 1)
-        if args.tools:
-            turn = chat_extras.with_tools(
-                turn, args.tools, args.tool_choice, args.auto_tools, magics.shell.user_ns,
-                max_rounds=magics.max_tool_rounds,
-                max_calls_per_round=magics.max_tool_calls_per_round)
+    check_tool_flags(args.tools, args.tool_choice, args.auto_tools, options.n or 1)
+    if args.tools:
+        turn = with_tools(turn, resolve_tools(args.tools, magics.shell.user_ns), args.tool_choice,
+                          args.auto_tools, magics.settings)
     queue_notice(magics.state, notice)  # everything is valid (the tools too): the first state change
-    result = ask(magics, args, content, turn)
-    problem = parse_structured(target, result) if target is not None else None
+    result = ask(magics, args, content, turn, target)
     after_answer(magics, args, result)
-    if problem:
-        raise UsageError(problem)
+    if result.schema_problem:
+        raise UsageError(result.schema_problem)
 
 
 def schema_target(magics: Any, args: Any) -> Any:
     if not args.schema:
         return None
-    from ..core.structured import schema_target as target_of
+    from ..core.chat_setup import schema_of_variable
 
-    if args.schema not in magics.shell.user_ns:
-        raise UsageError(f"--schema {args.schema}: no such variable (define a dataclass, "
-                         "TypedDict, JSON-schema dict or pydantic model first).")
-    return target_of(magics.shell.user_ns[args.schema], args.schema)
-
-
-def parse_structured(target: Any, result: ChatResult) -> Any:
-    """Every choice's answer as the object asked for; the first problem as one line."""
-    from ..core.structured import StructuredAnswerError, parse_answer
-
-    if result.partial:
-        return None
-    problem = None
-    for choice in result.choices:
-        try:
-            choice.parsed = parse_answer(choice.text, target, choice.refusal)
-        except StructuredAnswerError as exc:
-            label = f"choice {choice.index + 1}: " if len(result.choices) > 1 else ""
-            problem = problem or (f"--schema: {label}{exc} (the raw text is kept in "
-                                  f"'{result.conversation}' and in result.text)")
-    result.parsed = result.choices[0].parsed if result.choices else None
-    return problem
+    return schema_of_variable(magics.shell.user_ns, args.schema)
 
 
 def prompt_and_context(magics: Any, args: Any, cell: str) -> Any:
@@ -134,7 +111,7 @@ def with_context(magics: Any, args: Any, prompt: str, sent: Any) -> Tuple[Any, O
     if args.context:
         block, parts = context_block(parse_names(args.context), magics.shell.user_ns)
         sent.parts = parts + sent.parts
-    sent.check_cap(magics.max_context_chars)
+    sent.check_cap(magics.settings.max_context_chars)
     return user_content(prompt, block, sent.images, args.detail), sent.notice()
 
 
@@ -145,37 +122,24 @@ def queue_notice(state: Any, notice: Optional[str]) -> None:
 
 
 def chat_options(magics: Any, args: Any) -> ChatOptions:
-    """The request options of a ``%%chat`` line, over the configured ``extra_body``."""
-    params = parse_params(args.param)
-    return ChatOptions(
-        model=args.model,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_tokens=args.max_tokens,
-        max_tokens_field=magics.max_tokens_param,
-        seed=args.seed,
-        stop=list(args.stop),
-        json_mode=args.json,
-        stream=not args.no_stream,
-        n=args.choices,
-        presence_penalty=args.presence_penalty,
-        frequency_penalty=args.frequency_penalty,
-        logit_bias=parse_logit_bias(args.logit_bias) if args.logit_bias else None,
-        user=args.user,
-        organization=args.org,
-        project=args.project,
-        reasoning_effort=args.reasoning_effort,
-        verbosity=args.verbosity,
-        extra={**magics.extra_body, **params},
-        param_names=list(params),
-        web_search=args.web_search,
+    """The request options of a ``%%chat`` line: the same builder as ``Session.chat``."""
+    from ..core.chat_options import request_options
+
+    return request_options(
+        magics.settings, model=args.model, temperature=args.temperature, top_p=args.top_p,
+        max_tokens=args.max_tokens, seed=args.seed, stop=list(args.stop), json=args.json,
+        no_stream=args.no_stream, choices=args.choices, presence_penalty=args.presence_penalty,
+        frequency_penalty=args.frequency_penalty, logit_bias=args.logit_bias, user=args.user,
+        org=args.org, project=args.project, reasoning_effort=args.reasoning_effort,
+        verbosity=args.verbosity, param=list(args.param), web_search=args.web_search,
         logprobs=args.logprobs if args.logprobs is not None else (3 if args.confidence else None),
-        service_tier=args.service_tier,
-    )
+        service_tier=args.service_tier)
 
 
 def turn_options(magics: Any, args: Any, options: ChatOptions) -> TurnOptions:
     """Where the turn is recorded, with how much history, and the cell's ``-n``/``-s``."""
+    from ..core.turn_options import TurnOptions
+
     return TurnOptions(options, conversation=args.conversation, budget=magics.history_budget(),
                        new=args.new, system=args.system)
 
@@ -188,7 +152,7 @@ def chat_view(magics: Any, args: Any) -> Any:
 
         if rich:
             return NotebookToolView(plain=args.plain, footer=not args.no_footer,
-                                    json_mode=args.json, render_interval=magics.render_interval)
+                                    json_mode=args.json, render_interval=magics.settings.render_interval)
         return TerminalToolView(footer=not args.no_footer)
     n = args.choices or 1
     if n > 1:
@@ -196,7 +160,7 @@ def chat_view(magics: Any, args: Any) -> Any:
 
         if rich:
             return ColumnsView(n, plain=args.plain, footer=not args.no_footer,
-                               json_mode=args.json, render_interval=magics.render_interval)
+                               json_mode=args.json, render_interval=magics.settings.render_interval)
         return TerminalChoicesView(n, footer=not args.no_footer)
     from ..ui.notebook import NotebookChatView, TerminalChatView
 
@@ -205,19 +169,24 @@ def chat_view(magics: Any, args: Any) -> Any:
             plain=args.plain,
             footer=not args.no_footer,
             json_mode=args.json,
-            render_interval=magics.render_interval,
+            render_interval=magics.settings.render_interval,
             confidence=args.confidence,
         )
     return TerminalChatView(footer=not args.no_footer)
 
 
-def ask(magics: Any, args: Any, prompt: Any, turn: TurnOptions) -> ChatResult:
-    """Run the turn (``ToolTurn`` when tools are offered) into the cell's view."""
-    from .chat_extras import run_turn
+def ask(magics: Any, args: Any, prompt: Any, turn: TurnOptions, target: Any = None) -> ChatResult:
+    """The session runs the turn (a tool loop when tools are offered) into the cell's view."""
+    return play(magics, args, magics.state.start_turn(prompt, turn, target))
+
+
+def play(magics: Any, args: Any, run: Any) -> ChatResult:
+    """Play a chat run into the view the cell's options pick; ``-o`` keeps a stopped answer too."""
+    from ..core.results import StoppedAnswer
 
     view = magics.chat_view(args)
     try:
-        return run_turn(magics.state, magics.client, prompt, view, turn)
+        return run.play(view)
     except StoppedAnswer as stop:
         if args.out:
             magics.shell.user_ns[args.out] = stop.result  # the partial result, as -o promises
@@ -258,25 +227,17 @@ def run_command(magics: Any, line: str) -> Any:
 
 
 def fix(magics: Any, line: str) -> None:
-    """``%chat fix``: the failing cell and its traceback, asking for a corrected cell."""
-    from ..core.context import fix_request
-
-    state = magics.state
+    """``%chat fix``: the session asks about the last error; the fix is offered as the next cell."""
     words = read_words(line)
     args, extra = fix_parser().parse_known_args(words)
     if extra:
         raise UsageError(f"%chat fix takes options only (-c NAME, -m MODEL), not "
                          f"{' '.join(extra)!r}: it asks about the last error.")
-    content, notice, _ = fix_request(state, magics.max_context_chars)
     view_args = types.SimpleNamespace(
         conversation=args.conversation, plain=False, no_footer=False, json=False, out=None,
-        to_cell=True, new=False, system=None, tools=None, choices=None,
+        to_cell=True, new=False, system=None, tools=None, choices=None, confidence=False,
     )
-    options = ChatOptions(model=args.model, max_tokens_field=magics.max_tokens_param)
-    check_budget(state, options.model or state.settings.model)
-    turn = turn_options(magics, view_args, options)
-    queue_notice(state, notice)
-    result = ask(magics, view_args, content, turn)
+    result = play(magics, view_args, magics.state.fix(args.conversation, args.model))
     after_answer(magics, view_args, result)
 
 

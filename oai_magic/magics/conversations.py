@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import shlex
-from typing import Any, List, Optional
+from typing import Any, Optional
 
+from ..core.conversation_files import export_conversation, read_conversation, transcript_markdown
 from ..errors import InputError
-from ..history import content_files
 from ..render.attachments import parts_html
 from ..render.table import Table
-from ..state import Conversation, KernelState, Message, content_images, content_text
+from ..state import Conversation, KernelState, content_text
 from .arguments import PROMPT_BELOW
 
 _FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -95,7 +93,7 @@ def _existing(state: KernelState, name: str) -> Conversation:
     if name not in state.conversations:
         known = ", ".join(sorted(state.conversations)) or "none yet"
         raise InputError(f"No conversation named {name!r} (known: {known}).")
-    return state.conversations[name]
+    return state.conversation(name)
 
 
 def _list(state: KernelState, args: Any) -> Any:
@@ -122,8 +120,7 @@ def _history(state: KernelState, args: Any) -> Any:
 
 def _reset(state: KernelState, args: Any) -> None:
     if args.all:
-        count = len(state.conversations)
-        state.conversations.clear()
+        count = state.forget_conversations()
         print(f"All {count} conversations removed.")
         return
     _existing(state, args.conversation).reset()
@@ -145,46 +142,13 @@ def _system(state: KernelState, args: Any) -> None:
 
 def _export(state: KernelState, args: Any) -> None:
     thread = _existing(state, args.conversation)
-    path = os.path.expanduser(args.path)
-    images: List[Any] = []
-    if path.endswith(".json"):
-        text = json.dumps(thread.to_dict(), indent=2, ensure_ascii=False)  # images as data URLs
-    elif path.endswith(".md"):
-        text = transcript_markdown(thread, images)
-    else:
-        raise InputError(f"Export to .md or .json, got {args.path!r}.")
-    folder = os.path.join(os.path.dirname(path), "images")
-    if images:
-        os.makedirs(folder, exist_ok=True)
-        for name, data in images:
-            with open(os.path.join(folder, name), "wb") as handle:
-                handle.write(data)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    also = f" and {len(images)} image{'s' if len(images) != 1 else ''} to images/" if images else ""
+    written = export_conversation(thread, args.path)
+    also = f" and {written} image{'s' if written != 1 else ''} to images/" if written else ""
     print(f"Exported {args.conversation!r} ({len(thread.messages)} messages) to {args.path}{also}.")
 
 
 def _load(state: KernelState, args: Any) -> None:
-    path = os.path.expanduser(args.path)
-    if not os.path.exists(path):
-        raise InputError(f"No such file: {args.path}")
-    if not path.endswith(".json"):
-        raise InputError("Load takes a .json file written by %chat export.")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        if not isinstance(data, dict):
-            raise ValueError("the file is not a JSON object")
-        raw_messages = data.get("messages", [])
-        if not isinstance(raw_messages, list):
-            raise ValueError("messages must be a list")
-        messages = [Message.from_dict(m, f"messages[{i}]") for i, m in enumerate(raw_messages)]
-        system = data.get("system")
-        if system is not None and not isinstance(system, str):
-            raise ValueError("system must be text")
-    except (ValueError, RecursionError) as exc:
-        raise InputError(f"{args.path} is not a conversation export: {exc}") from None
+    messages, system = read_conversation(args.path)
     with state.lock:
         thread = state.conversation(args.conversation)
         thread.messages = messages
@@ -210,50 +174,6 @@ def _pick(state: KernelState, args: Any) -> None:
                          f"choose between 1 and {count}, got {k}.")
     last.content = last.alternatives[k - 1]
     print(f"Recorded choice {k} as the answer in {args.conversation!r}.")
-
-
-def transcript_markdown(thread: Conversation, images: Optional[List[Any]] = None) -> str:
-    """The conversation as Markdown. With ``images`` (a list to fill), images in content parts
-    become links to ``images/NAME`` and (NAME, bytes) pairs are added for the caller to write;
-    without it they are a short text mark."""
-    parts: List[str] = [f"# Conversation: {thread.name}\n"]
-    if thread.system:
-        parts.append(f"**system:** {thread.system}\n")
-    for message in thread.messages:
-        label = message.role + (" (partial)" if message.partial else "")
-        body = _markdown_body(thread.name, message, images)
-        if message.tool_calls:
-            calls = ", ".join(
-                f"{c['function']['name']}({c['function']['arguments']})" for c in message.tool_calls
-            )
-            body = (body + "\n\n" if body else "") + f"*tool calls:* `{calls}`"
-        parts.append(f"### {label}\n\n{body}\n")
-    return "\n".join(parts)
-
-
-def _markdown_body(name: str, message: Message, images: Optional[List[Any]]) -> str:
-    if not isinstance(message.content, list):
-        return message.content or ""
-    if images is None:
-        return content_text(message.content)
-    import base64
-
-    from ..image_header import read_header
-
-    pieces = [p["text"] for p in message.content if p.get("type") == "text"]
-    for url in content_images(message.content):
-        if not url.startswith("data:"):
-            pieces.append(f"![image]({url})")
-            continue
-        data = base64.b64decode(url.split(",", 1)[1])
-        header = read_header(data)
-        extension = header.format.lower() if header else "bin"
-        safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)
-        filename = f"{safe}-{len(images) + 1}.{extension}"
-        images.append((filename, data))
-        pieces.append(f"![image {len(images)}](images/{filename})")
-    pieces += [f"[file: {name}]" for name in content_files(message.content)]
-    return "\n\n".join(pieces)
 
 
 class Transcript:

@@ -11,7 +11,7 @@ from typing import Any
 from IPython.core.formatters import BaseFormatter
 from traitlets import ObjectName, Unicode
 
-from ..state import get_state
+from ..core.session import session_of
 
 
 def remember_error(state: Any, result: Any) -> None:
@@ -60,4 +60,4 @@ def watch_the_kernel(ipython: Any) -> None:
         seen.watcher = watcher
         formatters[seen.format_type] = seen
     ipython.events.register(
-        "post_run_cell", lambda result=None: remember_error(get_state(ipython), result))
+        "post_run_cell", lambda result=None: remember_error(session_of(ipython), result))

@@ -40,7 +40,8 @@ def run(magics: Any, line: str) -> None:
     state = magics.state
     words = read_words(line, "the %oai command")
     if not words:
-        display(settings_commands.status(state, magics.max_tokens_param, magics.context_tokens))
+        settings = magics.settings
+        display(settings_commands.status(state, settings.max_tokens_param, settings.context_tokens))
         return
     command, rest = words[0], words[1:]
     if command == "key":
@@ -63,7 +64,7 @@ def run(magics: Any, line: str) -> None:
             print(warning)
     elif command == "context":
         magics.context_tokens = settings_commands.parse_context(rest)
-        print(settings_commands.describe_context(magics.context_tokens))
+        print(settings_commands.describe_context(magics.settings.context_tokens))
     elif command == "models":
         models = settings_commands.models_table(magics.client)
         if isinstance(models, str):

@@ -10,7 +10,7 @@ from ..core.models import MAX_MODELS, MODELS_NOT_LISTED, listed_models
 from ..errors import InputError
 from ..render.chrome import rate_limit_rows
 from ..render.table import Table
-from ..state import KernelState, from_practice_server, mask_key
+from ..state import PRACTICE_KEY, KernelState, from_practice_server, mask_key
 
 
 def status(
@@ -137,7 +137,7 @@ def _day(created: Any) -> str:
     if isinstance(created, bool) or not isinstance(created, (int, float)):
         return ""
     try:
-        return datetime.datetime.fromtimestamp(created, datetime.timezone.utc).strftime("%Y-%m-%d")
+        return datetime.datetime.fromtimestamp(created, datetime.UTC).strftime("%Y-%m-%d")
     except (OverflowError, OSError, ValueError):
         return ""
 
@@ -162,7 +162,6 @@ def models_table(client: Any) -> Any:
     return Table(["model", "owned by", "created"], rows, title=title)
 
 
-PRACTICE_KEY = "sk-practice-offline-0000"
 PRACTICE_USAGE = "usage: %oai practice [--delay SECONDS] [--if-no-key] | %oai practice --stop"
 
 
@@ -172,8 +171,10 @@ def practice(state: KernelState, rest: List[str]) -> str:
     ``--if-no-key`` is for notebooks that must run anywhere: with a real key (session or
     ``OPENAI_API_KEY``) they use the configured server, without one they practise offline.
     """
+    from ..core.practice_control import local_practice_server, start_practice, stop_practice
+
     if rest == ["--stop"]:
-        return _stop_practice(state)
+        return stop_practice(state)
     if_no_key = "--if-no-key" in rest
     rest = [word for word in rest if word != "--if-no-key"]
     delay = 0.02
@@ -189,14 +190,14 @@ def practice(state: KernelState, rest: List[str]) -> str:
     key = state.settings.resolved_key()
     if if_no_key and key and key != PRACTICE_KEY:
         if state.practice_server is not None:
-            _stop_practice(state)
+            stop_practice(state)
         url = state.settings.resolved_base_url()
         said = f"Using {url} with your key {mask_key(key)} (from {state.settings.key_source()})"
-        if _local_practice_server(url, key):
+        if local_practice_server(url, key):
             return (f"{said}: that is a practice server (it says so in its replies), so answers "
                     "are practice output, marked 'practice' in their footer.")
         return f"{said}. Answers from a practice server are marked 'practice' in their footer."
-    _start_practice(state, delay)
+    start_practice(state, delay)
     if if_no_key:
         if os.environ.get("OPENAI_BASE_URL"):
             how = ("OPENAI_BASE_URL is set but no key: set OPENAI_API_KEY too (any value for a "
@@ -212,59 +213,3 @@ def practice(state: KernelState, rest: List[str]) -> str:
         f"Practice server at {state.practice_server.base_url}: answers are PRACTICE OUTPUT "
         "made offline, not a real model. %oai practice --stop goes back."
     )
-
-
-def _local_practice_server(base_url: str, key: str, timeout: float = 1.0) -> bool:
-    """Does a server on this machine say it is the practice server (``x-oai-practice: 1``)?
-
-    Only loopback URLs are asked (``GET /models`` with the key, as any request would send it),
-    once, with a short timeout: asking a remote URL could hang the setup cell on an unreachable
-    network. Anything else counts as "not known to be practice".
-    """
-    import urllib.error
-    import urllib.request
-    from urllib.parse import urlsplit
-
-    from ..state import PRACTICE_HEADER
-
-    if urlsplit(base_url).hostname not in ("127.0.0.1", "localhost", "::1"):
-        return False
-    try:
-        request = urllib.request.Request(base_url.rstrip("/") + "/models",
-                                         headers={"Authorization": f"Bearer {key}"})
-        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
-        with direct.open(request, timeout=timeout) as response:
-            headers = response.headers
-    except urllib.error.HTTPError as error:  # e.g. 401 without a key: the header is still there
-        headers = error.headers
-    except (OSError, ValueError):
-        return False
-    return from_practice_server({PRACTICE_HEADER: headers.get(PRACTICE_HEADER, "")})
-
-
-def _start_practice(state: KernelState, delay: float) -> None:
-    from ..practice import BOUNDED_LOG_REQUESTS, PracticeServer
-
-    if state.practice_server is None:
-        state.base_url_before_practice = state.settings.base_url
-        state.practice_server = PracticeServer(token_delay=delay, log_limit=BOUNDED_LOG_REQUESTS).start()
-    else:
-        state.practice_server.token_delay = delay
-    state.settings.base_url = state.practice_server.base_url
-    if not state.settings.resolved_key():
-        from ..state import Secret
-
-        state.settings.api_key = Secret(PRACTICE_KEY)
-
-
-def _stop_practice(state: KernelState) -> str:
-    if state.practice_server is None:
-        return "The practice server is not running."
-    if state.settings.base_url == state.practice_server.base_url:  # not changed since: go back
-        state.settings.base_url = state.base_url_before_practice
-    state.practice_server.stop()
-    state.practice_server = None
-    state.base_url_before_practice = None
-    if state.settings.api_key is not None and state.settings.api_key.reveal() == PRACTICE_KEY:
-        state.settings.api_key = None
-    return "Practice server stopped; requests go to the configured base URL again."

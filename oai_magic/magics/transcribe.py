@@ -6,7 +6,6 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..api.request import parse_params
 from .arguments import parse_line
 
 HELP = "Speech to text: show a player and the transcript of each SOURCE, one after another."
@@ -15,29 +14,21 @@ PANEL_HELP = "Open a chat panel (ipywidgets) on the same conversations and setti
 
 def run(magics: Any, line: str) -> None:
     """Every option checked and every source resolved before the first request."""
-    from ..core import transcribe as transcribe_usecase
     from ..core.audio_sources import resolve_sources
-    from ..core.clients import audio_client
+    from ..core.transcribe_setup import transcribe_options, transcription_run
     from ..ui.transcript import TranscribeDisplay
 
     args = parse_line(magics.transcribe, line)
-    options = transcribe_usecase.checked_options(
-        transcribe_usecase.TranscribeOptions(
-            model=args.model, language=args.language, prompt=args.prompt,
-            temperature=args.temperature, response_format=args.format,
-            timestamps=list(args.timestamps), translate=args.translate, stream=args.stream,
-            conversation=args.conversation, organization=args.org, project=args.project,
-            extra=parse_params(args.param),
-        ),
-        default_model=magics.transcribe_model,
-    )
+    options = transcribe_options(
+        magics.settings, model=args.model, language=args.language, prompt=args.prompt,
+        temperature=args.temperature, format=args.format, timestamps=args.timestamps,
+        translate=args.translate, stream=args.stream, conversation=args.conversation,
+        org=args.org, project=args.project, param=args.param)
     sources = resolve_sources(args.sources, magics.shell.user_ns)
-    view = TranscribeDisplay(
-        rich=magics.rich_display(), streaming=options.stream, render_interval=magics.render_interval
-    )
+    view = TranscribeDisplay(rich=magics.rich_display(), streaming=options.stream,
+                             render_interval=magics.settings.render_interval)
     try:
-        batch = transcribe_usecase.transcribe_all(
-            magics.state, audio_client(magics.state), sources, options, view)
+        batch = transcription_run(magics.state, sources, options).play(view)
     finally:
         view.close()
     if args.out and len(sources) > 1:
@@ -59,4 +50,4 @@ def open_panel(magics: Any, line: str) -> Any:
         )
     from ..ui.panel.panel import ChatPanel
 
-    return ChatPanel(args.conversation, state=magics.state, client=magics.client, magics=magics)
+    return ChatPanel(args.conversation, session=magics.state, client=magics.client)

@@ -197,11 +197,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"practice server: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 1
-    print(server.base_url, flush=True)
-    print("Practice server running: use the base URL above with "
-          f"{'the key given by --key' if args.key else 'any non-empty API key'}. Ctrl-C stops it.",
-          file=sys.stderr, flush=True)
-    try:
+    try:  # from here on a Ctrl-C stops the server quietly, however early it comes
+        print(server.base_url, flush=True)
+        print("Practice server running: use the base URL above with "
+              f"{'the key given by --key' if args.key else 'any non-empty API key'}. Ctrl-C stops it.",
+              file=sys.stderr, flush=True)
         while server._thread is not None and server._thread.is_alive():
             server._thread.join(1.0)
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 from typing import Any, List, Optional, TextIO, Tuple
 
+from ..core.events import View
 from ..core.results import ChatResult, Choice
 from ..render.chrome import (
     ANSWER_REGION,
@@ -141,27 +142,30 @@ class ColumnsView(RichView):
         self.surface.finish(html, "\n\n".join(texts))
 
 
-class TerminalChoicesView:
+class TerminalChoicesView(View):
     """``-N`` in a terminal: each choice printed whole, one after another, once all are done."""
 
     def __init__(self, n: int, *, footer: bool = True, stream: Optional[TextIO] = None) -> None:
         self.n = n
         self.footer = footer
         self.out = stream or sys.stdout
+        self.late: List[str] = []  # notices that arrive once the answer is under way
 
     def begin(self, notices: List[str]) -> None:
-        self.notices, self.notices_shown = notices, len(notices)
         for notice in notices:
             self.out.write(notice_line(notice) + "\n")
         self.out.write(f"(streaming {self.n} choices; each is shown when all are complete)\n")
         self.out.flush()
+
+    def notice(self, text: str) -> None:
+        self.late.append(text)  # printed after the answer, not inside it
 
     def delta(self, index: int, text: str) -> None:
         """Nothing yet: the accumulator keeps the text."""
 
     def end(self, result: ChatResult) -> None:
         # Notices learned at the end (fewer choices than asked), then only the choices that exist.
-        for notice in getattr(self, "notices", [])[getattr(self, "notices_shown", 0):]:
+        for notice in self.late:
             self.out.write(notice_line(notice) + "\n")
         by_index = {c.index: c for c in result.choices}
         shown = sorted(by_index) if result.choices else range(self.n)

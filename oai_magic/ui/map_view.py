@@ -9,8 +9,9 @@ import threading
 import time
 from typing import Any, Optional
 
+from ..core.events import View
 from ..core.map_run import MapProgress
-from ..render.chrome import usage_footer
+from ..render.chrome import notice_line, usage_footer
 from ..render.markdown import IGNORE_MATH, escape_html
 from ..render.surface import Throttle
 
@@ -53,7 +54,7 @@ def _short(text: str) -> str:
     return text if len(text) <= ANSWER_CHARS else text[: ANSWER_CHARS - 1] + "…"
 
 
-class TerminalMapView:
+class TerminalMapView(View):
     """One line, rewritten in place with ``\\r``."""
 
     def __init__(self, stream: Any = None) -> None:
@@ -62,11 +63,11 @@ class TerminalMapView:
         self._throttle = Throttle(DRAW_INTERVAL, time.monotonic)
         self._width = 0
 
-    def begin(self, total: int, notice: Optional[str] = None) -> None:
+    def map_begin(self, total: int, notice: Optional[str] = None) -> None:
         if notice:
             print(notice, file=self.stream, flush=True)
 
-    def update(self, progress: MapProgress, force: bool = False) -> None:
+    def map_progress(self, progress: MapProgress, force: bool = False) -> None:
         with self._lock:
             if not self._throttle.due(force=force):
                 return
@@ -75,14 +76,18 @@ class TerminalMapView:
             self._width = len(line)
             self.stream.flush()
 
-    def end(self, progress: MapProgress, summary: str) -> None:
+    def map_end(self, progress: MapProgress, summary: str) -> None:
         with self._lock:
             if self._width:
                 self.stream.write("\r" + " " * self._width + "\r")
             print(summary, file=self.stream, flush=True)
 
+    def notice(self, text: str) -> None:
+        """A notice for the whole job (said once, after its summary)."""
+        print(notice_line(text), file=self.stream, flush=True)
 
-class NotebookMapView:
+
+class NotebookMapView(View):
     """An ipywidgets ``IntProgress`` and a label, over an HTML table of the first answers.
 
     It is shown with a display id, and the summary line replaces it in place at the end."""
@@ -100,13 +105,13 @@ class NotebookMapView:
         self.box = ipywidgets.VBox([self.row, self.table])
         self._display = display
 
-    def begin(self, total: int, notice: Optional[str] = None) -> None:
+    def map_begin(self, total: int, notice: Optional[str] = None) -> None:
         if notice:
             print(notice)
         self.bar.max = max(1, total)
         self._handle = self._display(self.box, display_id=True)
 
-    def update(self, progress: MapProgress, force: bool = False) -> None:
+    def map_progress(self, progress: MapProgress, force: bool = False) -> None:
         with self._lock:
             if not self._throttle.due(force=force):
                 return
@@ -114,7 +119,7 @@ class NotebookMapView:
             self.label.value = progress_line(progress)
             self.table.value = answers_table(progress)
 
-    def end(self, progress: MapProgress, summary: str) -> None:
+    def map_end(self, progress: MapProgress, summary: str) -> None:
         with self._lock:  # every model, their layouts and styles too: no state is left saved
             for widget in (self.box, self.row, self.bar, self.label, self.table):
                 for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
@@ -127,6 +132,10 @@ class NotebookMapView:
             self._handle.update(line, raw=True)  # the summary takes the widget's place
         else:
             self._display(line, raw=True)
+
+    def notice(self, text: str) -> None:
+        """A notice for the whole job (said once, after its summary)."""
+        print(notice_line(text))
 
 
 def answers_table(progress: MapProgress) -> str:

@@ -6,6 +6,7 @@ import sys
 import time
 from typing import Any, Callable, List, Optional, TextIO
 
+from ..core.events import View
 from ..core.results import ChatResult
 from ..render.chrome import (
     ANSWER_REGION,
@@ -31,7 +32,7 @@ from ..render.reasoning import (
 from ..render.sources import sources_html, sources_text
 
 
-class RichView:
+class RichView(View):
     """What every notebook view is told: Markdown or plain, footer, JSON pretty-printing, pace."""
 
     def __init__(
@@ -118,18 +119,21 @@ class NotebookChatView(RichView):
         self.surface.finish(html, text)
 
 
-class TerminalChatView:
+class TerminalChatView(View):
     """Plain tokens as they arrive, for terminal IPython (no rich frontend)."""
 
     def __init__(self, *, footer: bool = True, stream: Optional[TextIO] = None) -> None:
         self.footer = footer
         self.out = stream or sys.stdout
         self.thinking = DimReasoning(self.out)
+        self.late: List[str] = []  # notices that arrive once the answer is under way
 
     def begin(self, notices: List[str]) -> None:
-        self.notices, self.notices_shown = notices, len(notices)
         for notice in notices:
             self.out.write(notice_line(notice) + "\n")
+
+    def notice(self, text: str) -> None:
+        self.late.append(text)  # printed after the answer, not inside it
 
     def reasoning(self, index: int, text: str) -> None:
         if index == 0:
@@ -147,7 +151,7 @@ class TerminalChatView:
             return
         self.out.write("\n")
         # Notices learned once the answer was under way (a repeated request, fewer choices).
-        for notice in getattr(self, "notices", [])[getattr(self, "notices_shown", 0):]:
+        for notice in self.late:
             self.out.write(notice_line(notice) + "\n")
         write_terminal_closing(self.out, footer_parts(result), result_mark(result), footer=self.footer,
                                sources=sources_text(result.citations))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Dict, List, Optional, TextIO
 
+from ..core.events import View
 from ..core.results import ChatResult
 from ..core.tools import ToolOutcome, call_preview
 from ..render.chrome import (
@@ -216,7 +217,7 @@ class NotebookToolView(RichView):
         if index < len(self.cards):
             self.cards[index].done(outcome)
 
-    def finish(self, result: ChatResult) -> None:
+    def end(self, result: ChatResult) -> None:
         if result.nothing_arrived and not self.parts:  # CONTRACTS 1: only the cell's line
             if self.live is not None:
                 self.live.finish()
@@ -245,7 +246,7 @@ class NotebookToolView(RichView):
         self.surface.finish("".join(html), "\n\n".join(t for t in text if t))
 
 
-class TerminalToolView:
+class TerminalToolView(View):
     """Plain text: the answer as it streams, each call once complete, then its result."""
 
     def __init__(self, *, footer: bool = True, stream: Optional[TextIO] = None) -> None:
@@ -283,7 +284,7 @@ class TerminalToolView:
     def tool_outcome(self, index: int, outcome: ToolOutcome) -> None:
         self._write(outcome_text(outcome) + "\n")
 
-    def finish(self, result: ChatResult) -> None:
+    def end(self, result: ChatResult) -> None:
         self.thinking.close()
         if result.nothing_arrived and not result.choices:  # CONTRACTS 1: the cell's line is all
             return

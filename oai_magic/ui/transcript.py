@@ -20,6 +20,7 @@ from urllib.parse import quote
 from IPython.display import Audio, display
 
 from ..core.audio_sources import AudioSource, human_size
+from ..core.events import View
 from ..core.subtitles import clock
 from ..core.transcribe import TranscriptResult
 from ..errors import OAIError
@@ -110,7 +111,7 @@ class TranscriptView:
         return mark_html(self._mark()) + footer_html(transcript_footer_parts(self.result))
 
 
-class TranscribeDisplay:
+class TranscribeDisplay(View):
     """Shows a run of ``%transcribe``: progress, players, streamed deltas, finished transcripts.
 
     In a notebook the whole run lives in ONE live surface (so 30 files never meet JupyterLab's
@@ -138,7 +139,7 @@ class TranscribeDisplay:
         self._index = 0
         self._streamed = False
 
-    def start(self, index: int, total: int, source: AudioSource) -> None:
+    def transcript_begin(self, index: int, total: int, source: AudioSource) -> None:
         self._index, self._player = index, player_bundle(source, self.embed_limit)
         self._streamed = False
         if not self.rich:
@@ -166,7 +167,7 @@ class TranscribeDisplay:
             self.live = LiveMarkdown(self.surface, f"t{index}", render_interval=self.render_interval,
                                      clock=self.clock, plain=True)
 
-    def delta(self, text: str) -> None:
+    def transcript_delta(self, text: str) -> None:
         self._streamed = True
         if not self.rich:
             self.out.write(terminal_safe(text))  # server text: no control sequences reach a terminal
@@ -174,7 +175,7 @@ class TranscribeDisplay:
         elif self.live is not None:
             self.live.append(text)
 
-    def finish(self, result: TranscriptResult) -> None:
+    def transcript_end(self, result: TranscriptResult) -> None:
         if not self.rich:
             if self.streaming:
                 self.out.write("\n")
@@ -207,7 +208,7 @@ class TranscribeDisplay:
         self.surface.flush()
         return True
 
-    def failed(self, source: AudioSource, error: str) -> None:
+    def transcript_failed(self, source: AudioSource, error: str) -> None:
         if self.streaming and not self.rich and self._streamed:
             self.out.write("\n")
         line = f"✗ {source.label}: {error}"

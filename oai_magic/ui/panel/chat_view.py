@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import ipywidgets as widgets
 
+from ...core.events import View
 from ...core.results import ChatResult
 from ...render.attachments import parts_html
 from ...render.chrome import (
@@ -36,8 +37,8 @@ _USER_STYLE = (
 _LABEL_STYLE = "font-size:smaller;opacity:0.6;margin:0.3em 0 0 0"
 
 
-class PanelChatView:
-    """The ChatView of one panel answer; its methods run in the request thread."""
+class PanelChatView(View):
+    """The view of one panel answer; its methods run in the request thread."""
 
     def __init__(
         self,

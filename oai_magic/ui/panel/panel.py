@@ -17,12 +17,12 @@ from typing import Any, List, Optional
 
 import ipywidgets as widgets
 
-from ...core.exchange import HistoryBudget
+from ...core.chat_options import request_options
 from ...core.results import Cancellation, ChatResult, StoppedAnswer
-from ...core.turn import ChatOptions, ChatTurn, TurnOptions  # ChatOptions: ui may not import api
+from ...core.session import Session, session_of
+from ...core.turn_options import HistoryBudget, TurnOptions
 from ...errors import InputError, OAIError
 from ...render.chrome import footer_parts, kept_as_partial
-from ...state import KernelState, get_state
 from . import parts
 from .chat_view import PanelChatView, label_html, parts_card, status_parts, user_html
 from .following import FollowsState
@@ -40,29 +40,23 @@ class ChatPanel(parts.SideRequests, FollowsState):
         self,
         conversation: str = "default",
         *,
-        state: Optional[KernelState] = None,
+        session: Optional[Session] = None,
+        state: Optional[Session] = None,
         client: Any = None,
-        magics: Any = None,
         render_interval: Optional[float] = None,
         transcribe_model: Optional[str] = None,
         budget: Optional[HistoryBudget] = None,
     ) -> None:
+        state = session or state  # the session the panel is a face of (``state``: its old name)
         if state is None:
             from IPython import get_ipython
 
             shell = get_ipython()
             if shell is None:
-                raise InputError("ChatPanel needs an IPython kernel (or pass state=KernelState()).")
-            state = get_state(shell)
-            magics = magics or shell.magics_manager.registry.get("OAIMagics")
-        # The magics' traits own organization/project: writing through them keeps %oai in step.
-        self._magics = magics if getattr(magics, "state", None) is state else None
-        self.state = state
-        if client is None:
-            from ...core.clients import client_of
-
-            client = client_of(state)
-        self.client = client
+                raise InputError("ChatPanel needs an IPython kernel (or pass session=Session(...)).")
+            state = session_of(shell)
+        self.state: Session = state
+        self.client = client if client is not None else state.client()
         self._render_interval = render_interval
         self._transcribe_model = transcribe_model
         self._budget = budget
@@ -151,8 +145,7 @@ class ChatPanel(parts.SideRequests, FollowsState):
         with self._lock:
             if self._busy:
                 raise InputError("This panel is still answering: Stop it or wait for the answer.")
-            cap = self._magics.max_context_chars if self._magics is not None else None
-            content, notice, last = fix_request(self.state, cap)
+            content, notice, last = fix_request(self.state, self.state.settings.max_context_chars)
             self._start(f"Ask about the last error ({last.name})", content, notice)
 
     def attach_image(self, name: str, data: bytes) -> None:
@@ -172,8 +165,8 @@ class ChatPanel(parts.SideRequests, FollowsState):
         """Show the user's turn and answer it in the request thread (the lock is held)."""
         cancellation = self._cancellation = Cancellation()
         options = TurnOptions(
-            ChatOptions(model=self._model_name(), temperature=self._temperature(),
-                        extra=dict(getattr(self._magics, "extra_body", None) or {})),
+            request_options(self.state.settings, model=self._model_name(),
+                            temperature=self._temperature()),
             conversation=self.conversation, budget=self._history_budget(), cancellation=cancellation,
         )
         self._result = None
@@ -254,11 +247,11 @@ class ChatPanel(parts.SideRequests, FollowsState):
     def _answer(self, prompt: Any, options: TurnOptions, shown: Any) -> None:
         view = PanelChatView(shown, render_interval=self._interval(),
                                    on_first_token=self._on_first_token)
-        turn = ChatTurn(self.state, self.client, options)
+        run = self.state.start_turn(prompt, options, client=self.client)
         result: Optional[ChatResult] = None
         error: Optional[str] = None
         try:
-            result = turn.run(prompt, view)
+            result = run.play(view)
         except StoppedAnswer as stop:
             result = stop.result
         except OAIError as exc:
@@ -267,7 +260,7 @@ class ChatPanel(parts.SideRequests, FollowsState):
             error = f"unexpected {type(exc).__name__}: {exc}"
         finally:
             try:
-                self._finish_answer(prompt, shown, turn, result, error)
+                self._finish_answer(prompt, shown, options.conversation, result, error)
             finally:
                 with self._lock:
                     self._busy = False
@@ -277,16 +270,16 @@ class ChatPanel(parts.SideRequests, FollowsState):
         seconds = time.monotonic() - self._sent_at
         self._set_status([f"Answering… first token after {seconds:.2f} s", "Stop ends it"])
 
-    def _finish_answer(self, prompt: Any, shown: Any, turn: ChatTurn,
+    def _finish_answer(self, prompt: Any, shown: Any, name: str,
                        result: Optional[ChatResult], error: Optional[str]) -> None:
-        """The turn says what it recorded: the live widget stays, or goes when nothing was."""
-        name = turn.options.conversation
+        """The result says whether anything was recorded: the live widget stays, or goes."""
+        recorded = result is not None and bool(result.choices) and not result.nothing_arrived
         with self._lock:
             self._result = result
             if name == self.conversation:
                 if self._stale:
                     self._show_conversation()  # changed elsewhere meanwhile: draw it afresh
-                elif not turn.recorded:
+                elif not recorded:
                     self._remove(shown)  # nothing recorded: the prompt goes back to the input
                     if not self.input.value.strip() and isinstance(prompt, str):
                         self.input.value = prompt
@@ -322,11 +315,8 @@ class ChatPanel(parts.SideRequests, FollowsState):
         if self._syncing:
             return
         value = change["new"].strip() or None
-        if self._magics is not None:
-            setattr(self._magics, name, value)  # the trait applies it and notifies
         if getattr(self.state.settings, name) != value:
-            setattr(self.state.settings, name, value)
-            self.state.notify("settings", {name: value})
+            self.state.configure(**{name: value})  # the magics' trait follows
 
     # --- small helpers --------------------------------------------------------------------
 
@@ -352,10 +342,10 @@ class ChatPanel(parts.SideRequests, FollowsState):
     def _interval(self) -> float:
         if self._render_interval is not None:
             return self._render_interval
-        return float(getattr(self._magics, "render_interval", 0.05))
+        return self.state.settings.render_interval
 
     def _history_budget(self) -> HistoryBudget:
         if self._budget is not None:
             return self._budget
-        return self._magics.history_budget() if self._magics is not None else HistoryBudget()
+        return HistoryBudget.of(self.state.settings)
 

@@ -158,7 +158,6 @@ class SideRequests(PanelLayout):
 
     client: Any
     _lock: Any
-    _magics: Any
     _transcribe_model: Optional[str]
     _models_requested: bool = False
     _models_thread: Optional[threading.Thread] = None
@@ -228,7 +227,6 @@ class SideRequests(PanelLayout):
             widget.close()
 
     def _transcribe(self, source: Any) -> None:
-        from ...core.clients import audio_client
         from ...core.transcribe import (
             TranscribeOptions,
             account_transcription,
@@ -239,7 +237,7 @@ class SideRequests(PanelLayout):
 
         try:
             options = checked_options(TranscribeOptions(), default_model=self._audio_model())
-            result = transcribe_one(audio_client(self.state), source, options)
+            result = transcribe_one(self.state.audio_client(), source, options)
             self.state.remember_headers(result.headers)
             account_transcription(self.state, result)  # priced and counted like %transcribe
             current = self.input.value
@@ -273,4 +271,4 @@ class SideRequests(PanelLayout):
             self.models_note.value = note_html("No chat models listed; type a model name.")
 
     def _audio_model(self) -> str:
-        return self._transcribe_model or getattr(self._magics, "transcribe_model", "whisper-1")
+        return self._transcribe_model or self.state.settings.transcribe_model
