@@ -437,3 +437,22 @@ def test_chat_help_documents_every_option_of_issue_29(shell):
     for option in ("--web-search", "--logprobs", "--confidence", "--service-tier", "--file",
                    "safety_identifier", "result.citations", "result.logprobs"):
         assert option in doc, option
+
+
+def test_the_python_api_takes_the_same_options_with_the_same_checks(shell, server, pdf):
+    from oai_magic import session
+    from oai_magic.errors import InputError
+
+    chat = session()
+    result = chat.chat("[[echo]] hi there", web_search="low", logprobs=2, service_tier="flex",
+                       model="o4-mini", conversation="api").result()
+    body = last_body(server)
+    assert body["web_search_options"] == {"search_context_size": "low"}
+    assert body["top_logprobs"] == 2 and body["service_tier"] == "flex"
+    assert result.citations and result.logprobs and result.service_tier == "flex"
+    result = chat.chat("Summarise.", file=str(pdf), conversation="api-file").result()
+    assert "I received a PDF, 12.3 KiB." in result.text
+    with pytest.raises(InputError, match="--logprobs K takes 0..20"):
+        chat.chat("hi", logprobs=99)
+    with pytest.raises(InputError, match="--service-tier must be one of"):
+        chat.chat("hi", service_tier="cheap")
