@@ -2,9 +2,11 @@
 
     python benchmarks/bench_interrupt.py [--runs 20]
 
-The practice server sends two tokens and then holds the stream open (as a slow model would);
-a thread sends SIGINT to the main thread, exactly as ipykernel's interrupt does, and the time
-until the cell has finished (partial answer recorded, connection closed) is measured.
+The practice server runs in its own process (CONTRACTS 4) and sends a token every second
+(``[[pace=1000]]``), as a slow model would: after the second token the main thread is blocked
+reading the stream. 50 ms later a thread sends SIGINT to the main thread, exactly as ipykernel's
+interrupt does, and the time until the cell has finished (partial answer recorded, connection
+closed) is measured.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
-from oai_magic.core.session import session_of  # noqa: E402
-from oai_magic.practice import PracticeServer, Scripted, sse_event  # noqa: E402
-from oai_magic.state import Secret  # noqa: E402
-from tests.synthetic import delta_chunk  # noqa: E402
+from benchmarks.practice_process import practice_server  # noqa: E402
+from oai_magic.state import Secret, get_state  # noqa: E402
+
+PACE_MS = 1000  # the third token is this far away when SIGINT comes: it cannot end the read
 
 
 def main() -> None:
@@ -39,13 +41,10 @@ def main() -> None:
     shell.run_line_magic("config", "OAIMagics.display_mode = 'plain'")
     magics = shell.magics_manager.registry["OAIMagics"]
     timings = []
-    with PracticeServer() as server:
-        state = session_of(shell)
-        state.settings.base_url, state.settings.api_key = server.base_url, Secret("sk-bench-00000000")
+    with practice_server(0.0) as base_url:
+        state = get_state(shell)
+        state.settings.base_url, state.settings.api_key = base_url, Secret("sk-bench-00000000")
         for _ in range(args.runs):
-            gate = threading.Event()
-            chunks = [sse_event(delta_chunk("Partial ")), sse_event(delta_chunk("answer")), sse_event(delta_chunk(" never"))]
-            server.script("/chat/completions", Scripted(chunks=chunks, gate=gate, gate_before=2))
             sent_at = []
             factory = magics.chat_view
 
@@ -53,15 +52,17 @@ def main() -> None:
                 view = factory(parsed)
                 delta = view.delta
                 main = threading.main_thread().ident
+                seen = []
 
                 def interrupt_later():
-                    time.sleep(0.05)  # the main thread is now blocked reading the held stream
+                    time.sleep(0.05)  # the main thread is now blocked reading the paced stream
                     sent_at.append(time.perf_counter())
                     signal.pthread_kill(main, signal.SIGINT)
 
                 def on_delta(index, text):
                     delta(index, text)
-                    if text == "answer":
+                    seen.append(text)
+                    if len(seen) == 2:
                         threading.Thread(target=interrupt_later).start()
 
                 view.delta = on_delta
@@ -69,16 +70,16 @@ def main() -> None:
 
             magics.chat_view = signalling_view
             try:
-                shell.run_cell("%%chat -n\nTell me", store_history=False)
+                shell.run_cell(f"%%chat -n\nTell me [[tokens=50]] [[pace={PACE_MS}]]", store_history=False)
             except KeyboardInterrupt:
                 pass
             finally:
                 magics.chat_view = factory
                 done = time.perf_counter()
-                gate.set()
             assert state.conversations["default"].messages[-1].partial
             timings.append(done - sent_at[0])
-    print(f"SIGINT → cell finished with the partial answer recorded ({args.runs} runs):")
+    print(f"SIGINT → cell finished with the partial answer recorded ({args.runs} runs; the server in its "
+          "own process):")
     print(f"  median {1000 * statistics.median(timings):.1f} ms, worst {1000 * max(timings):.1f} ms (target: 500 ms)")
 
 

@@ -3,7 +3,8 @@
     python benchmarks/bench_render.py                 # 2k, 8k, 32k tokens; fast and 20 ms pacing
     python benchmarks/bench_render.py --sizes 2000 --paced-sizes 2000
 
-For each answer size it runs ``%%chat`` through a real InteractiveShell whose display publisher
+The practice server runs in its own process (CONTRACTS 4; ``--delay 0``, and ``[[pace=20]]``
+for the paced rows). For each answer size it runs ``%%chat`` through a real InteractiveShell whose display publisher
 records every display / update / clear message and every widget message of the live surface (what
 ipykernel would send over iopub), and prints:
 updates sent, total bytes and their ratio to the final output, render CPU per token, and the
@@ -27,9 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
-from oai_magic.core.session import session_of  # noqa: E402
-from oai_magic.practice import PracticeServer  # noqa: E402
-from oai_magic.state import Secret  # noqa: E402
+from benchmarks.practice_process import practice_server  # noqa: E402
+from oai_magic.state import Secret, get_state  # noqa: E402
 from tests.page_model import WidgetFrontend  # noqa: E402
 from tests.recording import RecordingPublisher  # noqa: E402
 
@@ -112,7 +112,7 @@ class NaiveView:
         self.delta(0, "")
 
 
-def run_once(shell: Any, server: PracticeServer, tokens: int, pace_ms: int, naive: bool) -> dict:
+def run_once(shell: Any, tokens: int, pace_ms: int, naive: bool) -> dict:
     magics = shell.magics_manager.registry["OAIMagics"]
     publisher: RecordingPublisher = shell.display_pub
     publisher.reset()
@@ -150,7 +150,7 @@ def run_once(shell: Any, server: PracticeServer, tokens: int, pace_ms: int, naiv
     }
 
 
-def make_shell(server: PracticeServer) -> Any:
+def make_shell(base_url: str) -> Any:
     config = Config()
     config.HistoryManager.hist_file = ":memory:"
     shell = InteractiveShell.instance(config=config)
@@ -158,8 +158,8 @@ def make_shell(server: PracticeServer) -> Any:
     count_widget_messages()
     shell.run_line_magic("load_ext", "oai_magic")
     shell.run_line_magic("config", "OAIMagics.display_mode = 'rich'")
-    state = session_of(shell)
-    state.settings.base_url = server.base_url
+    state = get_state(shell)
+    state.settings.base_url = base_url
     state.settings.api_key = Secret("sk-bench-000000000000")
     return shell
 
@@ -172,15 +172,15 @@ def main() -> None:
     parser.add_argument("--naive-max", type=int, default=8000)
     args = parser.parse_args()
     rows = []
-    with PracticeServer() as server:
-        shell = make_shell(server)
+    with practice_server(0.0) as base_url:
+        shell = make_shell(base_url)
         plans = [(n, 0) for n in args.sizes] + [(n, args.pace_ms) for n in args.paced_sizes]
         for tokens, pace in plans:
             for naive in (False, True):
                 if naive and tokens > args.naive_max:
                     rows.append((tokens, pace, "naive", None))
                     continue
-                figures = run_once(shell, server, tokens, pace, naive)
+                figures = run_once(shell, tokens, pace, naive)
                 rows.append((tokens, pace, "naive" if naive else "oai_magic", figures))
                 print(f"  done: {tokens} tokens, pace {pace} ms, {'naive' if naive else 'oai_magic'}", file=sys.stderr)
     header = f"{'tokens':>7} {'pace':>6} {'view':>10} {'updates':>8} {'bytes':>12} {'x final':>8} {'µs/token':>9} {'p50 ms':>7} {'p95 ms':>7}"

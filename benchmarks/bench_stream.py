@@ -2,7 +2,7 @@
 
     python benchmarks/bench_stream.py [--tokens 20000] [--repeat 5]
 
-Prints seconds for: our client (sseclient-py decode + accumulate), plain
+Prints seconds for: our client (SSE framing + accumulate), plain
 ``requests.iter_lines`` + ``json.loads``, and the official ``openai`` SDK if it is installed
 (never a runtime dependency). The same bytes are also decoded in memory, without a socket,
 to compare the pure decoding cost.
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     chunks = sse_bytes(args.tokens)
-    runners = {"oai_magic (sseclient-py + accumulate)": ours, "requests.iter_lines + json.loads": plain_lines}
+    runners = {"oai_magic (SSE framing + accumulate)": ours, "requests.iter_lines + json.loads": plain_lines}
     results: dict = {name: [] for name in runners}
     results["openai SDK"] = []
     with PracticeServer(api_key=KEY) as server:

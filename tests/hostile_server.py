@@ -8,8 +8,11 @@ that echo the key echo the ``Authorization`` header the client sent, as a real s
 
 from __future__ import annotations
 
+import gzip
 import json
+import struct
 import threading
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -33,9 +36,12 @@ class Reply:
     """What one mode sends: a status, headers, and a body (bytes, or a list of SSE pieces)."""
 
     def __init__(self, status: int = 200, headers: Optional[Dict[str, str]] = None,
-                 body: Any = b"", *, stream: bool = False, hang: bool = False) -> None:
+                 body: Any = b"", *, stream: bool = False, hang: bool = False,
+                 length: Optional[int] = None, raw: bool = False) -> None:
         self.status, self.headers, self.body = status, headers or {}, body
         self.stream, self.hang = stream, hang
+        self.length = length  # a body given as pieces, sent with this content-length
+        self.raw = raw  # the pieces are written as they are: the test writes its own framing
 
 
 def _key(auth: str) -> str:
@@ -87,9 +93,184 @@ def _tool_round(mode: str, body: bytes) -> Reply:
                     sse("[DONE]")])
 
 
+# --- floods and numbers (issue 25) -----------------------------------------------------------
+
+MB = 1 << 20
+_bombs: Dict[str, bytes] = {}
+
+
+def gzip_bomb(prefix: bytes, block: bytes, count: int, suffix: bytes = b"") -> bytes:
+    """gzip of ``prefix + block * count + suffix`` at about 1000:1, made in milliseconds.
+
+    After a full flush the compressor starts afresh, so every further ``block`` compresses to the
+    same bytes: one is compressed and repeated. The trailer's CRC is left at 0 (computing it
+    would read gigabytes): a bomb does its harm long before a decoder reaches the trailer.
+    """
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    head = compressor.compress(prefix) + compressor.flush(zlib.Z_FULL_FLUSH)
+    one = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+    tail = compressor.compress(suffix) + compressor.flush()
+    size = (len(prefix) + len(block) * count + len(suffix)) & 0xFFFFFFFF
+    return (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + head + one * count + tail
+            + struct.pack("<II", 0, size))
+
+
+def _bomb(name: str) -> bytes:
+    """The bombs, made once per test run."""
+    if name not in _bombs:
+        if name == "stream":  # 1 GB: a first event, then one endless line of text
+            _bombs[name] = gzip_bomb(sse(chunk("Start. ")) + b'data: {"choices": [{"index": 0, '
+                                     b'"delta": {"content": "', b"x" * MB, 1024)
+        elif name == "json":  # 3 GB: one answer whose content never ends
+            _bombs[name] = gzip_bomb(b'{"id": "chatcmpl-h", "object": "chat.completion", '
+                                     b'"model": "gpt-4o-mini", "choices": [{"index": 0, '
+                                     b'"message": {"role": "assistant", "content": "',
+                                     b"x" * MB, 3072, b'"}, "finish_reason": "stop"}]}')
+        else:  # 1 GB of good batch output lines, answering items 0, 1 and 2 over and over
+            lines = b"".join(batch_line(i) for i in range(3))
+            _bombs[name] = gzip_bomb(b"", lines * (MB // len(lines)), 1024)
+    return _bombs[name]
+
+
+def batch_line(index: int) -> bytes:
+    body = {"id": "chatcmpl-b", "object": "chat.completion", "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": f"answer {index}"}}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
+    return json.dumps({"id": f"batch_req_{index}", "custom_id": str(index),
+                       "response": {"status_code": 200, "request_id": f"req_{index}",
+                                    "body": body}, "error": None}).encode() + b"\n"
+
+
+BATCH = {"id": "batch_h", "object": "batch", "endpoint": "/v1/chat/completions",
+         "status": "completed", "output_file_id": "file_bomb", "error_file_id": None,
+         "request_counts": {"total": 3, "completed": 3, "failed": 0}}
+
+
+def _huge_body(size: int) -> Reply:
+    """A whole (not streamed) JSON answer of ``size`` bytes, written piece by piece."""
+    head = (b'{"id": "chatcmpl-h", "object": "chat.completion", "model": "gpt-4o-mini", '
+            b'"choices": [{"index": 0, "message": {"role": "assistant", "content": "')
+    tail = b'"}, "finish_reason": "stop"}]}'
+    pieces = [head] + [b"y" * MB] * ((size - len(head) - len(tail)) // MB) + [tail]
+    return Reply(200, {"content-type": "application/json"}, iter(pieces),
+                 length=sum(len(p) for p in pieces))
+
+
+def _event_flood(lines: int) -> Reply:
+    """One event whose JSON is split over ``lines`` data: lines of 1 MB, never ended."""
+    def pieces():
+        yield sse(chunk("Start. "))
+        yield b'data: {"choices": [{"index": 0, "delta": {"content": "\n'
+        for _ in range(lines):
+            yield b"data: " + b"z" * MB + b"\n"
+    return _stream(pieces())
+
+
+def _answer(text: str, usage: Any = None, **message: Any) -> bytes:
+    data = {"id": "chatcmpl-h", "object": "chat.completion", "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": text, **message}}]}
+    if usage is not None:
+        data["usage"] = usage
+    return json.dumps(data).encode()
+
+
+def _raw_chunked(size_line: bytes) -> Reply:
+    """A chunked stream whose second chunk has the size line ``size_line``."""
+    first = sse(chunk("Before the bad chunk. "))
+    return Reply(200, {"content-type": "text/event-stream", "transfer-encoding": "chunked"},
+                 [b"%x\r\n%s\r\n" % (len(first), first), size_line + b"\r\n",
+                  b"data: more\n\n" * 10], raw=True)
+
+
+def _usage_echo(body: bytes) -> Reply:
+    """The last user message, taken as raw JSON text, is every token count of the usage."""
+    messages = json.loads(body or b"{}").get("messages") or [{}]
+    raw = str(messages[-1].get("content") or "0").strip()
+    text = sse(chunk("Counted.", "stop"))
+    usage = (b'data: {"id": "chatcmpl-h", "object": "chat.completion.chunk", "model": '
+             b'"gpt-4o-mini", "choices": [], "usage": {"prompt_tokens": %s, "completion_tokens": '
+             b'%s, "total_tokens": 3, "prompt_tokens_details": {"cached_tokens": %s}}}\n\n'
+             % ((raw.encode(),) * 3))
+    return _stream([text, usage, sse("[DONE]")])
+
+
+RATE_RESETS = {"reset_inf": "inf", "reset_1e308": "1e308", "reset_hours": "99999999h",
+               "reset_nan": "nan", "reset_negative": "-5", "reset_none": None}
+
+
+def _rate_limited(mode: str) -> Reply:
+    headers = {"x-ratelimit-limit-requests": "100", "x-ratelimit-remaining-requests": "0"}
+    if RATE_RESETS[mode] is not None:
+        headers["x-ratelimit-reset-requests"] = RATE_RESETS[mode]
+    return Reply(200, {"content-type": "application/json", **headers}, _answer("Paced."))
+
+
+def _flood_or_number(mode: str, endpoint: str, body: bytes) -> Optional[Reply]:
+    """The replies of issue 25: floods of bytes, and numbers no server should send."""
+    if mode in ("gzip_stream", "gzip_json"):
+        bomb = _bomb("stream" if mode == "gzip_stream" else "json")
+        kind = "text/event-stream" if mode == "gzip_stream" else "application/json"
+        # One HTTP chunk: a client that inflates whole chunks gets the gigabytes at once.
+        return _stream([bomb], {"content-type": kind, "content-encoding": "gzip"})
+    if mode == "gzip_batch":
+        if endpoint.startswith("batches"):
+            return _json(BATCH)
+        return Reply(200, {"content-type": "application/octet-stream",
+                           "content-encoding": "gzip"}, _bomb("batch"))
+    if mode == "huge_body":
+        return _huge_body(200 * MB)
+    if mode == "event_flood":
+        return _event_flood(1000)
+    if mode == "chunk_huge":
+        return _raw_chunked(b"7fffffffffffffff")
+    if mode == "chunk_negative":
+        return _raw_chunked(b"-10")
+    if mode == "usage_echo":
+        return _usage_echo(body)
+    if mode in ("digits5000", "nested"):
+        text = ('{"x": ' + "7" * 5000 + "}" if mode == "digits5000"
+                else '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        return Reply(200, {"content-type": "application/json"}, _answer(text))
+    if mode == "extra_choices":
+        return _stream([sse(chunk("First choice. ")),
+                        sse({"choices": [{"index": 3, "delta": {"content": "uninvited"}}]}),
+                        sse(chunk(None, "stop")), sse("[DONE]")])
+    if mode in ("refusal_flood", "reasoning_flood", "arguments_flood"):
+        field = {"refusal_flood": "refusal", "reasoning_flood": "reasoning_content"}.get(mode)
+        def delta(i: int) -> Dict[str, Any]:
+            if field:
+                return {field: "no " * 1000}
+            return {"tool_calls": [{"index": 0, "id": "call_a" if i == 0 else None,
+                                    "function": {"name": "f" if i == 0 else None,
+                                                 "arguments": '{"x": "' if i == 0 else "a" * 3000}}]}
+        return _stream([sse(chunk("Kept. "))] + [sse(chunk(None, **delta(i))) for i in range(200)]
+                       + [sse(chunk(None, "stop")), sse("[DONE]")])
+    if mode in ("deflate_zlib", "deflate_raw", "gzip_members"):
+        whole = sse(chunk("Compressed ")) + sse(chunk("answer.", "stop")) + sse("[DONE]")
+        if mode == "gzip_members":  # two gzip members one after the other (RFC 1952 allows it)
+            half = len(whole) // 2
+            data, encoding = gzip.compress(whole[:half]) + gzip.compress(whole[half:]), "gzip"
+        else:
+            wbits = zlib.MAX_WBITS if mode == "deflate_zlib" else -zlib.MAX_WBITS
+            packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+            data, encoding = packer.compress(whole) + packer.flush(), "deflate"
+        return _stream([data[i:i + 7] for i in range(0, len(data), 7)],
+                       {"content-encoding": encoding})
+    if mode in RATE_RESETS:
+        return _rate_limited(mode)
+    if mode.startswith("retry_after_"):
+        return _error(429, "Rate limit reached", {"retry-after": mode[len("retry_after_"):]})
+    return None
+
+
 def reply_for(mode: str, endpoint: str, auth: str, body: bytes = b"") -> Reply:
     """The reply of ``mode`` to a request for ``endpoint`` (``chat/completions``, ``models``...)."""
     key = _key(auth)
+    flood = _flood_or_number(mode, endpoint, body)
+    if flood is not None:
+        return flood
     if mode in TOOL_CALLS:
         return _tool_round(mode, body)
     if mode == "tools_key_split":  # the key split across three argument fragments
@@ -209,6 +390,18 @@ class HostileServer:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
+                if reply.raw:
+                    self.end_headers()
+                    for piece in reply.body:
+                        self.wfile.write(piece)
+                    self.close_connection = True
+                    return
+                if reply.length is not None:
+                    self.send_header("content-length", str(reply.length))
+                    self.end_headers()
+                    for piece in reply.body:
+                        self.wfile.write(piece)
+                    return
                 if reply.stream:
                     self.send_header("transfer-encoding", "chunked")
                     self.end_headers()

@@ -100,6 +100,7 @@ class WidgetFrontend:
         self.bytes = 0
         self.received = 0  # comm messages, of every kind
         self.on_custom: Any = None  # called with each live-surface message's content
+        self.last_open: Dict[str, str] = {}  # per model: the region a bare string appends to
 
     def visible_anywhere(self) -> str:
         """Everything every live surface shows (joined)."""
@@ -125,8 +126,13 @@ class WidgetFrontend:
         elif msg_type == "comm_msg" and data.get("method") == "custom":
             content = data["content"]
             page = self.pages.setdefault(comm_id, PageModel())
-            ops = content["x"] if "x" in content else [["o", k, None, v] for k, v in content.items()]
+            if isinstance(content, str):  # the shortest form: append to the block patched last
+                ops = [["o", self.last_open[comm_id], None, content]]
+            else:
+                ops = content["x"] if "x" in content else [["o", k, None, v] for k, v in content.items()]
             for op in ops:
+                if op[0] == "o":
+                    self.last_open[comm_id] = op[1]
                 if op[0] == "o" and op[2] is None:  # the short form: append to the open block
                     op = ["o", op[1], len(_utf16(page.region(op[1]).open)) // 2, op[3]]
                 if op[0] == "r":

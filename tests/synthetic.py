@@ -81,13 +81,37 @@ def delta_chunk(text: str, finish: Optional[str] = None) -> dict:
 
 
 class FakeClock:
-    """A ``clock=`` for live views: ``now`` moves only when the caller sets it, so pacing is exact."""
+    """A ``clock=`` for live views: ``now`` moves only when the caller sets it, so pacing is exact.
+
+    It also schedules (``call_at``), as the render layer's frame timers do in real time: a view
+    given this clock leaves its draws at frame boundaries here, and ``advance`` runs them, in
+    order, at their own times. Setting ``now`` directly runs none of them.
+    """
 
     def __init__(self) -> None:
         self.now = 0.0
+        self.timers: list = []
+        self._order = 0
 
     def __call__(self) -> float:
         return self.now
+
+    def call_at(self, when: float, callback) -> None:
+        self._order += 1
+        self.timers.append((when, self._order, callback))
+
+    def advance(self, seconds: float) -> None:
+        """Move time on by ``seconds``, running every callback that falls due on the way."""
+        end = self.now + seconds
+        while True:
+            due = [t for t in self.timers if t[0] <= end]
+            if not due:
+                break
+            first = min(due)
+            self.timers.remove(first)
+            self.now = max(self.now, first[0])
+            first[2]()
+        self.now = end
 
 
 def _sentence(rng: random.Random) -> str:

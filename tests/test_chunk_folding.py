@@ -258,7 +258,6 @@ def test_a_tool_call_with_no_id_yet_has_none():
     ({"model": 5, "choices": []}, "model is not text"),
     ({"id": ["x"], "choices": []}, "id is not text"),
     ({"system_fingerprint": 1.5, "choices": []}, "system_fingerprint is not text"),
-    ({"usage": [1], "choices": []}, "usage is not an object"),
     ({"choices": {"index": 0}}, "choices is not a list"),
     ({"choices": ["a"]}, "a choice that is not an object"),
     ({"choices": [{"index": "0"}]}, "a choice whose index is not a small integer"),
@@ -308,3 +307,10 @@ def test_empty_and_null_fields_of_every_kind_are_accepted():
 def test_a_list_of_choices_may_come_as_a_tuple_from_python_callers():
     accumulator = folded({"choices": ({"index": 0, "delta": {"tool_calls": (call(0, "a", "f"),)}},)})
     assert accumulator.choice(0).tool_call_list()[0]["id"] == "a"
+
+
+def test_usage_that_is_not_an_object_is_unreported_with_a_notice_not_a_refused_answer():
+    accumulator = ChatAccumulator()
+    accumulator.add({"usage": [1], "choices": [{"index": 0, "delta": {"content": "kept"}}]})
+    assert accumulator.usage is None and accumulator.choices[0].content == "kept"
+    assert "not an object" in accumulator.usage_notice

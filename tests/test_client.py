@@ -159,9 +159,13 @@ def test_x_should_retry_false_stops_a_retry(server):
     assert len(server.requests) == 1
 
 
-def test_retry_delay_reads_retry_after_seconds_and_dates_and_caps_at_60():
+def test_retry_delay_reads_retry_after_seconds_and_dates_and_refuses_more_than_max_wait():
+    from oai_magic.api.limits import WaitTooLong
+
     assert retry_delay({"retry-after": "2"}, 0) == 2.0
-    assert retry_delay({"retry-after": "600"}, 0) == 60.0
+    with pytest.raises(WaitTooLong, match="max_wait_s = 60 s"):
+        retry_delay({"retry-after": "600"}, 0)
+    assert retry_delay({"retry-after": "600"}, 0, max_wait_s=900) == 600.0
     assert 0 <= retry_delay({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0) <= 0.001
     assert retry_delay({}, 5, rand=lambda: 0.0) == 8.0
     assert retry_delay({}, 1, rand=lambda: 1.0) == 0.75

@@ -3,6 +3,7 @@ a misspelt option, %chat_panel in a terminal. Each gets one line that says what 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -12,6 +13,15 @@ from IPython.core.error import UsageError
 from oai_magic.core.session import session_of
 
 from .conftest import run
+
+
+def terminal_env(home, **extra):
+    """A bare environment for a terminal IPython, importing this tree (not the installed one)."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), **extra}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
+
 
 PROMPT_BELOW = "put the prompt on the lines below %%chat (options stay on the first line)"
 
@@ -86,12 +96,13 @@ def test_the_panel_in_a_terminal_says_it_needs_a_notebook(shell):
 
 
 def test_terminal_ipython_says_where_the_prompt_goes(server, tmp_path):
-    """Typed at the terminal, the cell ends with a blank line: the words met the option parser."""
-    typed = f"%load_ext oai_magic\n%oai base-url {server.base_url}\n%%chat What is 2+2?\n\n%chat_panel\nexit\n"
+    """Typed at the terminal, the cell ends with blank lines (two when piped, as for %%timeit):
+    the words met the option parser."""
+    typed = f"%load_ext oai_magic\n%oai base-url {server.base_url}\n%%chat What is 2+2?\n\n\n%chat_panel\nexit\n"
     done = subprocess.run(
         [sys.executable, "-m", "IPython", "--quick", "--no-banner", "--colors=NoColor", "--simple-prompt"],
         input=typed, capture_output=True, text=True, cwd=tmp_path, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "OPENAI_API_KEY": "sk-terminal-test-0000"},
+        env=terminal_env(tmp_path, OPENAI_API_KEY="sk-terminal-test-0000"),
     )
     output = done.stdout + done.stderr
     assert f"UsageError: %%chat: {PROMPT_BELOW}." in output
@@ -141,3 +152,29 @@ def test_a_missing_audio_file_says_which_folder_was_searched(shell, server, tmp_
     error = run(shell, "%transcribe meeting.m4a", expect=UsageError)
     assert str(error) == f"no such file: 'meeting.m4a' (looked in {tmp_path})"
     assert server.requests == []
+
+
+# --- issue 31: the first five minutes, again ------------------------------------------------
+
+
+def test_terminal_ipython_waits_for_the_prompt_below_a_chat_line(shell):
+    """IPython runs its cleanup transformers while checking a cell unless they declare side
+    effects: ours made every ``%%chat`` first line "complete", so the prompt was never read."""
+    checker = shell.input_transformer_manager
+    assert checker.check_complete("%%chat -c term\n")[0] == "incomplete"
+    assert checker.check_complete("%%chat -c term\nWhat is 2+2?\n")[0] == "incomplete"
+    assert checker.check_complete("%%chat -c term\nWhat is 2+2?\n\n")[0] == "complete"
+
+
+def test_a_chat_cell_typed_line_by_line_in_terminal_ipython_is_sent(server, tmp_path):
+    typed = (f"%load_ext oai_magic\n%oai base-url {server.base_url}\n"
+             "%%chat -c term\n[[echo]] Hello from a typed cell\n\n\nexit\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "IPython", "--quick", "--no-banner", "--colors=NoColor"],
+        input=typed, capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        env=terminal_env(tmp_path, OPENAI_API_KEY="sk-terminal-test-0000"),
+    )
+    output = done.stdout + done.stderr
+    assert "Hello from a typed cell" in output, output
+    assert PROMPT_BELOW not in output and "SyntaxError" not in output and "NameError" not in output
+    assert len(server.requests) == 1

@@ -923,3 +923,273 @@ def test_a_key_split_across_tool_call_fragments_never_shows_in_the_card_or_the_h
     assert run(shell, "%%chat --tools f --auto-tools -o r\nhello").success
     no_key(outputs(notebook), session_of(shell).conversations["default"].to_dict(), repr(shell.user_ns["r"]))
     assert "sk-…abcd" in outputs(notebook)
+
+
+# --- issue 25, class 2: small responses never exhaust the kernel's memory ----------------------
+
+FLOODS = {  # mode: (cell, what the one line names)
+    "gzip_stream": ("%%chat -o r\nhello", "OAIMagics.max_line_bytes"),  # 1 MB of gzip, 1 GB inflated
+    "gzip_json": ("%%chat --no-stream -o r\nhello", "OAIMagics.max_body_bytes"),  # 3 MB → 3 GB
+    "huge_body": ("%%chat --no-stream -o r\nhello", "OAIMagics.max_body_bytes"),  # 200 MB plain
+    "event_flood": ("%%chat -o r\nhello", "OAIMagics.max_event_bytes"),  # one event, 1 MB lines
+    "gzip_batch": ("%chat batch results batch_h", "OAIMagics.max_batch_file_lines"),  # 1 GB
+}
+PROBE = __import__("pathlib").Path(__file__).with_name("flood_probe.py")
+
+
+def _probe(hostile, tmp_path, mode: str, cell: str, address_space_mb=None) -> dict:
+    """Run ``cell`` against ``mode`` in a process of its own (under ``prlimit --as``)."""
+    import os
+    import subprocess
+    import sys
+
+    out, printed = tmp_path / f"{mode}.json", tmp_path / f"{mode}.out"
+    command = [sys.executable, str(PROBE), hostile.base_url(mode), cell, str(out)]
+    if address_space_mb is not None:
+        command = ["prlimit", f"--as={int(address_space_mb) << 20}", "--"] + command
+    env = {**os.environ, "OPENAI_API_KEY": TEST_KEY, "PYTHONPATH": str(PROBE.parent.parent)}
+    env.pop("OPENAI_BASE_URL", None)
+    with open(printed, "wb") as stdout:
+        finished = subprocess.run(command, env=env, stdout=stdout, stderr=subprocess.PIPE,
+                                  timeout=180, cwd=tmp_path)
+    assert out.exists(), finished.stderr.decode(errors="replace")[-2000:]
+    report = json.loads(out.read_text())
+    report["printed"] = printed.read_text(errors="replace")[-5000:]
+    report["stderr"] = finished.stderr.decode(errors="replace")
+    return report
+
+
+@pytest.fixture(scope="module")
+def normal_peak_mb(hostile, tmp_path_factory) -> float:
+    """The address space a shell uses for a normal answer: the limit is set relative to it."""
+    report = _probe(hostile, tmp_path_factory.mktemp("peak"), "ok", "%%chat\nhello")
+    assert report["error_type"] is None, report
+    return report["vm_peak_mb"]
+
+
+@pytest.mark.parametrize("mode", sorted(FLOODS))
+def test_a_flood_grows_the_peak_by_under_200_mb_and_ends_with_one_line(
+        hostile, tmp_path, normal_peak_mb, mode):
+    cell, setting = FLOODS[mode]
+    report = _probe(hostile, tmp_path, mode, cell, address_space_mb=normal_peak_mb + 512)
+    assert report["growth_mb"] < 200, report
+    assert "Traceback" not in report["stderr"] + report["printed"], report
+    if mode == "gzip_batch":  # the file is cut, the results that arrived are kept
+        assert report["error_type"] is None, report
+        assert setting in report["printed"], report["printed"]
+    else:
+        assert report["error_type"] == "UsageError" and "\n" not in report["error"], report
+        assert setting in (report["result_error"] or report["error"]), report
+        if "stream" in mode or "event" in mode:
+            assert report["result_text_chars"] >= len("Start. "), report  # what arrived is kept
+
+
+# --- issue 25, class 2: every text has its cap, and never more choices than asked -------------
+
+
+@pytest.fixture
+def limits(magics):
+    """Set OAIMagics limits for one test, as %config would; the defaults come back after."""
+    from oai_magic.core.session import LIMIT_SETTINGS as LIMIT_TRAITS
+
+    before = {name: getattr(magics, name) for name in LIMIT_TRAITS}
+
+    def set_limits(**values):
+        for name, value in values.items():
+            setattr(magics, name, value)
+
+    yield set_limits
+    set_limits(**before)
+
+
+@pytest.mark.parametrize("mode, setting", [
+    ("refusal_flood", "max_answer_chars"),  # a refusal is part of the answer
+    ("reasoning_flood", "max_reasoning_chars"),
+    ("arguments_flood", "max_tool_argument_chars"),
+])
+def test_refusal_reasoning_and_tool_arguments_each_have_a_cap_that_keeps_what_arrived(
+        shell, hostile, limits, capsys, mode, setting):
+    limits(**{setting: 50_000})
+    use(shell, hostile, mode)
+    error = one_line_error(run(shell, "%%chat -o r\nhello", expect=UsageError))
+    r = shell.user_ns["r"]
+    assert r.partial and f"OAIMagics.{setting}" in r.error and "50,000 characters" in r.error
+    assert r.text.startswith("Kept. ") and "answer cut off" in error
+    if mode == "refusal_flood":
+        assert len(r.choices[0].refusal) <= 50_000  # what passed the cap is let go
+    if mode == "reasoning_flood":
+        assert len(r.reasoning) <= 50_000
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, asked", [("", 1), ("-N 2", 2)])
+def test_never_more_choices_than_asked(shell, hostile, flags, asked):
+    use(shell, hostile, "extra_choices")
+    one_line_error(run(shell, f"%%chat {flags} -o r\nhello", expect=UsageError))
+    r = shell.user_ns["r"]
+    assert len(r.choices) == 1 and r.text == "First choice. "
+    assert f"choice 4 but {asked} w" in r.error
+
+
+# --- issue 25, class 3: numbers from outside are checked where they enter ----------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+JSON_NUMBERS = st.one_of(
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.sampled_from(["-1", "10" + "0" * 400, "-0", "1e400", "NaN", "Infinity", "-Infinity", "1.5",
+                     '"12"', '"many"', "true", "null", "[1]", '{"a": 1}', "12.0", "0"]),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(number=JSON_NUMBERS)
+def test_any_token_count_a_server_sends_leaves_the_answer_and_usage_working(
+        shell, hostile, notebook, number):
+    """Negative, 10**400, text, fractions, NaN: unreported with a notice, never a traceback."""
+    use(shell, hostile, "usage_echo")
+    assert run(shell, f"%%chat -o r\n{number}").success
+    r = shell.user_ns["r"]
+    assert r.text == "Counted." and r.error is None
+    value = json.loads(number) if number not in ("NaN", "Infinity", "-Infinity") else None
+    valid = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**15
+    notices = " ".join(r.notices)
+    if number == "null":  # not reported, and said so by the server itself: no notice
+        assert r.usage.get("prompt_tokens") is None and "not counts" not in notices
+    else:
+        assert (r.usage.get("prompt_tokens") == value) if valid else "prompt_tokens" not in r.usage
+        assert ("not counts" in notices) != valid, (number, r.notices)
+    notebook.reset()
+    assert run(shell, "%oai usage").success  # and it keeps working for the rest of the session
+    assert notebook.messages
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.one_of(st.floats(), st.integers(min_value=-(10**20), max_value=10**400),
+                       st.sampled_from([float("nan"), float("inf"), -1, "1", 10**400])))
+def test_prices_and_budgets_are_finite_and_non_negative_or_refused_when_set(
+        shell, magics, caplog, value):
+    """A NaN budget would never refuse and a NaN price poisons every sum: refused at %config,
+    in one line, and the setting stays as it was."""
+    import math
+
+    good = (not isinstance(value, str) and 0 <= value <= 10**12
+            and (math.isfinite(value) if isinstance(value, float) else True))
+    shell.user_ns["value"] = value
+    caplog.clear()
+    run(shell, "%config OAIMagics.prices = {'m': {'input': value, 'output': 1}}")
+    run(shell, "%config OAIMagics.session_budget_usd = value")
+    assert (magics.prices == {"m": {"input": value, "output": 1}}) == good
+    assert magics.session_budget_usd == (value if good else None)
+    refusals = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(set(refusals)) == (0 if good else 2) and all("\n" not in line for line in refusals)
+    magics.prices, magics.session_budget_usd = {}, None
+    assert run(shell, "%oai usage").success
+
+
+@pytest.mark.parametrize("mode, reason, flag", [
+    ("digits5000", "a number too long to read", "--schema Point"),
+    ("nested", "nested too deeply", "--schema Point"),
+    ("nested", None, "--json"),  # shown as text: it does not parse, so it is not pretty-printed
+])
+def test_a_5000_digit_number_or_100000_deep_nesting_in_a_json_answer_is_one_line(
+        shell, hostile, notebook, capsys, mode, reason, flag):
+    run(shell, "from dataclasses import dataclass\n@dataclass\nclass Point:\n    x: int")
+    use(shell, hostile, mode)
+    if flag == "--json":
+        assert run(shell, f"%%chat --no-stream {flag} -o r\nhello").success
+        assert shell.user_ns["r"].text.startswith('{"x": ')
+    else:
+        error = one_line_error(run(shell, f"%%chat --no-stream {flag} -o r\nhello",
+                                   expect=UsageError))
+        assert reason in error
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["chunk_huge", "chunk_negative"])
+def test_chunk_sizes_that_cannot_be_read_end_the_answer_in_one_line(shell, hostile, mode, capsys):
+    use(shell, hostile, mode)
+    error = one_line_error(run(shell, "%%chat -o r\nhello", expect=UsageError))
+    r = shell.user_ns["r"]
+    assert r.text == "Before the bad chunk. " and r.partial and "connection broke" in r.error
+    assert "answer cut off" in error and "Traceback" not in capsys.readouterr().err
+
+
+# --- issue 25: every wait a server asks for is bounded by OAIMagics.max_wait_s ----------------
+
+
+def _within(seconds: float, cell: str, shell) -> dict:
+    """Run ``cell`` in a thread; whether it ended within ``seconds`` (a hang fails, never hangs)."""
+    import threading
+
+    outcome: dict = {}
+
+    def go():
+        outcome["result"] = shell.run_cell(cell, store_history=False)
+
+    worker = threading.Thread(target=go, daemon=True)
+    started = time.monotonic()
+    worker.start()
+    worker.join(seconds)
+    outcome["ended"] = not worker.is_alive()
+    outcome["seconds"] = time.monotonic() - started
+    return outcome
+
+
+def test_a_retry_after_past_max_wait_fails_at_once_and_one_that_is_no_duration_backs_off(
+        shell, hostile, magics):
+    magics.max_retries = 1
+    try:
+        for asked in ("inf", "1e308", "99999999"):
+            use(shell, hostile, f"retry_after_{asked}")
+            before, started = len(hostile.requests), time.monotonic()
+            error = one_line_error(run(shell, "%%chat\nhello", expect=UsageError))
+            assert time.monotonic() - started < 5 and len(hostile.requests) == before + 1
+            assert "HTTP 429" in error and "OAIMagics.max_wait_s = 60 s" in error, error
+        for asked in ("nan", "-5"):  # not a duration: the usual back-off, then the retry
+            use(shell, hostile, f"retry_after_{asked}")
+            before = len(hostile.requests)
+            error = one_line_error(run(shell, "%%chat\nhello", expect=UsageError))
+            assert len(hostile.requests) == before + 2 and "max_wait_s" not in error
+    finally:
+        magics.max_retries = 2
+
+
+def test_map_rate_limit_resets_never_hang_and_a_wait_past_max_wait_fails_the_item(shell, hostile):
+    shell.user_ns["items"] = ["a", "b", "c"]
+    for mode in ("reset_inf", "reset_1e308", "reset_hours", "reset_nan", "reset_negative",
+                 "reset_none"):
+        use(shell, hostile, mode)
+        outcome = _within(30, "%%chat --map items --concurrency 1 -o m\nSay {item}", shell)
+        assert outcome["ended"], f"--map hung with x-ratelimit-reset-requests of {mode}"
+        m = shell.user_ns["m"]
+        assert m.results[0].ok  # the first answer carried the headers
+        too_long = mode in ("reset_inf", "reset_1e308", "reset_hours")
+        for item in m.results[1:]:
+            if too_long:
+                assert item is not None and not item.ok and "OAIMagics.max_wait_s" in item.error
+            else:
+                assert item is not None and item.ok, (mode, item)
+        assert outcome["seconds"] < 10, mode
+
+
+@pytest.mark.parametrize("mode", ["deflate_zlib", "deflate_raw", "gzip_members"])
+def test_gzip_and_deflate_are_decoded_piece_by_piece_and_only_they_are_asked_for(
+        shell, hostile, mode):
+    """The body is inflated by oai_magic (requests would inflate whole chunks at once)."""
+    use(shell, hostile, mode)
+    assert run(shell, "%%chat -o r\nhello").success
+    assert shell.user_ns["r"].text == "Compressed answer."
+    assert hostile.requests[-1][1].get("Accept-Encoding") == "gzip, deflate"
+
+
+def test_a_stream_past_max_stream_bytes_ends_with_one_line_and_keeps_the_start(
+        shell, hostile, limits):
+    limits(max_stream_bytes=200_000)
+    use(shell, hostile, "endless")
+    one_line_error(run(shell, "%%chat -o r\nhello", expect=UsageError))
+    r = shell.user_ns["r"]
+    assert r.partial and "OAIMagics.max_stream_bytes" in r.error and "200,000 bytes" in r.error
+    assert r.text.startswith("word word") and len(r.text) < 200_000

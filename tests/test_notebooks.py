@@ -66,6 +66,7 @@ EXPECTED = {
         "'openai-project': 'proj_physics_101'",
         '"sentiment"',  # --json
         "organization: (none)",
+        "Session budget: $0.5",  # %oai budget (issue 31)
     ],
     "06-choices-and-tools": [
         "Choice 3/3 · stop",  # -N 3 columns
@@ -193,7 +194,7 @@ def test_notebook_runs_top_to_bottom_without_a_key(path, tmp_path):
         shown = output_text(cell)
         assert 'class="oai-answer' in shown, cell.source
         if "--no-footer" not in cell.source.splitlines()[0]:
-            assert ">practice · " in shown, cell.source  # the footer's badge, from the header
+            assert "oai-practice-badge" in shown, cell.source  # the footer's badge, from the header
     everything = "\n".join(output_text(cell) for cell in code_cells)
     for expected in EXPECTED.get(path.stem, []):
         assert expected in everything, expected

@@ -325,7 +325,7 @@ def test_ctrl_c_during_map_counts_what_resume_sends(shell, server, monkeypatch):
 
     held = threading.Event()
     pacers = iter([InterruptingPacer(Pacer(), held)])
-    monkeypatch.setattr(map_plan, "Pacer", lambda: next(pacers, None) or Pacer())
+    monkeypatch.setattr(map_plan, "Pacer", lambda **options: next(pacers, None) or Pacer(**options))
     shell.user_ns["xs"] = [f"[[echo]] {i}" for i in range(6)]
     before = set(threading.enumerate())
     try:

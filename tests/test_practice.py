@@ -138,8 +138,11 @@ def test_models_list_names_every_practice_model(fresh):
     assert status == 200 and json.loads(body)["id"] == "practice-1"
 
 
-def test_request_without_a_key_gets_401_in_the_openai_error_shape(fresh):
-    status, headers, body = call(fresh, "GET", "/v1/models", key=None)
+def test_a_request_without_a_key_is_answered_unless_the_server_was_given_one(fresh):
+    """Issue 31.5: the README says the practice server needs no key; only --key asks for one."""
+    assert call(fresh, "GET", "/v1/models", key=None)[0] == 200
+    with PracticeServer(api_key=KEY) as server:
+        status, headers, body = call(server, "GET", "/v1/models", key=None)
     error = json.loads(body)["error"]
     assert status == 401 and headers["x-request-id"].startswith("req_")
     assert set(error) == {"message", "type", "param", "code"}

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from oai_magic.core.session import session_of
-from oai_magic.practice import Scripted
+from oai_magic.practice import PracticeServer, Scripted
 from oai_magic.state import Secret
 
 from .conftest import TEST_KEY, run
@@ -31,10 +31,12 @@ def answer(server, messages, **body):
 
 
 def test_every_practice_response_carries_the_practice_header(practice):
+    with PracticeServer(api_key=TEST_KEY) as keyed:
+        refused = call(keyed, "GET", "/v1/models", key=None)
     responses = [
         call(practice, "GET", "/v1/models"),
         chat(practice, messages=user("hi")),
-        call(practice, "GET", "/v1/models", key=None),  # 401
+        refused,  # 401: that server was started with a key
         call(practice, "GET", "/v1/nowhere"),  # 404
     ]
     practice.script("/v1/chat/completions", Scripted(500, {}, b'{"error": {"message": "boom"}}'))
@@ -115,7 +117,7 @@ def test_oai_status_says_the_practice_server_answered_and_reads_the_key_plainly(
     session_of(shell).settings.base_url = "https://api.openai.com/v1"
     run(shell, "%oai")
     status = capsys.readouterr().out
-    assert "not set (%oai key, or OPENAI_API_KEY before starting Jupyter)" in status
+    assert "not set (%oai key, or OPENAI_API_KEY before starting IPython)" in status  # a terminal
     assert "(not set) (from none)" not in status
     session_of(shell).settings.api_key = Secret("sk-practice-offline-0000")
     run(shell, "%oai")

@@ -1,7 +1,7 @@
 """The README's examples run as written, against the practice server.
 
 Blocks meant to run are marked with ``<!-- runs under test: tests/test_readme.py -->`` on the line
-before them; each block is one cell, run in order in one shell from the repository's top folder.
+before them; each block is one cell, run in order in one shell, in a work folder as oai-magic-quickstart makes.
 Blocks that cannot run here (a hidden key prompt, configuration files, shell commands, the panel,
 which needs a notebook) stay unmarked, and a test checks that nothing runnable was left unmarked.
 """
@@ -42,8 +42,12 @@ def test_every_runnable_looking_block_is_marked():
     assert sum(marked for marked, _, _ in blocks()) >= 7
 
 
-def test_the_readme_examples_run_as_written(shell, server, monkeypatch, capsys):
-    monkeypatch.chdir(ROOT)
+def test_the_readme_examples_run_as_written(shell, server, monkeypatch, capsys, tmp_path):
+    """In the work folder the README's first command makes (its data/ beside the notebooks)."""
+    from oai_magic.cli import quickstart
+
+    quickstart.copy_notebooks(quickstart.shipped_notebooks(), tmp_path)
+    monkeypatch.chdir(tmp_path)
     asked = []
     monkeypatch.setattr(builtins, "input", lambda prompt="": asked.append(prompt) or "y")
     for marked, _, source in blocks():

@@ -123,7 +123,8 @@ def test_images_become_links_and_are_not_fetched():
 
 def test_footer_is_one_escaped_muted_line():
     html = footer_html(["gpt-4o-mini", "12 → 340 tokens", "<b>req</b>", "org & proj"])
-    assert html.startswith('<div class="oai-footer" style="font-size:smaller;opacity:0.65')
+    assert html.startswith('<div class="oai-footer" style="font-size:smaller')
+    assert '<span style="opacity:0.65">gpt-4o-mini · ' in html  # muted (the practice badge is not)
     assert "gpt-4o-mini · 12 → 340 tokens · &lt;b&gt;req&lt;/b&gt; · org &amp; proj" in html
     assert "<br" not in html
 

@@ -337,3 +337,14 @@ def test_a_finish_reason_without_done_is_a_complete_answer_in_a_notebook(shell, 
     assert result.error_in_exec is None
     r = shell.user_ns["r"]
     assert (r.text, r.finish_reason, r.partial, r.error) == ("Whole answer.", "stop", False, None)
+
+
+def test_cr_lf_and_crlf_split_across_chunks_end_lines_and_one_event_is_capped_as_a_whole():
+    """An event of many short data: lines is bounded as a whole, whatever its line ends."""
+    data = event(chunk("a")).replace(b"\n", b"\r\n")
+    pieces = [data[:-1], data[-1:]] + [event(chunk("b")).replace(b"\n", b"\r")]
+    assert [p["choices"][0]["delta"]["content"] for p in payloads(*pieces)] == ["a", "b"]
+    many = b"data: {\n" + b"data: \n" * 2000 + b"data: }\n\n"
+    error = error_from(many, max_event_bytes=4000)
+    assert "an event over 4,000 bytes" in str(error) and "max_event_bytes" in str(error)
+    assert payloads(many, max_event_bytes=20_000) == [{}]

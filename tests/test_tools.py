@@ -405,7 +405,7 @@ def test_in_a_notebook_each_call_is_a_card_while_it_forms_and_the_exchange_ends_
     assert "&quot;city&quot;: &quot;&lt;b&gt;Nice&lt;/b&gt;&quot;" in html  # pretty, escaped
     assert "<b>Nice</b>" not in html
     assert 'class="oai-answer' in html and "Built from the tool results" in html
-    assert ">practice · " in html  # the footer's badge: the practice server answered
+    assert 'class="oai-practice-badge"' in html  # the footer's badge: the practice server answered
     assert "→ weather" in final["text/plain"]
 
 

@@ -421,7 +421,7 @@ def test_streaming_into_widgets_costs_bytes_linear_in_the_answer_length(monkeypa
                             for p in range(paragraphs))
         sent.clear()
         surface = LiveSurface([("a", "", ANSWER_REGION)], display_now=False, on_finish=lambda h, t: None)
-        live = LiveMarkdown(surface, "a", render_interval=0.0, clock=lambda: 0.0, stall_timer=False)
+        live = LiveMarkdown(surface, "a", render_interval=0.0, clock=lambda: 0.0)
         for i in range(0, len(text), 4):  # a redraw after every 4-character token
             live.append(text[i:i + 4])
         html, _ = live.finish()

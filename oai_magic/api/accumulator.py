@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .limits import LimitReached, Limits, checked_usage, limit_reached
+
 
 class MalformedChunk(ValueError):
     """A chunk whose shape is not a chat completion's (content that is not text, a list...)."""
@@ -97,7 +99,8 @@ MAX_CITATIONS = 100
 MAX_TOP_ALTERNATIVES = 20
 
 
-def _merge_tool_call(calls: Dict[int, Dict[str, Any]], fragment: Any) -> None:
+def _merge_tool_call(calls: Dict[int, Dict[str, Any]], fragment: Any) -> int:
+    """Fold one fragment in; returns the argument characters it added."""
     if not isinstance(fragment, dict):
         raise MalformedChunk("a tool call that is not an object")
     index = fragment.get("index", len(calls))
@@ -124,16 +127,29 @@ def _merge_tool_call(calls: Dict[int, Dict[str, Any]], fragment: Any) -> None:
         call["function"]["name"] += name
     if function.get("arguments"):
         call["function"]["arguments"] += function["arguments"]
+        return len(function["arguments"])
+    return 0
 
 
 class ChatAccumulator:
-    """Everything the stream said so far; ``add`` returns the content deltas to draw."""
+    """Everything the stream said so far; ``add`` returns the content deltas to draw.
 
-    def __init__(self, new_redactor: Optional[Callable[[], Any]] = None) -> None:
+    ``limits`` bound what it holds (``check_limits``); a choice index at or past
+    ``max_choices`` (the ``n`` asked for) ends the answer: never more choices than asked.
+    """
+
+    def __init__(self, new_redactor: Optional[Callable[[], Any]] = None,
+                 limits: Optional[Limits] = None, max_choices: int = 128) -> None:
         #: One redactor per choice holds back a possible key split across deltas (state.py).
         self._new_redactor = new_redactor or _PassThrough
         self._redactors: Dict[int, Any] = {}
-        self.content_chars = 0
+        self.limits = limits or Limits()
+        self.max_choices = max_choices
+        self.content_chars = 0  # answer and refusal characters, over all choices
+        self.reasoning_chars = 0
+        self.tool_argument_chars = 0
+        #: Set when the server's usage held numbers that are not counts (treated as unreported).
+        self.usage_notice: Optional[str] = None
         self.choices: Dict[int, ChoiceState] = {}
         self.usage: Optional[Dict[str, Any]] = None
         self.model: Optional[str] = None
@@ -150,25 +166,31 @@ class ChatAccumulator:
         return state
 
     def add(self, chunk: Any) -> List[Tuple[int, str]]:
+        # Called once per streamed event (20,000 for a long answer): every check stays, with
+        # each field read once into a local.
         if not isinstance(chunk, dict):
             raise MalformedChunk(f"a JSON {type(chunk).__name__} instead of an object")
+        get = chunk.get
+        model = get("model")
         # ``id`` and ``system_fingerprint`` are not kept, but a chunk whose fields have the
         # wrong type is not a chat completion's.
-        for name in ("model", "id", "system_fingerprint"):
-            value = chunk.get(name)
+        fields = (("model", model), ("id", get("id")), ("system_fingerprint", get("system_fingerprint")))
+        for name, value in fields:
             if value is not None and not isinstance(value, str):
                 raise MalformedChunk(f"{name} is not text")
-        if chunk.get("model"):
-            self.model = chunk["model"]
-        if chunk.get("id"):
-            self.id = chunk["id"]
-        if isinstance(chunk.get("service_tier"), str):
-            self.service_tier = chunk["service_tier"]
-        if chunk.get("usage"):
-            if not isinstance(chunk["usage"], dict):
-                raise MalformedChunk("usage is not an object")
-            self.usage = chunk["usage"]
-        choices = chunk.get("choices") or ()
+        if model:
+            self.model = model
+        completion_id = fields[1][1]
+        if completion_id:
+            self.id = completion_id  # issue 29: result.id
+        tier = get("service_tier")
+        if isinstance(tier, str):
+            self.service_tier = tier
+        usage = get("usage")
+        if usage:
+            self.usage, notice = checked_usage(usage)
+            self.usage_notice = notice or self.usage_notice
+        choices = get("choices") or ()
         if not isinstance(choices, (list, tuple)):
             raise MalformedChunk("choices is not a list")
         deltas: List[Tuple[int, str]] = []
@@ -177,38 +199,49 @@ class ChatAccumulator:
             if not isinstance(raw, dict):
                 raise MalformedChunk("a choice that is not an object")
             index = raw.get("index", 0)
-            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 128:
+            if index.__class__ is not int and (not isinstance(index, int) or isinstance(index, bool)):
                 raise MalformedChunk("a choice whose index is not a small integer")
-            state = self.choice(index)
+            if index < 0:
+                raise MalformedChunk("a choice whose index is not a small integer")
+            if index >= self.max_choices:
+                asked = f"{self.max_choices} {'was' if self.max_choices == 1 else 'were'} asked for"
+                raise LimitReached(f"the server sent choice {index + 1} but {asked}; the answer "
+                                   "was cut there (never more choices than -N asks)")
+            state = self.choices.get(index) or self.choice(index)
             piece = raw.get("delta")
             if piece is None:
                 piece = raw.get("message") or {}
             if not isinstance(piece, dict):
                 raise MalformedChunk("a delta that is not an object")
-            for name in ("role", "content", "refusal"):
-                value = piece.get(name)
+            part = piece.get
+            content, refusal = part("content"), part("refusal")
+            for name, value in (("role", part("role")), ("content", content), ("refusal", refusal)):
                 if value is not None and not isinstance(value, str):
                     raise MalformedChunk(f"{name} that is a {type(value).__name__}, not text")
-            thought = piece.get("reasoning_content") or piece.get("reasoning")
-            if isinstance(thought, str) and thought:
+            thought = part("reasoning_content") or part("reasoning")
+            if thought and isinstance(thought, str):
+                self.reasoning_chars += len(thought)
                 state.reasoning_parts.append(thought)
                 self.reasoning_deltas.append((index, thought))
-            content = piece.get("content")
             if content:
                 self._add_content(index, content, deltas)
-            if piece.get("refusal"):
-                state.refusal_parts.append(piece["refusal"])
-            self._add_extras(state, raw, piece)
-            tool_calls = piece.get("tool_calls") or ()
-            if not isinstance(tool_calls, (list, tuple)):
-                raise MalformedChunk("tool_calls is not a list")
-            for fragment in tool_calls:
-                _merge_tool_call(state.tool_calls, fragment)
+            if refusal:
+                self.content_chars += len(refusal)
+                state.refusal_parts.append(refusal)
+            if part("annotations") or raw.get("logprobs") or part("audio"):
+                self._add_extras(state, raw, piece)  # issue 29: citations, logprobs, audio
+            tool_calls = part("tool_calls")
+            if tool_calls:
+                if not isinstance(tool_calls, (list, tuple)):
+                    raise MalformedChunk("tool_calls is not a list")
+                for fragment in tool_calls:
+                    self.tool_argument_chars += _merge_tool_call(state.tool_calls, fragment)
             finish = raw.get("finish_reason")
-            if finish is not None and not isinstance(finish, str):
-                raise MalformedChunk("finish_reason is not text")
-            if finish:
-                state.finish_reason = finish
+            if finish is not None:
+                if not isinstance(finish, str):
+                    raise MalformedChunk("finish_reason is not text")
+                if finish:
+                    state.finish_reason = finish
         return deltas
 
     def _add_extras(self, state: ChoiceState, raw: Dict[str, Any], piece: Dict[str, Any]) -> None:
@@ -239,6 +272,27 @@ class ChatAccumulator:
         if safe:
             self.choices[index].content_parts.append(safe)
             deltas.append((index, safe))
+
+    def check_limits(self) -> None:
+        """End the answer once its text passes a limit (``OAIMagics.max_*_chars``): the part up
+        to the limit is kept, the rest let go."""
+        limits = self.limits
+        if self.content_chars > limits.answer_chars:
+            for state in self.choices.values():
+                state.content_parts[:] = [state.content[: limits.answer_chars]]
+                if state.refusal_parts:
+                    state.refusal_parts[:] = [(state.refusal or "")[: limits.answer_chars]]
+            raise limit_reached("the answer", limits.answer_chars, "characters",
+                                "max_answer_chars")
+        if self.reasoning_chars > limits.reasoning_chars:
+            for state in self.choices.values():
+                if state.reasoning_parts:
+                    state.reasoning_parts[:] = [(state.reasoning or "")[: limits.reasoning_chars]]
+            raise limit_reached("the reasoning", limits.reasoning_chars, "characters",
+                                "max_reasoning_chars")
+        if self.tool_argument_chars > limits.tool_argument_chars:
+            raise limit_reached("the tool-call arguments", limits.tool_argument_chars,
+                                "characters", "max_tool_argument_chars")
 
     def flush(self) -> List[Tuple[int, str]]:
         """The text the redactors still hold back, now that the stream is over."""

@@ -16,7 +16,7 @@ import re
 import threading
 import time
 import urllib.parse
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import requests
 
@@ -30,12 +30,14 @@ from ..errors import (
     is_validation_failure,
 )
 from ..state import Secret, Settings, redact
+from .body import accept_encoding, body_lines, short_reason
+from .limits import Limits, WaitTooLong, checked_wait
 from .responses import (
     APIResponse,
     StreamResponse,
+    error_body,
     error_from_response,
     redirect_error,
-    short_reason,
 )
 
 CONNECT_TIMEOUT = 5.0
@@ -50,23 +52,28 @@ def should_retry(status_code: int, headers: Any) -> bool:
     return status_code in (408, 409, 429) or status_code >= 500
 
 
-def retry_delay(headers: Any, attempt: int, rand: Callable[[], float] = random.random) -> float:
-    """Seconds to wait before retry number ``attempt`` (0-based), as the official SDK computes it."""
+def retry_delay(headers: Any, attempt: int, rand: Callable[[], float] = random.random,
+                max_wait_s: float = Limits.wait_s) -> float:
+    """Seconds to wait before retry number ``attempt`` (0-based), as the official SDK computes
+    it; a server that asks for more than ``max_wait_s`` gets :class:`limits.WaitTooLong`
+    (NaN or negative values are not waits: the usual back-off applies)."""
     delay: Optional[float] = None
     if headers is not None:
-        delay = _seconds(headers.get("retry-after-ms"), scale=0.001)
+        delay = checked_wait(_seconds(headers.get("retry-after-ms"), scale=0.001), max_wait_s,
+                             "retry-after-ms")
         if delay is None:
-            delay = _retry_after_seconds(headers.get("retry-after"))
-    if delay is not None and delay >= 0:
-        return min(delay, 60.0)
+            delay = checked_wait(_retry_after_seconds(headers.get("retry-after")), max_wait_s,
+                                 "retry-after")
+    if delay is not None:
+        return delay
     backoff = min(0.5 * (2**attempt), 8.0)
-    return backoff * (1 - 0.25 * rand())
+    return min(backoff * (1 - 0.25 * rand()), max_wait_s)
 
 
 def _seconds(value: Optional[str], scale: float = 1.0) -> Optional[float]:
     try:
         return float(value) * scale if value is not None else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -127,28 +134,32 @@ class OpenAIClient:
 
     # --- public calls -------------------------------------------------------------------
 
+    @property
+    def limits(self) -> Limits:
+        return Limits.of(self.settings)
+
     def get(self, path: str, **options: Any) -> APIResponse:
-        return APIResponse(self._send("GET", path, **options), self.settings.resolved_key())
+        return APIResponse(self._send("GET", path, **options), self.settings.resolved_key(),
+                           self.limits.body_bytes)
 
     def post(self, path: str, **options: Any) -> APIResponse:
-        return APIResponse(self._send("POST", path, **options), self.settings.resolved_key())
+        return APIResponse(self._send("POST", path, **options), self.settings.resolved_key(),
+                           self.limits.body_bytes)
 
-    def download(self, path: str, **options: Any) -> str:
-        """GET a file's content as text (a batch's JSON lines), whatever its content type; the
-        key is redacted from it like from every other body."""
+    def download_lines(self, path: str, **options: Any) -> Iterator[str]:
+        """GET a file's content (a batch's JSON lines) line by line, whatever its content type,
+        each redacted of the key; past ``max_batch_file_bytes`` or ``_lines``,
+        :class:`limits.LimitReached` after the lines that fit."""
         response = self._send("GET", path, **options)
-        try:
-            return redact(response.content.decode("utf-8", errors="replace"),
-                          self.settings.resolved_key())
-        finally:
-            response.close()
+        limits, key = self.limits, self.settings.resolved_key()
+        for line in body_lines(response, limits.batch_file_bytes, limits.batch_file_lines,
+                               "max_batch_file_bytes", "max_batch_file_lines", "the batch file"):
+            yield redact(line, key)
 
     def stream(self, path: str, **options: Any) -> StreamResponse:
         """POST and return the open stream; retries happen only before it starts."""
         response = self._send("POST", path, stream=True, **options)
-        return StreamResponse(
-            response, self.settings.resolved_key(), max_line_bytes=self.settings.max_line_bytes
-        )
+        return StreamResponse(response, self.settings.resolved_key(), self.limits)
 
     def list_models(self) -> APIResponse:
         return self.get("/models")
@@ -179,6 +190,7 @@ class OpenAIClient:
         connecting and waiting for headers (the request runs in a helper thread whose late
         result is discarded), and the back-off between retries."""
         headers = self.headers(organization, project)
+        accept_encoding(headers)
         if stream:
             headers["Accept"] = "text/event-stream"
         body = None
@@ -199,7 +211,7 @@ class OpenAIClient:
                         headers=headers,
                         data=body if body is not None else data,
                         files=files,
-                        stream=stream,
+                        stream=True,  # every body is read by body.py, in bounded pieces
                         timeout=timeout,
                         allow_redirects=False,
                     ),
@@ -226,27 +238,38 @@ class OpenAIClient:
                 raise redirect_error(response, key)
             if response.status_code < 400:
                 return response
+            limits = self.limits
+            error_data: Optional[bytes] = None  # an error body is read once, bounded
             if attempt < self.settings.max_retries and should_retry(
                 response.status_code, response.headers
-            ) and not refused_as_invalid(response):
-                delay = retry_delay(response.headers, attempt)
-                response.close()
-                self._back_off(delay, cancel)
-                attempt += 1
-                continue
-            raise error_from_response(response, key)
+            ):
+                error_data = error_body(response, limits.body_bytes)
+                if not refused_as_invalid(response, error_data):
+                    try:
+                        delay = retry_delay(response.headers, attempt, max_wait_s=limits.wait_s)
+                    except WaitTooLong as too_long:
+                        error = error_from_response(response, key, error_data)
+                        error.message += f" — {too_long.message}"
+                        raise error from None
+                    response.close()
+                    self._back_off(delay, cancel)
+                    attempt += 1
+                    continue
+            raise error_from_response(
+                response, key,
+                error_data if error_data is not None else error_body(response, limits.body_bytes))
 
 
-def refused_as_invalid(response: requests.Response) -> bool:
+def refused_as_invalid(response: requests.Response, body: bytes) -> bool:
     """A 5xx whose body is a validation error (llama-cpp-python sends pydantic's with a 500):
     the same request would fail the same way, so it is not retried."""
     if response.status_code < 500 or "json" not in response.headers.get("content-type", ""):
         return False
     try:
-        body = json.loads(response.content.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError):
         return False
-    return is_validation_failure(body)
+    return is_validation_failure(data)
 
 
 class RequestStopped(APIConnectionError):

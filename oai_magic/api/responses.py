@@ -9,14 +9,16 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import re
 from typing import Any, Dict, Iterator, Optional
 
 import requests
 
-from ..errors import APIConnectionError, APIError, server_message, status_error_class
+from ..errors import APIError, server_message, status_error_class
+from ..redaction import json_needs_redaction
 from ..state import PRACTICE_HEADER, redact, redact_data
-from .sse import DEFAULT_MAX_LINE_BYTES, EventStream
+from .body import body_pieces, read_body
+from .limits import Limits
+from .sse import EventStream
 
 MAX_HEADER_CHARS = 300
 DEBUG_HEADERS = (
@@ -44,19 +46,22 @@ def debug_headers(headers: Any, key: Optional[str] = None) -> Dict[str, str]:
 class APIResponse:
     """A finished response: its body (JSON or text) and its debug headers."""
 
-    def __init__(self, response: requests.Response, key: Optional[str] = None) -> None:
+    def __init__(self, response: requests.Response, key: Optional[str] = None,
+                 max_bytes: int = Limits.body_bytes) -> None:
         self.status_code = response.status_code
         self.headers = debug_headers(response.headers, key)
         self.content_type = response.headers.get("content-type", "")
         self.data: Any = None
+        body = read_body(response, max_bytes, "max_body_bytes")
         try:
-            self.text = redact(response.content.decode("utf-8"), key)
+            self.text = redact(body.decode("utf-8"), key)
         except UnicodeDecodeError:
             raise APIError(
                 "the server sent a body that is not UTF-8 text",
                 status_code=response.status_code,
                 request_id=self.request_id,
             ) from None
+        del body
         if "json" in self.content_type:
             try:
                 self.data = redact_data(json.loads(self.text), key)
@@ -79,19 +84,22 @@ class StreamResponse:
         self,
         response: requests.Response,
         key: Optional[str] = None,
-        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        limits: Optional[Limits] = None,
     ) -> None:
+        limits = limits or Limits()
         self._response = response
         self.headers = debug_headers(response.headers, key)
         self._events = EventStream(
-            _iter_body(response),
+            body_pieces(response, limits.stream_bytes, "max_stream_bytes", "the stream", "answer"),
             redact=lambda data: redact_data(data, key),
-            max_line_bytes=max_line_bytes,
+            needs_redaction=lambda raw: json_needs_redaction(raw, key),
+            max_line_bytes=limits.line_bytes,
+            max_event_bytes=limits.event_bytes,
         )
         self.json_body: Any = None
         if "json" in response.headers.get("content-type", ""):
             # The server ignored ``stream: true`` and answered in one piece.
-            self.json_body = APIResponse(response, key).data
+            self.json_body = APIResponse(response, key, limits.body_bytes).data
 
     @property
     def request_id(self) -> Optional[str]:
@@ -125,55 +133,6 @@ class StreamResponse:
         self.close()
 
 
-_BROKEN_STREAM = (requests.RequestException, http.client.HTTPException, OSError)
-
-
-def _iter_body(response: requests.Response) -> Iterator[bytes]:
-    """Yield body bytes as soon as they arrive, chunked or close-delimited.
-
-    ``iter_content(None)`` yields each HTTP chunk as it lands, but on a body with no
-    ``Transfer-Encoding: chunked`` it waits for the socket to close; ``read1`` returns what is
-    already there instead.
-    """
-    raw = response.raw
-    chunked = "chunked" in response.headers.get("transfer-encoding", "").lower()
-    try:
-        if chunked:
-            yield from response.iter_content(chunk_size=None)
-            return
-        read1 = getattr(raw, "read1", None)
-        while True:
-            # urllib3 2 has read1; under urllib3 1.x read the socket file directly.
-            chunk = read1(65536, decode_content=True) if read1 is not None else raw._fp.read1(65536)
-            if not chunk:
-                return
-            yield chunk
-    except _BROKEN_STREAM as exc:
-        raise APIConnectionError(
-            f"the connection broke in the middle of the answer ({short_reason(exc)})",
-            request_id=response.headers.get("x-request-id"),
-        ) from None
-    except Exception as exc:  # urllib3 errors that requests does not wrap on raw reads
-        if type(exc).__module__.startswith("urllib3"):
-            raise APIConnectionError(
-                f"the connection broke in the middle of the answer ({short_reason(exc)})",
-                request_id=response.headers.get("x-request-id"),
-            ) from None
-        raise
-
-
-def short_reason(exc: BaseException) -> str:
-    """The cause of a network error in a few words (an errno line, "timed out"...), not its repr."""
-    text = str(exc)
-    match = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
-    if match:
-        return match.group(0).strip()
-    for phrase in ("Connection broken", "Connection reset", "Read timed out", "timed out"):
-        if phrase.lower() in text.lower():
-            return phrase.lower()
-    return type(exc).__name__
-
-
 def redirect_error(response: requests.Response, key: Optional[str]) -> APIError:
     """A 3xx is not followed: the conversation and headers must not go to another origin."""
     location = redact(str(response.headers.get("location") or "(no Location)"), key)
@@ -188,15 +147,28 @@ def redirect_error(response: requests.Response, key: Optional[str]) -> APIError:
     )
 
 
-def error_from_response(response: requests.Response, key: Optional[str] = None) -> APIError:
+def error_body(response: requests.Response, max_bytes: int = Limits.body_bytes) -> bytes:
+    """An error response's body, read whole up to ``max_bytes``, and the response closed; a
+    body too long or broken off is no body (b"")."""
+    try:
+        return read_body(response, max_bytes, "max_body_bytes", "the error body")
+    except APIError:
+        return b""
+
+
+def error_from_response(response: requests.Response, key: Optional[str] = None,
+                        raw_body: Optional[bytes] = None) -> APIError:
     """Turn an error response into our exception; an HTML page becomes a short readable line.
 
     Every string in it is redacted: servers echo the key in "Incorrect API key" messages.
+    ``raw_body`` is the body when the caller has read it already (``error_body``).
     """
     status = response.status_code
     request_id = debug_headers(response.headers, key).get("x-request-id")
+    if raw_body is None:
+        raw_body = error_body(response)
     try:
-        body: Any = redact_data(json.loads(response.content.decode("utf-8")), key)
+        body: Any = redact_data(json.loads(raw_body.decode("utf-8")), key)
     except (ValueError, RecursionError):
         body = None
     finally:

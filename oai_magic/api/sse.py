@@ -1,19 +1,23 @@
 """Server-sent events: a byte iterator in, decoded JSON payloads out.
 
-sseclient-py does the framing (https://html.spec.whatwg.org/multipage/server-sent-events.html):
-CRLF or LF line ends, ``:`` comment lines, events split across HTTP chunks, UTF-8 split
-across chunks (it joins bytes before decoding). This module adds what the OpenAI stream means:
-``data: [DONE]`` ends it, an ``error`` object inside an event is an API error.
+``sse_events`` does the framing (https://html.spec.whatwg.org/multipage/server-sent-events.html):
+CRLF, LF or CR line ends, ``:`` comment lines, ``data`` lines joined, events split across HTTP
+chunks, UTF-8 split across chunks (lines are decoded whole). It works on whole chunks with
+``bytes.split``, so a long answer's 20,000 events cost little more than reading them. It
+replaced sseclient-py, whose per-line work cost more than the rest of the client and whose
+buffers grew by concatenation (one event of many small lines took time with the square of its
+size), with neither a line nor an event bounded: here both are (CONTRACTS 10). This module
+adds what the OpenAI stream means: ``data: [DONE]`` ends it, an ``error`` object inside an
+event is an API error.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, Iterable, Iterator
-
-from sseclient import SSEClient
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Tuple
 
 from ..errors import APIError, server_message
+from .limits import LimitReached
 
 DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
 
@@ -21,9 +25,11 @@ DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
 class EventStream:
     """Iterates the JSON payloads of a stream; ``done`` tells whether ``[DONE]`` arrived.
 
-    ``redact`` is applied to every decoded payload before anyone sees it (errors included).
-    One SSE line may hold at most ``max_line_bytes``: sseclient buffers a whole line before we
-    see any of it, so a server sending one endless line would otherwise fill the kernel's memory.
+    ``redact`` is applied to every decoded payload before anyone sees it (errors included),
+    unless ``needs_redaction(raw text)`` says it would change nothing (redaction.json_needs_redaction).
+    One SSE line may hold at most ``max_line_bytes`` and one event (all its lines together) at
+    most ``max_event_bytes``: both are buffered whole before they are decoded, so a server could
+    otherwise fill the kernel's memory. Past either the answer ends with one line (the part kept).
     """
 
     def __init__(
@@ -31,29 +37,27 @@ class EventStream:
         byte_chunks: Iterable[bytes],
         *,
         redact: Callable[[Any], Any] = lambda data: data,
+        needs_redaction: Callable[[str], bool] = lambda raw: True,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         self._byte_chunks = byte_chunks
         self._redact = redact
+        self._needs_redaction = needs_redaction
         self.max_line_bytes = max_line_bytes
+        self.max_event_bytes = max_event_bytes
         self.done = False
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
-        events = SSEClient(_capped_lines(self._byte_chunks, self.max_line_bytes)).events()
-        while True:
-            try:
-                event = next(events)
-            except StopIteration:
-                return
-            except UnicodeDecodeError:
-                raise APIError("the stream sent bytes that are not UTF-8 text") from None
-            data = event.data
+        for name, data in sse_events(self._byte_chunks, self.max_line_bytes, self.max_event_bytes):
             if data == "[DONE]":
                 self.done = True
                 return
-            payload = self._redact(_decode(data, self._redact))
+            payload = _decode(data, self._redact)
+            if self._needs_redaction(data):
+                payload = self._redact(payload)
             error = payload.get("error") if isinstance(payload, dict) else None
-            if error or event.event == "error":
+            if error or name == "error":
                 raise _stream_error(error if error is not None else payload)
             if not isinstance(payload, dict):
                 raise APIError(
@@ -63,23 +67,80 @@ class EventStream:
             yield payload
 
 
-def _capped_lines(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[bytes]:
-    """Pass the bytes through, failing once a single line grows past ``max_line_bytes``."""
-    line_length = 0  # bytes of the line still open at the end of the last chunk
+def sse_events(chunks: Iterable[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+               max_event_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Tuple[str, str]]:
+    """(event name, data) of each event in a body of server-sent events.
+
+    A line is buffered until its end arrives, and may hold at most ``max_line_bytes``; the lines
+    of one event (comments and other fields too) at most ``max_event_bytes``. An event
+    still open when the body ends is dispatched, as servers that drop the last blank line mean.
+    ``id`` and ``retry`` fields are ignored: a chat stream is not resumed.
+    """
+    open_line: List[bytes] = []  # the pieces of the line whose end has not arrived
+    open_length = 0
+    after_cr = False  # the last chunk ended in CR: a LF opening the next one ends the same line
+    data: List[bytes] = []
+    name = b""
+    event_bytes = 0
     for chunk in chunks:
-        pieces = chunk.split(b"\n")
-        longest = line_length + len(pieces[0])
-        if len(pieces) > 1:
-            longest = max(longest, max(len(p) for p in pieces[1:]))
-            line_length = len(pieces[-1])
-        else:
-            line_length = longest
-        if longest > max_line_bytes:
-            raise APIError(
-                f"the stream sent a line over {max_line_bytes:,} bytes; the answer was cut "
-                "there (OAIMagics.max_line_bytes sets the limit)"
-            )
-        yield chunk
+        if after_cr and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        after_cr = False
+        if b"\r" in chunk:
+            after_cr = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = chunk.split(b"\n")
+        if len(lines) == 1:  # no line end in this chunk: the open line grows
+            open_line.append(chunk)
+            open_length += len(chunk)
+            if open_length > max_line_bytes:
+                raise _line_too_long(max_line_bytes)
+            continue
+        if open_line:
+            open_line.append(lines[0])
+            lines[0] = b"".join(open_line)
+        last = lines.pop()
+        open_line, open_length = ([last] if last else []), len(last)
+        if open_length > max_line_bytes:
+            raise _line_too_long(max_line_bytes)
+        for line in lines:
+            if len(line) > max_line_bytes:
+                raise _line_too_long(max_line_bytes)
+            if not line:  # the end of an event
+                if data:
+                    yield _text(name) or "message", _text(b"\n".join(data))
+                data, name, event_bytes = [], b"", 0
+                continue
+            event_bytes += len(line)
+            if event_bytes > max_event_bytes:
+                raise LimitReached(
+                    f"the stream sent an event over {max_event_bytes:,} bytes; the answer was cut "
+                    "there (OAIMagics.max_event_bytes sets the limit)")
+            if line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line == b"data":
+                data.append(b"")
+            elif line.startswith(b"event:"):
+                name = line[7:] if line[6:7] == b" " else line[6:]
+    if open_line and b"".join(open_line).startswith(b"data:"):
+        line = b"".join(open_line)
+        data.append(line[6:] if line[5:6] == b" " else line[5:])
+    if data:
+        yield _text(name) or "message", _text(b"\n".join(data))
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise APIError("the stream sent bytes that are not UTF-8 text") from None
+
+
+def _line_too_long(max_line_bytes: int) -> APIError:
+    return LimitReached(
+        f"the stream sent a line over {max_line_bytes:,} bytes; the answer was cut there "
+        "(OAIMagics.max_line_bytes sets the limit)"
+    )
 
 
 def _decode(data: str, redact: Callable[[Any], Any]) -> Any:

@@ -12,6 +12,7 @@ them clean fail for the next person (and for you, running the README's second co
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -46,14 +47,42 @@ def copy_notebooks(source: Path, folder: Path) -> List[Path]:
         if target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        if path.suffix == ".ipynb":
+            target.write_text(as_this_kernel_saves_it(path.read_text(encoding="utf-8")),
+                              encoding="utf-8")
+        else:
+            shutil.copyfile(path, target)
         copied.append(target)
     return copied
 
 
+def as_this_kernel_saves_it(text: str) -> str:
+    """The notebook with this environment's kernel ``language_info``, as Jupyter saves it.
+
+    On opening a notebook JupyterLab writes the kernel's ``language_info`` (Python version
+    included) into its metadata; when that differs from the file, the notebook is "modified"
+    before the user did anything. The committed notebooks carry no version (it depends on the
+    machine), so the copy gets this one's. Without ipykernel the text is kept as it is.
+    """
+    try:
+        from ipykernel.ipkernel import IPythonKernel
+    except ImportError:
+        return text
+    notebook = json.loads(text)
+    notebook.setdefault("metadata", {})["language_info"] = dict(IPythonKernel.language_info)
+    # nbformat.write's form (jupyter_server saves with it): sorted keys, one-space indent.
+    return json.dumps(notebook, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+
+
 def lab_command(folder: Path, extra: List[str]) -> List[str]:
-    """JupyterLab rooted at the work folder, showing the quickstart; root needs --allow-root."""
+    """JupyterLab rooted at the work folder, showing the quickstart; root needs --allow-root.
+
+    The URL JupyterLab prints (for when no browser opens) is its default URL: pointed at the
+    quickstart, that link opens the notebook rather than the Launcher.
+    """
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}"]
+    if not any("default_url" in word for word in extra):
+        command.append(f"--LabApp.default_url=/lab/tree/{QUICKSTART}")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         command.append("--allow-root")
     return [*command, *extra, QUICKSTART]

@@ -14,6 +14,7 @@ import json
 import time
 from typing import Any, Callable, Dict, List, Optional
 
+from ..api.limits import LimitReached
 from ..errors import InputError
 from ..state import KernelState, redact
 from .mapping import ItemResult, MapResult, item_from_completion
@@ -143,21 +144,34 @@ class BatchJob:
         key = self._client.settings.resolved_key()
         result = MapResult(self.count, model=self.model, index=self.index, prices=self.prices,
                            tier="batch")
+        cut_short: Optional[str] = None
         for batch in self.batches.values():
             for field in ("output_file_id", "error_file_id"):
                 file_id = batch.get(field)
                 if file_id:
-                    text = self._client.download(f"/files/{file_id}/content", **self._target())
-                    for line in text.splitlines():
-                        if line.strip():
-                            item = result_line(line, key)
-                            if item is not None and 0 <= item.index < self.count:
-                                result.results[item.index] = item
+                    cut = self._read_file(file_id, key, result)
+                    cut_short = cut_short or cut
         self._account(result)
         if self.status != "completed" or result.missing:
             result.stopped = self.status in ("cancelled", "expired", "failed")
             result.stop_reason = f"batch {self.status}" if result.stopped else None
+        if cut_short:  # a limit ended a file: the items after it are missing, and this says why
+            result.stop_reason = "; ".join(filter(None, [result.stop_reason, cut_short]))
         return result
+
+    def _read_file(self, file_id: str, key: Optional[str], result: MapResult) -> Optional[str]:
+        """Put each line of one output or error file into ``result``, line by line (the file
+        is never held whole); a limit (``OAIMagics.max_batch_file_*``) ends it, and is returned."""
+        lines = self._client.download_lines(f"/files/{file_id}/content", **self._target())
+        try:
+            for line in lines:
+                if line.strip():
+                    item = result_line(line, key)
+                    if item is not None and 0 <= item.index < self.count:
+                        result.results[item.index] = item
+        except LimitReached as exc:
+            return f"{file_id}: {exc}"
+        return None
 
     def _account(self, result: MapResult) -> None:
         """Each answered item's usage and batch price into the session's ledger, once."""
@@ -175,7 +189,7 @@ def result_line(line: str, key: Optional[str]) -> Optional[ItemResult]:
     try:
         record = json.loads(line)
         index = int(record["custom_id"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None
     response = record.get("response") or {}
     body = response.get("body")

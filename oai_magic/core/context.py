@@ -228,6 +228,7 @@ class Sent:
 
     parts: List[SentPart] = field(default_factory=list)
     images: List[Attachment] = field(default_factory=list)
+    unknown_names: Optional[str] = None  # the notice for {names} sent as typed (no such variable)
 
     def check_cap(self, cap: Optional[int]) -> None:
         counted = [p for p in self.parts if p.capped]

@@ -16,8 +16,9 @@ import math
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple
 
+from ..api.limits import finite_amount
 from ..errors import InputError
 from .usage import Tokens, checked_count, format_cost, transcription_usage  # noqa: F401 (their home)
 
@@ -46,9 +47,9 @@ def validate_prices(prices: Any) -> Dict[str, Dict[str, Any]]:
                 raise InputError(f"OAIMagics.prices[{model!r}]: unknown price {name!r} "
                                  f"(use {', '.join(PRICE_FIELDS)}, or a tier: "
                                  f"{', '.join(OVERRIDE_TIERS)})")
-            if (isinstance(value, bool) or not isinstance(value, (int, float))
-                    or not math.isfinite(value) or value < 0):
-                raise InputError(f"OAIMagics.prices[{model!r}][{name!r}] must be a number >= 0")
+            if not finite_amount(value):
+                raise InputError(f"OAIMagics.prices[{model!r}][{name!r}] must be a number >= 0 "
+                                 f"(a finite price in USD per million tokens), got {value!r:.40}")
     return prices
 
 
@@ -146,6 +147,29 @@ def has_price(model: Optional[str], overrides: Optional[Dict[str, Any]] = None) 
 STANDARD_TIERS = (None, "", "default", "auto", "standard")
 
 
+def estimated_usage(messages: Iterable[Dict[str, Any]], answers: Iterable[str],
+                    chars_per_token: int) -> Dict[str, Any]:
+    """The usage of an answer the server never reported (a stop, a cut-off stream), guessed from
+    the characters of the messages sent and of what arrived, and marked ``"estimated"``: the
+    server billed it all the same, so the footer, ``%oai usage`` and budgets count it."""
+    prompt = sum(_text_chars(message) for message in messages)
+    completion = sum(len(answer or "") for answer in answers)
+    return {"prompt_tokens": math.ceil(prompt / chars_per_token),
+            "completion_tokens": math.ceil(completion / chars_per_token), "estimated": True}
+
+
+def _text_chars(value: Any) -> int:
+    """Characters of text in a message (image and audio data left out: not billed by length)."""
+    if isinstance(value, str):
+        return 0 if value.startswith("data:") else len(value)
+    if isinstance(value, dict):
+        return sum(_text_chars(v) for k, v in value.items()
+                   if k not in ("type", "role", "image_url", "input_audio", "id"))
+    if isinstance(value, list):
+        return sum(_text_chars(v) for v in value)
+    return 0
+
+
 def estimate_cost(usage: Optional[Dict[str, Any]], model: Optional[str],
                   overrides: Optional[Dict[str, Any]] = None, *, tier: Optional[str] = None,
                   seconds: Optional[float] = None) -> Optional[float]:
@@ -238,9 +262,11 @@ class Totals(Tokens):
     requests: int = 0
     cost: float = 0.0
     unpriced: int = 0  # requests whose model had no price
+    estimated: int = 0  # requests whose usage the server did not report (a stopped answer)
 
-    def add(self, tokens: Tokens, cost: Optional[float]) -> None:
+    def add(self, tokens: Tokens, cost: Optional[float], estimated: bool = False) -> None:
         self.requests += 1
+        self.estimated += estimated
         self.prompt += tokens.prompt
         self.cached += tokens.cached
         self.completion += tokens.completion
@@ -265,6 +291,9 @@ class UsageLedger:
     reserved_usd: float = 0.0
     reserved_tokens: int = 0
     lock: Any = field(default_factory=threading.Lock, repr=False)
+    # What the budgets count: like ``total``, but ``%oai usage --reset`` leaves it, so clearing
+    # the report never lifts a budget (only a restart or changing the budget does).
+    spent: Totals = field(default_factory=Totals)
     source_told: bool = False  # the first priced footer says where prices come from
 
     def price_source_once(self, cost: Optional[float], overrides: Optional[Dict[str, Any]]
@@ -280,12 +309,15 @@ class UsageLedger:
     def record(self, usage: Optional[Dict[str, Any]], model: Optional[str], conversation: str,
                cost: Optional[float]) -> None:
         tokens = Tokens.of(usage)
+        estimated = bool((usage or {}).get("estimated"))
         with self.lock:
-            self.total.add(tokens, cost)
-            self.by_model.setdefault(model or "?", Totals()).add(tokens, cost)
-            self.by_conversation.setdefault(conversation, Totals()).add(tokens, cost)
+            self.total.add(tokens, cost, estimated)
+            self.spent.add(tokens, cost, estimated)
+            self.by_model.setdefault(model or "?", Totals()).add(tokens, cost, estimated)
+            self.by_conversation.setdefault(conversation, Totals()).add(tokens, cost, estimated)
 
     def reset(self) -> None:
+        """Clear the report's totals; what the budgets count (``spent``) stays."""
         with self.lock:
             self.total, self.by_model, self.by_conversation = Totals(), {}, {}
             self.source_told = False
@@ -326,9 +358,9 @@ class Budget:
 def budget_refusal(ledger: UsageLedger, budget: Budget, model: Optional[str],
                    overrides: Optional[Dict[str, Any]] = None) -> Optional[str]:
     """Why the next request may not start, in one line with the totals; None when it may."""
-    spent, used = ledger.total.cost + ledger.reserved_usd, ledger.total.tokens + ledger.reserved_tokens
+    spent, used = ledger.spent.cost + ledger.reserved_usd, ledger.spent.tokens + ledger.reserved_tokens
     totals = (f"this session used {used:,} tokens, {format_cost(spent).replace('≈ ', '≈')} in "
-              f"{ledger.total.requests} request{'s' if ledger.total.requests != 1 else ''}")
+              f"{ledger.spent.requests} request{'s' if ledger.spent.requests != 1 else ''}")
     if budget.tokens is not None and used >= budget.tokens:
         return (f"Session budget reached: {totals} (OAIMagics.session_budget_tokens = "
                 f"{budget.tokens:,}); %oai usage shows the details.")

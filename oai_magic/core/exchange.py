@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..api.accumulator import ChatAccumulator, MalformedChunk
+from ..api.limits import Limits
 from ..api.request import ChatOptions, apply_extra_fields, build_chat_payload
 from ..errors import APIError, BadRequestError, InputError, OAIError, StreamIncompleteError
 from ..state import KernelState, Message, StreamRedactor, content_images, redact
@@ -75,7 +76,8 @@ def send_request(
     )
     _gather_notices(state, result, messages, len(new_messages), overrides, dropped)
     view.begin(result.notices)
-    exchange = _Exchange(state, client, view, result, turn.cancellation, clock)
+    exchange = _Exchange(state, client, view, result, turn.cancellation, clock,
+                         max_choices=max(1, options.n or 1))
     failure: Optional[BaseException] = None
     try:
         try:
@@ -115,8 +117,9 @@ def send_request(
             result.error = None
             failure = None
         state.remember_headers(result.headers)
-        if accumulator.usage or accumulator.choices:
-            account_answer(state, result)
+        # A stop after the server took the request is billed too, with no usage reported.
+        if accumulator.usage or accumulator.choices or (result.interrupted and result.headers):
+            _account(state, result, messages)
             if result.usage:
                 view.usage(result.usage, result.cost)
     return result, failure
@@ -162,6 +165,18 @@ def check_budget(state: KernelState, model: Optional[str]) -> None:
         raise InputError(refusal)
 
 
+def _account(state: KernelState, result: ChatResult, messages: List[Dict[str, Any]]) -> None:
+    """The response's estimated cost, added to the session's totals (a partial answer the
+    server reported no usage for is estimated from its characters)."""
+    from .costs import estimated_usage
+
+    if result.partial and not result.usage:
+        result.usage = estimated_usage(messages, [
+            c.text + (c.refusal or "") + (c.reasoning or "") + str(c.tool_calls or "")
+            for c in result.choices], CHARS_PER_TOKEN)
+    account_answer(state, result)
+
+
 def _late_notice(view: View, result: ChatResult, text: str) -> None:
     """A notice that arrives after the request began: kept with the result (the footer's views
     show ``result.notices`` at the end) and told to the view as a ``Notice`` event."""
@@ -177,12 +192,13 @@ class _Exchange:
     """The stream of one request, fed into the accumulator and shown in the view as it comes."""
 
     def __init__(self, state: KernelState, client: Any, view: View, result: ChatResult,
-                 cancellation: Optional[Cancellation], clock: Callable[[], float]) -> None:
+                 cancellation: Optional[Cancellation], clock: Callable[[], float],
+                 max_choices: int = 1) -> None:
         self.state, self.client, self.view, self.result = state, client, view, result
         self.cancellation, self.clock = cancellation, clock
         self.key = state.settings.resolved_key()
-        self.max_answer_chars = state.settings.max_answer_chars
-        self.accumulator = ChatAccumulator(new_redactor=lambda: StreamRedactor(self.key))
+        self.accumulator = ChatAccumulator(new_redactor=lambda: StreamRedactor(self.key),
+                                           limits=Limits.of(state.settings), max_choices=max_choices)
         self.started = clock()
         self._calls_shown: Dict[int, Tuple[Tuple[int, int, int], ...]] = {}
         self.options: Optional[ChatOptions] = None  # the last request's (after any fallback)
@@ -246,7 +262,7 @@ class _Exchange:
         return deltas
 
     def _after(self) -> None:
-        _check_size(self.accumulator, self.max_answer_chars)
+        self.accumulator.check_limits()
         self._show_tool_calls()
 
     def _show_tool_calls(self) -> None:
@@ -328,15 +344,6 @@ def _show_reasoning(view: View, accumulator: ChatAccumulator, key: Optional[str]
         view.reasoning(index, redact(text, key))
 
 
-def _check_size(accumulator: ChatAccumulator, max_answer_chars: int) -> None:
-    """End an answer that grows past the cap: a hostile server could fill the kernel's memory."""
-    if accumulator.content_chars > max_answer_chars:
-        raise APIError(
-            f"the answer passed {max_answer_chars:,} characters and was cut there "
-            "(OAIMagics.max_answer_chars sets the limit)"
-        )
-
-
 def _fold(accumulator: ChatAccumulator, result: ChatResult, key: Optional[str] = None) -> None:
     result.choices = [Choice.from_state(c, key) for c in accumulator.ordered()]
     if accumulator.model:
@@ -344,6 +351,8 @@ def _fold(accumulator: ChatAccumulator, result: ChatResult, key: Optional[str] =
     result.usage = accumulator.usage
     result.service_tier = redact(accumulator.service_tier, key) if accumulator.service_tier else None
     result.id = redact(accumulator.id, key) if accumulator.id else None
+    if accumulator.usage_notice and accumulator.usage_notice not in result.notices:
+        result.notices.append(accumulator.usage_notice)
     if result.choices:
         first = result.choices[0]
         result.text = first.text or (first.refusal or "")

@@ -14,7 +14,7 @@ from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 _PLACEHOLDER = re.compile(
     r"(?<![{\w\\}^$])\{(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<full>!full)?"
-    r"|(?P<hist>In|Out)\[(?P<num>-?\d+)\])\}(?!\})"
+    r"|(?P<hist>In|Out)\[(?P<num>-?\d+)\])\}(?!\})(?P<gap>[ \t]*)"
 )
 
 
@@ -27,6 +27,7 @@ Summarise = Callable[[str, Any], Optional[str]]
 # What went with a prompt beyond plain values: (label, text sent, counts toward the context cap).
 Part = Tuple[str, str, bool]
 NO_ERROR_YET = "{error}"  # the label of a part asking for a last error that does not exist
+UNKNOWN_NAME = "{?}"  # the label of a placeholder naming no variable (its text: as typed)
 NO_ERROR_LINE = ("{error}: there has been no error in this kernel yet (our own one-line messages "
                  "do not count); nothing sent.")
 
@@ -44,7 +45,7 @@ def interpolate_context(
     """
     parts: List[Part] = []
 
-    def replace(match: re.Match) -> str:
+    def value_of(match: re.Match) -> Optional[str]:
         name = match.group("name")
         if name is not None:
             if name in namespace:
@@ -64,18 +65,41 @@ def interpolate_context(
             if name == "error" and not match.group("full"):
                 if error_text is None:
                     parts.append((NO_ERROR_YET, "", False))
-                    return match.group(0)
+                    return None
                 parts.append(("traceback of the last error", error_text, True))
                 return error_text
-            return match.group(0)
+            parts.append((UNKNOWN_NAME, "{" + name + (match.group("full") or "") + "}", False))
+            return None
         history = namespace.get(match.group("hist"))
         number = int(match.group("num"))
         try:
             return str(history[number])
         except (KeyError, IndexError, TypeError):
+            return None
+
+    def replace(match: re.Match) -> str:
+        value = value_of(match)
+        if value is None:
             return match.group(0)
+        gap = match.group("gap")
+        rest_of_line = match.string[match.end():].split("\n", 1)[0]
+        if "\n" in value and value.rstrip().endswith("|") and rest_of_line.strip():
+            # A summary ends with a Markdown table: what follows on the line starts a new
+            # paragraph, or it would be read (and shown in %chat history) as the table's last row.
+            gap = "\n\n"
+        return value + gap
 
     return _PLACEHOLDER.sub(replace, text), parts
+
+
+def unknown_names_notice(parts: List[Part]) -> Optional[str]:
+    """The notice for ``{name}`` placeholders that name no variable: sent as typed, but said
+    (CONTRACTS 6), since after a restart ``{df}`` would otherwise go out, billed, as "{df}"."""
+    names = list(dict.fromkeys(text for label, text, _ in parts if label == UNKNOWN_NAME))
+    if not names:
+        return None
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{listed}: no such variable, sent as typed"
 
 
 def interpolate_prompt(text: str, namespace: Mapping[str, Any], state: Any, *,

@@ -152,7 +152,7 @@ def run_plan(session: Any, plan: MapPlan, view: View,
     interrupted = False
     try:
         try:
-            run_map(job, result, Pacer(), stop,
+            run_map(job, result, Pacer(max_wait_s=session.settings.max_wait_s), stop,
                     on_item=lambda item: view.map_progress(progress_of(result, indices, started)))
         except KeyboardInterrupt:
             interrupted = True

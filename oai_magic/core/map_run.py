@@ -86,6 +86,7 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
     waits and retries the same item as often as it takes, and holds the other workers too;
     ``insufficient_quota`` sets ``result.stop_reason`` and stops the job."""
     from ..api.client import RequestStopped, retry_delay, should_retry
+    from ..api.limits import WaitTooLong
     from .other_servers import refuses_json_schema, send_items_as_json_object
 
     todo = sorted(job.payloads)
@@ -122,16 +123,23 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
                         job.schema_refused = True
                         send_items_as_json_object(job.payloads)
                     continue
-                if isinstance(error, RateLimitError):
-                    with lock:
-                        result.rate_limited += 1
-                    pacer.hold(retry_delay(error.headers, attempt))
-                    attempt += 1
-                    continue  # a wait fixes it: never counted against max_retries
                 retryable = isinstance(error, APIConnectionError) or (
                     error.status_code is not None and should_retry(error.status_code, error.headers))
+                rate_limited = isinstance(error, RateLimitError)
+                if rate_limited or (retryable and attempt < job.max_retries):
+                    try:
+                        delay = retry_delay(error.headers, attempt, max_wait_s=pacer.max_wait_s)
+                    except WaitTooLong as too_long:  # the item fails with that reason, unwaited
+                        return ItemResult(index, error=f"{error} — {too_long.message}",
+                                          request_id=error.request_id)
+                if rate_limited:
+                    with lock:
+                        result.rate_limited += 1
+                    pacer.hold(delay)
+                    attempt += 1
+                    continue  # a wait fixes it: never counted against max_retries
                 if retryable and attempt < job.max_retries:
-                    if stop.wait(retry_delay(error.headers, attempt)):
+                    if stop.wait(delay):
                         return None
                     attempt += 1
                     continue

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+from ..api.limits import checked_usage
 from ..api.request import ChatOptions, build_chat_payload
 from ..errors import InputError
 from ..state import redact
@@ -313,7 +314,7 @@ def item_from_completion(index: int, data: Any, key: Optional[str]) -> ItemResul
     if text is None and message.get("refusal"):
         return ItemResult(index, error=redact(f"refused: {message['refusal']}", key))
     return ItemResult(
-        index, text=redact(str(text or ""), key), usage=dict(data.get("usage") or {}),
+        index, text=redact(str(text or ""), key), usage=checked_usage(data.get("usage"))[0] or {},
         finish_reason=choice.get("finish_reason"), model=data.get("model"),
         service_tier=data.get("service_tier") if isinstance(data.get("service_tier"), str) else None,
         **_folded_extras(data, key),

@@ -10,6 +10,7 @@ also covers servers with fixed windows. Standard library only; the clock and sle
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -30,9 +31,11 @@ def parse_duration(text: Optional[str]) -> Optional[float]:
     if not text:
         return None
     try:
-        return max(0.0, float(text))
-    except ValueError:
+        seconds = float(text)
+    except (ValueError, OverflowError):
         pass
+    else:  # NaN is no duration; infinity stays, for the wait bound to refuse (limits.checked_wait)
+        return None if math.isnan(seconds) else max(0.0, seconds)
     total, position = 0.0, 0
     for match in _DURATION_PART.finditer(text):
         if match.start() != position:
@@ -98,7 +101,9 @@ class _Bucket:
             waits.append((need - self.available) / self.rate)
         if self.full_at and self.full_at + RESET_MARGIN > now:
             waits.append(self.full_at + RESET_MARGIN - now)
-        return max(0.001, min(waits)) if waits else 1.0
+        # Nothing says when it refills (``remaining: 0`` and no reset): no wait is known, so the
+        # request goes, and the server's answer (a 429 with retry-after, or a new report) decides.
+        return max(0.001, min(waits)) if waits else 0.0
 
     def take(self, amount: float) -> None:
         if self.available is not None:
@@ -109,8 +114,10 @@ class Pacer:
     """Shared by the worker threads of one job: ``acquire`` before each request, ``observe``
     after each response, ``hold`` after a 429. Thread-safe."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_wait_s: float = 60.0
+                 ) -> None:
         self._clock = clock
+        self.max_wait_s = max_wait_s  # OAIMagics.max_wait_s: the longest one request waits
         self._lock = threading.Condition()
         self._requests = _Bucket()
         self._tokens = _Bucket()
@@ -136,7 +143,11 @@ class Pacer:
                    self._tokens.wait_for(tokens, now), 0.0)
 
     def acquire(self, tokens: int, stop: Optional[threading.Event] = None) -> bool:
-        """Wait until one request of ``tokens`` fits, then reserve it. False when ``stop`` is set."""
+        """Wait until one request of ``tokens`` fits, then reserve it. False when ``stop`` is set;
+        ``limits.WaitTooLong`` when that would take more than ``max_wait_s`` in all."""
+        from ..api.limits import checked_wait
+
+        waited = 0.0
         while True:
             with self._lock:
                 now = self._clock()
@@ -147,6 +158,10 @@ class Pacer:
                     self._tokens.take(tokens)
                     self.in_flight += 1
                     return True
+                if stop is not None and stop.is_set():
+                    return False
+                checked_wait(waited + wait, self.max_wait_s, "x-ratelimit-reset headers")
+                waited += wait
                 self.waited += wait
             if stop is not None:
                 if stop.wait(wait):

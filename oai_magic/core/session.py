@@ -73,6 +73,8 @@ def check_setting(name: str, value: Any) -> Any:
         from .costs import validate_prices
 
         return validate_prices(value)
+    if name in BUDGET_SETTINGS or name in LIMIT_SETTINGS:
+        _check_amount(name, value)
     if name == "prompt_cache_key" and value not in ("auto", "conversation", None):
         raise InputError('OAIMagics.prompt_cache_key takes "auto", "conversation" or None, '
                          f"not {value!r}")
@@ -84,6 +86,27 @@ def check_setting(name: str, value: Any) -> Any:
         except HeaderError as exc:
             raise InputError(str(exc)) from None
     return value
+
+
+# Numbers checked where they enter (issue 25): NaN would never refuse, infinity bound nothing.
+BUDGET_SETTINGS = ("session_budget_usd", "session_budget_tokens", "daily_budget_usd")
+LIMIT_SETTINGS = ("max_answer_chars", "max_line_bytes", "max_body_bytes", "max_stream_bytes",
+                  "max_event_bytes", "max_reasoning_chars", "max_tool_argument_chars",
+                  "max_batch_file_bytes", "max_batch_file_lines", "max_wait_s")
+
+
+def _check_amount(name: str, value: Any) -> None:
+    """A budget is a finite number >= 0 or None; a limit a finite number > 0 (``max_wait_s``
+    may be 0: never wait)."""
+    from ..api.limits import finite_amount
+
+    if name in BUDGET_SETTINGS:
+        if value is not None and not finite_amount(value):
+            raise InputError(f"OAIMagics.{name} must be a finite number >= 0 (or None for no "
+                             f"budget), got {value!r:.40}")
+    elif not finite_amount(value) or (value <= 0 and name != "max_wait_s"):
+        least = ">= 0" if name == "max_wait_s" else "> 0"
+        raise InputError(f"OAIMagics.{name} must be a finite number {least}, got {value!r:.40}")
 
 
 def _fits(kind: Any, value: Any) -> bool:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import json
 import re
 import typing
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from ..api.limits import loads_untrusted
 from ..errors import InputError
 from .json_schema import class_schema, is_typeddict, schema_problem, type_schema
 
@@ -122,9 +122,16 @@ def parse_answer(text: str, target: SchemaTarget, refusal: Optional[str] = None)
     if refusal and not text:
         raise StructuredAnswerError(f"the model refused: {' '.join(refusal.split())[:200]}")
     try:
-        value = json.loads(text)
+        value = loads_untrusted(text)
     except ValueError as exc:
-        raise StructuredAnswerError(f"the answer is not JSON ({exc.msg} at {exc.pos})") from None
+        raise StructuredAnswerError(f"the answer is not JSON ({exc})") from None
+    try:
+        return _as_target(value, target)
+    except RecursionError:  # JSON that parsed, nested past what checking it can follow
+        raise StructuredAnswerError("the answer is nested too deeply to check") from None
+
+
+def _as_target(value: Any, target: SchemaTarget) -> Any:
     problem = schema_problem(value, target.schema)
     if problem:
         raise StructuredAnswerError(f"the answer does not match {target.name}: {problem}")

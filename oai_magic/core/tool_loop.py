@@ -63,7 +63,7 @@ class ToolTurn(ChatTurn):
     on an interrupt, or when nothing usable came back.
     """
 
-    def run(self, prompt: Any, view: View) -> ToolChatResult:
+    def _run(self, prompt: Any, view: View) -> ToolChatResult:  # ChatTurn.run: in order
         turn = self.options
         options, clock = turn.request, turn.clock
         validate_chat_options(options)  # a bad option is one line, before anything is shown

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ..api.limits import loads_untrusted
 from ..errors import InputError
 from .json_schema import schema_problem
 from .tool_schema import function_schema
@@ -96,7 +97,7 @@ class ToolOutcome:
 def parse_arguments(text: str) -> Dict[str, Any]:
     """The call's JSON arguments; ValueError with a short reason when they are not an object."""
     try:
-        value = json.loads(text or "{}")
+        value = loads_untrusted(text or "{}")
     except ValueError as exc:
         raise ValueError(f"the arguments are not valid JSON ({exc})") from None
     if not isinstance(value, dict):

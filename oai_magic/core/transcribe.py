@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ..api.limits import checked_usage, finite_amount
 from ..errors import APIError, InputError, NotFoundError, OAIError
 from ..state import KernelState, Message, StreamRedactor
 from .audio_sources import AudioSource
@@ -185,9 +186,10 @@ def parse_response(result: TranscriptResult, data: Any, text: str) -> None:
         served = data.get("model")
         result.served_model = served if isinstance(served, str) and served else None
         duration = data.get("duration")
-        result.duration = float(duration) if isinstance(duration, (int, float)) else None
-        result.usage = data.get("usage")
-        result.usage = result.usage if isinstance(result.usage, dict) else None
+        result.duration = float(duration) if finite_amount(duration) else None
+        result.usage, notice = checked_usage(data.get("usage"))
+        if notice:
+            result.notices.append(notice)
         result.language = result.language if isinstance(result.language, str) else None
         result.segments = [
             Segment(_seconds(s.get("start")), _seconds(s.get("end")), str(s.get("text", "")).strip())
@@ -217,7 +219,10 @@ def _seconds(value: Any) -> float:
     """A timestamp the server sent, or 0 when it is not a finite number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return 0.0
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int of hundreds of digits
+        return 0.0
     return number if math.isfinite(number) else 0.0
 
 

@@ -15,7 +15,9 @@ over (as simonw/llm does), following CONTRACTS section 2:
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, List, Optional
 
 from ..api.request import ChatOptions
 from ..state import KernelState, Message
@@ -60,6 +62,11 @@ class ChatTurn:
         self.recorded: List[Message] = []
 
     def run(self, prompt: Any, view: View) -> ChatResult:
+        """The turn, once no other turn on its conversation is under way (see ``in_order``)."""
+        with in_order(self.state, self.options.conversation):
+            return self._run(prompt, view)
+
+    def _run(self, prompt: Any, view: View) -> ChatResult:
         user = Message("user", prompt)
         result, failure = self.request([user], view)
         _tool_calls_as_text(result, view)
@@ -85,6 +92,28 @@ class ChatTurn:
         if replies and not self.recorded:
             self.recorded = record_exchange(self.state, self.options.conversation, user, replies,
                                             self.options.start)
+
+
+@contextmanager
+def in_order(state: KernelState, conversation: str) -> Iterator[None]:
+    """One turn at a time on a conversation: a second one (a cell while the panel answers, two
+    threads, a cell run again at once) waits for the first to end.
+
+    It waits rather than being refused: both prompts were meant, in that order, and the second
+    is sent with the first's answer in its history, so the answers never interleave on screen
+    or in the history. Listeners hear "turn waiting" when a turn has to wait. The lock is
+    re-entrant (a tool that chats on its own conversation does not deadlock) and the wait is
+    interruptible (Ctrl-C in the kernel's main thread).
+    """
+    with state.lock:
+        lock = state.turn_locks.setdefault(conversation, threading.RLock())
+    if not lock.acquire(blocking=False):
+        state.notify("turn waiting", {"name": conversation})
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _replies(result: ChatResult) -> List[Message]:

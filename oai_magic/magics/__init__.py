@@ -4,7 +4,7 @@ Configure in ``ipython_config.py`` or with ``%config``::
 
     c.OAIMagics.model = "gpt-4o-mini"
     c.OAIMagics.base_url = "http://127.0.0.1:8765/v1"
-    c.OAIMagics.render_interval = 0.05
+    c.OAIMagics.render_interval = 0.016
 
 Each magic method parses nothing itself: ``arguments`` declares the options, and the family's
 module (``oai``, ``chat``, ``transcribe``, ``map_command``) parses, validates everything, then
@@ -29,7 +29,7 @@ from traitlets import (
     validate,
 )
 
-from ..core.session import Session, check_setting, session_of
+from ..core.session import BUDGET_SETTINGS, LIMIT_SETTINGS, Session, check_setting, session_of
 from ..state import Settings, configurable_settings, setting_types
 from . import chat as chat_family
 from . import chat_help
@@ -101,7 +101,8 @@ class OAIMagics(Magics):
         """The session's settings: what every family reads (the traits write into them)."""
         return self.state.settings
 
-    @validate("extra_body", "prices", "prompt_cache_key", "extra_headers")
+    @validate("extra_body", "prices", *BUDGET_SETTINGS, *LIMIT_SETTINGS, "prompt_cache_key",
+              "extra_headers")
     def _check_setting(self, proposal: Any) -> Any:
         """Refused values fail at %config, in one line, rather than at the next request."""
         from ..errors import InputError

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 import shlex
-from typing import Any, Callable, List
+from typing import Any, Callable, List, Optional, Tuple
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicHelpFormatter, argument, kwds, magic_arguments
@@ -75,10 +75,23 @@ def parse_line(magic: Callable, line: str) -> Any:
     options get a hint: the closest option for a misspelt one, or where a %%chat prompt goes.
     """
     words = read_words(line)
+    _refuse_long_options_with_one_dash(magic, words)
     try:
         return magic.parser.parse_args(words)
     except UsageError as exc:
         raise UsageError(explain_parse_error(magic, str(exc))) from None
+
+
+def _refuse_long_options_with_one_dash(magic: Callable, words: List[str]) -> None:
+    """``-temperature 0.2`` is ``-t emperature`` to argparse ("invalid float value:
+    'emperature'"): a word that is a long option with one dash gets the option it meant."""
+    known = [o for o in magic.parser._option_string_actions if o.startswith("--")]
+    for word in words:
+        if word.startswith("-") and not word.startswith("--") and len(word.split("=")[0]) > 2:
+            close = difflib.get_close_matches("-" + word.split("=")[0], known, n=1, cutoff=0.8)
+            if close and word not in magic.parser._option_string_actions:
+                name = getattr(magic.parser.formatter_class, "escape", "%") + magic.parser.prog
+                raise UsageError(f"{name}: unknown option {word}: did you mean {close[0]}?")
 
 
 def explain_parse_error(magic: Callable, message: str) -> str:
@@ -98,6 +111,60 @@ def explain_parse_error(magic: Callable, message: str) -> str:
     return f"{name}: unrecognized arguments: {' '.join(extra)} (see {name}?)"
 
 
+_MAP_OPTION = re.compile(r"(?:^|(?<=\s))--map(?:=|\s+)")
+_CLOSING = {"[": "]", "(": ")", "{": "}"}
+
+
+def split_off_map_items(line: str) -> Tuple[str, Optional[str]]:
+    """``--map``'s argument as typed, and the line with a plain word in its place.
+
+    ``--map ITEMS`` takes a Python expression (``df["region"]``, ``df.region``,
+    ``df[df.sales > 4]``). Split shell-style it would lose its quotes (``df[region]``) or its
+    spaces, so it is read from the raw line: up to the first space outside brackets and quotes.
+    A whole expression in shell quotes (``--map 'df["a b"]'``) is unquoted once.
+    """
+    found = _MAP_OPTION.search(line)
+    if found is None or not any(w == "--map" or w.startswith("--map=") for w in read_words(line)):
+        return line, None
+    start = found.end()
+    end = _expression_end(line, start)
+    raw = line[start:end]
+    if not raw:
+        return line, None
+    if raw[0] in "'\"" and raw[-1] == raw[0] and len(raw) > 1:
+        words = read_words(raw, "--map's argument")
+        raw = words[0] if len(words) == 1 else raw
+    return line[:start] + "ITEMS" + line[end:], raw
+
+
+def _expression_end(line: str, start: int) -> int:
+    """Where an expression typed from ``start`` ends: the first space outside brackets and
+    quotes (unbalanced: the first space, and Python says what is wrong)."""
+    expected: List[str] = []
+    quote = ""
+    index = start
+    while index < len(line):
+        char = line[index]
+        if quote:
+            if char == "\\":
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in _CLOSING:
+            expected.append(_CLOSING[char])
+        elif expected and char == expected[-1]:
+            expected.pop()
+        elif char.isspace() and not expected:
+            return index
+        index += 1
+    if expected or quote:
+        gap = re.search(r"\s", line[start:])
+        return start + gap.start() if gap else len(line)
+    return index
+
+
 _CHAT_CELL = re.compile(r"%%chat(\s|$)")
 
 
@@ -112,6 +179,14 @@ def empty_chat_cell(lines: List[str]) -> List[str]:
     if not lines or not _CHAT_CELL.match(lines[0]) or any(line.strip() for line in lines[1:]):
         return lines
     return [f"__import__({__name__!r}).{__name__.split('.', 1)[1]}.refuse_empty_chat_cell()\n"]
+
+
+# IPython's check_complete runs every cleanup transformer without side effects while it decides
+# whether a typed cell is finished. Ours would turn the first line of every ``%%chat`` cell into
+# a complete statement, so terminal IPython ran the cell before its prompt could be typed. It
+# only rewrites whole cells, at run time: IPython then leaves it out of the check (as
+# ``%%timeit`` waits for its body, ``%%chat`` does).
+empty_chat_cell.has_side_effects = True  # type: ignore[attr-defined]
 
 
 def refuse_empty_chat_cell() -> None:
@@ -165,8 +240,9 @@ CHAT_ARGUMENTS = (
              help="How hard a reasoning model thinks; its streamed reasoning is shown "
                   "collapsed above the answer and kept as result.reasoning."),
     argument("--verbosity", choices=VERBOSITIES, help="How long the answer should be."),
-    argument("--map", metavar="ITEMS", help="Send the cell once per element of the variable ITEMS "
-             "(a list, iterable, Series or DataFrame rows): {item} is the element, {item.field} "
+    argument("--map", metavar="ITEMS", help="Send the cell once per element of ITEMS, a variable "
+             "or an expression such as df[\"region\"] (a list, iterable, Series or DataFrame rows): "
+             "{item} is the element, {item.field} "
              "or {item[key]} one field. Independent non-streamed requests, nothing recorded; "
              "-o stores a MapResult."),
     argument("--concurrency", type=int, metavar="K", help="--map: requests in parallel (default "

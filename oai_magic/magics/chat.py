@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 from IPython.core.error import UsageError
 
-from .arguments import PROMPT_BELOW, parse_line, read_words
+from .arguments import PROMPT_BELOW, parse_line, read_words, split_off_map_items
 
 if TYPE_CHECKING:  # the use cases are imported on first use: %load_ext stays light
     from ..api.request import ChatOptions
@@ -33,7 +33,10 @@ def run(magics: Any, line: str, cell: str) -> None:
     from ..core.exchange import check_budget
     from ..core.tools import resolve_tools
 
+    line, map_items = split_off_map_items(line)
     args = parse_line(magics.chat, line)
+    if map_items is not None:
+        args.map = map_items  # the expression as typed, quotes and spaces kept
     cell = cell.rstrip()
     if args.map is None and (args.concurrency is not None or args.item_timeout is not None
                              or args.yes or args.resume or args.batch):
@@ -61,7 +64,8 @@ def run(magics: Any, line: str, cell: str) -> None:
     if args.tools:
         turn = with_tools(turn, resolve_tools(args.tools, magics.shell.user_ns), args.tool_choice,
                           args.auto_tools, magics.settings)
-    queue_notice(magics.state, notice)  # everything is valid (the tools too): the first state change
+    # Everything is valid (the tools too): the first state change.
+    queue_notice(magics.state, sent.unknown_names, notice)
     result = ask(magics, args, content, turn, target)
     after_answer(magics, args, result)
     if result.schema_problem:
@@ -86,10 +90,11 @@ def prompt_and_context(magics: Any, args: Any, cell: str) -> Any:
     if args.no_interpolate:
         prompt = cell
     else:
-        from ..core.interpolate import interpolate_prompt
+        from ..core.interpolate import UNKNOWN_NAME, interpolate_prompt, unknown_names_notice
 
         prompt, parts = interpolate_prompt(cell, magics.shell.user_ns, state, summarise=summary)
-        sent.parts = [SentPart(*part) for part in parts]
+        sent.parts = [SentPart(*part) for part in parts if part[0] != UNKNOWN_NAME]
+        sent.unknown_names = unknown_names_notice(parts)
     watcher = getattr(magics, "figure_watcher", None)
     for spec in args.image:
         sent.images.append(resolve_image(
@@ -115,10 +120,11 @@ def with_context(magics: Any, args: Any, prompt: str, sent: Any) -> Tuple[Any, O
     return user_content(prompt, block, sent.images, args.detail), sent.notice()
 
 
-def queue_notice(state: Any, notice: Optional[str]) -> None:
-    """The sent-line for the next request to show, once nothing can refuse the cell any more."""
+def queue_notice(state: Any, *notices: Optional[str]) -> None:
+    """The sent-line (and the unknown-names line) for the next request to show, once nothing
+    can refuse the cell any more."""
     with state.lock:
-        state.context_notices = [notice] if notice else []
+        state.context_notices = [notice for notice in notices if notice]
 
 
 def chat_options(magics: Any, args: Any) -> ChatOptions:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import re
 import shlex
 from typing import Any, Optional
@@ -73,6 +74,9 @@ def run_command(state: KernelState, line: str) -> Any:
 
         return Note(USAGE)
     if words[0] not in COMMANDS:
+        close = difflib.get_close_matches(words[0], [*COMMANDS, "fix", "batch"], n=1, cutoff=0.7)
+        if close and (len(words) == 1 or words[1].startswith("-")):  # a typo, not a question
+            raise InputError(f"%chat: unknown command {words[0]}: did you mean {close[0]}?")
         if words[0].startswith("-"):
             raise InputError(
                 f"Unknown %chat command {words[0]!r}: use {', '.join(COMMANDS)} (%chat lists them)."

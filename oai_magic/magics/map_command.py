@@ -52,6 +52,27 @@ def _template(magics: Any, args: Any, cell: str) -> ItemTemplate:
     return template
 
 
+def _items_value(magics: Any, expression: str) -> Any:
+    """What ``--map`` names: a variable, or an expression evaluated in the user's namespace
+    (``df["region"]``, ``df.region``); whatever goes wrong is one line."""
+    from ..render.chrome import one_line, terminal_safe
+
+    namespace = magics.shell.user_ns
+    if expression.isidentifier():
+        if expression not in namespace:
+            raise UsageError(f"--map {expression}: no such variable in the kernel.")
+        return namespace[expression]
+    try:
+        code = compile(expression, "<--map>", "eval")
+    except SyntaxError as exc:
+        raise UsageError(f"--map {expression}: not a Python expression ({exc.msg})") from None
+    try:
+        return eval(code, magics.shell.user_global_ns, namespace)
+    except Exception as exc:  # the user's expression: any error is theirs, said in one line
+        reason = str(exc) if isinstance(exc, NameError) else f"{type(exc).__name__}: {exc}"
+        raise UsageError(terminal_safe(one_line(f"--map {expression}: {reason}"))) from None
+
+
 def _system_prompt(magics: Any, args: Any) -> Optional[str]:
     """``-s`` applies; otherwise ``-c NAME`` lends that conversation's system prompt (only)."""
     if args.system:
@@ -80,9 +101,7 @@ def run(magics: Any, args: Any, cell: str) -> None:
     from ..core.chat_setup import schema_of_variable
 
     _refuse_other_options(args)
-    if args.map not in magics.shell.user_ns:
-        raise UsageError(f"--map {args.map}: no such variable in the kernel.")
-    value = magics.shell.user_ns[args.map]
+    value = _items_value(magics, args.map)
     template = _template(magics, args, cell)
     request = request_options(
         magics.settings, model=args.model, temperature=args.temperature, top_p=args.top_p,
@@ -159,6 +178,8 @@ def batch_command(magics: Any, line: str) -> Any:
         Run(lambda sink: wait_for_batch(job, sink)).play(view)
         return None
     result = job.results()
+    if result.stop_reason:
+        print(f"{job.id}: {result.stop_reason}")
     if result.missing:
         print(f"{job.id} {job.status}: {len(result.missing)} of {len(result)} items have no "
               f"answer: {result.missing[:20]}{' …' if len(result.missing) > 20 else ''}")

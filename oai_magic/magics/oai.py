@@ -27,12 +27,14 @@ HELP = """Settings and status.
         %oai models               list the models the server offers
         %oai usage [--reset]      this session's requests, tokens and estimated cost, per model
                                   and per conversation (the session is the kernel: a restart
-                                  resets it); --reset clears the totals
+                                  resets it); --reset clears the totals, not the budget
+        %oai budget [USD | --clear]   the session budget: requests are refused once this
+                                  session's estimated cost reaches it
         %oai practice [--delay S] [--stop]   start the offline practice server and use it
         %oai practice --if-no-key only when no API key is set (notebooks that run anywhere)
         """
 
-COMMANDS = "key, org, project, base-url, model, context, models, usage or practice"
+COMMANDS = "key, org, project, base-url, model, context, models, usage, budget or practice"
 
 
 def run(magics: Any, line: str) -> None:
@@ -41,7 +43,8 @@ def run(magics: Any, line: str) -> None:
     words = read_words(line, "the %oai command")
     if not words:
         settings = magics.settings
-        display(settings_commands.status(state, settings.max_tokens_param, settings.context_tokens))
+        display(settings_commands.status(state, settings.max_tokens_param, settings.context_tokens,
+                                         terminal=not magics.rich_display()))
         return
     command, rest = words[0], words[1:]
     if command == "key":
@@ -80,8 +83,12 @@ def run(magics: Any, line: str) -> None:
             raise UsageError("%oai usage takes no argument but --reset (see %oai?).")
         else:
             display(usage_view.usage_report(state))
+    elif command == "budget":
+        if rest:
+            magics.session_budget_usd = settings_commands.parse_budget(rest)
+        print(settings_commands.describe_budget(state))
     elif command == "practice":
-        print(settings_commands.practice(state, rest))
+        print(settings_commands.practice(state, rest, terminal=not magics.rich_display()))
         magics.base_url = state.settings.base_url
     else:
         raise UsageError(f"Unknown %oai command {command!r}: use {COMMANDS} (see %oai?).")

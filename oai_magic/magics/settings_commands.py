@@ -17,11 +17,15 @@ def status(
     state: KernelState,
     max_tokens_param: str = "max_completion_tokens",
     context_tokens: Optional[int] = None,
+    terminal: bool = False,
 ) -> Table:
     settings = state.settings
-    headers = state.last_headers
+    # The last reply's facts belong to the server that sent them: after a switch (practice to
+    # a key, another base URL) they would describe the wrong server.
+    current = state.last_headers_from == settings.resolved_base_url()
+    headers = state.last_headers if current else {}
     rows = [
-        ("API key", key_status(state)),
+        ("API key", key_status(state, terminal)),
         ("organization", settings.resolved_organization() or "(none: the key's default)"),
         ("project", settings.resolved_project() or "(none: the key's default)"),
         ("base URL", settings.resolved_base_url()),
@@ -30,6 +34,7 @@ def status(
         ("--max-tokens sent as", max_tokens_field(state, max_tokens_param)),
         *schema_row(state),
         ("context window", describe_context(context_tokens).split(": ", 1)[1]),
+        ("session budget", describe_budget(state).split(": ", 1)[1]),
     ]
     if settings.extra_headers:
         from ..redaction import shown_headers
@@ -39,6 +44,8 @@ def status(
         rows.append(("practice server", f"running at {state.practice_server.base_url}"))
     if from_practice_server(headers):
         rows.append(("answered by", "practice (the last reply came from the practice server)"))
+    if state.last_headers and not current:
+        rows.append(("last reply", "none from this server yet"))
     if headers.get("x-request-id"):
         rows.append(("last request id", headers["x-request-id"]))
     if headers.get("openai-organization"):
@@ -87,14 +94,46 @@ def describe_context(tokens: Optional[int]) -> str:
             "for the answer fit)")
 
 
-def key_status(state: KernelState) -> str:
+def parse_budget(rest: List[str]) -> Optional[float]:
+    """``%oai budget 2`` (or ``$2``) → 2.0; ``--clear`` → None. A finite amount >= 0 only."""
+    import math
+
+    if rest == ["--clear"]:
+        return None
+    try:
+        amount = float(rest[0].lstrip("$")) if len(rest) == 1 else math.nan
+    except ValueError:
+        amount = math.nan
+    if not math.isfinite(amount) or amount < 0:
+        raise InputError("usage: %oai budget USD (e.g. %oai budget 2 for two dollars) or "
+                         "%oai budget --clear")
+    return amount
+
+
+def describe_budget(state: KernelState) -> str:
+    """The session budget and what it has counted so far (a reset of %oai usage does not)."""
+    from ..core.costs import format_cost, ledger_of
+
+    spent = ledger_of(state).spent
+    limits = []
+    if state.budget_usd is not None:
+        limits.append(f"${state.budget_usd:g}")
+    if state.budget_tokens is not None:
+        limits.append(f"{state.budget_tokens:,} tokens")
+    if not limits:
+        return "Session budget: none (%oai budget USD sets one)"
+    return (f"Session budget: {' and '.join(limits)} ({format_cost(spent.cost)} and "
+            f"{spent.tokens:,} tokens spent so far; requests are refused once it is reached)")
+
+
+def key_status(state: KernelState, terminal: bool = False) -> str:
     """The key, masked, and where it comes from; no key and the practice placeholder said plainly."""
     settings = state.settings
     key = settings.resolved_key()
     if not key and not settings.key_required():
         return "none needed (requests to this server go without one)"
     if not key:
-        return "not set (%oai key, or OPENAI_API_KEY before starting Jupyter)"
+        return f"not set (%oai key, or OPENAI_API_KEY before starting {'IPython' if terminal else 'Jupyter'})"
     if key == PRACTICE_KEY:
         return "none needed (the practice server takes any key)"
     return f"{mask_key(key)} (from {settings.key_source()})"
@@ -165,7 +204,7 @@ def models_table(client: Any) -> Any:
 PRACTICE_USAGE = "usage: %oai practice [--delay SECONDS] [--if-no-key] | %oai practice --stop"
 
 
-def practice(state: KernelState, rest: List[str]) -> str:
+def practice(state: KernelState, rest: List[str], terminal: bool = False) -> str:
     """Start (or stop) the offline practice server and point this session at it.
 
     ``--if-no-key`` is for notebooks that must run anywhere: with a real key (session or
@@ -198,6 +237,14 @@ def practice(state: KernelState, rest: List[str]) -> str:
                     "are practice output, marked 'practice' in their footer.")
         return f"{said}. Answers from a practice server are marked 'practice' in their footer."
     start_practice(state, delay)
+    if if_no_key and terminal:  # no Jupyter to restart, no cell to run again
+        how = ("OPENAI_BASE_URL is set but no key: set OPENAI_API_KEY too before starting "
+               "IPython, or run %oai key (any value for a server that needs none)"
+               if os.environ.get("OPENAI_BASE_URL") else
+               "For a real model run %oai key (or set OPENAI_API_KEY, and OPENAI_BASE_URL for "
+               "another server, before starting IPython)")
+        return ("Using the practice server: answers are PRACTICE OUTPUT, not a real model "
+                f"(no API key is set). {how}, then %oai practice --stop.")
     if if_no_key:
         if os.environ.get("OPENAI_BASE_URL"):
             how = ("OPENAI_BASE_URL is set but no key: set OPENAI_API_KEY too (any value for a "

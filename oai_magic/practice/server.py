@@ -149,14 +149,17 @@ class PracticeServer:
                 self._connections[conn] = thread
 
     def check_key(self, authorization: str) -> None:
+        """Any request is answered, with or without a key (the README promises "no key
+        needed"), unless the server was started with ``--key``: then exactly that key."""
+        if self._api_key is None:
+            return
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise RequestError(401, "You didn't provide an API key. You need to provide your API "
                                "key in an Authorization header using Bearer auth (i.e. "
                                "Authorization: Bearer YOUR_KEY).", code="invalid_api_key")
-        if self._api_key is not None and not hmac.compare_digest(token.encode(),
-                                                                 self._api_key.encode()):
+        if not hmac.compare_digest(token.encode(), self._api_key.encode()):
             raise RequestError(401, "Incorrect API key provided. This practice server was started "
                                "with --key; use that key.", code="invalid_api_key")
 
@@ -171,7 +174,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--delay", type=float, default=0.02,
                         help="seconds between streamed tokens (default 0.02)")
     parser.add_argument("--key", default=None,
-                        help="require exactly this API key (default: any non-empty key)")
+                        help="require exactly this API key (default: no key needed, any key accepted)")
     parser.add_argument("--quirks", choices=QUIRKS, default=None,
                         help="behave like another server: llamacpp (llama-cpp-python's server), "
                              "faster-whisper (faster-whisper-server) or speech-only (a speech "
@@ -200,7 +203,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:  # from here on a Ctrl-C stops the server quietly, however early it comes
         print(server.base_url, flush=True)
         print("Practice server running: use the base URL above with "
-              f"{'the key given by --key' if args.key else 'any non-empty API key'}. Ctrl-C stops it.",
+              f"{'the key given by --key' if args.key else 'no API key needed (any key is accepted)'}. "
+              "Ctrl-C stops it.",
               file=sys.stderr, flush=True)
         while server._thread is not None and server._thread.is_alive():
             server._thread.join(1.0)

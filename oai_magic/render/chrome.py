@@ -132,9 +132,17 @@ def notices_html(notices: Iterable[str]) -> str:
     return "".join(notice_html(n) for n in notices)
 
 
-def notices_block(notices: List[str]) -> Tuple[str, str]:
-    """Notices alone, as what is left of a cell where no answer arrived: (HTML, text)."""
-    return notices_html(notices), "\n".join(notices)
+def warnings_only(notices: List[str]) -> List[str]:
+    """What stays of the notices when no answer arrived (CONTRACTS 1: one line and nothing
+    else): only warnings about what has already left, such as a key sent over plain http. A
+    sent-line or a trimmed history would describe a request that came to nothing."""
+    return [notice for notice in notices if notice.startswith("Warning:")]
+
+
+def warnings_block(notices: List[str]) -> Tuple[str, str]:
+    """The warnings among ``notices`` as what is left of a cell where no answer arrived."""
+    kept = warnings_only(notices)
+    return notices_html(kept), "\n".join(kept)
 
 
 def notice_line(notice: str) -> str:
@@ -150,15 +158,24 @@ def all_notices(shown: List[str], result: Any) -> List[str]:
 # --- footers: model · tokens · timings · request id · billing -------------------------------
 
 
+PRACTICE_BADGE = "practice"  # the first footer part when the practice server answered (CONTRACTS 4)
+
+
 def footer_html(parts: Iterable[str]) -> str:
     """One muted line: model · tokens · timings · request id · billing.
 
     Its parts come from the server (model, request id, organization): escaped and marked for
     MathJax to ignore, so a header like ``$\\href{...}{...}$`` stays text, never a link.
     """
-    line = " · ".join(escape_html(p) for p in parts if p)
-    style = "font-size:smaller;opacity:0.65;margin-top:0.3em"
-    return f'<div class="oai-footer" style="{style}"><span class="{IGNORE_MATH}">{line}</span></div>'
+    parts = [p for p in parts if p]
+    badge = ""
+    if parts[:1] == [PRACTICE_BADGE]:  # legible, not muted with the rest: it says what answered
+        badge = ('<span class="oai-practice-badge" style="font-weight:bold;border:1px solid '
+                 'currentColor;border-radius:3px;padding:0 0.3em;margin-right:0.4em">practice</span>')
+        parts = parts[1:]
+    line = " · ".join(escape_html(p) for p in parts)
+    return (f'<div class="oai-footer" style="font-size:smaller;margin-top:0.3em"><span '
+            f'class="{IGNORE_MATH}">{badge}<span style="opacity:0.65">{line}</span></span></div>')
 
 
 
@@ -177,11 +194,13 @@ def usage_footer(subject: Iterable[str], *, practice: bool = False,
     timings, request id and billing (``after``), in reading order."""
     from ..core.costs import format_cost
 
-    parts = ["practice"] if practice else []
+    parts = [PRACTICE_BADGE] if practice else []
     parts.extend(p for p in subject if p)
     if usage:
-        parts.append(f"{usage.get('prompt_tokens', '?')} prompt → "
-                     f"{usage.get('completion_tokens', '?')} completion tokens")
+        estimated = usage.get("estimated")  # a stopped answer: the server reported nothing
+        parts.append(f"{'≈ ' if estimated else ''}{usage.get('prompt_tokens', '?')} prompt → "
+                     f"{usage.get('completion_tokens', '?')} completion tokens"
+                     f"{' (estimated)' if estimated else ''}")
         parts.extend(usage_detail_parts(usage))
     elif tokens is not None:
         parts.append(f"{tokens:,} tokens")
@@ -288,7 +307,7 @@ def _billing_parts(result: ChatResult) -> List[str]:
 def pretty_json(text: str) -> Optional[str]:
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, a number past 4,300 digits, deep nesting
         return None
 
 

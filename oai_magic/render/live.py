@@ -1,9 +1,10 @@
 """Live Markdown at linear cost: every token on screen soon, the live text a prefix of the final.
 
 Re-rendering the answer on every token sends O(n²) bytes (chatlas: 11.2 MB for a 14 KB
-answer). Here, as in rich's Live, ``append`` only stores text and a draw happens at most once
-per ``render_interval`` of an injected clock. A draw sends only what changed, as operations on
-one region of a :class:`~oai_magic.surface.LiveSurface`:
+answer). Here, as in rich's Live, ``append`` only stores text, and draws follow the screen's
+frames (``frames.py``): at once when the last draw is a frame (``render_interval``, 16 ms) old,
+else at the next frame boundary, so tokens within a frame coalesce into one draw. A draw sends
+only what changed, as operations on one region of a :class:`~oai_magic.surface.LiveSurface`:
 
 * finished top-level blocks are appended once and never parsed or sent again;
 * the open (last) block is patched in place: its HTML keeps the prefix the page already has
@@ -15,7 +16,8 @@ one region of a :class:`~oai_magic.surface.LiveSurface`:
 * all live bytes are paid from a budget proportional to the content received, so when a block
   cannot be committed, patches get rarer instead of the bytes exploding.
 
-A stall timer draws tokens that arrive just before a pause (coalescing must not hide them).
+The draw at a frame boundary comes from a timer, so tokens that arrive just before a pause are
+shown in the pause (coalescing must not hide them).
 ``finish`` returns the answer's one final block, ``render_markdown(text)``: the view puts it in
 place of the live widget, so nothing of the live machinery reaches the saved notebook.
 
@@ -32,6 +34,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from .chrome import answer_html
+from .frames import FRAME_S, HELD, MORE, SHOWN, FramePacer
 from .markdown import (
     escape_html,
     markdown_parser,
@@ -45,11 +48,12 @@ from .seams import OpenBlockCommits, common_prefix, is_top_block, line_offset
 # is at least that content, so everything sent stays near (1 + BUDGET_RATIO) × the final block.
 BUDGET_RATIO = 2.0
 BUDGET_BURST = 2000
-PACING = 6  # a draw may spend 1/PACING of the credit per interval waited: evenly spread draws
+PACING = 6  # a draw may spend 1/PACING of the credit per frame waited: evenly spread draws
 SPLIT_AT = 80  # an open block whose uncommitted part is this long (chars) is committed at a seam
 PLAIN_FREEZE_AT = 120  # --plain: commit complete lines once they are this long
 CPU_SHARE = 4  # after a draw that took t seconds, the next waits at least CPU_SHARE × t
-MESSAGE_OVERHEAD = 12  # bytes of framing a patch message costs beyond its HTML
+DRAW_CHARS = 500  # a draw takes at most this much new text: a burst is shown over a few frames
+MESSAGE_OVERHEAD = 4  # bytes of framing a patch message costs beyond its HTML (surface.py: 2-9)
 
 _LANG_CLASS = re.compile(r'<code class="language-[^"]*">')
 _TRAILING_CLOSERS = re.compile(r"(?:\s*</[a-z][a-z0-9]*>)+\s*$")
@@ -86,18 +90,16 @@ class LiveMarkdown(OpenBlockCommits):
         surface: Surface,
         region: str = "a",
         *,
-        render_interval: float = 0.05,
+        render_interval: float = FRAME_S,
         clock: Callable[[], float] = time.monotonic,
         plain: bool = False,
-        stall_timer: Optional[bool] = None,
+        timers: Any = None,
     ) -> None:
         self.surface = surface
         self.region = region
-        self.render_interval = render_interval
+        self.render_interval = render_interval  # one frame: see frames.py
         self.clock = clock
         self.plain = plain
-        # A stall timer waits in real time: with an injected (test) clock it is off unless asked.
-        self.stall_timer = clock is time.monotonic if stall_timer is None else stall_timer
         self.stats: Dict[str, Any] = {
             "draws": 0,  # refreshes that sent something
             "updates": 0,  # operations that sent bytes
@@ -109,11 +111,18 @@ class LiveMarkdown(OpenBlockCommits):
             "render_seconds": 0.0,
         }
         self.shown_chars = 0  # how much of ``text`` is on screen (for latency figures)
-        self._lock = threading.RLock()  # the stall timer draws from its own thread
-        self._timer: Optional[threading.Timer] = None
+        if not plain:
+            markdown_parser()  # built once per kernel here, so the CPU guard never counts it
+        self._lock = threading.RLock()  # the draw at a frame boundary comes from the timer thread
+        # ``timers`` runs the draws at frame boundaries (frames.timers_for: the process's thread
+        # for the real clock, a test clock that can schedule, or none).
+        # A draw that cannot commit (one huge paragraph with an open construct) costs time in
+        # proportion to its tail: such draws are spaced out so rendering stays under ~1/4 of the CPU.
+        self.pacer = FramePacer(self._paced_draw, frame_s=render_interval, clock=clock, timers=timers,
+                                lock=self._lock, min_gap=lambda: CPU_SHARE * self._last_render_cost)
         self._received: List[str] = []
         self._received_chars = 0
-        self._received_bytes = 0  # the budget is in bytes: CJK text is 3 bytes a character
+        self._received_bytes = 0  # merged so far; the budget is in bytes: CJK is 3 bytes a char
         self._text: Optional[str] = ""
         self._pending: List[str] = []
         self._tail = ""  # uncommitted source of the open block, newlines normalised
@@ -126,7 +135,6 @@ class LiveMarkdown(OpenBlockCommits):
         self._split_retry_at = SPLIT_AT
         self._spent = 0  # live bytes sent
         self._frozen_html = 0  # HTML chars of frozen content
-        self._last_refresh: Optional[float] = None
         self._last_render_cost = 0.0  # seconds the last draw took to render
         self._last_draw: Optional[float] = None
         self._forcing = False
@@ -141,7 +149,7 @@ class LiveMarkdown(OpenBlockCommits):
         return self._text
 
     def append(self, delta: str) -> None:
-        """Store ``delta``; draw if it is the first, or ``render_interval`` has passed."""
+        """Store ``delta``; draw now if the last draw is a frame old, else at the frame boundary."""
         if not delta:
             return
         with self._lock:
@@ -149,21 +157,15 @@ class LiveMarkdown(OpenBlockCommits):
                 return
             self._received.append(delta)
             self._received_chars += len(delta)
-            self._received_bytes += len(delta.encode("utf-8", "surrogatepass"))
             self._text = None
             self._pending.append(delta)
-            now = self.clock()
-            # A draw that cannot commit (one huge paragraph with an open construct) costs time in
-            # proportion to its tail: space such draws out so rendering stays under ~1/4 of the CPU.
-            wait = max(self.render_interval, CPU_SHARE * self._last_render_cost)
-            if self._last_refresh is None or now - self._last_refresh >= wait:
-                self._draw(force=False)
-            if self.stall_timer and not self.caught_up:
-                self._arm_stall_timer(self.render_interval)
+            if not self.pacer.boundary_armed:  # else the draw at the frame boundary takes it
+                self.pacer.changed()
 
     def refresh(self) -> None:
-        """Draw now, whatever the budget."""
+        """Draw now, whatever the budget and the frame."""
         with self._lock:
+            self.pacer.last = self.clock()
             self._draw(force=True)
 
     def catch_up(self) -> bool:
@@ -172,32 +174,24 @@ class LiveMarkdown(OpenBlockCommits):
             self._draw(force=False)
             return self.caught_up
 
+    def _paced_draw(self) -> str:
+        """The pacer's draw: what is still to show decides when it comes back."""
+        if self.catch_up():
+            return SHOWN
+        return MORE if self._pending and self._pending != ["\r"] else HELD
+
     @property
     def caught_up(self) -> bool:
-        return self._finished or self.shown_chars >= self._received_chars
-
-    def _arm_stall_timer(self, delay: float) -> None:
-        """Draw the last tokens if no more arrive soon: coalescing must not hide them in a pause."""
-        if self._timer is None:
-            self._timer = threading.Timer(delay, self._on_stall, args=(delay,))
-            self._timer.daemon = True
-            self._timer.start()
-
-    def _on_stall(self, delay: float) -> None:
-        with self._lock:
-            self._timer = None
-            if self._finished or self.catch_up():
-                return
-            self._arm_stall_timer(min(2 * delay, 1.0))
+        """Everything received is on screen (a lone "\\r" waits for its possible "\\n")."""
+        return self._finished or (not self._pending
+                                  and self.shown_chars >= self._tail_start + len(self._tail))
 
     def finish(self, *, footer_html: str = "", mark: Optional[str] = None, text: Optional[str] = None,
                footer_text: str = "", body_html: Optional[str] = None) -> Tuple[str, str]:
         """Stop drawing; return the final block (HTML, text/plain) of the answer (or ``text``)."""
         with self._lock:
             self._finished = True
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self.pacer.stop()
             self._merge_pending(final=True)
             source = self.text if text is None else text
             started = time.perf_counter()
@@ -214,9 +208,9 @@ class LiveMarkdown(OpenBlockCommits):
         if self._finished:
             return
         self._forcing = force
-        self._last_refresh = self.clock()
-        self._merge_pending()
-        if not self._tail:
+        self._merge_pending(whole=force)
+        if not self._tail.strip():
+            self.shown_chars = self._tail_start + len(self._tail)  # nothing to show yet
             return
         started = time.perf_counter()
         sent_before = self._spent
@@ -226,21 +220,26 @@ class LiveMarkdown(OpenBlockCommits):
             self._step_markdown()
         self._last_render_cost = time.perf_counter() - started
         self.stats["render_seconds"] += self._last_render_cost
+        if not self._tail.strip():
+            self.shown_chars = self._tail_start + len(self._tail)
         if self._spent != sent_before:
             self.surface.flush()
             self.stats["draws"] += 1
-            self._last_draw = self._last_refresh
+            self._last_draw = self.clock()
 
-    def _merge_pending(self, final: bool = False) -> None:
+    def _merge_pending(self, final: bool = False, whole: bool = False) -> None:
         if not self._pending:
             return
         chunk = "".join(self._pending)
         self._pending = []
+        if not (final or whole) and len(chunk) > DRAW_CHARS:  # per-draw work stays small; the rest next frame
+            chunk, self._pending = chunk[:DRAW_CHARS], [chunk[DRAW_CHARS:]]
         if "\r" in chunk:
             if chunk.endswith("\r") and not final:  # "\r\n" may be split across deltas
-                self._pending = ["\r"]
+                self._pending.insert(0, "\r")
                 chunk = chunk[:-1]
             chunk = chunk.replace("\r\n", "\n").replace("\r", "\n")
+        self._received_bytes += len(chunk.encode("utf-8", "surrogatepass"))
         self._tail += chunk
 
     def _affordable(self, cost: float) -> bool:

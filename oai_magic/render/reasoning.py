@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, TextIO
 
+from .frames import SHOWN, FramePacer
 from .markdown import IGNORE_MATH, escape_html
-from .surface import LiveRegion, Throttle
+from .surface import LiveRegion
 
 # Where streamed reasoning goes (above the answer); empty, so invisible, until something is set.
 REASONING_REGION = f'<div class="oai-reasoning {IGNORE_MATH}"></div>'
@@ -27,29 +28,35 @@ def reasoning_text(text: str) -> str:
 
 
 class LiveReasoning:
-    """Streamed reasoning in one region of a live surface: collapsed, with its length, drawn at
-    most once per ``interval``; ``settle`` draws the last of it when the answer starts."""
+    """Streamed reasoning in one region of a live surface: collapsed, with its length, drawn
+    within a frame (``frames.py``: ``interval`` is the frame); ``settle`` draws the last of it
+    when the answer starts."""
 
     def __init__(self, surface: Any, region: str, interval: float, clock: Callable[[], float]
                  ) -> None:
         self.view = LiveRegion(surface, region)
-        self.throttle = Throttle(interval, clock)
+        self.pacer = FramePacer(self._draw, frame_s=interval, clock=clock)
         self.parts: List[str] = []
         self.settled = False
 
     def append(self, text: str) -> None:
-        self.parts.append(text)
-        if self.throttle.due() and not self.settled:
-            self._draw()
+        with self.pacer.lock:
+            self.parts.append(text)
+            if not self.settled:
+                self.pacer.changed()
 
     def settle(self) -> None:
-        if self.parts and not self.settled:
-            self.throttle.due(force=True)
-            self._draw()
-        self.settled = True
+        if self.settled:  # called on every answer token: nothing to do after the first
+            return
+        with self.pacer.lock:
+            if self.parts and not self.settled:
+                self.pacer.force()
+            self.settled = True
+            self.pacer.stop()
 
-    def _draw(self) -> None:
+    def _draw(self) -> str:
         self.view.show(reasoning_html("".join(self.parts), live=True))
+        return SHOWN
 
 
 DIM, UNDIM = "\x1b[2m", "\x1b[22m"

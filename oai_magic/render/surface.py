@@ -48,7 +48,7 @@ def _widget_class() -> Any:
 
 def js_length(text: str) -> int:
     """Length in UTF-16 code units: what JavaScript's ``String.length`` and ``slice`` count."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2  # in C: called on every draw
 
 
 class LiveSurface:
@@ -69,6 +69,7 @@ class LiveSurface:
         self._lock = threading.RLock()
         self._closed = False
         self._open_lengths: Dict[str, int] = {}  # each open block's length as the page has it
+        self._last_open = ""  # the region the page patched last: a bare string appends to it
         self.handle: Any = None
         self.on_finish = on_finish  # where the final block goes when not in a cell output (the panel)
         if display_now:
@@ -117,13 +118,21 @@ class LiveSurface:
             self._ops.append(op)
 
     def flush(self) -> None:
-        """Send the queued operations as one message (the common draw in its short form)."""
+        """Send the queued operations as one message, the common draw in a short form.
+
+        Drawing once a frame, a draw often carries one token: its framing must be small for
+        the bytes to stay within the budget. Text appended to the open block the page patched
+        last is sent as a bare JSON string (2 bytes of framing); to another region's open block
+        as ``{region: html}``; anything else as ``{"x": [operations]}`` (see surface.js).
+        """
         with self._lock:
             ops, self._ops = self._ops, []
             if not ops or self._closed:
                 return
+            message: Any
             if len(ops) == 1 and ops[0][0] == "o" and ops[0][2] == self._open_length(ops[0][1]):
-                message: Dict[str, Any] = {ops[0][1]: ops[0][3]}
+                region, html = ops[0][1], ops[0][3]
+                message = html if region == self._last_open and html else {region: html}
             else:
                 message = {"x": ops}
             self._account(ops)
@@ -139,6 +148,7 @@ class LiveSurface:
         for op in ops:
             if op[0] == "o":
                 lengths[op[1]] = op[2] + js_length(op[3])
+                self._last_open = op[1]
             elif op[0] in ("s", "h"):
                 lengths[op[1]] = 0
 
@@ -192,8 +202,9 @@ class LiveSurface:
 
 
 class Throttle:
-    """At most one draw per ``interval`` of an injected clock (the first is always due); the
-    one pacing rule of everything redrawn whole: reasoning, tool cards, progress bars."""
+    """At most one draw per ``interval`` of an injected clock (the first is always due): the
+    pacing of ``--map``'s progress bar. Live answers, reasoning and tool cards draw within a
+    frame instead (``frames.FramePacer``)."""
 
     def __init__(self, interval: float, clock: Callable[[], float]) -> None:
         self.interval, self.clock = interval, clock

@@ -27,10 +27,11 @@ from ..render.chrome import (
     json_final_text,
     mark_html,
     notice_line,
-    notices_block,
     notices_html,
     result_mark,
     terminal_safe,
+    warnings_block,
+    warnings_only,
     write_terminal_closing,
 )
 from ..render.markdown import escape_html
@@ -110,8 +111,7 @@ class ColumnsView(RichView):
         if result.nothing_arrived:  # CONTRACTS 1: no columns, no footer; the cell's line says it
             for live in self.lives:
                 live.finish()
-            notices = all_notices(self.notices, result)
-            self.surface.withdraw(*notices_block(notices))
+            self.surface.withdraw(*warnings_block(all_notices(self.notices, result)))
             return
         by_index = {c.index: c for c in result.choices}
         cells, texts = [], []
@@ -149,24 +149,38 @@ class TerminalChoicesView(View):
         self.n = n
         self.footer = footer
         self.out = stream or sys.stdout
-        self.late: List[str] = []  # notices that arrive once the answer is under way
+        self.notices: List[str] = []
+        self.notices_shown = 0
+        self.waiting_said = False
 
     def begin(self, notices: List[str]) -> None:
-        for notice in notices:
+        self.notices, self.notices_shown = list(notices), 0
+        self.waiting_said = False
+
+    def show_notices(self) -> None:
+        """Notices wait for the first piece of an answer (CONTRACTS 1), as in TerminalChatView."""
+        for notice in self.notices[self.notices_shown:]:
             self.out.write(notice_line(notice) + "\n")
-        self.out.write(f"(streaming {self.n} choices; each is shown when all are complete)\n")
-        self.out.flush()
+        self.notices_shown = len(self.notices)
+        if not self.waiting_said:
+            self.waiting_said = True
+            self.out.write(f"(streaming {self.n} choices; each is shown when all are complete)\n")
+            self.out.flush()
 
     def notice(self, text: str) -> None:
-        self.late.append(text)  # printed after the answer, not inside it
+        self.notices.append(text)  # shown with the next piece, before the choices
 
     def delta(self, index: int, text: str) -> None:
-        """Nothing yet: the accumulator keeps the text."""
+        """Only the notices: the accumulator keeps the text."""
+        self.show_notices()
 
     def end(self, result: ChatResult) -> None:
+        if result.nothing_arrived:  # CONTRACTS 1: the cell's one line is all, but for warnings
+            for notice in warnings_only(self.notices[self.notices_shown:]):
+                self.out.write(notice_line(notice) + "\n")
+            return
         # Notices learned at the end (fewer choices than asked), then only the choices that exist.
-        for notice in self.late:
-            self.out.write(notice_line(notice) + "\n")
+        self.show_notices()
         by_index = {c.index: c for c in result.choices}
         shown = sorted(by_index) if result.choices else range(self.n)
         for index in shown:

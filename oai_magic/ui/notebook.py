@@ -16,12 +16,14 @@ from ..render.chrome import (
     footer_text,
     json_final_text,
     notice_line,
-    notices_block,
     notices_html,
     result_mark,
     terminal_safe,
+    warnings_block,
+    warnings_only,
     write_terminal_closing,
 )
+from ..render.frames import FRAME_S
 from ..render.reasoning import (
     REASONING_REGION,
     DimReasoning,
@@ -41,7 +43,7 @@ class RichView(View):
         plain: bool = False,
         footer: bool = True,
         json_mode: bool = False,
-        render_interval: float = 0.05,
+        render_interval: float = FRAME_S,
         clock: Callable[[], float] = time.monotonic,
         confidence: bool = False,
     ) -> None:
@@ -93,12 +95,12 @@ class NotebookChatView(RichView):
             self.thinking.append(text)
 
     def end(self, result: ChatResult) -> None:
-        # CONTRACTS 1: nothing arrived (an error or a stop before the first token): no block
-        # and no footer; the widget goes, leaving only notices, and the cell's one line says it.
+        # CONTRACTS 1: nothing arrived (an error or a stop before the first token): no block,
+        # no footer and no notices (a sent-line would say something went); the widget goes, and
+        # the cell's one line says it all.
         if result.nothing_arrived:
             self.live.finish()
-            notices = all_notices(self.notices, result)
-            self.surface.withdraw(*notices_block(notices))
+            self.surface.withdraw(*warnings_block(all_notices(self.notices, result)))
             return
         parts = footer_parts(result)
         sources = sources_text(result.citations)  # shown with or without the footer
@@ -126,32 +128,49 @@ class TerminalChatView(View):
         self.footer = footer
         self.out = stream or sys.stdout
         self.thinking = DimReasoning(self.out)
-        self.late: List[str] = []  # notices that arrive once the answer is under way
+        self.notices: List[str] = []
+        self.notices_shown = 0
+        self.answering = False
 
     def begin(self, notices: List[str]) -> None:
-        for notice in notices:
-            self.out.write(notice_line(notice) + "\n")
+        """Notices wait for the first piece of the answer: printed lines cannot be taken back,
+        and an error before any answer is one line and nothing else (CONTRACTS 1)."""
+        self.notices, self.notices_shown, self.answering = list(notices), 0, False
 
     def notice(self, text: str) -> None:
-        self.late.append(text)  # printed after the answer, not inside it
+        """Shown before the answer while none has arrived, else after it, never inside it."""
+        self.notices.append(text)
+
+    def show_notices(self) -> None:
+        """The notices not printed yet, each on its own line."""
+        for notice in self.notices[self.notices_shown:]:
+            self.out.write(notice_line(notice) + "\n")
+        self.notices_shown = len(self.notices)
+
+    def _answer_starts(self) -> None:
+        if not self.answering:
+            self.answering = True
+            self.show_notices()
 
     def reasoning(self, index: int, text: str) -> None:
         if index == 0:
+            self._answer_starts()
             self.thinking.append(text)
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
+            self._answer_starts()
             self.thinking.close()
             self.out.write(terminal_safe(text))
             self.out.flush()
 
     def end(self, result: ChatResult) -> None:
         self.thinking.close()
-        if result.nothing_arrived:  # CONTRACTS 1: the cell's one line is all (no footer)
+        if result.nothing_arrived:  # CONTRACTS 1: the cell's one line is all, but for warnings
+            for notice in warnings_only(self.notices[self.notices_shown:]):
+                self.out.write(notice_line(notice) + "\n")
             return
         self.out.write("\n")
-        # Notices learned once the answer was under way (a repeated request, fewer choices).
-        for notice in self.late:
-            self.out.write(notice_line(notice) + "\n")
+        self.show_notices()  # those learned once the answer was under way (a repeated request)
         write_terminal_closing(self.out, footer_parts(result), result_mark(result), footer=self.footer,
                                sources=sources_text(result.citations))

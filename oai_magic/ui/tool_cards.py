@@ -2,7 +2,7 @@
 
 Notebook: every request's text streams through the same bounded-cost LiveMarkdown as a single
 answer; each tool call is a small card (name, arguments pretty-printed once they parse,
-then the result or what went wrong) redrawn at most once per ``render_interval`` while its
+then the result or what went wrong) redrawn within a frame (``render/frames.py``) while its
 arguments stream. At the end the whole exchange is replaced by ONE block, as a single answer
 is, so the saved notebook holds it once. A tool's printed output is captured into its card.
 Terminal: text as it comes, each call once complete, then its result, one line each.
@@ -24,15 +24,17 @@ from ..render.chrome import (
     footer_text,
     json_final_text,
     notice_line,
-    notices_block,
     notices_html,
     result_mark,
     terminal_safe,
+    warnings_block,
+    warnings_only,
     write_terminal_closing,
 )
+from ..render.frames import SHOWN, FramePacer
 from ..render.markdown import escape_html
 from ..render.reasoning import REASONING_REGION, DimReasoning, LiveReasoning, reasoning_html
-from ..render.surface import LiveRegion, Throttle
+from ..render.surface import LiveRegion
 from .notebook import RichView
 
 SHOWN_RESULT_CHARS = 1500
@@ -114,23 +116,32 @@ def outcome_summary(outcome: ToolOutcome) -> str:
 
 
 class _Card:
-    """One call's card: a region of the live surface, redrawn at most once per interval."""
+    """One call's card: a region of the live surface, redrawn within a frame (``interval``)."""
 
     def __init__(self, surface: Any, region: str, interval: float, clock: Callable[[], float]) -> None:
         surface.add_region(region, "<div></div>", parent="x")
         self.view = LiveRegion(surface, region)
-        self.throttle = Throttle(interval, clock)
+        self.pacer = FramePacer(self._draw, frame_s=interval, clock=clock)
         self.call: Dict[str, Any] = {}
         self.outcome: Optional[ToolOutcome] = None
 
     def show(self, call: Dict[str, Any], *, force: bool = False) -> None:
-        self.call = call
-        if self.throttle.due(force=force):
-            self.view.show(card_html(call, self.outcome))
+        with self.pacer.lock:
+            self.call = call
+            if force:
+                self.pacer.force()
+            else:
+                self.pacer.changed()
 
     def done(self, outcome: ToolOutcome) -> None:
-        self.outcome = outcome
-        self.view.show(card_html(self.call, outcome))
+        with self.pacer.lock:
+            self.outcome = outcome
+            self.pacer.force()
+            self.pacer.stop()
+
+    def _draw(self) -> str:
+        self.view.show(card_html(self.call, self.outcome))
+        return SHOWN
 
 
 class NotebookToolView(RichView):
@@ -221,7 +232,7 @@ class NotebookToolView(RichView):
         if result.nothing_arrived and not self.parts:  # CONTRACTS 1: only the cell's line
             if self.live is not None:
                 self.live.finish()
-            self.surface.withdraw(*notices_block(self.notices))
+            self.surface.withdraw(*warnings_block(self.notices))  # warnings only (CONTRACTS 1)
             return
         parts = footer_parts(result)
         footer = footer_html(parts) if self.footer else ""
@@ -253,10 +264,13 @@ class TerminalToolView(View):
         self.footer = footer
         self.out = stream or sys.stdout
         self._open_line = False
+        self.notices: List[str] = []
+        self.notices_shown = 0
         self.thinking = DimReasoning(self.out)
 
     def reasoning(self, index: int, text: str) -> None:
         if index == 0:
+            self.show_notices()
             self.thinking.append(text)
 
     def _write(self, text: str) -> None:
@@ -264,16 +278,24 @@ class TerminalToolView(View):
         self.out.flush()
 
     def begin(self, notices: List[str]) -> None:
-        for notice in notices:
+        """Called per request; the notices wait for the first piece of an answer (CONTRACTS 1)."""
+        self.notices = notices
+        self.notices_shown = 0
+
+    def show_notices(self) -> None:
+        for notice in self.notices[self.notices_shown:]:
             self._write(notice_line(notice) + "\n")
+        self.notices_shown = len(self.notices)
 
     def delta(self, index: int, text: str) -> None:
         if index == 0:
+            self.show_notices()
             self.thinking.close()
             self._write(terminal_safe(text))
             self._open_line = not text.endswith("\n")
 
     def end_round(self, result: ChatResult) -> None:
+        self.show_notices()
         self.thinking.close()
         if self._open_line:
             self._write("\n")
@@ -286,7 +308,10 @@ class TerminalToolView(View):
 
     def end(self, result: ChatResult) -> None:
         self.thinking.close()
-        if result.nothing_arrived and not result.choices:  # CONTRACTS 1: the cell's line is all
+        if result.nothing_arrived and not result.choices:  # CONTRACTS 1: the line, and warnings
+            for notice in warnings_only(self.notices[self.notices_shown:]):
+                self._write(notice_line(notice) + "\n")
             return
+        self.show_notices()
         self._write("\n")
         write_terminal_closing(self.out, footer_parts(result), exchange_mark(result), footer=self.footer)

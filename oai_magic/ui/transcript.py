@@ -35,6 +35,7 @@ from ..render.chrome import (
     terminal_safe,
     transcript_footer_parts,
 )
+from ..render.frames import FRAME_S
 from ..render.markdown import IGNORE_MATH, render_markdown
 from ..render.table import Table
 
@@ -123,7 +124,7 @@ class TranscribeDisplay(View):
         *,
         rich: bool,
         streaming: bool = False,
-        render_interval: float = 0.05,
+        render_interval: float = FRAME_S,
         clock: Callable[[], float] = time.monotonic,
         out: Optional[TextIO] = None,
         embed_limit: int = EMBED_LIMIT_BYTES,
