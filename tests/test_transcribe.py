@@ -287,7 +287,9 @@ def test_streaming_renders_deltas_progressively_and_stops_at_done(shell, server,
     events = [sse_event({"type": "transcript.text.delta", "delta": d}) for d in ("One", " two", " three")]
     events.append(sse_event({"type": "transcript.text.done", "text": "One two three."}))
     events.append(sse_event({"type": "transcript.text.delta", "delta": " after done"}))
-    server.script(TRANSCRIBE, Scripted(chunks=events))
+    # The deltas arrive a tenth of a second apart (far more than a frame), so each is drawn as
+    # it comes; a burst in one read would rightly coalesce into one draw.
+    server.script(TRANSCRIBE, Scripted(chunks=events, chunk_delay=0.1))
     magics.render_interval = 0.0
     # Redaction holds back a tail that could grow into a run of the key ("e" could start
     # "est-SECRET..."); a key with none of these letters lets each delta show at once.

@@ -201,7 +201,7 @@ class ChatAccumulator:
             index = raw.get("index", 0)
             if index.__class__ is not int and (not isinstance(index, int) or isinstance(index, bool)):
                 raise MalformedChunk("a choice whose index is not a small integer")
-            if index < 0:
+            if not 0 <= index < 128:
                 raise MalformedChunk("a choice whose index is not a small integer")
             if index >= self.max_choices:
                 asked = f"{self.max_choices} {'was' if self.max_choices == 1 else 'were'} asked for"
