@@ -456,3 +456,16 @@ def test_the_python_api_takes_the_same_options_with_the_same_checks(shell, serve
         chat.chat("hi", logprobs=99)
     with pytest.raises(InputError, match="--service-tier must be one of"):
         chat.chat("hi", service_tier="cheap")
+
+
+def test_the_panel_lists_an_answers_sources_with_inert_titles(shell, server, panel):
+    from .test_widget import shown
+
+    server.script(CHAT, Scripted(chunks=hostile_citation_chunks()))
+    p = panel()
+    p.send("hi")
+    assert p.wait(10).citations
+    text = shown(p.transcript)
+    assert 'rel="noopener noreferrer nofollow" target="_blank"' in text
+    assert 'href="javascript' not in text.lower() and "<b>bold" not in text
+    assert text.index("oai-sources") < text.index("oai-footer")

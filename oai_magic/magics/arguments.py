@@ -271,7 +271,7 @@ CHAT_ARGUMENTS = (
                   "the answer is shown in the footer and priced."),
     argument("--file", action="append", default=[], metavar="PATH",
              help="A file sent with the prompt (repeatable), e.g. a PDF, as a `file` content part; "
-                  "capped like images (OAIMagics.max_file_bytes)."),
+                  "at most 20 MB, like images."),
 )
 
 TRANSCRIBE_ARGUMENTS = (
