@@ -224,7 +224,10 @@ def _price_context(info: Any, tier: Optional[str]) -> Tuple[bool, Optional[Dict[
     if tier in STANDARD_TIERS:
         return True, None
     context = {"processing": "batch"} if tier == "batch" else {"service_tier": tier}
-    known = any(variant.when == context for variant in info.price_variants or ())
+    now = datetime.datetime.now(datetime.UTC)
+    known = any(variant.when == context and (variant.constraint is None
+                                             or variant.constraint.active(now))
+                for variant in info.price_variants or ())
     return known, context
 
 
