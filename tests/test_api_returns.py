@@ -469,3 +469,22 @@ def test_the_panel_lists_an_answers_sources_with_inert_titles(shell, server, pan
     assert 'rel="noopener noreferrer nofollow" target="_blank"' in text
     assert 'href="javascript' not in text.lower() and "<b>bold" not in text
     assert text.index("oai-sources") < text.index("oai-footer")
+
+
+def test_a_cited_url_carrying_the_key_percent_encoded_is_masked_and_not_a_link(shell, server,
+                                                                                frontend):
+    from urllib.parse import quote
+
+    encoded = "".join(f"%{ord(c):02X}" for c in TEST_KEY)
+    annotation = {"type": "url_citation", "url_citation": {
+        "url": f"https://evil.example/?k={encoded}", "title": f"t {quote(TEST_KEY)}",
+        "start_index": 0, "end_index": 2}}
+    head = {"id": "chatcmpl-k", "object": "chat.completion.chunk", "model": "gpt-4o-mini"}
+    server.script(CHAT, Scripted(chunks=[
+        sse_event({**head, "choices": [{"index": 0, "delta": {"content": "Ok."}}]}),
+        sse_event({**head, "choices": [{"index": 0, "delta": {"annotations": [annotation]},
+                                        "finish_reason": "stop"}]}),
+        sse_event("[DONE]")]))
+    html = final_html(shell, "%%chat -o r\nhi", frontend)
+    assert encoded not in html and TEST_KEY not in html and "evil.example" not in html
+    assert shell.user_ns["r"].citations[0]["url"] == "sk-…abcd"

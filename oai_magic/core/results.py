@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from ..api.accumulator import ChoiceState
-from ..redaction import redact_pieces
+from ..redaction import mask_key, redact_pieces
 from ..state import redact
 
 
@@ -51,11 +51,20 @@ class Choice:
             redact(refusal, key) if refusal else refusal,
             tool_calls,
             redact(state.reasoning, key) if state.reasoning else state.reasoning,
-            citations=[{**c, "url": redact(c["url"], key), "title": redact(c["title"], key)}
+            citations=[{**c, "url": redacted_url(c["url"], key), "title": redact(c["title"], key)}
                        for c in state.citations],
             logprobs=redacted_logprobs(state.logprobs, key) if state.logprobs else None,
             audio=state.audio,
         )
+
+
+def redacted_url(url: str, key: Optional[str]) -> str:
+    """A cited URL with the key masked, percent-encoded too (a browser would decode it): such a
+    URL becomes the mask alone, never a link."""
+    from urllib.parse import unquote
+
+    decoded = unquote(url)
+    return mask_key(key) if redact(decoded, key) != decoded else redact(url, key)
 
 
 def redacted_logprobs(tokens: List[Dict[str, Any]], key: Optional[str]) -> List[Dict[str, Any]]:
