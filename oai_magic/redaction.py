@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from .errors import InputError
+
 
 def mask_key(key: Optional[str]) -> str:
     """Show a key as ``sk-…abcd``: enough to recognise it, never enough to use it."""
@@ -99,10 +101,6 @@ def redact(text: str, key: Optional[str]) -> str:
     return "".join(masked)
 
 
-class HeaderError(ValueError):
-    """A bad ``OAIMagics.extra_headers`` entry (the magics show it as one line)."""
-
-
 _SECRET_HEADER = re.compile(r"key|token|auth|secret|password|cookie|signature|credential", re.I)
 _SECRET_VALUE = re.compile(r"(?:bearer\s+)?[A-Za-z0-9_\-.=+/]{20,}", re.I)
 
@@ -122,16 +120,16 @@ def checked_extra_headers(headers: Any) -> Dict[str, Any]:
     one line of text; a value that looks like a secret is kept as a ``Secret`` (masked in
     ``%config``, ``%oai`` and every repr, revealed only into the request)."""
     if not isinstance(headers, dict):
-        raise HeaderError('OAIMagics.extra_headers takes a dict, e.g. {"api-key": "…"}')
+        raise InputError('OAIMagics.extra_headers takes a dict, e.g. {"api-key": "…"}')
     checked: Dict[str, Any] = {}
     for name, value in headers.items():
         if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
-            raise HeaderError(f"OAIMagics.extra_headers: {name!r} is not a header name")
+            raise InputError(f"OAIMagics.extra_headers: {name!r} is not a header name")
         if name.lower() in _OWN_HEADERS:
-            raise HeaderError(f"OAIMagics.extra_headers: {name} is set by oai_magic itself")
+            raise InputError(f"OAIMagics.extra_headers: {name} is set by oai_magic itself")
         text = value.reveal() if isinstance(value, Secret) else value
         if not isinstance(text, str) or any(c in text for c in "\r\n\0"):
-            raise HeaderError(f"OAIMagics.extra_headers[{name!r}] must be one line of text")
+            raise InputError(f"OAIMagics.extra_headers[{name!r}] must be one line of text")
         checked[name] = Secret(text) if looks_secret(name, text) else text
     return checked
 

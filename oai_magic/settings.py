@@ -141,6 +141,13 @@ class Settings:
     max_wait_s: float = _setting(
         60.0, "Longest wait a server may ask for (retry-after, rate-limit resets); a request or "
         "--map item whose server asks for more fails with that reason instead of waiting.")
+    # issue 27
+    mcp_timeout_s: float = _setting(
+        60.0, "The longest an MCP server may take to start or to answer one call; then the call "
+        "is stopped and the model is told.")
+    mcp_servers: Dict[str, Any] = _setting(
+        dict, "MCP servers whose tools --tools mcp:NAME offers, in the mcpServers shape of Claude "
+        "Desktop, Cursor and VS Code: {'notes': {'command': 'python', 'args': ['server.py']}}.")
     # issue 29
     prompt_cache_key: Optional[str] = _setting(
         "auto", "prompt_cache_key sent with each chat request: \"auto\" a per-conversation hash "

@@ -54,6 +54,14 @@ EXPECTED = {
         "('german.m4a', '[practice transcript]",  # -o with several files: a list
         "friendly text message: [practice translation]",  # {english} in the prompt
     ],
+    "10-mcp-tools": [
+        "Added the MCP server notes (stdio)",
+        "not started",
+        "search_notes",  # %oai mcp list once it runs
+        "[&quot;tea&quot;]",  # the server's answer in the tool card
+        "The 42 leaves the station",  # read from Python
+        "Removed the MCP server notes.",
+    ],
     "04-chat-panel": [
         "<ChatPanel conversation='panel'",
         "You wrote: “Give me three ideas",  # the scripted panel's answer

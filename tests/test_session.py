@@ -69,7 +69,7 @@ def test_a_run_is_lazy_and_a_refused_option_sends_and_changes_nothing(server):
         s.chat("hi", conversation="c", new=True, system="S", temperature=5)
     with pytest.raises(InputError, match="did you mean max_tokens"):
         s.chat("hi", max_token=5)
-    with pytest.raises(InputError, match="MCP servers are not configured"):
+    with pytest.raises(InputError, match="no MCP server named 'files'"):
         s.chat("hi", tools=["mcp:files/read"])
     assert server.requests == [] and dict(s.conversations) == {}
     result = s.chat("[[echo]] now", conversation="c", system="Be brief.").result()

@@ -14,7 +14,11 @@ import os
 import re
 from typing import Any, Dict, Optional
 
+from ..errors import InputError
+from ..redaction import checked_extra_headers
+
 MODES = ("auto", "conversation", None)
+SETTINGS = ("prompt_cache_key", "extra_headers")  # issue 29's settings, checked here
 OPENAI_HOST = "api.openai.com"
 
 
@@ -54,3 +58,14 @@ def drop_cache_key(state: Any, payload: Dict[str, Any]) -> str:
     state.prompt_cache_key_refused.add(base_url)
     return (f"The server refused prompt_cache_key: the request was sent again without it, as "
             f"every request to {base_url} will be in this session.")
+
+
+def checked_setting(name: str, value: Any) -> Any:
+    """``OAIMagics.prompt_cache_key`` (one of :data:`MODES`) and ``OAIMagics.extra_headers``
+    (:func:`checked_extra_headers`: secret-looking values kept as ``Secret``), checked once."""
+    if name == "extra_headers":
+        return checked_extra_headers(value)
+    if value not in MODES:
+        raise InputError(f'OAIMagics.prompt_cache_key takes "auto", "conversation" or None, '
+                         f"not {value!r}")
+    return value

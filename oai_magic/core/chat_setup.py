@@ -43,14 +43,20 @@ def check_tool_flags(tools: Any, tool_choice: Optional[str], auto_tools: bool, n
         raise InputError("--tools follows one answer: drop -N (several choices cannot share tool calls).")
 
 
-def tools_of(given: List[Any]) -> List[Tool]:
-    """Python functions as tools; a string is an MCP reference (``"mcp:NAME/TOOL"``)."""
+def tools_of(given: List[Any], session: Any = None, cancellation: Any = None
+             ) -> Tuple[List[Tool], List[str]]:
+    """Python functions and MCP references (``"mcp:NAME"``, ``"mcp:NAME/TOOL"``) as tools, with
+    a note per MCP tool renamed or refused. ``cancellation`` (the run's) stops an MCP call."""
     tools: List[Tool] = []
+    references: List[str] = []
     for entry in given:
+        if isinstance(entry, Tool):  # a kernel function the magic named (tools.resolve_tools)
+            tools.append(entry)
+            continue
         if isinstance(entry, str):
             if entry.startswith(MCP_PREFIX):
-                raise InputError(f"tools=[{entry!r}]: MCP servers are not configured (this version "
-                                 "offers Python functions only).")
+                references.append(entry)
+                continue
             raise InputError(f"tools=[{entry!r}]: a tool is a Python function, or an MCP reference "
                              "'mcp:NAME/TOOL'.")
         if not callable(entry):
@@ -58,16 +64,26 @@ def tools_of(given: List[Any]) -> List[Tool]:
         name = getattr(entry, "__name__", "tool")
         if not any(t.name == name for t in tools):
             tools.append(Tool(name, entry, function_schema(entry, name)))
-    return tools
+    if not references:
+        return tools, []
+    offered = session.mcp.resolve(references, taken=[t.name for t in tools])
+    return tools + session.mcp.as_tools(offered, cancellation), offered.notes
 
 
-def with_tools(turn: TurnOptions, tools: List[Tool], tool_choice: Optional[str], auto_tools: bool,
-               settings: Any, confirm: Optional[Callable[[str, Dict[str, Any]], bool]] = None
+def with_tools(turn: TurnOptions, given: List[Any], tool_choice: Optional[str], auto_tools: bool,
+               session: Any, confirm: Optional[Callable[[str, Dict[str, Any]], bool]] = None
                ) -> TurnOptions:
-    """``turn`` with ``tools`` offered (and asked about unless ``auto_tools``)."""
+    """``turn`` with ``given`` (functions and MCP references) offered, asked about unless
+    ``auto_tools``; MCP calls stop with the turn's cancellation (made here when it has none)."""
+    from .results import Cancellation
+
+    settings = session.settings
+    if turn.cancellation is None:
+        turn = dataclasses.replace(turn, cancellation=Cancellation())
+    tools, notes = tools_of(given, session, turn.cancellation)
     request = dataclasses.replace(turn.request, tool_choice=tool_choice_value(tool_choice, tools))
     return dataclasses.replace(
-        turn, request=request, tools=tools,
+        turn, request=request, tools=tools, tool_notes=notes,
         confirm=None if auto_tools else (confirm or ask_permission),
         max_rounds=settings.max_tool_rounds, max_calls_per_round=settings.max_tool_calls_per_round,
     )
@@ -108,7 +124,6 @@ def prepare_chat(session: Any, prompt: Any, *, conversation: str, model: Optiona
         request.json_schema = target.response_format()
         request.json_mode = True
     check_tool_flags(tools, tool_choice, auto_tools, n)
-    offered = tools_of(tools)
     attached = []
     for image in images:
         if isinstance(image, (bytes, bytearray, memoryview)):
@@ -121,8 +136,8 @@ def prepare_chat(session: Any, prompt: Any, *, conversation: str, model: Optiona
     check_budget(session, request.extra.get("model", request.model or session.settings.model))
     turn = TurnOptions(request, conversation=conversation, budget=HistoryBudget.of(session.settings),
                        new=new, system=system)
-    if offered:
-        turn = with_tools(turn, offered, tool_choice, auto_tools, session.settings)
+    if tools:
+        turn = with_tools(turn, tools, tool_choice, auto_tools, session)
     return user_content(prompt, None, attached, detail), turn, target
 
 

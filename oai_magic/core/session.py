@@ -38,6 +38,7 @@ from ..state import (
     setting_default,
     setting_types,
 )
+from . import cache_keys as _transport
 
 if TYPE_CHECKING:  # imported on first use: %load_ext makes the kernel's session, nothing more
     from .runs import Run
@@ -75,24 +76,20 @@ def check_setting(name: str, value: Any) -> Any:
         return validate_prices(value)
     if name in BUDGET_SETTINGS or name in LIMIT_SETTINGS:
         _check_amount(name, value)
-    if name == "prompt_cache_key" and value not in ("auto", "conversation", None):
-        raise InputError('OAIMagics.prompt_cache_key takes "auto", "conversation" or None, '
-                         f"not {value!r}")
-    if name == "extra_headers":
-        from ..redaction import HeaderError, checked_extra_headers
+    if name == "mcp_servers":
+        from .mcp.config import parse_config
 
-        try:
-            return checked_extra_headers(value)
-        except HeaderError as exc:
-            raise InputError(str(exc)) from None
-    return value
+        parse_config(value, "OAIMagics.mcp_servers")  # one line per problem, before any change
+        return dict(value)
+    return _transport.checked_setting(name, value) if name in _transport.SETTINGS else value
 
 
 # Numbers checked where they enter (issue 25): NaN would never refuse, infinity bound nothing.
 BUDGET_SETTINGS = ("session_budget_usd", "session_budget_tokens", "daily_budget_usd")
 LIMIT_SETTINGS = ("max_answer_chars", "max_line_bytes", "max_body_bytes", "max_stream_bytes",
                   "max_event_bytes", "max_reasoning_chars", "max_tool_argument_chars",
-                  "max_batch_file_bytes", "max_batch_file_lines", "max_wait_s")
+                  "max_batch_file_bytes", "max_batch_file_lines", "max_wait_s",
+                  "mcp_timeout_s")  # issue 27
 
 
 def _check_amount(name: str, value: Any) -> None:
@@ -159,8 +156,26 @@ class Session(KernelState):
             self.settings.api_key = Secret(api_key)
 
     def _start_session(self, settings: Optional[Settings]) -> None:
+        previous = getattr(self, "_mcp", None)  # a reset stops the servers the session started
+        if previous is not None:
+            previous.close()
         super()._start_session(settings)
         self._open_runs: Dict[str, Run] = {}  # conversation -> its run that may still be going
+        self._mcp: Any = None
+
+    @property
+    def mcp(self) -> Any:
+        """The session's MCP servers (``core.mcp.McpServers``: ``add_stdio``, ``add_http``, ``load``,
+        ``remove``, ``describe``), with ``OAIMagics.mcp_servers``; nothing starts before a tool
+        is used (``tools=["mcp:NAME"]``)."""
+        from .mcp.servers import McpServers
+
+        with self.lock:
+            if self._mcp is None:
+                self._mcp = McpServers(timeout_s=lambda: self.settings.mcp_timeout_s,
+                                       key=lambda: self.settings.resolved_key())
+            self._mcp.configure(self.settings.mcp_servers)  # %config may have changed it
+            return self._mcp
 
     def __repr__(self) -> str:
         return super().__repr__().replace("<KernelState", "<Session", 1)

@@ -90,6 +90,10 @@ class ToolTurn(ChatTurn):
                 )
                 round_started = clock()
                 last, failure = self.request([user, *replies], view, round_options)
+                if not final.requests:
+                    for note in turn.tool_notes:  # MCP tools renamed or refused
+                        final.notices.append(note)
+                        view.notice(note)
                 _add_round(final, last, round_started - started - waited)
                 choice = last.choices[0] if last.choices else None
                 calls = _with_ids(choice.tool_calls, len(replies)) if choice else []

@@ -39,11 +39,16 @@ class Tool:
         return {"type": "function", "function": self.schema}
 
 
-def resolve_tools(names: str, namespace: Dict[str, Any]) -> List[Tool]:
-    """``"f,g"`` → the user-namespace functions ``f`` and ``g`` as tools."""
-    tools: List[Tool] = []
+def resolve_tools(names: str, namespace: Dict[str, Any]) -> List[Any]:
+    """``"f,mcp:fs/read"`` → the user-namespace function ``f`` as a tool, and the MCP
+    reference as it is (``chat_setup.tools_of`` resolves it with the session's servers)."""
+    tools: List[Any] = []
     for name in (n.strip() for n in names.split(",")):
         if not name:
+            continue
+        if name.startswith("mcp:"):
+            if name not in tools:
+                tools.append(name)
             continue
         if not _NAME.match(name):
             raise InputError(f"--tools: {name!r} is not a valid tool name (letters, digits, _ and -).")
@@ -52,11 +57,12 @@ def resolve_tools(names: str, namespace: Dict[str, Any]) -> List[Tool]:
         function = namespace[name]
         if not callable(function):
             raise InputError(f"--tools: {name!r} is a {type(function).__name__}, not a function.")
-        if any(t.name == name for t in tools):
+        if any(isinstance(t, Tool) and t.name == name for t in tools):
             continue
         tools.append(Tool(name, function, function_schema(function, name)))
     if not tools:
-        raise InputError("--tools takes function names separated by commas, e.g. --tools f,g")
+        raise InputError("--tools takes function names separated by commas, e.g. --tools f,g "
+                         "(and MCP tools: mcp:SERVER or mcp:SERVER/TOOL)")
     return tools
 
 

@@ -95,6 +95,7 @@ class TurnOptions:
     confirm: Optional[Confirm] = None  # asked before each tool call; None runs them
     max_rounds: int = 5
     max_calls_per_round: int = 8
+    tool_notes: List[str] = field(default_factory=list)  # MCP tools renamed or refused
 
     @property
     def start(self) -> TurnStart:

@@ -212,7 +212,8 @@ CHAT_ARGUMENTS = (
     argument("--user", help="End-user id, sent as `safety_identifier` (hash it first if it is "
              "an email or a name)."),
     argument("-N", "--choices", type=int, help="Number of choices (n), shown side by side."),
-    argument("--tools", help="Comma-separated kernel functions the model may call."),
+    argument("--tools", help="Comma-separated kernel functions the model may call, and MCP tools: "
+             "mcp:SERVER (all its tools) or mcp:SERVER/TOOL (%%oai mcp add SERVER ...)."),
     argument("--tool-choice", help="auto (the default), none, required, or a function name."),
     argument("--auto-tools", action="store_true", help="Run tool calls without asking."),
     argument("--org", help="OpenAI-Organization for this request only."),

@@ -63,7 +63,7 @@ def run(magics: Any, line: str, cell: str) -> None:
     check_tool_flags(args.tools, args.tool_choice, args.auto_tools, options.n or 1)
     if args.tools:
         turn = with_tools(turn, resolve_tools(args.tools, magics.shell.user_ns), args.tool_choice,
-                          args.auto_tools, magics.settings)
+                          args.auto_tools, magics.state)
     # Everything is valid (the tools too): the first state change.
     queue_notice(magics.state, sent.unknown_names, notice)
     result = ask(magics, args, content, turn, target)

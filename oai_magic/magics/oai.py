@@ -32,9 +32,16 @@ HELP = """Settings and status.
                                   session's estimated cost reaches it
         %oai practice [--delay S] [--stop]   start the offline practice server and use it
         %oai practice --if-no-key only when no API key is set (notebooks that run anywhere)
+        %oai mcp add NAME -- COMMAND [ARGS...]    an MCP server run as a command (stdio)
+        %oai mcp add NAME URL [--header K=V ...]  an MCP server over streamable HTTP
+        %oai mcp load FILE        the servers of an mcpServers JSON file (Claude Desktop, Cursor,
+                                  VS Code); c.OAIMagics.mcp_servers takes the same shape
+        %oai mcp list             each server, its status and the tools it listed
+        %oai mcp remove NAME      stop it and forget it (a server starts when a tool is first
+                                  used: --tools mcp:NAME, or mcp:NAME/TOOL for one tool)
         """
 
-COMMANDS = "key, org, project, base-url, model, context, models, usage, budget or practice"
+COMMANDS = "key, org, project, base-url, model, context, models, usage, budget, practice or mcp"
 
 
 def run(magics: Any, line: str) -> None:
@@ -90,6 +97,14 @@ def run(magics: Any, line: str) -> None:
     elif command == "practice":
         print(settings_commands.practice(state, rest, terminal=not magics.rich_display()))
         magics.base_url = state.settings.base_url
+    elif command == "mcp":
+        from . import mcp_commands
+
+        shown = mcp_commands.run(state, rest)
+        if isinstance(shown, str):
+            print(shown)
+        else:
+            display(shown)
     else:
         raise UsageError(f"Unknown %oai command {command!r}: use {COMMANDS} (see %oai?).")
 

@@ -352,13 +352,14 @@ def rate_limit_rows(headers: Dict[str, str]) -> List[Tuple[str, str]]:
 # --- terminals ---------------------------------------------------------------------------------
 
 # ESC-introduced sequences (CSI "\x1b[...m", OSC "\x1b]52;c;...\x07" clipboard writes, and the
-# rest), C1 controls, and C0 controls other than tab and newline.
+# rest), C1 controls, C0 controls other than tab and newline, and the bidi embeddings, overrides
+# and isolates that make "\u202etxt.exe" read "exe.txt" (CONTRACTS 5).
 _TERMINAL_CONTROL = re.compile(
     r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC ... BEL/ST
     r"|\x1b\[[0-?]*[ -/]*[@-~]?"  # CSI
     r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC ... ST
     r"|\x1b.?"  # any other escape
-    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 )
 
 
