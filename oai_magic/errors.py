@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Optional
 
+from .plain_text import terminal_safe
+
 SERVER_MESSAGE_LIMIT = 300
 EMPTY_MESSAGE = "(the server's error message is empty)"
 
@@ -18,10 +20,10 @@ def one_line(text: Any, limit: int = SERVER_MESSAGE_LIMIT) -> str:
     """A server's message as one line of at most ``limit`` characters.
 
     Servers send pydantic dumps and traceback lines; shown verbatim they bury the cause under
-    screens of text. Whitespace runs (newlines included) become one space and the rest is cut
-    with an ellipsis.
+    screens of text. Whitespace runs (newlines included) become one space, control and bidi
+    characters are shown as escapes (``terminal_safe``), and the rest is cut with an ellipsis.
     """
-    flat = re.sub(r"\s+", " ", str(text)).strip()
+    flat = terminal_safe(re.sub(r"\s+", " ", str(text)).strip())
     if len(flat) <= limit:
         return flat
     return flat[: limit - 1].rstrip() + "…"

@@ -7,10 +7,10 @@ long enough to be safe. ``Secret`` holds the key itself and masks it in every re
 
 from __future__ import annotations
 
+import html
 import re
-from typing import Any, Dict, List, Optional, Tuple
-
-from .errors import InputError
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from urllib.parse import unquote
 
 
 def mask_key(key: Optional[str]) -> str:
@@ -23,7 +23,6 @@ def mask_key(key: Optional[str]) -> str:
 
 
 MIN_KEY_RUN = 12
-
 
 def _key_pieces(key: str) -> Tuple[re.Pattern, int, Tuple[str, ...]]:
     """A regex finding any run of ``MIN_KEY_RUN`` key characters, that run length, and anchors.
@@ -80,18 +79,125 @@ def _key_matches(text: str, key: str) -> List[Tuple[int, int]]:
         pos = end
 
 
+# What a renderer or a browser decodes: HTML character references (the regex of the stdlib's
+# ``html.unescape``: decimal, hex, named, with or without ";") and percent-escapes.
+_CHARREF = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+_PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
+_ENCODED_UNIT = re.compile(f"{_CHARREF.pattern}|{_PERCENT.pattern}")
+# A unit cut off at the end of a streamed piece: it may still become one.
+_PARTIAL_UNIT = re.compile(r"(?:&(?:#[0-9]*|#[xX][0-9a-fA-F]*|[^\t\n\f <&#;]{0,32})|%[0-9a-fA-F]?)$")
+MAX_DECODE_LEVELS = 4
+
+
+def _decode_unit(unit: str) -> Optional[str]:
+    if unit[0] == "%":
+        value = chr(int(unit[1:], 16))
+        return value if value < "\x80" else None  # a key is ASCII; UTF-8 bytes stay as typed
+    value = html.unescape(unit)
+    return None if value == unit else value
+
+
+def _decoded_views(text: str, open_end: bool = False) -> Iterator[Tuple[str, List[int], List[int]]]:
+    """Each step of decoding of ``text``, with every decoded character's span in ``text``.
+
+    Steps alternate as a browser decodes (and as ``fully_decoded`` does): the character
+    references of the whole text first, then its percent-escapes, then again. With
+    ``open_end`` (a stream not over) a reference at the very end without its ";" stays as
+    typed: more digits may follow."""
+    starts, ends = list(range(len(text))), list(range(1, len(text) + 1))
+    unchanged = 0
+    for step in range(2 * MAX_DECODE_LEVELS):
+        units = _CHARREF if step % 2 == 0 else _PERCENT
+        out, new_starts, new_ends, pos, changed = [], [], [], 0, False
+        for match in units.finditer(text):
+            if open_end and match.end() == len(text) and match.group()[0] == "&" \
+                    and not match.group().endswith(";"):
+                continue
+            value = _decode_unit(match.group())
+            if value is None:
+                continue
+            a, b = match.span()
+            out.append(text[pos:a])
+            new_starts += starts[pos:a]
+            new_ends += ends[pos:a]
+            out.append(value)
+            new_starts += [starts[a]] * len(value)
+            new_ends += [ends[b - 1]] * len(value)
+            pos, changed = b, True
+        if not changed:
+            unchanged += 1
+            if unchanged == 2:
+                return
+            continue
+        unchanged = 0
+        out.append(text[pos:])
+        text, starts, ends = "".join(out), new_starts + starts[pos:], new_ends + ends[pos:]
+        yield text, starts, ends
+
+
+def fully_decoded(text: str) -> str:
+    """``text`` as a renderer and a browser could end up reading it: references and
+    percent-escapes decoded, again and again (``MAX_DECODE_LEVELS`` times at most)."""
+    for _ in range(MAX_DECODE_LEVELS):
+        decoded = unquote(html.unescape(text))
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def _encoded_spans(text: str, key: str) -> List[Tuple[int, int]]:
+    """Spans of ``text`` that decode to a run of the key. A cheap check first: most text
+    has no ``&`` or ``%``, and most that has them decodes to no key."""
+    if "&" not in text and "%" not in text:
+        return []
+    if not _key_matches(fully_decoded(text), key):
+        return []
+    return [(starts[a], ends[b - 1]) for view, starts, ends in _decoded_views(text)
+            for a, b in _key_matches(view, key)]
+
+
+def _merged(spans: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    merged: List[Tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def masked_label(name: str) -> str:
+    """The notice for a value that would have sent the key (``{env}``, ``--context env``)."""
+    return f"the API key in `{name}` was masked"
+
+
 def redact(text: str, key: Optional[str]) -> str:
     """The one place a server-derived string loses the key: every run of it becomes ``sk-…abcd``.
 
     A hostile or careless server can echo the key (in an error, a header, a model id, the
     answer); it must never reach an output, a result, an exception, a conversation or widget
-    state. Any run of 12 or more of the key's characters is masked, not only the whole key.
+    state. Any run of 12 or more of the key's characters is masked, not only the whole key,
+    and so is a run written as HTML character references or percent-escapes (nested up to
+    ``MAX_DECODE_LEVELS`` deep): the Markdown renderer and the browser would decode it back.
     """
     if not key or not text or not isinstance(text, str) or len(key) < 4:
         return text
-    spans = _key_matches(text, key)
+    spans = _merged(_key_matches(text, key) + _encoded_spans(text, key))
     if not spans:
         return text
+    masked = _masked(text, spans, key)
+    if ("&" in text or "%" in text) and _key_matches(fully_decoded(masked), key):
+        # decoded across what the steps keep apart (a reference glued to a percent-escape):
+        # everything from the first encoded unit to the last goes too, else the whole text
+        units = [m.span() for m in _ENCODED_UNIT.finditer(text)]
+        masked = _masked(text, _merged(spans + [(units[0][0], units[-1][1])]), key)
+        if _key_matches(fully_decoded(masked), key):
+            return mask_key(key)
+    return masked
+
+
+def _masked(text: str, spans: List[Tuple[int, int]], key: str) -> str:
     masked, last = [], 0
     for start, end in spans:
         masked.append(text[last:start])
@@ -99,67 +205,6 @@ def redact(text: str, key: Optional[str]) -> str:
         last = end
     masked.append(text[last:])
     return "".join(masked)
-
-
-_SECRET_HEADER = re.compile(r"key|token|auth|secret|password|cookie|signature|credential", re.I)
-_SECRET_VALUE = re.compile(r"(?:bearer\s+)?[A-Za-z0-9_\-.=+/]{20,}", re.I)
-
-
-def looks_secret(name: str, value: str) -> bool:
-    """A header value to keep masked: a secret-sounding name (``api-key``, ``Authorization``,
-    ``x-auth-token``) or a long key-like value."""
-    return bool(_SECRET_HEADER.search(name) or _SECRET_VALUE.fullmatch(value.strip()))
-
-
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_OWN_HEADERS = ("content-type", "content-length", "host", "accept", "transfer-encoding")
-
-
-def checked_extra_headers(headers: Any) -> Dict[str, Any]:
-    """``OAIMagics.extra_headers`` checked once, at ``%config``: names are HTTP tokens, values
-    one line of text; a value that looks like a secret is kept as a ``Secret`` (masked in
-    ``%config``, ``%oai`` and every repr, revealed only into the request)."""
-    if not isinstance(headers, dict):
-        raise InputError('OAIMagics.extra_headers takes a dict, e.g. {"api-key": "…"}')
-    checked: Dict[str, Any] = {}
-    for name, value in headers.items():
-        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
-            raise InputError(f"OAIMagics.extra_headers: {name!r} is not a header name")
-        if name.lower() in _OWN_HEADERS:
-            raise InputError(f"OAIMagics.extra_headers: {name} is set by oai_magic itself")
-        text = value.reveal() if isinstance(value, Secret) else value
-        if not isinstance(text, str) or any(c in text for c in "\r\n\0"):
-            raise InputError(f"OAIMagics.extra_headers[{name!r}] must be one line of text")
-        checked[name] = Secret(text) if looks_secret(name, text) else text
-    return checked
-
-
-def shown_headers(headers: Dict[str, Any]) -> str:
-    """``name: value`` pairs for ``%oai``, secret values masked."""
-    return ", ".join(f"{name}: {mask_key(v.reveal()) if isinstance(v, Secret) else v}"
-                     for name, v in headers.items())
-
-
-def redact_pieces(pieces: List[str], key: Optional[str]) -> List[str]:
-    """Redaction of text that came in pieces kept apart (logprobs tokens): the pieces are
-    checked joined, and every piece that touches a run of the key is masked (the first of
-    them shows the mask, the others become empty), so a key split across tokens is masked too."""
-    if not key or len(key) < 4 or not pieces:
-        return list(pieces)
-    spans = _key_matches("".join(pieces), key)
-    if not spans:
-        return list(pieces)
-    out, pos, masked_spans = [], 0, set()
-    for piece in pieces:
-        start, end = pos, pos + len(piece)
-        pos = end
-        hit = next((i for i, (a, b) in enumerate(spans) if a < end and start < b), None)
-        if hit is None:
-            out.append(piece)
-        else:
-            out.append("" if hit in masked_spans else mask_key(key))
-            masked_spans.add(hit)
-    return out
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -182,6 +227,32 @@ def redact_data(data: Any, key: Optional[str]) -> Any:
     return data
 
 
+_ENCODING_CHARS = frozenset("&#;%abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+ENCODED_WINDOW = 16  # raw characters per key character an encoded tail may take (&#x0073;)
+
+
+# Where what leaves the kernel finds the key: set once per kernel when the magics load
+# (``magics.kernel_hooks.guard_outputs``); the outputs of that kernel are then checked after
+# rendering, whatever produced them (CONTRACTS 5, redaction at both ends).
+_outbound_key: List[Callable[[], Optional[str]]] = []
+
+
+def set_outbound_key(source: Callable[[], Optional[str]]) -> None:
+    _outbound_key[:] = [source]
+
+
+def redact_outbound(data: Any) -> Any:
+    """A MIME bundle, a widget message or a log row as it leaves the kernel: every string
+    redacted again, after rendering (a renderer or a browser may have decoded a key back)."""
+    if not _outbound_key:
+        return data
+    try:
+        key = _outbound_key[0]()
+    except Exception:
+        return data
+    return redact_data(data, key) if key else data
+
+
 _JSON_ESCAPE_RESULTS = frozenset('"\\/\b\f\n\r\t')  # what JSON escapes other than \\u make
 
 
@@ -199,6 +270,8 @@ def json_needs_redaction(raw: str, key: Optional[str]) -> bool:
         return False
     if not _JSON_ESCAPE_RESULTS.isdisjoint(key):
         return True
+    if ("&" in raw or "%" in raw) and _key_matches(fully_decoded(raw), key):
+        return True  # written as references or percent-escapes (CONTRACTS 5)
     return _may_hold_key(raw, key) and _pattern(key)[0].search(raw) is not None
 
 
@@ -214,6 +287,7 @@ class StreamRedactor:
     def __init__(self, key: Optional[str]) -> None:
         self.key = key if key and len(key) >= 4 else None
         self._key_chars = frozenset(key or "")
+        self._encoded_chars = self._key_chars | _ENCODING_CHARS
         self._pending = ""
 
     def feed(self, piece: str) -> str:
@@ -227,8 +301,10 @@ class StreamRedactor:
             if start < cut < end:
                 cut = start
                 break
+        cut = min(cut, self._encoded_cut(text, min(MIN_KEY_RUN, len(key))))
         self._pending = text[cut:]
-        return redact(text[:cut], key) if spans else text[:cut]
+        shown = text[:cut]
+        return redact(shown, key) if spans or "&" in shown or "%" in shown else shown
 
     def _held_from(self, text: str, key: str) -> int:
         """Where the tail that could still grow into a run of the key starts (``len(text)``: none).
@@ -245,6 +321,43 @@ class StreamRedactor:
             if at != -1 and len(key) - at >= run:
                 return at_text
         return len(text)
+
+    def _encoded_cut(self, text: str, run: int) -> int:
+        """Where to hold back a tail that, once decoded, could still grow into a run of the
+        key (``&#115;&#107;...`` a piece at a time), or that ends in an encoded unit cut in
+        half, at any step of decoding (``&#0038#04`` may still become ``&#045;``)."""
+        if "&" not in text and "%" not in text:
+            return len(text)
+        key = self.key or ""
+        # An encoded key is made of the key's characters, letters, digits and "&#;%" only: the
+        # tail worth decoding starts after the last other character (a space, a bracket...).
+        window, lowest = len(text), max(0, len(text) - ENCODED_WINDOW * len(key))
+        allowed = self._encoded_chars
+        while window > lowest and text[window - 1] in allowed:
+            window -= 1
+        tail = text[window:]
+        if "&" not in tail and "%" not in tail:
+            return len(text)
+        cut = len(text)
+        partial = _PARTIAL_UNIT.search(tail)
+        if partial:  # decoded as it stands, "&#0" would read as a character it may not become
+            cut = window + partial.start()
+            tail = tail[: partial.start()]
+        as_typed = (tail, list(range(len(tail))), list(range(1, len(tail) + 1)))
+        for view, starts, ends in [as_typed, *_decoded_views(tail, open_end=True)]:
+            partial = _PARTIAL_UNIT.search(view)
+            if partial:
+                cut = min(cut, window + starts[partial.start()])
+                view = view[: partial.start()]
+            for start in range(max(0, len(view) - len(key)), len(view)):
+                at = key.find(view[start:])
+                if at != -1 and len(key) - at >= run:
+                    cut = min(cut, window + starts[start])
+                    break
+            for a, b in _key_matches(view, key):  # a run the cut would split
+                if window + starts[a] < cut < window + ends[b - 1]:
+                    cut = window + starts[a]
+        return cut
 
     def flush(self) -> str:
         """The held-back tail, redacted: the stream is over."""

@@ -148,6 +148,10 @@ class Settings:
     mcp_servers: Dict[str, Any] = _setting(
         dict, "MCP servers whose tools --tools mcp:NAME offers, in the mcpServers shape of Claude "
         "Desktop, Cursor and VS Code: {'notes': {'command': 'python', 'args': ['server.py']}}.")
+    # issue 25, part b: user objects
+    max_tool_output_chars: int = _setting(
+        1_000_000, "What a tool function prints is kept up to this many characters (with a note "
+        "saying how much more it printed): a tool printing without end cannot fill the kernel.")
     # issue 29
     prompt_cache_key: Optional[str] = _setting(
         "auto", "prompt_cache_key sent with each chat request: \"auto\" a per-conversation hash "

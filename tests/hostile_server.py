@@ -93,6 +93,10 @@ def _tool_round(mode: str, body: bytes) -> Reply:
                     sse("[DONE]")])
 
 
+# More modes, registered by other modules (tests/hostile_replies.py): name -> reply function of
+# (endpoint, key, body), so each family of payloads lives in its own file. A name ending in "-"
+# is a family ("enc-" serves "enc-3-5"): its function takes the mode and gives the reply function.
+MORE_MODES: Dict[str, Any] = {}
 # --- floods and numbers (issue 25) -----------------------------------------------------------
 
 MB = 1 << 20
@@ -268,6 +272,10 @@ def _flood_or_number(mode: str, endpoint: str, body: bytes) -> Optional[Reply]:
 def reply_for(mode: str, endpoint: str, auth: str, body: bytes = b"") -> Reply:
     """The reply of ``mode`` to a request for ``endpoint`` (``chat/completions``, ``models``...)."""
     key = _key(auth)
+    if mode in MORE_MODES:
+        return MORE_MODES[mode](endpoint, key, body)
+    if mode.split("-")[0] + "-" in MORE_MODES:
+        return MORE_MODES[mode.split("-")[0] + "-"](mode)(endpoint, key, body)
     flood = _flood_or_number(mode, endpoint, body)
     if flood is not None:
         return flood

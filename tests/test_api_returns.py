@@ -161,7 +161,7 @@ def test_map_results_keep_their_logprobs(shell, server):
 
 
 def test_a_key_split_across_logprob_tokens_is_masked():
-    from oai_magic.redaction import redact_pieces
+    from oai_magic.masking import redact_pieces
 
     pieces = ["Your key: ", TEST_KEY[:10], TEST_KEY[10:20], TEST_KEY[20:], " ok"]
     shown = redact_pieces(pieces, TEST_KEY)
@@ -486,5 +486,7 @@ def test_a_cited_url_carrying_the_key_percent_encoded_is_masked_and_not_a_link(s
                                         "finish_reason": "stop"}]}),
         sse_event("[DONE]")]))
     html = final_html(shell, "%%chat -o r\nhi", frontend)
-    assert encoded not in html and TEST_KEY not in html and "evil.example" not in html
-    assert shell.user_ns["r"].citations[0]["url"] == "sk-…abcd"
+    assert encoded not in html
+    assert TEST_KEY not in html
+    url = shell.user_ns["r"].citations[0]["url"]
+    assert encoded not in url and TEST_KEY not in url and "sk-…abcd" in url

@@ -143,6 +143,7 @@ class ChatAccumulator:
         #: One redactor per choice holds back a possible key split across deltas (state.py).
         self._new_redactor = new_redactor or _PassThrough
         self._redactors: Dict[int, Any] = {}
+        self._thought_redactors: Dict[int, Any] = {}  # reasoning: redacted joined, like content
         self.limits = limits or Limits()
         self.max_choices = max_choices
         self.content_chars = 0  # answer and refusal characters, over all choices
@@ -221,8 +222,7 @@ class ChatAccumulator:
             thought = part("reasoning_content") or part("reasoning")
             if thought and isinstance(thought, str):
                 self.reasoning_chars += len(thought)
-                state.reasoning_parts.append(thought)
-                self.reasoning_deltas.append((index, thought))
+                self._add_reasoning(index, thought)
             if content:
                 self._add_content(index, content, deltas)
             if refusal:
@@ -273,6 +273,17 @@ class ChatAccumulator:
             self.choices[index].content_parts.append(safe)
             deltas.append((index, safe))
 
+    def _add_reasoning(self, index: int, thought: str) -> None:
+        """Reasoning through its own redactor: a key split across reasoning deltas is joined
+        before it is masked, never masked piece by piece and shown whole."""
+        redactor = self._thought_redactors.get(index)
+        if redactor is None:
+            redactor = self._thought_redactors[index] = self._new_redactor()
+        safe = redactor.feed(thought)
+        if safe:
+            self.choices[index].reasoning_parts.append(safe)
+            self.reasoning_deltas.append((index, safe))
+
     def check_limits(self) -> None:
         """End the answer once its text passes a limit (``OAIMagics.max_*_chars``): the part up
         to the limit is kept, the rest let go."""
@@ -295,7 +306,14 @@ class ChatAccumulator:
                                 "characters", "max_tool_argument_chars")
 
     def flush(self) -> List[Tuple[int, str]]:
-        """The text the redactors still hold back, now that the stream is over."""
+        """The text the redactors still hold back, now that the stream is over (the reasoning
+        they held is in ``reasoning_deltas`` for a view to show)."""
+        self.reasoning_deltas = []
+        for index in sorted(self._thought_redactors):
+            rest = self._thought_redactors[index].flush()
+            if rest:
+                self.choices[index].reasoning_parts.append(rest)
+                self.reasoning_deltas.append((index, rest))
         deltas = []
         for index in sorted(self._redactors):
             rest = self._redactors[index].flush()

@@ -29,7 +29,7 @@ from ..errors import (
     MissingKeyError,
     is_validation_failure,
 )
-from ..state import Secret, Settings, redact
+from ..state import Secret, Settings, redact, redact_data
 from .body import accept_encoding, body_lines, short_reason
 from .limits import Limits, WaitTooLong, checked_wait
 from .responses import (
@@ -194,11 +194,14 @@ class OpenAIClient:
         if stream:
             headers["Accept"] = "text/event-stream"
         body = None
+        key = self.settings.resolved_key()
         if json_body is not None:
             headers["Content-Type"] = "application/json"
-            body = json.dumps(json_body).encode("utf-8")
+            text = json.dumps(json_body)
+            if key and redact(text, key) != text:  # the last guard: no body carries the key
+                text = json.dumps(redact_data(json_body, key))
+            body = text.encode("utf-8")
         url = checked_base_url(self.settings.resolved_base_url()) + path
-        key = self.settings.resolved_key()
         timeout = (CONNECT_TIMEOUT, self.settings.timeout)
         attempt = 0
         while True:

@@ -39,7 +39,8 @@ def debug_headers(headers: Any, key: Optional[str] = None) -> Dict[str, str]:
     for name, value in headers.items():
         lower = name.lower()
         if lower in DEBUG_HEADERS or lower.startswith("x-ratelimit-"):
-            kept[lower] = redact(str(value)[:MAX_HEADER_CHARS], key)
+            # the name too: a header called x-ratelimit-<key> must not carry it into results
+            kept[redact(name[:MAX_HEADER_CHARS], key).lower()] = redact(str(value)[:MAX_HEADER_CHARS], key)
     return kept
 
 

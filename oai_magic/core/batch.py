@@ -11,11 +11,13 @@ cancelled or expired batch are kept, and the items with no line are listed as mi
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any, Callable, Dict, List, Optional
 
 from ..api.limits import LimitReached
-from ..errors import InputError
+from ..errors import APIError, InputError
+from ..plain_text import terminal_safe
 from ..state import KernelState, redact
 from .mapping import ItemResult, MapResult, item_from_completion
 
@@ -79,7 +81,8 @@ class BatchJob:
 
     def __repr__(self) -> str:
         counts = self.request_counts
-        return (f"<BatchJob {self.id}{f' (+{len(self.ids) - 1} more)' if len(self.ids) > 1 else ''}"
+        more = f" (+{len(self.ids) - 1} more)" if len(self.ids) > 1 else ""
+        return terminal_safe(f"<BatchJob {self.id}{more}"
                 f" {self.status}: {counts['completed']}/{counts['total']} done, "
                 f"{counts['failed']} failed>")
 
@@ -105,17 +108,24 @@ class BatchJob:
 
     @property
     def request_counts(self) -> Dict[str, int]:
+        """Counts the server reports, each an integer within one file's limit (else 0): a
+        ``total`` of 10**9 must not size a result list (CONTRACTS 10)."""
         totals = {"total": 0, "completed": 0, "failed": 0}
         for b in self.batches.values():
+            counts = b.get("request_counts")
             for name in totals:
-                value = (b.get("request_counts") or {}).get(name)
-                if isinstance(value, int):
+                value = counts.get(name) if isinstance(counts, dict) else None
+                if type(value) is int and 0 <= value <= MAX_REQUESTS_PER_FILE:
                     totals[name] += value
         return totals
 
     def refresh(self) -> BatchJob:
         for batch_id in self.ids:
-            self.batches[batch_id] = self._client.get(f"/batches/{batch_id}", **self._target()).data
+            data = self._client.get(f"/batches/{batch_id}", **self._target()).data
+            if not isinstance(data, dict):
+                raise InputError(f"%chat batch: the server's answer for {batch_id} "
+                                 f"is not a batch object (a JSON {type(data).__name__})")
+            self.batches[batch_id] = data
         return self
 
     def cancel(self) -> BatchJob:
@@ -142,15 +152,25 @@ class BatchJob:
         if len(self.batches) < len(self.ids):
             self.refresh()
         key = self._client.settings.resolved_key()
-        result = MapResult(self.count, model=self.model, index=self.index, prices=self.prices,
-                           tier="batch")
+        # A job rebuilt from its id knows its size from the server's counts; when they were
+        # unusable (0), the files say it, within the Batch API's limit per file.
+        limit = self.count or MAX_REQUESTS_PER_FILE * len(self.ids)
+        items: Dict[int, ItemResult] = {}
+        notices: List[str] = []
         cut_short: Optional[str] = None
         for batch in self.batches.values():
             for field in ("output_file_id", "error_file_id"):
                 file_id = batch.get(field)
-                if file_id:
-                    cut = self._read_file(file_id, key, result)
+                if file_id and isinstance(file_id, str):
+                    cut = self._read_file(f"{field[:-3]} {file_id}", file_id, key, limit, items,
+                                          notices)
                     cut_short = cut_short or cut
+        count = self.count or (max(items) + 1 if items else 0)
+        result = MapResult(count, model=self.model, index=self.index, prices=self.prices,
+                           tier="batch")
+        result.notices = notices
+        for index, item in items.items():
+            result.results[index] = item
         self._account(result)
         if self.status != "completed" or result.missing:
             result.stopped = self.status in ("cancelled", "expired", "failed")
@@ -159,18 +179,28 @@ class BatchJob:
             result.stop_reason = "; ".join(filter(None, [result.stop_reason, cut_short]))
         return result
 
-    def _read_file(self, file_id: str, key: Optional[str], result: MapResult) -> Optional[str]:
-        """Put each line of one output or error file into ``result``, line by line (the file
-        is never held whole); a limit (``OAIMagics.max_batch_file_*``) ends it, and is returned."""
-        lines = self._client.download_lines(f"/files/{file_id}/content", **self._target())
+    def _read_file(self, name: str, file_id: str, key: Optional[str], limit: int,
+                   items: Dict[int, ItemResult], notices: List[str]) -> Optional[str]:
+        """Put each line of one output or error file into ``items``, line by line (the file is
+        never held whole). A limit (``OAIMagics.max_batch_file_*``) ends it and is returned; a
+        file that cannot be read, or lines that name no item, are a notice: the good lines stay."""
+        bad = 0
         try:
-            for line in lines:
+            for line in self._client.download_lines(f"/files/{file_id}/content", **self._target()):
                 if line.strip():
-                    item = result_line(line, key)
-                    if item is not None and 0 <= item.index < self.count:
-                        result.results[item.index] = item
+                    item = result_line(line, key, limit)
+                    if item is None:
+                        bad += 1
+                    else:
+                        items[item.index] = item
         except LimitReached as exc:
             return f"{file_id}: {exc}"
+        except APIError as error:  # a 404 on the error file costs the output file nothing
+            notices.append(redact(f"{name} could not be read: {error}", key))
+        finally:
+            if bad:
+                notices.append(f"{bad} line{'s' if bad != 1 else ''} of {name} could not be read "
+                               "(not JSON, or no item of this job)")
         return None
 
     def _account(self, result: MapResult) -> None:
@@ -184,14 +214,36 @@ class BatchJob:
                                     result.item_cost(item))
 
 
-def result_line(line: str, key: Optional[str]) -> Optional[ItemResult]:
-    """One line of an output or error file as the item it answers (None if unreadable)."""
+_CANONICAL_INDEX = re.compile(r"0|[1-9][0-9]{0,8}")
+
+
+def custom_index(custom_id: Any, count: int) -> Optional[int]:
+    """The item a ``custom_id`` names: a canonical decimal index below ``count`` (we wrote it
+    as ``str(index)``); ``1.9``, ``true``, ``" 2 "`` or ``01`` name no item."""
+    if not isinstance(custom_id, str) or not _CANONICAL_INDEX.fullmatch(custom_id):
+        return None
+    index = int(custom_id)
+    return index if index < count else None
+
+
+def result_line(line: str, key: Optional[str], count: int) -> Optional[ItemResult]:
+    """One line of an output or error file as the item it answers (None if unreadable).
+
+    A line whose ``custom_id`` is good but whose ``response`` is not an object is that item's
+    error: one bad part never costs the other lines (nor this item's reason)."""
     try:
         record = json.loads(line)
-        index = int(record["custom_id"])
-    except (ValueError, KeyError, TypeError, RecursionError):
+    except (ValueError, RecursionError):
         return None
-    response = record.get("response") or {}
+    if not isinstance(record, dict):
+        return None
+    index = custom_index(record.get("custom_id"), count)
+    if index is None:
+        return None
+    response = record.get("response")
+    if response is not None and not isinstance(response, dict):
+        return ItemResult(index, error="the batch line's response is not an object")
+    response = response or {}
     body = response.get("body")
     status = response.get("status_code")
     if record.get("error"):
@@ -199,11 +251,14 @@ def result_line(line: str, key: Optional[str]) -> Optional[ItemResult]:
         message = error.get("message") if isinstance(error, dict) else error
         return ItemResult(index, error=redact(str(message), key))
     if status != 200 or not isinstance(body, dict):
-        message = ((body or {}).get("error") or {}).get("message") if isinstance(body, dict) else None
+        error = body.get("error") if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        request_id = response.get("request_id")
         return ItemResult(index, error=redact(f"HTTP {status}: {message or 'no answer'}", key),
-                          request_id=response.get("request_id"))
+                          request_id=redact(request_id, key) if isinstance(request_id, str) else None)
     item = item_from_completion(index, body, key)
-    item.request_id = response.get("request_id")
+    request_id = response.get("request_id")
+    item.request_id = redact(request_id, key) if isinstance(request_id, str) else None
     return item
 
 

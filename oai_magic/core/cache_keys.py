@@ -15,7 +15,7 @@ import re
 from typing import Any, Dict, Optional
 
 from ..errors import InputError
-from ..redaction import checked_extra_headers
+from ..masking import checked_extra_headers
 
 MODES = ("auto", "conversation", None)
 SETTINGS = ("prompt_cache_key", "extra_headers")  # issue 29's settings, checked here

@@ -215,6 +215,8 @@ class SentPart:
     capped: bool = True  # counts toward max_context_chars
 
     def describe(self) -> str:
+        if not self.text and not self.capped:  # a note (the key was masked), not a part
+            return self.label
         return f"{self.label} ({kilo(len(self.text))} chars)"
 
 
@@ -276,20 +278,30 @@ def user_content(prompt: str, context_block: Optional[str], images: List[Attachm
     return parts
 
 
-def context_block(names: List[str], namespace: Mapping[str, Any]) -> Tuple[str, List[SentPart]]:
-    """``--context a,b``: each variable summarised (or its text), under a "Context" heading."""
-    pieces, parts = [], []
+def context_block(names: List[str], namespace: Mapping[str, Any],
+                  key: Optional[str] = None) -> Tuple[str, List[SentPart]]:
+    """``--context a,b``: each variable summarised (or its text), under a "Context" heading.
+
+    A value whose ``str`` or summary fails is one line naming it; one that holds the ``key``
+    goes with it masked, and the sent-line says so (CONTRACTS 5 and 6)."""
+    from ..redaction import masked_label, redact
+    from .interpolate import text_of
+
+    pieces, parts, notes = [], [], []
     for name in names:
         if name not in namespace:
             raise InputError(f"--context: no variable named {name!r}.")
         value = namespace[name]
-        text = summary(name, value)
+        text = text_of(name, lambda n=name, v=value: summary(n, v), "summary")
         label = f"{name} summary" if text is not None else name
         if text is None:
-            text = f"`{name}` = {value}"
+            text = f"`{name}` = {text_of(name, lambda v=value: str(v))}"
+        if key and redact(text, key) != text:
+            text = redact(text, key)
+            notes.append(SentPart(masked_label(name), "", False))
         pieces.append(text)
         parts.append(SentPart(label, text))
-    return "Context:\n\n" + "\n\n".join(pieces), parts
+    return "Context:\n\n" + "\n\n".join(pieces), parts + notes
 
 
 def parse_names(value: str) -> List[str]:

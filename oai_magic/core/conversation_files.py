@@ -41,9 +41,11 @@ def read_conversation(path: str) -> Tuple[List[Message], Optional[str]]:
         raise InputError(f"No such file: {path}")
     if not target.endswith(".json"):
         raise InputError("Load takes a .json file written by %chat export.")
+    from .loaded_files import read_loaded_text
+
+    text = read_loaded_text(target, "%chat load")  # within a size limit, strict UTF-8
     try:
-        with open(target, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("the file is not a JSON object")
         raw_messages = data.get("messages", [])

@@ -108,6 +108,7 @@ def send_request(
         accumulator = exchange.accumulator
         for index, text in accumulator.flush():
             view.delta(index, text)
+        _show_reasoning(view, accumulator, exchange.key)  # the reasoning the redactor held back
         _fold(accumulator, result, exchange.key)
         if failure is None and not result.interrupted:
             for notice in after_answer_notices(result, exchange.options or options):
@@ -339,7 +340,8 @@ class _Exchange:
 def _show_reasoning(view: View, accumulator: ChatAccumulator, key: Optional[str] = None) -> None:
     """Streamed reasoning goes to the view (``view.reasoning``; a no-op where not shown).
 
-    Reasoning is server text too: each piece is redacted before any view sees it."""
+    Reasoning is server text too: the accumulator's redactor gives only what is safe joined
+    (a key split across pieces is held back until it can be masked whole)."""
     for index, text in accumulator.reasoning_deltas:
         view.reasoning(index, redact(text, key))
 

@@ -76,15 +76,33 @@ def resolve_image(spec: str, namespace: Mapping[str, Any], last_figure: Any = No
             raise InputError("--image figure: no matplotlib figure has been shown in this kernel yet.")
         return checked_image("figure", figure_png(last_figure))
     if spec.isidentifier() and spec in namespace:
-        return checked_image(spec, image_bytes(spec, namespace[spec]))
+        return checked_image(spec, user_image_bytes(spec, namespace[spec]))
     path = os.path.expanduser(spec)
-    if not os.path.isfile(path):
-        raise InputError(f"--image {spec}: no such file or variable.")
-    size = os.path.getsize(path)
-    if size > MAX_IMAGE_BYTES:
-        raise InputError(f"--image {spec}: {human_size(size)} is over the 20 MB limit; nothing sent.")
-    with open(path, "rb") as handle:
-        return checked_image(os.path.basename(path), handle.read())
+    try:
+        if not os.path.isfile(path):
+            raise InputError(f"--image {spec}: no such file or variable.")
+        size = os.path.getsize(path)
+        if size > MAX_IMAGE_BYTES:
+            raise InputError(f"--image {spec}: {human_size(size)} is over the 20 MB limit; nothing sent.")
+        with open(path, "rb") as handle:  # read within the limit: /proc files say size 0
+            data = handle.read(MAX_IMAGE_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"--image {spec}: cannot be read ({exc.strerror or type(exc).__name__}); "
+                         "nothing sent.") from None
+    return checked_image(os.path.basename(path), data)
+
+
+def user_image_bytes(name: str, value: Any) -> bytes:
+    """:func:`image_bytes`, with a user object that fails (its ``__getattr__``, ``save`` or
+    ``savefig`` raises or recurses) as one line naming the variable."""
+    try:
+        return image_bytes(name, value)
+    except InputError:
+        raise
+    except RecursionError:
+        raise InputError(f"--image {name}: reading it recursed without end; nothing sent.") from None
+    except Exception as exc:
+        raise InputError(f"--image {name}: reading it raised {type(exc).__name__}; nothing sent.") from None
 
 
 def image_bytes(name: str, value: Any) -> bytes:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, List, Mapping, Optional, Tuple
 
+from ..redaction import masked_label, redact
+
 _PLACEHOLDER = re.compile(
     r"(?<![{\w\\}^$])\{(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<full>!full)?"
     r"|(?P<hist>In|Out)\[(?P<num>-?\d+)\])\}(?!\})(?P<gap>[ \t]*)"
@@ -32,9 +34,26 @@ NO_ERROR_LINE = ("{error}: there has been no error in this kernel yet (our own o
                  "do not count); nothing sent.")
 
 
+def text_of(name: str, make: Callable[[], Any], what: str = "str()") -> Any:
+    """A user object's text, or one line naming the variable when its ``str``/``repr``/summary
+    raises or recurses (CONTRACTS 6): a prompt never fails with the object's traceback."""
+    from ..errors import InputError
+
+    try:
+        text = make()
+        return text if text is None or isinstance(text, str) else str(text)
+    except RecursionError:
+        problem = "recurses without end"
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any failure of user code is one line
+        problem = f"raised {type(exc).__name__}"
+    raise InputError(f"{{{name}}}: its {what} {problem}; nothing sent.") from None
+
+
 def interpolate_context(
     text: str, namespace: Mapping[str, Any], *, summarise: Optional[Summarise] = None,
-    error_text: Optional[str] = None,
+    error_text: Optional[str] = None, key: Optional[str] = None,
 ) -> Tuple[str, List[Part]]:
     """``interpolate``, plus what went beyond plain values (for the sent-line and the cap).
 
@@ -42,26 +61,35 @@ def interpolate_context(
     ``{name!full}`` is the whole ``str(value)``; ``{error}`` is the last exception of the kernel
     (``error_text``) when no variable ``error`` exists (CONTRACTS 6). With no last error the
     placeholder stays and a part labelled ``NO_ERROR_YET`` says so: the caller refuses.
+    A value that holds the ``key`` goes with it masked, and a part says so (CONTRACTS 5).
     """
     parts: List[Part] = []
+
+    def value_text(name: str, value: Any, match: re.Match) -> str:
+        if match.group("full"):
+            whole = text_of(name, lambda: str(value))
+            parts.append((f"{name} (full)", whole, True))
+            return whole
+        brief = text_of(name, lambda: summarise(name, value), "summary") if summarise else None
+        if brief is not None:
+            parts.append((f"{name} summary", brief, True))
+            return brief
+        plain = text_of(name, lambda: str(value))
+        if name == "error":
+            parts.append(("{error} is your variable error, not the last exception", plain, False))
+        return plain
+
+    def masked(name: str, text: str) -> str:
+        safe = redact(text, key) if key else text
+        if safe != text:
+            parts.append((masked_label(name), "", False))
+        return safe
 
     def value_of(match: re.Match) -> Optional[str]:
         name = match.group("name")
         if name is not None:
             if name in namespace:
-                value = namespace[name]
-                if match.group("full"):
-                    whole = str(value)
-                    parts.append((f"{name} (full)", whole, True))
-                    return whole
-                brief = summarise(name, value) if summarise else None
-                if brief is not None:
-                    parts.append((f"{name} summary", brief, True))
-                    return brief
-                if name == "error":
-                    parts.append(("{error} is your variable error, not the last exception",
-                                  str(value), False))
-                return str(value)
+                return masked(name, value_text(name, namespace[name], match))
             if name == "error" and not match.group("full"):
                 if error_text is None:
                     parts.append((NO_ERROR_YET, "", False))
@@ -70,12 +98,13 @@ def interpolate_context(
                 return error_text
             parts.append((UNKNOWN_NAME, "{" + name + (match.group("full") or "") + "}", False))
             return None
+        label = f"{match.group('hist')}[{match.group('num')}]"
         history = namespace.get(match.group("hist"))
-        number = int(match.group("num"))
         try:
-            return str(history[number])
+            entry = history[int(match.group("num"))]
         except (KeyError, IndexError, TypeError):
             return None
+        return masked(label, text_of(label, lambda: str(entry)))
 
     def replace(match: re.Match) -> str:
         value = value_of(match)
@@ -108,8 +137,13 @@ def interpolate_prompt(text: str, namespace: Mapping[str, Any], state: Any, *,
     the kernel's last error (``state.last_error``: the failing cell and its traceback, the key
     masked). A prompt asking for ``{error}`` before any error is refused, nothing sent."""
     last = state.last_error
-    error_text = last.text(state.settings.resolved_key()) if last else None
-    filled, parts = interpolate_context(text, namespace, summarise=summarise, error_text=error_text)
+    key = state.settings.resolved_key()
+    error_text = last.text(key) if last else None
+    filled, parts = interpolate_context(text, namespace, summarise=summarise, error_text=error_text,
+                                        key=key)
+    if key and redact(filled, key) != filled:  # typed into the cell itself
+        filled = redact(filled, key)
+        parts.append((masked_label("the prompt"), "", False))
     if any(label == NO_ERROR_YET for label, _, _ in parts):
         from ..errors import InputError
 

@@ -4,6 +4,7 @@ Plain Python: no IPython, no widgets (views get ``MapProgress`` snapshots)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import threading
@@ -11,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..errors import APIConnectionError, APIError, OAIError, RateLimitError
-from ..state import Settings, from_practice_server
+from ..errors import APIConnectionError, APIError, OAIError, RateLimitError, one_line
+from ..state import Settings, from_practice_server, redact
 from .mapping import ItemResult, MapResult, item_from_completion
 from .pacer import Pacer, estimate_need
 
@@ -74,6 +75,15 @@ def _worker_client(settings: Settings, item_timeout: Optional[float]) -> Any:
     if item_timeout is not None:
         mine.timeout = item_timeout
     return OpenAIClient(mine)
+
+
+def worker_failure(exc: BaseException, key: Optional[str]) -> str:
+    """Why an item failed when its worker met an unexpected exception: one redacted line."""
+    try:
+        detail = str(exc)
+    except Exception:
+        detail = "(no message)"
+    return one_line(redact(f"failed: {type(exc).__name__}: {detail}", key))
 
 
 def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
@@ -187,13 +197,18 @@ def run_map(job: MapJob, result: MapResult, pacer: Pacer, stop: threading.Event,
                     return
                 except OAIError as exc:  # e.g. no key: the item says why, the others go on
                     item = ItemResult(index, error=str(exc))
+                except Exception as exc:  # a dead worker is a failed item, never a silent one
+                    item = ItemResult(index, error=worker_failure(exc, key))
                 if item is None:
-                    return
+                    if stop.is_set():
+                        return
+                    item = ItemResult(index, error="the request ended without an answer")
                 with lock:
                     if closed.is_set():
                         return
                     result.results[index] = item
-                on_item(item)
+                with contextlib.suppress(Exception):  # a view that fails to draw costs no item
+                    on_item(item)
         finally:
             client.close()
 

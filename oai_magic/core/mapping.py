@@ -17,6 +17,7 @@ from ..api.limits import checked_usage
 from ..api.request import ChatOptions, build_chat_payload
 from ..errors import InputError
 from ..state import redact
+from .interpolate import text_of
 
 MAP_FORMAT = "oai_magic.MapResult/1"
 
@@ -65,10 +66,23 @@ def items_of(value: Any, name: str = "ITEMS") -> MapItems:
         raise InputError(f"--map {name}: a {kind.__name__} is not a list of items; put it in a "
                          f"list ([{name}]) or map over its values")
     try:
-        return MapItems(list(iter(value)))
+        iterator = iter(value)
     except TypeError:
         raise InputError(f"--map {name}: a {kind.__name__} is not iterable; give a list, a Series "
                          "or a DataFrame") from None
+    except Exception as exc:
+        raise InputError(f"--map {name}: iter() raised {type(exc).__name__}; nothing sent") from None
+    elements: List[Any] = []
+    try:
+        for element in iterator:
+            elements.append(element)
+    except RecursionError:
+        raise InputError(f"--map {name}: iterating it recursed without end after {len(elements)} "
+                         "items; nothing sent") from None
+    except Exception as exc:  # a generator that raises midway: one line, nothing sent
+        raise InputError(f"--map {name}: iterating it raised {type(exc).__name__} after "
+                         f"{len(elements)} items; nothing sent") from None
+    return MapItems(elements)
 
 
 def _field(element: Any, attr: Optional[str], key: Optional[str]) -> Any:
@@ -115,7 +129,13 @@ class ItemTemplate:
                 except (KeyError, IndexError, AttributeError, TypeError, ValueError):
                     raise InputError(f"{typed}: this item has no such field "
                                      f"({type(element).__name__})") from None
-            text = text.replace(_SLOT.format(number), str(value))
+                except RecursionError:
+                    raise InputError(f"{typed}: reading this field recurses without end") from None
+                except Exception as exc:  # a __getattr__ or __getitem__ of the user's that fails
+                    raise InputError(f"{typed}: reading this field raised "
+                                     f"{type(exc).__name__}") from None
+            shown = text_of(typed.strip("{}"), lambda v=value: str(v))
+            text = text.replace(_SLOT.format(number), shown)
         return text
 
 
@@ -166,7 +186,8 @@ class ItemResult:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ItemResult:
         return cls(index=int(data["index"]), text=str(data.get("text") or ""),
-                   usage=dict(data.get("usage") or {}), error=data.get("error"),
+                   usage=dict(data.get("usage") or {}),
+                   error=None if data.get("error") is None else str(data["error"]),
                    finish_reason=data.get("finish_reason"), request_id=data.get("request_id"),
                    model=data.get("model"), service_tier=data.get("service_tier"),
                    **_folded_extras({"choices": [{"message": {"annotations": [
@@ -190,6 +211,7 @@ class MapResult:
         self.rate_limited = 0  # 429 rate_limit_exceeded answers met (each waited and retried)
         self.practice = False  # answered by the practice server (its x-oai-practice header)
         self.stop_reason: Optional[str] = None
+        self.notices: List[str] = []  # e.g. a batch file that could not be read (one line each)
         # How its items are priced: ``OAIMagics.prices`` when it ran, and "batch" for a Batch
         # API job (else each item's own billed tier).
         self.prices = dict(prices or {})
@@ -286,37 +308,59 @@ class MapResult:
 
     @classmethod
     def load(cls, path: str) -> MapResult:
-        try:
-            with open(path, encoding="utf-8") as f:
-                lines = [line for line in f if line.strip()]
-        except OSError as exc:
-            raise InputError(f"MapResult.load: cannot read {path}: {exc.strerror or exc}") from None
+        from .loaded_files import checked_count, read_loaded_text
+
+        lines = [line for line in read_loaded_text(path, "MapResult.load").splitlines()
+                 if line.strip()]
         try:
             head = json.loads(lines[0]) if lines else {}
-            if head.get("format") != MAP_FORMAT:
+            if not isinstance(head, dict) or head.get("format") != MAP_FORMAT:
                 raise ValueError("not a saved MapResult")
             tier = head.get("tier") if isinstance(head.get("tier"), str) else None
-            result = cls(int(head["count"]), model=head.get("model"), index=head.get("index"),
-                         tier=tier)
-            for line in lines[1:]:
-                item = ItemResult.from_dict(json.loads(line))
+            count = checked_count(head.get("count"), "count")
+            index = head.get("index")
+            if index is not None and (not isinstance(index, list) or len(index) != count):
+                raise ValueError("its index must be a list of one label per item")
+            model = head.get("model") if isinstance(head.get("model"), str) else None
+            result = cls(count, model=model, index=index, tier=tier)
+            for number, line in enumerate(lines[1:], 2):
+                data = json.loads(line)
+                if not isinstance(data, dict):
+                    raise ValueError(f"line {number} is not an object")
+                position = data.get("index")
+                if type(position) is not int or not 0 <= position < count:
+                    raise ValueError(f"line {number}: index {str(position)[:20]!r} is not an item "
+                                     f"from 0 to {count - 1}")
+                item = ItemResult.from_dict(data)
                 result.results[item.index] = item
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
             raise InputError(f"MapResult.load: {path} is not a saved MapResult ({exc})") from None
         return result
 
 
 def item_from_completion(index: int, data: Any, key: Optional[str]) -> ItemResult:
-    """A chat.completion body as one item's result (shared by --map and --batch results)."""
-    choice = (data.get("choices") or [{}])[0] if isinstance(data, dict) else {}
-    message = choice.get("message") or {}
+    """A chat.completion body as one item's result (shared by --map and --batch results).
+
+    Every part is checked before use: a body, choice, message or usage that is not an object
+    makes this item's error (or no usage), never an exception that loses the other items."""
+    if not isinstance(data, dict):
+        return ItemResult(index, error=f"the server's answer is not a JSON object ({type(data).__name__})")
+    choices = data.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+        return ItemResult(index, error="the server's answer has no readable choice")
+    message = choice["message"]
     text = message.get("content")
     if text is None and message.get("refusal"):
         return ItemResult(index, error=redact(f"refused: {message['refusal']}", key))
+    usage = data.get("usage")
+    finish, model, tier = choice.get("finish_reason"), data.get("model"), data.get("service_tier")
     return ItemResult(
-        index, text=redact(str(text or ""), key), usage=checked_usage(data.get("usage"))[0] or {},
-        finish_reason=choice.get("finish_reason"), model=data.get("model"),
-        service_tier=data.get("service_tier") if isinstance(data.get("service_tier"), str) else None,
+        index, text=redact(text if isinstance(text, str) else str(text or ""), key),
+        usage=checked_usage(usage)[0] or {} if isinstance(usage, dict) else {},
+        finish_reason=finish if isinstance(finish, str) else None,
+        model=redact(model, key) if isinstance(model, str) else None,
+        service_tier=tier if isinstance(tier, str) else None,
         **_folded_extras(data, key),
     )
 

@@ -119,7 +119,8 @@ class ToolTurn(ChatTurn):
                                                  "calls run in one round "
                                                  "(OAIMagics.max_tool_calls_per_round).")
                     else:
-                        outcome = run_call(call, turn.tools, turn.confirm)
+                        outcome = run_call(call, turn.tools, turn.confirm,
+                                           output_limit=self.state.settings.max_tool_output_chars)
                     answer(index, outcome)
                 waited += clock() - asking
         except BaseException as exc:  # interrupt or no way to confirm, between requests

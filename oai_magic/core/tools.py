@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..api.limits import loads_untrusted
 from ..errors import InputError
+from ..plain_text import terminal_safe
 from .json_schema import schema_problem
 from .tool_schema import function_schema
 
@@ -118,15 +119,54 @@ def format_result(value: Any, limit: int = MAX_RESULT_CHARS) -> str:
     blow the context window (or the bill).
     """
     if isinstance(value, str):
-        text = value
+        text = str.__str__(value)
     else:
         try:
             text = json.dumps(value, ensure_ascii=False, default=_no_default)
-        except (TypeError, ValueError):
-            text = repr(value)
+        except (TypeError, ValueError, RecursionError):
+            text = safe_repr(value)
     if len(text) > limit:
         text = f"{text[:limit]}\n[truncated: {len(text) - limit} chars more]"
     return text
+
+
+def safe_repr(value: Any) -> str:
+    """``repr(value)``, or a description of the object when its ``repr`` raises or recurses:
+    the tool ran, and its result must still be recorded (and told to the model)."""
+    try:
+        text = repr(value)
+        if isinstance(text, str):
+            return text
+        problem = f"returned a {type(text).__name__}"
+    except RecursionError:
+        problem = "recursed without end"
+    except Exception as exc:
+        problem = f"raised {type(exc).__name__}"
+    return f"<a {type(value).__name__} object whose repr() {problem}>"
+
+
+class CappedOutput(io.StringIO):
+    """What a tool prints, kept up to ``limit`` characters; the rest is only counted."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit, self.kept, self.dropped = limit, 0, 0
+
+    def write(self, text: str) -> int:
+        text = str(text)
+        room = max(0, self.limit - self.kept)
+        if room:
+            super().write(text[:room])
+            self.kept += min(room, len(text))
+        self.dropped += max(0, len(text) - room)
+        return len(text)
+
+    def getvalue(self) -> str:
+        value = super().getvalue()
+        if self.dropped:
+            value += (f"\n[output cut at {self.limit:,} characters: {self.dropped:,} more not kept "
+                      "(OAIMagics.max_tool_output_chars)]")
+        return value
 
 
 def _no_default(value: Any) -> Any:
@@ -146,6 +186,7 @@ def run_call(
     tools: List[Tool],
     confirm: Optional[Callable[[str, Dict[str, Any]], bool]] = None,
     limit: int = MAX_RESULT_CHARS,
+    output_limit: int = 1_000_000,
 ) -> ToolOutcome:
     """Run one assembled tool call. Never raises for the call's own failures (KeyboardInterrupt does).
 
@@ -169,16 +210,23 @@ def run_call(
                            f"Error: {name} was not run because {_reason(exc)}.")
     if confirm is not None and not confirm(name, arguments):
         return ToolOutcome(call_id, name, arguments, "declined", f"The user declined to run {name}.")
-    printed = io.StringIO()
+    printed = CappedOutput(output_limit)
     try:
         with contextlib.redirect_stdout(printed):
             value = tool.function(*bound.args, **bound.kwargs)
-    except Exception as exc:  # the model is told; the user sees one line
+    except (Exception, SystemExit, GeneratorExit) as exc:  # the model is told; the user sees one line
         return ToolOutcome(call_id, name, arguments, "error",
-                           f"Error: {name} raised {type(exc).__name__}: {exc}",
+                           f"Error: {name} raised {type(exc).__name__}: {safe_message(exc)}",
                            printed=printed.getvalue())
     return ToolOutcome(call_id, name, arguments, "ok", format_result(value, limit), value,
                        printed.getvalue())
+
+
+def safe_message(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return "(its message cannot be shown)"
 
 
 def check_arguments(parameters: Dict[str, Any], arguments: Dict[str, Any]) -> None:
@@ -210,17 +258,10 @@ def _reason(exc: Exception) -> str:
     return text
 
 
-# Bidi overrides and isolates, zero-width and other invisible format characters, and
-# controls other than newline and tab: "/home/user/\u202etxt.exe" must not read "exe.txt".
-_HIDDEN = re.compile(
-    "[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2069\ufeff\ufff9-\ufffb]"
-)
-
-
 def visible(text: str) -> str:
-    """Text as a confirmation must show it: hidden and direction-changing characters escaped."""
-    return _HIDDEN.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+    """Text as a confirmation must show it: hidden and direction-changing characters escaped
+    (the one cleaner, ``terminal_safe``)."""
+    return terminal_safe(text)
 
 
 def call_preview(call: Dict[str, Any]) -> Tuple[str, str]:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..api.limits import checked_usage, finite_amount
 from ..errors import APIError, InputError, NotFoundError, OAIError
+from ..plain_text import terminal_safe
 from ..state import KernelState, Message, StreamRedactor
 from .audio_sources import AudioSource
 from .events import View
@@ -173,8 +174,9 @@ class TranscriptResult:
 
     def __repr__(self) -> str:
         preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."
-        return (f"<TranscriptResult {self.filename} model={self.model!r} "
-                f"segments={len(self.segments)} request_id={self.request_id!r} text={preview!r}>")
+        return terminal_safe(f"<TranscriptResult {self.filename} model={self.model!r} "
+                             f"segments={len(self.segments)} request_id={self.request_id!r} "
+                             f"text={preview!r}>")
 
 
 def parse_response(result: TranscriptResult, data: Any, text: str) -> None:

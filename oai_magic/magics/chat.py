@@ -114,7 +114,8 @@ def with_context(magics: Any, args: Any, prompt: str, sent: Any) -> Tuple[Any, O
 
     block = None
     if args.context:
-        block, parts = context_block(parse_names(args.context), magics.shell.user_ns)
+        block, parts = context_block(parse_names(args.context), magics.shell.user_ns,
+                                     magics.state.settings.resolved_key())
         sent.parts = parts + sent.parts
     sent.check_cap(magics.settings.max_context_chars)
     return user_content(prompt, block, sent.images, args.detail), sent.notice()

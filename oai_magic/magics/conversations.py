@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from ..core.conversation_files import export_conversation, read_conversation, transcript_markdown
 from ..errors import InputError
+from ..plain_text import terminal_safe
 from ..render.attachments import parts_html
 from ..render.table import Table
 from ..state import Conversation, KernelState, content_text
@@ -61,7 +62,7 @@ class Note:
         self.text = text
 
     def __repr__(self) -> str:
-        return self.text
+        return terminal_safe(self.text)
 
 
 def run_command(state: KernelState, line: str) -> Any:
@@ -192,7 +193,7 @@ class Transcript:
         self.markdown = transcript_markdown(thread)
 
     def __repr__(self) -> str:
-        return self.markdown
+        return terminal_safe(self.markdown)
 
     def _repr_html_(self) -> str:
         from ..render.markdown import IGNORE_MATH, render_markdown

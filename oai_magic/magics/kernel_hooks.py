@@ -46,6 +46,33 @@ class FiguresShown(BaseFormatter):
             self.watcher.saw(obj)
 
 
+def guard_outputs(ipython: Any) -> None:
+    """Every output of this kernel is redacted after rendering, as it leaves: display and
+    update messages (the publisher's hooks), execute results (the displayhook), and the live
+    surface's widget messages (``redact_outbound``). One key source: this shell's settings."""
+    from ..redaction import redact_outbound, set_outbound_key
+
+    set_outbound_key(lambda: session_of(ipython).settings.resolved_key())
+
+    def display_hook(msg: Any) -> Any:
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if isinstance(content, dict) and "data" in content:
+            content["data"] = redact_outbound(content["data"])
+        return msg
+
+    publisher = getattr(ipython, "display_pub", None)
+    if callable(getattr(publisher, "register_hook", None)):
+        publisher.register_hook(display_hook)
+    displayhook = getattr(ipython, "displayhook", None)
+    write = getattr(displayhook, "write_format_data", None)
+    if write is not None and not getattr(write, "_oai_guarded", False):
+        def guarded(format_dict: Any, md_dict: Any = None) -> Any:
+            return write(redact_outbound(format_dict), md_dict)
+
+        guarded._oai_guarded = True  # type: ignore[attr-defined]
+        displayhook.write_format_data = guarded
+
+
 def watch_the_kernel(ipython: Any) -> None:
     """Hooks that keep the last error and the last figure shown, for %chat fix, {error} and
     --image figure. The figure hook runs before the inline backend closes the cell's figures."""
@@ -61,3 +88,4 @@ def watch_the_kernel(ipython: Any) -> None:
         formatters[seen.format_type] = seen
     ipython.events.register(
         "post_run_cell", lambda result=None: remember_error(session_of(ipython), result))
+    guard_outputs(ipython)

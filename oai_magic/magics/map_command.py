@@ -178,6 +178,10 @@ def batch_command(magics: Any, line: str) -> Any:
         Run(lambda sink: wait_for_batch(job, sink)).play(view)
         return None
     result = job.results()
+    from ..render.chrome import notice_line
+
+    for notice in result.notices:  # a file that could not be read, lines that name no item
+        print(notice_line(notice))
     if result.stop_reason:
         print(f"{job.id}: {result.stop_reason}")
     if result.missing:

@@ -9,7 +9,16 @@ from IPython.core.error import UsageError
 
 from ..core.results import StoppedAnswer
 from ..errors import CellStopped, OAIError
+from ..plain_text import terminal_safe
 from ..state import KernelState
+
+
+def safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or its class name when even that fails (a message built from a user object)."""
+    try:
+        return str(exc)
+    except Exception:
+        return type(exc).__name__
 
 
 def base_url_hint(exc: OAIError, state: KernelState) -> str:
@@ -31,11 +40,13 @@ def one_line_errors(method: Callable) -> Callable:
         try:
             return method(self, *args, **kwargs)
         except OAIError as exc:
-            raise UsageError(str(exc) + base_url_hint(exc, self.state)) from None
+            raise UsageError(terminal_safe(safe_str(exc)) + base_url_hint(exc, self.state)) from None
+        except UsageError as exc:  # its text may quote a server or a user object: cleaned once here
+            raise UsageError(terminal_safe(safe_str(exc))) from None
         except StoppedAnswer as stop:
             from ..render.chrome import stop_line
 
-            raise CellStopped(stop_line(stop.result)) from None
+            raise CellStopped(terminal_safe(stop_line(stop.result))) from None
         except KeyboardInterrupt:
             raise UsageError("Interrupted.") from None
 

@@ -37,7 +37,7 @@ def status(
         ("session budget", describe_budget(state).split(": ", 1)[1]),
     ]
     if settings.extra_headers:
-        from ..redaction import shown_headers
+        from ..masking import shown_headers
 
         rows.append(("extra headers", shown_headers(settings.extra_headers)))
     if state.practice_server is not None:

@@ -9,9 +9,9 @@ text in them (model ids, request ids, error reasons) is escaped and kept away fr
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, TextIO, Tuple
 
+from ..plain_text import terminal_safe
 from .markdown import ANSWER_OPEN, IGNORE_MATH, escape_html
 
 if TYPE_CHECKING:  # result types only: importing the chat use case here would load the HTTP stack
@@ -350,26 +350,6 @@ def rate_limit_rows(headers: Dict[str, str]) -> List[Tuple[str, str]]:
 
 
 # --- terminals ---------------------------------------------------------------------------------
-
-# ESC-introduced sequences (CSI "\x1b[...m", OSC "\x1b]52;c;...\x07" clipboard writes, and the
-# rest), C1 controls, C0 controls other than tab and newline, and the bidi embeddings, overrides
-# and isolates that make "\u202etxt.exe" read "exe.txt" (CONTRACTS 5).
-_TERMINAL_CONTROL = re.compile(
-    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC ... BEL/ST
-    r"|\x1b\[[0-?]*[ -/]*[@-~]?"  # CSI
-    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC ... ST
-    r"|\x1b.?"  # any other escape
-    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
-)
-
-
-def terminal_safe(text: str) -> str:
-    """Server text as a terminal must print it: no escape or control sequences.
-
-    Written raw, an answer could set the clipboard (OSC 52), clear the screen or recolour it.
-    """
-    return _TERMINAL_CONTROL.sub("", text)
-
 
 def write_terminal_closing(out: TextIO, parts: List[str], mark: Optional[str], *, footer: bool,
                            sources: str = "") -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, TextIO
 
+from ..plain_text import terminal_safe
 from .frames import SHOWN, FramePacer
 from .markdown import IGNORE_MATH, escape_html
 from .surface import LiveRegion
@@ -72,7 +73,7 @@ class DimReasoning:
         if not self.open:
             self.open = True
             self.out.write(DIM + "Thinking… ")
-        self.out.write(text)
+        self.out.write(terminal_safe(text))  # server text: our dim codes only
         self.out.flush()
 
     def close(self) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Tuple
 
-from .chrome import one_line, terminal_safe
+from ..plain_text import terminal_safe
+from .chrome import one_line
 from .markdown import IGNORE_MATH, escape_html
 
 LINK_ATTRIBUTES = 'rel="noopener noreferrer nofollow" target="_blank"'

@@ -25,6 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from ..redaction import redact_outbound
+
 PLACEHOLDER = "answer streaming…"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -138,7 +140,7 @@ class LiveSurface:
             self._account(ops)
             self.stats["messages"] += 1
             self.stats["bytes"] += len(json.dumps(message, ensure_ascii=False).encode("utf-8"))
-            self.widget.send(message)
+            self.widget.send(redact_outbound(message))
 
     def _open_length(self, region: str) -> int:
         return self._open_lengths.get(region, 0)
@@ -158,7 +160,8 @@ class LiveSurface:
         """Replace the widget with one static block (HTML and plain text), then close it."""
         with self._lock:
             self._ops = []
-            bundle = {"text/html": html, "text/plain": text}
+            bundle = redact_outbound({"text/html": html, "text/plain": text})
+            html, text = bundle["text/html"], bundle["text/plain"]
             if self.on_finish is not None:
                 self.on_finish(html, text)
             elif self.handle is not None:

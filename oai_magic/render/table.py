@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from typing import List, Sequence
 
+from ..plain_text import terminal_safe
 from .markdown import IGNORE_MATH
 
 
@@ -17,6 +18,9 @@ class Table:
         self.title = title
 
     def __repr__(self) -> str:
+        return terminal_safe(self._aligned())
+
+    def _aligned(self) -> str:
         widths = [len(h) for h in self.headers]
         for row in self.rows:
             widths = [max(w, len(cell)) for w, cell in zip(widths, row)]

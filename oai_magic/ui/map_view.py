@@ -46,7 +46,13 @@ def summary_line(p: MapProgress, out: Optional[str], stopped: Optional[str] = No
     if stopped:
         return (f"■ {stopped}: {p.done} of {p.total} answered{failed} in {_duration(p.elapsed)} "
                 f"· {figures}{where}")
-    return f"✓ {p.done} of {p.total} answered{failed} in {_duration(p.elapsed)} · {figures}{where}"
+    # ✓ only when every item was answered (CONTRACTS: --map never lies); else ⚠ with the count
+    # that failed and the count that did not run.
+    unrun = p.total - p.done - p.failed
+    not_run = f", {unrun} not run" if unrun > 0 else ""
+    sign = "✓" if p.done == p.total else "⚠"
+    return (f"{sign} {p.done} of {p.total} answered{failed}{not_run} in {_duration(p.elapsed)} "
+            f"· {figures}{where}")
 
 
 def _short(text: str) -> str:

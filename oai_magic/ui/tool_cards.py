@@ -89,7 +89,7 @@ def card_html(call: Dict[str, Any], outcome: Optional[ToolOutcome] = None) -> st
 def card_text(call: Dict[str, Any], outcome: Optional[ToolOutcome] = None) -> str:
     name, arguments = call_preview(call)
     line = f"→ {name} {arguments or '{}'}"
-    return f"{line}\n{outcome_text(outcome)}" if outcome is not None else line
+    return terminal_safe(f"{line}\n{outcome_text(outcome)}" if outcome is not None else line)
 
 
 def outcome_text(outcome: ToolOutcome) -> str:
@@ -97,7 +97,7 @@ def outcome_text(outcome: ToolOutcome) -> str:
     if outcome.printed:
         lines.append(f"  printed: {shown_result(outcome.printed).rstrip()}")
     lines.append(f"← {outcome.name} {outcome_summary(outcome)}")
-    return "\n".join(lines)
+    return terminal_safe("\n".join(lines))
 
 
 def outcome_summary(outcome: ToolOutcome) -> str:

@@ -96,7 +96,7 @@ class TranscriptView:
         if self._mark():
             lines.append(notice_line(self._mark()))
         lines.append(footer_text(transcript_footer_parts(self.result)))
-        return "\n".join(lines)
+        return terminal_safe("\n".join(lines))
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from ..core.costs import Totals, format_cost, ledger_of, price_source
+from ..plain_text import terminal_safe
 
 COLUMNS = ("requests", "prompt", "cached", "completion", "reasoning", "estimated cost")
 RESTART_NOTE = ("The session is this kernel: a restart resets these totals "
@@ -55,7 +56,7 @@ class UsageReport:
                     f"{column} {value}" for column, value in zip(COLUMNS, _cells(totals))))
         lines.append("total: " + ", ".join(
             f"{column} {value}" for column, value in zip(COLUMNS, _cells(self.total))))
-        return "\n".join(lines + self.notes())
+        return terminal_safe("\n".join(lines + self.notes()))
 
     def _repr_html_(self) -> str:
         """One table, so the total row lines up with the rows above it: a heading row per

@@ -1,0 +1,34 @@
+"""Plain text is cleaned in one place (CONTRACTS 5): what a terminal, ``text/plain`` or stderr
+shows of a server's or a user object's text has no control sequences and no bidi overrides.
+
+It sits in the base layer so that errors, core, views and magics all share the one cleaner.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 and C1 controls other than tab and newline (ESC starts CSI and OSC sequences, BEL ends
+# OSC), bidi embeddings, overrides and isolates, zero-width and other invisible format
+# characters: "/home/user/\u202etxt.exe" must not read "exe.txt" (CONTRACTS 5).
+_HIDDEN = re.compile(
+    "[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029"
+    "\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
+)
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def terminal_safe(text: str) -> str:
+    """The one cleaner of plain text: what a terminal, ``text/plain`` or stderr may show.
+
+    Server and user-object text written raw could set the clipboard (OSC 52), retitle or clear
+    the terminal, recolour it, or reorder a line with bidi overrides. Each such character is
+    shown as its escape (``\\x1b``, ``\\u202e``): DejaVu has no control-picture glyphs.
+    """
+    if not isinstance(text, str):
+        text = str(text)
+    return _HIDDEN.sub(_escape, text)
