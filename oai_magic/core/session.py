@@ -38,6 +38,7 @@ from ..state import (
     setting_default,
     setting_types,
 )
+from . import cache_keys as _transport
 
 if TYPE_CHECKING:  # imported on first use: %load_ext makes the kernel's session, nothing more
     from .runs import Run
@@ -80,7 +81,7 @@ def check_setting(name: str, value: Any) -> Any:
 
         parse_config(value, "OAIMagics.mcp_servers")  # one line per problem, before any change
         return dict(value)
-    return value
+    return _transport.checked_setting(name, value) if name in _transport.SETTINGS else value
 
 
 # Numbers checked where they enter (issue 25): NaN would never refuse, infinity bound nothing.

@@ -36,6 +36,10 @@ def status(
         ("context window", describe_context(context_tokens).split(": ", 1)[1]),
         ("session budget", describe_budget(state).split(": ", 1)[1]),
     ]
+    if settings.extra_headers:
+        from ..masking import shown_headers
+
+        rows.append(("extra headers", shown_headers(settings.extra_headers)))
     if state.practice_server is not None:
         rows.append(("practice server", f"running at {state.practice_server.base_url}"))
     if from_practice_server(headers):

@@ -29,6 +29,7 @@ from ...render.chrome import (
 from ...render.live import LiveMarkdown
 from ...render.markdown import IGNORE_MATH, escape_html, render_markdown
 from ...render.reasoning import REASONING_REGION, LiveReasoning, reasoning_html
+from ...render.sources import sources_html
 from ...state import Message, content_text, redact
 
 _USER_STYLE = (
@@ -97,7 +98,7 @@ class PanelChatView(View):
     def end(self, result: ChatResult) -> None:
         if self.live is not None:
             html, text = self.live.finish(
-                footer_html=footer_html(footer_parts(result)),
+                footer_html=sources_html(result.citations) + footer_html(footer_parts(result)),
                 # No cell to end with the stop line (CONTRACTS 1), so the panel shows it as the mark.
                 mark=stop_line(result) if result.interrupted else result_mark(result),
             )
