@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 # A user message with context is a list of content parts, recorded exactly as sent.
 Content = Union[str, List[Dict[str, Any]], None]
 IMAGE_TOKENS = 800  # an image counts this much in the history budget, not its base64 length
+FILE_CHARS_PER_TOKEN = 16  # a file's base64 counts this many characters a token (a guess)
 
 
 def content_text(content: Content) -> str:
@@ -22,7 +23,16 @@ def content_text(content: Content) -> str:
     texts = [p.get("text", "") for p in content if p.get("type") == "text"]
     images = sum(1 for p in content if p.get("type") == "image_url")
     mark = [f"[{images} image{'s' if images != 1 else ''}]"] if images else []
+    mark += [f"[file {name}]" for name in content_files(content)]
     return "\n\n".join([*texts, *mark])
+
+
+def content_files(content: Content) -> List[str]:
+    """The file names of a message's ``file`` parts (issue 29: ``--file``)."""
+    if not isinstance(content, list):
+        return []
+    return [str((p.get("file") or {}).get("filename") or "file") for p in content
+            if p.get("type") == "file"]
 
 
 def content_images(content: Content) -> List[str]:
@@ -43,7 +53,10 @@ def _checked_parts(content: Any) -> Content:
             continue
         if kind == "image_url" and isinstance((part.get("image_url") or {}).get("url"), str):
             continue
-        raise ValueError("a content part must be text or image_url")
+        if kind == "file" and isinstance(part.get("file"), dict) and all(
+                isinstance(v, str) for v in part["file"].values()):
+            continue
+        raise ValueError("a content part must be text, image_url or file")
     return [dict(p) for p in content]
 
 
@@ -148,7 +161,9 @@ def estimate_tokens(text: Content) -> int:
     if isinstance(text, list):
         images = len(content_images(text))
         texts = "".join(p.get("text", "") for p in text if p.get("type") == "text")
-        return 1 + len(texts) // 4 + images * IMAGE_TOKENS
+        files = sum(len((p.get("file") or {}).get("file_data") or "") for p in text
+                    if p.get("type") == "file")
+        return 1 + len(texts) // 4 + images * IMAGE_TOKENS + files // FILE_CHARS_PER_TOKEN
     return 1 + len(text or "") // 4
 
 

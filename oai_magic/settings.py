@@ -91,7 +91,7 @@ class Settings:
         dict, "Fields added to every chat request as given, e.g. {'service_tier': 'flex'}; "
         "--param wins over them.")
     prices: Dict[str, Any] = _setting(
-        dict, "Prices in USD per million tokens that override or extend the shipped table, "
+        dict, "Prices in USD per million tokens that override or extend genai-prices' data, "
         "e.g. {'my-model': {'input': 0.1, 'cached_input': 0.05, 'output': 0.4}}.")
     session_budget_usd: Optional[float] = _setting(
         None, "Refuse requests once this session's estimated cost passes this many USD.")
@@ -152,6 +152,14 @@ class Settings:
     max_tool_output_chars: int = _setting(
         1_000_000, "What a tool function prints is kept up to this many characters (with a note "
         "saying how much more it printed): a tool printing without end cannot fill the kernel.")
+    # issue 29
+    prompt_cache_key: Optional[str] = _setting(
+        "auto", "prompt_cache_key sent with each chat request: \"auto\" a per-conversation hash "
+        "of notebook and conversation name (never the name) to api.openai.com only; "
+        "\"conversation\" the same to every server; None never.")
+    extra_headers: Dict[str, Any] = _setting(
+        dict, "Headers sent with every request, e.g. {'api-key': '…'} for Azure OpenAI or a "
+        "gateway's own; values that look like secrets are kept masked wherever shown.")
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:

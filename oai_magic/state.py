@@ -92,6 +92,8 @@ class KernelState:
         # base URLs whose server refused response_format json_schema: --schema goes as
         # json_object with the schema there (llama-cpp-python).
         self.json_schema_refused: set = set()
+        # issue 29: base URLs whose server refused prompt_cache_key with a 400 (not sent again)
+        self.prompt_cache_key_refused: set = set()
         self.audio_client_cache: Any = None  # Session.audio_client: (settings, client)
         self.last_error: Any = None  # context.LastError: the kernel's last exception
         # The sent-line of the cell being run; the next request shows it (then it is cleared).

@@ -12,7 +12,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "oai_magic"
 # The layers of STYLE.md, lowest first: a module may import its own layer and the layers listed.
 # The folder names are the layers; the few modules at the top level are named one by one.
 # stdlib only: exceptions, kernel state, chat history, the key's redaction, image headers
-BASE = {"errors", "state", "settings", "history", "redaction", "plain_text", "image_header"}
+BASE = {"errors", "state", "settings", "history", "redaction", "plain_text", "image_header",
+        "masking"}
 MAY_IMPORT = {
     "base": set(),
     "api": {"base", "root"},  # root: the package's __version__ for the User-Agent

@@ -228,7 +228,8 @@ def test_ipython_config_sets_model_base_url_org_project_timeout_and_retries(shel
 def test_sampling_options_are_sent_as_the_api_names_them(shell, server):
     run(shell, "%%chat --top-p 0.5 --seed 7 --stop END --stop 'NEXT Q' --user u-42\n[[echo]] hi")
     body = server.requests[-1].json
-    assert (body["top_p"], body["seed"], body["stop"], body["user"]) == (0.5, 7, ["END", "NEXT Q"], "u-42")
+    assert (body["top_p"], body["seed"], body["stop"], body["safety_identifier"]) == (0.5, 7, ["END", "NEXT Q"], "u-42")
+    assert "user" not in body  # deprecated by the spec
     assert "temperature" not in body and "response_format" not in body
 
 

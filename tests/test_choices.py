@@ -157,7 +157,7 @@ def test_penalties_logit_bias_user_and_n_are_sent_as_typed(shell, server):
     body = server.requests[-1].json
     assert (body["presence_penalty"], body["frequency_penalty"]) == (0.5, -1.5)
     assert body["logit_bias"] == {"50256": -100, "11": 5}
-    assert (body["user"], body["n"]) == ("student-7", 2)
+    assert (body["safety_identifier"], body["n"]) == ("student-7", 2)
 
 
 @pytest.mark.parametrize("options, message", [

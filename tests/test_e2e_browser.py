@@ -185,3 +185,51 @@ def test_a_long_paced_answer_keeps_growing_in_one_output_with_whole_paragraphs(l
     open_ok = [ends[len(s["paragraphs"]) - 1].startswith(s["paragraphs"][-1])
                for s in streaming if s["paragraphs"]]
     assert sum(open_ok) >= 0.9 * len(open_ok)
+
+
+TOOLS_NOTEBOOK = {
+    "cells": [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "%load_ext oai_magic\n%oai practice --if-no-key"},
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "calls = []\ndef double(x: int) -> int:\n    calls.append(x)\n    return 2 * x"},
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "%chat_panel -c tools"},
+    ],
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                "language": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
+def test_the_panel_asks_before_a_tool_runs_and_approve_runs_it(lab, page, screenshots):
+    import json
+
+    (lab.root / "panel-tools.ipynb").write_text(json.dumps(TOOLS_NOTEBOOK))
+    page.goto(lab.url("panel-tools.ipynb"))
+    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+    expect(cells).to_have_count(3, timeout=90_000)
+    page.locator(".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
+                 ).first.wait_for(state="attached", timeout=90_000)
+    run_cells_through(page, cells, 2)
+    panel = cells.nth(2).locator(".jp-Cell-outputArea")
+    tools = panel.get_by_placeholder("f, mcp:server/tool")
+    tools.fill("double")
+    tools.press("Enter")  # the field sends its value on Enter or blur
+    panel.get_by_placeholder("Message (Markdown)").fill("Double 21")
+    panel.get_by_role("button", name="Send").click()
+    approve = panel.get_by_role("button", name="Approve")
+    approve.wait_for()
+    expect(panel.get_by_role("button", name="Deny")).to_be_visible()
+    expect(panel.locator(".oai-tool-call")).to_contain_text("double")
+    expect(panel).to_contain_text("The tool double waits for Approve or Deny")
+    approve.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "27-panel-tool-approve.png"))
+    approve.click()
+    panel.locator(".oai-footer").wait_for()
+    expect(panel.locator(".oai-tool-call")).to_contain_text("✓ returned")
+    expect(panel.locator(".oai-tool-call")).to_contain_text("42")
+    expect(panel.get_by_role("button", name="Approve")).to_have_count(0)
+    panel.locator(".oai-footer").scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "27-panel-tool-approved.png"))
+    assert page.dialogs == []

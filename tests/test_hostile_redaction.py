@@ -126,7 +126,8 @@ def test_a_header_whose_name_holds_the_key_is_masked_in_the_result(shell, hostil
                                   "%%chat\n[[echo]] {env!full}"])
 def test_the_environment_interpolated_or_attached_never_sends_the_key(shell, hostile, capsys, cell):
     get_state(shell).settings.base_url = hostile.base_url("ok")
-    shell.user_ns["env"] = dict(os.environ, OPENAI_API_KEY=TEST_KEY)
+    # The key comes first, so a summary of a long environment (CI's is) shows it too.
+    shell.user_ns["env"] = {"OPENAI_API_KEY": TEST_KEY, **os.environ}
     sent = len(hostile.requests)
     assert run(shell, cell).success
     [(_, _, body)] = hostile.requests[sent:]

@@ -111,6 +111,12 @@ EXPECTED = {
         "≈ $",  # the estimate
         "restart resets",  # %oai usage
         "tokens",  # %chat list's tokens column
+        "prices: genai-prices",  # issue 29: where the prices come from, said once
+        'rel="noopener noreferrer nofollow" target="_blank">Practice source 1</a>',  # the sources
+        "'url': 'https://example.com/practice/source-1?context=medium'",  # found.citations
+        'class="oai-confidence',  # the tinted tokens
+        "flex tier",  # the tier that served the answer
+        "('flex', ",  # slow.service_tier, slow.cost
     ],
     "09-many-prompts": [
         "✓ 5 of 5 answered in",  # the summary line the progress bar leaves

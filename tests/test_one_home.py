@@ -105,14 +105,17 @@ def test_every_footer_is_the_one_footer_with_the_badge_first(shell, server, caps
     assert " · practice · " in capsys.readouterr().out.strip().splitlines()[-1]
 
 
-def test_the_service_tier_prices_a_flex_answer_at_the_batch_price_and_priority_as_unknown():
+def test_the_service_tier_prices_flex_and_priority_and_a_tier_without_a_price_is_unknown():
     usage = {"prompt_tokens": 1000, "completion_tokens": 500}
-    full = costs.estimate_cost(usage, "gpt-4o-mini")
-    assert costs.estimate_cost(usage, "gpt-4o-mini", tier="default") == pytest.approx(full)
-    assert costs.estimate_cost(usage, "gpt-4o-mini", tier="flex") == pytest.approx(full / 2)
-    assert costs.estimate_cost(usage, "gpt-4o-mini", tier="batch") == pytest.approx(full / 2)
-    assert costs.estimate_cost(usage, "gpt-4o-mini", tier="priority") is None
+    full = costs.estimate_cost(usage, "gpt-5-mini")
+    assert costs.estimate_cost(usage, "gpt-5-mini", tier="default") == pytest.approx(full)
+    assert costs.estimate_cost(usage, "gpt-5-mini", tier="flex") < full
+    assert costs.estimate_cost(usage, "gpt-5-mini", tier="batch") < full
+    assert costs.estimate_cost(usage, "gpt-5-mini", tier="priority") > full
+    assert costs.estimate_cost(usage, "gpt-4o-mini", tier="flex") is None  # no flex price: no guess
     override = {"gpt-4o-mini": {"input": 1.0, "output": 2.0}}
+    assert costs.estimate_cost(usage, "gpt-4o-mini", override, tier="flex") is None
+    override["gpt-4o-mini"]["flex"] = {"input": 0.5, "output": 1.0}
     assert costs.estimate_cost(usage, "gpt-4o-mini", override, tier="flex") == pytest.approx(0.001)
 
 
@@ -231,7 +234,7 @@ def test_an_answer_billed_at_the_flex_tier_is_priced_at_the_flex_price(shell, se
     from oai_magic.practice import Scripted, sse_event
 
     usage = {"prompt_tokens": 1000, "completion_tokens": 1000, "total_tokens": 2000}
-    head = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "model": "gpt-4o-mini",
+    head = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "model": "o4-mini",
             "service_tier": "flex"}
     chunks = [sse_event({**head, "choices": [{"index": 0, "delta": {"content": "Cheap."},
                                                "finish_reason": "stop"}]}),
@@ -240,8 +243,10 @@ def test_an_answer_billed_at_the_flex_tier_is_priced_at_the_flex_price(shell, se
     assert run(shell, "%%chat -o r --param service_tier=flex\nhi").success
     r = shell.user_ns["r"]
     assert r.service_tier == "flex"
-    assert r.cost == pytest.approx(costs.estimate_cost(usage, "gpt-4o-mini") / 2)
-    assert costs.format_cost(r.cost) in capsys.readouterr().out
+    assert r.cost == pytest.approx(costs.estimate_cost(usage, "o4-mini", tier="flex"))
+    assert r.cost < costs.estimate_cost(usage, "o4-mini")
+    footer = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "o4-mini · flex tier" in footer and costs.format_cost(r.cost) in footer
     assert costs.ledger_of(get_state(shell)).total.cost == pytest.approx(r.cost)
 
 
@@ -279,6 +284,6 @@ def test_a_tool_exchange_costs_the_sum_of_its_requests_or_is_unpriced(shell, ser
     r = shell.user_ns["r"]
     assert r.requests == 2 and not r.unpriced
     assert r.cost == pytest.approx(costs.estimate_cost(r.usage, "gpt-4o-mini"))
-    assert run(shell, '%%chat -n -m gpt-4.1 --tools population --auto-tools -o r\nIn "Lyon"?').success
+    assert run(shell, '%%chat -n -m practice-1 --tools population --auto-tools -o r\nIn "Lyon"?').success
     r = shell.user_ns["r"]
     assert r.unpriced and r.cost is None and "price unknown" in footer_parts(r)

@@ -270,7 +270,7 @@ def test_every_option_is_sent_under_the_name_the_api_reads():
                 tool_choice="auto", reasoning_effort="low", verbosity="high", max_tokens=9,
                 max_tokens_field="max_tokens")
     assert sent == {"model": "gpt-4o-mini", "messages": MESSAGES, "n": 2,
-                    "logit_bias": {"1": 5}, "user": "u-1", "tools": tools, "tool_choice": "auto",
+                    "logit_bias": {"1": 5}, "safety_identifier": "u-1", "tools": tools, "tool_choice": "auto",
                     "reasoning_effort": "low", "verbosity": "high", "max_tokens": 9}
 
 

@@ -35,6 +35,10 @@ class ChoiceState:
     tool_calls: Dict[int, Dict[str, Any]] = field(default_factory=dict)
     finish_reason: Optional[str] = None
     reasoning_parts: List[str] = field(default_factory=list)
+    # issue 29: url_citation annotations, token logprobs, and an answer that came as audio
+    citations: List[Dict[str, Any]] = field(default_factory=list)
+    logprobs: List[Dict[str, Any]] = field(default_factory=list)
+    audio: bool = False
 
     @property
     def reasoning(self) -> Optional[str]:
@@ -52,6 +56,47 @@ class ChoiceState:
 
     def tool_call_list(self) -> List[Dict[str, Any]]:
         return [self.tool_calls[i] for i in sorted(self.tool_calls)]
+
+
+def _citation(annotation: Any) -> Optional[Dict[str, Any]]:
+    """A ``url_citation`` annotation as ``{url, title, start_index, end_index}``; other kinds
+    (and malformed ones) are None. Server text: shown only through ``render.chrome``."""
+    if not isinstance(annotation, dict) or annotation.get("type") != "url_citation":
+        return None
+    cited = annotation.get("url_citation")
+    if not isinstance(cited, dict) or not isinstance(cited.get("url"), str):
+        return None
+    title = cited.get("title")
+
+    def index(name: str) -> Optional[int]:
+        value = cited.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+    return {"url": cited["url"][:MAX_CITATION_CHARS],
+            "title": title[:MAX_CITATION_CHARS] if isinstance(title, str) else "",
+            "start_index": index("start_index"), "end_index": index("end_index")}
+
+
+def _token_logprob(entry: Any) -> Optional[Dict[str, Any]]:
+    """One token of ``logprobs.content``: ``{token, logprob, top_logprobs}`` (CONTRACTS 8)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("token"), str):
+        return None
+    logprob = entry.get("logprob")
+    if isinstance(logprob, bool) or not isinstance(logprob, (int, float)) or logprob != logprob:
+        return None
+    top = []
+    for alternative in entry.get("top_logprobs") or ():
+        folded = _token_logprob({**alternative, "top_logprobs": None}) if isinstance(
+            alternative, dict) else None
+        if folded is not None:
+            top.append({"token": folded["token"], "logprob": folded["logprob"]})
+    return {"token": entry["token"], "logprob": float(min(0.0, logprob)),
+            "top_logprobs": top[:MAX_TOP_ALTERNATIVES]}
+
+
+MAX_CITATION_CHARS = 2000  # a url or title longer than this is cut (it is shown whole)
+MAX_CITATIONS = 100
+MAX_TOP_ALTERNATIVES = 20
 
 
 def _merge_tool_call(calls: Dict[int, Dict[str, Any]], fragment: Any) -> int:
@@ -110,6 +155,7 @@ class ChatAccumulator:
         self.usage: Optional[Dict[str, Any]] = None
         self.model: Optional[str] = None
         self.service_tier: Optional[str] = None  # the tier the server says it billed (costs)
+        self.id: Optional[str] = None  # the completion id (chatcmpl-…)
         # Reasoning text of the last ``add`` (``delta.reasoning_content`` from DeepSeek, vLLM and
         # llama.cpp, ``delta.reasoning`` from others), by choice: shown, never sent back.
         self.reasoning_deltas: List[Tuple[int, str]] = []
@@ -135,6 +181,9 @@ class ChatAccumulator:
                 raise MalformedChunk(f"{name} is not text")
         if model:
             self.model = model
+        completion_id = fields[1][1]
+        if completion_id:
+            self.id = completion_id  # issue 29: result.id
         tier = get("service_tier")
         if isinstance(tier, str):
             self.service_tier = tier
@@ -179,6 +228,8 @@ class ChatAccumulator:
             if refusal:
                 self.content_chars += len(refusal)
                 state.refusal_parts.append(refusal)
+            if part("annotations") or raw.get("logprobs") or part("audio"):
+                self._add_extras(state, raw, piece)  # issue 29: citations, logprobs, audio
             tool_calls = part("tool_calls")
             if tool_calls:
                 if not isinstance(tool_calls, (list, tuple)):
@@ -192,6 +243,25 @@ class ChatAccumulator:
                 if finish:
                     state.finish_reason = finish
         return deltas
+
+    def _add_extras(self, state: ChoiceState, raw: Dict[str, Any], piece: Dict[str, Any]) -> None:
+        """Citations (in the last delta, with no text, when streamed), logprobs (per chunk,
+        on the choice) and an audio answer (``modalities``: its transcript is not content)."""
+        annotations = piece.get("annotations") or ()
+        if isinstance(annotations, (list, tuple)):
+            for annotation in annotations:
+                cited = _citation(annotation)
+                if cited is not None and len(state.citations) < MAX_CITATIONS:
+                    state.citations.append(cited)
+        logprobs = raw.get("logprobs")
+        content = logprobs.get("content") if isinstance(logprobs, dict) else None
+        if isinstance(content, (list, tuple)):
+            for entry in content:
+                token = _token_logprob(entry)
+                if token is not None:
+                    state.logprobs.append(token)
+        if isinstance(piece.get("audio"), dict):
+            state.audio = True
 
     def _add_content(self, index: int, content: str, deltas: List[Tuple[int, str]]) -> None:
         redactor = self._redactors.get(index)

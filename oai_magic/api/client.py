@@ -29,7 +29,7 @@ from ..errors import (
     MissingKeyError,
     is_validation_failure,
 )
-from ..state import Settings, redact, redact_data
+from ..state import Secret, Settings, redact, redact_data
 from .body import accept_encoding, body_lines, short_reason
 from .limits import Limits, WaitTooLong, checked_wait
 from .responses import (
@@ -128,6 +128,8 @@ class OpenAIClient:
             headers["OpenAI-Organization"] = organization
         if project:
             headers["OpenAI-Project"] = project
+        for name, value in (self.settings.extra_headers or {}).items():  # OAIMagics.extra_headers
+            headers[name] = value.reveal() if isinstance(value, Secret) else str(value)
         return headers
 
     # --- public calls -------------------------------------------------------------------

@@ -41,11 +41,19 @@ class ChatOptions:
     # than releases, so any new field can be sent today. ``param_names`` are the --param ones.
     extra: Dict[str, Any] = field(default_factory=dict)
     param_names: List[str] = field(default_factory=list)
+    # issue 29: what the API returns, shown
+    web_search: Optional[str] = None  # "" (the server's default) or a search_context_size
+    logprobs: Optional[int] = None  # top_logprobs K (0: the chosen token's only)
+    service_tier: Optional[str] = None
+    prompt_cache_key: Optional[str] = None  # chosen per conversation by core (cache_keys.py)
 
 
 # The spec's ReasoningEffort enum and the verbosity values, sent as the API names them.
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 VERBOSITIES = ("low", "medium", "high")
+SEARCH_CONTEXT_SIZES = ("low", "medium", "high")
+SERVICE_TIERS = ("auto", "default", "flex", "priority")
+MAX_TOP_LOGPROBS = 20
 # Fields --param may not set: each has an option that keeps the magic's state consistent.
 REFUSED_PARAMS = {
     "messages": "messages is the conversation's history; oai_magic builds it (use -c, -s, -n)",
@@ -80,12 +88,16 @@ def parse_params(words: List[str], option: str = "--param") -> Dict[str, Any]:
 def apply_extra_fields(payload: Dict[str, Any], options: ChatOptions) -> List[str]:
     """Add ``options.extra`` to ``payload``; a field the magic set is overridden, with a notice.
 
-    ``stream_options`` only means something while streaming, so it is dropped otherwise.
+    ``stream_options`` only means something while streaming, so it is dropped otherwise; while
+    streaming it is merged into ours, so ``include_usage`` (the footer's tokens) stays.
     """
     notices: List[str] = []
     for name, value in options.extra.items():
-        if name == "stream_options" and not payload.get("stream"):
-            continue
+        if name == "stream_options":
+            if not payload.get("stream"):
+                continue
+            if isinstance(value, dict):
+                value = {**payload.get("stream_options", {}), **value}
         if name in payload and payload[name] != value:
             source = "--param" if name in options.param_names else "OAIMagics.extra_body"
             notices.append(f"{source} {name}={json.dumps(value, ensure_ascii=False)[:80]} "
@@ -119,6 +131,15 @@ def validate_chat_options(options: ChatOptions) -> None:
     if options.verbosity is not None and options.verbosity not in VERBOSITIES:
         raise InputError(f"--verbosity must be one of {', '.join(VERBOSITIES)}, "
                          f"got {options.verbosity!r}")
+    if options.web_search not in (None, "", *SEARCH_CONTEXT_SIZES):
+        raise InputError(f"--web-search takes {', '.join(SEARCH_CONTEXT_SIZES)} (or nothing), "
+                         f"got {options.web_search!r}")
+    if options.logprobs is not None and not 0 <= options.logprobs <= MAX_TOP_LOGPROBS:
+        raise InputError(f"--logprobs K takes 0..{MAX_TOP_LOGPROBS} alternatives per token, "
+                         f"got {options.logprobs}")
+    if options.service_tier is not None and options.service_tier not in SERVICE_TIERS:
+        raise InputError(f"--service-tier must be one of {', '.join(SERVICE_TIERS)}, "
+                         f"got {options.service_tier!r}")
     for name in options.param_names:
         if name in REFUSED_PARAMS:
             raise InputError(f"--param {name}=… is refused: {REFUSED_PARAMS[name]}.")
@@ -165,7 +186,10 @@ def build_chat_payload(
         "presence_penalty": options.presence_penalty,
         "frequency_penalty": options.frequency_penalty,
         "logit_bias": options.logit_bias,
-        "user": options.user,
+        # --user: the spec deprecates ``user`` for ``safety_identifier`` (abuse detection)
+        "safety_identifier": options.user,
+        "prompt_cache_key": options.prompt_cache_key,
+        "service_tier": options.service_tier,
         "tools": options.tools,
         # Offered tools go with "auto" unless the user chose: llama-cpp-python reads a missing
         # tool_choice as "none" and never calls them.
@@ -178,6 +202,13 @@ def build_chat_payload(
     payload.update({k: v for k, v in optional.items() if v is not None})
     if options.stop:
         payload["stop"] = list(options.stop)
+    if options.web_search is not None:
+        payload["web_search_options"] = (
+            {"search_context_size": options.web_search} if options.web_search else {})
+    if options.logprobs is not None:
+        payload["logprobs"] = True
+        if options.logprobs:
+            payload["top_logprobs"] = options.logprobs
     if options.json_schema is not None:
         payload["response_format"] = schema_response_format(
             options.json_schema, options.schema_as_json_object)

@@ -24,6 +24,8 @@ REQUEST_OPTIONS: Dict[str, Any] = {
     "presence_penalty": _NUMBER, "frequency_penalty": _NUMBER, "logit_bias": (dict, str),
     "user": str, "org": str, "project": str, "reasoning_effort": str, "verbosity": str,
     "tool_choice": (str, dict), "param": (dict, list, tuple), "detail": str,
+    # issue 29
+    "web_search": str, "logprobs": int, "service_tier": str,
 }
 
 
@@ -99,6 +101,9 @@ def request_options(settings: Any, model: Optional[str] = None, **options: Any) 
         verbosity=options.get("verbosity"),
         extra={**settings.extra_body, **params},
         param_names=list(params),
+        web_search=options.get("web_search"),
+        logprobs=options.get("logprobs"),
+        service_tier=options.get("service_tier"),
     )
     validate_chat_options(chat)
     return chat

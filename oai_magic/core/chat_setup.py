@@ -114,6 +114,9 @@ def prepare_chat(session: Any, prompt: Any, *, conversation: str, model: Optiona
         raise InputError("chat: the prompt is empty: pass the text to send.")
     detail = options.pop("detail", None)
     tool_choice = options.pop("tool_choice", None)
+    files = options.pop("file", None) or []  # issue 29: --file, a path or a list of paths
+    if isinstance(files, str):
+        files = [files]
     request = request_options(session.settings, model=model, choices=None if n == 1 else n,
                               **options)
     target = schema_target_of(schema) if schema is not None else None
@@ -127,6 +130,9 @@ def prepare_chat(session: Any, prompt: Any, *, conversation: str, model: Optiona
             attached.append(checked_image("image", bytes(image)))
         else:
             attached.append(resolve_image(str(image), {}))
+    from .files import resolve_file
+
+    attached.extend(resolve_file(str(path)) for path in files)
     check_budget(session, request.extra.get("model", request.model or session.settings.model))
     turn = TurnOptions(request, conversation=conversation, budget=HistoryBudget.of(session.settings),
                        new=new, system=system)

@@ -9,6 +9,7 @@ import re
 from typing import Any, List, Optional, Tuple
 
 from ..errors import InputError
+from ..history import content_files
 from ..state import Conversation, Message, content_images, content_text
 
 
@@ -99,4 +100,5 @@ def _markdown_body(name: str, message: Message, images: Optional[List[Any]]) -> 
         filename = f"{safe}-{len(images) + 1}.{extension}"
         images.append((filename, data))
         pieces.append(f"![image {len(images)}](images/{filename})")
+    pieces += [f"[file: {name}]" for name in content_files(message.content)]
     return "\n\n".join(pieces)

@@ -1,40 +1,37 @@
-"""What an answer cost: prices from a shipped table, per-answer estimates, session totals, budgets.
+"""What an answer cost: prices from ``genai-prices``, per-answer estimates, session totals, budgets.
 
-The table (``prices.json``) holds only prices that could be sourced, with the page and the date
-they were read; a model it does not know is "price unknown", never a guess.
-``%config OAIMagics.prices = {...}`` overrides or extends it. The session is the kernel: the
-totals live on its ``KernelState`` and a restart resets them. Pure Python (no IPython), so the
-many-prompt mapping (``--map``) can reserve a request's estimate before it starts.
+Prices come from Pydantic's ``genai-prices`` package (dated prices for OpenAI's chat, reasoning,
+audio and transcription models, cached input, batch and service tiers), read offline from its
+bundled snapshot; a model it does not know is "price unknown", never a guess.
+``%config OAIMagics.prices = {...}`` overrides or extends it. The package is imported on first
+use (about 0.3 s), warmed on a background thread when a first request starts
+(:func:`warm_prices`), never by ``%load_ext``. This module is the only reader of price data.
+The session is the kernel: the totals live on its ``KernelState`` and a restart resets them.
 """
 
 from __future__ import annotations
 
-import json
+import datetime
 import math
 import re
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Tuple
 
 from ..api.limits import finite_amount
 from ..errors import InputError
+from .usage import Tokens, checked_count, format_cost, transcription_usage  # noqa: F401 (their home)
 
 PRICE_FIELDS = ("input", "cached_input", "output", "per_minute")  # per_minute: transcription
+# An override may price a tier of its own: {"input": 1, "output": 2, "flex": {"input": 0.5, ...}}
+OVERRIDE_TIERS = ("batch", "flex", "priority", "scale")
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
-_table_cache: Dict[str, Any] = {}
+PROVIDER = "openai"  # else genai-prices guesses the provider from the model name
 
 
-def shipped_table() -> Dict[str, Any]:
-    """The price table that ships with oai_magic (read once)."""
-    if "table" not in _table_cache:
-        path = Path(__file__).with_name("prices.json")
-        _table_cache["table"] = json.loads(path.read_text(encoding="utf-8"))
-    return _table_cache["table"]
-
-
-def validate_prices(prices: Any) -> Dict[str, Dict[str, float]]:
-    """``OAIMagics.prices``: ``{model: {"input": $, "cached_input": $, "output": $}}`` per 1M."""
+def validate_prices(prices: Any) -> Dict[str, Dict[str, Any]]:
+    """``OAIMagics.prices``: ``{model: {"input": $, "cached_input": $, "output": $}}`` per 1M
+    tokens (``per_minute`` for transcription), optionally with a dict per tier (``"flex"``)."""
     if not isinstance(prices, dict):
         raise InputError('OAIMagics.prices takes {"model": {"input": 0.15, "output": 0.6}} '
                          "(USD per million tokens)")
@@ -43,77 +40,111 @@ def validate_prices(prices: Any) -> Dict[str, Dict[str, float]]:
             raise InputError(f"OAIMagics.prices[{model!r}] must be a dict of prices, e.g. "
                              '{"input": 0.15, "cached_input": 0.075, "output": 0.6}')
         for name, value in entry.items():
+            if name in OVERRIDE_TIERS and isinstance(value, dict):
+                validate_prices({f"{model}[{name!r}]": value})
+                continue
             if name not in PRICE_FIELDS:
                 raise InputError(f"OAIMagics.prices[{model!r}]: unknown price {name!r} "
-                                 f"(use {', '.join(PRICE_FIELDS)})")
+                                 f"(use {', '.join(PRICE_FIELDS)}, or a tier: "
+                                 f"{', '.join(OVERRIDE_TIERS)})")
             if not finite_amount(value):
                 raise InputError(f"OAIMagics.prices[{model!r}][{name!r}] must be a number >= 0 "
                                  f"(a finite price in USD per million tokens), got {value!r:.40}")
     return prices
 
 
-def _price_entry(model: Optional[str], overrides: Optional[Dict[str, Any]]
-                 ) -> Optional[Dict[str, float]]:
-    """The prices of ``model`` (a dated snapshot falls back to its alias), or None if unknown.
+# --- the genai-prices package: imported once, on first use or on a warming thread ------------
 
-    Only :func:`estimate_cost` reads price data through here: a later change of the data
-    (the ``genai-prices`` package) touches this module and nothing else."""
-    if not model:
+_package: Dict[str, Any] = {}
+_package_lock = threading.Lock()
+
+
+def _genai_prices() -> Any:
+    """The ``genai_prices`` module (None when it is not installed), imported once."""
+    with _package_lock:
+        if "module" not in _package:
+            try:
+                import genai_prices
+            except ImportError:
+                genai_prices = None
+            _package["module"] = genai_prices
+        return _package["module"]
+
+
+def warm_prices() -> None:
+    """Import the price data on a daemon thread (once), so the first footer does not wait:
+    called when a request starts, which takes longer than the import."""
+    with _package_lock:
+        if "module" in _package or "warming" in _package:
+            return
+        _package["warming"] = threading.Thread(
+            target=lambda: _genai_model("gpt-4o-mini"), name="oai-magic-prices", daemon=True)
+    _package["warming"].start()
+
+
+def _genai_model(model: str) -> Any:
+    """genai-prices' model info for an OpenAI model id, or None when it does not know it."""
+    package = _genai_prices()
+    if package is None:
         return None
-    models = dict(shipped_table().get("models") or {})
-    models.update(overrides or {})
-    for name in (model, _DATED.sub("", model)):
-        if name in models:
-            return models[name]
+    from genai_prices import data_snapshot
+
+    try:
+        return data_snapshot.get_snapshot().find_provider_model(model, None, PROVIDER, None)[1]
+    except LookupError:
+        return None
+
+
+def price_source(overrides: Optional[Dict[str, Any]] = None) -> str:
+    """Where prices come from and as of when, for the footer (once) and ``%oai usage``."""
+    package = _genai_prices()
+    parts = []
+    if package is not None:
+        parts.append(f"prices: genai-prices {package.__version__}, OpenAI data as of "
+                     f"{_data_date()}")
+    if overrides:
+        parts.append("OAIMagics.prices for " + ", ".join(sorted(overrides)))
+    return "; ".join(parts) or "prices: none (pip install genai-prices, or OAIMagics.prices)"
+
+
+def _data_date() -> str:
+    """The newest dated OpenAI price already in effect: how current the snapshot is."""
+    if "date" not in _package:
+        from genai_prices import data_snapshot
+
+        provider = data_snapshot.get_snapshot().find_provider(None, PROVIDER, None)
+        today, dates = datetime.date.today(), []
+        for model in provider.models:
+            conditions = [c.constraint for c in model.prices] if isinstance(model.prices, list) else []
+            conditions += [v.constraint for v in model.price_variants or ()]
+            for constraint in conditions:
+                start = getattr(constraint, "start_date", None)
+                if isinstance(start, datetime.datetime):
+                    start = start.date()
+                if isinstance(start, datetime.date) and start <= today:
+                    dates.append(start)
+        _package["date"] = max(dates).isoformat() if dates else "its release"
+    return _package["date"]
+
+
+def _override_entry(model: Optional[str], overrides: Optional[Dict[str, Any]]
+                    ) -> Optional[Dict[str, Any]]:
+    """``OAIMagics.prices`` for ``model`` (a dated snapshot falls back to its alias)."""
+    for name in (model, _DATED.sub("", model or "")):
+        if name and name in (overrides or {}):
+            return overrides[name]
     return None
 
 
 def has_price(model: Optional[str], overrides: Optional[Dict[str, Any]] = None) -> bool:
-    """Whether the table (or ``OAIMagics.prices``) prices ``model`` at all (a USD budget
+    """Whether ``OAIMagics.prices`` or genai-prices prices ``model`` at all (a USD budget
     needs it)."""
-    return _price_entry(model, overrides) is not None
+    if not model:
+        return False
+    return _override_entry(model, overrides) is not None or _genai_model(model) is not None
 
 
-# What a service tier pays against the standard price (a factor); None: not known. The Batch
-# API and the "flex" tier are both billed at the batch discount; "priority" and "scale" have
-# prices of their own that the table does not hold, so they are "price unknown", never a guess.
 STANDARD_TIERS = (None, "", "default", "auto", "standard")
-DISCOUNTED_TIERS = ("batch", "flex")
-
-
-def _tier_factor(tier: Optional[str]) -> Optional[float]:
-    if tier in STANDARD_TIERS:
-        return 1.0
-    if tier in DISCOUNTED_TIERS:
-        return 1 - float(shipped_table().get("batch_discount") or 0)
-    return None
-
-
-@dataclass
-class Tokens:
-    """The token counts of one usage block (chat completions names)."""
-
-    prompt: int = 0
-    cached: int = 0
-    completion: int = 0
-    reasoning: int = 0
-
-    @classmethod
-    def of(cls, usage: Optional[Dict[str, Any]]) -> Tokens:
-        usage = usage or {}
-
-        def number(value: Any) -> int:
-            return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-        prompt_details = usage.get("prompt_tokens_details") or {}
-        completion_details = usage.get("completion_tokens_details") or {}
-        return cls(number(usage.get("prompt_tokens")), number(prompt_details.get("cached_tokens")),
-                   number(usage.get("completion_tokens")),
-                   number(completion_details.get("reasoning_tokens")))
-
-    @property
-    def total(self) -> int:
-        return self.prompt + self.completion
 
 
 def estimated_usage(messages: Iterable[Dict[str, Any]], answers: Iterable[str],
@@ -146,59 +177,85 @@ def estimate_cost(usage: Optional[Dict[str, Any]], model: Optional[str],
 
     Every surface prices through it (the chat footer, ``--map`` and ``--batch`` results, a
     transcript, ``%oai usage``, budgets and the ``--map`` question), so they agree.
-    ``overrides`` are ``OAIMagics.prices``; ``tier`` is the service tier the server billed
-    (``"batch"`` for the Batch API, ``"flex"``), see :func:`_tier_factor`.
+    ``overrides`` are ``OAIMagics.prices`` and win over genai-prices; ``tier`` is the service
+    tier the server says it served (``"flex"``, ``"priority"``), or ``"batch"`` for the Batch
+    API. A tier the data has no price for is unknown, never the standard price.
 
-    Cached prompt tokens are part of ``prompt_tokens`` and billed at the cached price (the
-    input price when the table has none). Reasoning tokens are part of ``completion_tokens``.
-    A transcription is priced per minute where the table says so (``seconds``, or the usage's
-    own ``seconds``), else by its token usage; a duration with no per-minute price is unknown.
+    Cached prompt tokens are part of ``prompt_tokens`` and billed at the cached price; reasoning
+    tokens are part of ``completion_tokens`` and billed as output. A transcription is priced by
+    its audio seconds where the price is per minute (whisper-1: ``seconds``, or the usage's own),
+    else by its tokens (audio input tokens at their own price).
     """
-    prices = _price_entry(model, overrides)
-    factor = _tier_factor(tier)
-    if prices is None or factor is None:
+    if not model:
         return None
     usage = usage or {}
-    if "per_minute" in prices:
-        if isinstance(usage.get("seconds"), (int, float)) and not isinstance(usage["seconds"], bool):
-            seconds = float(usage["seconds"])
-        return None if seconds is None else seconds / 60 * prices["per_minute"] * factor
-    if "input" not in prices or "output" not in prices:
+    if checked_count(usage.get("seconds"), float) is not None:
+        seconds = float(usage["seconds"])
+    elif seconds is not None and checked_count(seconds, float) is None:
+        seconds = None
+    has_tokens = any(name in usage for name in ("prompt_tokens", "completion_tokens",
+                                                 "input_tokens", "output_tokens"))
+    entry = _override_entry(model, overrides)
+    if entry is not None:
+        return _override_cost(entry, usage, tier, seconds, has_tokens)
+    return _package_cost(model, usage, tier, seconds, has_tokens)
+
+
+def _override_cost(entry: Dict[str, Any], usage: Dict[str, Any], tier: Optional[str],
+                   seconds: Optional[float], has_tokens: bool) -> Optional[float]:
+    if tier not in STANDARD_TIERS:
+        entry = entry.get(tier) if isinstance(entry.get(tier), dict) else None
+        if entry is None:
+            return None
+    if "per_minute" in entry and seconds is not None:
+        return seconds / 60 * entry["per_minute"]
+    if "input" not in entry or "output" not in entry or not has_tokens:
         return None
-    if usage.get("type") == "duration" or ("seconds" in usage and "prompt_tokens" not in usage):
-        return None  # whisper's usage: seconds, no tokens, and no per-minute price
     tokens = Tokens.of(transcription_usage(usage))
     cached = min(tokens.cached, tokens.prompt)
-    cost = ((tokens.prompt - cached) * prices["input"]
-            + cached * prices.get("cached_input", prices["input"])
-            + tokens.completion * prices["output"]) / 1_000_000
-    return cost * factor
+    return ((tokens.prompt - cached) * entry["input"]
+            + cached * entry.get("cached_input", entry["input"])
+            + tokens.completion * entry["output"]) / 1_000_000
 
 
-def transcription_usage(usage: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """A usage block in chat completions names (for the ledger and the footer); a chat usage
-    comes back as it is.
-
-    gpt-4o transcription models report ``{"type": "tokens", "input_tokens", "output_tokens"}``;
-    whisper reports ``{"type": "duration", "seconds"}`` (or only a ``duration``).
-    """
-    usage = usage or {}
-    if usage.get("type") == "tokens" or "input_tokens" in usage:
-        return {"prompt_tokens": usage.get("input_tokens") or 0,
-                "completion_tokens": usage.get("output_tokens") or 0}
-    if "prompt_tokens" in usage or "completion_tokens" in usage:
-        return usage
-    return {"prompt_tokens": 0, "completion_tokens": 0}
+def _price_context(info: Any, tier: Optional[str]) -> Tuple[bool, Optional[Dict[str, str]]]:
+    """(known, genai-prices' ``price_context``) for a served tier: batch is ``processing``,
+    the others ``service_tier``; a tier the model has no variant for is not known."""
+    if tier in STANDARD_TIERS:
+        return True, None
+    context = {"processing": "batch"} if tier == "batch" else {"service_tier": tier}
+    now = datetime.datetime.now(datetime.UTC)
+    known = any(variant.when == context and (variant.constraint is None
+                                             or variant.constraint.active(now))
+                for variant in info.price_variants or ())
+    return known, context
 
 
-def format_cost(cost: Optional[float]) -> str:
-    """"≈ $0.0012" (two significant digits for sums under a cent), or "price unknown"."""
-    if cost is None:
-        return "price unknown"
-    if cost >= 0.01 or cost == 0:
-        return f"≈ ${cost:.2f}"
-    digits = 1 - math.floor(math.log10(cost))
-    return f"≈ ${cost:.{digits}f}"
+def _package_cost(model: str, usage: Dict[str, Any], tier: Optional[str],
+                  seconds: Optional[float], has_tokens: bool) -> Optional[float]:
+    info = _genai_model(model)
+    if info is None:
+        return None
+    known, context = _price_context(info, tier)
+    if not known:
+        return None
+    from genai_prices import Usage, calc_price
+
+    price = info.get_prices(datetime.datetime.now(datetime.UTC), context)
+    if seconds is not None and getattr(price, "audio_hours", None) is not None:
+        counts = {"audio_seconds": round(seconds)}  # whisper-1: billed by the second
+    elif has_tokens and (price.input_mtok is not None or price.output_mtok is not None):
+        tokens = Tokens.of(transcription_usage(usage))
+        details = transcription_usage(usage).get("prompt_tokens_details") or {}
+        counts = {"input_tokens": tokens.prompt, "output_tokens": tokens.completion,
+                  "cache_read_tokens": min(tokens.cached, tokens.prompt)}
+        audio = checked_count(details.get("audio_tokens"))
+        if audio and price.input_audio_mtok is not None:
+            counts["input_audio_tokens"] = min(int(audio), tokens.prompt)
+    else:
+        return None
+    calculation = calc_price(Usage(**counts), model, provider_id=PROVIDER, price_context=context)
+    return float(calculation.total_price)
 
 
 @dataclass
@@ -240,6 +297,17 @@ class UsageLedger:
     # What the budgets count: like ``total``, but ``%oai usage --reset`` leaves it, so clearing
     # the report never lifts a budget (only a restart or changing the budget does).
     spent: Totals = field(default_factory=Totals)
+    source_told: bool = False  # the first priced footer says where prices come from
+
+    def price_source_once(self, cost: Optional[float], overrides: Optional[Dict[str, Any]]
+                          ) -> Optional[str]:
+        """:func:`price_source` for the session's first priced answer, None after (and for an
+        unpriced one): the footer says it once, ``%oai usage`` always."""
+        with self.lock:
+            if cost is None or self.source_told:
+                return None
+            self.source_told = True
+        return price_source(overrides)
 
     def record(self, usage: Optional[Dict[str, Any]], model: Optional[str], conversation: str,
                cost: Optional[float]) -> None:
@@ -255,6 +323,7 @@ class UsageLedger:
         """Clear the report's totals; what the budgets count (``spent``) stays."""
         with self.lock:
             self.total, self.by_model, self.by_conversation = Totals(), {}, {}
+            self.source_told = False
             self.reserved_usd, self.reserved_tokens = 0.0, 0
 
     def reserve(self, usd: float = 0.0, tokens: int = 0) -> Tuple[float, int]:
@@ -315,6 +384,15 @@ def ledger_of(state: Any) -> UsageLedger:
         if state.usage_ledger is None:
             state.usage_ledger = UsageLedger()
         return state.usage_ledger
+
+
+def account_answer(state: Any, result: Any) -> None:
+    """A chat response's estimated cost, at the tier that served it, added to the session's
+    totals; the session's first priced answer also says where prices come from."""
+    result.cost = estimate_cost(result.usage, result.model, state.prices, tier=result.service_tier)
+    ledger = ledger_of(state)
+    ledger.record(result.usage, result.model, result.conversation, result.cost)
+    result.price_source = ledger.price_source_once(result.cost, state.prices)
 
 
 def budget_of(state: Any) -> Budget:

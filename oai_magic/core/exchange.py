@@ -16,12 +16,18 @@ from ..api.limits import Limits
 from ..api.request import ChatOptions, apply_extra_fields, build_chat_payload
 from ..errors import APIError, BadRequestError, InputError, OAIError, StreamIncompleteError
 from ..state import KernelState, Message, StreamRedactor, content_images, redact
+from .cache_keys import drop_cache_key, prompt_cache_key
+from .costs import account_answer, warm_prices
 from .events import View
 from .other_servers import (
+    FILES_HINT,
     OTHER_MAX_TOKENS_FIELD,
     after_answer_notices,
     context_hint,
     names_field,
+    refuses_cache_key,
+    refuses_files,
+    refuses_images,
     refuses_json_schema,
     send_schema_as_json_object,
 )
@@ -49,6 +55,8 @@ def send_request(
         options = dataclasses.replace(options, max_tokens_field=learned)
     if options.json_schema is not None and base_url in state.json_schema_refused:
         options = dataclasses.replace(options, schema_as_json_object=True)
+    if options.prompt_cache_key is None:
+        options = dataclasses.replace(options, prompt_cache_key=prompt_cache_key(state, conversation))
     with state.lock:
         thread = turn.start.applied_to(state.conversation(conversation))
         messages, dropped = thread.api_messages(
@@ -56,6 +64,7 @@ def send_request(
             max_tokens=budget.tokens_for(options.max_tokens),
         )
     model = options.model or state.settings.model
+    warm_prices()  # the price data loads while the request is under way
     payload = build_chat_payload(model, messages, options)
     overrides = apply_extra_fields(payload, options)
     check_budget(state, payload.get("model"))
@@ -86,8 +95,10 @@ def send_request(
         if isinstance(exc, APIError) and exc.code == "context_length_exceeded":
             history_sent = len(messages) - len(new_messages) - (1 if thread.system else 0)
             exc.message += context_hint(history_sent, budget.context_tokens)
-        if isinstance(exc, BadRequestError) and _refuses_images(exc, messages):
+        if isinstance(exc, BadRequestError) and refuses_images(exc, messages):
             exc.message += " — this model may not accept images (try a vision model with -m)"
+        elif isinstance(exc, BadRequestError) and refuses_files(exc, messages):
+            exc.message += FILES_HINT
         result.error = str(exc)
         if not result.headers and getattr(exc, "headers", None):
             result.headers = exc.headers
@@ -144,12 +155,6 @@ def _gather_notices(
         )
 
 
-def _refuses_images(error: APIError, messages: List[Dict[str, Any]]) -> bool:
-    """A 400 that names image input, for a request that carried images."""
-    text = f"{error.message} {error.param or ''} {error.code or ''}".lower()
-    return "image" in text and any(content_images(m.get("content")) for m in messages)
-
-
 def check_budget(state: KernelState, model: Optional[str]) -> None:
     """Refuse a request once the session's budget is spent (``OAIMagics.session_budget_*``),
     or today's (``daily_budget_usd``, counted in the log across kernels)."""
@@ -171,14 +176,13 @@ def check_budget(state: KernelState, model: Optional[str]) -> None:
 def _account(state: KernelState, result: ChatResult, messages: List[Dict[str, Any]]) -> None:
     """The response's estimated cost, added to the session's totals (a partial answer the
     server reported no usage for is estimated from its characters)."""
-    from .costs import estimate_cost, estimated_usage, ledger_of
+    from .costs import estimated_usage
 
     if result.partial and not result.usage:
         result.usage = estimated_usage(messages, [
             c.text + (c.refusal or "") + (c.reasoning or "") + str(c.tool_calls or "")
             for c in result.choices], CHARS_PER_TOKEN)
-    result.cost = estimate_cost(result.usage, result.model, state.prices, tier=result.service_tier)
-    ledger_of(state).record(result.usage, result.model, result.conversation, result.cost)
+    account_answer(state, result)
     from .durable import log_usage
 
     log_usage(state, result)
@@ -212,12 +216,19 @@ class _Exchange:
 
     def run(self, payload: Dict[str, Any], options: ChatOptions) -> None:
         """``receive`` with the fallbacks below; a server that refuses ``json_schema`` with a
-        validation error is asked again, once, with ``json_object`` and the schema
-        (remembered for this base URL)."""
+        validation error is asked again, once, with ``json_object`` and the schema, and one
+        that refuses ``prompt_cache_key`` with a 400 without it (each remembered for this base
+        URL)."""
         try:
             self._run(payload, options)
         except APIError as exc:
-            if self.accumulator.choices or not refuses_json_schema(exc, payload):
+            if self.accumulator.choices:
+                raise
+            if refuses_cache_key(exc, payload):
+                _late_notice(self.view, self.result, drop_cache_key(self.state, payload))
+                self.run(payload, dataclasses.replace(options, prompt_cache_key=None))
+                return
+            if not refuses_json_schema(exc, payload):
                 raise
             _late_notice(self.view, self.result, send_schema_as_json_object(self.state, payload))
             self._run(payload, dataclasses.replace(options, schema_as_json_object=True))
@@ -350,7 +361,8 @@ def _fold(accumulator: ChatAccumulator, result: ChatResult, key: Optional[str] =
     if accumulator.model:
         result.model = accumulator.model
     result.usage = accumulator.usage
-    result.service_tier = accumulator.service_tier
+    result.service_tier = redact(accumulator.service_tier, key) if accumulator.service_tier else None
+    result.id = redact(accumulator.id, key) if accumulator.id else None
     if accumulator.usage_notice and accumulator.usage_notice not in result.notices:
         result.notices.append(accumulator.usage_notice)
     if result.choices:
@@ -358,3 +370,4 @@ def _fold(accumulator: ChatAccumulator, result: ChatResult, key: Optional[str] =
         result.text = first.text or (first.refusal or "")
         result.finish_reason = first.finish_reason
         result.reasoning = first.reasoning
+        result.citations, result.logprobs = first.citations, first.logprobs

@@ -170,6 +170,8 @@ class ItemResult:
     model: Optional[str] = None
     parsed: Any = None  # filled by --schema (the structured-output issue)
     service_tier: Optional[str] = None  # the tier the server billed (its body says)
+    logprobs: Optional[List[Dict[str, Any]]] = None  # issue 29: with --logprobs
+    citations: List[Dict[str, Any]] = field(default_factory=list)  # issue 29: with --web-search
 
     @property
     def ok(self) -> bool:
@@ -178,7 +180,8 @@ class ItemResult:
     def to_dict(self) -> Dict[str, Any]:
         return {"index": self.index, "text": self.text, "usage": self.usage, "error": self.error,
                 "finish_reason": self.finish_reason, "request_id": self.request_id,
-                "model": self.model, "service_tier": self.service_tier}
+                "model": self.model, "service_tier": self.service_tier,
+                "logprobs": self.logprobs, "citations": self.citations}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ItemResult:
@@ -186,7 +189,11 @@ class ItemResult:
                    usage=dict(data.get("usage") or {}),
                    error=None if data.get("error") is None else str(data["error"]),
                    finish_reason=data.get("finish_reason"), request_id=data.get("request_id"),
-                   model=data.get("model"), service_tier=data.get("service_tier"))
+                   model=data.get("model"), service_tier=data.get("service_tier"),
+                   **_folded_extras({"choices": [{"message": {"annotations": [
+                       {"type": "url_citation", "url_citation": c}
+                       for c in data.get("citations") or () if isinstance(c, dict)]},
+                       "logprobs": {"content": data.get("logprobs") or []}}]}, None))
 
 
 class MapResult:
@@ -354,4 +361,23 @@ def item_from_completion(index: int, data: Any, key: Optional[str]) -> ItemResul
         finish_reason=finish if isinstance(finish, str) else None,
         model=redact(model, key) if isinstance(model, str) else None,
         service_tier=tier if isinstance(tier, str) else None,
+        **_folded_extras(data, key),
     )
+
+
+def _folded_extras(data: Any, key: Optional[str]) -> Dict[str, Any]:
+    """Logprobs and citations of the first choice, read by the one accumulator (redacted as a
+    chat answer's are); none when the body is not a chat completion's shape."""
+    from ..api.accumulator import ChatAccumulator, MalformedChunk
+    from .results import Choice
+
+    accumulator = ChatAccumulator()
+    try:
+        accumulator.add({"choices": [{k: v for k, v in c.items() if k in ("message", "logprobs")}
+                                     for c in (data.get("choices") or [])[:1] if isinstance(c, dict)]})
+    except (MalformedChunk, AttributeError, TypeError):
+        return {}
+    if 0 not in accumulator.choices:
+        return {}
+    first = Choice.from_state(accumulator.choices[0], key)
+    return {"logprobs": first.logprobs, "citations": first.citations}

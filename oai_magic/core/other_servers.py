@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from ..api.request import ChatOptions, schema_response_format
 from ..errors import APIError, is_validation_failure
+from ..history import content_files, content_images
 from ..state import KernelState
 from .results import ChatResult
 
@@ -23,6 +24,28 @@ OTHER_MAX_TOKENS_FIELD = {"max_completion_tokens": "max_tokens", "max_tokens": "
 
 def names_field(error: APIError, name: str) -> bool:
     return error.param == name or re.search(rf"\b{name}\b", error.message or "") is not None
+
+
+def refuses_cache_key(error: APIError, payload: Dict[str, Any]) -> bool:
+    """A 400 naming ``prompt_cache_key``, for a request that sent one (core/cache_keys.py)."""
+    return (error.status_code == 400 and "prompt_cache_key" in payload
+            and names_field(error, "prompt_cache_key"))
+
+
+def refuses_images(error: APIError, messages: List[Dict[str, Any]]) -> bool:
+    """A 400 that names image input, for a request that carried images."""
+    text = f"{error.message} {error.param or ''} {error.code or ''}".lower()
+    return "image" in text and any(content_images(m.get("content")) for m in messages)
+
+
+FILES_HINT = (" — this model or server may not accept files (--file): try a model that reads "
+              "PDFs, e.g. gpt-4o-mini, on OpenAI's API")
+
+
+def refuses_files(error: APIError, messages: List[Dict[str, Any]]) -> bool:
+    """A 400 that names a file part, for a request that carried one (``--file``)."""
+    text = f"{error.message} {error.param or ''} {error.code or ''}".lower()
+    return "file" in text and any(content_files(m.get("content")) for m in messages)
 
 
 def refuses_json_schema(error: APIError, payload: Dict[str, Any]) -> bool:
@@ -107,4 +130,7 @@ def after_answer_notices(result: ChatResult, options: ChatOptions) -> List[str]:
                "the server sent all of it as reasoning (its chat template may not end the "
                "thinking part)")
         notices.append(f"The answer is all reasoning and no text: {why}.")
+    if any(choice.audio for choice in result.choices):
+        notices.append("The model answered in audio (modalities): audio answers are not shown "
+                       "here, only their text.")
     return notices

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from ..api.accumulator import ChoiceState
+from ..masking import redact_pieces
 from ..plain_text import terminal_safe
+from ..redaction import mask_key
 from ..state import redact
 
 
@@ -24,6 +26,10 @@ class Choice:
     tool_calls: List[Dict[str, Any]] = field(default_factory=list)
     reasoning: Optional[str] = None  # streamed reasoning: shown, never sent back
     parsed: Any = None  # with --schema: the answer as the object asked for
+    # issue 29: url_citation sources ({url, title, start_index, end_index}) and token logprobs
+    citations: List[Dict[str, Any]] = field(default_factory=list)
+    logprobs: Optional[List[Dict[str, Any]]] = None
+    audio: bool = False  # the model answered in audio (modalities), which is not shown
 
     @classmethod
     def from_state(cls, state: ChoiceState, key: Optional[str] = None) -> Choice:
@@ -47,7 +53,29 @@ class Choice:
             redact(refusal, key) if refusal else refusal,
             tool_calls,
             redact(state.reasoning, key) if state.reasoning else state.reasoning,
+            citations=[{**c, "url": redacted_url(c["url"], key), "title": redact(c["title"], key)}
+                       for c in state.citations],
+            logprobs=redacted_logprobs(state.logprobs, key) if state.logprobs else None,
+            audio=state.audio,
         )
+
+
+def redacted_url(url: str, key: Optional[str]) -> str:
+    """A cited URL with the key masked, percent-encoded too (a browser would decode it): such a
+    URL becomes the mask alone, never a link."""
+    from urllib.parse import unquote
+
+    decoded = unquote(url)
+    return mask_key(key) if redact(decoded, key) != decoded else redact(url, key)
+
+
+def redacted_logprobs(tokens: List[Dict[str, Any]], key: Optional[str]) -> List[Dict[str, Any]]:
+    """Logprobs with the key masked in the tokens as joined text (a key may span tokens) and in
+    every alternative."""
+    shown = redact_pieces([t["token"] for t in tokens], key)
+    return [{**t, "token": text,
+             "top_logprobs": [{**a, "token": redact(a["token"], key)} for a in t["top_logprobs"]]}
+            for t, text in zip(tokens, shown)]
 
 
 @dataclass
@@ -75,6 +103,11 @@ class ChatResult:
     cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
     service_tier: Optional[str] = None  # the tier the server billed ("flex" costs less)
     schema_problem: Optional[str] = None  # with --schema: why an answer is not the object asked for
+    # issue 29
+    price_source: Optional[str] = None  # where prices come from: the session's first priced answer
+    id: Optional[str] = None  # the completion id (chatcmpl-…)
+    citations: List[Dict[str, Any]] = field(default_factory=list)  # choice 1's url_citation sources
+    logprobs: Optional[List[Dict[str, Any]]] = None  # choice 1's {token, logprob, top_logprobs}
 
     @property
     def request_id(self) -> Optional[str]:

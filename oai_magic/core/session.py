@@ -38,6 +38,7 @@ from ..state import (
     setting_default,
     setting_types,
 )
+from . import cache_keys as _transport
 from .durable import LoggedSession, log_operation
 
 if TYPE_CHECKING:  # imported on first use: %load_ext makes the kernel's session, nothing more
@@ -81,7 +82,7 @@ def check_setting(name: str, value: Any) -> Any:
 
         parse_config(value, "OAIMagics.mcp_servers")  # one line per problem, before any change
         return dict(value)
-    return value
+    return _transport.checked_setting(name, value) if name in _transport.SETTINGS else value
 
 
 # Numbers checked where they enter (issue 25): NaN would never refuse, infinity bound nothing.
@@ -332,7 +333,6 @@ class Session(LoggedSession, KernelState):
     def load(self, path: str, conversation: str = "default") -> None:
         """Replace a conversation with a ``%chat export`` JSON file (checked before any change)."""
         from .conversation_files import read_conversation
-
         messages, system = read_conversation(path)
         with self.lock:
             thread = self.conversation(conversation)

@@ -157,6 +157,7 @@ class TranscriptResult:
     error: Optional[str] = None
     notices: List[str] = field(default_factory=list)
     cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
+    price_source: Optional[str] = None  # issue 29: said by the session's first priced footer
     served_model: Optional[str] = None  # the model the server says answered, when it says
 
     @property
@@ -331,8 +332,9 @@ def transcribe_all(
     view: View,
 ) -> Batch:
     """Run the sources one after another; with one source an error is raised, not collected."""
-    from .costs import budget_of, budget_refusal, ledger_of
+    from .costs import budget_of, budget_refusal, ledger_of, warm_prices
 
+    warm_prices()  # the price data loads while the audio is sent
     if state.budget_usd is not None or state.budget_tokens is not None:
         refusal = budget_refusal(ledger_of(state), budget_of(state), options.model, state.prices)
         if refusal:
@@ -377,8 +379,10 @@ def account_transcription(state: KernelState, result: TranscriptResult,
     from .costs import estimate_cost, ledger_of, transcription_usage
 
     result.cost = estimate_cost(result.usage, result.model, state.prices, seconds=result.duration)
-    ledger_of(state).record(transcription_usage(result.usage), result.model,
-                            conversation or "(transcriptions)", result.cost)
+    ledger = ledger_of(state)
+    ledger.record(transcription_usage(result.usage), result.model,
+                  conversation or "(transcriptions)", result.cost)
+    result.price_source = ledger.price_source_once(result.cost, state.prices)
 
 
 def record_in_conversation(state: KernelState, name: str, result: TranscriptResult) -> None:

@@ -101,7 +101,8 @@ class OAIMagics(Magics):
         """The session's settings: what every family reads (the traits write into them)."""
         return self.state.settings
 
-    @validate("extra_body", "prices", *BUDGET_SETTINGS, *LIMIT_SETTINGS)
+    @validate("extra_body", "prices", *BUDGET_SETTINGS, *LIMIT_SETTINGS, "prompt_cache_key",
+              "extra_headers")
     def _check_setting(self, proposal: Any) -> Any:
         """Refused values fail at %config, in one line, rather than at the next request."""
         from ..errors import InputError

@@ -15,7 +15,7 @@ from typing import Any, Callable, List, Optional, Tuple
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicHelpFormatter, argument, kwds, magic_arguments
 
-from ..api.request import REASONING_EFFORTS, VERBOSITIES
+from ..api.request import REASONING_EFFORTS, SERVICE_TIERS, VERBOSITIES
 
 PROMPT_BELOW = "put the prompt on the lines below %%chat (options stay on the first line)"
 
@@ -209,7 +209,8 @@ CHAT_ARGUMENTS = (
     argument("--presence-penalty", type=float, help="-2..2: favour new topics."),
     argument("--frequency-penalty", type=float, help="-2..2: discourage repetition."),
     argument("--logit-bias", help='JSON mapping of token id to bias -100..100, e.g. \'{"50256": -100}\'.'),
-    argument("--user", help="End-user id sent as `user`."),
+    argument("--user", help="End-user id, sent as `safety_identifier` (hash it first if it is "
+             "an email or a name)."),
     argument("-N", "--choices", type=int, help="Number of choices (n), shown side by side."),
     argument("--tools", help="Comma-separated kernel functions the model may call, and MCP tools: "
              "mcp:SERVER (all its tools) or mcp:SERVER/TOOL (%%oai mcp add SERVER ...)."),
@@ -255,6 +256,23 @@ CHAT_ARGUMENTS = (
              "have no answer (never run, stopped or failed)."),
     argument("--batch", action="store_true", help="--map through the Batch API (half price, "
              "within 24 h): -o gets a BatchJob; see %%chat batch."),
+    # issue 29: what the API returns, shown
+    argument("--web-search", nargs="?", const="", metavar="SIZE",
+             help="Search the web (search models, e.g. gpt-4o-mini-search-preview): sends "
+                  "web_search_options, with search_context_size low, medium or high if given; "
+                  "the sources cited are listed under the answer and kept in result.citations."),
+    argument("--logprobs", nargs="?", const=3, type=int, metavar="K",
+             help="Ask for each token's log probability and its K most likely alternatives "
+                  "(0..20, default 3): result.logprobs."),
+    argument("--confidence", action="store_true",
+             help="Show the answer with each token tinted by its probability, the alternatives "
+                  "in its tooltip (asks for --logprobs)."),
+    argument("--service-tier", choices=SERVICE_TIERS,
+             help="Processing tier to ask for (flex is cheaper and slower); the tier that served "
+                  "the answer is shown in the footer and priced."),
+    argument("--file", action="append", default=[], metavar="PATH",
+             help="A file sent with the prompt (repeatable), e.g. a PDF, as a `file` content part; "
+                  "at most 20 MB, like images."),
 )
 
 TRANSCRIBE_ARGUMENTS = (

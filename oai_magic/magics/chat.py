@@ -105,6 +105,10 @@ def prompt_and_context(magics: Any, args: Any, cell: str) -> Any:
             spec, magics.shell.user_ns, watcher.last_figure if watcher else None))
     if args.detail and not args.image:
         raise UsageError("--detail goes with --image: it says how closely to look at the images.")
+    if args.file:
+        from ..core.files import resolve_file
+
+        sent.images.extend(resolve_file(path) for path in args.file)  # sent after the images
     return prompt, sent
 
 
@@ -138,7 +142,9 @@ def chat_options(magics: Any, args: Any) -> ChatOptions:
         no_stream=args.no_stream, choices=args.choices, presence_penalty=args.presence_penalty,
         frequency_penalty=args.frequency_penalty, logit_bias=args.logit_bias, user=args.user,
         org=args.org, project=args.project, reasoning_effort=args.reasoning_effort,
-        verbosity=args.verbosity, param=list(args.param))
+        verbosity=args.verbosity, param=list(args.param), web_search=args.web_search,
+        logprobs=args.logprobs if args.logprobs is not None else (3 if args.confidence else None),
+        service_tier=args.service_tier)
 
 
 def turn_options(magics: Any, args: Any, options: ChatOptions) -> TurnOptions:
@@ -175,6 +181,7 @@ def chat_view(magics: Any, args: Any) -> Any:
             footer=not args.no_footer,
             json_mode=args.json,
             render_interval=magics.settings.render_interval,
+            confidence=args.confidence,
         )
     return TerminalChatView(footer=not args.no_footer)
 
@@ -244,7 +251,7 @@ def fix(magics: Any, line: str) -> None:
                          f"{' '.join(extra)!r}: it asks about the last error.")
     view_args = types.SimpleNamespace(
         conversation=args.conversation, plain=False, no_footer=False, json=False, out=None,
-        to_cell=True, new=False, system=None, tools=None, choices=None,
+        to_cell=True, new=False, system=None, tools=None, choices=None, confidence=False,
     )
     result = play(magics, view_args, magics.state.fix(args.conversation, args.model))
     after_answer(magics, view_args, result)

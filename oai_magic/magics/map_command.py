@@ -16,7 +16,7 @@ from .arguments import read_words
 # Options of a single answer that have no meaning for many independent requests.
 _NOT_WITH_MAP = (("new", "-n"), ("choices", "-N"), ("tools", "--tools"), ("tool_choice", "--tool-choice"),
                  ("auto_tools", "--auto-tools"), ("to_cell", "--to-cell"), ("image", "--image"),
-                 ("context", "--context"))
+                 ("context", "--context"), ("file", "--file"), ("confidence", "--confidence"))
 
 
 def _refuse_other_options(args: Any) -> None:
@@ -108,7 +108,8 @@ def run(magics: Any, args: Any, cell: str) -> None:
         max_tokens=args.max_tokens, seed=args.seed, stop=list(args.stop), json=args.json,
         presence_penalty=args.presence_penalty, frequency_penalty=args.frequency_penalty,
         logit_bias=args.logit_bias, user=args.user, org=args.org, project=args.project,
-        reasoning_effort=args.reasoning_effort, verbosity=args.verbosity, param=list(args.param))
+        reasoning_effort=args.reasoning_effort, verbosity=args.verbosity, param=list(args.param),
+        web_search=args.web_search, logprobs=args.logprobs, service_tier=args.service_tier)
     target = schema_of_variable(magics.shell.user_ns, args.schema) if args.schema else None
     from ..core.logged_jobs import logged_map_result, map_fingerprint
 

@@ -37,6 +37,10 @@ def status(
         ("session budget", describe_budget(state).split(": ", 1)[1]),
         ("daily budget", daily_budget(state)),
     ]
+    if settings.extra_headers:
+        from ..masking import shown_headers
+
+        rows.append(("extra headers", shown_headers(settings.extra_headers)))
     if state.practice_server is not None:
         rows.append(("practice server", f"running at {state.practice_server.base_url}"))
     if from_practice_server(headers):

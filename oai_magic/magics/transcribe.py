@@ -9,7 +9,13 @@ from IPython.core.error import UsageError
 from .arguments import parse_line
 
 HELP = "Speech to text: show a player and the transcript of each SOURCE, one after another."
-PANEL_HELP = "Open a chat panel (ipywidgets) on the same conversations and settings as %%chat."
+PANEL_HELP = (
+    "Open a chat panel (ipywidgets) on the same conversations and settings as %%chat.\n\n"
+    "Its Tools field takes what --tools takes (f,mcp:NAME,mcp:NAME/TOOL); a bad entry is one "
+    "line and nothing is sent. Each tool call's card shows Approve and Deny: the tool runs only "
+    "after Approve, Deny tells the model you declined, Stop ends the turn. The auto-approve box "
+    "runs the calls without asking (as --auto-tools)."
+)
 
 
 def run(magics: Any, line: str) -> None:

@@ -291,6 +291,30 @@ def _describe_image(url: str) -> str:
     return f"I received {article} {header.format} image, {header.width}×{header.height}."
 
 
+_FILE_KINDS = {"application/pdf": "PDF", "text/plain": "text file", "text/csv": "CSV file",
+               "application/json": "JSON file", "text/markdown": "Markdown file"}
+
+
+def _describe_file(file: object) -> str:
+    """"I received a PDF, 12.3 KiB." for a ``file`` part (its data URL decoded)."""
+    import base64
+    import binascii
+
+    data = file.get("file_data") if isinstance(file, dict) else None
+    if not isinstance(data, str) or not data.startswith("data:") or ";base64," not in data:
+        return "I received a file I could not read (file_data must be a base64 data URL)."
+    mime, encoded = data[5:].split(";base64,", 1)
+    try:
+        size = len(base64.b64decode(encoded, validate=True))
+    except (binascii.Error, ValueError):
+        return "I received a file whose base64 does not decode."
+    kind = _FILE_KINDS.get(mime, f"{mime} file")
+    shown = f"{size / (1024 * 1024):.1f} MiB" if size >= 1024 * 1024 else (
+        f"{size / 1024:.1f} KiB" if size >= 1024 else f"{size} bytes")
+    article = "an" if kind[0].lower() in "aeiou" else "a"
+    return f"I received {article} {kind}, {shown}."
+
+
 def context_answer(messages: list) -> Optional[str]:
     """A deterministic answer about the images and tracebacks in the last user message, or None.
 
@@ -304,6 +328,8 @@ def context_answer(messages: list) -> Optional[str]:
             and p.get("type") == "image_url" and isinstance(p.get("image_url"), dict)] \
         if isinstance(content, list) else []
     lines = [_describe_image(url) for url in urls]
+    lines += [_describe_file(p.get("file")) for p in content if isinstance(p, dict)
+              and p.get("type") == "file"] if isinstance(content, list) else []
     if "Traceback (most recent call last):" in text:
         frames = list(_FRAME.finditer(text))
         raised = list(_RAISED.finditer(text))

@@ -24,6 +24,7 @@ from .answer_text import (
     parse_directives,
     quote,
 )
+from .extras import citations, served_tier, token_logprobs
 from .tools import plan_tool_calls, tool_results_answer
 from .validation import validate_chat
 from .wire import (
@@ -182,43 +183,56 @@ def chat_reply(body, repeat_tool_call_names: bool = False,
                                            "accepted_prediction_tokens": 0,
                                            "rejected_prediction_tokens": 0}}
     head = {"id": f"chatcmpl-practice{secrets.token_hex(8)}", "created": int(time.time()),
-            "model": body["model"], "service_tier": "default", "system_fingerprint": FINGERPRINT}
+            "model": body["model"], "service_tier": served_tier(body),
+            "system_fingerprint": FINGERPRINT}
     pace = directives["pace"] / 1000 if "pace" in directives else None
     delay = min(directives.get("delay_ms", 0), MAX_DELAY_MS) / 1000
     if body.get("stream"):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        events = _chat_events(head, choices, usage if include_usage else None)
+        events = _chat_events(head, choices, usage if include_usage else None, body)
         return Reply(content_type="text/event-stream; charset=utf-8", events=events, pace=pace,
                      delay=delay)
     completion = {"id": head["id"], "object": "chat.completion", **head, "choices": [
         {"index": i, "message": {"role": "assistant", "content": content, "refusal": None,
-                                 "annotations": [], **({"tool_calls": calls} if calls else {}),
+                                 "annotations": citations(body, content),
+                                 **({"tool_calls": calls} if calls else {}),
                                  **({"reasoning_content": "".join(thoughts)} if thoughts else {})},
-         "logprobs": None, "finish_reason": finish}
+         "logprobs": token_logprobs(body, content or ""), "finish_reason": finish}
         for i, (_, content, calls, finish, _) in enumerate(choices)], "usage": usage}
     return Reply(body=json_bytes(completion), delay=delay)
 
 
-def _chat_events(head: dict, choices: list, usage: Optional[dict]) -> Iterator[Tuple[bytes, bool]]:
-    """Role chunk per choice, content chunks round robin by choice, finish chunks, usage, [DONE]."""
+def _chat_events(head: dict, choices: list, usage: Optional[dict],
+                 body: Optional[dict] = None) -> Iterator[Tuple[bytes, bool]]:
+    """Role chunk per choice, content chunks round robin by choice, finish chunks, usage, [DONE].
+
+    Asked for them, each content chunk carries its logprobs, and citations come in a last
+    delta with no text before the finish chunk, as OpenAI's search models send them."""
+    body = body or {}
     start = json.dumps({"id": head["id"], "object": "chat.completion.chunk", **head},
                        separators=(",", ":"), ensure_ascii=False)[:-1]
     if usage is not None:
         start += ',"usage":null'
-    template = 'data: %s,"choices":[{"index":%d,"delta":%s,"logprobs":null,"finish_reason":%s}]}\n\n'
+    template = 'data: %s,"choices":[{"index":%d,"delta":%s,"logprobs":%s,"finish_reason":%s}]}\n\n'
 
     def chunk(index: int, delta: str, finish: str = "null") -> bytes:
-        return (template % (start, index, delta, finish)).encode()
+        logprobs = None
+        if body.get("logprobs") is True and delta.startswith('{"content":'):
+            logprobs = token_logprobs(body, json.loads(delta).get("content") or "")
+        return (template % (start, index, delta, json.dumps(logprobs), finish)).encode()
 
     for i, (_, content, _, _, _) in enumerate(choices):
         role = '{"role":"assistant","content":"","refusal":null}'
         yield chunk(i, role if content is not None else role.replace('""', "null")), False
     longest = max(len(c[0]) for c in choices)
     for step in range(longest + 1):
-        for i, (deltas, _, _, finish, _) in enumerate(choices):
+        for i, (deltas, content, _, finish, _) in enumerate(choices):
             if step < len(deltas):
                 yield chunk(i, deltas[step]), True
             elif step == len(deltas):
+                cited = citations(body, content)
+                if cited:
+                    yield chunk(i, json.dumps({"annotations": cited})), False
                 yield chunk(i, "{}", f'"{finish}"'), False
     if usage is not None:
         yield sse_event({"id": head["id"], "object": "chat.completion.chunk", **head,

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 
 from ..core.context import kilo
 from ..core.images import Attachment
+from ..history import content_files
 from ..image_header import read_header
 from ..state import content_images
 from .markdown import IGNORE_MATH, escape_html, render_markdown
@@ -27,7 +28,7 @@ def thumbnail_html(attachment: Attachment) -> str:
     """A small inline image, or a text chip when it would be big in the saved notebook."""
     chip = (f'<span class="oai-chip" style="border:1px solid #8888;border-radius:4px;'
             f'padding:0 4px;margin-right:4px">{escape_html(attachment.describe())}</span>')
-    if attachment.data is None:
+    if attachment.data is None or attachment.header is None:  # a URL, or a file (--file)
         return chip
     small = _pil_thumbnail(attachment.data)
     if small is None:
@@ -77,6 +78,9 @@ def parts_html(content: List[Dict[str, Any]]) -> str:
             thumbs.append(thumbnail_html(Attachment(f"image {number}", data)))
         else:
             thumbs.append(thumbnail_html(Attachment(f"image {number}", url=url)))
+    thumbs += [f'<span class="oai-chip" style="border:1px solid #8888;border-radius:4px;'
+               f'padding:0 4px;margin-right:4px">{escape_html(name)}</span>'
+               for name in content_files(content)]
     if thumbs:
         html.append(f'<div class="oai-thumbnails">{"".join(thumbs)}</div>')
     return "".join(html)

@@ -187,7 +187,7 @@ def footer_text(parts: Iterable[str]) -> str:
 def usage_footer(subject: Iterable[str], *, practice: bool = False,
                  usage: Optional[Dict[str, Any]] = None, tokens: Optional[int] = None,
                  priced: bool = True, cost: Optional[float] = None,
-                 after: Iterable[str] = ()) -> List[str]:
+                 after: Iterable[str] = (), price_source: Optional[str] = None) -> List[str]:
     """The one footer every surface ends with (a chat answer, a transcript, a ``--map``
     summary, the panel's status): a "practice" badge when the practice server answered, what
     answered (model, file), the tokens, the cost by the one cost function's text, then
@@ -205,7 +205,8 @@ def usage_footer(subject: Iterable[str], *, practice: bool = False,
     elif tokens is not None:
         parts.append(f"{tokens:,} tokens")
     if priced:
-        parts.append(format_cost(cost))
+        parts.append(format_cost(cost) + (f" ({price_source})" if price_source and cost is not None
+                                          else ""))
     parts.extend(p for p in after if p)
     return parts
 
@@ -229,8 +230,18 @@ def footer_parts(result: ChatResult) -> List[str]:
             after.append(f"total {result.total_seconds:.2f} s")
     after.append(result.request_id or "")
     after.extend(_billing_parts(result))
-    return usage_footer([result.model or "?"], practice=from_practice_server(result.headers),
-                        usage=usage, priced=bool(usage), cost=result.cost, after=after)
+    return usage_footer([result.model or "?", served_tier_label(result.service_tier)],
+                        practice=from_practice_server(result.headers),
+                        usage=usage, priced=bool(usage), cost=result.cost, after=after,
+                        price_source=result.price_source)
+
+
+def served_tier_label(tier: Optional[str]) -> str:
+    """"flex tier" when the server says a tier other than the standard one served the answer
+    (it is priced so); "" for the default. Server text: one short cleaned word."""
+    if not isinstance(tier, str) or tier in ("", "default", "auto", "standard"):
+        return ""
+    return f"{terminal_safe(one_line(tier))[:40]} tier"
 
 
 def transcript_model_label(result: TranscriptResult) -> str:
@@ -260,7 +271,8 @@ def transcript_footer_parts(result: TranscriptResult, *, named: bool = True) -> 
     return usage_footer(subject, practice=from_practice_server(result.headers),
                         tokens=tokens or None,
                         priced=bool(result.usage) or result.duration is not None,
-                        cost=result.cost, after=[result.request_id or ""])
+                        cost=result.cost, after=[result.request_id or ""],
+                        price_source=getattr(result, "price_source", None))
 
 
 def usage_detail_parts(usage: dict) -> List[str]:
@@ -339,10 +351,13 @@ def rate_limit_rows(headers: Dict[str, str]) -> List[Tuple[str, str]]:
 
 # --- terminals ---------------------------------------------------------------------------------
 
-def write_terminal_closing(out: TextIO, parts: List[str], mark: Optional[str], *, footer: bool) -> None:
-    """The lines under a terminal answer: its mark, then the footer."""
+def write_terminal_closing(out: TextIO, parts: List[str], mark: Optional[str], *, footer: bool,
+                           sources: str = "") -> None:
+    """The lines under a terminal answer: its mark, its sources, then the footer."""
     if mark:
         out.write(notice_line(mark) + "\n")
+    if sources:
+        out.write(sources + "\n")
     if footer:
         out.write(terminal_safe(footer_text(parts)) + "\n")
     out.flush()

@@ -72,9 +72,12 @@ class Surface(Protocol):
 
 
 def final_answer(text: str, *, mark: Optional[str] = None, footer_html: str = "", footer_text: str = "",
-                 plain: bool = False) -> Tuple[str, str]:
-    """The answer's one final block: (HTML, text/plain)."""
-    body = render_plain(text) if plain else render_markdown(text)
+                 plain: bool = False, body_html: Optional[str] = None) -> Tuple[str, str]:
+    """The answer's one final block: (HTML, text/plain); ``body_html`` replaces the rendered
+    Markdown (``--confidence``), in the same block."""
+    body = body_html
+    if body is None:
+        body = render_plain(text) if plain else render_markdown(text)
     html = answer_html(body, mark) + footer_html
     return html, "\n\n".join(p for p in (text, mark or "", footer_text) if p)
 
@@ -184,7 +187,7 @@ class LiveMarkdown(OpenBlockCommits):
                                   and self.shown_chars >= self._tail_start + len(self._tail))
 
     def finish(self, *, footer_html: str = "", mark: Optional[str] = None, text: Optional[str] = None,
-               footer_text: str = "") -> Tuple[str, str]:
+               footer_text: str = "", body_html: Optional[str] = None) -> Tuple[str, str]:
         """Stop drawing; return the final block (HTML, text/plain) of the answer (or ``text``)."""
         with self._lock:
             self._finished = True
@@ -193,7 +196,7 @@ class LiveMarkdown(OpenBlockCommits):
             source = self.text if text is None else text
             started = time.perf_counter()
             result = final_answer(source, mark=mark, footer_html=footer_html, footer_text=footer_text,
-                                  plain=self.plain)
+                                  plain=self.plain, body_html=body_html)
             self.stats["render_seconds"] += time.perf_counter() - started
             self.stats["parsed_chars"] += len(source)
             self.shown_chars = len(self.text)

@@ -31,6 +31,7 @@ from ..render.reasoning import (
     reasoning_html,
     reasoning_text,
 )
+from ..render.sources import sources_html, sources_text
 
 
 class RichView(View):
@@ -44,9 +45,20 @@ class RichView(View):
         json_mode: bool = False,
         render_interval: float = FRAME_S,
         clock: Callable[[], float] = time.monotonic,
+        confidence: bool = False,
     ) -> None:
         self.plain, self.footer, self.json_mode = plain, footer, json_mode
         self.render_interval, self.clock = render_interval, clock
+        self.confidence = confidence
+
+    def confidence_body(self, result: ChatResult) -> Optional[str]:
+        """With ``--confidence``, the answer's body as tokens tinted by probability (else None:
+        the Markdown as always)."""
+        if not self.confidence or not result.logprobs:
+            return None
+        from ..render.confidence import confidence_html
+
+        return confidence_html(result.logprobs)
 
 
 class NotebookChatView(RichView):
@@ -91,11 +103,13 @@ class NotebookChatView(RichView):
             self.surface.withdraw(*warnings_block(all_notices(self.notices, result)))
             return
         parts = footer_parts(result)
+        sources = sources_text(result.citations)  # shown with or without the footer
         html, text = self.live.finish(
-            footer_html=footer_html(parts) if self.footer else "",
-            footer_text=footer_text(parts) if self.footer else "",
+            footer_html=sources_html(result.citations) + (footer_html(parts) if self.footer else ""),
+            footer_text="\n".join(p for p in (sources, footer_text(parts) if self.footer else "") if p),
             mark=result_mark(result),
             text=json_final_text(result.text, json_mode=self.json_mode, partial=result.partial),
+            body_html=self.confidence_body(result),
         )
         if result.reasoning:
             html = reasoning_html(result.reasoning) + html
@@ -160,4 +174,5 @@ class TerminalChatView(View):
             return
         self.out.write("\n")
         self.show_notices()  # those learned once the answer was under way (a repeated request)
-        write_terminal_closing(self.out, footer_parts(result), result_mark(result), footer=self.footer)
+        write_terminal_closing(self.out, footer_parts(result), result_mark(result), footer=self.footer,
+                               sources=sources_text(result.citations))

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, TextIO
 
 from ..core.events import View
 from ..core.results import ChatResult
-from ..core.tools import ToolOutcome, call_preview
+from ..core.tools import ToolOutcome, call_preview, visible
 from ..render.chrome import (
     ANSWER_REGION,
     answer_html,
@@ -64,6 +64,7 @@ def exchange_mark(result: ChatResult) -> Optional[str]:
 
 
 def card_html(call: Dict[str, Any], outcome: Optional[ToolOutcome] = None) -> str:
+    """One call's card; what came back is untrusted too: escaped, its bidi and controls shown."""
     name, arguments = call_preview(call)
     status = STATUS[outcome.status if outcome else "forming"]
     parts = [
@@ -76,12 +77,12 @@ def card_html(call: Dict[str, Any], outcome: Optional[ToolOutcome] = None) -> st
     if outcome is not None and outcome.printed:
         parts.append('<div style="font-size:smaller;opacity:0.7">printed:</div>'
                      '<pre style="margin:0.2em 0;white-space:pre-wrap">'
-                     f"{escape_html(shown_result(outcome.printed))}</pre>")
+                     f"{escape_html(visible(shown_result(outcome.printed)))}</pre>")
     if outcome is not None:
         label = "result" if outcome.ok else "sent to the model"
         parts.append(f'<div style="font-size:smaller;opacity:0.7">{label}:</div>'
                      '<pre style="margin:0.2em 0;white-space:pre-wrap">'
-                     f"{escape_html(shown_result(outcome.content))}</pre>")
+                     f"{escape_html(visible(shown_result(outcome.content)))}</pre>")
     parts.append("</div>")
     return "".join(parts)
 

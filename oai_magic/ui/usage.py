@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from ..core.costs import Totals, format_cost, ledger_of
+from ..core.costs import Totals, format_cost, ledger_of, price_source
 from ..plain_text import terminal_safe
 
 COLUMNS = ("requests", "prompt", "cached", "completion", "reasoning", "estimated cost")
 RESTART_NOTE = ("The session is this kernel: a restart resets these totals "
-                "(%oai usage --reset clears them now; a budget stays). Costs are estimates from "
-                "the price table.")
+                "(%oai usage --reset clears them now; a budget stays). Costs are estimates.")
 NOTHING_YET = "Nothing yet: no request in this session (since the kernel started or the last reset)."
 ESTIMATED_NOTE = ("stopped answers whose usage the server did not report, estimated from their "
                   "characters (about 4 a token) and counted in the totals and budgets.")
@@ -32,8 +31,10 @@ def _cells(totals: Totals) -> List[str]:
 class UsageReport:
     """Tables in a notebook, aligned text in a terminal; every name escaped (server model ids)."""
 
-    def __init__(self, sections: List[tuple], total: Totals, budget: str) -> None:
+    def __init__(self, sections: List[tuple], total: Totals, budget: str,
+                 source: str = "") -> None:
         self.sections, self.total, self.budget = sections, total, budget
+        self.source = source  # issue 29: where prices come from and as of when
 
     def notes(self) -> List[str]:
         """What the numbers need said: nothing yet, estimated usage, the budget, the session."""
@@ -42,7 +43,7 @@ class UsageReport:
             notes.append(f"{self.total.estimated} estimated: {ESTIMATED_NOTE}")
         if self.budget:
             notes.append(self.budget)
-        return notes + [RESTART_NOTE]
+        return notes + [RESTART_NOTE] + ([self.source] if self.source else [])
 
     def __repr__(self) -> str:
         if not self.total.requests:
@@ -99,7 +100,8 @@ def usage_report(state: Any) -> UsageReport:
     logged = logged_totals(state)
     if logged:
         said = f"{said} {logged}".strip()
-    return UsageReport([("model", by_model), ("conversation", by_conversation)], total, said)
+    return UsageReport([("model", by_model), ("conversation", by_conversation)], total, said,
+                       price_source(state.prices))
 
 
 def reset(state: Any) -> str:

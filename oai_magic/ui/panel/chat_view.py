@@ -29,6 +29,7 @@ from ...render.chrome import (
 from ...render.live import LiveMarkdown
 from ...render.markdown import IGNORE_MATH, escape_html, render_markdown
 from ...render.reasoning import REASONING_REGION, LiveReasoning, reasoning_html
+from ...render.sources import sources_html
 from ...state import Message, content_text, redact
 
 _USER_STYLE = (
@@ -56,22 +57,27 @@ class PanelChatView(View):
         self.surface: Any = None
         self._started = False
         self.thinking: Any = None
+        self.answer_widget: Any = None  # the finished answer that replaced the live surface
 
     def begin(self, notices: List[str]) -> None:
-        from ...render.surface import LiveSurface
-
         for notice in notices:  # the sent-line carries its thumbnails
             self.turn.children = (*self.turn.children, widgets.HTML(notice_html(notice)))
-        # The same live surface as %%chat, as a child of the turn instead of a cell output.
+        self.turn.children = (*self.turn.children, label_html("Assistant"))
+        self._open_answer()
+
+    def _open_answer(self) -> None:
+        """The same live surface as %%chat, as a child of the turn instead of a cell output."""
+        from ...render.surface import LiveSurface
+
         self.surface = LiveSurface([("k", "", REASONING_REGION), ("a", "", ANSWER_REGION)],
                                    display_now=False, on_finish=self._swap)
-        self.turn.children = (*self.turn.children, label_html("Assistant"), self.surface.widget)
+        self.turn.children = (*self.turn.children, self.surface.widget)
         self.live = LiveMarkdown(self.surface, "a", render_interval=self.render_interval, clock=self.clock)
         self.thinking = LiveReasoning(self.surface, "k", self.render_interval, self.clock)
 
     def _swap(self, html: str, text: str) -> None:
         """The finished answer replaces the live widget: an HTMLMath kept in widget state."""
-        final = widgets.HTMLMath(styled(html))
+        final = self.answer_widget = widgets.HTMLMath(styled(html))
         self.turn.children = tuple(final if c is self.surface.widget else c for c in self.turn.children)
 
     def reasoning(self, index: int, text: str) -> None:
@@ -92,7 +98,7 @@ class PanelChatView(View):
     def end(self, result: ChatResult) -> None:
         if self.live is not None:
             html, text = self.live.finish(
-                footer_html=footer_html(footer_parts(result)),
+                footer_html=sources_html(result.citations) + footer_html(footer_parts(result)),
                 # No cell to end with the stop line (CONTRACTS 1), so the panel shows it as the mark.
                 mark=stop_line(result) if result.interrupted else result_mark(result),
             )

@@ -20,12 +20,14 @@ import ipywidgets as widgets
 from ...core.chat_options import request_options
 from ...core.results import Cancellation, ChatResult, StoppedAnswer
 from ...core.session import Session, session_of
+from ...core.tools import visible
 from ...core.turn_options import HistoryBudget, TurnOptions
 from ...errors import InputError, OAIError
 from ...render.chrome import footer_parts, kept_as_partial
 from . import parts
 from .chat_view import PanelChatView, label_html, parts_card, status_parts, user_html
 from .following import FollowsState
+from .tool_view import PanelToolView, ToolApproval
 
 
 class ChatPanel(parts.SideRequests, FollowsState):
@@ -33,7 +35,8 @@ class ChatPanel(parts.SideRequests, FollowsState):
 
     For demos and tests: ``send(text)`` starts a request and returns at once, ``wait()``
     blocks until the panel is idle (and returns the last ChatResult), ``stop()`` ends the
-    answer in flight, ``close()`` unsubscribes and closes the widgets.
+    answer in flight, ``close()`` unsubscribes and closes the widgets. With tools (the Tools
+    field, as ``--tools``), ``wait_for_approval()`` blocks until a call shows Approve and Deny.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class ChatPanel(parts.SideRequests, FollowsState):
         self._models_thread: Optional[threading.Thread] = None
         self._audio_thread: Optional[threading.Thread] = None
         self._cancellation: Optional[Cancellation] = None
+        self._approval = ToolApproval()
         self._result: Optional[ChatResult] = None
         self._sent_at = 0.0
         self._stale = False  # the conversation changed elsewhere while this panel answered
@@ -163,12 +167,16 @@ class ChatPanel(parts.SideRequests, FollowsState):
 
     def _start(self, text: str, content: Any, notice: Optional[str]) -> None:
         """Show the user's turn and answer it in the request thread (the lock is held)."""
-        cancellation = self._cancellation = Cancellation()
+        cancellation = Cancellation()
         options = TurnOptions(
             request_options(self.state.settings, model=self._model_name(),
                             temperature=self._temperature()),
             conversation=self.conversation, budget=self._history_budget(), cancellation=cancellation,
         )
+        approval = ToolApproval(on_ask=lambda name: self._set_status(
+            [f"The tool {visible(name)} waits for Approve or Deny", "Stop ends the turn"]))
+        options = self._with_tools(options, approval)  # a bad entry raises before anything shows
+        self._cancellation, self._approval = cancellation, approval
         self._result = None
         self._hide_error()
         shown = (widgets.HTML(user_html(text)) if isinstance(content, str) else
@@ -182,7 +190,7 @@ class ChatPanel(parts.SideRequests, FollowsState):
         with self.state.lock:
             self.state.context_notices = [notice] if notice else []
         thread = threading.Thread(
-            target=self._answer, args=(content, options, turn),
+            target=self._answer, args=(content, options, turn, approval),
             name="oai-chat-panel", daemon=True,
         )
         self._thread = thread
@@ -193,6 +201,7 @@ class ChatPanel(parts.SideRequests, FollowsState):
         with self._lock:
             if self._busy and self._cancellation is not None:
                 self._cancellation.cancel()
+                self._approval.stop()  # a call waiting for Approve is not run
 
     def wait(self, timeout: Optional[float] = None) -> Optional[ChatResult]:
         """Block until the panel is idle (answer, model list, transcription); the last result."""
@@ -204,6 +213,10 @@ class ChatPanel(parts.SideRequests, FollowsState):
             if thread.is_alive():
                 raise TimeoutError(f"the chat panel is still busy after {timeout} s")
         return self._result
+
+    def wait_for_approval(self, timeout: Optional[float] = None) -> bool:
+        """Block until a tool call waits for Approve or Deny on its card (True), or ``timeout``."""
+        return self._approval.asking.wait(timeout)
 
     def select(self, name: str) -> None:
         """Show conversation ``name`` (created on its first message)."""
@@ -244,9 +257,34 @@ class ChatPanel(parts.SideRequests, FollowsState):
         if self._guarded(lambda: self.send(text)):
             self.input.value = ""
 
-    def _answer(self, prompt: Any, options: TurnOptions, shown: Any) -> None:
-        view = PanelChatView(shown, render_interval=self._interval(),
-                                   on_first_token=self._on_first_token)
+    def _with_tools(self, options: TurnOptions, approval: ToolApproval) -> TurnOptions:
+        """The Tools field as ``--tools`` (same resolver); Approve/Deny unless auto-approve."""
+        from ...core.chat_setup import with_tools
+        from ...core.tools import resolve_tools
+
+        names = (self.tools.value or "").strip()
+        if not names:
+            return options
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        namespace = shell.user_ns if shell is not None else {}
+        try:
+            given = resolve_tools(names, namespace)
+            return with_tools(options, given, None, bool(self.auto_tools.value), self.state,
+                              confirm=approval.confirm)
+        except InputError as exc:
+            raise InputError(str(exc).replace("--tools", "Tools", 1)) from None
+
+    def _answer(self, prompt: Any, options: TurnOptions, shown: Any, approval: ToolApproval) -> None:
+        if options.tools:
+            view: PanelChatView = PanelToolView(
+                shown, key=self._key(), render_interval=self._interval(),
+                on_first_token=self._on_first_token)
+            approval.view = view
+        else:
+            view = PanelChatView(shown, render_interval=self._interval(),
+                                 on_first_token=self._on_first_token)
         run = self.state.start_turn(prompt, options, client=self.client)
         result: Optional[ChatResult] = None
         error: Optional[str] = None

@@ -96,6 +96,14 @@ class PanelLayout:
         self.fix_button = w.Button(description="Ask about the last error", icon="bug",
                                    layout=w.Layout(width="auto"),
                                    tooltip="Send the cell that failed last and its traceback")
+        # issue 27: the tools the model may call (as %%chat --tools) and whether to ask first.
+        self.tools = w.Text(description="Tools", style=auto, placeholder="f, mcp:server/tool",
+                            continuous_update=False,
+                            tooltip="Kernel functions and MCP tools the model may call "
+                                    "(as %%chat --tools)", layout=w.Layout(width="17em"))
+        self.auto_tools = w.Checkbox(description="auto-approve", indent=False,
+                                     tooltip="Run tool calls without Approve (as --auto-tools)",
+                                     layout=w.Layout(width="auto"))
         self.attachments = w.HBox()  # chips of the images waiting to go with the next message
         self.status = w.HTML()
         settings = w.VBox([self.temperature, self.system, w.HBox([self.organization, self.project])])
@@ -103,7 +111,8 @@ class PanelLayout:
         header = w.HBox([self.selector, self.new_button, self.model, self.refresh_models_button,
                          self.models_note])
         controls = w.HBox([self.send_button, self.stop_button, self.upload, self.image_upload,
-                           self.fix_button])
+                           self.fix_button, self.tools, self.auto_tools],
+                          layout=w.Layout(flex_flow="row wrap"))
         self.widget = w.VBox([header, self.settings_box, self.transcript, self.banner,
                               self.input, self.attachments, controls, self.status])
 

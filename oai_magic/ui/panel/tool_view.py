@@ -1,0 +1,188 @@
+"""The panel's tool calls: each call a card (the notebook's card, ``tool_cards.card_html``) with
+Approve and Deny buttons while the turn's thread waits for the user.
+
+The panel answers in a thread, which cannot ask ``[y/N]`` on stdin: ``ToolApproval.confirm`` is
+the ``confirm`` of ``chat_setup.with_tools`` instead. It shows the buttons on the card of the call
+about to run and waits on a ``threading.Event``: Approve runs the call, Deny sends the model the
+same refusal as the ``[y/N]`` "no", and Stop (or the kernel shutting down) ends the turn as
+an interrupt, so the unrun calls are recorded as "Not run" and the partial exchange is kept.
+
+Names and arguments come from the model and the MCP server: escaped (``card_html``), bidi shown
+(``call_preview``), inert to MathJax and redacted here.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from typing import Any, Callable, Dict, List, Optional
+
+import ipywidgets as widgets
+
+from ...core.tools import ToolOutcome
+from ...render.frames import SHOWN, FramePacer
+from ...render.markdown import IGNORE_MATH
+from ...render.reasoning import reasoning_html
+from ...state import redact
+from ..tool_cards import card_html
+from .chat_view import PanelChatView
+
+APPROVE, DENY, STOP = "Approve", "Deny", "stop"
+
+
+class PanelCard:
+    """One call's card: its HTML (redrawn within a frame while the arguments stream) and, while
+    the call waits for the user, the Approve and Deny buttons under it."""
+
+    def __init__(self, key: Optional[str], interval: float, clock: Callable[[], float]) -> None:
+        self.key = key
+        self.html = widgets.HTML()
+        self.buttons = widgets.HBox()
+        self.widget = widgets.VBox([self.html, self.buttons])
+        self.call: Dict[str, Any] = {}
+        self.outcome: Optional[ToolOutcome] = None
+        self.pacer = FramePacer(self._draw, frame_s=interval, clock=clock)
+
+    def show(self, call: Dict[str, Any], *, force: bool = False) -> None:
+        with self.pacer.lock:
+            self.call = call
+            self.pacer.force() if force else self.pacer.changed()
+
+    def done(self, outcome: ToolOutcome) -> None:
+        with self.pacer.lock:
+            self.outcome = outcome
+            self.pacer.force()
+            self.pacer.stop()
+        self.settle()
+
+    def _draw(self) -> str:
+        html = redact(card_html(self.call, self.outcome), self.key)
+        self.html.value = f'<div class="oai-panel-tool {IGNORE_MATH}">{html}</div>'
+        return SHOWN
+
+    def ask(self, decide: Callable[[str], None]) -> None:
+        """Show Approve and Deny; a click calls ``decide("Approve")`` or ``decide("Deny")``."""
+        approve = widgets.Button(description=APPROVE, button_style="success", icon="check",
+                                 tooltip="Run this tool call", layout=widgets.Layout(width="auto"))
+        deny = widgets.Button(description=DENY, button_style="danger", icon="times",
+                              tooltip="Do not run it: the model is told you declined",
+                              layout=widgets.Layout(width="auto"))
+        approve.on_click(lambda _: decide(APPROVE))
+        deny.on_click(lambda _: decide(DENY))
+        self.buttons.children = (approve, deny)
+
+    def settle(self) -> None:
+        """The buttons go once the user answered (or the turn stopped)."""
+        old, self.buttons.children = self.buttons.children, ()
+        for button in old:
+            button.close()
+
+
+class PanelToolView(PanelChatView):
+    """A panel answer with tools: each round's text, then its calls as cards (with buttons)."""
+
+    def __init__(self, turn: Any, *, key: Optional[str] = None, **options: Any) -> None:
+        super().__init__(turn, **options)
+        self.key = key
+        self.cards: List[PanelCard] = []
+        self.rounds = 0
+
+    def begin(self, notices: List[str]) -> None:
+        """Called per request: the first opens the answer, later ones a new region under the cards."""
+        self.rounds += 1
+        if self.rounds == 1:
+            super().begin(notices)
+        else:
+            self._open_answer()
+        self.cards = []
+
+    def tool_calls(self, index: int, calls: List[Dict[str, Any]]) -> None:
+        if index != 0:
+            return
+        if self.thinking is not None:
+            self.thinking.settle()
+        for position, call in enumerate(calls):
+            self._card(position).show(call)
+
+    def _card(self, position: int) -> PanelCard:
+        while position >= len(self.cards):
+            card = PanelCard(self.key, self.render_interval, self.clock)
+            self.cards.append(card)
+            self.turn.children = (*self.turn.children, card.widget)
+        return self.cards[position]
+
+    def end_round(self, result: Any) -> None:
+        """The round's text settles above its cards (or goes, when there was none)."""
+        if self.live is not None:
+            html, text = self.live.finish()
+            if self.thinking is not None and self.thinking.parts:
+                html = reasoning_html("".join(self.thinking.parts)) + html
+            self.surface.finish(html, text)
+            if not text.strip() and not (self.thinking and self.thinking.parts):
+                self.turn.children = tuple(c for c in self.turn.children
+                                           if c is not self.answer_widget)
+            self.live = self.thinking = None
+        calls = result.choices[0].tool_calls if result.choices else []
+        for position, call in enumerate(calls):
+            self._card(position).show(call, force=True)
+
+    def tool_outcome(self, index: int, outcome: ToolOutcome) -> None:
+        if index < len(self.cards):
+            self.cards[index].done(outcome)
+
+    def waiting_card(self) -> Optional[PanelCard]:
+        """The card of the call about to run: calls run in order, each told its outcome."""
+        return next((c for c in self.cards if c.outcome is None), None)
+
+    def end(self, result: Any) -> None:
+        for card in self.cards:
+            card.settle()
+        if self.live is not None:
+            super().end(result)
+
+
+class ToolApproval:
+    """The panel's ``confirm``: Approve/Deny on the waiting call's card, or Stop, ends the wait."""
+
+    def __init__(self, on_ask: Callable[[str], None] = lambda name: None) -> None:
+        self.on_ask = on_ask  # the panel's status line says what the turn waits for
+        self.view: Optional[PanelToolView] = None
+        self._lock = threading.Lock()
+        self._decided = threading.Event()
+        self._answer: Optional[str] = None
+        self.stopped = False
+        self.asking = threading.Event()  # set while a card shows Approve and Deny
+
+    def confirm(self, name: str, arguments: Dict[str, Any]) -> bool:
+        card = self.view.waiting_card() if self.view is not None else None
+        with self._lock:
+            if self.stopped:
+                raise KeyboardInterrupt
+            if card is None:  # nowhere to ask: as the [y/N] question without an answer
+                return False
+            self._decided.clear()
+            self._answer = None
+        card.ask(self._decide)
+        self.on_ask(name)
+        self.asking.set()
+        atexit.register(self.stop)  # a kernel shutdown ends the wait
+        try:
+            self._decided.wait()
+        finally:
+            atexit.unregister(self.stop)
+            card.settle()
+        if self._answer == STOP:
+            raise KeyboardInterrupt  # the tool loop records the call as not run, as on Ctrl-C
+        return self._answer == APPROVE
+
+    def _decide(self, answer: str) -> None:
+        with self._lock:
+            if not self._decided.is_set():
+                self._answer = answer
+                self.asking.clear()
+                self._decided.set()
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+        self._decide(STOP)
