@@ -52,7 +52,10 @@ USAGE = {"prompt_tokens": 9, "completion_tokens": 120, "total_tokens": 129}
 def test_interleaved_choices_stream_into_their_own_columns_and_end_as_one_block(
         shell, server, magics, notebook, frontend, monkeypatch):
     monkeypatch.setattr(magics, "render_interval", 0.0)  # draw on every chunk
-    server.script(CHAT, Scripted(chunks=interleaved_stream(three_answers(), ["stop"] * 3, USAGE)))
+    # Chunks a few frames apart: a burst in one read would rightly coalesce into one draw (and
+    # the frame pacer's CPU guard may hold draws back on a loaded machine).
+    server.script(CHAT, Scripted(chunks=interleaved_stream(three_answers(), ["stop"] * 3, USAGE),
+                                 chunk_delay=0.05))
     run(shell, "%%chat -N 3 -o r\nThree takes, please")
 
     first = notebook.messages[0]

@@ -9,7 +9,6 @@ asked again without it, and it is not sent there again (remembered per base URL)
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from typing import Any, Dict, Optional
@@ -34,6 +33,8 @@ def notebook_name() -> str:
 
 def conversation_cache_key(notebook: str, conversation: str) -> str:
     """The key of one conversation of one notebook: a hash, so neither name is sent."""
+    import hashlib  # on first use: hashlib's OpenSSL binding costs %load_ext 6 ms
+
     digest = hashlib.sha256(f"{notebook}\0{conversation}".encode()).hexdigest()
     return f"oai-magic-{digest[:32]}"
 

@@ -7,7 +7,6 @@ from typing import Any, Callable
 
 from IPython.core.error import UsageError
 
-from ..core.results import StoppedAnswer
 from ..errors import CellStopped, OAIError
 from ..plain_text import terminal_safe
 from ..state import KernelState
@@ -37,6 +36,8 @@ def one_line_errors(method: Callable) -> Callable:
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from ..core.results import StoppedAnswer  # on first use: %load_ext stays light
+
         try:
             return method(self, *args, **kwargs)
         except OAIError as exc:
