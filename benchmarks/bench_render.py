@@ -164,16 +164,44 @@ def make_shell(base_url: str) -> Any:
     return shell
 
 
+def log_cost(shell: Any, sizes: List[int], repeats: int) -> List[Tuple[int, float, float]]:
+    """The whole %%chat cell's wall time with the log off and on (a private file, never the
+    user's), median of ``repeats`` runs each, interleaved so both see the same machine."""
+    import tempfile
+
+    state = get_state(shell)
+    folder = tempfile.mkdtemp(prefix="oai-bench-log-")
+    rows = []
+    for tokens in sizes:
+        times: dict = {"": [], f"{folder}/history.db": []}
+        for _ in range(repeats):
+            for path in times:
+                state.configure(log_path=path)
+                started = time.perf_counter()
+                result = shell.run_cell(f"%%chat -n --no-footer\n[[tokens={tokens}]]",
+                                        store_history=False)
+                times[path].append(time.perf_counter() - started)
+                if not result.success:
+                    raise SystemExit(f"the chat cell failed: {result.error_in_exec}")
+        off, on = (statistics.median(values) for values in times.values())
+        rows.append((tokens, off, on))
+    state.configure(log_path="")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 32000])
-    parser.add_argument("--paced-sizes", type=int, nargs="+", default=[2000, 8000, 32000])
+    parser.add_argument("--paced-sizes", type=int, nargs="*", default=[2000, 8000, 32000])
     parser.add_argument("--pace-ms", type=int, default=20)
     parser.add_argument("--naive-max", type=int, default=8000)
+    parser.add_argument("--log-sizes", type=int, nargs="*", default=[2000, 8000])
+    parser.add_argument("--log-repeats", type=int, default=5)
     args = parser.parse_args()
     rows = []
     with practice_server(0.0) as base_url:
         shell = make_shell(base_url)
+        shell.run_line_magic("config", "OAIMagics.log_path = ''")  # never the user's log
         plans = [(n, 0) for n in args.sizes] + [(n, args.pace_ms) for n in args.paced_sizes]
         for tokens, pace in plans:
             for naive in (False, True):
@@ -183,6 +211,7 @@ def main() -> None:
                 figures = run_once(shell, tokens, pace, naive)
                 rows.append((tokens, pace, "naive" if naive else "oai_magic", figures))
                 print(f"  done: {tokens} tokens, pace {pace} ms, {'naive' if naive else 'oai_magic'}", file=sys.stderr)
+        logged = log_cost(shell, args.log_sizes, args.log_repeats)
     header = f"{'tokens':>7} {'pace':>6} {'view':>10} {'updates':>8} {'bytes':>12} {'x final':>8} {'µs/token':>9} {'p50 ms':>7} {'p95 ms':>7}"
     print(header)
     print("-" * len(header))
@@ -195,6 +224,12 @@ def main() -> None:
             f"{tokens:>7} {pace_label:>6} {view:>10} {f['updates']:>8} {f['bytes']:>12,} {f['ratio']:>8.2f} "
             f"{f['cpu_us_per_token']:>9.1f} {f['p50_ms']:>7.1f} {f['p95_ms']:>7.1f}"
         )
+
+    if logged:
+        print(f"\nThe log's cost: a whole %%chat cell, median of {args.log_repeats} (issue 24: at most 5%)")
+        print(f"{'tokens':>7} {'log off s':>10} {'log on s':>10} {'added':>7}")
+        for tokens, off, on in logged:
+            print(f"{tokens:>7} {off:>10.3f} {on:>10.3f} {100 * (on - off) / off:>6.1f}%")
 
 
 if __name__ == "__main__":

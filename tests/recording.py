@@ -33,6 +33,7 @@ class RecordingPublisher(DisplayPublisher):
             {
                 "kind": "update" if update else "display",
                 "data": dict(data),
+                "metadata": dict(metadata or {}),
                 "display_id": (transient or {}).get("display_id"),
                 "nbytes": sum(len(str(v).encode("utf-8")) for v in data.values()),
             }

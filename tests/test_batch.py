@@ -100,6 +100,7 @@ def test_a_batch_id_given_by_hand_after_a_restart_still_gives_results(shell, ser
     run(shell, "%%chat --map xs --batch -o job\n{item}")
     batch_id = shell.user_ns["job"].id
     session_of(shell).batches.clear()  # what a kernel restart forgets
+    session_of(shell).configure(log_path="")  # and without the log, nothing remembers it
     assert "no batch in this session" in str(run(shell, "%chat batch results", expect=UsageError))
     result = shell.run_line_magic("chat", f"batch results {batch_id}")
     assert result.texts == ["kept", "too"]

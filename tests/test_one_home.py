@@ -127,7 +127,7 @@ def test_chat_alone_and_chat_help_list_the_same_commands_and_every_command_is_li
     from oai_magic.magics.chat_help import CHAT_COMMANDS
 
     listed = {name for name, _, _ in CHAT_COMMANDS}
-    assert set(conversations.COMMANDS) | {"fix", "batch"} == listed
+    assert set(conversations.COMMANDS) | set(conversations.LOG_COMMANDS) | {"fix", "batch"} == listed
     alone = repr(shell.run_line_magic("chat", "")).splitlines()[1:]
     doc = magics(shell).chat_line.__doc__
     assert all(line.strip() in doc for line in alone) and len(alone) == len(listed)

@@ -10,15 +10,18 @@ cancelled or expired batch are kept, and the items with no line are listed as mi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
 from typing import Any, Callable, Dict, List, Optional
+from urllib.parse import urlsplit
 
 from ..api.limits import LimitReached
 from ..errors import APIError, InputError
 from ..plain_text import terminal_safe
 from ..state import KernelState, redact
+from . import durable
 from .mapping import ItemResult, MapResult, item_from_completion
 
 ENDPOINT = "/v1/chat/completions"
@@ -284,6 +287,7 @@ def submit(state: KernelState, client: Any, payloads: Dict[int, Dict[str, Any]],
     job.refresh()
     with state.lock:
         state.batches[job.id] = job
+    log_batch(state, job)
     return job
 
 
@@ -300,8 +304,11 @@ def job_for(state: KernelState, client: Any, batch_id: Optional[str]) -> BatchJo
     from the id alone after a kernel restart."""
     if batch_id is None:
         if not state.batches:
-            raise InputError("%chat batch: no batch in this session; give its id "
-                             "(%chat batch status batch_...)")
+            job = logged_batch(state, client)  # this notebook's last, from before a restart
+            if job is None:
+                raise InputError("%chat batch: no batch in this session or in this notebook's "
+                                 "log; give its id (%chat batch status batch_...)")
+            return job
         return list(state.batches.values())[-1]
     for job in state.batches.values():
         if batch_id in job.ids:
@@ -314,3 +321,32 @@ def job_for(state: KernelState, client: Any, batch_id: Optional[str]) -> BatchJo
     with state.lock:
         state.batches[batch_id] = job
     return job
+
+
+def log_batch(state: Any, job: Any) -> None:
+    """A batch job as sent, so ``%chat batch status`` finds it after a restart."""
+    with contextlib.suppress(Exception):
+        durable.log_of(state).log_batch(job.ids, job.count, model=job.model,
+                                server_host=urlsplit(state.settings.resolved_base_url()).hostname,
+                                organization=job.organization, project=job.project,
+                                labels=job.index, status=job.status)
+
+
+def logged_batch(state: Any, client: Any) -> Any:
+    """This notebook's last batch job, rebuilt from the log (None: the log has none)."""
+    try:
+        found = durable.log_of(state).last_batch()
+    except Exception:
+        return None
+    if not found:
+        return None
+    from .costs import ledger_of
+
+    job = BatchJob(client, found["batch_ids"], found["count"], model=found["model"],
+                   index=found["labels"], organization=found["organization"],
+                   project=found["project"], prices=state.prices, ledger=ledger_of(state))
+    job.refresh()
+    with state.lock:
+        state.batches[job.id] = job
+    return job
+

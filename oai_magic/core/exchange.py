@@ -156,7 +156,14 @@ def _gather_notices(
 
 
 def check_budget(state: KernelState, model: Optional[str]) -> None:
-    """Refuse a request once the session's budget is spent (``OAIMagics.session_budget_*``)."""
+    """Refuse a request once the session's budget is spent (``OAIMagics.session_budget_*``),
+    or today's (``daily_budget_usd``, counted in the log across kernels)."""
+    if state.settings.daily_budget_usd is not None:
+        from .durable import daily_refusal
+
+        refusal = daily_refusal(state)
+        if refusal:
+            raise InputError(refusal)
     if state.budget_usd is None and state.budget_tokens is None:
         return
     from .costs import budget_of, budget_refusal, ledger_of
@@ -176,6 +183,9 @@ def _account(state: KernelState, result: ChatResult, messages: List[Dict[str, An
             c.text + (c.refusal or "") + (c.reasoning or "") + str(c.tool_calls or "")
             for c in result.choices], CHARS_PER_TOKEN)
     account_answer(state, result)
+    from .durable import log_usage
+
+    log_usage(state, result)
 
 
 def _late_notice(view: View, result: ChatResult, text: str) -> None:

@@ -41,6 +41,7 @@ class MapPlan:
     target: Any = None  # --schema
     resumed: bool = False
     cancellation: Cancellation = field(default_factory=Cancellation)
+    on_item: Optional[Callable[[Any], None]] = None  # each finished item (the log, issue 24)
 
     @property
     def indices(self) -> List[int]:
@@ -125,6 +126,12 @@ def plain_summary(progress: MapProgress, stopped: Optional[str] = None) -> str:
     return f"{progress.done} of {progress.total} answered, {progress.failed} failed{state}"
 
 
+def _finished(plan: MapPlan, item: Any, view: View, progress: MapProgress) -> None:
+    if plan.on_item is not None:
+        plan.on_item(item)
+    view.map_progress(progress)
+
+
 def run_plan(session: Any, plan: MapPlan, view: View,
              summarise: Callable[[MapProgress, Optional[str]], str] = plain_summary) -> MapResult:
     """Send the planned items with progress events; the MapResult fills as answers arrive.
@@ -153,7 +160,8 @@ def run_plan(session: Any, plan: MapPlan, view: View,
     try:
         try:
             run_map(job, result, Pacer(max_wait_s=session.settings.max_wait_s), stop,
-                    on_item=lambda item: view.map_progress(progress_of(result, indices, started)))
+                    on_item=lambda item: _finished(plan, item, view,
+                                                   progress_of(result, indices, started)))
         except KeyboardInterrupt:
             interrupted = True
         progress = progress_of(result, indices, started)

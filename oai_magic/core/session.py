@@ -39,6 +39,7 @@ from ..state import (
     setting_types,
 )
 from . import cache_keys as _transport
+from .durable import LoggedSession, log_operation
 
 if TYPE_CHECKING:  # imported on first use: %load_ext makes the kernel's session, nothing more
     from .runs import Run
@@ -129,7 +130,7 @@ def _kind_text(kind: Any) -> str:
     return "None" if kind is type(None) else getattr(get_origin(kind) or kind, "__name__", str(kind))
 
 
-class Session(KernelState):
+class Session(LoggedSession, KernelState):
     """Settings, client, conversations, usage, tools and the practice server of one session.
 
     ``Session(api_key=..., base_url=..., model=..., organization=..., project=...)``; any other
@@ -332,11 +333,11 @@ class Session(KernelState):
     def load(self, path: str, conversation: str = "default") -> None:
         """Replace a conversation with a ``%chat export`` JSON file (checked before any change)."""
         from .conversation_files import read_conversation
-
         messages, system = read_conversation(path)
         with self.lock:
             thread = self.conversation(conversation)
             thread.messages, thread.system = messages, system
+        log_operation(self, conversation, "load", snapshot=thread)
         self.notify("conversation", {"name": conversation, "command": "load"})
 
     def start_practice(self, delay_s: float = 0.02) -> str:

@@ -15,6 +15,7 @@ over (as simonw/llm does), following CONTRACTS section 2:
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, List, Optional
@@ -60,11 +61,23 @@ class ChatTurn:
         self.options = options or TurnOptions()
         self.result: Optional[ChatResult] = None
         self.recorded: List[Message] = []
+        self.replaced_notice: Optional[str] = None  # a re-run cell's turn replaced its earlier one
 
     def run(self, prompt: Any, view: View) -> ChatResult:
         """The turn, once no other turn on its conversation is under way (see ``in_order``)."""
+        from .durable import LoggedTurn
+
         with in_order(self.state, self.options.conversation):
-            return self._run(prompt, view)
+            logged = LoggedTurn(self.state, self.options, prompt)
+            if logged.replacing:
+                self.options = dataclasses.replace(self.options, replace_last=True)
+            try:
+                result = self._run(prompt, logged.watch(view))
+            except BaseException as exc:
+                logged.end(self.recorded, self.result, exc)
+                raise
+            logged.end(self.recorded, result, None)
+            return result
 
     def _run(self, prompt: Any, view: View) -> ChatResult:
         user = Message("user", prompt)
@@ -73,6 +86,9 @@ class ChatTurn:
         self.result = result
         try:
             self.record(user, _replies(result))
+            if self.replaced_notice:
+                result.notices.append(self.replaced_notice)
+                view.notice(self.replaced_notice)
         finally:
             view.end(result)
         if isinstance(failure, KeyboardInterrupt):
@@ -92,6 +108,9 @@ class ChatTurn:
         if replies and not self.recorded:
             self.recorded = record_exchange(self.state, self.options.conversation, user, replies,
                                             self.options.start)
+            if self.options.replace_last:
+                self.replaced_notice = (f"replaced this cell's earlier answer in "
+                                        f"'{self.options.conversation}'")
 
 
 @contextmanager

@@ -57,18 +57,24 @@ class TurnStart:
 
     new: bool = False
     system: Optional[str] = None
+    replace_last: bool = False  # a re-run cell: its earlier turn, the last, goes (issue 24)
 
     def applied_to(self, thread: Conversation) -> Conversation:
         """The conversation as the request sees it (a copy when something changes)."""
-        if not self.new and self.system is None:
+        if not self.new and self.system is None and not self.replace_last:
             return thread
-        return Conversation(
+        seen = Conversation(
             thread.name,
             system=self.system if self.system is not None else thread.system,
             messages=[] if self.new else list(thread.messages),
         )
+        if self.replace_last:
+            seen.undo()
+        return seen
 
     def commit(self, thread: Conversation) -> None:
+        if self.replace_last:
+            thread.undo()
         if self.new:
             thread.reset()
         if self.system is not None:
@@ -96,7 +102,9 @@ class TurnOptions:
     max_rounds: int = 5
     max_calls_per_round: int = 8
     tool_notes: List[str] = field(default_factory=list)  # MCP tools renamed or refused
+    cell_id: Optional[str] = None  # the notebook cell that asked (issue 24: cell-owned turns)
+    replace_last: bool = False  # that cell made the conversation's last turn: this one replaces it
 
     @property
     def start(self) -> TurnStart:
-        return TurnStart(self.new, self.system)
+        return TurnStart(self.new, self.system, self.replace_last)

@@ -8,6 +8,7 @@ conversation as it was. ``-N`` and ``--tools`` pick another view and, for tools,
 from __future__ import annotations
 
 import types
+from dataclasses import replace as types_replace
 from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 from IPython.core.error import UsageError
@@ -65,7 +66,10 @@ def run(magics: Any, line: str, cell: str) -> None:
         turn = with_tools(turn, resolve_tools(args.tools, magics.shell.user_ns), args.tool_choice,
                           args.auto_tools, magics.state)
     # Everything is valid (the tools too): the first state change.
-    queue_notice(magics.state, sent.unknown_names, notice)
+    from ..core.durable import resume_hint
+
+    turn = types_replace(turn, cell_id=getattr(magics.state, "cell_id", None))
+    queue_notice(magics.state, sent.unknown_names, notice, resume_hint(magics.state))
     result = ask(magics, args, content, turn, target)
     after_answer(magics, args, result)
     if result.schema_problem:
@@ -228,6 +232,11 @@ def run_command(magics: Any, line: str) -> Any:
         from . import map_command
 
         return map_command.batch_command(magics, line)
+    if line.split()[:1] and line.split()[0] in conversations.LOG_COMMANDS:
+        from . import log_commands
+
+        words = conversations.read_command_words(line)
+        return log_commands.run(magics.state, words[0], words[1:])
     if line.split()[:1] == ["fix"]:
         return fix(magics, line.split(None, 1)[1] if len(line.split()) > 1 else "")
     return conversations.run_command(magics.state, line)

@@ -16,6 +16,11 @@ CHAT_COMMANDS = (
     ("fix", "[-c NAME] [-m MODEL]", "ask about the last error (the fix is offered as next cell)"),
     ("batch", "status|wait|results|cancel [ID]",
      "a %%chat --map --batch job (the last one by default)"),
+    ("resume", "[-c NAME | --all | --from NOTEBOOK]",
+     "bring back this notebook's conversations from the log (after a restart)"),
+    ("log", "[-n N] [-c NAME] [--all]", "the latest turns in the log (this notebook's)"),
+    ("search", "TEXT", "logged turns whose prompt or answer contains TEXT"),
+    ("forget", "[-c NAME | --all | --before DATE]", "erase turns from the log for real"),
 )
 
 

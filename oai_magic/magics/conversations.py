@@ -42,6 +42,7 @@ def _parser(prog: str, *positional: str, all_flag: bool = False) -> CommandParse
     return parser
 
 
+LOG_COMMANDS = ("resume", "log", "search", "forget")  # magics/log_commands.py runs them
 COMMANDS = {
     "list": (),
     "history": (),
@@ -65,17 +66,22 @@ class Note:
         return terminal_safe(self.text)
 
 
-def run_command(state: KernelState, line: str) -> Any:
+def read_command_words(line: str) -> list:
     try:
-        words = shlex.split(line)
+        return shlex.split(line)
     except ValueError as exc:
         raise InputError(f"Could not read %chat {line}: {exc} (check the quotes).") from None
+
+
+def run_command(state: KernelState, line: str) -> Any:
+    words = read_command_words(line)
     if not words:
         from .chat_help import USAGE
 
         return Note(USAGE)
     if words[0] not in COMMANDS:
-        close = difflib.get_close_matches(words[0], [*COMMANDS, "fix", "batch"], n=1, cutoff=0.7)
+        close = difflib.get_close_matches(words[0], [*COMMANDS, *LOG_COMMANDS, "fix", "batch"],
+                                          n=1, cutoff=0.7)
         if close and (len(words) == 1 or words[1].startswith("-")):  # a typo, not a question
             raise InputError(f"%chat: unknown command {words[0]}: did you mean {close[0]}?")
         if words[0].startswith("-"):
@@ -87,11 +93,33 @@ def run_command(state: KernelState, line: str) -> Any:
     command, rest = words[0], words[1:]
     args = _parser(command, *COMMANDS[command], all_flag=command == "reset").parse_args(rest)
     handler = globals()[f"_{command}"]
+    names = sorted(state.conversations) if command == "reset" and args.all else []
     with state.lock:  # a panel thread may be recording a turn at this moment
         result = handler(state, args)
+    _log_operation(state, command, args, names)
     if command not in ("list", "history"):
         state.notify("conversation", {"name": args.conversation, "command": command})
     return result
+
+
+def _log_operation(state: KernelState, command: str, args: Any, names: list) -> None:
+    """What changed a conversation goes into the log, so a resume rebuilds it exactly."""
+    from ..core.durable import log_operation
+
+    name = args.conversation
+    if command == "reset":
+        for each in names:  # --all: gone, system prompts too
+            log_operation(state, each, "load", snapshot={"messages": [], "system": None})
+        if not names:
+            log_operation(state, name, "reset")
+    elif command == "undo":
+        log_operation(state, name, "undo")
+    elif command == "system":
+        log_operation(state, name, "system", text=state.conversation(name).system)
+    elif command == "pick":
+        log_operation(state, name, "pick", k=int(args.k))
+    elif command == "load":
+        log_operation(state, name, "load", snapshot=state.conversation(name))
 
 
 def _existing(state: KernelState, name: str) -> Conversation:

@@ -88,4 +88,11 @@ def watch_the_kernel(ipython: Any) -> None:
         formatters[seen.format_type] = seen
     ipython.events.register(
         "post_run_cell", lambda result=None: remember_error(session_of(ipython), result))
+    ipython.events.register("pre_run_cell", lambda info=None: remember_cell(session_of(ipython), info))
     guard_outputs(ipython)
+
+
+def remember_cell(state: Any, info: Any) -> None:
+    """A ``pre_run_cell`` hook: the id of the cell being run (JupyterLab sends it; a terminal
+    and nbclient send none), so a re-run cell's turn replaces its earlier one (issue 24)."""
+    state.cell_id = getattr(info, "cell_id", None)

@@ -111,10 +111,17 @@ def run(magics: Any, args: Any, cell: str) -> None:
         reasoning_effort=args.reasoning_effort, verbosity=args.verbosity, param=list(args.param),
         web_search=args.web_search, logprobs=args.logprobs, service_tier=args.service_tier)
     target = schema_of_variable(magics.shell.user_ns, args.schema) if args.schema else None
+    from ..core.logged_jobs import logged_map_result, map_fingerprint
+
+    listed = items_of(value, args.map)
+    asked = map_fingerprint(cell, request.model or magics.settings.model, args.system,
+                            listed.elements)
     previous = None
-    if args.resume:
-        count = len(items_of(value, args.map).elements)
-        previous = check_resumable(magics.shell.user_ns.get(args.out), args.out, count, args.map)
+    if args.resume and args.out not in magics.shell.user_ns:  # a crash took OUT: the log has it
+        previous = logged_map_result(magics.state, args.out, asked, listed)
+    elif args.resume:
+        previous = check_resumable(magics.shell.user_ns.get(args.out), args.out,
+                                   len(listed.elements), args.map)
     plan = plan_map(magics.state, template, value, args.map, concurrency=args.concurrency,
                     item_timeout=args.item_timeout, system=_system_prompt(magics, args),
                     schema=target, request=request, previous=previous, batch=args.batch)
@@ -130,6 +137,9 @@ def run(magics: Any, args: Any, cell: str) -> None:
             magics.shell.user_ns[args.out] = job
         print(batch.submitted_line(job, args.out))
         return
+    from ..core.logged_jobs import log_map_items
+
+    log_map_items(magics.state, plan, args.out or "", asked)
     _run_with_progress(magics, args, plan)
 
 

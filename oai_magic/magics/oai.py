@@ -30,6 +30,8 @@ HELP = """Settings and status.
                                   resets it); --reset clears the totals, not the budget
         %oai budget [USD | --clear]   the session budget: requests are refused once this
                                   session's estimated cost reaches it
+        %oai budget --daily [USD | --clear]   today's budget across every kernel, as the log
+                                  counts it (a restart does not lift it)
         %oai practice [--delay S] [--stop]   start the offline practice server and use it
         %oai practice --if-no-key only when no API key is set (notebooks that run anywhere)
         %oai mcp add NAME -- COMMAND [ARGS...]    an MCP server run as a command (stdio)
@@ -90,6 +92,12 @@ def run(magics: Any, line: str) -> None:
             raise UsageError("%oai usage takes no argument but --reset (see %oai?).")
         else:
             display(usage_view.usage_report(state))
+    elif command == "budget" and rest[:1] == ["--daily"]:
+        from ..core.durable import describe_daily
+
+        if rest[1:]:
+            magics.daily_budget_usd = settings_commands.parse_budget(rest[1:])
+        print(describe_daily(state))
     elif command == "budget":
         if rest:
             magics.session_budget_usd = settings_commands.parse_budget(rest)

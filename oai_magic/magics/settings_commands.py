@@ -35,6 +35,7 @@ def status(
         *schema_row(state),
         ("context window", describe_context(context_tokens).split(": ", 1)[1]),
         ("session budget", describe_budget(state).split(": ", 1)[1]),
+        ("daily budget", daily_budget(state)),
     ]
     if settings.extra_headers:
         from ..masking import shown_headers
@@ -108,6 +109,12 @@ def parse_budget(rest: List[str]) -> Optional[float]:
         raise InputError("usage: %oai budget USD (e.g. %oai budget 2 for two dollars) or "
                          "%oai budget --clear")
     return amount
+
+
+def daily_budget(state: KernelState) -> str:
+    from ..core.durable import describe_daily
+
+    return describe_daily(state).split(": ", 1)[1]
 
 
 def describe_budget(state: KernelState) -> str:

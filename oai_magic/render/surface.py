@@ -156,8 +156,9 @@ class LiveSurface:
 
     # --- the end ----------------------------------------------------------------------------
 
-    def finish(self, html: str, text: str) -> None:
-        """Replace the widget with one static block (HTML and plain text), then close it."""
+    def finish(self, html: str, text: str, metadata: Optional[Dict[str, Any]] = None) -> None:
+        """Replace the widget with one static block (HTML and plain text), then close it;
+        ``metadata`` goes with that block into the saved notebook (provenance, issue 24)."""
         with self._lock:
             self._ops = []
             bundle = redact_outbound({"text/html": html, "text/plain": text})
@@ -165,11 +166,11 @@ class LiveSurface:
             if self.on_finish is not None:
                 self.on_finish(html, text)
             elif self.handle is not None:
-                self.handle.update(bundle, raw=True)
+                self.handle.update(bundle, raw=True, metadata=metadata)
             else:
                 from IPython.display import display
 
-                display(bundle, raw=True)
+                display(bundle, raw=True, metadata=metadata)
             self.stats["bytes"] += len(html.encode("utf-8")) + len(text.encode("utf-8"))
             self.close()
 

@@ -139,7 +139,9 @@ class ColumnsView(RichView):
         if self.footer:
             html += footer_html(footer_parts(result))
             texts.append(footer_text(footer_parts(result)))
-        self.surface.finish(html, "\n\n".join(texts))
+        from ..core.durable import provenance
+
+        self.surface.finish(html, "\n\n".join(texts), metadata=provenance(result))
 
 
 class TerminalChoicesView(View):

@@ -118,7 +118,9 @@ class NotebookChatView(RichView):
         if notices:
             html = notices_html(notices) + html
             text = "\n".join(notices) + "\n\n" + text
-        self.surface.finish(html, text)
+        from ..core.durable import provenance
+
+        self.surface.finish(html, text, metadata=provenance(result))
 
 
 class TerminalChatView(View):

@@ -255,7 +255,9 @@ class NotebookToolView(RichView):
             else:
                 html.append(part[0])
                 text.append(part[1])
-        self.surface.finish("".join(html), "\n\n".join(t for t in text if t))
+        from ..core.durable import provenance
+
+        self.surface.finish("".join(html), "\n\n".join(t for t in text if t), metadata=provenance(result))
 
 
 class TerminalToolView(View):

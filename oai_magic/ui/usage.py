@@ -94,8 +94,13 @@ def usage_report(state: Any) -> UsageReport:
         budget.append(f"budget ${state.budget_usd:g}")
     if state.budget_tokens is not None:
         budget.append(f"budget {state.budget_tokens:,} tokens")
-    return UsageReport([("model", by_model), ("conversation", by_conversation)], total,
-                       "Session " + " and ".join(budget) + "." if budget else "",
+    from ..core.durable import logged_totals
+
+    said = "Session " + " and ".join(budget) + "." if budget else ""
+    logged = logged_totals(state)
+    if logged:
+        said = f"{said} {logged}".strip()
+    return UsageReport([("model", by_model), ("conversation", by_conversation)], total, said,
                        price_source(state.prices))
 
 
