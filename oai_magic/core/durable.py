@@ -11,11 +11,12 @@ log's own problem lines, shown once as notices. The ``Log`` is opened on first u
 from __future__ import annotations
 
 import contextlib
-import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
-from .events import View
+if TYPE_CHECKING:
+    from .events import View
+
 
 
 class LoggedSession:
@@ -77,56 +78,6 @@ def log_usage(state: Any, result: Any) -> None:
         log_of(state).record_usage(result.usage, result.model, result.conversation, result.cost)
 
 
-class LoggingView(View):
-    """A view that passes every event on and keeps the answer's text for the log.
-
-    ``delta`` appends to a list and reads a clock; the text is joined and handed to the turn's
-    row only when ``interval_s`` has passed since the last hand-over."""
-
-    def __init__(self, inner: View, turn: LoggedTurn) -> None:
-        self._inner = inner
-        self._turn = turn
-        self._pieces: List[str] = []
-        self._last = time.monotonic()
-
-    def delta(self, index: int, text: str) -> None:
-        self._inner.delta(index, text)
-        if index == 0:
-            self._pieces.append(text)
-            now = time.monotonic()
-            if now - self._last >= self._turn.interval_s:
-                self._last = now
-                self._turn.handle.update_answer("".join(self._pieces))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    # View's own methods would shadow __getattr__: pass each one on explicitly.
-    def begin(self, notices: List[str]) -> None:
-        self._inner.begin(notices)
-
-    def reasoning(self, index: int, text: str) -> None:
-        self._inner.reasoning(index, text)
-
-    def tool_calls(self, index: int, calls: List[Dict[str, Any]]) -> None:
-        self._inner.tool_calls(index, calls)
-
-    def notice(self, text: str) -> None:
-        self._inner.notice(text)
-
-    def usage(self, usage: Dict[str, Any], cost: Optional[float]) -> None:
-        self._inner.usage(usage, cost)
-
-    def end_round(self, result: Any) -> None:
-        self._inner.end_round(result)
-
-    def tool_outcome(self, index: int, outcome: Any) -> None:
-        self._inner.tool_outcome(index, outcome)
-
-    def end(self, result: Any) -> None:
-        self._inner.end(result)
-
-
 class LoggedTurn:
     """One turn's row: started with the turn, committed or failed when it ends."""
 
@@ -158,6 +109,8 @@ class LoggedTurn:
                 state.context_notices = [*state.context_notices, *problems]
 
     def watch(self, view: View) -> View:
+        from .logging_view import LoggingView  # on first use: the events stay out of %load_ext
+
         return view if self.handle.id is None else LoggingView(view, self)
 
     def end(self, recorded: List[Any], result: Any, failure: Optional[BaseException]) -> None:
