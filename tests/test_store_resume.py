@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from oai_magic.history import Conversation, Message
@@ -126,6 +126,9 @@ def run(kernel: Kernel, program: list) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(first=st.lists(STEPS, max_size=12), second=st.lists(STEPS, max_size=6), resume=st.booleans())
+# Found by this test: a prompt that reads like the log's own attachment mark.
+@example(first=[], second=[("turn", "default", "oai-blob:", None, False, None, False, 1, True)],
+         resume=False)
 def test_a_new_kernel_rebuilds_every_conversation_exactly(first, second, resume):
     """Kernel 1 runs a program; kernel 2 (a restart, resumed or not) runs another; a third
     kernel's resume gets each conversation as the last kernel that touched it holds it."""

@@ -19,6 +19,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ..redaction import redact
 
 BLOB_REF = "oai-blob:"  # a data: URL kept in the blobs table, by its sha256
+# A user's own text that starts like one of our marks is kept behind this prefix, so a prompt
+# reading "oai-blob:" is never taken for an attachment on resume.
+LITERAL = "oai-literal:"
 OMITTED = "oai-omitted:"  # a data: URL not kept (too large, or it held the key)
 _DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+)?(?:;[\w.+-]+=[\w.+-]+)*;base64,", re.ASCII)
 
@@ -108,6 +111,8 @@ def split_attachments(messages: List[Dict[str, Any]], max_bytes: int, cleaner: C
             return [keep(inner) for inner in value]
         if not isinstance(value, str):
             return value
+        if value.startswith((BLOB_REF, OMITTED, LITERAL)):
+            return LITERAL + value
         match = _DATA_URL.match(value)
         if match is None:
             return value
@@ -146,6 +151,10 @@ def join_attachments(messages: List[Dict[str, Any]], blobs: Dict[str, Tuple[str,
     def restore(value: Any) -> Any:
         if isinstance(value, dict):
             return {name: restore(inner) for name, inner in value.items()}
+        if isinstance(value, list):
+            return [restore(inner) for inner in value]
+        if isinstance(value, str) and value.startswith(LITERAL):
+            return value[len(LITERAL):]
         if isinstance(value, str) and value.startswith(BLOB_REF):
             mime, data = blobs[value[len(BLOB_REF):]]
             return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
