@@ -233,3 +233,26 @@ def screenshots():
                   or Path(__file__).resolve().parent.parent / "artifacts" / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+# A kernel function the tool tests of other servers offer (test_other_servers*.py).
+WEATHER = '''
+def get_weather(city: str) -> dict:
+    """Weather now in a city."""
+    return {"city": city, "temperature": 21}
+'''
+
+
+@pytest.fixture
+def llamacpp(server):
+    """The practice server playing llama-cpp-python's server for this test."""
+    server.quirks = "llamacpp"
+    return server
+
+
+@pytest.fixture
+def weather(shell):
+    """``get_weather`` defined in the test shell."""
+    assert run(shell, WEATHER).success
+    yield
+    shell.user_ns.pop("get_weather", None)

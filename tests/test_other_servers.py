@@ -22,25 +22,6 @@ from .conftest import TEST_KEY, run
 
 CHAT = "/chat/completions"
 
-WEATHER = '''
-def get_weather(city: str) -> dict:
-    """Weather now in a city."""
-    return {"city": city, "temperature": 21}
-'''
-
-
-@pytest.fixture
-def llamacpp(server):
-    """The practice server playing llama-cpp-python's server for this test."""
-    server.quirks = "llamacpp"
-    return server
-
-
-@pytest.fixture
-def weather(shell):
-    assert run(shell, WEATHER).success
-    yield
-    shell.user_ns.pop("get_weather", None)
 
 
 def make_client(server, **settings) -> OpenAIClient:

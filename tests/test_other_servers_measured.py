@@ -21,11 +21,6 @@ from .interrupts import real_sigint
 
 CHAT = "/chat/completions"
 HELLO = str(Path(__file__).resolve().parent / "fixtures" / "hello.wav")
-WEATHER = '''
-def get_weather(city: str) -> dict:
-    """Weather now in a city."""
-    return {"city": city, "temperature": 21}
-'''
 CITY = '''
 from dataclasses import dataclass
 
@@ -34,19 +29,6 @@ class City:
     name: str
     people: int
 '''
-
-
-@pytest.fixture
-def llamacpp(server):
-    server.quirks = "llamacpp"
-    return server
-
-
-@pytest.fixture
-def weather(shell):
-    assert run(shell, WEATHER).success
-    yield
-    shell.user_ns.pop("get_weather", None)
 
 
 @pytest.fixture
