@@ -100,8 +100,8 @@ BYTES = r'''
 import json
 from oai_magic.render import surface as _surface
 _finish = _surface.LiveSurface.finish
-def _finish_and_count(self, html, text):
-    _finish(self, html, text)
+def _finish_and_count(self, html, text, *args, **kwargs):
+    _finish(self, html, text, *args, **kwargs)
     with open(BYTES_LOG, "a") as log:
         log.write(json.dumps([self.stats["bytes"], len(html.encode()) + len(text.encode())]) + "\n")
 _surface.LiveSurface.finish = _finish_and_count
