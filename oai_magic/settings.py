@@ -160,6 +160,10 @@ class Settings:
     extra_headers: Dict[str, Any] = _setting(
         dict, "Headers sent with every request, e.g. {'api-key': '…'} for Azure OpenAI or a "
         "gateway's own; values that look like secrets are kept masked wherever shown.")
+    # issue 30
+    panel_dock_wait_s: float = _setting(
+        10.0, "How long a docked chat panel (%chat_panel --side) waits for the page to show it "
+        "beside the notebook before it shows in the cell instead (a frontend without sidecar).")
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:
