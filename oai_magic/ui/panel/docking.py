@@ -47,11 +47,20 @@ class Dock:
         self.sidecar.append_display_data(panel.widget)
         self.note = widgets.HTML(note_html(f"The chat panel for '{panel.conversation}' is docked "
                                            "beside the notebook."))
-        self.slot = widgets.VBox([self.note, self.sidecar])
+        self.slot = widgets.VBox([self.note])  # the first cell's line (the panel, if not docked)
+        self._shown_once = False
         docked_panels(panel.state)[panel.conversation] = panel
         wait_s = panel.state.settings.panel_dock_wait_s
         threading.Thread(target=self._fall_back_unless_shown, args=(wait_s,), daemon=True,
                          name="oai-chat-panel-dock").start()
+
+    def cell_view(self) -> Any:
+        """What the cell that asked shows: the line; asked again, the line and a second view of
+        the Sidecar, which hides itself and activates the docked area (sidecar's own focus)."""
+        if not self._shown_once:
+            self._shown_once = True
+            return self.slot
+        return widgets.VBox([self.note, self.sidecar])
 
     def on_shown(self, docked: bool) -> None:
         if docked:

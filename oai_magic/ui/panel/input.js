@@ -83,6 +83,7 @@ export default {
         event.stopPropagation(); // not JupyterLab's: Enter in a cell output is ours
         if (!box.value.trim() || model.get("busy")) return;
         model.send({ kind: "send", text: box.value });
+        setValue(""); // here, at once: the kernel puts the text back if it cannot send it
       } else if (event.key === "Escape") {
         event.preventDefault();
         event.stopPropagation(); // JupyterLab's Esc would leave the cell for command mode

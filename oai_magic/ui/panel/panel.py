@@ -129,7 +129,7 @@ class ChatPanel(parts.SideRequests, FollowsState, PicksConversations, AnswerActi
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         if not self._models_requested:
             self.load_models()
-        shown = self.dock.slot if self.dock is not None else self.widget  # docked: one line
+        shown = self.dock.cell_view() if self.dock is not None else self.widget  # docked: a line
         bundle = shown._repr_mimebundle_(**kwargs)
         if isinstance(bundle, dict):
             bundle["text/plain"] = repr(self)
@@ -268,8 +268,8 @@ class ChatPanel(parts.SideRequests, FollowsState, PicksConversations, AnswerActi
     def _on_enter(self, message: Dict[str, Any]) -> None:
         """Enter in the box: the text comes with the key, so nothing typed is lost to a race."""
         text = str(message.get("text") or "")
-        if self._guarded(lambda: self.send(text)):
-            self.input.value = ""
+        if not self._guarded(lambda: self.send(text)):
+            self.input.value = text  # the page emptied the box: the text goes back
 
     def _on_shown(self, message: Dict[str, Any]) -> None:
         if self.dock is not None:

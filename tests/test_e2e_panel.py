@@ -1,0 +1,118 @@
+"""The chat panel people keep open (issue 30), in a real JupyterLab and headless Chromium.
+
+Shares the session's JupyterLab and browser with test_e2e_browser.py (conftest's ``lab``,
+``browser`` and ``page``). Two tests, each a user's session with the panel: docked beside the
+notebook and driven by the keyboard; inline, through long answers, conversations and a
+kernel restart. Answers come from the practice server (no key). Screenshots go to
+artifacts/screenshots (``screenshots``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from playwright.sync_api import expect
+
+from tests.browser import run_cells_through
+
+expect.set_options(timeout=30_000)
+
+KERNELSPEC = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                             "language": "python"}}
+
+
+def notebook(*sources: str) -> str:
+    return json.dumps({
+        "cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                   "source": source} for source in sources],
+        "metadata": KERNELSPEC, "nbformat": 4, "nbformat_minor": 5,
+    })
+
+
+def open_written(page, lab, name: str, *sources: str):
+    (lab.root / name).write_text(notebook(*sources))
+    page.goto(lab.url(name))
+    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+    expect(cells).to_have_count(len(sources), timeout=90_000)
+    page.locator(".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
+                 ).first.wait_for(state="attached", timeout=90_000)
+    return cells
+
+
+def on_screen(page, locator) -> bool:
+    box = locator.bounding_box()
+    height = page.viewport_size["height"]
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
+
+
+SETUP = "%load_ext oai_magic\n%oai practice --if-no-key"
+
+
+def test_docked_panel_sends_with_enter_stops_with_esc_and_inserts_code_as_a_cell(
+        lab, page, screenshots):
+    cells = open_written(page, lab, "panel-docked.ipynb", SETUP, "%chat_panel --side")
+    run_cells_through(page, cells, 1)
+    docked = page.locator(".jupyterlab-sidecar:visible .oai-panel")
+    docked.wait_for()
+    notebook_box = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").bounding_box()
+    side_box = page.locator(".jupyterlab-sidecar").bounding_box()
+    assert side_box["x"] >= notebook_box["x"] + notebook_box["width"] - 2  # beside, on the right
+    expect(cells.nth(1)).to_contain_text("docked beside the notebook")
+    box = docked.locator(".oai-input textarea")
+    send = docked.get_by_role("button", name="Send")
+
+    # Shift+Enter makes a new line and sends nothing; Enter sends.
+    box.click()
+    box.type("[[echo]] Here is code:")
+    for line in ("", "```python", "answer = 6 * 7", "print(answer)", "```"):
+        box.press("Shift+Enter")
+        box.type(line)
+    expect(box).to_have_value("[[echo]] Here is code:\n\n```python\nanswer = 6 * 7\nprint(answer)\n```")
+    expect(docked.locator(".oai-user")).to_have_count(0)
+    box.press("Enter")
+    expect(docked.locator(".oai-footer")).to_have_count(1)
+    expect(box).to_have_value("")
+    expect(box).to_be_focused()  # focus is back in the box for the next prompt
+    expect(docked.locator(".oai-transcript pre code").last).to_contain_text("answer = 6 * 7")
+
+    # One footer per answer, and the status line does not repeat it.
+    footer = docked.locator(".oai-footer").inner_text()
+    assert "tokens" in footer
+    assert "completion tokens" not in docked.locator(".oai-status").inner_text()
+
+    # Up in the empty box recalls the last prompt.
+    box.press("ArrowUp")
+    expect(box).to_have_value("[[echo]] Here is code:\n\n```python\nanswer = 6 * 7\nprint(answer)\n```")
+    box.fill("")
+
+    # Insert as cell: the last code block becomes a cell below the active cell.
+    before = cells.count()
+    cells.nth(1).locator(".jp-InputPrompt").click()  # the active cell: the panel's
+    docked.get_by_role("button", name="Insert as cell").click()
+    expect(cells).to_have_count(before + 1)
+    expect(cells.nth(2).locator(".cm-content")).to_have_text("answer = 6 * 7print(answer)")
+    page.screenshot(path=str(screenshots / "30-panel-docked.png"))
+
+    # Esc stops a streaming answer; the partial answer stays, marked.
+    box.click()
+    box.fill("A long story, please. [[tokens=1500]] [[pace=20]]")
+    box.press("Enter")
+    expect(docked.get_by_role("button", name="Stop")).to_be_enabled()
+    docked.locator(".oai-live").first.wait_for()
+    box.press("Escape")
+    expect(docked.locator(".oai-mark")).to_contain_text("stopped — kept in")
+    expect(send).to_be_enabled()
+    expect(docked.locator(".oai-footer")).to_have_count(2)
+    page.screenshot(path=str(screenshots / "30-panel-docked-stopped.png"))
+
+    # Asked again, the docked panel of that conversation is focused, not docked twice.
+    cells.nth(2).click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("a")  # a cell above, in command mode
+    page.keyboard.press("Enter")  # edit it
+    page.keyboard.type("%chat_panel --side")
+    page.keyboard.press("Shift+Enter")
+    expect(cells.nth(2)).to_contain_text("docked beside the notebook")
+    expect(page.locator(".jupyterlab-sidecar:visible .oai-panel")).to_have_count(1)
+    expect(docked.locator(".oai-footer")).to_have_count(2)  # the same panel, not a new one
+    assert page.dialogs == []
