@@ -116,3 +116,75 @@ def test_docked_panel_sends_with_enter_stops_with_esc_and_inserts_code_as_a_cell
     expect(page.locator(".jupyterlab-sidecar:visible .oai-panel")).to_have_count(1)
     expect(docked.locator(".oai-footer")).to_have_count(2)  # the same panel, not a new one
     assert page.dialogs == []
+
+
+AT_BOTTOM = "t => t.scrollHeight - t.scrollTop - t.clientHeight < 48"
+
+
+def test_inline_panel_scrolls_inside_itself_switches_conversations_and_says_when_the_kernel_restarted(
+        lab, page, screenshots):
+    cells = open_written(page, lab, "panel-inline.ipynb", SETUP, "%chat_panel")
+    run_cells_through(page, cells, 1)
+    panel = cells.nth(1).locator(".oai-panel")
+    panel.wait_for()
+    box = panel.locator(".oai-input textarea")
+    transcript = panel.locator(".oai-transcript")
+
+    # Four long answers: the transcript scrolls inside the panel, the input bar stays visible.
+    for number in range(1, 5):
+        pace = "[[pace=30]]" if number == 4 else "[[pace=1]]"
+        box.fill(f"Answer {number}, at length. [[tokens=400]] {pace}")
+        box.press("Enter")
+        if number == 4:  # scrolled up while it streams: it stops following, "Jump to latest" shows
+            panel.locator(".oai-live").first.wait_for()
+            transcript.evaluate("t => { t.scrollTop = 0; t.dispatchEvent(new Event('scroll')); }")
+            jump = panel.locator(".oai-jump")
+            expect(jump).to_be_visible()
+            page.screenshot(path=str(screenshots / "30-panel-inline-jump.png"))
+            jump.click()
+        expect(panel.locator(".oai-footer")).to_have_count(number, timeout=60_000)
+    expect(panel.get_by_role("button", name="Send")).to_be_enabled()
+    panel.scroll_into_view_if_needed()
+    height = page.viewport_size["height"]
+    panel_box = panel.bounding_box()
+    assert panel_box["height"] <= 0.65 * height, panel_box  # about 60% of the window
+    assert on_screen(page, box) and on_screen(page, panel.get_by_role("button", name="Send"))
+    assert transcript.evaluate("t => t.scrollHeight > 2 * t.clientHeight")  # it scrolls inside
+    assert transcript.evaluate(AT_BOTTOM)  # and follows the answer to its end
+    page.screenshot(path=str(screenshots / "30-panel-inline-four-answers.png"))
+
+    # Conversations: New starts an empty one; switching back redraws 'default' from the session.
+    panel.get_by_role("button", name="New").click()
+    expect(panel.locator(".oai-user")).to_have_count(0)
+    box.fill("[[echo]] In the new conversation")
+    box.press("Enter")
+    expect(panel.locator(".oai-footer")).to_have_count(1)
+    panel.get_by_label("Conversation").select_option("default")
+    expect(panel.locator(".oai-user")).to_have_count(4)
+    expect(transcript).to_contain_text("Answer 4, at length.")
+    expect(transcript).not_to_contain_text("In the new conversation")
+
+    # A kernel restart: the panel says so inside itself...
+    page.get_by_role("menuitem", name="Kernel").click()
+    page.get_by_role("menuitem", name="Restart Kernel…").click()
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    notice = panel.locator(".oai-restart-notice")
+    expect(notice).to_have_text("The kernel restarted: run %chat_panel to continue; your "
+                                "conversations are in the log.")
+    expect(box).to_be_disabled()
+    panel.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "30-panel-after-restart.png"))
+
+    # ...and %chat_panel in the new kernel offers Resume, which brings the conversations back.
+    page.locator(".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
+                 ).first.wait_for(state="attached", timeout=90_000)
+    run_cells_through(page, cells, 1)
+    panel = cells.nth(1).locator(".oai-panel")
+    resume = panel.get_by_role("button", name="Resume")
+    expect(resume).to_be_visible()
+    expect(panel).to_contain_text("This notebook has 2 saved conversations in the log.")
+    page.screenshot(path=str(screenshots / "30-panel-resume.png"))
+    resume.click()
+    expect(panel.locator(".oai-user")).to_have_count(4)
+    expect(resume).to_be_hidden()
+    assert page.dialogs == []
