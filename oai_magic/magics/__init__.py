@@ -127,7 +127,7 @@ class OAIMagics(Magics):
 
     def _apply_setting(self, name: str, value: Any) -> None:
         setattr(self.state.settings, name, dict(value) if isinstance(value, dict) else value)
-        if name in ("organization", "project"):
+        if name in ("organization", "project", "model"):  # the panel shows these (issue 30: model)
             self.state.notify("settings", {name: value})
 
     # --- what every family uses ---------------------------------------------------------

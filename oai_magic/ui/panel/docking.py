@@ -43,6 +43,7 @@ class Dock:
         self.panel = panel
         self.open = True
         self.shown_docked = threading.Event()
+        self.fell_back = threading.Event()  # shown in the cell instead
         self.sidecar = Sidecar(title=f"Chat: {panel.conversation}", anchor="split-right")
         self.sidecar.append_display_data(panel.widget)
         self.note = widgets.HTML(note_html(f"The chat panel for '{panel.conversation}' is docked "
@@ -79,6 +80,7 @@ class Dock:
         self.note.value = note_html(NO_DOCK)
         self.slot.children = (self.note, self.panel.widget)
         self.on_gone()
+        self.fell_back.set()
 
 
 def dock(panel: Any) -> Optional[Dock]:
