@@ -133,8 +133,16 @@ def test_inline_panel_scrolls_inside_itself_switches_conversations_and_says_when
     # Four long answers: the transcript scrolls inside the panel, the input bar stays visible.
     for number in range(1, 5):
         pace = "[[pace=30]]" if number == 4 else "[[pace=1]]"
-        box.fill(f"Answer {number}, at length. [[tokens=400]] {pace}")
+        shape = "[[shape=table]] [[pace=20]]" if number == 1 else pace
+        box.fill(f"Answer {number}, at length. [[tokens=400]] {shape}")
         box.press("Enter")
+        if number == 1:  # a table stays where it is drawn while streaming: no jump at the end
+            live_table = panel.locator(".oai-live table").first
+            live_table.wait_for()
+            live_left = live_table.bounding_box()["x"]
+            expect(panel.locator(".oai-footer")).to_have_count(1, timeout=60_000)
+            final_left = transcript.locator("table").first.bounding_box()["x"]
+            assert abs(final_left - live_left) <= 1, (live_left, final_left)
         if number == 4:  # scrolled up while it streams: it stops following, "Jump to latest" shows
             panel.locator(".oai-live").first.wait_for()
             transcript.evaluate("t => { t.scrollTop = 0; t.dispatchEvent(new Event('scroll')); }")

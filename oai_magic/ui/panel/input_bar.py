@@ -48,3 +48,31 @@ def message_box(handlers: Dict[str, Callable[[Dict[str, Any]], None]]) -> Any:
 
     box.on_msg(received)
     return box
+
+
+class TakesInput:
+    """The part of ``ChatPanel`` that takes what the box and the Send button send."""
+
+    input: Any
+    dock: Any
+    send: Callable[[str], None]
+    _guarded: Callable[[Callable[[], Any]], bool]
+
+    def _on_send_click(self) -> None:
+        text = self.input.value
+        if self._guarded(lambda: self.send(text)):
+            self.input.value = ""
+
+    def _on_enter(self, message: Dict[str, Any]) -> None:
+        """Enter in the box: the text comes with the key, so nothing typed is lost to a race."""
+        text = str(message.get("text") or "")
+        if not self._guarded(lambda: self.send(text)):
+            self.input.value = text  # the page emptied the box: the text goes back
+
+    def _on_shown(self, message: Dict[str, Any]) -> None:
+        if self.dock is not None:
+            if message.get("gone"):
+                self.dock.on_gone()
+            else:
+                self.dock.on_shown(bool(message.get("docked")))
+

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
 
 import ipywidgets as widgets
 
@@ -29,10 +29,11 @@ from .answer_actions import AnswerActions, lab_frontend, panel_turn_id
 from .chat_view import PanelChatView, label_html, parts_card, status_parts, user_html
 from .conversations import PicksConversations
 from .following import FollowsState
+from .input_bar import TakesInput
 from .tool_view import PanelToolView, ToolApproval
 
 
-class ChatPanel(parts.SideRequests, FollowsState, PicksConversations, AnswerActions):
+class ChatPanel(parts.SideRequests, FollowsState, PicksConversations, AnswerActions, TakesInput):
     """``ChatPanel(conversation="default")``: chat in a panel; display it like any widget.
 
     For demos and tests: ``send(text)`` starts a request and returns at once, ``wait()``
@@ -257,26 +258,11 @@ class ChatPanel(parts.SideRequests, FollowsState, PicksConversations, AnswerActi
         self._unsubscribe()
         for widget in list(parts.descendants(self.widget)):
             widget.close()
+        if self.dock is not None:  # its docked area goes too, and the next --side docks anew
+            self.dock.on_gone()
+            self.dock.sidecar.close()
 
     # --- sending (the request thread) -----------------------------------------------------
-
-    def _on_send_click(self) -> None:
-        text = self.input.value
-        if self._guarded(lambda: self.send(text)):
-            self.input.value = ""
-
-    def _on_enter(self, message: Dict[str, Any]) -> None:
-        """Enter in the box: the text comes with the key, so nothing typed is lost to a race."""
-        text = str(message.get("text") or "")
-        if not self._guarded(lambda: self.send(text)):
-            self.input.value = text  # the page emptied the box: the text goes back
-
-    def _on_shown(self, message: Dict[str, Any]) -> None:
-        if self.dock is not None:
-            if message.get("gone"):
-                self.dock.on_gone()
-            else:
-                self.dock.on_shown(bool(message.get("docked")))
 
     def _with_tools(self, options: TurnOptions, approval: ToolApproval) -> TurnOptions:
         """The Tools field as ``--tools`` (same resolver); Approve/Deny unless auto-approve."""
