@@ -137,9 +137,9 @@ def test_inline_panel_scrolls_inside_itself_switches_conversations_and_says_when
         box.fill(f"Answer {number}, at length. [[tokens=400]] {shape}")
         box.press("Enter")
         if number == 1:  # a table stays where it is drawn while streaming: no jump at the end
-            live_table = panel.locator(".oai-live table").first
-            live_table.wait_for()
-            live_left = live_table.bounding_box()["x"]
+            live_left = page.wait_for_function(
+                "() => { const t = document.querySelector('.oai-panel .oai-live table');"
+                " return t && t.rows.length > 2 && t.getBoundingClientRect().left; }").json_value()
             expect(panel.locator(".oai-footer")).to_have_count(1, timeout=60_000)
             final_left = transcript.locator("table").first.bounding_box()["x"]
             assert abs(final_left - live_left) <= 1, (live_left, final_left)

@@ -28,9 +28,18 @@ function follow(el, panel, jump) {
     following = atBottom();
     if (following) jump.hidden = true;
   });
-  new MutationObserver(() => {
+  // At most one layout read per frame, however many pieces arrive in it.
+  let scheduled = false;
+  const settle = () => {
+    scheduled = false;
     if (following) toBottom();
     else if (!atBottom()) jump.hidden = false;
+  };
+  new MutationObserver(() => {
+    if (!scheduled) {
+      scheduled = true;
+      requestAnimationFrame(settle);
+    }
   }).observe(transcript, { subtree: true, childList: true, characterData: true });
   jump.addEventListener("click", () => {
     following = true;
