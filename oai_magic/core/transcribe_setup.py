@@ -16,7 +16,7 @@ TRANSCRIBE_OPTIONS = ("model", "language", "prompt", "temperature", "format", "t
 
 def transcribe_options(settings: Any, **options: Any) -> Any:
     """A checked ``TranscribeOptions``; refused values raise before anything is sent."""
-    from .transcribe import TranscribeOptions, checked_options
+    from .transcription_options import TranscribeOptions, checked_options
 
     check_option_names(options, TRANSCRIBE_OPTIONS)
     param = options.get("param") or []

@@ -22,7 +22,7 @@ from IPython.display import Audio, display
 from ..core.audio_sources import AudioSource, human_size
 from ..core.events import View
 from ..core.subtitles import clock
-from ..core.transcribe import TranscriptResult
+from ..core.transcription_result import TranscriptResult
 from ..errors import OAIError
 from ..render.chrome import (
     answer_html,
