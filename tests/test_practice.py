@@ -132,7 +132,7 @@ def test_models_list_names_every_practice_model(fresh):
     assert listing["object"] == "list"
     assert {m["id"] for m in listing["data"]} == {
         "gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "o4-mini", "whisper-1",
-        "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "practice-1"}
+        "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize", "practice-1"}
     assert all(set(m) == {"id", "object", "created", "owned_by"} for m in listing["data"])
     status, _, body = call(fresh, "GET", "/v1/models/practice-1")
     assert status == 200 and json.loads(body)["id"] == "practice-1"

@@ -16,10 +16,16 @@ from hypothesis import strategies as st
 from oai_magic.audio_header import read_audio_header
 
 from .openapi import validator
-from .test_practice import fresh  # noqa: F401 (the fixture)
 from .test_practice import dechunk, multipart, raw_send, read_to_eof, split_head, transcribe, wav_bytes
 
 DIARIZE = "gpt-4o-transcribe-diarize"
+
+
+@pytest.fixture
+def fresh(practice):
+    """The module's practice server with no recorded requests."""
+    practice.requests.clear()
+    return practice
 
 
 def stereo_wav(seconds: float, rate: int = 44100) -> bytes:
