@@ -9,12 +9,13 @@ message, for the next ``%%chat -c NAME`` to use. The options live in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import APIError, InputError, NotFoundError, OAIError
 from ..state import KernelState, Message, StreamRedactor
 from .audio_sources import AudioSource
 from .events import View
+from .subtitles import Segment
 from .transcription_options import (  # noqa: F401 (names callers import from here)
     FORMATS,
     GRANULARITIES,
@@ -24,7 +25,12 @@ from .transcription_options import (  # noqa: F401 (names callers import from he
     endpoint,
     form_fields,
 )
-from .transcription_result import TranscriptResult, parse_response  # noqa: F401
+from .transcription_result import (  # noqa: F401
+    TranscriptResult,
+    logprobs_of,
+    parse_response,
+    segment_of,
+)
 
 
 def transcribe_one(
@@ -32,8 +38,10 @@ def transcribe_one(
     source: AudioSource,
     options: TranscribeOptions,
     on_delta: Callable[[str], None] = lambda text: None,
+    on_segment: Callable[[Segment], None] = lambda segment: None,
 ) -> TranscriptResult:
-    """Upload one source; stream deltas to ``on_delta`` when ``options.stream``."""
+    """Upload one source; stream deltas to ``on_delta`` and each finished speaker segment
+    (``transcript.text.segment``, -f diarized_json) to ``on_segment`` when ``options.stream``."""
     result = TranscriptResult(
         text="", source=source.label, filename=source.filename, model=options.model or "",
         task="translate" if options.translate else "transcribe",
@@ -41,6 +49,7 @@ def transcribe_one(
     )
     files = [("file", (source.filename, source.read(), source.content_type))]
     target = {"organization": options.organization, "project": options.project}
+    key = client.settings.resolved_key() if hasattr(client, "settings") else None
     if not options.stream:
         try:
             response = client.post(endpoint(options), data=form_fields(options), files=files, **target)
@@ -52,14 +61,15 @@ def transcribe_one(
         if "word" in options.timestamps and not result.words:
             result.notices.append("No word timestamps came back: this server may not support "
                                   "--timestamps word.")
-        return result
+        return _checked_extras(result, options, key)
     stream = client.stream(endpoint(options), data=form_fields(options), files=files, **target)
     result.headers = stream.headers
     pieces: List[str] = []
-    redactor = StreamRedactor(client.settings.resolved_key() if hasattr(client, "settings") else None)
+    redactor = StreamRedactor(key)
+    said = Said(on_delta, on_segment)
     with stream:
         try:
-            _read_stream(stream, result, pieces, on_delta, redactor)
+            _read_stream(stream, result, pieces, said, redactor)
         except APIError as exc:
             if exc.request_id is None:
                 exc.request_id = stream.request_id
@@ -73,7 +83,37 @@ def transcribe_one(
                 on_delta(rest)
     if not result.text:
         result.text = "".join(pieces).strip()
+    if said.segments and not result.segments:
+        result.segments = said.segments
+    if said.logprobs and result.logprobs is None:
+        result.logprobs = said.logprobs
+    return _checked_extras(result, options, key)
+
+
+def _checked_extras(result: TranscriptResult, options: TranscribeOptions,
+                    key: Optional[str]) -> TranscriptResult:
+    """Logprobs redacted as joined text (a key may span tokens); a notice when what was asked
+    for did not come back."""
+    if result.logprobs:
+        from .results import redacted_logprobs
+
+        result.logprobs = redacted_logprobs(result.logprobs, key)
+    if options.logprobs and not result.logprobs:
+        result.notices.append("No logprobs came back: this server may not support --logprobs.")
+    if options.response_format == "diarized_json" and result.segments \
+            and not any(segment.speaker for segment in result.segments):
+        result.notices.append("No speakers came back: this server may not support diarization.")
     return result
+
+
+@dataclass
+class Said:
+    """What a stream told as it went: deltas and segments handed on, segments and logprobs kept."""
+
+    on_delta: Callable[[str], None]
+    on_segment: Callable[[Segment], None]
+    segments: List[Segment] = field(default_factory=list)
+    logprobs: List[Dict[str, Any]] = field(default_factory=list)
 
 
 def _missing_endpoint(client: Any, options: TranscribeOptions) -> str:
@@ -84,20 +124,26 @@ def _missing_endpoint(client: Any, options: TranscribeOptions) -> str:
     return f" — the server{where} has no {endpoint(options)} endpoint{need}"
 
 
-def _read_stream(stream: Any, result: TranscriptResult, pieces: List[str],
-                 on_delta: Callable[[str], None], redactor: StreamRedactor) -> None:
-    """Deltas until ``transcript.text.done`` or the end of the stream."""
+def _read_stream(stream: Any, result: TranscriptResult, pieces: List[str], said: Said,
+                 redactor: StreamRedactor) -> None:
+    """Deltas (and segments) until ``transcript.text.done`` or the end of the stream."""
     for event in stream:
         kind = event.get("type") if isinstance(event, dict) else None
         if kind == "transcript.text.delta":
             delta = redactor.feed(str(event.get("delta") or ""))
+            said.logprobs.extend(logprobs_of(event.get("logprobs")))
             if delta:
                 pieces.append(delta)
-                on_delta(delta)
-        elif kind == "transcript.text.done" or (kind is None and "text" in event):
+                said.on_delta(delta)
+        elif kind == "transcript.text.segment":
+            segment = segment_of(event)
+            said.segments.append(segment)
+            said.on_segment(segment)
+        elif kind == "transcript.text.done" or (kind is None and isinstance(event, dict)
+                                                and "text" in event):
             # ``done`` carries the whole text; a server that ignored ``stream`` sends only that.
             if not pieces:
-                on_delta(str(event.get("text") or ""))
+                said.on_delta(str(event.get("text") or ""))
             parse_response(result, event, "")
             return
 
@@ -148,7 +194,8 @@ def transcribe_all(
     for index, source in enumerate(sources, 1):
         view.transcript_begin(index, len(sources), source)
         try:
-            result = transcribe_one(client, source, options, view.transcript_delta)
+            result = transcribe_one(client, source, options, view.transcript_delta,
+                                    view.transcript_segment)
         except KeyboardInterrupt:
             batch.interrupted = True
             break

@@ -11,9 +11,12 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import InputError
 
-FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json")
 GRANULARITIES = ("word", "segment")
 TRANSLATION_MODEL = "whisper-1"
+DIARIZE_MODEL = "gpt-4o-transcribe-diarize"
+DIARIZE_FORMATS = ("json", "text", "diarized_json")  # the spec's AudioResponseFormat
+LOGPROB_MODELS = ("gpt-4o-transcribe", "gpt-4o-mini-transcribe")  # and their dated versions
 
 
 @dataclass
@@ -32,6 +35,10 @@ class TranscribeOptions:
     organization: Optional[str] = None
     project: Optional[str] = None
     extra: Dict[str, Any] = field(default_factory=dict)  # --param NAME=VALUE, sent as given
+    # issue 28: what the newer models take (transcription_inputs checks and reads them)
+    speakers: List[Any] = field(default_factory=list)  # transcription_inputs.KnownSpeaker
+    logprobs: bool = False
+    chunking: Any = None  # "auto", a server_vad dict, or None (one block)
 
 
 def _streams(model: str) -> bool:
@@ -41,6 +48,21 @@ def _streams(model: str) -> bool:
 
 def _text_formats_only(model: str) -> bool:
     return model.startswith("gpt-") and "transcribe" in model
+
+
+def diarizes(model: str) -> bool:
+    return "diarize" in model
+
+
+def _known_not_to_diarize(model: str) -> bool:
+    """OpenAI's own models that return no speakers; another server's names are its to judge."""
+    return model == TRANSLATION_MODEL or (_text_formats_only(model) and not diarizes(model))
+
+
+def _known_without_logprobs(model: str) -> bool:
+    """whisper-1 and the diarizing model return no logprobs (the spec's ``include``)."""
+    return model == TRANSLATION_MODEL or (_text_formats_only(model)
+                                          and not model.startswith(LOGPROB_MODELS))
 
 
 def _known_not_to_translate(model: str) -> bool:
@@ -53,11 +75,16 @@ def _known_not_to_translate(model: str) -> bool:
 def checked_options(options: TranscribeOptions, default_model: str) -> TranscribeOptions:
     """The options with the model resolved, or an InputError naming the first bad combination."""
     model = options.model or default_model
+    fmt = options.response_format
     if options.translate and not options.model and _known_not_to_translate(model):
         model = TRANSLATION_MODEL
-    fmt = options.response_format
+    wants_speakers = fmt == "diarized_json" or bool(options.speakers)
+    if wants_speakers and not options.translate and not options.model \
+            and _known_not_to_diarize(model):
+        model = DIARIZE_MODEL
     if fmt not in FORMATS:
         raise InputError(f"-f must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    check_newer_options(options, model, fmt)
     bad = [g for g in options.timestamps if g not in GRANULARITIES]
     if bad:
         raise InputError(f"--timestamps takes word or segment, got {bad[0]!r}")
@@ -76,9 +103,10 @@ def checked_options(options: TranscribeOptions, default_model: str) -> Transcrib
     if options.stream and not _streams(model):
         raise InputError(f"--stream needs gpt-4o-transcribe or gpt-4o-mini-transcribe: {model} "
                          "does not stream (add -m gpt-4o-mini-transcribe)")
-    if options.stream and fmt not in ("json", "text"):
-        raise InputError(f"--stream sends text as it comes: use -f json or -f text, not {fmt}")
-    if _text_formats_only(model) and fmt not in ("json", "text"):
+    if options.stream and fmt not in DIARIZE_FORMATS:
+        raise InputError(f"--stream sends text as it comes: use -f json, text or diarized_json, "
+                         f"not {fmt}")
+    if _text_formats_only(model) and not diarizes(model) and fmt not in ("json", "text"):
         raise InputError(f"{model} answers only json or text; -f {fmt} and --timestamps need "
                          "-m whisper-1")
     if options.timestamps and fmt != "verbose_json":
@@ -90,6 +118,40 @@ def checked_options(options: TranscribeOptions, default_model: str) -> Transcrib
         raise InputError(f"-t must be between 0 and 1, got {options.temperature:g}")
     return replace(options, model=model, timestamps=list(dict.fromkeys(options.timestamps)),
                    language=options.language.lower() if options.language else None)
+
+
+def check_newer_options(options: TranscribeOptions, model: str, fmt: str) -> None:
+    """The spec's rules for speakers, logprobs and chunking (CreateTranscriptionRequest)."""
+    if options.translate:
+        for flag, given in (("-f diarized_json", fmt == "diarized_json"),
+                            ("--speaker", options.speakers), ("--logprobs", options.logprobs),
+                            ("--chunking", options.chunking is not None)):
+            if given:
+                raise InputError(f"--translate cannot be combined with {flag}: the translations "
+                                 "endpoint returns no speakers or logprobs and takes no chunking")
+    if diarizes(model):
+        if fmt not in DIARIZE_FORMATS:
+            raise InputError(f"{model} answers json, text or diarized_json, not -f {fmt} "
+                             "(diarized_json gives each segment its speaker and times)")
+        for flag, given, why in (
+                ("-p/--prompt", options.prompt is not None, "leave it out"),
+                ("--timestamps", options.timestamps, "-f diarized_json times every segment"),
+                ("--logprobs", options.logprobs, "use -m gpt-4o-transcribe for logprobs")):
+            if given:
+                raise InputError(f"{flag} is not supported by {model} (OpenAI's spec): {why}")
+    if fmt == "diarized_json" and _known_not_to_diarize(model):
+        raise InputError(f"-f diarized_json needs -m {DIARIZE_MODEL}: {model} returns no speakers")
+    if options.speakers and _known_not_to_diarize(model):
+        raise InputError(f"--speaker needs -m {DIARIZE_MODEL}: {model} returns no speakers")
+    if options.speakers and fmt != "diarized_json":
+        raise InputError(f"--speaker names the speakers of -f diarized_json: add -f diarized_json "
+                         f"(the format is {fmt})")
+    if options.logprobs and _known_without_logprobs(model):
+        raise InputError(f"--logprobs needs gpt-4o-transcribe or gpt-4o-mini-transcribe: {model} "
+                         "returns none (add -m gpt-4o-mini-transcribe)")
+    if options.logprobs and fmt != "json":
+        raise InputError(f"--logprobs needs -f json (logprobs come back only with json; the "
+                         f"format is {fmt})")
 
 
 def endpoint(options: TranscribeOptions) -> str:
@@ -109,6 +171,15 @@ def form_fields(options: TranscribeOptions) -> List[Tuple[str, str]]:
     fields.extend(("timestamp_granularities[]", g) for g in options.timestamps)
     if options.stream:
         fields.append(("stream", "true"))
+    if options.logprobs:
+        fields.append(("include[]", "logprobs"))
+    if isinstance(options.chunking, dict):  # an object goes as bracketed parts, as openai-python sends it
+        fields.extend((f"chunking_strategy[{name}]", value if isinstance(value, str)
+                       else json.dumps(value)) for name, value in options.chunking.items())
+    elif options.chunking is not None:
+        fields.append(("chunking_strategy", str(options.chunking)))
+    fields.extend(("known_speaker_names[]", speaker.name) for speaker in options.speakers)
+    fields.extend(("known_speaker_references[]", speaker.data_url) for speaker in options.speakers)
     return _with_extra_fields(fields, options.extra)
 
 

@@ -12,6 +12,8 @@ from ..api.limits import checked_usage, finite_amount
 from ..plain_text import terminal_safe
 from .subtitles import Segment, Word, parse_cues
 
+MAX_SPEAKER_CHARS = 80  # a label longer than this is cut with "…"
+
 
 @dataclass
 class TranscriptResult:
@@ -35,6 +37,8 @@ class TranscriptResult:
     cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
     price_source: Optional[str] = None  # issue 29: said by the session's first priced footer
     served_model: Optional[str] = None  # the model the server says answered, when it says
+    # issue 28: include[]=logprobs, as {token, logprob, top_logprobs} (CONTRACTS 8)
+    logprobs: Optional[List[Dict[str, Any]]] = None
 
     @property
     def request_id(self) -> Optional[str]:
@@ -69,10 +73,9 @@ def parse_response(result: TranscriptResult, data: Any, text: str) -> None:
         if notice:
             result.notices.append(notice)
         result.language = result.language if isinstance(result.language, str) else None
-        result.segments = [
-            Segment(_seconds(s.get("start")), _seconds(s.get("end")), str(s.get("text", "")).strip())
-            for s in _objects(data.get("segments"))
-        ]
+        result.segments = [segment_of(s) for s in _objects(data.get("segments"))]
+        if "logprobs" in data:
+            result.logprobs = logprobs_of(data.get("logprobs"))
         result.words = [
             Word(str(w.get("word", "")), _seconds(w.get("start")), _seconds(w.get("end")))
             for w in _objects(data.get("words"))
@@ -86,6 +89,33 @@ def parse_response(result: TranscriptResult, data: Any, text: str) -> None:
             result.duration = result.segments[-1].end
     else:
         result.text = text.strip()
+
+
+def segment_of(data: Dict[str, Any]) -> Segment:
+    """A segment the server sent (verbose_json, diarized_json, a ``transcript.text.segment``
+    event): its times, text and speaker, whatever their types."""
+    return Segment(_seconds(data.get("start")), _seconds(data.get("end")),
+                   str(data.get("text", "")).strip(), _speaker(data.get("speaker")))
+
+
+def _speaker(value: Any) -> Optional[str]:
+    """A speaker's label, one line of at most ``MAX_SPEAKER_CHARS`` (labels are short names:
+    ``A``, ``agent``); anything but text or a number is no label."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    label = " ".join(str(value).split()) if isinstance(value, str) else str(value)[:MAX_SPEAKER_CHARS]
+    if len(label) > MAX_SPEAKER_CHARS:
+        label = label[:MAX_SPEAKER_CHARS - 1] + "…"
+    return label or None
+
+
+def logprobs_of(value: Any) -> List[Dict[str, Any]]:
+    """The tokens of a ``logprobs`` list as ``{token, logprob, top_logprobs}``; entries that
+    are not a text token with a finite log probability are left out."""
+    from ..api.accumulator import token_logprob
+
+    tokens = (token_logprob(item) for item in value) if isinstance(value, list) else ()
+    return [token for token in tokens if token is not None and math.isfinite(token["logprob"])]
 
 
 def _objects(value: Any) -> List[Dict[str, Any]]:
