@@ -378,3 +378,22 @@ def test_the_key_in_speakers_segments_and_split_logprobs_never_reaches_the_user(
     seen += repr(shell.user_ns["r"].segments) + capsys.readouterr().out
     for start in range(len(TEST_KEY) - 11):
         assert TEST_KEY[start:start + 12] not in seen
+
+
+def test_a_diarized_transcript_joins_a_conversation_with_who_said_what(shell, server):
+    from oai_magic.core.session import session_of
+
+    assert run(shell, f"%transcribe -f diarized_json -c meeting {HELLO}").success
+    message = session_of(shell).conversations["meeting"].messages[-1]
+    lines = message.content.splitlines()
+    assert lines[0] == "Transcript of hello.wav:"
+    assert lines[2].startswith("A: [practice transcript] hello.wav") and lines[3].startswith("B: This is")
+
+
+def test_a_server_that_returns_no_speakers_says_so(shell, server):
+    body = {"text": "plain words", "usage": {"type": "duration", "seconds": 2}}
+    server.script(TRANSCRIBE, Scripted(body=json.dumps(body).encode(),
+                                       headers={"content-type": "application/json"}))
+    assert run(shell, f"%transcribe -m some-local-model -f diarized_json {HELLO} -o r").success
+    assert shell.user_ns["r"].notices == [
+        "No speakers came back: this server may not support diarization."]
