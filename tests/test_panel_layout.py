@@ -104,11 +104,15 @@ def test_regenerate_after_a_command_says_why_it_cannot(shell, panel):
 
 def test_the_model_picker_follows_oai_model(shell, panel, server):
     p = panel()
+    before = session_of(shell).settings.model
     run(shell, "%oai model gpt-4.1-mini")
-    assert p.model.value == "gpt-4.1-mini"
-    p.send("[[echo]] which model?")
-    p.wait(10)
-    assert server.requests[-1].json["model"] == "gpt-4.1-mini"
+    try:
+        assert p.model.value == "gpt-4.1-mini"
+        p.send("[[echo]] which model?")
+        p.wait(10)
+        assert server.requests[-1].json["model"] == "gpt-4.1-mini"
+    finally:
+        run(shell, f"%oai model {before}")  # the magics' trait outlives the test's session
 
 
 def test_switching_conversations_redraws_from_the_session(shell, panel):

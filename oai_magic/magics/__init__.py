@@ -127,8 +127,10 @@ class OAIMagics(Magics):
 
     def _apply_setting(self, name: str, value: Any) -> None:
         setattr(self.state.settings, name, dict(value) if isinstance(value, dict) else value)
-        if name in ("organization", "project", "model"):  # the panel shows these (issue 30: model)
+        if name in ("organization", "project"):
             self.state.notify("settings", {name: value})
+        elif name == "model":  # the panel's model box follows (issue 30); the traits need not
+            self.state.notify("model", {name: value})
 
     # --- what every family uses ---------------------------------------------------------
 

@@ -31,7 +31,7 @@ class FollowsState:
     answer_actions: Any
 
     def _on_state_event(self, event: str, info: Any) -> None:
-        if event == "settings":
+        if event in ("settings", "model"):
             self._show_settings()
         elif event == "conversation":
             self._refresh_selector()
