@@ -13,9 +13,30 @@ from oai_magic import state as state_module
 from oai_magic.core import session as session_module
 from oai_magic.practice import PracticeServer
 
+from . import scheduling
 from .recording import Notebook
 
 TEST_KEY = "sk-test-SECRETKEY-0123456789abcd"
+
+
+# --- how xdist shares the suite: files and groups, the longest first (tests/scheduling.py) ------
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if getattr(config.option, "dist", "no") == "loadgroup":
+        return scheduling.make_scheduler(config, log)
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker turns the group mark into the test id
+def pytest_collection_modifyitems(config, items):
+    scheduling.mark_browser_tests(items)
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") == "loadgroup":
+        config.pluginmanager.register(scheduling.UnitTimes(config), "oai-magic-unit-times")
 
 
 @pytest.fixture(autouse=True)
