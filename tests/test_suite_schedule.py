@@ -7,7 +7,6 @@ from types import SimpleNamespace
 import pytest
 
 from tests.scheduling import (
-    BROWSER_FIXTURES,
     BROWSER_GROUP,
     SECONDS_PER_TEST,
     LongestFirstQueue,
