@@ -10,7 +10,8 @@ alone at the end while the other sat idle. ``--dist loadgroup`` with this schedu
   using the browser fixtures (``lab``, ``page``, ``browser``) are put in the group ``browser``
   by ``mark_browser_tests``, so ONE JupyterLab and ONE Chromium serve every browser test of the
   run (tests/browser.py says how to write one);
-- units go out longest first (the largest-processing-time rule: the tail is short units). A
+- units go out longest first (the largest-processing-time rule: the tail is short units), each
+  when a worker is down to its last test. A
   unit's length is what it took in this checkout's last run (the pytest cache,
   ``oai_magic/unit_seconds``), else the estimate in ``KNOWN_SECONDS``, else a guess from its
   number of tests.
@@ -84,6 +85,19 @@ def make_scheduler(config, log):
 
         def _split_scope(self, nodeid: str) -> str:
             return unit_of(nodeid)
+
+        def _reschedule(self, node) -> None:
+            """The next unit is given when a worker has one test left, not two as in xdist: a
+            worker starts a test once it knows the one after, so one left is the latest moment.
+            Given while the last-but-one still ran (a 30 s paced browser test), a unit waited
+            behind it while the other worker ran out of work."""
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+                return
+            if self._pending_of(self.assigned_work[node]) <= 1:
+                self._assign_work_unit(node)
 
     return LongestFirst(config, log)
 
