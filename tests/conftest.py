@@ -22,21 +22,15 @@ TEST_KEY = "sk-test-SECRETKEY-0123456789abcd"
 # --- how xdist shares the suite: files and groups, the longest first (tests/scheduling.py) ------
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config, log):
-    if getattr(config.option, "dist", "no") == "loadgroup":
-        return scheduling.make_scheduler(config, log)
-    return None
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's worker turns the group mark into the test id
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     scheduling.mark_browser_tests(items)
+    scheduling.tell_the_controller(config, items)
 
 
 def pytest_configure(config):
     if not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") == "loadgroup":
-        config.pluginmanager.register(scheduling.UnitTimes(config), "oai-magic-unit-times")
+        config.pluginmanager.register(scheduling.Schedule(config), "oai-magic-schedule")
 
 
 @pytest.fixture(autouse=True)

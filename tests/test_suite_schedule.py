@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -10,7 +11,7 @@ from tests.scheduling import (
     BROWSER_GROUP,
     SECONDS_PER_TEST,
     LongestFirstQueue,
-    UnitTimes,
+    Schedule,
     mark_browser_tests,
     unit_of,
 )
@@ -71,14 +72,63 @@ def report(nodeid: str, seconds: float):
 
 def test_a_run_of_part_of_a_file_keeps_the_whole_files_time_for_the_next_order():
     cache = Cache()
-    times = UnitTimes(SimpleNamespace(cache=cache))
+    times = Schedule(SimpleNamespace(cache=cache))
     for name in ("a", "b", "c"):
         times.pytest_runtest_logreport(report(f"tests/t.py::{name}", 10.0))
     times.pytest_sessionfinish(None)
     assert cache["oai_magic/unit_seconds"] == {"tests/t.py": 30.0}
 
-    part = UnitTimes(SimpleNamespace(cache=cache))
+    part = Schedule(SimpleNamespace(cache=cache))
     part.pytest_runtest_logreport(report("tests/t.py::a", 1.0))
     part.pytest_runtest_logreport(report("tests/u.py::a@browser", 5.0))
     part.pytest_sessionfinish(None)
     assert cache["oai_magic/unit_seconds"] == {"tests/t.py": 30.0, "browser": 5.0}
+    for schedule in (times, part):
+        schedule.pytest_unconfigure(None)
+
+
+CONFTEST = """
+import os, pytest
+from tests import scheduling
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):  # as tests/conftest.py does
+    scheduling.mark_browser_tests(items)
+    scheduling.tell_the_controller(config, items)
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput") and config.option.dist == "loadgroup":
+        config.pluginmanager.register(scheduling.Schedule(config), "oai-magic-schedule")
+
+@pytest.fixture
+def page(request):
+    with open("ran.txt", "a") as ran:
+        ran.write(request.node.name + " " + os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+"""
+
+
+def test_under_two_workers_browser_tests_of_two_files_run_on_one_worker(tmp_path):
+    """A real ``pytest -n 2 --dist loadgroup`` of a few files: the browser tests of two files
+    share a worker, the plain files are shared out, and the units' times are kept."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    for name in ("one", "two"):
+        (tmp_path / f"test_browser_{name}.py").write_text(
+            f"def test_{name}_a(page):\n    pass\n\ndef test_{name}_b(page):\n    pass\n")
+    for index in range(4):
+        (tmp_path / f"test_plain_{index}.py").write_text(
+            "".join(f"def test_{index}_{n}():\n    pass\n" for n in range(5)))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", "loadgroup"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    ran = dict(line.split() for line in (tmp_path / "ran.txt").read_text().splitlines())
+    assert len(ran) == 4 and len(set(ran.values())) == 1, ran
+    kept = json.loads((tmp_path / ".pytest_cache" / "v" / "oai_magic" / "unit_seconds").read_text())
+    assert set(kept) == {"browser", *(f"test_plain_{index}.py" for index in range(4))}
