@@ -14,7 +14,9 @@ Writing a browser test (issue 26: the whole suite shares ONE JupyterLab and ONE 
   tests/conftest.py). Don't start your own JupyterLab or browser, and don't mark the test with
   another ``xdist_group``: it would get a server of its own.
 - Each test gets a fresh browser context (``page``); after it, ``page`` shuts down every kernel
-  the test started (``lab.end_sessions``). Leave the server as you found it: no settings changed
+  the test started (``lab.end_sessions``). Chromium stops after the last browser test in a row
+  (Playwright's sync API keeps an asyncio loop running while it is open), so keep ``browser``
+  out of module or session fixtures: ask for it, or ``page``, in the test. Leave the server as you found it: no settings changed
   for everyone, and new notebooks under a name of their own (``add_notebook``).
 - Open a guide from notebooks/ with ``open_notebook(page, lab, "01-quickstart.ipynb")``, or one
   of your own with ``open_notebook(page, lab, add_notebook(lab, "mine.ipynb", [source, ...]))``;
@@ -143,6 +145,35 @@ class JupyterLab:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+class SharedChromium:
+    """Chromium under Playwright's sync API, started on first use, stopped by ``stop``."""
+
+    def __init__(self) -> None:
+        self._playwright = None
+        self._browser = None
+
+    def start(self):
+        if self._browser is None:
+            from playwright.sync_api import sync_playwright
+
+            self._playwright = sync_playwright()
+            playwright = self._playwright.__enter__()
+            self._browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        return self._browser
+
+    def stop(self) -> None:
+        if self._playwright is not None:
+            try:
+                if self._browser is not None:
+                    self._browser.close()
+            finally:
+                self._playwright.__exit__(None, None, None)
+                self._playwright = self._browser = None
+
+
+SHARED_CHROMIUM = SharedChromium()
 
 
 def cell_count(notebook: str, folder: Path = NOTEBOOK_DIR) -> int:
