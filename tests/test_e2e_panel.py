@@ -9,34 +9,11 @@ artifacts/screenshots (``screenshots``).
 
 from __future__ import annotations
 
-import json
-
 from playwright.sync_api import expect
 
-from tests.browser import run_cells_through
+from tests.browser import add_notebook, open_notebook, run_cells_through
 
 expect.set_options(timeout=30_000)
-
-KERNELSPEC = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                             "language": "python"}}
-
-
-def notebook(*sources: str) -> str:
-    return json.dumps({
-        "cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-                   "source": source} for source in sources],
-        "metadata": KERNELSPEC, "nbformat": 4, "nbformat_minor": 5,
-    })
-
-
-def open_written(page, lab, name: str, *sources: str):
-    (lab.root / name).write_text(notebook(*sources))
-    page.goto(lab.url(name))
-    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
-    expect(cells).to_have_count(len(sources), timeout=90_000)
-    page.locator(".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
-                 ).first.wait_for(state="attached", timeout=90_000)
-    return cells
 
 
 def on_screen(page, locator) -> bool:
@@ -50,7 +27,8 @@ SETUP = "%load_ext oai_magic\n%oai practice --if-no-key"
 
 def test_docked_panel_sends_with_enter_stops_with_esc_and_inserts_code_as_a_cell(
         lab, page, screenshots):
-    cells = open_written(page, lab, "panel-docked.ipynb", SETUP, "%chat_panel --side")
+    cells = open_notebook(page, lab, add_notebook(lab, "panel-docked.ipynb",
+                                                  [SETUP, "%chat_panel --side"]))
     run_cells_through(page, cells, 1)
     docked = page.locator(".jupyterlab-sidecar:visible .oai-panel")
     docked.wait_for()
@@ -123,7 +101,7 @@ AT_BOTTOM = "t => t.scrollHeight - t.scrollTop - t.clientHeight < 48"
 
 def test_inline_panel_scrolls_inside_itself_switches_conversations_and_says_when_the_kernel_restarted(
         lab, page, screenshots):
-    cells = open_written(page, lab, "panel-inline.ipynb", SETUP, "%chat_panel")
+    cells = open_notebook(page, lab, add_notebook(lab, "panel-inline.ipynb", [SETUP, "%chat_panel"]))
     run_cells_through(page, cells, 1)
     panel = cells.nth(1).locator(".oai-panel")
     panel.wait_for()

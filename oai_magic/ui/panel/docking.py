@@ -70,13 +70,14 @@ class Dock:
     def on_gone(self) -> None:
         """The user closed the docked area: the next ``%chat_panel --side`` docks a new one."""
         self.open = False
+        self.shown_docked.set()  # its waiting thread ends now
         panels = docked_panels(self.panel.state)
         if panels.get(self.panel.conversation) is self.panel:
             del panels[self.panel.conversation]
 
     def _fall_back_unless_shown(self, wait_s: float) -> None:
-        if self.shown_docked.wait(wait_s):
-            return
+        if self.shown_docked.wait(wait_s) or not self.open:
+            return  # shown docked, or closed meanwhile
         self.note.value = note_html(NO_DOCK)
         self.slot.children = (self.note, self.panel.widget)
         self.on_gone()
