@@ -276,8 +276,9 @@ CHAT_ARGUMENTS = (
 )
 
 TRANSCRIBE_ARGUMENTS = (
-    argument("sources", nargs="+", metavar="SOURCE",
-             help="Audio file, glob, or variable holding bytes, a path or an Audio object."),
+    argument("sources", nargs="*", metavar="SOURCE",
+             help="Audio file, glob, or variable holding bytes, a path, an Audio object or a "
+                  "--mic recording (to transcribe it again)."),
     argument("-m", "--model", help="whisper-1 (default: %%config OAIMagics.transcribe_model), "
              "gpt-4o-transcribe or gpt-4o-mini-transcribe."),
     argument("-l", "--language", help="Language of the audio, ISO-639-1 (en, de...)."),
@@ -296,6 +297,15 @@ TRANSCRIBE_ARGUMENTS = (
     argument("--param", action="append", default=[], metavar="NAME=VALUE",
              help="Any other form field, repeatable; VALUE is JSON when it parses, a JSON list "
                   "becomes repeated NAME[] parts."),
+    argument("--mic", action="store_true",
+             help="Record from the microphone instead of SOURCE: shows a recorder (Record / Stop "
+                  "recording, a level meter, the time) and returns at once. The result (-o VAR, "
+                  "default `recording`) fills in later: VAR.audio (WAV bytes, 16 kHz mono), "
+                  "VAR.text; `await VAR` in a later cell waits for the transcript, VAR.wait() "
+                  "once the recording has stopped. At most %%config OAIMagics.max_recording_s "
+                  "(600 s). A failed transcription keeps the audio: %%transcribe VAR retries."),
+    argument("--save", metavar="PATH",
+             help="With --mic: also write the recording to PATH (a .wav file)."),
 )
 
 CHAT_PANEL_ARGUMENTS = (

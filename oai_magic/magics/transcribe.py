@@ -30,6 +30,13 @@ def run(magics: Any, line: str) -> None:
         temperature=args.temperature, format=args.format, timestamps=args.timestamps,
         translate=args.translate, stream=args.stream, conversation=args.conversation,
         org=args.org, project=args.project, param=args.param)
+    if args.mic or args.save:
+        from .microphone import record
+
+        return record(magics, args, options)
+    if not args.sources:
+        raise UsageError("%transcribe needs a SOURCE (a file, a glob or a variable), or --mic "
+                         "to record from the microphone")
     sources = resolve_sources(args.sources, magics.shell.user_ns)
     view = TranscribeDisplay(rich=magics.rich_display(), streaming=options.stream,
                              render_interval=magics.settings.render_interval)
