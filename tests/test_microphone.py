@@ -231,3 +231,12 @@ def test_the_recorder_alone_hands_each_recording_to_its_host(frontend):
     page_sends(recorder, {"kind": "start", "rate": 44100})
     assert problems == ["The microphone could not start: the page records at 44100 Hz, not 16000."]
     recorder.close()
+
+
+def test_help_documents_the_microphone(magics):
+    doc = " ".join(magics.transcribe.__doc__.split())
+    assert "[--mic] [--save PATH]" in doc
+    assert "--mic Record from the microphone instead of SOURCE" in doc
+    assert "%config OAIMagics.max_recording_s (600 s)" in doc
+    assert "A failed transcription keeps the audio: %transcribe VAR retries." in doc
+    assert "--save PATH With --mic: also write the recording to PATH" in doc

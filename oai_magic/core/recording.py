@@ -18,7 +18,7 @@ import io
 import os
 import threading
 import wave
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from ..errors import OAIError
 from ..plain_text import terminal_safe
@@ -202,43 +202,3 @@ class Recording:
             waiters, self._waiters = self._waiters, []
         for loop, future in waiters:
             loop.call_soon_threadsafe(lambda f=future: f.done() or f.set_result(None))
-
-
-def retry_line(name: str, reason: str) -> str:
-    """A failed transcription's one line: the reason, and how to send the kept audio again."""
-    return terminal_safe(f"Transcription failed: {reason} — the audio is kept in {name}.audio; "
-                         f"retry with %transcribe {name}")
-
-
-def transcribe_recording(session: Any, recording: Recording, options: Any, view: Any,
-                         on_end: Callable[[Recording], None] = lambda recording: None) -> threading.Thread:
-    """Transcribe ``recording.audio`` in a helper thread (the kernel stays free for the next
-    cell), as ``%transcribe`` does a file: the Session's transcription run played into ``view``
-    (``-c NAME`` records it in that conversation). ``on_end`` runs once the recording holds its
-    transcript or its error."""
-    from .audio_sources import from_bytes
-    from .transcribe_setup import transcription_run
-
-    def work() -> None:
-        result, error = None, None
-        try:
-            source = from_bytes(recording.name, recording.audio or b"", "recording.wav")
-            batch = transcription_run(session, [source], options).play(view)
-            result = batch.results[0] if batch.results else None
-            problem = batch.problem()
-            if problem:
-                error = retry_line(recording.name, problem)
-        except OAIError as exc:
-            error = retry_line(recording.name, str(exc))
-        except Exception as exc:  # a bug must not leave `await` hanging: say it in one line
-            error = retry_line(recording.name, f"{type(exc).__name__}: {exc}")
-        finally:
-            try:
-                view.close()
-            finally:
-                recording.finished(result, error)
-                on_end(recording)
-
-    thread = threading.Thread(target=work, name="oai-mic-transcribe", daemon=True)
-    thread.start()
-    return thread

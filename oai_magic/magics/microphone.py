@@ -33,7 +33,8 @@ def record(magics: Any, args: Any, options: Any) -> None:
 
     from IPython.display import display
 
-    from ..core.recording import Recording, transcribe_recording
+    from ..core.recording import Recording
+    from ..core.recording_run import transcribe_recording
     from ..ui.recorder import Recorder
     from ..ui.transcript import TranscribeDisplay
 
@@ -54,6 +55,8 @@ def record(magics: Any, args: Any, options: Any) -> None:
             except OSError as exc:
                 saved = f" — could not save to {save}: {exc.strerror or exc}"
         recorder.say(f"Recorded {recording.duration:.1f} s{saved}; transcribing…")
+        under.update(_line_bundle(f"{name}.audio holds the recording ({recording.duration:.1f} s)"
+                                  f"{saved}."), raw=True)
         view = TranscribeDisplay(rich=True, streaming=options.stream, handle=transcript,
                                  render_interval=settings.render_interval)
         transcribe_recording(session, recording, options, view, on_end=ended)

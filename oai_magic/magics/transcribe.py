@@ -8,7 +8,8 @@ from IPython.core.error import UsageError
 
 from .arguments import parse_line
 
-HELP = "Speech to text: show a player and the transcript of each SOURCE, one after another."
+HELP = ("Speech to text: show a player and the transcript of each SOURCE, one after another; "
+        "with --mic, of a recording made in the notebook.")
 PANEL_HELP = (
     "Open a chat panel (ipywidgets) on the same conversations and settings as %%chat.\n\n"
     "Its Tools field takes what --tools takes (f,mcp:NAME,mcp:NAME/TOOL); a bad entry is one "
