@@ -60,3 +60,39 @@ def test_a_fake_microphone_recording_of_three_seconds_is_uploaded_kept_and_saved
         assert (saved.getframerate(), saved.getnchannels()) == (16000, 1)
         assert abs(saved.getnframes() / 16000 - seconds) <= 0.05  # the repr says one decimal
     assert page.dialogs == []
+
+
+def restart_kernels(lab) -> None:
+    """Restart every kernel of the server, as Kernel > Restart Kernel does (its REST call)."""
+    import json
+    import urllib.request
+
+    headers = {"Authorization": f"token {lab.token}"}
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    base = f"http://127.0.0.1:{lab.port}/api/kernels"
+    with direct.open(urllib.request.Request(base, headers=headers), timeout=10) as response:
+        kernels = json.load(response)
+    for kernel in kernels:
+        request = urllib.request.Request(f"{base}/{kernel['id']}/restart", headers=headers, method="POST")
+        direct.open(request, timeout=60).close()
+
+
+def test_a_kernel_restart_during_a_recording_leaves_the_audio_in_the_page(lab, page, screenshots):
+    page.context.grant_permissions(["microphone"])
+    cells = open_notebook(page, lab, "03-transcribe.ipynb")
+    target = cell_index(cells, "shows a recorder: press") + 1
+    run_cells_through(page, cells, target)
+    output = cells.nth(target).locator(".jp-Cell-outputArea")
+    output.get_by_role("button", name="Record", exact=True).click()
+    elapsed = output.locator(".oai-elapsed")
+    page.wait_for_function(ELAPSED_AT_LEAST, arg=[elapsed.element_handle(), 1.0])
+    restart_kernels(lab)
+    line = output.locator("[role=status]")
+    expect(line).to_contain_text("The kernel restarted during the recording")
+    download = output.get_by_role("link", name=re.compile(r"Download recording\.wav \(0:0\d\.\d\)"))
+    expect(download).to_be_visible()
+    cells.nth(target).screenshot(path=str(screenshots / "03-transcribe-mic-kernel-restarted.png"))
+    with page.expect_download() as caught:
+        download.click()
+    with wave.open(str(caught.value.path()), "rb") as kept:
+        assert kept.getframerate() == 16000 and kept.getnframes() >= 16000

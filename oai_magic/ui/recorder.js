@@ -21,6 +21,7 @@ const TAP = `class OaiTap extends AudioWorkletProcessor {
 registerProcessor("oai-tap", OaiTap);`;
 const KERNEL_GONE = "The kernel restarted during the recording: the audio is kept in this page only. " +
   "Download it and pass the file to %transcribe.";
+const RESTARTED = "The kernel restarted: run the cell again to record.";
 
 function problemBefore() {
   if (!window.isSecureContext) return "insecure";
@@ -88,11 +89,13 @@ function render({ model, el }) {
     const kept = live ? live.kept : [];
     const samples = live ? live.samples : 0;
     release();
+    if (!samples) { say(RESTARTED); enable(); return; }
     say(KERNEL_GONE + " ");
-    if (samples) {
+    {
       const link = document.createElement("a");
       link.href = URL.createObjectURL(wavBlob(kept, samples));
       link.download = "recording.wav";
+      link.style.textDecoration = "underline";
       link.textContent = `Download recording.wav (${clock(samples / RATE)})`;
       line.appendChild(link);
     }
@@ -190,13 +193,20 @@ function render({ model, el }) {
   };
   model.on("msg:custom", onMessage);
   model.on("change:disabled", enable);
-  // The widget manager marks the model's comm dead when the kernel restarts or goes away.
-  model.on("comm_live_update", () => { if (live) lostKernel(); });
+  // The kernel restarted or died: this widget's comm is gone with it (messages to it vanish
+  // silently). JupyterLab's widget manager exposes the kernel, whose status says so.
+  model.on("comm_live_update", lostKernel);
+  const kernel = model.widget_manager && model.widget_manager.kernel;
+  const watch = (_, status) => {  // "starting" again: restarted by the server (REST, another tab)
+    if (["starting", "restarting", "autorestarting", "dead"].includes(status)) lostKernel();
+  };
+  if (kernel && kernel.statusChanged) kernel.statusChanged.connect(watch);
   enable();
   const problem = problemBefore();
   if (problem) button.disabled = true;
   send({ kind: "ready", problem });
   return () => {
+    if (kernel && kernel.statusChanged) kernel.statusChanged.disconnect(watch);
     model.off("msg:custom", onMessage);
     if (live) release();
   };
