@@ -46,7 +46,7 @@ def test_a_fake_microphone_recording_of_three_seconds_is_uploaded_kept_and_saved
     expect(output.locator("[role=status]")).to_contain_text("memo.text holds the transcript")
     cell.screenshot(path=str(screenshots / "03-transcribe-mic-transcribed.png"))
     shown = output.inner_text()
-    uploaded = float(re.search(r"recording\.wav: [\d,]+ bytes of audio/wav, about ([\d.]+) s", shown)[1])
+    uploaded = float(re.search(r"recording\.wav: I heard ([\d.]+) s of 16 kHz mono audio", shown)[1])
     assert abs(uploaded - 3.0) <= 0.5, shown  # what the server received
 
     after = cells.count() - 1  # the last cell: `memo`

@@ -73,7 +73,8 @@ def test_a_recording_sent_in_pieces_becomes_exact_wav_audio_and_a_transcript(mic
     result = recording.wait(30)
     assert recording.audio[:4] == b"RIFF" and wav_seconds(recording.audio) == len(pcm) / 32000
     assert saved.read_bytes() == recording.audio
-    assert recording.text == result.text and "recording.wav" in recording.text
+    assert recording.text == result.text
+    assert "recording.wav: I heard 3.8 s of 16 kHz mono audio" in recording.text  # the server read it
     assert recording.state == "done"
     upload = server.requests[-1]
     assert upload.path.endswith("/audio/transcriptions")
@@ -240,3 +241,20 @@ def test_help_documents_the_microphone(magics):
     assert "%config OAIMagics.max_recording_s (600 s)" in doc
     assert "A failed transcription keeps the audio: %transcribe VAR retries." in doc
     assert "--save PATH With --mic: also write the recording to PATH" in doc
+
+
+def test_a_streamed_transcript_shows_under_the_recorder_as_it_comes(mic, frontend):
+    recording, recorder, publisher = mic("%transcribe --mic -o r -m gpt-4o-mini-transcribe --stream")
+    record_in_pieces(recorder, speech_pcm())
+    result = recording.wait(30)
+    surfaces = [page for model, page in frontend.pages.items() if model != recorder.widget.model_id]
+    assert any("I heard 3.8 s" in region.visible() for page in surfaces for region in page.regions.values())
+    final = [m for m in publisher.messages if m["kind"] == "update"][-1]["data"]
+    assert result.text in final["text/plain"]  # the run ended as one static block, by its display id
+
+
+def test_running_the_cell_again_before_recording_closes_the_first_recorder(mic, frontend):
+    first, first_recorder, _ = mic("%transcribe --mic -o r")
+    first_id = first_recorder.widget.model_id
+    second, _, _ = mic("%transcribe --mic -o r")
+    assert first_id in frontend.closed and second is not first

@@ -73,6 +73,9 @@ def record(magics: Any, args: Any, options: Any) -> None:
                         max_chunk_bytes=settings.max_recording_chunk_bytes,
                         max_chunks=settings.max_recording_chunks, once=True)
     recording.recorder = recorder
+    earlier = magics.shell.user_ns.get(name)
+    if isinstance(earlier, Recording) and earlier.recorder and earlier.state == "waiting":
+        earlier.recorder.close()  # the cell ran again before anything was recorded
     magics.shell.user_ns[name] = recording
     recorder.show()
     under = display(_line_bundle(f"Press Record, then Stop recording: the result goes to {name} "

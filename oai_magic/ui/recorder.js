@@ -208,7 +208,7 @@ function render({ model, el }) {
   return () => {
     if (kernel && kernel.statusChanged) kernel.statusChanged.disconnect(watch);
     model.off("msg:custom", onMessage);
-    if (live) release();
+    if (live) stop("user"); // the output was cleared (the cell ran again): keep what was recorded
   };
 }
 
