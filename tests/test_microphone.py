@@ -4,6 +4,7 @@ sends (the real protocol, through the widget's comm), against the practice serve
 from __future__ import annotations
 
 import asyncio
+import json
 import wave
 from pathlib import Path
 
@@ -258,3 +259,22 @@ def test_running_the_cell_again_before_recording_closes_the_first_recorder(mic, 
     first_id = first_recorder.widget.model_id
     second, _, _ = mic("%transcribe --mic -o r")
     assert first_id in frontend.closed and second is not first
+
+
+def test_a_server_error_quoting_the_key_is_masked_in_the_recorder_and_the_cell(mic, server, frontend):
+    from oai_magic.practice import Scripted
+
+    from .conftest import TEST_KEY
+
+    body = json.dumps({"error": {"message": f"bad key {TEST_KEY} <b>x</b>\x1b[2J"}}).encode()
+    server.script("/audio/transcriptions", Scripted(status=400, body=body,
+                                                    headers={"Content-Type": "application/json"}))
+    recording, recorder, publisher = mic("%transcribe --mic -o r")
+    record_in_pieces(recorder, speech_pcm())
+    with pytest.raises(RecordingError):
+        recording.wait(30)
+    shown = json.dumps([publisher.messages, frontend.custom_to(recorder.widget.model_id)])
+    assert TEST_KEY not in shown and TEST_KEY[3:15] not in shown
+    final = publisher.messages[-1]["data"]
+    assert "&lt;b&gt;x&lt;/b&gt;" in final["text/html"] and "\x1b" not in final["text/plain"]
+    assert recording.audio and final["text/plain"].endswith("retry with %transcribe r")

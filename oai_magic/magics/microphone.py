@@ -95,5 +95,10 @@ def _checked_save_path(path: str) -> str:
 
 
 def _line_bundle(line: str) -> dict:
-    return {"text/plain": line,
-            "text/html": f'<div class="oai-mic-line" style="opacity:0.8">{html.escape(line)}</div>'}
+    """One line as the cell shows it (server words in it: redacted, escaped, cleaned)."""
+    from ..plain_text import terminal_safe
+    from ..redaction import redact_outbound
+
+    line = terminal_safe(line)
+    return redact_outbound({"text/plain": line, "text/html": f'<div class="oai-mic-line '
+                            f'tex2jax_ignore mathjax_ignore" style="opacity:0.8">{html.escape(line)}</div>'})

@@ -106,8 +106,10 @@ class Recorder:
 
     def say(self, line: str) -> None:
         """Show one line under the button (status, a limit, a failure)."""
-        self.line = line
-        self.widget.send({"kind": "say", "line": line})
+        from ..redaction import redact_outbound
+
+        self.line = redact_outbound(line)  # it may quote a server's error
+        self.widget.send({"kind": "say", "line": self.line})
 
     @property
     def recording(self) -> bool:
