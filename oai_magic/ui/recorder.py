@@ -23,7 +23,7 @@ from ..plain_text import terminal_safe
 from ..render.markdown import escape_html
 from ..render.surface import WIDGET_MIME
 
-NEEDS_BROWSER = ("🎤 The microphone recorder needs a browser: open this notebook in JupyterLab "
+NEEDS_BROWSER = ("The microphone recorder needs a browser: open this notebook in JupyterLab "
                  "or Jupyter Notebook and run the cell there (a saved or nbconvert-run notebook "
                  "shows this line instead).")
 PROBLEMS = {
