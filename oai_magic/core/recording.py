@@ -14,6 +14,7 @@ writes it, and ``%transcribe VAR`` sends it again. The browser's pieces are untr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import threading
@@ -201,4 +202,5 @@ class Recording:
             self._done.set()
             waiters, self._waiters = self._waiters, []
         for loop, future in waiters:
-            loop.call_soon_threadsafe(lambda f=future: f.done() or f.set_result(None))
+            with contextlib.suppress(RuntimeError):  # a loop closed meanwhile: nobody waits there
+                loop.call_soon_threadsafe(lambda f=future: f.done() or f.set_result(None))
