@@ -19,7 +19,7 @@ import io
 import os
 import threading
 import wave
-from typing import Any, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from ..errors import OAIError
 from ..plain_text import terminal_safe
@@ -194,13 +194,18 @@ class Recording:
     def stopped(self, audio: bytes) -> None:
         self.audio, self.state = audio, "transcribing"
 
-    def finished(self, result: Any = None, error: Optional[str] = None) -> None:
-        """The transcript arrived (or ``error`` says why not): wake every waiter."""
-        with self._lock:
-            self.result, self.error = result, error
-            self.state = "failed" if error is not None else "done"
-            self._done.set()
-            waiters, self._waiters = self._waiters, []
-        for loop, future in waiters:
-            with contextlib.suppress(RuntimeError):  # a loop closed meanwhile: nobody waits there
-                loop.call_soon_threadsafe(lambda f=future: f.done() or f.set_result(None))
+    def finished(self, result: Any = None, error: Optional[str] = None,
+                 announce: Callable[[], None] = lambda: None) -> None:
+        """The transcript arrived (or ``error`` says why not). ``announce`` shows it first, so
+        whoever was waiting wakes to a page that says so too; then every waiter wakes."""
+        self.result, self.error = result, error
+        self.state = "failed" if error is not None else "done"
+        try:
+            announce()
+        finally:
+            with self._lock:
+                self._done.set()
+                waiters, self._waiters = self._waiters, []
+            for loop, future in waiters:
+                with contextlib.suppress(RuntimeError):  # a loop closed meanwhile: nobody waits
+                    loop.call_soon_threadsafe(lambda f=future: f.done() or f.set_result(None))

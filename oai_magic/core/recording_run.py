@@ -8,7 +8,7 @@ away from the kernel's main thread (the next cell can run meanwhile), and lands 
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from ..errors import OAIError
 from ..plain_text import terminal_safe
@@ -22,11 +22,11 @@ def retry_line(name: str, reason: str) -> str:
 
 
 def transcribe_recording(session: Any, recording: Recording, options: Any, view: Any,
-                         on_end: Callable[[Recording], None] = lambda recording: None) -> threading.Thread:
+                         on_end: Callable[[Optional[str]], None] = lambda error: None) -> threading.Thread:
     """Transcribe ``recording.audio`` in a helper thread (the kernel stays free for the next
     cell), as ``%transcribe`` does a file: the Session's transcription run played into ``view``
-    (``-c NAME`` records it in that conversation). ``on_end`` runs once the recording holds its
-    transcript or its error."""
+    (``-c NAME`` records it in that conversation). ``on_end(error)`` shows the outcome (error is
+    None on success) BEFORE the recording wakes its waiters, so a later cell sees it shown."""
     from .audio_sources import from_bytes
     from .transcribe_setup import transcription_run
 
@@ -47,8 +47,7 @@ def transcribe_recording(session: Any, recording: Recording, options: Any, view:
             try:
                 view.close()
             finally:
-                recording.finished(result, error)
-                on_end(recording)
+                recording.finished(result, error, announce=lambda: on_end(error))
 
     thread = threading.Thread(target=work, name="oai-mic-transcribe", daemon=True)
     thread.start()

@@ -61,12 +61,12 @@ def record(magics: Any, args: Any, options: Any) -> None:
                                  render_interval=settings.render_interval)
         transcribe_recording(session, recording, options, view, on_end=ended)
 
-    def ended(done: Any) -> None:
-        if done.error:
-            recorder.say(done.error)
-            transcript.update(_line_bundle(done.error), raw=True)
+    def ended(error: Any) -> None:
+        if error:
+            recorder.say(error)
+            transcript.update(_line_bundle(error), raw=True)
         else:
-            recorder.say(f"Transcribed {done.duration:.1f} s: {name}.text holds the transcript.")
+            recorder.say(f"Transcribed {recording.duration:.1f} s: {name}.text holds the transcript.")
 
     recorder = Recorder(audio, on_start=recording.started, on_problem=problem,
                         max_s=settings.max_recording_s,
