@@ -11,12 +11,14 @@ import wave
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
 from oai_magic.core.subtitles import Segment
 from oai_magic.practice import Scripted, sse_event
 
-from .conftest import run
+from .conftest import TEST_KEY, run
 from .openapi import validator
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -252,9 +254,6 @@ def test_help_documents_the_new_options(shell, capsys):
 
 # --- hostile payloads: one line at most, never a traceback ----------------------------------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 CONTROL = st.text(alphabet=st.sampled_from(list("ab <>&\x1b[31m\x07\u202e\x9b\n\t") + ["é", "字"]),
                   max_size=40)
 ANYTHING = st.recursive(
@@ -359,3 +358,42 @@ def test_a_diarized_transcript_is_priced_in_its_footer_and_counted_against_the_b
     finally:
         run(shell, "%oai budget --clear")
     assert "budget" in message.lower() and len(server.requests) == 1
+
+
+def test_the_key_in_speakers_segments_and_split_logprobs_never_reaches_the_user(shell, server, capsys):
+    half = len(TEST_KEY) // 2
+    body = {"text": f"said {TEST_KEY}", "logprobs": [
+        {"token": "said ", "logprob": -0.1}, {"token": TEST_KEY[:half], "logprob": -0.2},
+        {"token": TEST_KEY[half:], "logprob": -0.3}]}
+    server.script(TRANSCRIBE, Scripted(body=json.dumps(body).encode(),
+                                       headers={"content-type": "application/json"}))
+    assert run(shell, f"%transcribe -m gpt-4o-transcribe --logprobs {HELLO} -o r").success
+    r = shell.user_ns["r"]
+    seen = json.dumps(r.logprobs) + r.text + capsys.readouterr().out
+    segment = {"type": "transcript.text.segment", "id": "s", "start": 0, "end": 1,
+               "text": f"key {TEST_KEY}", "speaker": TEST_KEY}
+    server.script(TRANSCRIBE, Scripted(chunks=[sse_event(segment), sse_event(
+        {"type": "transcript.text.done", "text": "done"})]))
+    assert run(shell, f"%transcribe -f diarized_json --stream {HELLO} -o r").success
+    seen += repr(shell.user_ns["r"].segments) + capsys.readouterr().out
+    for start in range(len(TEST_KEY) - 11):
+        assert TEST_KEY[start:start + 12] not in seen
+
+
+def test_a_diarized_transcript_joins_a_conversation_with_who_said_what(shell, server):
+    from oai_magic.core.session import session_of
+
+    assert run(shell, f"%transcribe -f diarized_json -c meeting {HELLO}").success
+    message = session_of(shell).conversations["meeting"].messages[-1]
+    lines = message.content.splitlines()
+    assert lines[0] == "Transcript of hello.wav:"
+    assert lines[2].startswith("A: [practice transcript] hello.wav") and lines[3].startswith("B: This is")
+
+
+def test_a_server_that_returns_no_speakers_says_so(shell, server):
+    body = {"text": "plain words", "usage": {"type": "duration", "seconds": 2}}
+    server.script(TRANSCRIBE, Scripted(body=json.dumps(body).encode(),
+                                       headers={"content-type": "application/json"}))
+    assert run(shell, f"%transcribe -m some-local-model -f diarized_json {HELLO} -o r").success
+    assert shell.user_ns["r"].notices == [
+        "No speakers came back: this server may not support diarization."]

@@ -66,10 +66,10 @@ def transcribe_one(
     result.headers = stream.headers
     pieces: List[str] = []
     redactor = StreamRedactor(key)
-    said = Said(on_delta, on_segment)
+    streamed = StreamedParts(on_delta, on_segment)
     with stream:
         try:
-            _read_stream(stream, result, pieces, said, redactor)
+            _read_stream(stream, result, pieces, streamed, redactor)
         except APIError as exc:
             if exc.request_id is None:
                 exc.request_id = stream.request_id
@@ -83,10 +83,10 @@ def transcribe_one(
                 on_delta(rest)
     if not result.text:
         result.text = "".join(pieces).strip()
-    if said.segments and not result.segments:
-        result.segments = said.segments
-    if said.logprobs and result.logprobs is None:
-        result.logprobs = said.logprobs
+    if streamed.segments and not result.segments:
+        result.segments = streamed.segments
+    if streamed.logprobs and result.logprobs is None:
+        result.logprobs = streamed.logprobs
     return _checked_extras(result, options, key)
 
 
@@ -100,14 +100,14 @@ def _checked_extras(result: TranscriptResult, options: TranscribeOptions,
         result.logprobs = redacted_logprobs(result.logprobs, key)
     if options.logprobs and not result.logprobs:
         result.notices.append("No logprobs came back: this server may not support --logprobs.")
-    if options.response_format == "diarized_json" and result.segments \
+    if options.response_format == "diarized_json" \
             and not any(segment.speaker for segment in result.segments):
         result.notices.append("No speakers came back: this server may not support diarization.")
     return result
 
 
 @dataclass
-class Said:
+class StreamedParts:
     """What a stream told as it went: deltas and segments handed on, segments and logprobs kept."""
 
     on_delta: Callable[[str], None]
@@ -124,26 +124,26 @@ def _missing_endpoint(client: Any, options: TranscribeOptions) -> str:
     return f" — the server{where} has no {endpoint(options)} endpoint{need}"
 
 
-def _read_stream(stream: Any, result: TranscriptResult, pieces: List[str], said: Said,
+def _read_stream(stream: Any, result: TranscriptResult, pieces: List[str], streamed: StreamedParts,
                  redactor: StreamRedactor) -> None:
     """Deltas (and segments) until ``transcript.text.done`` or the end of the stream."""
     for event in stream:
         kind = event.get("type") if isinstance(event, dict) else None
         if kind == "transcript.text.delta":
             delta = redactor.feed(str(event.get("delta") or ""))
-            said.logprobs.extend(logprobs_of(event.get("logprobs")))
+            streamed.logprobs.extend(logprobs_of(event.get("logprobs")))
             if delta:
                 pieces.append(delta)
-                said.on_delta(delta)
+                streamed.on_delta(delta)
         elif kind == "transcript.text.segment":
             segment = segment_of(event)
-            said.segments.append(segment)
-            said.on_segment(segment)
+            streamed.segments.append(segment)
+            streamed.on_segment(segment)
         elif kind == "transcript.text.done" or (kind is None and isinstance(event, dict)
                                                 and "text" in event):
             # ``done`` carries the whole text; a server that ignored ``stream`` sends only that.
             if not pieces:
-                said.on_delta(str(event.get("text") or ""))
+                streamed.on_delta(str(event.get("text") or ""))
             parse_response(result, event, "")
             return
 
@@ -236,4 +236,7 @@ def record_in_conversation(state: KernelState, name: str, result: TranscriptResu
     what = "English translation" if result.task == "translate" else "Transcript"
     from .turn import record_exchange
 
-    record_exchange(state, name, Message("user", f"{what} of {result.filename}:\n\n{result.text}"), [])
+    text = result.text
+    if any(segment.speaker for segment in result.segments):  # who said what, for the model
+        text = "\n".join(f"{segment.speaker or '?'}: {segment.text}" for segment in result.segments)
+    record_exchange(state, name, Message("user", f"{what} of {result.filename}:\n\n{text}"), [])
