@@ -2,6 +2,7 @@
 
     python benchmarks/bench_render.py                 # 2k, 8k, 32k tokens; fast and 20 ms pacing
     python benchmarks/bench_render.py --sizes 2000 --paced-sizes 2000
+    python benchmarks/bench_render.py --log-only --log-repeats 31   # the log's cost alone
 
 The practice server runs in its own process (CONTRACTS 4; ``--delay 0``, and ``[[pace=20]]``
 for the paced rows). For each answer size it runs ``%%chat`` through a real InteractiveShell whose display publisher
@@ -164,27 +165,40 @@ def make_shell(base_url: str) -> Any:
     return shell
 
 
-def log_cost(shell: Any, sizes: List[int], repeats: int) -> List[Tuple[int, float, float]]:
+def log_cost(shell: Any, sizes: List[int], repeats: int) -> List[Tuple[int, float, float, float, float, float]]:
     """The whole %%chat cell's wall time with the log off and on (a private file, never the
-    user's), median of ``repeats`` runs each, interleaved so both see the same machine."""
+    user's). The machine is shared, so one run of each says little: after a warm-up of each,
+    ``repeats`` pairs are run back to back, in alternating order (off-on, then on-off), and the
+    cost is the median of the pairs' ratios, with their quartiles to show how noisy it was."""
     import tempfile
 
     state = get_state(shell)
     folder = tempfile.mkdtemp(prefix="oai-bench-log-")
+    paths = ("", f"{folder}/history.db")
+
+    def timed(path: str, tokens: int) -> float:
+        state.configure(log_path=path)
+        started = time.perf_counter()
+        result = shell.run_cell(f"%%chat -n --no-footer\n[[tokens={tokens}]]", store_history=False)
+        elapsed = time.perf_counter() - started
+        if not result.success:
+            raise SystemExit(f"the chat cell failed: {result.error_in_exec}")
+        return elapsed
+
     rows = []
     for tokens in sizes:
-        times: dict = {"": [], f"{folder}/history.db": []}
-        for _ in range(repeats):
-            for path in times:
-                state.configure(log_path=path)
-                started = time.perf_counter()
-                result = shell.run_cell(f"%%chat -n --no-footer\n[[tokens={tokens}]]",
-                                        store_history=False)
-                times[path].append(time.perf_counter() - started)
-                if not result.success:
-                    raise SystemExit(f"the chat cell failed: {result.error_in_exec}")
-        off, on = (statistics.median(values) for values in times.values())
-        rows.append((tokens, off, on))
+        for path in paths:
+            timed(path, tokens)  # warm-up: the first logged turn creates the database
+        offs, ons, ratios = [], [], []
+        for repeat in range(repeats):
+            order = paths if repeat % 2 == 0 else paths[::-1]
+            pair = {path: timed(path, tokens) for path in order}
+            offs.append(pair[""])
+            ons.append(pair[paths[1]])
+            ratios.append(pair[paths[1]] / pair[""])
+        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+        rows.append((tokens, statistics.median(offs), statistics.median(ons),
+                     statistics.median(ratios), quartiles[0], quartiles[2]))
     state.configure(log_path="")
     return rows
 
@@ -196,8 +210,11 @@ def main() -> None:
     parser.add_argument("--pace-ms", type=int, default=20)
     parser.add_argument("--naive-max", type=int, default=8000)
     parser.add_argument("--log-sizes", type=int, nargs="*", default=[2000, 8000])
-    parser.add_argument("--log-repeats", type=int, default=5)
+    parser.add_argument("--log-repeats", type=int, default=21)
+    parser.add_argument("--log-only", action="store_true", help="Only the log's cost.")
     args = parser.parse_args()
+    if args.log_only:
+        args.sizes, args.paced_sizes = [], []
     rows = []
     with practice_server(0.0) as base_url:
         shell = make_shell(base_url)
@@ -226,10 +243,12 @@ def main() -> None:
         )
 
     if logged:
-        print(f"\nThe log's cost: a whole %%chat cell, median of {args.log_repeats} (issue 24: at most 5%)")
-        print(f"{'tokens':>7} {'log off s':>10} {'log on s':>10} {'added':>7}")
-        for tokens, off, on in logged:
-            print(f"{tokens:>7} {off:>10.3f} {on:>10.3f} {100 * (on - off) / off:>6.1f}%")
+        print(f"\nThe log's cost: a whole %%chat cell, {args.log_repeats} interleaved pairs "
+              "(issue 24: at most 5%); added = median of the pairs' on/off ratios, with quartiles")
+        print(f"{'tokens':>7} {'log off s':>10} {'log on s':>10} {'added':>7} {'quartiles':>16}")
+        for tokens, off, on, ratio, low, high in logged:
+            print(f"{tokens:>7} {off:>10.3f} {on:>10.3f} {100 * (ratio - 1):>6.1f}% "
+                  f"{100 * (low - 1):>+7.1f}%..{100 * (high - 1):>+5.1f}%")
 
 
 if __name__ == "__main__":
