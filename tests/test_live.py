@@ -359,3 +359,43 @@ def test_plain_mode_shows_escaped_text_not_markdown(unlimited_budget):
     assert "&lt;b&gt;" in page.visible() and "<strong>" not in page.visible()
     html, _ = view.finish()
     assert html == answer_html(render_plain(view.text))
+
+
+# --- the final block, joined from the finished blocks' renders ------------------------------------
+
+LINES = ["Para with *emph", "and `code` end*.", "", "- item", "  - inner", "1. one", "2) two", "> quote",
+         "lazy", "```py", "x = 1", "```", "~~~", "| a | b |", "|---|---|", "| 1 | 2 |", "Setext", "===",
+         "---", "    indented", "$$", "x^2", "$$", "\\[", "a_1", "\\]", "# Heading", "***", "<b>raw</b>",
+         "[link](https://example.com) and [ref]", "text $x$ more", "+ plus", "* star", "  continued"]
+
+
+@pytest.mark.parametrize("per_token", [0.001, 0.02, 1.0])
+@pytest.mark.parametrize("by", ["char", "token"])
+def test_the_final_block_joined_from_finished_blocks_is_the_whole_render(per_token, by):
+    text = "".join(answer_tokens(1500)).replace("$$", "$")  # paragraphs, lists, code, tables
+    view, clock, page = stream(list(text) if by == "char" else tokenize(text), per_token)
+    html, _ = view.finish()
+    assert view._piecewise and view._final_pieces  # finished blocks were rendered as they finished...
+    assert html == final_answer(text)[0]  # ...and joined, they are the whole render
+
+
+def test_a_reference_definition_anywhere_renders_the_answer_whole():
+    text = "See [the docs][d].\n\nMore text here.\n\nAnd more.\n\n[d]: https://example.com\n"
+    view, clock, page = stream(tokenize(text), 0.02)
+    html, _ = view.finish()
+    assert html == final_answer(text)[0] and 'href="https://example.com"' in html
+
+
+def test_any_markdown_streamed_in_any_pieces_ends_as_its_whole_render():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.sampled_from(LINES), min_size=1, max_size=40), st.integers(1, 9),
+           st.sampled_from([0.001, 0.02]))
+    def check(lines, size, per_token):
+        text = "\n".join(lines) + "\n"
+        view, clock, page = stream([text[i:i + size] for i in range(0, len(text), size)], per_token)
+        assert view.finish()[0] == final_answer(text)[0]
+
+    check()
