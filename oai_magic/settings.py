@@ -160,6 +160,12 @@ class Settings:
     extra_headers: Dict[str, Any] = _setting(
         dict, "Headers sent with every request, e.g. {'api-key': '…'} for Azure OpenAI or a "
         "gateway's own; values that look like secrets are kept masked wherever shown.")
+    # issue 28: what the newer transcription models take (--speaker)
+    transcribe_max_speakers: int = _setting(
+        4, "Most --speaker samples sent with one %transcribe (OpenAI takes up to 4).")
+    transcribe_max_speaker_bytes: int = _setting(
+        4 * 1024 * 1024, "Largest --speaker sample file, in bytes (sent inline as a data URL; "
+        "OpenAI wants 2 to 10 s of speech).")
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:

@@ -51,6 +51,7 @@ EXPECTED = {
         "[practice transcript] hello.wav",
         "[practice translation] german.m4a",
         "00:00.00",  # subtitles
+        "('B', 'This is not a real transcription.')",  # -f diarized_json: speakers
         "('german.m4a', '[practice transcript]",  # -o with several files: a list
         "friendly text message: [practice translation]",  # {english} in the prompt
     ],

@@ -132,7 +132,7 @@ def test_models_list_names_every_practice_model(fresh):
     assert listing["object"] == "list"
     assert {m["id"] for m in listing["data"]} == {
         "gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "o4-mini", "whisper-1",
-        "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "practice-1"}
+        "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize", "practice-1"}
     assert all(set(m) == {"id", "object", "created", "owned_by"} for m in listing["data"])
     status, _, body = call(fresh, "GET", "/v1/models/practice-1")
     assert status == 200 and json.loads(body)["id"] == "practice-1"
@@ -479,7 +479,7 @@ def test_each_transcription_format_reports_the_wav_honestly(fresh, fmt):
     status, headers, body = transcribe(fresh, fields)
     assert status == 200, body
     text = body.decode()
-    assert "[practice transcript] hello.wav" in text and "about 2.0 s" in text
+    assert "[practice transcript] hello.wav: I heard 2.0 s of 16 kHz mono audio" in text
     assert "not a real transcription" in text
     if fmt == "json":
         assert set(json.loads(body)) >= {"text"}

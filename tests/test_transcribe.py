@@ -17,7 +17,7 @@ from IPython.display import Audio
 from oai_magic.core.audio_sources import AudioSource, sniff_extension
 from oai_magic.core.session import session_of
 from oai_magic.core.subtitles import Segment, parse_cues
-from oai_magic.core.transcribe import TranscriptResult
+from oai_magic.core.transcription_result import TranscriptResult
 from oai_magic.practice import Scripted, sse_event
 from oai_magic.state import Secret
 from oai_magic.ui.transcript import TranscribeDisplay, player_bundle

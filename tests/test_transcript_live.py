@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from oai_magic.core.audio_sources import AudioSource
-from oai_magic.core.transcribe import TranscriptResult
+from oai_magic.core.transcription_result import TranscriptResult
 from oai_magic.ui.transcript import TranscribeDisplay
 
 from .recording import Notebook

@@ -77,16 +77,21 @@ def _citation(annotation: Any) -> Optional[Dict[str, Any]]:
             "start_index": index("start_index"), "end_index": index("end_index")}
 
 
-def _token_logprob(entry: Any) -> Optional[Dict[str, Any]]:
+def token_logprob(entry: Any) -> Optional[Dict[str, Any]]:
     """One token of ``logprobs.content``: ``{token, logprob, top_logprobs}`` (CONTRACTS 8)."""
     if not isinstance(entry, dict) or not isinstance(entry.get("token"), str):
         return None
     logprob = entry.get("logprob")
     if isinstance(logprob, bool) or not isinstance(logprob, (int, float)) or logprob != logprob:
         return None
+    try:
+        logprob = float(logprob)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
+    alternatives = entry.get("top_logprobs")
     top = []
-    for alternative in entry.get("top_logprobs") or ():
-        folded = _token_logprob({**alternative, "top_logprobs": None}) if isinstance(
+    for alternative in alternatives if isinstance(alternatives, list) else ():
+        folded = token_logprob({**alternative, "top_logprobs": None}) if isinstance(
             alternative, dict) else None
         if folded is not None:
             top.append({"token": folded["token"], "logprob": folded["logprob"]})
@@ -257,7 +262,7 @@ class ChatAccumulator:
         content = logprobs.get("content") if isinstance(logprobs, dict) else None
         if isinstance(content, (list, tuple)):
             for entry in content:
-                token = _token_logprob(entry)
+                token = token_logprob(entry)
                 if token is not None:
                     state.logprobs.append(token)
         if isinstance(piece.get("audio"), dict):

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Optional
 __all__ = [
     "Begin", "Done", "Event", "EventSink", "MapBegin", "MapEnd", "MapProgressed", "Notice",
     "ReasoningDelta", "RoundEnd", "TextDelta", "ToolCallDelta", "ToolResult", "TranscriptBegin",
-    "TranscriptDelta", "TranscriptDone", "TranscriptFailed", "Usage", "View",
+    "TranscriptDelta", "TranscriptDone", "TranscriptFailed", "TranscriptSegment", "Usage", "View",
 ]
 
 
@@ -70,6 +70,10 @@ class View:
 
     def transcript_delta(self, text: str) -> None:
         """More streamed transcript text."""
+
+    def transcript_segment(self, segment: Any) -> None:
+        """A streamed segment is complete: a ``subtitles.Segment`` with its speaker
+        (``transcript.text.segment``, -f diarized_json)."""
 
     def transcript_end(self, result: Any) -> None:
         """One source's transcript is complete."""
@@ -208,6 +212,14 @@ class TranscriptDelta(Event):
 
 
 @dataclass(frozen=True)
+class TranscriptSegment(Event):
+    segment: Any  # subtitles.Segment: start, end, text, speaker
+
+    def send_to(self, view: View) -> None:
+        view.transcript_segment(self.segment)
+
+
+@dataclass(frozen=True)
 class TranscriptDone(Event):
     result: Any
 
@@ -271,6 +283,9 @@ class EventSink(View):
 
     def transcript_delta(self, text: str) -> None:
         self.emit(TranscriptDelta(text))
+
+    def transcript_segment(self, segment: Any) -> None:
+        self.emit(TranscriptSegment(segment))
 
     def transcript_end(self, result: Any) -> None:
         self.emit(TranscriptDone(result))

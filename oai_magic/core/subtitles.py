@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional
 
 _TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[,.](\d{1,3}))?"
 _TIMING = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
@@ -21,6 +21,7 @@ class Segment:
     start: float
     end: float
     text: str
+    speaker: Optional[str] = None  # who said it (-f diarized_json), else None
 
 
 @dataclass

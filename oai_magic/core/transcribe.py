@@ -1,231 +1,36 @@
 """The transcription use case: checked options + audio sources → multipart upload → transcript.
 
-Options are checked against what ``createTranscription`` / ``createTranslation`` accept before
-anything is sent, so a bad combination costs no upload. Several sources run one after another; a
-failure is reported at the end and never loses the transcripts already made. A transcript can be
-appended to a chat conversation as a user message, for the next ``%%chat -c NAME`` to use.
+Several sources run one after another; a failure is reported at the end and never loses the
+transcripts already made. A transcript can be appended to a chat conversation as a user
+message, for the next ``%%chat -c NAME`` to use. The options live in
+``transcription_options``, the result and its parsing in ``transcription_result``.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..api.limits import checked_usage, finite_amount
 from ..errors import APIError, InputError, NotFoundError, OAIError
-from ..plain_text import terminal_safe
 from ..state import KernelState, Message, StreamRedactor
 from .audio_sources import AudioSource
 from .events import View
-from .subtitles import Segment, Word, parse_cues
-
-FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
-GRANULARITIES = ("word", "segment")
-TRANSLATION_MODEL = "whisper-1"
-
-
-@dataclass
-class TranscribeOptions:
-    """What one ``%transcribe`` asks for; ``model=None`` means the configured default."""
-
-    model: Optional[str] = None
-    language: Optional[str] = None
-    prompt: Optional[str] = None
-    temperature: Optional[float] = None
-    response_format: str = "json"
-    timestamps: List[str] = field(default_factory=list)
-    translate: bool = False
-    stream: bool = False
-    conversation: Optional[str] = None
-    organization: Optional[str] = None
-    project: Optional[str] = None
-    extra: Dict[str, Any] = field(default_factory=dict)  # --param NAME=VALUE, sent as given
-
-
-def _streams(model: str) -> bool:
-    """gpt-4o(-mini)-transcribe and their kin stream; whisper-1 ignores ``stream``."""
-    return "whisper" not in model.lower()
-
-
-def _text_formats_only(model: str) -> bool:
-    return model.startswith("gpt-") and "transcribe" in model
-
-
-def _known_not_to_translate(model: str) -> bool:
-    """OpenAI's translations endpoint takes only whisper-1; its gpt-4o transcribe models are
-    refused there. Other servers name their Whisper models freely (whisper-base,
-    Systran/faster-whisper-small), so any other name is left for the server to decide."""
-    return _text_formats_only(model)
-
-
-def checked_options(options: TranscribeOptions, default_model: str) -> TranscribeOptions:
-    """The options with the model resolved, or an InputError naming the first bad combination."""
-    model = options.model or default_model
-    if options.translate and not options.model and _known_not_to_translate(model):
-        model = TRANSLATION_MODEL
-    fmt = options.response_format
-    if fmt not in FORMATS:
-        raise InputError(f"-f must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    bad = [g for g in options.timestamps if g not in GRANULARITIES]
-    if bad:
-        raise InputError(f"--timestamps takes word or segment, got {bad[0]!r}")
-    if options.translate:
-        if _known_not_to_translate(model):
-            raise InputError(
-                f"--translate does not work with {model} (OpenAI translates only with "
-                f"{TRANSLATION_MODEL}): add -m {TRANSLATION_MODEL}, or the name of your "
-                "server's Whisper model"
-            )
-        for flag, given in (("--stream", options.stream), ("-l/--language", options.language),
-                            ("--timestamps", options.timestamps)):
-            if given:
-                raise InputError(f"--translate cannot be combined with {flag}: translations always "
-                                 "come back whole, in English, without word timestamps")
-    if options.stream and not _streams(model):
-        raise InputError(f"--stream needs gpt-4o-transcribe or gpt-4o-mini-transcribe: {model} "
-                         "does not stream (add -m gpt-4o-mini-transcribe)")
-    if options.stream and fmt not in ("json", "text"):
-        raise InputError(f"--stream sends text as it comes: use -f json or -f text, not {fmt}")
-    if _text_formats_only(model) and fmt not in ("json", "text"):
-        raise InputError(f"{model} answers only json or text; -f {fmt} and --timestamps need "
-                         "-m whisper-1")
-    if options.timestamps and fmt != "verbose_json":
-        raise InputError(f"--timestamps needs -f verbose_json (the format is {fmt})")
-    if options.language is not None and not re.fullmatch(r"[A-Za-z]{2}", options.language):
-        raise InputError(f"-l takes a two-letter ISO-639-1 code such as en or de, "
-                         f"got {options.language!r}")
-    if options.temperature is not None and not 0 <= options.temperature <= 1:
-        raise InputError(f"-t must be between 0 and 1, got {options.temperature:g}")
-    return replace(options, model=model, timestamps=list(dict.fromkeys(options.timestamps)),
-                   language=options.language.lower() if options.language else None)
-
-
-def endpoint(options: TranscribeOptions) -> str:
-    return "/audio/translations" if options.translate else "/audio/transcriptions"
-
-
-def form_fields(options: TranscribeOptions) -> List[Tuple[str, str]]:
-    """The text parts of the upload: booleans as true/false, lists as repeated ``name[]``."""
-    fields = [("model", options.model or TRANSLATION_MODEL),
-              ("response_format", options.response_format)]
-    if options.language:
-        fields.append(("language", options.language))
-    if options.prompt is not None:
-        fields.append(("prompt", options.prompt))
-    if options.temperature is not None:
-        fields.append(("temperature", f"{options.temperature:g}"))
-    fields.extend(("timestamp_granularities[]", g) for g in options.timestamps)
-    if options.stream:
-        fields.append(("stream", "true"))
-    return _with_extra_fields(fields, options.extra)
-
-
-def _with_extra_fields(fields: List[Tuple[str, str]], extra: Dict[str, Any]) -> List[Tuple[str, str]]:
-    """``--param`` as form parts: strings as typed, a list as repeated ``name[]`` parts (as
-    the list options are sent), anything else as its JSON text. A field the magic set is
-    replaced."""
-    for name, value in extra.items():
-        fields = [(k, v) for k, v in fields if k not in (name, f"{name}[]")]
-        if isinstance(value, list):
-            fields.extend((f"{name}[]", item if isinstance(item, str) else json.dumps(item))
-                          for item in value)
-        else:
-            fields.append((name, value if isinstance(value, str) else json.dumps(value)))
-    return fields
-
-
-@dataclass
-class TranscriptResult:
-    """What ``-o VAR`` stores: the text, timed segments and words, and how it was made."""
-
-    text: str
-    source: str
-    filename: str
-    model: str
-    task: str = "transcribe"
-    response_format: str = "json"
-    segments: List[Segment] = field(default_factory=list)
-    words: List[Word] = field(default_factory=list)
-    language: Optional[str] = None
-    duration: Optional[float] = None
-    usage: Optional[Dict[str, Any]] = None
-    raw: Any = None
-    headers: Dict[str, str] = field(default_factory=dict)
-    error: Optional[str] = None
-    notices: List[str] = field(default_factory=list)
-    cost: Optional[float] = None  # estimated USD (costs.py); None when the price is unknown
-    price_source: Optional[str] = None  # issue 29: said by the session's first priced footer
-    served_model: Optional[str] = None  # the model the server says answered, when it says
-
-    @property
-    def request_id(self) -> Optional[str]:
-        return self.headers.get("x-request-id")
-
-    @property
-    def partial(self) -> bool:
-        """An error cut the transcript short (what arrived is kept)."""
-        return self.error is not None
-
-    def __str__(self) -> str:
-        return self.text
-
-    def __repr__(self) -> str:
-        preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."
-        return terminal_safe(f"<TranscriptResult {self.filename} model={self.model!r} "
-                             f"segments={len(self.segments)} request_id={self.request_id!r} "
-                             f"text={preview!r}>")
-
-
-def parse_response(result: TranscriptResult, data: Any, text: str) -> None:
-    """Fill ``result`` from a JSON body (json, verbose_json) or a text one (text, srt, vtt)."""
-    if isinstance(data, dict):
-        result.raw = data
-        result.text = str(data.get("text") or "").strip()
-        result.language = data.get("language")
-        served = data.get("model")
-        result.served_model = served if isinstance(served, str) and served else None
-        duration = data.get("duration")
-        result.duration = float(duration) if finite_amount(duration) else None
-        result.usage, notice = checked_usage(data.get("usage"))
-        if notice:
-            result.notices.append(notice)
-        result.language = result.language if isinstance(result.language, str) else None
-        result.segments = [
-            Segment(_seconds(s.get("start")), _seconds(s.get("end")), str(s.get("text", "")).strip())
-            for s in _objects(data.get("segments"))
-        ]
-        result.words = [
-            Word(str(w.get("word", "")), _seconds(w.get("start")), _seconds(w.get("end")))
-            for w in _objects(data.get("words"))
-        ]
-        return
-    result.raw = text
-    if result.response_format in ("srt", "vtt"):
-        result.segments = parse_cues(text)
-        result.text = " ".join(" ".join(s.text.split()) for s in result.segments)
-        if result.segments:
-            result.duration = result.segments[-1].end
-    else:
-        result.text = text.strip()
-
-
-def _objects(value: Any) -> List[Dict[str, Any]]:
-    """The objects of a list the server sent; anything else (``segments: 5``) counts as none."""
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _seconds(value: Any) -> float:
-    """A timestamp the server sent, or 0 when it is not a finite number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return 0.0
-    try:
-        number = float(value)
-    except OverflowError:  # an int of hundreds of digits
-        return 0.0
-    return number if math.isfinite(number) else 0.0
+from .subtitles import Segment
+from .transcription_options import (  # noqa: F401 (names callers import from here)
+    FORMATS,
+    GRANULARITIES,
+    TRANSLATION_MODEL,
+    TranscribeOptions,
+    checked_options,
+    endpoint,
+    form_fields,
+)
+from .transcription_result import (  # noqa: F401
+    TranscriptResult,
+    logprobs_of,
+    parse_response,
+    segment_of,
+)
 
 
 def transcribe_one(
@@ -233,8 +38,10 @@ def transcribe_one(
     source: AudioSource,
     options: TranscribeOptions,
     on_delta: Callable[[str], None] = lambda text: None,
+    on_segment: Callable[[Segment], None] = lambda segment: None,
 ) -> TranscriptResult:
-    """Upload one source; stream deltas to ``on_delta`` when ``options.stream``."""
+    """Upload one source; stream deltas to ``on_delta`` and each finished speaker segment
+    (``transcript.text.segment``, -f diarized_json) to ``on_segment`` when ``options.stream``."""
     result = TranscriptResult(
         text="", source=source.label, filename=source.filename, model=options.model or "",
         task="translate" if options.translate else "transcribe",
@@ -242,6 +49,7 @@ def transcribe_one(
     )
     files = [("file", (source.filename, source.read(), source.content_type))]
     target = {"organization": options.organization, "project": options.project}
+    key = client.settings.resolved_key() if hasattr(client, "settings") else None
     if not options.stream:
         try:
             response = client.post(endpoint(options), data=form_fields(options), files=files, **target)
@@ -253,14 +61,15 @@ def transcribe_one(
         if "word" in options.timestamps and not result.words:
             result.notices.append("No word timestamps came back: this server may not support "
                                   "--timestamps word.")
-        return result
+        return _checked_extras(result, options, key)
     stream = client.stream(endpoint(options), data=form_fields(options), files=files, **target)
     result.headers = stream.headers
     pieces: List[str] = []
-    redactor = StreamRedactor(client.settings.resolved_key() if hasattr(client, "settings") else None)
+    redactor = StreamRedactor(key)
+    streamed = StreamedParts(on_delta, on_segment)
     with stream:
         try:
-            _read_stream(stream, result, pieces, on_delta, redactor)
+            _read_stream(stream, result, pieces, streamed, redactor)
         except APIError as exc:
             if exc.request_id is None:
                 exc.request_id = stream.request_id
@@ -274,7 +83,37 @@ def transcribe_one(
                 on_delta(rest)
     if not result.text:
         result.text = "".join(pieces).strip()
+    if streamed.segments and not result.segments:
+        result.segments = streamed.segments
+    if streamed.logprobs and result.logprobs is None:
+        result.logprobs = streamed.logprobs
+    return _checked_extras(result, options, key)
+
+
+def _checked_extras(result: TranscriptResult, options: TranscribeOptions,
+                    key: Optional[str]) -> TranscriptResult:
+    """Logprobs redacted as joined text (a key may span tokens); a notice when what was asked
+    for did not come back."""
+    if result.logprobs:
+        from .results import redacted_logprobs
+
+        result.logprobs = redacted_logprobs(result.logprobs, key)
+    if options.logprobs and not result.logprobs:
+        result.notices.append("No logprobs came back: this server may not support --logprobs.")
+    if options.response_format == "diarized_json" \
+            and not any(segment.speaker for segment in result.segments):
+        result.notices.append("No speakers came back: this server may not support diarization.")
     return result
+
+
+@dataclass
+class StreamedParts:
+    """What a stream told as it went: deltas and segments handed on, segments and logprobs kept."""
+
+    on_delta: Callable[[str], None]
+    on_segment: Callable[[Segment], None]
+    segments: List[Segment] = field(default_factory=list)
+    logprobs: List[Dict[str, Any]] = field(default_factory=list)
 
 
 def _missing_endpoint(client: Any, options: TranscribeOptions) -> str:
@@ -285,20 +124,26 @@ def _missing_endpoint(client: Any, options: TranscribeOptions) -> str:
     return f" — the server{where} has no {endpoint(options)} endpoint{need}"
 
 
-def _read_stream(stream: Any, result: TranscriptResult, pieces: List[str],
-                 on_delta: Callable[[str], None], redactor: StreamRedactor) -> None:
-    """Deltas until ``transcript.text.done`` or the end of the stream."""
+def _read_stream(stream: Any, result: TranscriptResult, pieces: List[str], streamed: StreamedParts,
+                 redactor: StreamRedactor) -> None:
+    """Deltas (and segments) until ``transcript.text.done`` or the end of the stream."""
     for event in stream:
         kind = event.get("type") if isinstance(event, dict) else None
         if kind == "transcript.text.delta":
             delta = redactor.feed(str(event.get("delta") or ""))
+            streamed.logprobs.extend(logprobs_of(event.get("logprobs")))
             if delta:
                 pieces.append(delta)
-                on_delta(delta)
-        elif kind == "transcript.text.done" or (kind is None and "text" in event):
+                streamed.on_delta(delta)
+        elif kind == "transcript.text.segment":
+            segment = segment_of(event)
+            streamed.segments.append(segment)
+            streamed.on_segment(segment)
+        elif kind == "transcript.text.done" or (kind is None and isinstance(event, dict)
+                                                and "text" in event):
             # ``done`` carries the whole text; a server that ignored ``stream`` sends only that.
             if not pieces:
-                on_delta(str(event.get("text") or ""))
+                streamed.on_delta(str(event.get("text") or ""))
             parse_response(result, event, "")
             return
 
@@ -349,7 +194,8 @@ def transcribe_all(
     for index, source in enumerate(sources, 1):
         view.transcript_begin(index, len(sources), source)
         try:
-            result = transcribe_one(client, source, options, view.transcript_delta)
+            result = transcribe_one(client, source, options, view.transcript_delta,
+                                    view.transcript_segment)
         except KeyboardInterrupt:
             batch.interrupted = True
             break
@@ -390,4 +236,7 @@ def record_in_conversation(state: KernelState, name: str, result: TranscriptResu
     what = "English translation" if result.task == "translate" else "Transcript"
     from .turn import record_exchange
 
-    record_exchange(state, name, Message("user", f"{what} of {result.filename}:\n\n{result.text}"), [])
+    text = result.text
+    if any(segment.speaker for segment in result.segments):  # who said what, for the model
+        text = "\n".join(f"{segment.speaker or '?'}: {segment.text}" for segment in result.segments)
+    record_exchange(state, name, Message("user", f"{what} of {result.filename}:\n\n{text}"), [])

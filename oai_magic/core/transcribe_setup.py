@@ -11,16 +11,21 @@ from .runs import Run
 
 # The long %transcribe options, as keyword arguments.
 TRANSCRIBE_OPTIONS = ("model", "language", "prompt", "temperature", "format", "timestamps",
-                      "translate", "stream", "conversation", "org", "project", "param")
+                      "translate", "stream", "conversation", "org", "project", "param",
+                      "speaker", "logprobs", "chunking")
 
 
 def transcribe_options(settings: Any, **options: Any) -> Any:
     """A checked ``TranscribeOptions``; refused values raise before anything is sent."""
-    from .transcribe import TranscribeOptions, checked_options
+    from .transcription_inputs import chunking_strategy, known_speakers
+    from .transcription_options import TranscribeOptions, checked_options
 
     check_option_names(options, TRANSCRIBE_OPTIONS)
     param = options.get("param") or []
     extra = dict(param) if isinstance(param, dict) else parse_params(list(param))
+    chunking = chunking_strategy(options.get("chunking"))
+    speakers = known_speakers(options.get("speaker"), settings.transcribe_max_speakers,
+                              settings.transcribe_max_speaker_bytes)
     return checked_options(
         TranscribeOptions(
             model=options.get("model"), language=options.get("language"),
@@ -29,7 +34,8 @@ def transcribe_options(settings: Any, **options: Any) -> Any:
             timestamps=list(options.get("timestamps") or []),
             translate=bool(options.get("translate")), stream=bool(options.get("stream")),
             conversation=options.get("conversation"), organization=options.get("org"),
-            project=options.get("project"), extra=extra,
+            project=options.get("project"), extra=extra, speakers=speakers,
+            logprobs=bool(options.get("logprobs")), chunking=chunking,
         ),
         default_model=settings.transcribe_model,
     )
@@ -49,9 +55,12 @@ def sources_of(given: List[Any], namespace: Dict[str, Any]) -> List[Any]:
 
 
 def transcription_run(session: Any, sources: List[Any], options: Any) -> Run:
-    """The run of a checked transcription: its result is the batch (``transcribe.Batch``)."""
+    """The run of a checked transcription: its result is the batch (``transcribe.Batch``).
+    The rules on the audio's length are checked here, before the run sends anything."""
     from .transcribe import transcribe_all
+    from .transcription_inputs import check_lengths
 
+    check_lengths(sources, options)
     return Run(lambda view: transcribe_all(session, session.audio_client(), sources, options, view))
 
 
@@ -59,11 +68,13 @@ def prepare_transcription(session: Any, given: List[Any], options: Dict[str, Any
     """``Session.transcribe``: the run's result is the TranscriptResult (a list for several)."""
     from ..errors import InputError
     from .transcribe import transcribe_all
+    from .transcription_inputs import check_lengths
 
     checked = transcribe_options(session.settings, **options)
     sources = sources_of(given, {})
     if not sources:
         raise InputError("transcribe: name at least one audio file (or pass its bytes).")
+    check_lengths(sources, checked)
 
     def work(view: Any) -> Any:
         batch = transcribe_all(session, session.audio_client(), sources, checked, view)

@@ -279,12 +279,15 @@ TRANSCRIBE_ARGUMENTS = (
     argument("sources", nargs="+", metavar="SOURCE",
              help="Audio file, glob, or variable holding bytes, a path or an Audio object."),
     argument("-m", "--model", help="whisper-1 (default: %%config OAIMagics.transcribe_model), "
-             "gpt-4o-transcribe or gpt-4o-mini-transcribe."),
+             "gpt-4o-transcribe, gpt-4o-mini-transcribe or gpt-4o-transcribe-diarize (chosen "
+             "for -f diarized_json and --speaker when -m is not given)."),
     argument("-l", "--language", help="Language of the audio, ISO-639-1 (en, de...)."),
     argument("-p", "--prompt", help="Text to guide the style or spelling."),
     argument("-t", "--temperature", type=float, help="Sampling temperature 0..1 (0 is sent)."),
-    argument("-f", "--format", default="json", choices=["json", "text", "srt", "vtt", "verbose_json"],
-             help="Response format (default json)."),
+    argument("-f", "--format", default="json",
+             choices=["json", "text", "srt", "vtt", "verbose_json", "diarized_json"],
+             help="Response format (default json); diarized_json shows who said each segment "
+                  "(a speaker column; result.segments[i].speaker)."),
     argument("--timestamps", action="append", default=[], choices=["word", "segment"],
              help="Timestamp granularity, repeatable; needs -f verbose_json."),
     argument("--translate", action="store_true", help="Translate into English (whisper-1)."),
@@ -296,6 +299,18 @@ TRANSCRIBE_ARGUMENTS = (
     argument("--param", action="append", default=[], metavar="NAME=VALUE",
              help="Any other form field, repeatable; VALUE is JSON when it parses, a JSON list "
                   "becomes repeated NAME[] parts."),
+    # issue 28: what the newer models take
+    argument("--speaker", action="append", default=[], metavar="NAME=FILE",
+             help="A known speaker and 2-10 s of their voice, repeatable (up to 4, %%config "
+                  "OAIMagics.transcribe_max_speakers); segments are labelled NAME. Needs -f "
+                  "diarized_json; sent as known_speaker_names[] and known_speaker_references[]."),
+    argument("--logprobs", action="store_true",
+             help="Ask for each token's log probability (include[]=logprobs; gpt-4o-transcribe "
+                  "and gpt-4o-mini-transcribe, -f json): result.logprobs."),
+    argument("--chunking", metavar="auto|JSON",
+             help="chunking_strategy: auto, or a server_vad object such as "
+                  "'{\"type\": \"server_vad\", \"threshold\": 0.5}'. Diarizing more than 30 s "
+                  "needs it (checked for WAV and FLAC before sending)."),
 )
 
 CHAT_PANEL_ARGUMENTS = (

@@ -29,10 +29,12 @@ def run(magics: Any, line: str) -> None:
         magics.settings, model=args.model, language=args.language, prompt=args.prompt,
         temperature=args.temperature, format=args.format, timestamps=args.timestamps,
         translate=args.translate, stream=args.stream, conversation=args.conversation,
-        org=args.org, project=args.project, param=args.param)
+        org=args.org, project=args.project, param=args.param, speaker=args.speaker,
+        logprobs=args.logprobs, chunking=args.chunking)
     sources = resolve_sources(args.sources, magics.shell.user_ns)
     view = TranscribeDisplay(rich=magics.rich_display(), streaming=options.stream,
-                             render_interval=magics.settings.render_interval)
+                             render_interval=magics.settings.render_interval,
+                             diarized=options.response_format == "diarized_json")
     try:
         batch = transcription_run(magics.state, sources, options).play(view)
     finally:

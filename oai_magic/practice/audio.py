@@ -9,10 +9,19 @@ from __future__ import annotations
 import json
 import math
 import re
-import struct
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
+from ..audio_header import read_audio_header
+from .diarize import (
+    DIARIZE_MODEL,
+    Extras,
+    check_extras,
+    diarized_body,
+    diarized_events,
+    speaker_segments,
+    word_logprobs,
+)
 from .wire import (
     MAX_AUDIO_BYTES,
     MODELS,
@@ -25,7 +34,7 @@ from .wire import (
     sse_event,
 )
 
-FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:\\.|[^"\\])*"|[^;]*)')
 _LANGUAGES = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian",
               "nl": "dutch", "pt": "portuguese", "ja": "japanese", "zh": "chinese"}
@@ -98,22 +107,9 @@ def _find_delimiter(data: bytes, delimiter: bytes, start: int) -> int:
 
 def audio_seconds(data: bytes, filename: str) -> Tuple[float, bool]:
     """(duration, exact?): read from WAV and FLAC headers, otherwise estimated from the size."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
-        pos, byte_rate, size = 12, 0, None
-        while pos + 8 <= len(data) and size is None:
-            chunk_id, chunk_size = struct.unpack_from("<4sI", data, pos)
-            if chunk_id == b"fmt " and pos + 20 <= len(data):
-                byte_rate = struct.unpack_from("<I", data, pos + 16)[0]
-            elif chunk_id == b"data":
-                size = min(chunk_size, len(data) - pos - 8)
-            pos += 8 + chunk_size + (chunk_size & 1)
-        if byte_rate and size is not None:
-            return size / byte_rate, True
-    if data[:4] == b"fLaC" and len(data) >= 26 and data[4] & 0x7F == 0:
-        info = int.from_bytes(data[18:26], "big")
-        rate, samples = info >> 44, info & ((1 << 36) - 1)
-        if rate and samples:
-            return samples / rate, True
+    header = read_audio_header(data)
+    if header is not None:
+        return header.seconds, True
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     return len(data) * 8 / (_KBPS.get(ext, 64) * 1000), False
 
@@ -157,7 +153,7 @@ def _check(fields: Dict[str, str], upload: Optional[FormPart], task: str) -> Tup
         raise RequestError(400, f"Invalid value for 'response_format': expected one of "
                            f"{', '.join(FORMATS)}, got '{fmt}'.", param="response_format",
                            code="invalid_value")
-    if model in STREAMING_TRANSCRIBE_MODELS and fmt not in ("json", "text"):
+    if model in STREAMING_TRANSCRIBE_MODELS and model != DIARIZE_MODEL and fmt not in ("json", "text"):
         raise RequestError(400, f"response_format '{fmt}' is not compatible with model '{model}'. "
                            "Use 'json' or 'text' instead.", param="response_format",
                            code="unsupported_value")
@@ -240,11 +236,17 @@ def audio_reply(parts: List[FormPart], task: str) -> Reply:
     if not ctype or ctype == "application/octet-stream":
         ctype = _TYPES.get(ext, "audio of unknown type")
     duration, exact = audio_seconds(upload.data, name)
+    extras = Extras(parts)
+    check_extras(extras, fields, granularities, model, fmt, duration)
     label, noun = ("transcript", "transcription") if task == "transcribe" else (
         "translation", "translation")
-    text = (f"[practice {label}] {name}: {len(upload.data):,} bytes of {ctype}, about "
-            f"{duration:.1f} s{'' if exact else ' (estimated from the size)'}. "
-            f"This is not a real {noun}.")
+    header = read_audio_header(upload.data)
+    if header is not None:  # the length, rate and channels are read, not guessed
+        heard = f"I heard {header.describe()} ({len(upload.data):,} bytes of {ctype})"
+    else:
+        heard = (f"{len(upload.data):,} bytes of {ctype}, about {duration:.1f} s"
+                 f"{'' if exact else ' (estimated from the size)'}")
+    text = f"[practice {label}] {name}: {heard}. This is not a real {noun}."
     if fields.get("language") and task == "transcribe":
         text += f" Language hint: {fields['language']}."
     if fields.get("prompt"):
@@ -257,11 +259,20 @@ def audio_reply(parts: List[FormPart], task: str) -> Reply:
                     "input_token_details": {"text_tokens": 10,
                                             "audio_tokens": math.ceil(duration * 10)},
                     "output_tokens": words, "total_tokens": math.ceil(duration * 10) + 10 + words}
+    logprobs = {"logprobs": word_logprobs(text)} if extras.logprobs else {}
+    if fmt == "diarized_json":
+        said = speaker_segments(_segments(text, duration, temperature), extras)
+        text = " ".join(segment["text"] for segment in said)
+        if _is_true(fields.get("stream")):
+            return Reply(content_type="text/event-stream; charset=utf-8",
+                         events=diarized_events(said, text, tokens_usage))
+        return Reply(body=diarized_body(text, duration, said, tokens_usage))
     if _is_true(fields.get("stream")):
-        events = [(sse_event({"type": "transcript.text.delta", "delta": piece}), True)
+        events = [(sse_event({"type": "transcript.text.delta", "delta": piece,
+                              **({"logprobs": word_logprobs(piece)} if logprobs else {})}), True)
                   for piece in split_pieces(text)]
         events.append((sse_event({"type": "transcript.text.done", "text": text,
-                                  "usage": tokens_usage}), False))
+                                  "usage": tokens_usage, **logprobs}), False))
         return Reply(content_type="text/event-stream; charset=utf-8", events=iter(events))
     if fmt == "text":
         return Reply(content_type="text/plain; charset=utf-8", body=(text + "\n").encode())
@@ -272,7 +283,8 @@ def audio_reply(parts: List[FormPart], task: str) -> Reply:
     seconds_usage = {"type": "duration", "seconds": math.ceil(duration)}
     if fmt == "json":
         usage = seconds_usage if model == "whisper-1" else tokens_usage
-        return Reply(body=json.dumps({"text": text, "usage": usage}, ensure_ascii=False).encode())
+        return Reply(body=json.dumps({"text": text, **logprobs, "usage": usage},
+                                     ensure_ascii=False).encode())
     verbose = {"task": task, "language": language, "duration": round(duration, 2), "text": text,
                "segments": segments}
     if "word" in granularities:

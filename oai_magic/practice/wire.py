@@ -20,10 +20,13 @@ MODELS = {
     "whisper-1": (1677532384, "openai-internal"),
     "gpt-4o-transcribe": (1742068463, "system"),
     "gpt-4o-mini-transcribe": (1742068596, "system"),
+    "gpt-4o-transcribe-diarize": (1760000000, "system"),
     "practice-1": (1700000000, "oai-magic-practice"),
 }
-TRANSCRIBE_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
-STREAMING_TRANSCRIBE_MODELS = ("gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+TRANSCRIBE_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe",
+                     "gpt-4o-transcribe-diarize")
+STREAMING_TRANSCRIBE_MODELS = ("gpt-4o-transcribe", "gpt-4o-mini-transcribe",
+                               "gpt-4o-transcribe-diarize")
 MAX_TOKENS_DIRECTIVE = 1_000_000
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
 FINGERPRINT = "fp_practice"

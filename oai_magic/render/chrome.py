@@ -16,7 +16,7 @@ from .markdown import ANSWER_OPEN, IGNORE_MATH, escape_html
 
 if TYPE_CHECKING:  # result types only: importing the chat use case here would load the HTTP stack
     from ..core.results import ChatResult, Choice
-    from ..core.transcribe import TranscriptResult
+    from ..core.transcription_result import TranscriptResult
 
 # --- marks: one line under an answer that is not simply complete ----------------------------
 

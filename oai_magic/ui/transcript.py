@@ -21,8 +21,8 @@ from IPython.display import Audio, display
 
 from ..core.audio_sources import AudioSource, human_size
 from ..core.events import View
-from ..core.subtitles import clock
-from ..core.transcribe import TranscriptResult
+from ..core.subtitles import Segment, clock
+from ..core.transcription_result import TranscriptResult
 from ..errors import OAIError
 from ..render.chrome import (
     answer_html,
@@ -66,6 +66,10 @@ def player_bundle(
 
 def timing_table(result: TranscriptResult) -> Optional[Table]:
     """Segments (srt, vtt, verbose_json) or, failing those, words, as start / end / text rows."""
+    if result.segments and any(s.speaker for s in result.segments):  # -f diarized_json
+        rows = [(clock(s.start), clock(s.end), s.speaker or "", " ".join(s.text.split()))
+                for s in result.segments]
+        return Table(["start", "end", "speaker", "text"], rows)
     if result.segments:
         rows = [(clock(s.start), clock(s.end), " ".join(s.text.split())) for s in result.segments]
     elif result.words:
@@ -73,6 +77,19 @@ def timing_table(result: TranscriptResult) -> Optional[Table]:
     else:
         return None
     return Table(["start", "end", "text"], rows)
+
+
+def segment_line(segment: Segment) -> str:
+    """``00:05.20  agent: text``: a streamed segment as one line (server text, unescaped)."""
+    who = f"{segment.speaker}: " if segment.speaker else ""
+    return f"{clock(segment.start)}  {who}{' '.join(segment.text.split())}"
+
+
+def segment_html(segment: Segment) -> str:
+    """A streamed segment as a row under the player: time, speaker in bold, text, escaped."""
+    who = f"<b>{html.escape(segment.speaker)}</b>: " if segment.speaker else ""
+    return (f"<div class='oai-segment'><span style='opacity:0.7'>{clock(segment.start)}</span> "
+            f"{who}{html.escape(' '.join(segment.text.split()))}</div>")
 
 
 class TranscriptView:
@@ -117,6 +134,8 @@ class TranscribeDisplay(View):
 
     In a notebook the whole run lives in ONE live surface (so 30 files never meet JupyterLab's
     50-output limit) and ends as one static block; in a terminal, lines are printed as they come.
+    A streamed ``-f diarized_json`` (``diarized``) shows each segment with its speaker when it
+    is complete, instead of the deltas: the same words, said by someone.
     """
 
     def __init__(
@@ -128,8 +147,10 @@ class TranscribeDisplay(View):
         clock: Callable[[], float] = time.monotonic,
         out: Optional[TextIO] = None,
         embed_limit: int = EMBED_LIMIT_BYTES,
+        diarized: bool = False,
     ) -> None:
-        self.rich, self.streaming = rich, streaming
+        self.rich, self.streaming, self.diarized = rich, streaming, diarized
+        self._segments_shown = 0
         self.render_interval, self.clock = render_interval, clock
         self.out = out or sys.stdout
         self.embed_limit = embed_limit
@@ -143,6 +164,7 @@ class TranscribeDisplay(View):
     def transcript_begin(self, index: int, total: int, source: AudioSource) -> None:
         self._index, self._player = index, player_bundle(source, self.embed_limit)
         self._streamed = False
+        self._segments_shown = 0
         if not self.rich:
             if total > 1:
                 self.out.write(f"{index}/{total} {source.label}\n")
@@ -164,11 +186,13 @@ class TranscribeDisplay(View):
         self.surface.add_region(f"t{index}", f'<div class="{IGNORE_MATH}"></div>', parent="f")
         self.surface.flush()
         self.live = None
-        if self.streaming:
+        if self.streaming and not self.diarized:
             self.live = LiveMarkdown(self.surface, f"t{index}", render_interval=self.render_interval,
                                      clock=self.clock, plain=True)
 
     def transcript_delta(self, text: str) -> None:
+        if self.diarized:  # shown with its speaker when its segment is complete
+            return
         self._streamed = True
         if not self.rich:
             self.out.write(terminal_safe(text))  # server text: no control sequences reach a terminal
@@ -176,9 +200,20 @@ class TranscribeDisplay(View):
         elif self.live is not None:
             self.live.append(text)
 
+    def transcript_segment(self, segment: Segment) -> None:
+        self._segments_shown += 1
+        if not self.rich:
+            self.out.write(terminal_safe(segment_line(segment)) + "\n")
+            self.out.flush()
+        elif self.surface is not None:
+            self.surface.append_block(f"t{self._index}", segment_html(segment))
+            self.surface.flush()
+
     def transcript_end(self, result: TranscriptResult) -> None:
         if not self.rich:
-            if self.streaming:
+            if self.streaming and self.diarized:
+                display(TranscriptView(result, body=not self._segments_shown))
+            elif self.streaming:
                 self.out.write("\n")
                 display(TranscriptView(result, body=False))
             else:

@@ -236,12 +236,8 @@ class SideRequests(PanelLayout):
             widget.close()
 
     def _transcribe(self, source: Any) -> None:
-        from ...core.transcribe import (
-            TranscribeOptions,
-            account_transcription,
-            checked_options,
-            transcribe_one,
-        )
+        from ...core.transcribe import account_transcription, transcribe_one
+        from ...core.transcription_options import TranscribeOptions, checked_options
         from ...render.chrome import transcript_footer_parts
 
         try:
