@@ -135,3 +135,15 @@ def execute_value(client, expression: str) -> Any:
     messages = execute(client, f"print(repr({expression}))")
     text = "".join(m["content"].get("text", "") for m in messages if m["msg_type"] == "stream")
     return eval(text.strip())  # noqa: S307 (our own repr of an int)
+
+
+def test_a_key_split_across_argument_fragments_never_reaches_the_page(kernel, hostile):
+    """The card appends its arguments a piece at a time: a key cut across two pieces must be
+    masked before either is sent (each message alone would pass the outbound redaction)."""
+    execute(kernel, "def f(x: int, note: str = '') -> int:\n    'Echo x.'\n    return x")
+    execute(kernel, f"%oai base-url {hostile.base_url('tools_key_split')}")
+    messages = execute(kernel, "%%chat --tools f --auto-tools\nhello")
+    sent = json.dumps([m["content"] for m in messages], ensure_ascii=False)
+    assert "sk-…abcd" in sent
+    for start in range(len(TEST_KEY) - 11):
+        assert TEST_KEY[start:start + 12] not in sent
