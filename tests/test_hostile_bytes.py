@@ -142,7 +142,7 @@ def test_a_key_split_across_argument_fragments_never_reaches_the_page(kernel, ho
     masked before either is sent (each message alone would pass the outbound redaction)."""
     execute(kernel, "def f(x: int, note: str = '') -> int:\n    'Echo x.'\n    return x")
     execute(kernel, f"%oai base-url {hostile.base_url('tools_key_split')}")
-    messages = execute(kernel, "%%chat --tools f --auto-tools\nhello")
+    messages = execute(kernel, "%%chat -n --tools f --auto-tools\nhello")  # a fresh conversation
     sent = json.dumps([m["content"] for m in messages], ensure_ascii=False)
     assert "sk-…abcd" in sent
     for start in range(len(TEST_KEY) - 11):
