@@ -30,6 +30,7 @@ from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
 from benchmarks.practice_process import practice_server  # noqa: E402
+from oai_magic.core.events import View  # noqa: E402
 from oai_magic.state import Secret, get_state  # noqa: E402
 from tests.page_model import WidgetFrontend  # noqa: E402
 from tests.recording import RecordingPublisher  # noqa: E402
@@ -85,8 +86,8 @@ def instrumented(view: Any, timeline: Timeline, naive: bool) -> Any:
     return view
 
 
-class NaiveView:
-    """Re-render the whole answer and re-send it on every token."""
+class NaiveView(View):
+    """Re-render the whole answer and re-send it on every token (the other events do nothing)."""
 
     def __init__(self) -> None:
         self.text = ""
