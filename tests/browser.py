@@ -4,6 +4,27 @@ The server runs from this virtualenv on a free port with a token, over a tempora
 notebooks/, with its own config, data, runtime, settings and workspace directories, no OpenAI
 settings, and Jupyter's news prompt switched off. Readiness is read from the server's log, never
 waited for by sleeping.
+
+Writing a browser test (issue 26: the whole suite shares ONE JupyterLab and ONE Chromium):
+
+- Ask for the fixtures ``lab`` and ``page`` (and ``screenshots`` to save images), in any test
+  file. Nothing else to do: a test using them joins the xdist group ``browser``
+  (tests/scheduling.py), so under ``pytest -n 2`` every browser test, whatever its file, runs on
+  the one worker where that JupyterLab and Chromium already run (started once, session scope, in
+  tests/conftest.py). Don't start your own JupyterLab or browser, and don't mark the test with
+  another ``xdist_group``: it would get a server of its own.
+- Each test gets a fresh browser context (``page``); after it, ``page`` shuts down every kernel
+  the test started (``lab.end_sessions``). Chromium stops after the last browser test in a row
+  (Playwright's sync API keeps an asyncio loop running while it is open), so keep ``browser``
+  out of module or session fixtures: ask for it, or ``page``, in the test. Leave the server as you found it: no settings changed
+  for everyone, and new notebooks under a name of their own (``add_notebook``).
+- Open a guide from notebooks/ with ``open_notebook(page, lab, "01-quickstart.ipynb")``, or one
+  of your own with ``open_notebook(page, lab, add_notebook(lab, "mine.ipynb", [source, ...]))``;
+  both return the cells once all are drawn and the kernel is idle. Run them with
+  ``run_cells_through``, which waits for each cell. Wait on the page (``expect``, ``wait_for``,
+  ``page.wait_for_function``), never with a sleep.
+- Keep a test short: say its cost in your issue's note. A paced answer costs its pace (1,500
+  tokens at 20 ms is 30 s); the other worker runs the rest of the suite meanwhile.
 """
 
 from __future__ import annotations
@@ -126,17 +147,56 @@ class JupyterLab:
                 self.process.wait()
 
 
-def cell_count(notebook: str) -> int:
-    return len(nbformat.read(NOTEBOOK_DIR / notebook, as_version=4).cells)
+class SharedChromium:
+    """Chromium under Playwright's sync API, started on first use, stopped by ``stop``."""
+
+    def __init__(self) -> None:
+        self._playwright = None
+        self._browser = None
+
+    def start(self):
+        if self._browser is None:
+            from playwright.sync_api import sync_playwright
+
+            self._playwright = sync_playwright()
+            playwright = self._playwright.__enter__()
+            self._browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        return self._browser
+
+    def stop(self) -> None:
+        if self._playwright is not None:
+            try:
+                if self._browser is not None:
+                    self._browser.close()
+            finally:
+                self._playwright.__exit__(None, None, None)
+                self._playwright = self._browser = None
+
+
+SHARED_CHROMIUM = SharedChromium()
+
+
+def cell_count(notebook: str, folder: Path = NOTEBOOK_DIR) -> int:
+    return len(nbformat.read(folder / notebook, as_version=4).cells)
+
+
+def add_notebook(lab: JupyterLab, name: str, sources: List[str]) -> str:
+    """Write a notebook of code cells (Python 3 kernel) into the lab's folder; return its name."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                       "language": "python"}
+    nbformat.write(notebook, lab.root / name)
+    return name
 
 
 def open_notebook(page, lab: JupyterLab, notebook: str):
-    """Open ``notebook``; return its cells once all are drawn and the kernel is idle."""
+    """Open ``notebook`` (a guide, or one added to ``lab.root``); return its cells once all are
+    drawn and the kernel is idle."""
     from playwright.sync_api import expect
 
     page.goto(lab.url(notebook))
     cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
-    expect(cells).to_have_count(cell_count(notebook), timeout=90_000)
+    expect(cells).to_have_count(cell_count(notebook, lab.root), timeout=90_000)
     idle = ".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
     page.locator(idle).first.wait_for(state="attached", timeout=90_000)
     return cells

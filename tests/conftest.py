@@ -13,9 +13,24 @@ from oai_magic import state as state_module
 from oai_magic.core import session as session_module
 from oai_magic.practice import PracticeServer
 
+from . import scheduling
 from .recording import Notebook
 
 TEST_KEY = "sk-test-SECRETKEY-0123456789abcd"
+
+
+# --- how xdist shares the suite: files and groups, the longest first (tests/scheduling.py) ------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    scheduling.mark_browser_tests(items)
+    scheduling.tell_the_controller(config, items)
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") == "loadgroup":
+        config.pluginmanager.register(scheduling.Schedule(config), "oai-magic-schedule")
 
 
 @pytest.fixture(autouse=True)
@@ -176,8 +191,8 @@ def panel(shell):
 
 
 # --- browser tests: one JupyterLab and one Chromium for every browser test of this process ---------
-# Starting them takes seconds; a test costs only its page. Under pytest-xdist (--dist loadfile) a
-# worker starts them once, for the browser test files it is given.
+# Starting them takes seconds; a test costs only its page. Under pytest-xdist every browser test is
+# in the group "browser" (tests/scheduling.py): one worker starts them once for all of them.
 
 
 @pytest.fixture(scope="session")
@@ -190,24 +205,32 @@ def lab(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser():
-    """Debian's headless Chromium (/usr/bin/chromium), driven by Playwright; never a downloaded one."""
-    import os
+    """Debian's headless Chromium (/usr/bin/chromium), driven by Playwright; never a downloaded one.
 
-    from .browser import CHROMIUM, CHROMIUM_FLAGS
+    One for a run of browser tests: started by the first, stopped after the last (before a test
+    that needs none, see pytest_runtest_teardown): while open, Playwright's sync API keeps an
+    asyncio loop running in this thread, and a later test's ``asyncio.run()`` would fail."""
+    from .browser import CHROMIUM, SHARED_CHROMIUM
 
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(
             f"{CHROMIUM} not found: the browser tests need Debian's Chromium "
             "(apt-get install chromium; .ci/run installs it). Never `playwright install`."
         )
-    from playwright.sync_api import sync_playwright
+    return SHARED_CHROMIUM.start()
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    result = yield
+    if "browser" in getattr(item, "fixturenames", ()) and (
+            nextitem is None or "browser" not in getattr(nextitem, "fixturenames", ())):
+        from .browser import SHARED_CHROMIUM
+
+        SHARED_CHROMIUM.stop()
+    return result
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from tests.browser import (
+    add_notebook,
     cell_index,
     open_notebook,
     run_cells_through,
@@ -135,28 +136,12 @@ RECORD_PARAGRAPHS = """(element) => {
     window.__oaiObserver.observe(element, {subtree: true, childList: true, characterData: true});
 }"""
 
-LONG_ANSWER_NOTEBOOK = {
-    "cells": [
-        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-         "source": "%load_ext oai_magic\n%oai practice --if-no-key"},
-        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-         "source": "%%chat\nA long answer, please. [[tokens=1500]] [[pace=20]]"},
-    ],
-    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                "language": "python"}},
-    "nbformat": 4, "nbformat_minor": 5,
-}
+LONG_ANSWER_CELLS = ["%load_ext oai_magic\n%oai practice --if-no-key",
+                     "%%chat\nA long answer, please. [[tokens=1500]] [[pace=20]]"]
 
 
 def test_a_long_paced_answer_keeps_growing_in_one_output_with_whole_paragraphs(lab, page, screenshots):
-    import json
-
-    (lab.root / "long-answer.ipynb").write_text(json.dumps(LONG_ANSWER_NOTEBOOK))
-    page.goto(lab.url("long-answer.ipynb"))
-    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
-    expect(cells).to_have_count(2, timeout=90_000)
-    page.locator(".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
-                 ).first.wait_for(state="attached", timeout=90_000)
+    cells = open_notebook(page, lab, add_notebook(lab, "long-answer.ipynb", LONG_ANSWER_CELLS))
     output = cells.nth(1).locator(".jp-Cell-outputArea")
     output.evaluate(RECORD_PARAGRAPHS)
     run_cells_through(page, cells, 1)
@@ -187,30 +172,13 @@ def test_a_long_paced_answer_keeps_growing_in_one_output_with_whole_paragraphs(l
     assert sum(open_ok) >= 0.9 * len(open_ok)
 
 
-TOOLS_NOTEBOOK = {
-    "cells": [
-        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-         "source": "%load_ext oai_magic\n%oai practice --if-no-key"},
-        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-         "source": "calls = []\ndef double(x: int) -> int:\n    calls.append(x)\n    return 2 * x"},
-        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-         "source": "%chat_panel -c tools"},
-    ],
-    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                "language": "python"}},
-    "nbformat": 4, "nbformat_minor": 5,
-}
+TOOLS_CELLS = ["%load_ext oai_magic\n%oai practice --if-no-key",
+               "calls = []\ndef double(x: int) -> int:\n    calls.append(x)\n    return 2 * x",
+               "%chat_panel -c tools"]
 
 
 def test_the_panel_asks_before_a_tool_runs_and_approve_runs_it(lab, page, screenshots):
-    import json
-
-    (lab.root / "panel-tools.ipynb").write_text(json.dumps(TOOLS_NOTEBOOK))
-    page.goto(lab.url("panel-tools.ipynb"))
-    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
-    expect(cells).to_have_count(3, timeout=90_000)
-    page.locator(".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
-                 ).first.wait_for(state="attached", timeout=90_000)
+    cells = open_notebook(page, lab, add_notebook(lab, "panel-tools.ipynb", TOOLS_CELLS))
     run_cells_through(page, cells, 2)
     panel = cells.nth(2).locator(".jp-Cell-outputArea")
     tools = panel.get_by_placeholder("f, mcp:server/tool")
