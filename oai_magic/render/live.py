@@ -356,13 +356,11 @@ class LiveMarkdown(OpenBlockCommits):
         (highlighted), while the stream may leave the CPU idle, so the final block need not
         parse the whole answer again at the end."""
         if self._piecewise and self._unrendered:
-            md, env = markdown_parser(), {}
-            tokens = md.parse("".join(self._unrendered), env)
-            if any(t.type == "inline" and ("$$" in t.content or "\\[" in t.content
-                                           or "\\begin{" in t.content) for t in tokens):
-                self._piecewise = False  # unclosed display math looks ahead for its end
+            source = "".join(self._unrendered)
+            if "$$" in source or "\\[" in source or "\\begin{" in source:
+                self._piecewise = False  # display math looks ahead for its end: render it whole
                 return
-            self._final_pieces.append(md.renderer.render(tokens, md.options, env))
+            self._final_pieces.append(render_markdown(source))
             self._unrendered = []
 
     def _final_body(self, source: str) -> Optional[str]:
