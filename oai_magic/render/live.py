@@ -36,7 +36,6 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 from .chrome import answer_html
 from .frames import FRAME_S, HELD, MORE, SHOWN, FramePacer
 from .markdown import (
-    MAX_MARKDOWN_CHARS,
     escape_html,
     markdown_parser,
     render_markdown,
@@ -140,10 +139,6 @@ class LiveMarkdown(OpenBlockCommits):
         self._last_draw: Optional[float] = None
         self._forcing = False
         self._finished = False
-        # Finished blocks in their final form, rendered as they finish (see ``_final_body``).
-        self._final_pieces: List[str] = []
-        self._unrendered: List[str] = []  # source cut from the tail since the last piece
-        self._piecewise = not plain
 
     @property
     def text(self) -> str:
@@ -200,8 +195,6 @@ class LiveMarkdown(OpenBlockCommits):
             self._merge_pending(final=True)
             source = self.text if text is None else text
             started = time.perf_counter()
-            if body_html is None and (text is None or text == self.text):
-                body_html = self._final_body(source)
             result = final_answer(source, mark=mark, footer_html=footer_html, footer_text=footer_text,
                                   plain=self.plain, body_html=body_html)
             self.stats["render_seconds"] += time.perf_counter() - started
@@ -242,7 +235,6 @@ class LiveMarkdown(OpenBlockCommits):
         if not (final or whole) and len(chunk) > DRAW_CHARS:  # per-draw work stays small; the rest next frame
             chunk, self._pending = chunk[:DRAW_CHARS], [chunk[DRAW_CHARS:]]
         if "\r" in chunk:
-            self._piecewise = False  # the tail's offsets are no longer the text's
             if chunk.endswith("\r") and not final:  # "\r\n" may be split across deltas
                 self._pending.insert(0, "\r")
                 chunk = chunk[:-1]
@@ -262,8 +254,6 @@ class LiveMarkdown(OpenBlockCommits):
 
     def _cut(self, offset: int) -> None:
         """Drop the first ``offset`` chars of the tail (committed, frozen or blank)."""
-        if self._piecewise:
-            self._unrendered.append(self._tail[:offset])
         self._tail = self._tail[offset:]
         self._tail_start += offset
         self._split_retry_at = SPLIT_AT
@@ -332,7 +322,6 @@ class LiveMarkdown(OpenBlockCommits):
                 self._frozen_html += len(finished.encode("utf-8", "surrogatepass"))
                 self.stats["frozen_pieces"] += 1
             self._cut(offset)
-            self._render_finished()
             src = self._tail
             if not src.strip():
                 return
@@ -350,29 +339,6 @@ class LiveMarkdown(OpenBlockCommits):
             else:
                 self._split_retry_at = int(len(self._tail) * 1.5)  # geometric: linear CPU
         self._show_open(self._open_html(tokens))
-
-    def _render_finished(self) -> None:
-        """The blocks cut from the tail are finished: render them in their final form now
-        (highlighted), while the stream may leave the CPU idle, so the final block need not
-        parse the whole answer again at the end."""
-        if self._piecewise and self._unrendered:
-            source = "".join(self._unrendered)
-            if "$$" in source or "\\[" in source or "\\begin{" in source:
-                self._piecewise = False  # display math looks ahead for its end: render it whole
-                return
-            self._final_pieces.append(render_markdown(source))
-            self._unrendered = []
-
-    def _final_body(self, source: str) -> Optional[str]:
-        """The final Markdown body joined from the finished blocks' renders and the rest's, or
-        None to render ``source`` whole. The join equals the whole render when the text was cut
-        only between top-level blocks and nothing later restyles earlier text: a link reference
-        definition (any "]:" is taken for one) or a limit that turns Markdown into plain text."""
-        if (not self._piecewise or not self._final_pieces or len(source) > MAX_MARKDOWN_CHARS
-                or "]:" in source):
-            return None
-        rest = "".join(self._unrendered) + self._tail
-        return "".join(self._final_pieces) + render_markdown(rest)
 
     def _open_html(self, tokens: List[Any]) -> str:
         """The open block's HTML: the committed part, then the tail's render inside it."""
