@@ -203,23 +203,14 @@ def test_the_panel_asks_before_a_tool_runs_and_approve_runs_it(lab, page, screen
     assert page.dialogs == []
 
 
-FREED_NOTEBOOK = {**LONG_ANSWER_NOTEBOOK, "cells": [
-    LONG_ANSWER_NOTEBOOK["cells"][0],
-    {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-     "source": "%%chat\nA short answer, please. [[tokens=200]] [[pace=20]]"},
-]}
+FREED_CELLS = [LONG_ANSWER_CELLS[0], "%%chat\nA short answer, please. [[tokens=200]] [[pace=20]]"]
 LIVE_STORES = "() => Array.from((globalThis.__oaiLiveStores || new Map()).keys())"
 
 
 def test_a_finished_answer_frees_its_live_store_and_a_reload_still_shows_it(lab, page, screenshots):
     import json
 
-    (lab.root / "freed.ipynb").write_text(json.dumps(FREED_NOTEBOOK))
-    page.goto(lab.url("freed.ipynb"))
-    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
-    expect(cells).to_have_count(2, timeout=90_000)
-    page.locator(".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
-                 ).first.wait_for(state="attached", timeout=90_000)
+    cells = open_notebook(page, lab, add_notebook(lab, "freed.ipynb", FREED_CELLS))
     before = set(page.evaluate(LIVE_STORES))
     run_cells_through(page, cells, 1)
     page.wait_for_function(f"() => ({LIVE_STORES})().some(u => !{json.dumps(sorted(before))}.includes(u))")
