@@ -166,6 +166,16 @@ class Settings:
     transcribe_max_speaker_bytes: int = _setting(
         4 * 1024 * 1024, "Largest --speaker sample file, in bytes (sent inline as a data URL; "
         "OpenAI wants 2 to 10 s of speech).")
+    # issue 28: the microphone (%transcribe --mic)
+    max_recording_s: float = _setting(
+        600.0, "The longest a %transcribe --mic recording may run; it stops there and the audio "
+        "recorded is kept (16 kHz mono WAV: 10 minutes is 19 MB, under the API's 25 MB).")
+    max_recording_chunk_bytes: int = _setting(
+        256 * 1024, "The largest piece of a recording the browser may send (it sends half a "
+        "second, 16 KB); a bigger one stops the recording, keeping what came before.")
+    max_recording_chunks: int = _setting(
+        4_000, "The most pieces one recording may come in; past it the recording stops, keeping "
+        "what came before.")
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:

@@ -51,6 +51,10 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--no-first-run",
+    # A fake microphone that plays real speech (issue 28), granted without asking.
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    f"--use-file-for-fake-audio-capture={Path(__file__).resolve().parent / 'fixtures' / 'hello.wav'}",
 ]
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 

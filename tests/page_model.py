@@ -111,6 +111,11 @@ class WidgetFrontend:
         self.received = 0  # comm messages, of every kind
         self.on_custom: Any = None  # called with each live-surface message's content
         self.last_open: Dict[str, str] = {}  # per model: the region a bare string appends to
+        self.customs: Dict[str, List[Any]] = {}  # every custom message's content, per model
+
+    def custom_to(self, model_id: str) -> List[Any]:
+        """The custom messages a widget was sent, in order."""
+        return self.customs.get(model_id, [])
 
     def visible_anywhere(self) -> str:
         """Everything every live surface shows (joined)."""
@@ -135,6 +140,9 @@ class WidgetFrontend:
             self.models[comm_id].update(data["state"])
         elif msg_type == "comm_msg" and data.get("method") == "custom":
             content = data["content"]
+            self.customs.setdefault(comm_id, []).append(content)
+            if "regions" not in self.opened.get(comm_id, {"regions": []}):
+                return  # not a live surface (a recorder): its messages are only kept
             page = self.pages.setdefault(comm_id, PageModel())
             if isinstance(content, str):  # the shortest form: append to the block patched last
                 ops = [["o", self.last_open[comm_id], None, content]]

@@ -139,7 +139,7 @@ class Schedule:
         self.tests[unit].add(report.nodeid)
 
     def pytest_sessionfinish(self, session) -> None:
-        cache = self.config.cache
+        cache = getattr(self.config, "cache", None)  # None under -p no:cacheprovider
         if cache is None or not self.seconds:
             return
         known = dict(cache.get(CACHE_KEY, {}) or {})
@@ -162,7 +162,8 @@ def make_scheduler(config, log, unit=unit_of):
     class LongestFirst(LoadScopeScheduling):
         def __init__(self, config, log=None) -> None:
             super().__init__(config, log)
-            cached = config.cache.get(CACHE_KEY, {}) if config.cache is not None else {}
+            cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
+            cached = cache.get(CACHE_KEY, {}) if cache is not None else {}
             self.workqueue = LongestFirstQueue({**KNOWN_SECONDS, **(cached or {})})
 
         def _split_scope(self, nodeid: str) -> str:

@@ -139,11 +139,17 @@ def _from_variable(name: str, value: Any) -> AudioSource:
         return from_bytes(name, bytes(value))
     if isinstance(value, (str, os.PathLike)):
         return _from_path(os.fspath(value), value)
+    from .recording import Recording
+
+    if isinstance(value, Recording):  # %transcribe --mic's result: send its audio again
+        if not value.audio:
+            raise InputError(f"{name} holds no recording yet: press Record, then Stop recording")
+        return from_bytes(name, value.audio, "recording.wav")
     if any(cls.__name__ == "Audio" for cls in type(value).__mro__):
         return _from_audio_object(name, value)
     raise InputError(
         f"{name} is a {type(value).__name__}: %transcribe takes a path, a glob, or a variable "
-        "holding bytes, a path or an IPython.display.Audio object"
+        "holding bytes, a path, an IPython.display.Audio object or a --mic recording"
     )
 
 

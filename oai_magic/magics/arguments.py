@@ -276,8 +276,9 @@ CHAT_ARGUMENTS = (
 )
 
 TRANSCRIBE_ARGUMENTS = (
-    argument("sources", nargs="+", metavar="SOURCE",
-             help="Audio file, glob, or variable holding bytes, a path or an Audio object."),
+    argument("sources", nargs="*", metavar="SOURCE",
+             help="Audio file, glob, or variable holding bytes, a path, an Audio object or a "
+                  "--mic recording (to transcribe it again)."),
     argument("-m", "--model", help="whisper-1 (default: %%config OAIMagics.transcribe_model), "
              "gpt-4o-transcribe, gpt-4o-mini-transcribe or gpt-4o-transcribe-diarize (chosen "
              "for -f diarized_json and --speaker when -m is not given)."),
@@ -311,6 +312,15 @@ TRANSCRIBE_ARGUMENTS = (
              help="chunking_strategy: auto, or a server_vad object such as "
                   "'{\"type\": \"server_vad\", \"threshold\": 0.5}'. Diarizing more than 30 s "
                   "needs it (checked for WAV and FLAC before sending)."),
+    argument("--mic", action="store_true",
+             help="Record from the microphone instead of SOURCE: shows a recorder (Record / Stop "
+                  "recording, a level meter, the time) and returns at once. The result (-o VAR, "
+                  "default `recording`) fills in later: VAR.audio (WAV bytes, 16 kHz mono), "
+                  "VAR.text; `await VAR` in a later cell waits for the transcript, VAR.wait() "
+                  "once the recording has stopped. At most %%config OAIMagics.max_recording_s "
+                  "(600 s). A failed transcription keeps the audio: %%transcribe VAR retries."),
+    argument("--save", metavar="PATH",
+             help="With --mic: also write the recording to PATH (a .wav file)."),
 )
 
 CHAT_PANEL_ARGUMENTS = (

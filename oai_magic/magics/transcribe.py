@@ -8,7 +8,8 @@ from IPython.core.error import UsageError
 
 from .arguments import parse_line
 
-HELP = "Speech to text: show a player and the transcript of each SOURCE, one after another."
+HELP = ("Speech to text: show a player and the transcript of each SOURCE, one after another; "
+        "with --mic, of a recording made in the notebook.")
 PANEL_HELP = (
     "Open a chat panel (ipywidgets) on the same conversations and settings as %%chat.\n\n"
     "Its Tools field takes what --tools takes (f,mcp:NAME,mcp:NAME/TOOL); a bad entry is one "
@@ -31,6 +32,13 @@ def run(magics: Any, line: str) -> None:
         translate=args.translate, stream=args.stream, conversation=args.conversation,
         org=args.org, project=args.project, param=args.param, speaker=args.speaker,
         logprobs=args.logprobs, chunking=args.chunking)
+    if args.mic or args.save:
+        from .microphone import record
+
+        return record(magics, args, options)
+    if not args.sources:
+        raise UsageError("%transcribe needs a SOURCE (a file, a glob or a variable), or --mic "
+                         "to record from the microphone")
     sources = resolve_sources(args.sources, magics.shell.user_ns)
     view = TranscribeDisplay(rich=magics.rich_display(), streaming=options.stream,
                              render_interval=magics.settings.render_interval,

@@ -148,7 +148,9 @@ class TranscribeDisplay(View):
         out: Optional[TextIO] = None,
         embed_limit: int = EMBED_LIMIT_BYTES,
         diarized: bool = False,
+        handle: Any = None,
     ) -> None:
+        self.handle = handle  # an output shown already (under a recorder): the run draws there
         self.rich, self.streaming, self.diarized = rich, streaming, diarized
         self._segments_shown = 0
         self.render_interval, self.clock = render_interval, clock
@@ -177,8 +179,12 @@ class TranscribeDisplay(View):
         if self.surface is None:
             self.surface = LiveSurface(
                 [("p", "", '<div style="font-size:smaller;opacity:0.7"></div>'), ("f", "", "<div></div>")],
-                placeholder="transcribing…",
+                placeholder="transcribing…", display_now=self.handle is None,
             )
+            if self.handle is not None:  # drawn by its display id: works from any thread
+                self.surface.flush()
+                self.surface.handle = self.handle
+                self.handle.update(self.surface.bundle(), raw=True)
         if total > 1:
             self.surface.set_html("p", html.escape(f"{index}/{total} {source.label}"))
         self.surface.add_region(f"x{index}", "<div></div>", parent="f")
