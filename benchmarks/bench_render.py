@@ -2,6 +2,7 @@
 
     python benchmarks/bench_render.py                 # 2k, 8k, 32k tokens; fast and 20 ms pacing
     python benchmarks/bench_render.py --sizes 2000 --paced-sizes 2000
+    python benchmarks/bench_render.py --log-only --log-repeats 31   # the log's cost alone
 
 The practice server runs in its own process (CONTRACTS 4; ``--delay 0``, and ``[[pace=20]]``
 for the paced rows). For each answer size it runs ``%%chat`` through a real InteractiveShell whose display publisher
@@ -29,6 +30,7 @@ from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
 from benchmarks.practice_process import practice_server  # noqa: E402
+from oai_magic.core.events import View  # noqa: E402
 from oai_magic.state import Secret, get_state  # noqa: E402
 from tests.page_model import WidgetFrontend  # noqa: E402
 from tests.recording import RecordingPublisher  # noqa: E402
@@ -84,8 +86,8 @@ def instrumented(view: Any, timeline: Timeline, naive: bool) -> Any:
     return view
 
 
-class NaiveView:
-    """Re-render the whole answer and re-send it on every token."""
+class NaiveView(View):
+    """Re-render the whole answer and re-send it on every token (the other events do nothing)."""
 
     def __init__(self) -> None:
         self.text = ""
@@ -164,27 +166,48 @@ def make_shell(base_url: str) -> Any:
     return shell
 
 
-def log_cost(shell: Any, sizes: List[int], repeats: int) -> List[Tuple[int, float, float]]:
-    """The whole %%chat cell's wall time with the log off and on (a private file, never the
-    user's), median of ``repeats`` runs each, interleaved so both see the same machine."""
+def log_cost(shell: Any, sizes: List[int], repeats: int) -> List[Tuple[int, dict]]:
+    """The whole %%chat cell's wall and CPU time with the log off and on (a private file, never
+    the user's). The machine is shared, so one run of each says little: after a warm-up of each,
+    ``repeats`` pairs are run back to back, in alternating order (off-on, then on-off), and the
+    cost is the median of the pairs' ratios, with their quartiles to show how noisy it was. CPU
+    time (this process, all its threads: the shell, the reader, the log's writer) is the figure
+    a busy neighbour disturbs least."""
     import tempfile
 
     state = get_state(shell)
     folder = tempfile.mkdtemp(prefix="oai-bench-log-")
+    paths = ("", f"{folder}/history.db")
+
+    def timed(path: str, tokens: int) -> Tuple[float, float]:
+        state.configure(log_path=path)
+        started, cpu = time.perf_counter(), time.process_time()
+        result = shell.run_cell(f"%%chat -n --no-footer\n[[tokens={tokens}]]", store_history=False)
+        elapsed = time.perf_counter() - started, time.process_time() - cpu
+        if not result.success:
+            raise SystemExit(f"the chat cell failed: {result.error_in_exec}")
+        return elapsed
+
     rows = []
     for tokens in sizes:
-        times: dict = {"": [], f"{folder}/history.db": []}
-        for _ in range(repeats):
-            for path in times:
-                state.configure(log_path=path)
-                started = time.perf_counter()
-                result = shell.run_cell(f"%%chat -n --no-footer\n[[tokens={tokens}]]",
-                                        store_history=False)
-                times[path].append(time.perf_counter() - started)
-                if not result.success:
-                    raise SystemExit(f"the chat cell failed: {result.error_in_exec}")
-        off, on = (statistics.median(values) for values in times.values())
-        rows.append((tokens, off, on))
+        for path in paths:
+            timed(path, tokens)  # warm-up: the first logged turn creates the database
+        runs: dict = {"wall": ([], [], []), "cpu": ([], [], [])}
+        for repeat in range(repeats):
+            order = paths if repeat % 2 == 0 else paths[::-1]
+            pair = {path: timed(path, tokens) for path in order}
+            for position, measure in enumerate(runs):
+                off, on = pair[""][position], pair[paths[1]][position]
+                offs, ons, ratios = runs[measure]
+                offs.append(off)
+                ons.append(on)
+                ratios.append(on / off)
+        figures = {}
+        for measure, (offs, ons, ratios) in runs.items():
+            quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+            figures[measure] = (statistics.median(offs), statistics.median(ons),
+                                statistics.median(ratios), quartiles[0], quartiles[2])
+        rows.append((tokens, figures))
     state.configure(log_path="")
     return rows
 
@@ -196,8 +219,11 @@ def main() -> None:
     parser.add_argument("--pace-ms", type=int, default=20)
     parser.add_argument("--naive-max", type=int, default=8000)
     parser.add_argument("--log-sizes", type=int, nargs="*", default=[2000, 8000])
-    parser.add_argument("--log-repeats", type=int, default=5)
+    parser.add_argument("--log-repeats", type=int, default=41)
+    parser.add_argument("--log-only", action="store_true", help="Only the log's cost.")
     args = parser.parse_args()
+    if args.log_only:
+        args.sizes, args.paced_sizes = [], []
     rows = []
     with practice_server(0.0) as base_url:
         shell = make_shell(base_url)
@@ -226,10 +252,13 @@ def main() -> None:
         )
 
     if logged:
-        print(f"\nThe log's cost: a whole %%chat cell, median of {args.log_repeats} (issue 24: at most 5%)")
-        print(f"{'tokens':>7} {'log off s':>10} {'log on s':>10} {'added':>7}")
-        for tokens, off, on in logged:
-            print(f"{tokens:>7} {off:>10.3f} {on:>10.3f} {100 * (on - off) / off:>6.1f}%")
+        print(f"\nThe log's cost: a whole %%chat cell, {args.log_repeats} interleaved pairs "
+              "(issue 24: at most 5%); added = median of the pairs' on/off ratios, with quartiles")
+        print(f"{'tokens':>7} {'time':>5} {'log off s':>10} {'log on s':>10} {'added':>7} {'quartiles':>16}")
+        for tokens, figures in logged:
+            for measure, (off, on, ratio, low, high) in figures.items():
+                print(f"{tokens:>7} {measure:>5} {off:>10.3f} {on:>10.3f} {100 * (ratio - 1):>6.1f}% "
+                      f"{100 * (low - 1):>+7.1f}%..{100 * (high - 1):>+5.1f}%")
 
 
 if __name__ == "__main__":

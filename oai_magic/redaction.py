@@ -241,15 +241,19 @@ def set_outbound_key(source: Callable[[], Optional[str]]) -> None:
     _outbound_key[:] = [source]
 
 
+def outbound_key() -> Optional[str]:
+    """The key what leaves the kernel is checked for (a live view streaming text in pieces
+    masks it with a ``StreamRedactor``: a key split across two messages passes each one)."""
+    try:
+        return _outbound_key[0]() if _outbound_key else None
+    except Exception:
+        return None
+
+
 def redact_outbound(data: Any) -> Any:
     """A MIME bundle, a widget message or a log row as it leaves the kernel: every string
     redacted again, after rendering (a renderer or a browser may have decoded a key back)."""
-    if not _outbound_key:
-        return data
-    try:
-        key = _outbound_key[0]()
-    except Exception:
-        return data
+    key = outbound_key()
     return redact_data(data, key) if key else data
 
 

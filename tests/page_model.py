@@ -19,11 +19,17 @@ class PageRegion:
         self.blocks: List[str] = []
         self.open = ""  # as UTF-16 bytes would be awkward; kept as str, sliced by UTF-16 units
         self.html: Optional[str] = None  # set by "h"
+        self.element = ""  # the element an "r" operation made it from
+        self.children: List[PageRegion] = []  # regions made inside it, in order
 
     def visible(self) -> str:
-        if self.html is not None:
-            return self.html
-        return "".join(self.blocks) + self.open
+        """Its content, then each region made inside it (as surface.js appends them)."""
+        shown = self.html if self.html is not None else "".join(self.blocks) + self.open
+        for child in self.children:
+            end = child.element.rfind("</")
+            end = len(child.element) if end < 0 else end
+            shown += child.element[:end] + child.visible() + child.element[end:]
+        return shown
 
 
 class PageModel:
@@ -69,7 +75,11 @@ class PageModel:
 
     def apply(self, op: List[Any]) -> None:
         kind, region = op[0], self.region(op[1])
-        if kind == "b":
+        if kind == "r":
+            region.element = op[3]
+            if op[2]:
+                self.region(op[2]).children.append(region)
+        elif kind == "b":
             region.blocks.append(op[2])
         elif kind == "o":
             kept = _utf16(region.open)[: 2 * op[2]].decode("utf-16-le", "surrogatepass")
@@ -144,7 +154,7 @@ class WidgetFrontend:
                 if op[0] == "o" and op[2] is None:  # the short form: append to the open block
                     op = ["o", op[1], len(_utf16(page.region(op[1]).open)) // 2, op[3]]
                 if op[0] == "r":
-                    page.region(op[1])
+                    page.apply(op) if op[2] else page.region(op[1])
                     continue
                 page.apply(op)
                 page.ops.append(op)

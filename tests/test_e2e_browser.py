@@ -201,3 +201,32 @@ def test_the_panel_asks_before_a_tool_runs_and_approve_runs_it(lab, page, screen
     panel.locator(".oai-footer").scroll_into_view_if_needed()
     page.screenshot(path=str(screenshots / "27-panel-tool-approved.png"))
     assert page.dialogs == []
+
+
+FREED_CELLS = [LONG_ANSWER_CELLS[0], "%%chat\nA short answer, please. [[tokens=200]] [[pace=20]]"]
+LIVE_STORES = "() => Array.from((globalThis.__oaiLiveStores || new Map()).keys())"
+
+
+def test_a_finished_answer_frees_its_live_store_and_a_reload_still_shows_it(lab, page, screenshots):
+    import json
+
+    cells = open_notebook(page, lab, add_notebook(lab, "freed.ipynb", FREED_CELLS))
+    before = set(page.evaluate(LIVE_STORES))
+    run_cells_through(page, cells, 1)
+    page.wait_for_function(f"() => ({LIVE_STORES})().some(u => !{json.dumps(sorted(before))}.includes(u))")
+    streaming = set(page.evaluate(LIVE_STORES)) - before  # this answer's store, while it streams
+    output = cells.nth(1).locator(".jp-Cell-outputArea")
+    output.locator(".oai-footer").wait_for(timeout=120_000)
+    page.wait_for_function(f"() => !({LIVE_STORES})().some(u => {json.dumps(sorted(streaming))}.includes(u))")
+    assert streaming and not streaming & set(page.evaluate(LIVE_STORES))  # freed once closed
+    answer = output.locator(".oai-answer").inner_text()
+    assert len(answer) > 100
+
+    page.keyboard.press("Control+s")
+    expect(page.locator(".lm-TabBar-tab.jp-mod-dirty")).to_have_count(0)
+    page.reload()
+    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+    expect(cells).to_have_count(3, timeout=90_000)  # Shift+Enter on the last cell added one
+    reloaded = cells.nth(1).locator(".jp-Cell-outputArea .oai-answer")
+    expect(reloaded).to_have_text(answer)  # the saved notebook holds the final answer
+    cells.nth(1).screenshot(path=str(screenshots / "freed-store-reloaded.png"))

@@ -394,9 +394,11 @@ def test_in_a_notebook_each_call_is_a_card_while_it_forms_and_the_exchange_ends_
     monkeypatch.setattr(magics, "display_mode", "rich")
     chat_ok(shell, "--tools weather --auto-tools", 'Weather in "<b>Nice</b>"?')
     (page,) = frontend.pages.values()  # the whole exchange streams into one live surface
-    cards = [op[2] for op in page.ops if op[0] == "h" and "oai-tool-call" in op[2]]
-    assert any("calling…" in html for html in cards[:-1])  # drawn before it ran
-    assert "✓ returned" in cards[-1] and "looking up &lt;b&gt;Nice&lt;/b&gt;" in cards[-1]
+    heads = [op[2] for op in page.ops if op[0] == "h" and op[1] == "t1_0:h"]  # name and status
+    assert any("calling…" in html for html in heads[:-1])  # drawn before it ran
+    card = page.region("t1_0").visible()
+    assert 'class="oai-tool-call"' in card and "✓ returned" in card
+    assert "looking up &lt;b&gt;Nice&lt;/b&gt;" in card
     assert publisher.kinds() == ["display", "update"]
     assert set(frontend.closed) == set(frontend.models)
     final = publisher.messages[-1]["data"]

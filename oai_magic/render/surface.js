@@ -14,7 +14,8 @@
 // keeps a 20 ms token pace under 3x the final bytes.
 //
 // Operations are applied to a per-model store first and to every view from there, so a view
-// created after some messages (a second view, or a late render) replays the store.
+// created after some messages (a second view, or a late render) replays the store. A closed
+// surface's store is freed (see initialize).
 
 const STORES = (globalThis.__oaiLiveStores = globalThis.__oaiLiveStores || new Map());
 
@@ -74,9 +75,13 @@ function newView(el, model) {
 }
 
 export default {
-  initialize({ model }) {
+  // A surface's store lives while its model does: once the kernel replaces the widget with its
+  // final block and closes it (or empties its module first, which ends this initialization),
+  // the store is freed. The final block is a plain output: a reloaded notebook shows it.
+  initialize({ model, signal }) {
+    const uid = model.get("uid");
     const store = storeFor(model);
-    model.on("msg:custom", (message) => {
+    const onMessage = (message) => {
       let ops;
       if (typeof message === "string") ops = [["+", store.last, message]];
       else if (!message || typeof message !== "object") return;
@@ -87,7 +92,15 @@ export default {
         store.log.push(op);
         for (const view of store.views) applyToView(view, op);
       }
-    });
+    };
+    model.on("msg:custom", onMessage);
+    const free = () => {
+      model.off("msg:custom", onMessage);
+      store.log = [];
+      if (STORES.get(uid) === store) STORES.delete(uid);
+    };
+    if (signal) signal.addEventListener("abort", free);
+    return free;
   },
   render({ model, el }) {
     const store = storeFor(model);

@@ -221,17 +221,3 @@ class Throttle:
             return False
         self.last = now
         return True
-
-
-class LiveRegion:
-    """A small region of a live surface redrawn whole (``set_html``), never twice the same."""
-
-    def __init__(self, surface: Any, region: str) -> None:
-        self.surface, self.region = surface, region
-        self.shown: Optional[str] = None
-
-    def show(self, html: str) -> None:
-        if html != self.shown:
-            self.surface.set_html(self.region, html)
-            self.surface.flush()
-            self.shown = html

@@ -16,6 +16,8 @@ from typing import Any, Callable, Dict, List, Optional, TextIO
 from ..core.events import View
 from ..core.results import ChatResult
 from ..core.tools import ToolOutcome, call_preview, visible
+from ..redaction import StreamRedactor, outbound_key
+from ..render.budget import ByteBudget
 from ..render.chrome import (
     ANSWER_REGION,
     answer_html,
@@ -31,10 +33,10 @@ from ..render.chrome import (
     warnings_only,
     write_terminal_closing,
 )
-from ..render.frames import SHOWN, FramePacer
+from ..render.frames import HELD, SHOWN, FramePacer
 from ..render.markdown import escape_html
-from ..render.reasoning import REASONING_REGION, DimReasoning, LiveReasoning, reasoning_html
-from ..render.surface import LiveRegion
+from ..render.reasoning import REASONING_REGION, SEAL_CHARS, DimReasoning, LiveReasoning, reasoning_html
+from ..render.surface import js_length
 from .notebook import RichView
 
 SHOWN_RESULT_CHARS = 1500
@@ -63,27 +65,36 @@ def exchange_mark(result: ChatResult) -> Optional[str]:
     )
 
 
+CARD_OPEN = ('<div class="oai-tool-call" style="border-left:3px solid #8a8f98;padding:0.15em 0.7em;'
+             'margin:0.4em 0">')
+ARGUMENTS_OPEN = '<pre style="margin:0.2em 0;white-space:pre-wrap">'
+
+
 def card_html(call: Dict[str, Any], outcome: Optional[ToolOutcome] = None) -> str:
     """One call's card; what came back is untrusted too: escaped, its bidi and controls shown."""
     name, arguments = call_preview(call)
+    return (CARD_OPEN + card_head_html(name, outcome)
+            + f'{ARGUMENTS_OPEN}{escape_html(arguments or "{}")}</pre>'
+            + card_outcome_html(outcome) + "</div>")
+
+
+def card_head_html(name: str, outcome: Optional[ToolOutcome]) -> str:
     status = STATUS[outcome.status if outcome else "forming"]
-    parts = [
-        '<div class="oai-tool-call" style="border-left:3px solid #8a8f98;padding:0.15em 0.7em;'
-        'margin:0.4em 0">',
-        f'<div>→ <code>{escape_html(name)}</code> '
-        f'<span style="opacity:0.7;font-size:smaller">{escape_html(status)}</span></div>',
-        f'<pre style="margin:0.2em 0;white-space:pre-wrap">{escape_html(arguments or "{}")}</pre>',
-    ]
-    if outcome is not None and outcome.printed:
+    return (f'<div>→ <code>{escape_html(name)}</code> '
+            f'<span style="opacity:0.7;font-size:smaller">{escape_html(status)}</span></div>')
+
+
+def card_outcome_html(outcome: Optional[ToolOutcome]) -> str:
+    """What the call printed and what went back to the model, below its arguments."""
+    if outcome is None:
+        return ""
+    parts = []
+    if outcome.printed:
         parts.append('<div style="font-size:smaller;opacity:0.7">printed:</div>'
-                     '<pre style="margin:0.2em 0;white-space:pre-wrap">'
-                     f"{escape_html(visible(shown_result(outcome.printed)))}</pre>")
-    if outcome is not None:
-        label = "result" if outcome.ok else "sent to the model"
-        parts.append(f'<div style="font-size:smaller;opacity:0.7">{label}:</div>'
-                     '<pre style="margin:0.2em 0;white-space:pre-wrap">'
-                     f"{escape_html(visible(shown_result(outcome.content)))}</pre>")
-    parts.append("</div>")
+                     f"{ARGUMENTS_OPEN}{escape_html(visible(shown_result(outcome.printed)))}</pre>")
+    label = "result" if outcome.ok else "sent to the model"
+    parts.append(f'<div style="font-size:smaller;opacity:0.7">{label}:</div>'
+                 f"{ARGUMENTS_OPEN}{escape_html(visible(shown_result(outcome.content)))}</pre>")
     return "".join(parts)
 
 
@@ -117,32 +128,92 @@ def outcome_summary(outcome: ToolOutcome) -> str:
 
 
 class _Card:
-    """One call's card: a region of the live surface, redrawn within a frame (``interval``)."""
+    """One call's card: a region of the live surface, drawn within a frame (``interval``).
+
+    Its arguments may be megabytes: they are appended as they arrive (raw, through a
+    ``StreamRedactor``: a key split across two draws is still masked), the name and status
+    replaced on their own, and the arguments redrawn pretty-printed at the end only when the
+    ``ByteBudget`` affords it. Live bytes stay linear in the arguments, never their square.
+    """
 
     def __init__(self, surface: Any, region: str, interval: float, clock: Callable[[], float]) -> None:
         surface.add_region(region, "<div></div>", parent="x")
-        self.view = LiveRegion(surface, region)
+        for part, html, parent in ((":c", CARD_OPEN + "</div>", region), (":h", "<div></div>", ":c"),
+                                   (":a", ARGUMENTS_OPEN + "</pre>", ":c"), (":r", "<div></div>", ":c")):
+            surface.add_region(region + part, html, parent=region + parent if parent[0] == ":" else parent)
+        self.surface, self.region = surface, region
         self.pacer = FramePacer(self._draw, frame_s=interval, clock=clock)
+        self.budget = ByteBudget(clock, interval, ratio=1.5)
+        self.redactor = StreamRedactor(outbound_key())
         self.call: Dict[str, Any] = {}
         self.outcome: Optional[ToolOutcome] = None
+        self._seen = 0  # characters of the arguments the budget was told of
+        self._received = 0  # characters of the arguments taken from the call
+        self._appended = False  # some of them are on the page
+        self._open_length = 0  # the arguments' open block on the page (UTF-16 units)
+        self._head = self._result = self._whole = ""  # what the page shows
+        self._final = False
 
     def show(self, call: Dict[str, Any], *, force: bool = False) -> None:
         with self.pacer.lock:
             self.call = call
+            arguments = (call.get("function") or {}).get("arguments") or ""
+            self.budget.receive(max(0, len(arguments) - self._seen))
+            self._seen = max(self._seen, len(arguments))
             if force:
+                self._final = True
                 self.pacer.force()
             else:
                 self.pacer.changed()
 
     def done(self, outcome: ToolOutcome) -> None:
         with self.pacer.lock:
-            self.outcome = outcome
+            self.outcome, self._final = outcome, True
             self.pacer.force()
             self.pacer.stop()
 
     def _draw(self) -> str:
-        self.view.show(card_html(self.call, self.outcome))
-        return SHOWN
+        region, function, held = self.region, self.call.get("function") or {}, False
+        if self._final:
+            name, pretty = call_preview(self.call)
+        else:  # the arguments are parsed once, at the end: a megabyte would be parsed every frame
+            name, pretty = visible(str(function.get("name") or "…")), ""
+        head = card_head_html(name, self.outcome)
+        if head != self._head:
+            self.surface.set_html(region + ":h", head)
+            self._head = head
+        arguments = function.get("arguments") or ""
+        if len(arguments) > self._received and not self._whole:
+            new = arguments[self._received:]
+            if self._final or self.budget.affordable(len(new) + 20):
+                self._received = len(arguments)
+                self._append(self.redactor.feed(new))
+            else:
+                held = True  # appended at a later frame, with what follows it
+        if self._final and not self._whole:
+            self._append(self.redactor.flush())
+            whole = escape_html(pretty or "{}")
+            if not self._appended or self.budget.affordable(len(whole)):
+                self.surface.set_html(region + ":a", whole)  # pretty-printed, if it parses
+                self.budget.pay(len(whole))
+                self._whole = whole
+        result = card_outcome_html(self.outcome)
+        if result != self._result:
+            self.surface.set_html(region + ":r", result)
+            self._result = result
+        self.surface.flush()
+        return HELD if held else SHOWN
+
+    def _append(self, raw: str) -> None:
+        if raw:
+            html = escape_html(visible(raw))
+            self.surface.patch_open(self.region + ":a", self._open_length, html)
+            self.budget.pay(len(html) + 20)
+            self._appended = True
+            self._open_length += js_length(html)
+            if self._open_length >= SEAL_CHARS:
+                self.surface.seal(self.region + ":a")
+                self._open_length = 0
 
 
 class NotebookToolView(RichView):
