@@ -1,6 +1,7 @@
 """In a real JupyterLab and headless Chromium with a fake microphone (tests/browser.py's flags play
 tests/fixtures/hello.wav as the microphone): record about 3 s with %transcribe --mic, stop, and
-the upload, the result variable and the saved file hold those 3 s."""
+the upload, the result variable and the saved file hold those 3 s; in the chat panel, the
+recording's transcript lands in the message box, unsent."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import wave
 
 from playwright.sync_api import expect
 
-from tests.browser import cell_index, open_notebook, run_cells_through
+from tests.browser import add_notebook, cell_index, open_notebook, run_cells_through
 
 expect.set_options(timeout=30_000)
 
@@ -96,3 +97,34 @@ def test_a_kernel_restart_during_a_recording_leaves_the_audio_in_the_page(lab, p
         download.click()
     with wave.open(str(caught.value.path()), "rb") as kept:
         assert kept.getframerate() == 16000 and kept.getnframes() >= 16000
+
+
+def test_the_panels_record_button_puts_the_transcript_in_the_message_box_unsent(lab, page, screenshots):
+    page.context.grant_permissions(["microphone"])
+    setup = "%load_ext oai_magic\n%oai practice --if-no-key"
+    cells = open_notebook(page, lab, add_notebook(lab, "panel-mic.ipynb", [setup, "%chat_panel"]))
+    run_cells_through(page, cells, 1)
+    panel = cells.nth(1).locator(".oai-panel")
+    panel.wait_for()
+    box = panel.locator(".oai-input textarea")
+    box.fill("Summarise this:")
+    bar = panel.locator(".oai-input-bar")
+    record = bar.get_by_role("button", name="Record", exact=True)
+    expect(record).to_be_enabled()
+    record.click()
+    stop = bar.get_by_role("button", name="Stop recording", exact=True)
+    expect(stop).to_be_visible()
+    elapsed = bar.locator(".oai-elapsed")
+    page.wait_for_function(ELAPSED_AT_LEAST, arg=[elapsed.element_handle(), 2.5])
+    stop.click()
+
+    expect(box).to_have_value(re.compile(r"^Summarise this:\n\[practice transcript\] recording\.wav: "
+                                         r"I heard [\d.]+ s of 16 kHz mono audio"))
+    expect(box).to_be_enabled()
+    expect(panel).to_contain_text("into the message box: edit it, then Send")
+    uploaded = float(re.search(r"I heard ([\d.]+) s", box.input_value())[1])
+    assert abs(uploaded - 2.5) <= 0.6, box.input_value()
+    expect(panel.locator(".oai-user")).to_have_count(0)  # nothing was sent
+    panel.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "28-panel-microphone.png"))
+    assert page.dialogs == []

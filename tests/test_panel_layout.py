@@ -178,4 +178,4 @@ def test_add_input_control_puts_a_widget_beside_the_message_box(shell, panel):
     record = widgets.Button(description="Record")
     p.add_input_control(record)
     assert p.input_bar.children[:2] == (p.input, p.input_controls)
-    assert p.input_controls.children == (record,)
+    assert p.input_controls.children == (p.microphone.recorder.widget, record)  # after the mic

@@ -30,6 +30,7 @@ from .chat_view import PanelChatView, label_html, parts_card, status_parts, user
 from .conversations import PicksConversations
 from .following import FollowsState
 from .input_bar import TakesInput
+from .microphone import PanelMicrophone
 from .tool_view import PanelToolView, ToolApproval
 
 
@@ -99,6 +100,9 @@ class ChatPanel(parts.SideRequests, FollowsState, PicksConversations, AnswerActi
         self._regenerate_buttons: List[Any] = []
         self._lab = lab_frontend()
         self._build_layout(state.settings.model, self._default_models())
+        self.last_recording: Any = None  # the Record button's last recording (a Recording)
+        self.microphone = PanelMicrophone(self)
+        self.add_input_control(self.microphone.recorder.widget)
         self._offer_resume()
         self.widget.children = (self.widget.children[0], self.resume_bar, *self.widget.children[1:])
         self._wire()
@@ -238,9 +242,10 @@ class ChatPanel(parts.SideRequests, FollowsState, PicksConversations, AnswerActi
                 self._approval.stop()  # a call waiting for Approve is not run
 
     def wait(self, timeout: Optional[float] = None) -> Optional[ChatResult]:
-        """Block until the panel is idle (answer, model list, transcription); the last result."""
+        """Block until the panel is idle (answer, model list, transcriptions); the last result."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for thread in (self._thread, self._models_thread, self._audio_thread):
+        for thread in (self._thread, self._models_thread, self._audio_thread,
+                       self.microphone.thread):
             if thread is None or thread is threading.current_thread():
                 continue
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))

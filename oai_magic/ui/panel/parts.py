@@ -154,6 +154,9 @@ class PanelLayout:
         self.selector.disabled = busy
         self.new_button.disabled = busy
         self.input.busy = busy
+        microphone = getattr(self, "microphone", None)
+        if microphone is not None:
+            microphone.turn(busy)
 
     def _remove(self, widget: Any) -> None:
         self.transcript.children = tuple(c for c in self.transcript.children if c is not widget)
