@@ -158,6 +158,13 @@ def test_inline_panel_scrolls_inside_itself_switches_conversations_and_says_when
     expect(notice).to_have_text("The kernel restarted: run %chat_panel to continue; your "
                                 "conversations are in the log.")
     expect(box).to_be_disabled()
+    # ...once: JupyterLab's broken-link icon on each dead widget is hidden inside the panel.
+    page.wait_for_function("() => document.querySelectorAll('.oai-panel .jupyter-widgets-disconnected')"
+                           ".length > 5")
+    icons = panel.evaluate("p => [p, ...p.querySelectorAll('.jupyter-widgets-disconnected')].filter("
+                           "e => getComputedStyle(e, '::before').content !== 'none').length")
+    assert icons == 0
+    expect(panel.locator(".oai-recorder-line")).to_be_hidden()  # its "restarted" line too
     panel.scroll_into_view_if_needed()
     page.screenshot(path=str(screenshots / "30-panel-after-restart.png"))
 

@@ -147,3 +147,37 @@ def test_a_key_split_across_argument_fragments_never_reaches_the_page(kernel, ho
     assert "sk-…abcd" in sent
     for start in range(len(TEST_KEY) - 11):
         assert TEST_KEY[start:start + 12] not in sent
+
+
+def panel_cards(panel) -> List[Any]:
+    from .test_widget import all_widgets
+
+    return [w for w in all_widgets(panel.transcript)
+            if type(w).__name__ == "HTML" and "oai-panel-tool" in (w.value or "")]
+
+
+def test_a_megabyte_of_tool_arguments_in_the_panel_sends_under_three_times_the_final_card(
+        shell, panel, frontend, hostile):
+    """The panel's tool card (in-process: every widget message a frontend receives is counted)."""
+    from oai_magic.core.session import session_of
+
+    from .conftest import run
+
+    run(shell, "def measure(x: str) -> int:\n    'How long x is.'\n    return len(x)")
+    session_of(shell).settings.base_url = hostile.base_url("bytes_arguments")
+    p = panel()
+    p.tools.value, p.auto_tools.value = "measure", True
+    before, messages_before = frontend.bytes, frontend.received
+    p.send("Measure it")
+    result = p.wait(300)
+    assert result.text == "Done."
+    [card] = panel_cards(p)
+    assert "✓ returned" in card.value and str(ARGUMENT_CHARS) in card.value
+    final = len(json.dumps({"value": card.value}, ensure_ascii=False).encode("utf-8"))
+    sent = frontend.bytes - before
+    print(f"panel arguments: {sent / final:.2f}x the final card ({sent:,} bytes, "
+          f"{frontend.received - messages_before} messages)")
+    assert sent <= 3 * final, (sent, final)
+    streamed = [c for model, c in frontend.customs.items() if model in frontend.pages
+                and any("measure" in str(m) for m in c)]
+    assert streamed and len(streamed[0]) >= 3  # the card grew on the page as the arguments came

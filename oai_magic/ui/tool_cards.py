@@ -127,8 +127,9 @@ def outcome_summary(outcome: ToolOutcome) -> str:
     return f"{STATUS[outcome.status]}: {content}"
 
 
-class _Card:
-    """One call's card: a region of the live surface, drawn within a frame (``interval``).
+class LiveCard:
+    """One call's card: a region of a live surface, drawn within a frame (``interval``); the
+    cell's tool view and the panel's cards (``ui/panel/tool_view.py``) both draw with it.
 
     Its arguments may be megabytes: they are appended as they arrive (raw, through a
     ``StreamRedactor``: a key split across two draws is still masked), the name and status
@@ -224,7 +225,7 @@ class NotebookToolView(RichView):
         self.parts: List[Any] = []  # (html, text) pairs and cards, in reading order
         self.live: Any = None
         self.surface: Any = None
-        self.cards: List[_Card] = []
+        self.cards: List[LiveCard] = []
         self.notices: List[str] = []
         self.rounds = 0
         self.thinking: Any = None  # this round's streamed reasoning (views.LiveReasoning)
@@ -277,8 +278,8 @@ class NotebookToolView(RichView):
                 self.cards.append(self._card(position))
             self.cards[position].show(call)
 
-    def _card(self, position: int) -> _Card:
-        return _Card(self.surface, f"t{self.rounds}_{position}", self.render_interval, self.clock)
+    def _card(self, position: int) -> LiveCard:
+        return LiveCard(self.surface, f"t{self.rounds}_{position}", self.render_interval, self.clock)
 
     def end_round(self, result: ChatResult) -> None:
         """A response that asked for tools: settle its text in place, draw the calls whole."""
@@ -320,7 +321,7 @@ class NotebookToolView(RichView):
                                "\n".join(p for p in (mark, footer_line) if p)))
         html, text = [notices_html(self.notices)], list(self.notices)
         for part in self.parts:
-            if isinstance(part, _Card):
+            if isinstance(part, LiveCard):
                 html.append(card_html(part.call, part.outcome))
                 text.append(card_text(part.call, part.outcome))
             else:

@@ -1,5 +1,5 @@
-"""The panel's tool calls: each call a card (the notebook's card, ``tool_cards.card_html``) with
-Approve and Deny buttons while the turn's thread waits for the user.
+"""The panel's tool calls: each call a card (the notebook's card, ``tool_cards.LiveCard`` while it
+streams, then ``card_html``) with Approve and Deny buttons while the turn's thread waits.
 
 The panel answers in a thread, which cannot ask ``[y/N]`` on stdin: ``ToolApproval.confirm`` is
 the ``confirm`` of ``chat_setup.with_tools`` instead. It shows the buttons on the card of the call
@@ -20,45 +20,67 @@ from typing import Any, Callable, Dict, List, Optional
 import ipywidgets as widgets
 
 from ...core.tools import ToolOutcome
-from ...render.frames import SHOWN, FramePacer
 from ...render.markdown import IGNORE_MATH
 from ...render.reasoning import reasoning_html
 from ...state import redact
-from ..tool_cards import card_html
+from ..tool_cards import LiveCard, card_html, card_text
 from .chat_view import PanelChatView
 
 APPROVE, DENY, STOP = "Approve", "Deny", "stop"
 
 
 class PanelCard:
-    """One call's card: its HTML (redrawn within a frame while the arguments stream) and, while
-    the call waits for the user, the Approve and Deny buttons under it."""
+    """One call's card, with the Approve and Deny buttons under it while the call waits.
+
+    While its arguments stream it is the cell's card (``tool_cards.LiveCard``) on a live surface
+    of its own: megabytes of arguments are appended piece by piece within a byte budget, never
+    redrawn whole per frame. When the call is over (or the turn ends) the card becomes one
+    static HTML widget, kept in widget state as the panel's answers are.
+    """
 
     def __init__(self, key: Optional[str], interval: float, clock: Callable[[], float]) -> None:
+        from ...render.surface import LiveSurface
+
         self.key = key
-        self.html = widgets.HTML()
+        self.surface = LiveSurface([("x", "", "<div></div>")], display_now=False,
+                                   on_finish=self._swap)
+        self.surface.widget.add_class("oai-panel-tool")
+        self.live = LiveCard(self.surface, "c", interval, clock)
+        self.html: Any = None  # the finished card
         self.buttons = widgets.HBox()
-        self.widget = widgets.VBox([self.html, self.buttons])
-        self.call: Dict[str, Any] = {}
-        self.outcome: Optional[ToolOutcome] = None
-        self.pacer = FramePacer(self._draw, frame_s=interval, clock=clock)
+        self.widget = widgets.VBox([self.surface.widget, self.buttons])
+
+    @property
+    def call(self) -> Dict[str, Any]:
+        return self.live.call
+
+    @property
+    def outcome(self) -> Optional[ToolOutcome]:
+        return self.live.outcome
 
     def show(self, call: Dict[str, Any], *, force: bool = False) -> None:
-        with self.pacer.lock:
-            self.call = call
-            self.pacer.force() if force else self.pacer.changed()
+        self.live.show(call, force=force)
 
     def done(self, outcome: ToolOutcome) -> None:
-        with self.pacer.lock:
-            self.outcome = outcome
-            self.pacer.force()
-            self.pacer.stop()
+        self.live.pacer.stop()  # the static card replaces the live one: no last live draw
+        with self.live.pacer.lock:
+            self.live.outcome = outcome
         self.settle()
+        self.finish()
 
-    def _draw(self) -> str:
-        html = redact(card_html(self.call, self.outcome), self.key)
-        self.html.value = f'<div class="oai-panel-tool {IGNORE_MATH}">{html}</div>'
-        return SHOWN
+    def finish(self) -> None:
+        """The live card becomes the static one (once): its call and outcome as they are now."""
+        if self.html is None:
+            self.live.pacer.stop()
+            with self.live.pacer.lock:
+                html = card_html(self.call, self.outcome)
+            self.surface.finish(html, card_text(self.call, self.outcome))
+
+    def _swap(self, html: str, _text: str) -> None:
+        self.html = widgets.HTML(f'<div class="oai-panel-tool {IGNORE_MATH}">'
+                                 f"{redact(html, self.key)}</div>")
+        self.widget.children = tuple(self.html if c is self.surface.widget else c
+                                     for c in self.widget.children)
 
     def ask(self, decide: Callable[[str], None]) -> None:
         """Show Approve and Deny; a click calls ``decide("Approve")`` or ``decide("Deny")``."""
@@ -137,6 +159,7 @@ class PanelToolView(PanelChatView):
     def end(self, result: Any) -> None:
         for card in self.cards:
             card.settle()
+            card.finish()  # a call never run (Stop, Deny of an earlier one) keeps its card
         if self.live is not None:
             super().end(result)
 
