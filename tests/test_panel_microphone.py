@@ -92,3 +92,8 @@ def test_closing_the_panel_closes_its_recorder(shell, panel):
     widget = p.microphone.recorder.widget
     p.close()
     assert widget.comm is None
+
+
+def test_the_panels_help_mentions_record(magics):
+    doc = " ".join(magics.chat_panel.__doc__.split())
+    assert "Record (beside the message box) transcribes a recording into the box" in doc

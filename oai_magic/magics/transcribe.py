@@ -18,7 +18,9 @@ PANEL_HELP = (
     "runs the calls without asking (as --auto-tools).\n\n"
     "Enter sends, Shift+Enter makes a new line, Up recalls the last prompt, Esc stops the answer. "
     "Under each answer: Copy, Insert as cell (the last code block, with ipylab) and Regenerate. "
-    "After a kernel restart the panel says so; %chat_panel in the new kernel offers Resume."
+    "After a kernel restart the panel says so; %chat_panel in the new kernel offers Resume.\n\n"
+    "Record (beside the message box) transcribes a recording into the box, for editing before "
+    "Send; the last recording is kept in panel_recording (retry: %transcribe panel_recording)."
 )
 
 

@@ -42,7 +42,8 @@ class ChatPanel(parts.SideRequests, FollowsState, PicksConversations, AnswerActi
     answer in flight, ``close()`` unsubscribes and closes the widgets. With tools (the Tools
     field, as ``--tools``), ``wait_for_approval()`` blocks until a call shows Approve and Deny.
     ``side=True`` docks it beside the notebook (sidecar); one docked panel per conversation,
-    so asking again returns (and focuses) the one already docked.
+    so asking again returns (and focuses) the one already docked. Record (``microphone``)
+    transcribes a recording into the message box; ``last_recording`` keeps the last one.
     """
 
     def __new__(cls, conversation: str = "default", **kwargs: Any) -> ChatPanel:
