@@ -49,7 +49,8 @@ def define_double(shell):
     run(shell, "calls = []\ndef double(x: int) -> int:\n    calls.append(x)\n    return 2 * x")
 
 
-def test_approve_runs_an_mcp_tool_and_a_kernel_function_and_the_answer_arrives(shell, panel, every):
+def test_approve_runs_an_mcp_tool_and_a_kernel_function_and_the_answer_arrives(shell, panel, every,
+                                                                              frontend):
     define_double(shell)
     p = panel()
     p.tools.value = "mcp:every/add, double"
@@ -58,7 +59,8 @@ def test_approve_runs_an_mcp_tool_and_a_kernel_function_and_the_answer_arrives(s
     assert p.wait_for_approval(60)
     assert buttons(p) == ["Approve", "Deny"]
     assert "waits for Approve or Deny" in p.status.value
-    assert "add" in shown(p.transcript) and "&quot;a&quot;: 2" in shown(p.transcript)
+    card = frontend.visible_anywhere()  # the waiting card is live: what its surface was sent
+    assert "add" in card and "&quot;a&quot;: 2" in card
     click(p, "Approve")
     assert p.wait_for_approval(60)
     click(p, "Approve")
