@@ -17,23 +17,20 @@ from __future__ import annotations
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 #: Top-level fields that nothing reads (OpenAI's random padding): they may differ within a run.
-IGNORED = ("choices", "obfuscation")
+IGNORED = {"choices": None, "obfuscation": None}
 _ABSENT = object()
 
 
-def _text_only(payload: Dict[str, Any]) -> Optional[Tuple[Any, str, Dict[str, Any]]]:
-    """(choice index, text, delta) when ``payload`` is one choice's text and nothing else."""
+def _text_only(payload: Dict[str, Any]) -> Optional[Tuple[str, Dict[str, Any]]]:
+    """(text, choice) when ``payload`` is one choice's text and nothing else: a run's start."""
     choices = payload.get("choices")
-    if choices.__class__ is not list or len(choices) != 1:
+    if choices.__class__ is not list or len(choices) != 1 or payload.get("usage") is not None:
         return None
     choice = choices[0]
-    if choice.__class__ is not dict:
+    if choice.__class__ is not dict or choice.get("index", 0).__class__ is not int:
         return None
-    index, delta = choice.get("index", 0), choice.get("delta")
-    if index.__class__ is not int or delta.__class__ is not dict:
-        return None
-    text = delta.get("content")
-    if text.__class__ is not str:
+    delta = choice.get("delta")
+    if delta.__class__ is not dict or delta.get("content").__class__ is not str:
         return None
     for name, value in choice.items():
         if value is not None and name != "index" and name != "delta":
@@ -41,26 +38,47 @@ def _text_only(payload: Dict[str, Any]) -> Optional[Tuple[Any, str, Dict[str, An
     for name, value in delta.items():
         if value is not None and name != "content" and name != "role":
             return None
-    if payload.get("usage") is not None:
-        return None
-    return index, text, delta
+    return delta["content"], choice
 
 
-def _joins(head: Dict[str, Any], head_delta: Dict[str, Any], payload: Dict[str, Any],
-           delta: Dict[str, Any]) -> bool:
-    for name, value in payload.items():
-        if name not in IGNORED and head.get(name, _ABSENT) != value:
-            return False
-    role = delta.get("role")
-    return role is None or head_delta.get("role", _ABSENT) == role
+class _Run:
+    """The first event of a run, and what a later event must match to join it."""
 
+    def __init__(self, payload: Dict[str, Any], text: str, choice: Dict[str, Any]) -> None:
+        self.head, self.texts = payload, [text]
+        self.frame = {**payload, **IGNORED}  # every other field, as the head has it
+        self.choice_frame = {**choice, "delta": None}  # its index; all else null
+        self.role = choice["delta"].get("role")
 
-def _merged(head: Dict[str, Any], texts: List[str]) -> Dict[str, Any]:
-    if len(texts) == 1:
-        return head
-    choice = dict(head["choices"][0])
-    choice["delta"] = {**choice["delta"], "content": "".join(texts)}
-    return {**head, "choices": [choice]}
+    def text_of(self, payload: Dict[str, Any]) -> Optional[str]:
+        """The text of ``payload`` if it joins the run, else None (checks cheapest first)."""
+        choices = payload.get("choices")
+        if choices.__class__ is not list or len(choices) != 1:
+            return None
+        choice = choices[0]
+        if choice.__class__ is not dict or choice.get("index", 0).__class__ is not int:
+            return None
+        delta = choice.get("delta")
+        if delta.__class__ is not dict:
+            return None
+        text = delta.get("content")
+        if text.__class__ is not str or {**choice, "delta": None} != self.choice_frame:
+            return None
+        if len(delta) != 1:
+            for name, value in delta.items():
+                if value is not None and name != "content" and (name != "role" or value != self.role):
+                    return None
+        if {**payload, **IGNORED} != self.frame:
+            return None
+        return text
+
+    def merged(self) -> Dict[str, Any]:
+        head = self.head
+        if len(self.texts) == 1:
+            return head
+        choice = dict(head["choices"][0])
+        choice["delta"] = {**choice["delta"], "content": "".join(self.texts)}
+        return {**head, "choices": [choice]}
 
 
 def coalesced(payloads: List[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
@@ -68,23 +86,19 @@ def coalesced(payloads: List[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
     if len(payloads) == 1:
         yield payloads[0]
         return
-    head: Optional[Dict[str, Any]] = None
-    head_index: Any = None
-    head_delta: Dict[str, Any] = {}
-    texts: List[str] = []
+    run: Optional[_Run] = None
     for payload in payloads:
+        if run is not None:
+            text = run.text_of(payload)
+            if text is not None:
+                run.texts.append(text)
+                continue
+            yield run.merged()
+            run = None
         found = _text_only(payload)
-        if found is not None and head is not None and found[0] == head_index and _joins(
-                head, head_delta, payload, found[2]):
-            texts.append(found[1])
-            continue
-        if head is not None:
-            yield _merged(head, texts)
-            head = None
         if found is None:
             yield payload
         else:
-            head, texts = payload, [found[1]]
-            head_index, head_delta = found[0], found[2]
-    if head is not None:
-        yield _merged(head, texts)
+            run = _Run(payload, *found)
+    if run is not None:
+        yield run.merged()

@@ -21,6 +21,7 @@ from .coalesce import coalesced
 from .limits import LimitReached
 
 DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
+_scan_json = json.JSONDecoder().scan_once  # json.loads's own scanner (the C one)
 
 
 class EventStream:
@@ -54,12 +55,23 @@ class EventStream:
         for batch in sse_batches(self._byte_chunks, self.max_line_bytes, self.max_event_bytes):
             payloads: List[Dict[str, Any]] = []
             error: Optional[Exception] = None
+            # One look at the whole read: a key in any event is in the events joined (the
+            # check only searches for runs of the key, and "\n" starts no escape).
+            check = len(batch) == 1 or self._needs_redaction("\n".join([data for _, data in batch]))
             for name, data in batch:
                 if data == "[DONE]":
                     self.done = True
                     break
+                if not check and name == "message" and data[:1] == "{" and data[-1:] == "}":
+                    try:  # the usual event, decoded here without the calls below
+                        payload, end = _scan_json(data, 0)
+                    except (StopIteration, ValueError, RecursionError):
+                        end = -1
+                    if end == len(data) and not payload.get("error"):
+                        payloads.append(payload)
+                        continue
                 try:
-                    payloads.append(self._payload(name, data))
+                    payloads.append(self._payload(name, data, check))
                 except Exception as exc:  # noqa: BLE001 - raised below, after what came before it
                     error = exc
                     break
@@ -69,9 +81,9 @@ class EventStream:
             if self.done:
                 return
 
-    def _payload(self, name: str, data: str) -> Dict[str, Any]:
+    def _payload(self, name: str, data: str, check: bool = True) -> Dict[str, Any]:
         payload = _decode(data, self._redact)
-        if self._needs_redaction(data):
+        if check and self._needs_redaction(data):
             payload = self._redact(payload)
         error = payload.get("error") if isinstance(payload, dict) else None
         if error or name == "error":
@@ -179,6 +191,14 @@ def _line_too_long(max_line_bytes: int) -> APIError:
 
 
 def _decode(data: str, redact: Callable[[Any], Any]) -> Any:
+    if data[:1] == "{" and data[-1:] == "}":  # the usual event: json.loads without its wrappers
+        try:
+            payload, end = _scan_json(data, 0)
+        except (StopIteration, ValueError, RecursionError):
+            pass  # json.loads below says what is wrong
+        else:
+            if end == len(data):  # exactly one JSON value: what json.loads returns
+                return payload
     try:
         return json.loads(data)
     except (ValueError, RecursionError):
