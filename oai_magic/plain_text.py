@@ -7,6 +7,7 @@ It sits in the base layer so that errors, core, views and magics all share the o
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 # C0 and C1 controls other than tab and newline (ESC starts CSI and OSC sequences, BEL ends
 # OSC), bidi embeddings, overrides and isolates, zero-width and other invisible format
@@ -32,3 +33,13 @@ def terminal_safe(text: str) -> str:
     if not isinstance(text, str):
         text = str(text)
     return _HIDDEN.sub(_escape, text)
+
+
+_FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def last_code_block(markdown: str) -> Optional[str]:
+    """The body of the last fenced code block of an answer (``--to-cell``, the panel's Insert
+    as cell)."""
+    blocks = _FENCE.findall(markdown)
+    return blocks[-1][1].rstrip("\n") if blocks else None

@@ -176,6 +176,10 @@ class Settings:
     max_recording_chunks: int = _setting(
         4_000, "The most pieces one recording may come in; past it the recording stops, keeping "
         "what came before.")
+    # issue 30
+    panel_dock_wait_s: float = _setting(
+        10.0, "How long a docked chat panel (%chat_panel --side) waits for the page to show it "
+        "beside the notebook before it shows in the cell instead (a frontend without sidecar).")
 
     def resolved_key(self) -> Optional[str]:
         if self.api_key is not None:

@@ -36,8 +36,13 @@ def click(panel, description):
     found[0]._handle_msg({"content": {"data": {"method": "custom", "content": {"event": "click"}}}, "buffers": []})
 
 
+ANSWER_ACTIONS = {"Copy", "Insert as cell", "Regenerate"}  # under every answer (issue 30)
+
+
 def buttons(panel):
-    return [w.description for w in all_widgets(panel.transcript) if isinstance(w, widgets.Button)]
+    """The tool cards' buttons in the transcript (not the actions under each answer)."""
+    return [w.description for w in all_widgets(panel.transcript)
+            if isinstance(w, widgets.Button) and w.description not in ANSWER_ACTIONS]
 
 
 def define_double(shell):

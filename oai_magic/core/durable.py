@@ -204,16 +204,22 @@ def resume(state: Any, conversation: Optional[str], all_notebooks: bool,
 RESUME_HINT = "this notebook has {count} saved conversation{s}: %chat resume brings them back"
 
 
+def saved_conversation_count(state: Any) -> int:
+    """How many of this notebook's conversations a resume would bring back (0 when the log is
+    off or unreadable: the hint and the panel's Resume are never an error)."""
+    try:
+        log = log_of(state)
+        return log.saved_conversations() if log.enabled else 0
+    except Exception:
+        return 0
+
+
 def resume_hint(state: Any) -> Optional[str]:
     """The muted line the first ``%%chat`` of a kernel shows when its notebook has saved
     conversations (once per kernel; ``OAIMagics.resume_hint = False`` silences it)."""
     if not state.settings.resume_hint or not state.first_time("resume hint"):
         return None
-    try:
-        log = log_of(state)
-        count = log.saved_conversations() if log.enabled else 0
-    except Exception:
-        return None
+    count = saved_conversation_count(state)
     if not count:
         return None
     return RESUME_HINT.format(count=count, s="s" if count != 1 else "")

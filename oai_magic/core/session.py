@@ -90,7 +90,7 @@ BUDGET_SETTINGS = ("session_budget_usd", "session_budget_tokens", "daily_budget_
 LIMIT_SETTINGS = ("max_answer_chars", "max_line_bytes", "max_body_bytes", "max_stream_bytes",
                   "max_event_bytes", "max_reasoning_chars", "max_tool_argument_chars",
                   "max_batch_file_bytes", "max_batch_file_lines", "max_wait_s",
-                  "mcp_timeout_s")  # issue 27
+                  "mcp_timeout_s", "panel_dock_wait_s")  # issue 27, issue 30
 
 
 def _check_amount(name: str, value: Any) -> None:

@@ -129,6 +129,8 @@ class OAIMagics(Magics):
         setattr(self.state.settings, name, dict(value) if isinstance(value, dict) else value)
         if name in ("organization", "project"):
             self.state.notify("settings", {name: value})
+        elif name == "model":  # the panel's model box follows (issue 30); the traits need not
+            self.state.notify("model", {name: value})
 
     # --- what every family uses ---------------------------------------------------------
 

@@ -325,4 +325,7 @@ TRANSCRIBE_ARGUMENTS = (
 
 CHAT_PANEL_ARGUMENTS = (
     argument("-c", "--conversation", default="default", help="Conversation to open."),
+    argument("--side", action="store_true",
+             help="Dock the panel beside the notebook (JupyterLab with sidecar, the lab extra); "
+                  "asked again, the docked panel of that conversation is focused."),
 )

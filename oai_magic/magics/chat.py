@@ -208,7 +208,7 @@ def after_answer(magics: Any, args: Any, result: ChatResult) -> None:
     if args.out:
         magics.shell.user_ns[args.out] = result
     if args.to_cell:
-        from .conversations import last_code_block
+        from ..plain_text import last_code_block
 
         code = last_code_block(result.text)
         if code is not None:

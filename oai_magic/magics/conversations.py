@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import re
 import shlex
-from typing import Any, Optional
+from typing import Any
 
 from ..core.conversation_files import export_conversation, read_conversation, transcript_markdown
 from ..errors import InputError
@@ -15,14 +14,6 @@ from ..render.attachments import parts_html
 from ..render.table import Table
 from ..state import Conversation, KernelState, content_text
 from .arguments import PROMPT_BELOW
-
-_FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
-
-
-def last_code_block(markdown: str) -> Optional[str]:
-    """The body of the last fenced code block, for ``--to-cell``."""
-    blocks = _FENCE.findall(markdown)
-    return blocks[-1][1].rstrip("\n") if blocks else None
 
 
 class CommandParser(argparse.ArgumentParser):

@@ -15,7 +15,10 @@ PANEL_HELP = (
     "Its Tools field takes what --tools takes (f,mcp:NAME,mcp:NAME/TOOL); a bad entry is one "
     "line and nothing is sent. Each tool call's card shows Approve and Deny: the tool runs only "
     "after Approve, Deny tells the model you declined, Stop ends the turn. The auto-approve box "
-    "runs the calls without asking (as --auto-tools)."
+    "runs the calls without asking (as --auto-tools).\n\n"
+    "Enter sends, Shift+Enter makes a new line, Up recalls the last prompt, Esc stops the answer. "
+    "Under each answer: Copy, Insert as cell (the last code block, with ipylab) and Regenerate. "
+    "After a kernel restart the panel says so; %chat_panel in the new kernel offers Resume."
 )
 
 
@@ -66,4 +69,4 @@ def open_panel(magics: Any, line: str) -> Any:
         )
     from ..ui.panel.panel import ChatPanel
 
-    return ChatPanel(args.conversation, session=magics.state, client=magics.client)
+    return ChatPanel(args.conversation, session=magics.state, client=magics.client, side=args.side)

@@ -142,12 +142,10 @@ def message_widgets(message: Message) -> List[Any]:
 
 
 def status_parts(result: ChatResult) -> List[str]:
-    """The status line after an answer: tokens, latency, request id, rate limits."""
-    parts = footer_parts(result)
+    """The status line after an answer: only what its footer does not show (the rate limits
+    left); tokens, cost, latency and the request id are in the answer's one footer."""
     limits = rate_limits_left(result.headers)
-    if limits:
-        parts.append(limits)
-    return parts
+    return [limits] if limits else []
 
 
 def status_html(parts: List[str], *, key: Optional[str] = None) -> str:

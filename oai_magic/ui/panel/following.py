@@ -13,6 +13,7 @@ from typing import Any, Optional
 import ipywidgets as widgets
 
 from ...render.chrome import rate_limits_left
+from ...state import content_text
 from .chat_view import message_widgets
 
 
@@ -26,10 +27,11 @@ class FollowsState:
     _busy: bool
     _stale: bool
     _thread: Optional[threading.Thread]
-    _own_parts: list
+    _regenerate_buttons: list
+    answer_actions: Any
 
     def _on_state_event(self, event: str, info: Any) -> None:
-        if event == "settings":
+        if event in ("settings", "model"):
             self._show_settings()
         elif event == "conversation":
             self._refresh_selector()
@@ -38,7 +40,7 @@ class FollowsState:
             with self._lock:
                 self._follow(info)
         elif event == "response" and not self._busy:
-            self._set_status(self._own_parts + [rate_limits_left(self.state.last_headers)])
+            self._set_status([rate_limits_left(self.state.last_headers)])
 
     def _follow(self, info: Any) -> None:
         """Follow a change made elsewhere: a recorded turn is appended, a command redraws."""
@@ -50,7 +52,7 @@ class FollowsState:
                 self._show_system()
         elif recorded is not None and not info.get("new"):
             if ours:
-                added = [widgets.VBox(message_widgets(m)) for m in recorded]
+                added = [self._drawn(m) for m in recorded]
                 self.transcript.children = (*self.transcript.children, *added)
                 self._show_system()
         elif info.get("command") == "system":
@@ -58,17 +60,28 @@ class FollowsState:
         else:
             self._show_conversation()
 
-    def _show_conversation(self) -> None:
-        """Draw the transcript from the conversation's history."""
+    def _show_conversation(self, drop_last_turn: bool = False) -> None:
+        """Draw the transcript from the Session's conversation (never from a copy of ours);
+        ``drop_last_turn``: without the last prompt and its answer (Regenerate asks it again)."""
         with self._lock:
             self._stale = False
             self._close_children(self.transcript)
             with self.state.lock:
                 thread = self.state.conversations.get(self.conversation)
                 messages = list(thread.messages) if thread else []
-            self.transcript.children = tuple(
-                widgets.VBox(message_widgets(m)) for m in messages)
+            if drop_last_turn:
+                users = [i for i, m in enumerate(messages) if m.role == "user"]
+                messages = messages[:users[-1]] if users else messages
+            self._regenerate_buttons = []
+            self.transcript.children = tuple(self._drawn(m) for m in messages)
             self._show_system()
+
+    def _drawn(self, message: Any) -> Any:
+        """A recorded message as a box; an answer with its row of actions under it."""
+        shown = message_widgets(message)
+        if message.role == "assistant" and not message.tool_calls:
+            shown.append(self.answer_actions(content_text(message.content)))
+        return widgets.VBox(shown)
 
     def _show_system(self) -> None:
         thread = self.state.conversations.get(self.conversation)
@@ -85,6 +98,9 @@ class FollowsState:
     def _show_settings(self) -> None:
         settings = self.state.settings
         with self._sync():
+            if settings.model != getattr(self, "_session_model", settings.model):
+                self.model.value = settings.model  # the model picker follows %oai model
+            self._session_model = settings.model
             for field, env, widget in (("organization", "OPENAI_ORG_ID", self.organization),
                                        ("project", "OPENAI_PROJECT_ID", self.project)):
                 widget.value = getattr(settings, field) or ""

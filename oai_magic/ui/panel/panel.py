@@ -23,21 +23,36 @@ from ...core.session import Session, session_of
 from ...core.tools import visible
 from ...core.turn_options import HistoryBudget, TurnOptions
 from ...errors import InputError, OAIError
-from ...render.chrome import footer_parts, kept_as_partial
+from ...render.chrome import kept_as_partial
 from . import parts
+from .answer_actions import AnswerActions, lab_frontend, panel_turn_id
 from .chat_view import PanelChatView, label_html, parts_card, status_parts, user_html
+from .conversations import PicksConversations
 from .following import FollowsState
+from .input_bar import TakesInput
 from .tool_view import PanelToolView, ToolApproval
 
 
-class ChatPanel(parts.SideRequests, FollowsState):
+class ChatPanel(parts.SideRequests, FollowsState, PicksConversations, AnswerActions, TakesInput):
     """``ChatPanel(conversation="default")``: chat in a panel; display it like any widget.
 
     For demos and tests: ``send(text)`` starts a request and returns at once, ``wait()``
     blocks until the panel is idle (and returns the last ChatResult), ``stop()`` ends the
     answer in flight, ``close()`` unsubscribes and closes the widgets. With tools (the Tools
     field, as ``--tools``), ``wait_for_approval()`` blocks until a call shows Approve and Deny.
+    ``side=True`` docks it beside the notebook (sidecar); one docked panel per conversation,
+    so asking again returns (and focuses) the one already docked.
     """
+
+    def __new__(cls, conversation: str = "default", **kwargs: Any) -> ChatPanel:
+        if kwargs.get("side"):
+            from .docking import docked_panel
+
+            state = kwargs.get("session") or kwargs.get("state")
+            existing = docked_panel(state, conversation) if state is not None else None
+            if existing is not None:
+                return existing
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -49,7 +64,10 @@ class ChatPanel(parts.SideRequests, FollowsState):
         render_interval: Optional[float] = None,
         transcribe_model: Optional[str] = None,
         budget: Optional[HistoryBudget] = None,
+        side: bool = False,
     ) -> None:
+        if getattr(self, "dock", None) is not None:
+            return  # the docked panel of this conversation, asked for again (see __new__)
         state = session or state  # the session the panel is a face of (``state``: its old name)
         if state is None:
             from IPython import get_ipython
@@ -74,17 +92,25 @@ class ChatPanel(parts.SideRequests, FollowsState):
         self._result: Optional[ChatResult] = None
         self._sent_at = 0.0
         self._stale = False  # the conversation changed elsewhere while this panel answered
-        self._own_parts: List[str] = []
         self._attached: List[Any] = []  # context.Attachment: images for the next message
         self._syncing = False
         self._models_requested = False
         self.error: Optional[str] = None
+        self._regenerate_buttons: List[Any] = []
+        self._lab = lab_frontend()
         self._build_layout(state.settings.model, self._default_models())
+        self._offer_resume()
+        self.widget.children = (self.widget.children[0], self.resume_bar, *self.widget.children[1:])
         self._wire()
         self._show_settings()
         self._refresh_selector()
         self._show_conversation()
         self._unsubscribe = state.subscribe(self._on_state_event)
+        self.dock: Any = None
+        if side:
+            from .docking import dock
+
+            self.dock = dock(self)
 
     # --- wiring and display ---------------------------------------------------------------
 
@@ -104,7 +130,8 @@ class ChatPanel(parts.SideRequests, FollowsState):
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         if not self._models_requested:
             self.load_models()
-        bundle = self.widget._repr_mimebundle_(**kwargs)
+        shown = self.dock.cell_view() if self.dock is not None else self.widget  # docked: a line
+        bundle = shown._repr_mimebundle_(**kwargs)
         if isinstance(bundle, dict):
             bundle["text/plain"] = repr(self)
         return bundle
@@ -165,18 +192,25 @@ class ChatPanel(parts.SideRequests, FollowsState):
             del self._attached[index]
             self._show_attachments()
 
-    def _start(self, text: str, content: Any, notice: Optional[str]) -> None:
-        """Show the user's turn and answer it in the request thread (the lock is held)."""
+    def _start(self, text: str, content: Any, notice: Optional[str],
+               owner: Optional[str] = None) -> None:
+        """Show the user's turn and answer it in the request thread (the lock is held).
+
+        Every panel turn has an owner id, as a cell's turn has its cell id; Regenerate passes
+        the owner of the turn it replaces (issue 24's rule for re-run cells)."""
         cancellation = Cancellation()
         options = TurnOptions(
             request_options(self.state.settings, model=self._model_name(),
                             temperature=self._temperature()),
             conversation=self.conversation, budget=self._history_budget(), cancellation=cancellation,
+            cell_id=owner or panel_turn_id(),
         )
         approval = ToolApproval(on_ask=lambda name: self._set_status(
             [f"The tool {visible(name)} waits for Approve or Deny", "Stop ends the turn"]))
         options = self._with_tools(options, approval)  # a bad entry raises before anything shows
         self._cancellation, self._approval = cancellation, approval
+        self._regenerating = owner is not None
+        self.input.last_prompt = text  # what Up recalls in the empty box
         self._result = None
         self._hide_error()
         shown = (widgets.HTML(user_html(text)) if isinstance(content, str) else
@@ -218,44 +252,17 @@ class ChatPanel(parts.SideRequests, FollowsState):
         """Block until a tool call waits for Approve or Deny on its card (True), or ``timeout``."""
         return self._approval.asking.wait(timeout)
 
-    def select(self, name: str) -> None:
-        """Show conversation ``name`` (created on its first message)."""
-        if name == self.conversation:
-            return
-        if self._busy:
-            raise InputError("Stop the answer (or wait for it) before switching conversations.")
-        with self._lock:
-            self.conversation = name
-        self._refresh_selector()
-        self._show_conversation()
-
-    def new_conversation(self) -> str:
-        """Start a new, empty conversation (``chat-1``, ``chat-2``…) and switch to it."""
-        if self._busy:
-            raise InputError("Stop the answer (or wait for it) before starting a conversation.")
-        with self.state.lock:
-            number = 1
-            while f"chat-{number}" in self.state.conversations:
-                number += 1
-            name = f"chat-{number}"
-            self.state.conversation(name)
-        self.select(name)
-        self.state.notify("conversation", {"name": name, "command": "new"})
-        return name
-
     def close(self) -> None:
         """Stop, unsubscribe from the kernel state and close every widget of the panel."""
         self.stop()
         self._unsubscribe()
         for widget in list(parts.descendants(self.widget)):
             widget.close()
+        if self.dock is not None:  # its docked area goes too, and the next --side docks anew
+            self.dock.on_gone()
+            self.dock.sidecar.close()
 
     # --- sending (the request thread) -----------------------------------------------------
-
-    def _on_send_click(self) -> None:
-        text = self.input.value
-        if self._guarded(lambda: self.send(text)):
-            self.input.value = ""
 
     def _with_tools(self, options: TurnOptions, approval: ToolApproval) -> TurnOptions:
         """The Tools field as ``--tools`` (same resolver); Approve/Deny unless auto-approve."""
@@ -315,17 +322,19 @@ class ChatPanel(parts.SideRequests, FollowsState):
         with self._lock:
             self._result = result
             if name == self.conversation:
-                if self._stale:
+                if self._stale or (self._regenerating and not recorded):
                     self._show_conversation()  # changed elsewhere meanwhile: draw it afresh
+                elif recorded and result is not None:
+                    shown.children = (*shown.children, self.answer_actions(result.text or ""))
                 elif not recorded:
                     self._remove(shown)  # nothing recorded: the prompt goes back to the input
                     if not self.input.value.strip() and isinstance(prompt, str):
                         self.input.value = prompt
+        self.input.send({"focus": True})  # the box takes the focus back for the next prompt
         if result is None:
             self._show_error(error or "no answer")
             self._set_status(["Nothing was recorded"])
             return
-        self._own_parts = footer_parts(result)
         if result.error:
             self._show_error(f"{result.error} — {kept_as_partial(name)}")
         if result.interrupted:
@@ -335,26 +344,6 @@ class ChatPanel(parts.SideRequests, FollowsState):
             self._set_status(status_parts(result))
 
     # --- widget events --------------------------------------------------------------------
-
-    def _on_select(self, change: Any) -> None:
-        if self._syncing or not change["new"]:
-            return
-        if not self._guarded(lambda: self.select(change["new"])):
-            self._refresh_selector()
-
-    def _on_system(self, change: Any) -> None:
-        if self._syncing:
-            return
-        with self.state.lock:
-            self.state.conversation(self.conversation).system = change["new"].strip() or None
-        self.state.notify("conversation", {"name": self.conversation, "command": "system"})
-
-    def _on_setting(self, name: str, change: Any) -> None:
-        if self._syncing:
-            return
-        value = change["new"].strip() or None
-        if getattr(self.state.settings, name) != value:
-            self.state.configure(**{name: value})  # the magics' trait follows
 
     # --- small helpers --------------------------------------------------------------------
 

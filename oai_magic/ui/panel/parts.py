@@ -84,8 +84,11 @@ class PanelLayout:
         self.project = w.Text(description="Project", style=auto, continuous_update=False)
         self.transcript = w.VBox(layout=w.Layout(width="100%"))
         self.banner = w.HTML(layout=w.Layout(display="none"))
-        self.input = w.Textarea(placeholder="Message (Markdown)", rows=3,
-                                layout=w.Layout(width="98%"))
+        from .input_bar import message_box
+
+        self.input = message_box({"send": self._on_enter, "stop": lambda _: self.stop(),
+                                  "shown": self._on_shown})
+        self.input.layout = w.Layout(flex="1 1 auto", width="auto")
         self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True,
                                     tooltip="End the answer now; the partial answer is kept")
@@ -109,12 +112,27 @@ class PanelLayout:
         settings = w.VBox([self.temperature, self.system, w.HBox([self.organization, self.project])])
         self.settings_box = w.Accordion(children=[settings], titles=("Settings",))
         header = w.HBox([self.selector, self.new_button, self.model, self.refresh_models_button,
-                         self.models_note])
-        controls = w.HBox([self.send_button, self.stop_button, self.upload, self.image_upload,
-                           self.fix_button, self.tools, self.auto_tools],
-                          layout=w.Layout(flex_flow="row wrap"))
+                         self.models_note], layout=w.Layout(flex_flow="row wrap"))
+        self.transcript.add_class("oai-transcript")
+        # issue 30: the input bar; ``input_controls`` is the slot for controls beside the box
+        # (the microphone's Record button): ``add_input_control(widget)``.
+        self.input_controls = w.HBox()
+        self.input_bar = w.HBox([self.input, self.input_controls, self.send_button,
+                                 self.stop_button], layout=w.Layout(width="100%"))
+        self.input_bar.add_class("oai-input-bar")
+        controls = w.HBox([self.upload, self.image_upload, self.fix_button, self.tools,
+                           self.auto_tools], layout=w.Layout(flex_flow="row wrap"))
         self.widget = w.VBox([header, self.settings_box, self.transcript, self.banner,
-                              self.input, self.attachments, controls, self.status])
+                              self.attachments, self.input_bar, controls, self.status])
+        self.widget.add_class("oai-panel")
+
+    _on_enter: Callable[[Dict[str, Any]], None]  # ChatPanel's: Enter in the box
+    _on_shown: Callable[[Dict[str, Any]], None]  # ChatPanel's: the page drew the box
+    stop: Callable[[], None]
+
+    def add_input_control(self, widget: Any) -> None:
+        """Put ``widget`` (a Record button, say) in the input bar, right of the message box."""
+        self.input_controls.children = (*self.input_controls.children, widget)
 
     def _show_error(self, message: str) -> None:
         self.error = redact(message, self._key())
@@ -135,6 +153,7 @@ class PanelLayout:
         self.stop_button.disabled = not busy
         self.selector.disabled = busy
         self.new_button.disabled = busy
+        self.input.busy = busy
 
     def _remove(self, widget: Any) -> None:
         self.transcript.children = tuple(c for c in self.transcript.children if c is not widget)
