@@ -98,8 +98,11 @@ def _interrupt_after(server, shell, cell, *, chunks_before):
     The cell must end as a stop does (``CellStopped``); that error is returned.
     """
     gate = threading.Event()
-    chunks = [sse_event(delta_chunk("Partial ")), sse_event(delta_chunk("answer")), sse_event(delta_chunk(" never"))]
+    texts = ["Partial ", "answer", " never"]
+    chunks = [sse_event(delta_chunk(text)) for text in texts]
     server.script(CHAT, Scripted(chunks=chunks, gate=gate, gate_before=chunks_before))
+    # Chunks that arrive in one read come as one delta (api/coalesce.py): wait for their text.
+    before = "".join(texts[:chunks_before])
     main_thread = threading.main_thread().ident
     magics = shell.magics_manager.registry["OAIMagics"]
     original_view = magics.chat_view
@@ -120,7 +123,7 @@ def _interrupt_after(server, shell, cell, *, chunks_before):
         def delta(index, text):
             original_delta(index, text)
             received.append(text)
-            if len(received) == chunks_before:
+            if chunks_before and "".join(received) == before:
                 interrupt()
 
         view.begin, view.delta = begin, delta

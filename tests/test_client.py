@@ -303,7 +303,7 @@ def test_mid_stream_disconnect_raises_connection_error(server):
     with pytest.raises(APIConnectionError, match="broke"):
         for event in stream:
             seen.append(event["choices"][0]["delta"]["content"])
-    assert seen == ["abc", "def"]
+    assert "".join(seen) == "abcdef"  # one event or two: a read's text deltas are joined
 
 
 def test_streams_are_not_retried_once_started(server):

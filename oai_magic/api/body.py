@@ -18,6 +18,7 @@ from typing import Any, Iterator, List, Optional
 import requests
 
 from ..errors import APIConnectionError, APIError
+from .chunked import buffered_file, dechunked
 from .limits import limit_reached
 
 PIECE = 64 * 1024
@@ -81,6 +82,15 @@ def _raw_pieces(response: requests.Response) -> Iterator[bytes]:
     raw = response.raw
     chunked = "chunked" in (response.headers.get("transfer-encoding") or "").lower()
     if chunked and getattr(raw, "chunked", False) and raw.supports_chunked_reads():
+        fp = buffered_file(raw)
+        head = getattr(getattr(raw, "_original_response", None), "_method", None) == "HEAD"
+        if fp is not None and not head:  # one piece per network read, however many chunks it holds
+            yield from dechunked(fp, PIECE)
+            original = getattr(raw, "_original_response", None)
+            if original is not None:
+                original.close()  # all read: as urllib3 does, the connection goes back to the pool
+            raw.release_conn()
+            return
         for piece in raw.read_chunked(PIECE, decode_content=False):
             if piece:
                 yield piece

@@ -14,12 +14,14 @@ event is an API error.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..errors import APIError, server_message
+from .coalesce import coalesced
 from .limits import LimitReached
 
 DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
+_scan_json = json.JSONDecoder().scan_once  # json.loads's own scanner (the C one)
 
 
 class EventStream:
@@ -49,27 +51,64 @@ class EventStream:
         self.done = False
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
-        for name, data in sse_events(self._byte_chunks, self.max_line_bytes, self.max_event_bytes):
-            if data == "[DONE]":
-                self.done = True
+        """The payloads in order; the text deltas of one read joined (api.coalesce)."""
+        for batch in sse_batches(self._byte_chunks, self.max_line_bytes, self.max_event_bytes):
+            payloads: List[Dict[str, Any]] = []
+            error: Optional[Exception] = None
+            # One look at the whole read: a key in any event is in the events joined (the
+            # check only searches for runs of the key, and "\n" starts no escape).
+            check = len(batch) == 1 or self._needs_redaction("\n".join([data for _, data in batch]))
+            for name, data in batch:
+                if data == "[DONE]":
+                    self.done = True
+                    break
+                if not check and name == "message" and data[:1] == "{" and data[-1:] == "}":
+                    try:  # the usual event, decoded here without the calls below
+                        payload, end = _scan_json(data, 0)
+                    except (StopIteration, ValueError, RecursionError):
+                        end = -1
+                    if end == len(data) and not payload.get("error"):
+                        payloads.append(payload)
+                        continue
+                try:
+                    payloads.append(self._payload(name, data, check))
+                except Exception as exc:  # noqa: BLE001 - raised below, after what came before it
+                    error = exc
+                    break
+            yield from coalesced(payloads)  # what came before an error or [DONE], in its order
+            if error is not None:
+                raise error
+            if self.done:
                 return
-            payload = _decode(data, self._redact)
-            if self._needs_redaction(data):
-                payload = self._redact(payload)
-            error = payload.get("error") if isinstance(payload, dict) else None
-            if error or name == "error":
-                raise _stream_error(error if error is not None else payload)
-            if not isinstance(payload, dict):
-                raise APIError(
-                    f"the stream sent an event that is a JSON {type(payload).__name__}, "
-                    "not an object"
-                )
-            yield payload
+
+    def _payload(self, name: str, data: str, check: bool = True) -> Dict[str, Any]:
+        payload = _decode(data, self._redact)
+        if check and self._needs_redaction(data):
+            payload = self._redact(payload)
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if error or name == "error":
+            raise _stream_error(error if error is not None else payload)
+        if not isinstance(payload, dict):
+            raise APIError(
+                f"the stream sent an event that is a JSON {type(payload).__name__}, "
+                "not an object"
+            )
+        return payload
 
 
 def sse_events(chunks: Iterable[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
                max_event_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Tuple[str, str]]:
-    """(event name, data) of each event in a body of server-sent events.
+    """(event name, data) of each event in a body of server-sent events (``sse_batches``)."""
+    for batch in sse_batches(chunks, max_line_bytes, max_event_bytes):
+        yield from batch
+
+
+def sse_batches(chunks: Iterable[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                max_event_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[List[Tuple[str, str]]]:
+    """The (event name, data) of the events each chunk completes, one list per chunk.
+
+    A chunk is one network read (api.chunked), so a list is what arrived together. When a
+    limit is passed, the events completed before it in that chunk come first, then the error.
 
     A line is buffered until its end arrives, and may hold at most ``max_line_bytes``; the lines
     of one event (comments and other fields too) at most ``max_event_bytes``. An event
@@ -103,30 +142,38 @@ def sse_events(chunks: Iterable[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_B
         open_line, open_length = ([last] if last else []), len(last)
         if open_length > max_line_bytes:
             raise _line_too_long(max_line_bytes)
-        for line in lines:
-            if len(line) > max_line_bytes:
-                raise _line_too_long(max_line_bytes)
-            if not line:  # the end of an event
-                if data:
-                    yield _text(name) or "message", _text(b"\n".join(data))
-                data, name, event_bytes = [], b"", 0
-                continue
-            event_bytes += len(line)
-            if event_bytes > max_event_bytes:
-                raise LimitReached(
-                    f"the stream sent an event over {max_event_bytes:,} bytes; the answer was cut "
-                    "there (OAIMagics.max_event_bytes sets the limit)")
-            if line.startswith(b"data:"):
-                data.append(line[6:] if line[5:6] == b" " else line[5:])
-            elif line == b"data":
-                data.append(b"")
-            elif line.startswith(b"event:"):
-                name = line[7:] if line[6:7] == b" " else line[6:]
+        batch: List[Tuple[str, str]] = []
+        try:
+            for line in lines:
+                if len(line) > max_line_bytes:
+                    raise _line_too_long(max_line_bytes)
+                if not line:  # the end of an event
+                    if data:
+                        batch.append((_text(name) or "message", _text(b"\n".join(data))))
+                    data, name, event_bytes = [], b"", 0
+                    continue
+                event_bytes += len(line)
+                if event_bytes > max_event_bytes:
+                    raise LimitReached(
+                        f"the stream sent an event over {max_event_bytes:,} bytes; the answer was "
+                        "cut there (OAIMagics.max_event_bytes sets the limit)")
+                if line.startswith(b"data:"):
+                    data.append(line[6:] if line[5:6] == b" " else line[5:])
+                elif line == b"data":
+                    data.append(b"")
+                elif line.startswith(b"event:"):
+                    name = line[7:] if line[6:7] == b" " else line[6:]
+        except APIError:
+            if batch:
+                yield batch
+            raise
+        if batch:
+            yield batch
     if open_line and b"".join(open_line).startswith(b"data:"):
         line = b"".join(open_line)
         data.append(line[6:] if line[5:6] == b" " else line[5:])
     if data:
-        yield _text(name) or "message", _text(b"\n".join(data))
+        yield [(_text(name) or "message", _text(b"\n".join(data)))]
 
 
 def _text(raw: bytes) -> str:
@@ -144,6 +191,14 @@ def _line_too_long(max_line_bytes: int) -> APIError:
 
 
 def _decode(data: str, redact: Callable[[Any], Any]) -> Any:
+    if data[:1] == "{" and data[-1:] == "}":  # the usual event: json.loads without its wrappers
+        try:
+            payload, end = _scan_json(data, 0)
+        except (StopIteration, ValueError, RecursionError):
+            pass  # json.loads below says what is wrong
+        else:
+            if end == len(data):  # exactly one JSON value: what json.loads returns
+                return payload
     try:
         return json.loads(data)
     except (ValueError, RecursionError):
