@@ -32,6 +32,7 @@ def test_a_recording_lands_in_the_message_box_after_the_text_typed_and_is_not_se
 
 
 def test_the_panels_transcription_model_streams_into_the_box(shell, panel, server, frontend):
+    server.token_delay = 0.02  # paced: pieces that arrive in one read come as one delta
     p = panel(transcribe_model="gpt-4o-mini-transcribe", render_interval=0.0)
     values = []
     p.input.observe(lambda change: values.append(change["new"]), "value")
