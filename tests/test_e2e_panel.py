@@ -136,7 +136,8 @@ def test_inline_panel_scrolls_inside_itself_switches_conversations_and_says_when
     assert panel_box["height"] <= 0.65 * height, panel_box  # about 60% of the window
     assert on_screen(page, box) and on_screen(page, panel.get_by_role("button", name="Send"))
     assert transcript.evaluate("t => t.scrollHeight > 2 * t.clientHeight")  # it scrolls inside
-    assert transcript.evaluate(AT_BOTTOM)  # and follows the answer to its end
+    # and follows the answer to its end (it scrolls at the next frame after the final block)
+    page.wait_for_function(AT_BOTTOM, arg=transcript.element_handle(), timeout=5_000)
     page.screenshot(path=str(screenshots / "30-panel-inline-four-answers.png"))
 
     # Conversations: New starts an empty one; switching back redraws 'default' from the session.
