@@ -101,6 +101,7 @@ class KernelState:
         # The session's usage ledger (costs.py), made on first use. The session is the kernel.
         self.usage_ledger: Any = None
         self.batches: Dict[str, Any] = {}  # batch id -> batch.BatchJob, newest last
+        self.docked_panels: Dict[str, Any] = {}  # conversation -> its ChatPanel beside the notebook
 
     # What answers cost: read from the one settings table (%config OAIMagics.prices, ...).
     @property

@@ -163,6 +163,7 @@ def test_one_docked_panel_per_conversation(shell, panel):
     press(first, kind="shown", gone=True)  # the user closed its area
     assert panel(session=state, side=True) is not first
     assert isinstance(state, Session)
+    assert set(vars(state)) <= set(vars(Session()))  # kept where the session declares it
 
 
 def test_a_panel_that_is_never_shown_docked_falls_back_into_its_cell(shell, panel):

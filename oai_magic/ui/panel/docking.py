@@ -24,8 +24,7 @@ NO_DOCK = ("this frontend did not dock the panel (it needs JupyterLab with the s
 
 def docked_panels(state: Any) -> Dict[str, Any]:
     """The session's docked panels by conversation (kept on the session, not on a class)."""
-    with state.lock:
-        return state.__dict__.setdefault("docked_panels", {})
+    return state.docked_panels
 
 
 def docked_panel(state: Any, conversation: str) -> Optional[Any]:
