@@ -421,3 +421,14 @@ def test_a_streamed_transcript_reaches_a_terminal_without_control_sequences(shel
     assert "\x1b" not in out and "\x07" not in out  # no clipboard write, clear screen or colour
     assert "Hello" in out and "there" in out and "red" in out
     assert "\\x1b]52;c;ZXZpbA==" in out  # shown as escapes (CONTRACTS 5), never written raw
+
+
+def test_an_upload_from_bytes_shows_its_name_and_size_not_its_bytes():
+    """A script printing a run's events (TranscriptBegin carries the source) must not dump the
+    whole recording: 400 KB of b'RIFF…' filled the screen for one printed event."""
+    from oai_magic.core.audio_sources import from_bytes
+
+    wav = (Path(__file__).parent / "fixtures" / "hello.wav").read_bytes()
+    shown = repr(from_bytes("memo", wav))
+    assert "memo" in shown and str(len(wav)) in shown
+    assert len(shown) < 300

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from ..errors import InputError
@@ -48,7 +48,7 @@ class AudioSource:
     filename: str
     size: int
     path: Optional[str] = None
-    data: Optional[bytes] = None
+    data: Optional[bytes] = field(default=None, repr=False)  # a repr shows the size, not MBs
 
     @property
     def extension(self) -> str:
