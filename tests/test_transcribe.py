@@ -432,3 +432,10 @@ def test_an_upload_from_bytes_shows_its_name_and_size_not_its_bytes():
     shown = repr(from_bytes("memo", wav))
     assert "memo" in shown and str(len(wav)) in shown
     assert len(shown) < 300
+
+
+@pytest.mark.parametrize("text", [None, {"a": 1}, ["x"], True])
+def test_a_segment_whose_text_is_not_text_shows_as_empty_not_as_a_python_value(text):
+    from oai_magic.core.transcription_result import segment_of
+
+    assert segment_of({"start": 0, "end": 1, "text": text, "speaker": "A"}).text == ""

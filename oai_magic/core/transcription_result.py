@@ -95,7 +95,15 @@ def segment_of(data: Dict[str, Any]) -> Segment:
     """A segment the server sent (verbose_json, diarized_json, a ``transcript.text.segment``
     event): its times, text and speaker, whatever their types."""
     return Segment(_seconds(data.get("start")), _seconds(data.get("end")),
-                   str(data.get("text", "")).strip(), _speaker(data.get("speaker")))
+                   _text(data.get("text")), _speaker(data.get("speaker")))
+
+
+def _text(value: Any) -> str:
+    """A segment's words: text, or a number written as text; null or an object is no words
+    (shown empty, never as ``None`` or a dict)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return ""
+    return value.strip() if isinstance(value, str) else repr(value)
 
 
 def _speaker(value: Any) -> Optional[str]:
