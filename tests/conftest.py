@@ -279,3 +279,15 @@ def weather(shell):
     assert run(shell, WEATHER).success
     yield
     shell.user_ns.pop("get_weather", None)
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    """The hostile server (tests/hostile_server.py, with every mode of hostile_replies), one per
+    test module, shared by the hostile test files."""
+    from . import hostile_replies  # noqa: F401  (registers the modes)
+    from .hostile_server import HostileServer
+
+    server = HostileServer().start()
+    yield server
+    server.stop()

@@ -20,17 +20,9 @@ from oai_magic.core.session import session_of
 from oai_magic.state import StreamRedactor, redact
 
 from .conftest import TEST_KEY, run
-from .hostile_server import HostileServer
 from .interrupts import real_sigint
 
 KEY_RUNS = [TEST_KEY[i : i + 12] for i in range(len(TEST_KEY) - 11)]
-
-
-@pytest.fixture(scope="module")
-def hostile():
-    server = HostileServer().start()
-    yield server
-    server.stop()
 
 
 def use(shell, hostile, mode):

@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 import pytest
 
 from .conftest import TEST_KEY
-from .hostile_server import MORE_MODES, HostileServer, _stream, chunk, sse
+from .hostile_server import MORE_MODES, _stream, chunk, sse
 
 REASONING_CHARS = 2_000_000
 ARGUMENT_CHARS = 990_000  # under the default max_tool_argument_chars (1,000,000)
@@ -50,13 +50,6 @@ def _arguments_flood(endpoint: str, key: str, body: bytes):
 
 MORE_MODES["bytes_reasoning"] = _reasoning_flood
 MORE_MODES["bytes_arguments"] = _arguments_flood
-
-
-@pytest.fixture(scope="module")
-def hostile():
-    server = HostileServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

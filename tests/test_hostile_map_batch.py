@@ -14,14 +14,6 @@ from oai_magic.state import get_state
 
 from . import hostile_replies  # noqa: F401  (registers the modes)
 from .conftest import run
-from .hostile_server import HostileServer
-
-
-@pytest.fixture(scope="module")
-def hostile():
-    server = HostileServer().start()
-    yield server
-    server.stop()
 
 
 def use(shell, hostile, mode):

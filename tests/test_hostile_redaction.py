@@ -28,7 +28,6 @@ from oai_magic.state import get_state
 
 from .conftest import TEST_KEY, run
 from .hostile_replies import encode_key
-from .hostile_server import HostileServer
 from .kernels import kernel_env, kernel_manager
 
 KEY_RUNS = [TEST_KEY[i: i + 12] for i in range(len(TEST_KEY) - 11)]
@@ -51,13 +50,6 @@ def no_key(*texts) -> None:
         shown = decoded(text)
         for run_ in KEY_RUNS:
             assert run_ not in shown, f"key run {run_!r} in {shown[:300]!r}"
-
-
-@pytest.fixture(scope="module")
-def hostile():
-    server = HostileServer().start()
-    yield server
-    server.stop()
 
 
 # --- the one function ----------------------------------------------------------------------------

@@ -18,22 +18,12 @@ import time
 import wave
 from pathlib import Path
 
-import pytest
-
 from . import hostile_replies  # noqa: F401  (registers the modes)
 from .conftest import TEST_KEY
-from .hostile_server import HostileServer
 
 IPYTHON = Path(sys.executable).with_name("ipython")
 REPO = Path(__file__).resolve().parent.parent
 OURS = {b"\x1b[2m", b"\x1b[22m"}  # the dim reasoning of render.reasoning.DimReasoning
-
-
-@pytest.fixture(scope="module")
-def hostile():
-    server = HostileServer().start()
-    yield server
-    server.stop()
 
 
 def tiny_wav(path: Path) -> Path:
