@@ -194,6 +194,8 @@ def plan(args: argparse.Namespace) -> list:
         cases = [c for c in cases if str(c[2]) in args.tokens.split(",")]
     if args.langs:
         cases = [c for c in cases if c[0] in args.langs.split(",")]
+    if args.shapes:
+        cases = [c for c in cases if c[1] in args.shapes.split(",")]
     rows = []
     for _ in range(args.runs):
         for lang, shape, n in cases:
@@ -278,6 +280,7 @@ def main() -> int:
     parser.add_argument("--all", action="store_true", help="every language and shape, -N 2 and 8,000 tokens")
     parser.add_argument("--tokens", help="comma-separated answer lengths to run (e.g. 240)")
     parser.add_argument("--langs", help="comma-separated languages to run (e.g. en,zh)")
+    parser.add_argument("--shapes", help="comma-separated shapes to run (e.g. list,prose)")
     parser.add_argument("--no-panel", action="store_true", help="leave out the panel row")
     args = parser.parse_args()
     rows = plan(args)
