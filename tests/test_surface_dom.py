@@ -128,6 +128,9 @@ def every_token_drawn(monkeypatch):
     pytest.param(list(TRICKY), id="every-construct-by-char"),
     pytest.param(tokenize(TRICKY) + answer_tokens(600), id="answer-by-token"),
     pytest.param(list(shaped_pieces(400, "en", "list")), id="one-long-paragraph"),
+    pytest.param(list("Text & more &amp; &lt;b&gt; <b>raw</b> a < b > c\r\nnext \0 line\r\n\r\n"
+                      "| a | b |\n|---|---|\n| 1 & 2 | x < y |\n| z | w |\n\n```\n<i> & \n```\n"),
+                 id="markup-characters-in-text"),
 ])
 def test_after_every_message_the_page_shows_what_the_kernel_drew(blank, every_token_drawn, pieces):
     tee = streamed(pieces)

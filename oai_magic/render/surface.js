@@ -61,6 +61,20 @@ function reconcile(parent, olds, news) {
   return news;
 }
 
+// Text added at the very end of an open block whose HTML ends in text is where the parser would
+// put it: at the end of the last text node. Nothing is parsed, and the browser lays out only the
+// end of the block. Text with markup, an entity or a carriage return is parsed as above, and so
+// is text in a table (the parser would move it out).
+function appendText(region, text) {
+  if (!text || /[<&\r\0]/.test(text) || region.html.lastIndexOf("<") > region.html.lastIndexOf(">")) return false;
+  let node = region.open[region.open.length - 1];
+  while (node && node.lastChild) node = node.lastChild;
+  if (!node || node.nodeType !== Node.TEXT_NODE || /^(TABLE|TBODY|THEAD|TFOOT|TR)$/.test(node.parentNode.nodeName))
+    return false;
+  node.appendData(text);
+  return true;
+}
+
 function sameShell(a, b) {
   // the same element but for its children: tag and every attribute
   if (a.nodeType !== b.nodeType || a.nodeName !== b.nodeName || a.attributes.length !== b.attributes.length) return false;
@@ -82,6 +96,11 @@ function applyToView(view, op) {
   if (kind === "b") {
     region.el.insertBefore(fragment(op[2]), region.open[0] || null);
   } else if (kind === "o" || kind === "+") {
+    const added = kind === "+" ? op[2] : op[2] === region.html.length ? op[3] : null;
+    if (added !== null && appendText(region, added)) {
+      region.html += added;
+      return;
+    }
     region.html = kind === "+" ? region.html + op[2] : region.html.slice(0, op[2]) + op[3];
     // the open block is always last: its nodes are brought to the new HTML's, keeping the ones
     // that did not change (see reconcile)
