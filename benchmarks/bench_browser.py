@@ -333,7 +333,8 @@ def main() -> int:
             page.evaluate(RECORDER)
             page.locator(".jp-Notebook .jp-Cell").nth(0).click()
             page.keyboard.press("Shift+Enter")  # setup: wait for its last line, not for a time
-            page.locator(".jp-Notebook .jp-Cell").nth(0).get_by_text("setup done").wait_for(timeout=120_000)
+            page.locator(".jp-Notebook .jp-Cell").nth(0).locator(".jp-OutputArea").get_by_text(
+                "setup done").wait_for(timeout=120_000)
             kernel = int((tmp / "kernel.pid").read_text())
             cdp = page.context.new_cdp_session(page)
             cdp.send("Performance.enable")
