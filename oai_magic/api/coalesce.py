@@ -14,7 +14,11 @@ reads are never joined, so a slow stream (one event per read) passes unchanged.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+scan_json = json.JSONDecoder().scan_once  # json.loads's own scanner (the C one)
 
 #: Top-level fields that nothing reads (OpenAI's random padding): they may differ within a run.
 IGNORED = {"choices": None, "obfuscation": None}
@@ -102,3 +106,110 @@ def coalesced(payloads: List[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
             run = _Run(payload, *found)
     if run is not None:
         yield run.merged()
+
+
+# --- a run read as one template ---------------------------------------------------------------
+# A fast server's events of one run differ only in the text: ``P + "…" + S`` with the same P and
+# S. Decoding each costs a JSON parse of the whole event; here the run's texts are decoded with
+# one ``json.loads`` of ``[t1,t2,…]``, and the rest is the first event's, once.
+
+_CONTENT = re.compile(r'"content"\s*:\s*("(?:[^"\\]|\\.)*")', re.S)
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)  # one JSON string token: no unescaped quote inside
+
+
+def usual_events(batch: List[Tuple[str, str]]) -> Tuple[List[Dict[str, Any]], List[str], int]:
+    """The usual events at the start of one read, decoded (a run of texts joined when it reads
+    as one template): (payloads, the JSON they were decoded from, the index of the first other).
+
+    Usual: a message event holding one JSON object without an ``error``. ``[DONE]``, anything
+    else and what follows it are left to ``sse.EventStream``, and so are all of them when the
+    JSON holds a run of the key (a redaction check of the pieces decides, before anyone sees
+    what was decoded here).
+    """
+    payloads: List[Dict[str, Any]] = []
+    pieces: List[str] = []
+    index, count = 0, len(batch)
+    while index < count:
+        name, data = batch[index]
+        if name != "message" or data[:1] != "{" or data[-1:] != "}":
+            break
+        try:
+            payload, end = scan_json(data, 0)
+        except (StopIteration, ValueError, RecursionError):
+            break
+        if end != len(data) or payload.get("error"):
+            break
+        index += 1
+        pieces.append(data)
+        if index < count:
+            joined = template_run(payload, data, batch, index)
+            if joined is not None:
+                payload, index, tokens = joined
+                pieces.extend(tokens)
+        payloads.append(payload)
+    return payloads, pieces, index
+
+
+def template_run(payload: Dict[str, Any], data: str, batch: List[Tuple[str, str]],
+                 start: int) -> Optional[Tuple[Dict[str, Any], int, List[str]]]:
+    """``payload`` (decoded from ``data``) joined with the events from ``batch[start]`` on that
+    are ``data`` with only the text changed: (the joined payload, the index after them, their
+    texts' JSON strings), or None.
+
+    Exactly what decoding each event and ``coalesced`` give: the position of the text in
+    ``data`` is checked by decoding ``data`` once with another text there, and every follower
+    is the same bytes around one JSON string token; a token that json.loads refuses returns
+    None, so each event is decoded alone and the bad one reports as usual.
+    """
+    found = _text_only(payload)
+    if found is None:
+        return None
+    text, choice = found
+    split = _text_position(payload, data, text, choice)
+    if split is None:
+        return None
+    before, after = data[: split[0]], data[split[1]:]
+    least, cut = split[0] + len(after) + 2, len(after)
+    tokens: List[str] = []
+    end = start
+    for name, other in batch[start:]:
+        if (name != "message" or len(other) < least or not other.startswith(before)
+                or not other.endswith(after)):
+            break
+        token = other[split[0]: len(other) - cut]
+        if _STRING.fullmatch(token) is None:
+            break
+        tokens.append(token)
+        end += 1
+    if not tokens:
+        return None
+    try:
+        texts = json.loads("[" + ",".join(tokens) + "]")
+    except (ValueError, RecursionError):
+        return None
+    if len(texts) != len(tokens):
+        return None
+    joined = {**choice, "delta": {**choice["delta"], "content": text + "".join(texts)}}
+    return {**payload, "choices": [joined]}, end, tokens
+
+
+def _text_position(payload: Dict[str, Any], data: str, text: str,
+                   choice: Dict[str, Any]) -> Optional[Tuple[int, int]]:
+    """Where in ``data`` the JSON string of the run's text is: (start, end), or None.
+
+    Proved by decoding ``data`` with another text in that place: it must give ``payload`` with
+    only the text changed (a "content" inside another field or a repeated key fails this).
+    """
+    probe = text + "\x00"
+    for match in _CONTENT.finditer(data):
+        a, b = match.span(1)
+        try:
+            if json.loads(data[a:b]) != text:
+                continue
+            changed = json.loads(data[:a] + json.dumps(probe) + data[b:])
+        except (ValueError, RecursionError):
+            continue
+        expected = {**payload, "choices": [{**choice, "delta": {**choice["delta"], "content": probe}}]}
+        if changed == expected:
+            return a, b
+    return None

@@ -17,11 +17,11 @@ import json
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..errors import APIError, server_message
-from .coalesce import coalesced
+from .coalesce import coalesced, usual_events
+from .coalesce import scan_json as _scan_json
 from .limits import LimitReached
 
 DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
-_scan_json = json.JSONDecoder().scan_once  # json.loads's own scanner (the C one)
 
 
 class EventStream:
@@ -53,33 +53,36 @@ class EventStream:
     def __iter__(self) -> Iterator[Dict[str, Any]]:
         """The payloads in order; the text deltas of one read joined (api.coalesce)."""
         for batch in sse_batches(self._byte_chunks, self.max_line_bytes, self.max_event_bytes):
-            payloads: List[Dict[str, Any]] = []
-            error: Optional[Exception] = None
-            # One look at the whole read: a key in any event is in the events joined (the
-            # check only searches for runs of the key, and "\n" starts no escape).
-            check = len(batch) == 1 or self._needs_redaction("\n".join([data for _, data in batch]))
-            for name, data in batch:
-                if data == "[DONE]":
-                    self.done = True
-                    break
-                if not check and name == "message" and data[:1] == "{" and data[-1:] == "}":
-                    try:  # the usual event, decoded here without the calls below
-                        payload, end = _scan_json(data, 0)
-                    except (StopIteration, ValueError, RecursionError):
-                        end = -1
-                    if end == len(data) and not payload.get("error"):
-                        payloads.append(payload)
-                        continue
-                try:
-                    payloads.append(self._payload(name, data, check))
-                except Exception as exc:  # noqa: BLE001 - raised below, after what came before it
-                    error = exc
-                    break
+            payloads, error = self._read(batch)
             yield from coalesced(payloads)  # what came before an error or [DONE], in its order
             if error is not None:
                 raise error
             if self.done:
                 return
+
+    def _read(self, batch: List[Tuple[str, str]]) -> Tuple[List[Dict[str, Any]], Optional[Exception]]:
+        """The payloads of one read, and the error that ended them (raised after them)."""
+        payloads: List[Dict[str, Any]] = []
+        pieces: List[str] = []
+        start = 0
+        if len(batch) > 1:  # the usual events first, a run of texts decoded at once (coalesce)
+            payloads, pieces, start = usual_events(batch)
+        rest = batch[start:]
+        # One look at the whole read: a key in any event is in the events joined (the check
+        # only searches for runs of the key, and "\n" starts no escape). Of a run read as one
+        # template, the first event and the others' texts: nothing else of them differs.
+        check = len(batch) == 1 or self._needs_redaction("\n".join(pieces + [data for _, data in rest]))
+        if check:
+            payloads, rest = [], batch
+        for name, data in rest:
+            if data == "[DONE]":
+                self.done = True
+                break
+            try:
+                payloads.append(self._payload(name, data, check))
+            except Exception as exc:  # noqa: BLE001 - raised after what came before it
+                return payloads, exc
+        return payloads, None
 
     def _payload(self, name: str, data: str, check: bool = True) -> Dict[str, Any]:
         payload = _decode(data, self._redact)
