@@ -152,7 +152,7 @@ def sse_batches(chunks: Iterable[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_
                     raise _line_too_long(max_line_bytes)
                 if not line:  # the end of an event
                     if data:
-                        batch.append((_text(name) or "message", _text(b"\n".join(data))))
+                        batch.append((_text(name) if name else "message", _text(b"\n".join(data))))
                     data, name, event_bytes = [], b"", 0
                     continue
                 event_bytes += len(line)
@@ -176,7 +176,7 @@ def sse_batches(chunks: Iterable[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_
         line = b"".join(open_line)
         data.append(line[6:] if line[5:6] == b" " else line[5:])
     if data:
-        yield [(_text(name) or "message", _text(b"\n".join(data)))]
+        yield [(_text(name) if name else "message", _text(b"\n".join(data)))]
 
 
 def _text(raw: bytes) -> str:
