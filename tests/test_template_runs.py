@@ -46,7 +46,7 @@ def datas(draw):
     kind = draw(st.sampled_from(["usual"] * 6 + ["ascii", "spaced", "role", "obfuscation", "content in id",
                                                   "repeated key", "finish", "usage", "other index",
                                                   "error", "raw", "broken", "done", "tool",
-                                                  "not text", "content above"]))
+                                                  "not text", "content above", "fingerprint"]))
     if kind == "done":
         return "[DONE]"
     if kind == "raw":  # the text's JSON written by hand: control characters, bad escapes
@@ -64,7 +64,8 @@ def datas(draw):
         return ('{"id":"chatcmpl-1","choices":[{"index":0,"delta":{"content":' + json.dumps(text) +
                 ',"content":"fixed"},"finish_reason":null}]}')
     payload = {
-        "usual": lambda: event(text),
+        "usual": lambda: event(text, id_=draw(st.sampled_from(["chatcmpl-1", "chatcmpl-2"]))),
+        "fingerprint": lambda: event(text, extra={"system_fingerprint": draw(st.sampled_from(["fp_1", "fp_2"]))}),
         "ascii": lambda: event(text),
         "spaced": lambda: event(text),
         "role": lambda: event(text, role="assistant"),
@@ -86,16 +87,32 @@ def datas(draw):
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
-EVENTS = st.lists(st.tuples(st.sampled_from(["message"] * 8 + ["error", "other"]), datas()),
-                  min_size=1, max_size=12)
+# How an event is written: most as "data: …", some with a comment before, without the space,
+# or with the data on two lines (split after its first comma: JSON whitespace).
+STYLES = ["plain"] * 8 + ["comment", "no space", "two lines"]
+EVENTS = st.lists(st.tuples(st.sampled_from(["message"] * 8 + ["error", "other"]), datas(),
+                            st.sampled_from(STYLES)),
+                  min_size=1, max_size=12).map(lambda events: [_styled(*e) for e in events])
+
+
+def _styled(name, data, style):
+    if style == "two lines" and "," in data:
+        data = data.replace(",", ",\n", 1)
+    return name, data, style
 
 
 def body_of(events):
     out = []
-    for name, data in events:
+    for name, data, *style in events:
+        style = style[0] if style else "plain"
+        if style == "comment":
+            out.append(": keep-alive\n")
         if name != "message":
             out.append(f"event: {name}\n")
-        out.append(f"data: {data}\n\n")
+        if style == "no space":
+            out.append(f"data:{data}\n\n")
+        else:
+            out.append("".join(f"data: {line}\n" for line in data.split("\n")) + "\n")
     return "".join(out).encode("utf-8")
 
 
@@ -107,7 +124,7 @@ def stream(key):
 def one_by_one(events, key):
     """What decoding each event alone and joining the read's text runs gives."""
     decoder, payloads = EventStream(iter([]), **stream(key)), []
-    for name, data in events:
+    for name, data, *_ in events:
         if data == "[DONE]":
             break
         try:
@@ -168,3 +185,71 @@ def test_a_content_field_elsewhere_in_the_event_is_never_taken_for_the_text():
                  ',"content":"x"},"finish_reason":null}]}') for t in ["x", "y", "z"]]
     assert in_one_read(repeated, None) == one_by_one(repeated, None)
     assert in_one_read(repeated, None)[0][0]["choices"][0]["delta"]["content"] == "xxx"
+
+
+# --- any cut into reads ----------------------------------------------------------------------
+
+
+def reads_of(body: bytes, cuts):
+    points = sorted({c % (len(body) + 1) for c in cuts})
+    return [body[a:b] for a, b in zip([0] + points, points + [len(body)]) if b > a]
+
+
+def expected_events(events):
+    return [(name, data) for name, data, *_ in events]
+
+
+@settings(max_examples=300, deadline=None)
+@given(EVENTS, st.lists(st.integers(min_value=0, max_value=10**6), max_size=8))
+def test_framing_is_the_same_for_any_cut_into_reads(events, cuts):
+    from oai_magic.api.sse import sse_batches, sse_events
+
+    body = body_of(events)
+    assert list(sse_events(reads_of(body, cuts))) == expected_events(events)
+    assert [e for batch in sse_batches(reads_of(body, cuts)) for e in batch] == expected_events(events)
+
+
+@settings(max_examples=300, deadline=None)
+@given(EVENTS, st.lists(st.integers(min_value=0, max_value=10**6), max_size=8), st.booleans())
+def test_each_read_decodes_as_its_events_decoded_alone(events, cuts, with_key):
+    from oai_magic.api.sse import sse_batches
+
+    key = KEY if with_key else None
+    expected, error = [], None
+    for batch in sse_batches(reads_of(body_of(events), cuts)):
+        payloads, error = one_by_one(batch, key)
+        expected.extend(payloads)
+        if error is not None or any(data == "[DONE]" for _, data in batch):
+            break
+    got, got_error = [], None
+    try:
+        for payload in EventStream(iter(reads_of(body_of(events), cuts)), **stream(key)):
+            got.append(payload)
+    except Exception as exc:  # noqa: BLE001 - compared below
+        got_error = f"{type(exc).__name__}: {exc}"
+    assert (got, got_error) == (expected, error)
+
+
+def test_a_read_of_many_events_of_one_template_becomes_one_event():
+    texts = ["a", 'b"', "\\c", "😀", "中", " "] * 20
+    body = body_of([("message", json.dumps(event(t), ensure_ascii=False)) for t in texts])
+    for cut in (0, 7, len(body) // 2):  # the read may start inside an event
+        payloads = list(EventStream(iter(reads_of(body, [cut]) if cut else [body])))
+        assert "".join(p["choices"][0]["delta"]["content"] for p in payloads) == "".join(texts)
+        assert len(payloads) <= 3
+
+
+def test_an_event_that_differs_only_in_a_field_of_the_same_length_is_not_joined():
+    def fp(text, mark):
+        return json.dumps(event(text, extra={"system_fingerprint": mark}))
+
+    def with_id(text, id_):
+        return json.dumps(event(text, id_=id_))
+
+    for events in ([("message", fp("a", "fp_1")), ("message", fp("b", "fp_1")), ("message", fp("c", "fp_2"))],
+                   [("message", fp("a", "fp_1")), ("message", fp("b", "fp_2")), ("message", fp("c", "fp_1"))],
+                   [("message", with_id("a", "chatcmpl-1")), ("message", with_id("b", "chatcmpl-2")),
+                    ("message", with_id("c", "chatcmpl-1"))]):
+        payloads, error = in_one_read(events, None)
+        assert (payloads, error) == one_by_one(events, None)
+        assert len(payloads) >= 2

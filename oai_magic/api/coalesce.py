@@ -114,7 +114,8 @@ def coalesced(payloads: List[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
 # one ``json.loads`` of ``[t1,t2,…]``, and the rest is the first event's, once.
 
 _CONTENT = re.compile(r'"content"\s*:\s*("(?:[^"\\]|\\.)*")', re.S)
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)  # one JSON string token: no unescaped quote inside
+_STRING = r'"(?:[^"\\\x00]|\\[^\x00])*"'  # one JSON string token: no unescaped quote (nor NUL) inside
+_STRINGS = re.compile(f"{_STRING}(?:\x00{_STRING})*")
 
 
 def usual_events(batch: List[Tuple[str, str]]) -> Tuple[List[Dict[str, Any]], List[str], int]:
@@ -176,12 +177,61 @@ def template_run(payload: Dict[str, Any], data: str, batch: List[Tuple[str, str]
         if (name != "message" or len(other) < least or not other.startswith(before)
                 or not other.endswith(after)):
             break
-        token = other[split[0]: len(other) - cut]
-        if _STRING.fullmatch(token) is None:
-            break
-        tokens.append(token)
+        tokens.append(other[split[0]: len(other) - cut])
         end += 1
-    if not tokens:
+    joined = _joined(payload, text, choice, tokens)
+    return None if joined is None else (joined, end, tokens)
+
+
+def read_run(text: str, count: int) -> Optional[Tuple[Dict[str, Any], List[str]]]:
+    """The ``count`` events of one read, ``text`` = ``data: A\n\ndata: B\n\n…`` (sse.Read: no
+    event holds a line end), when the first is a usual text delta and every other one is it with
+    only the text changed: (the joined payload, the JSON it came from: the first event and the
+    others' texts), else None (then each event is decoded as usual).
+
+    The same as ``template_run`` without a step per event: the others' texts are what lies
+    between ``S + "\n\ndata: " + P`` (the first event is ``P + its text + S``). Each such
+    separator holds one of the read's blank lines, so when splitting gives ``count - 1`` pieces,
+    every event but the first is ``P + piece + S``.
+    """
+    first_end = text.find("\n\n")
+    data = text[6:first_end]
+    if data[:1] != "{" or data[-1:] != "}":
+        return None
+    try:
+        payload, end = scan_json(data, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    if end != len(data) or payload.get("error"):
+        return None
+    found = _text_only(payload)
+    if found is None:
+        return None
+    first, choice = found
+    split = _text_position(payload, data, first, choice)
+    if split is None:
+        return None
+    before, after = "data: " + data[: split[0]], data[split[1]:]
+    start, stop = first_end + 2 + len(before), len(text) - len(after) - 2
+    if stop < start or not text.startswith(before, first_end + 2) or not text.endswith(after + "\n\n"):
+        return None
+    tokens = text[start:stop].split(after + "\n\n" + before)
+    if len(tokens) != count - 1:
+        return None
+    joined = _joined(payload, first, choice, tokens)
+    return None if joined is None else (joined, [data] + tokens)
+
+
+def _joined(payload: Dict[str, Any], text: str, choice: Dict[str, Any],
+            tokens: List[str]) -> Optional[Dict[str, Any]]:
+    """``payload`` with ``text`` and the JSON strings ``tokens`` decoded after it as its text, or
+    None if a token is not exactly one JSON string.
+
+    Two checks on all tokens at once: joined by NUL they are string tokens separated by NUL
+    (no unescaped quote inside one), and joined by commas json.loads takes them, so none holds
+    a raw NUL (invalid in JSON, inside a string or out): the NULs found are the joins.
+    """
+    if not tokens or _STRINGS.fullmatch("\x00".join(tokens)) is None:
         return None
     try:
         texts = json.loads("[" + ",".join(tokens) + "]")
@@ -190,7 +240,7 @@ def template_run(payload: Dict[str, Any], data: str, batch: List[Tuple[str, str]
     if len(texts) != len(tokens):
         return None
     joined = {**choice, "delta": {**choice["delta"], "content": text + "".join(texts)}}
-    return {**payload, "choices": [joined]}, end, tokens
+    return {**payload, "choices": [joined]}
 
 
 def _text_position(payload: Dict[str, Any], data: str, text: str,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, List
 
+from .frames import FRAME_S
 from .markdown import MAX_MARKDOWN_CHARS, markdown_parser, render_markdown
 from .seams import is_top_block, line_offset
 
@@ -58,7 +59,9 @@ class SettledBlocks:
         if self._closed or self._scheduled or length < self._next_at:
             return
         self._scheduled = True
-        self._timers.call_at(self._clock(), self._step)
+        # A frame later: a whole answer in one piece (--no-stream) is finished by then, and then
+        # rendered once, by ``body``.
+        self._timers.call_at(self._clock() + FRAME_S, self._step)
 
     def close(self) -> None:
         """No more steps (the final block is rendered another way)."""
@@ -88,6 +91,9 @@ class SettledBlocks:
         if self._closed or end <= start:
             return
         segment = text[start:end]
+        if segment.find("\n\n", 1) < 0:  # no blank line, nothing settled: no parse either
+            self._next_at = len(text) + self._step_chars
+            return
         if whole_render_needed(segment) or len(text) > MAX_MARKDOWN_CHARS:
             self._closed = True  # the final block is rendered whole: nothing here is needed
             return
