@@ -179,8 +179,8 @@ def sse_reads(chunks: Iterable[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BY
             if chunk:
                 lines.feed(chunk, batch)
         except APIError:
-            if batch:
-                yield Read(batch)
+            if batch or count:  # (what follows the data-only events completes none)
+                yield Read(batch, text, count)
             raise
         if batch or count:
             yield Read(batch, text, count)

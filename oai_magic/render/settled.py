@@ -12,7 +12,7 @@ time the kernel waits for the network, and ``finish`` renders only the rest:
 Two constructs reach back across blank lines and are not settled at all: a reference definition
 (``[label]: url`` restyles an earlier ``[label]``) and an amsmath environment (``\\begin{align}``
 closes at its ``\\end``, however far). A text holding ``]:`` or ``\\begin{`` is rendered whole, and
-so is one with ``\\r`` or NUL (markdown-it rewrites them, which shifts lines). tests/test_settled.py
+so is one with ``\\r`` or NUL (markdown-it rewrites them, which shifts offsets). tests/test_settled.py
 checks the identity over generated answers.
 """
 
