@@ -21,7 +21,9 @@ max, the ratio to the naive row's p95, and the verdict on each target:
 our p95 ≤ naive p95 + 17 ms (one frame) and ≤ 40 ms; bytes ≤ 3× the final block; no "Show
 more outputs"; the paragraph rule. Screenshots of each run's last frame go to
 artifacts/bench_browser/. The load average is printed at the start and the end: on a busy
-machine the latency figures mean little.
+machine the latency figures mean little. The CPU each row cost the page's main thread (Chrome's
+ThreadTime) and the kernel (/proc) is printed too, with its ratio to the naive row: a figure
+the other programs on a shared machine change little, where latency only tells of them.
 """
 
 from __future__ import annotations
@@ -194,6 +196,8 @@ def plan(args: argparse.Namespace) -> list:
         cases = [c for c in cases if str(c[2]) in args.tokens.split(",")]
     if args.langs:
         cases = [c for c in cases if c[0] in args.langs.split(",")]
+    if args.shapes:
+        cases = [c for c in cases if c[1] in args.shapes.split(",")]
     rows = []
     for _ in range(args.runs):
         for lang, shape, n in cases:
@@ -238,6 +242,14 @@ def measure(page, cell, sent: list, n: int) -> dict:
             "rule": paragraph_rule(page.evaluate("window.__oaiRule"))}
 
 
+def cpu_seconds(cdp, kernel_pid: int) -> tuple:
+    """CPU seconds used so far by the page's main thread and by the kernel: the work a row costs,
+    which, unlike its latency, the other programs on a busy machine change little."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    fields = Path(f"/proc/{kernel_pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return metrics["ThreadTime"], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def row_name(view: str, lang: str, shape: str, n: int) -> str:
     return f"{view} {lang} {shape} {n}"
 
@@ -246,7 +258,8 @@ def summarize(results: dict) -> None:
     """One line per row: medians over runs, the worst max, the naive row beside it, verdicts."""
     print("\nSummary (median of runs; max is the worst run's):")
     print(f"{'row':24} {'p50':>5} {'p95':>5} {'max':>5} | {'naive p50':>9} {'p95':>5} {'max':>5} | "
-          f"{'p95/naive':>9} {'+ms':>5} {'bytes/final':>11} {'more?':>5} {'paras':>5}  verdict")
+          f"{'p95/naive':>9} {'+ms':>5} {'bytes/final':>11} {'more?':>5} {'paras':>5} "
+          f"{'page cpu/naive':>14} {'kernel cpu/naive':>16}  verdict")
     failures = 0
     for key, runs in results.items():
         view, lang, shape, n = key
@@ -262,12 +275,15 @@ def summarize(results: dict) -> None:
         n50 = statistics.median(r["p50"] for r in naive) if naive else float("nan")
         n95 = statistics.median(r["p95"] for r in naive) if naive else float("nan")
         nmax = max(r["max"] for r in naive) if naive else float("nan")
+        cpu = {name: statistics.median(r[name] for r in runs) / statistics.median(r[name] for r in naive)
+               if naive else float("nan") for name in ("page cpu", "kernel cpu")}
         checks = {f"p95 ≤ naive+{FRAME_MS}": not naive or p95 <= n95 + FRAME_MS, f"p95 ≤ {P95_MS}": p95 <= P95_MS,
                   f"bytes ≤ {BYTES_RATIO:g}×": ratio <= BYTES_RATIO, "no 'Show more'": not more, "paragraphs": rule}
         missed = [name for name, ok in checks.items() if not ok]
         failures += bool(missed)
         print(f"{row_name(*key):24} {p50:5.0f} {p95:5.0f} {worst:5.0f} | {n50:9.0f} {n95:5.0f} {nmax:5.0f} | "
-              f"{p95 / n95:8.2f}x {p95 - n95:+5.0f} {ratio:10.2f}x {str(more):>5} {str(rule):>5}  "
+              f"{p95 / n95:8.2f}x {p95 - n95:+5.0f} {ratio:10.2f}x {str(more):>5} {str(rule):>5} "
+              f"{cpu['page cpu']:13.2f}x {cpu['kernel cpu']:15.2f}x  "
               f"{'ok' if not missed else 'MISSED: ' + ', '.join(missed)}")
     print(f"{failures} row(s) missed a target." if failures else "Every row met its targets.")
 
@@ -278,6 +294,7 @@ def main() -> int:
     parser.add_argument("--all", action="store_true", help="every language and shape, -N 2 and 8,000 tokens")
     parser.add_argument("--tokens", help="comma-separated answer lengths to run (e.g. 240)")
     parser.add_argument("--langs", help="comma-separated languages to run (e.g. en,zh)")
+    parser.add_argument("--shapes", help="comma-separated shapes to run (e.g. list,prose)")
     parser.add_argument("--no-panel", action="store_true", help="leave out the panel row")
     args = parser.parse_args()
     rows = plan(args)
@@ -292,7 +309,7 @@ def main() -> int:
     cells = [nbformat.v4.new_code_cell(
         f"%load_ext oai_magic\n%oai base-url {base}\nimport os\nos.environ['OPENAI_API_KEY'] = 'sk-practice'\n"
         f"BASE = {base!r}\nBYTES_LOG = {str(bytes_path)!r}\nimport oai_magic\n" + NAIVE + BYTES
-        + "\nprint('setup done')")]
+        + f"\nopen({str(tmp / 'kernel.pid')!r}, 'w').write(str(os.getpid()))\nprint('setup done')")]
     for view, lang, shape, n in rows:
         cells.append(nbformat.v4.new_code_cell(
             cell_source(view, f"[[tokens={n}]] [[lang={lang}]] [[shape={shape}]]", len(cells))))
@@ -316,9 +333,14 @@ def main() -> int:
             page.evaluate(RECORDER)
             page.locator(".jp-Notebook .jp-Cell").nth(0).click()
             page.keyboard.press("Shift+Enter")  # setup: wait for its last line, not for a time
-            page.locator(".jp-Notebook .jp-Cell").nth(0).get_by_text("setup done").wait_for(timeout=120_000)
+            page.locator(".jp-Notebook .jp-Cell").nth(0).locator(".jp-OutputArea").get_by_text(
+                "setup done").wait_for(timeout=120_000)
+            kernel = int((tmp / "kernel.pid").read_text())
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Performance.enable")
             print(f"{'view':6} {'lang':4} {'shape':6} {'tokens':>6} {'p50':>6} {'p95':>6} {'max':>6} "
-                  f"{'first':>6} {'bytes/final':>11} {'long>50ms':>9} {'more?':>5} {'paras':>5}")
+                  f"{'first':>6} {'bytes/final':>11} {'long>50ms':>9} {'more?':>5} {'paras':>5} "
+                  f"{'page cpu':>8} {'kernel cpu':>10}")
             for index, (view, lang, shape, n) in enumerate(rows, start=1):
                 target = ".oai-choice .oai-answer" if view == "-N 2" else ".oai-answer, .oai-naive"
                 page.evaluate(f"window.__oaiCell = {index}; window.__oaiTarget = {target!r}; "
@@ -328,6 +350,7 @@ def main() -> int:
                 bytes_path.write_text("")
                 cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
                 cell.scroll_into_view_if_needed()
+                cpu_before = cpu_seconds(cdp, kernel)
                 cell.click()
                 page.keyboard.press("Shift+Enter")
                 try:
@@ -343,10 +366,13 @@ def main() -> int:
                 figures = measure(page, cell, sent, n)
                 counted = [json.loads(line) for line in bytes_path.read_text().splitlines() if line]
                 figures["bytes"] = counted[-1][0] / counted[-1][1] if counted else float("nan")
+                figures["page cpu"], figures["kernel cpu"] = (
+                    1000 * (after - before) for before, after in zip(cpu_before, cpu_seconds(cdp, kernel)))
                 results.setdefault((view, lang, shape, n), []).append(figures)
                 print(f"{view:6} {lang:4} {shape:6} {n:>6} {figures['p50']:6.0f} {figures['p95']:6.0f} "
                       f"{figures['max']:6.0f} {figures['first']:6.0f} {figures['bytes']:10.2f}x "
-                      f"{figures['long']:>9} {str(figures['more']):>5} {str(figures['rule']):>5}", flush=True)
+                      f"{figures['long']:>9} {str(figures['more']):>5} {str(figures['rule']):>5} "
+                      f"{figures['page cpu']:8.0f} {figures['kernel cpu']:10.0f}", flush=True)
             browser.close()
     finally:
         lab.stop()

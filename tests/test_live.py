@@ -12,6 +12,8 @@ import re
 from typing import Tuple
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oai_magic.render import live
 from oai_magic.render.chrome import ANSWER_REGION, answer_html, footer_html
@@ -22,6 +24,7 @@ from oai_magic.render.markdown import (
     render_markdown,
     render_plain,
 )
+from oai_magic.render.seams import without_trailing_closers
 from oai_magic.render.surface import LiveSurface
 
 from .page_model import PageModel
@@ -359,3 +362,14 @@ def test_plain_mode_shows_escaped_text_not_markdown(unlimited_budget):
     assert "&lt;b&gt;" in page.visible() and "<strong>" not in page.visible()
     html, _ = view.finish()
     assert html == answer_html(render_plain(view.text))
+
+
+_CLOSERS_AT_THE_END = re.compile(r"(?:\s*</[a-z][a-z0-9]*>)+\s*$")  # what the open block leaves off
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["<p>", "</p>", "</li>\n", "</ul>", "</em>", "</Em>", "</h2 >", " ", "\n",
+                                 "\t", "x", ">", "<", "</", "&gt;", "</code></pre>\n", "\u3000"]), max_size=12))
+def test_the_closing_tags_an_open_block_ends_with_are_left_off_and_nothing_else(parts):
+    html = "".join(parts)
+    assert without_trailing_closers(html) == _CLOSERS_AT_THE_END.sub("", html)

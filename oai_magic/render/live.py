@@ -42,7 +42,7 @@ from .markdown import (
     render_plain,
     unhighlighted_options,
 )
-from .seams import OpenBlockCommits, common_prefix, is_top_block, line_offset
+from .seams import OpenBlockCommits, common_prefix, is_top_block, line_offset, without_trailing_closers
 from .settled import SettledBlocks
 
 # Live bytes ≤ BUDGET_RATIO × (bytes received + frozen HTML bytes) + BUDGET_BURST. The final block
@@ -57,7 +57,6 @@ DRAW_CHARS = 500  # a draw takes at most this much new text: a burst is shown ov
 MESSAGE_OVERHEAD = 4  # bytes of framing a patch message costs beyond its HTML (surface.py: 2-9)
 
 _LANG_CLASS = re.compile(r'<code class="language-[^"]*">')
-_TRAILING_CLOSERS = re.compile(r"(?:\s*</[a-z][a-z0-9]*>)+\s*$")
 
 
 class Surface(Protocol):
@@ -273,7 +272,7 @@ class LiveMarkdown(OpenBlockCommits):
 
     def _show_open(self, html: str, *, forced: bool = False) -> None:
         """Patch the open block to ``html`` (closing tags left off: the page closes them)."""
-        html = _TRAILING_CLOSERS.sub("", html)
+        html = without_trailing_closers(html)
         if html == self._shown:
             self.shown_chars = self._tail_start + len(self._tail)
             return

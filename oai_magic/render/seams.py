@@ -33,6 +33,7 @@ _BLOCK_START = re.compile(r"^(?: {0,3}(?:[-+*>#=|`~_]|\d{1,9}[.)](?:\s|$))| {4}|
 _FENCE_CLOSER = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*$")
 _LIST_WRAP = re.compile(r"^<(ul|ol)(?: start=\"\d+\")?>\n")
 _TABLE_BODY = re.compile(r"^.*?<tbody>\n", re.S)
+_CLOSER = re.compile(r"</[a-z][a-z0-9]*>")
 
 
 class OpenBlockCommits:
@@ -238,6 +239,28 @@ def _strip(html: str, opening: str, closing: str) -> str:
     if not html.startswith(opening) or not html.endswith(closing):
         return ""
     return html[len(opening): len(html) - len(closing)]
+
+
+def without_trailing_closers(html: str) -> str:
+    """``html`` without the closing tags it ends with (and the whitespace around them): the page
+    closes them itself. Read from the end only, so a draw of a long open block (a paragraph or a
+    list of thousands of words) costs no more than one of a short block; a regular expression
+    anchored at the end would try every position of the block on every draw."""
+    end = _end_of_text(html, len(html))
+    cut = None
+    while end and html[end - 1] == ">":
+        start = html.rfind("<", 0, end)
+        if start < 0 or not _CLOSER.fullmatch(html, start, end):
+            break
+        end = cut = _end_of_text(html, start)
+    return html if cut is None else html[:cut]
+
+
+def _end_of_text(html: str, end: int) -> int:
+    """Where the whitespace ending ``html[:end]`` starts."""
+    while end and html[end - 1].isspace():
+        end -= 1
+    return end
 
 
 def common_prefix(a: str, b: str) -> int:

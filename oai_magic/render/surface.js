@@ -35,6 +35,53 @@ function fragment(html) {
   return template.content;
 }
 
+// A patch usually only adds text at the end of the open block, which can be long (a paragraph or
+// a list of thousands of words). Replacing all its nodes on every draw would make the browser
+// lay out and paint the whole block again each frame, a cost that grows with the block. Instead
+// the nodes that did not change stay, a text node that only grew gains the new text
+// (appendData), and only what follows the first difference is replaced: the DOM ends up equal to
+// the new HTML's, and the browser's work per draw stays about the size of the change.
+function reconcile(parent, olds, news) {
+  let i = 0;
+  while (i < olds.length && i < news.length && olds[i].isEqualNode(news[i])) i++;
+  if (i < olds.length && i < news.length) {
+    const old = olds[i], fresh = news[i];
+    if (old.nodeType === Node.TEXT_NODE && fresh.nodeType === Node.TEXT_NODE && fresh.data.startsWith(old.data)) {
+      old.appendData(fresh.data.slice(old.data.length));
+      news[i] = old;
+      i++;
+    } else if (old.nodeType === Node.ELEMENT_NODE && sameShell(old, fresh)) {
+      reconcile(old, Array.from(old.childNodes), Array.from(fresh.childNodes));
+      news[i] = old;
+      i++;
+    }
+  }
+  for (const node of olds.slice(i)) node.remove();
+  for (const node of news.slice(i)) parent.appendChild(node);
+  return news;
+}
+
+// Text added at the very end of an open block whose HTML ends in text is where the parser would
+// put it: at the end of the last text node. Nothing is parsed, and the browser lays out only the
+// end of the block. Text with markup, an entity or a carriage return is parsed as above, and so
+// is text in a table (the parser would move it out).
+function appendText(region, text) {
+  if (!text || /[<&\r\0]/.test(text) || region.html.lastIndexOf("<") > region.html.lastIndexOf(">")) return false;
+  let node = region.open[region.open.length - 1];
+  while (node && node.lastChild) node = node.lastChild;
+  if (!node || node.nodeType !== Node.TEXT_NODE || /^(TABLE|TBODY|THEAD|TFOOT|TR)$/.test(node.parentNode.nodeName))
+    return false;
+  node.appendData(text);
+  return true;
+}
+
+function sameShell(a, b) {
+  // the same element but for its children: tag and every attribute
+  if (a.nodeType !== b.nodeType || a.nodeName !== b.nodeName || a.attributes.length !== b.attributes.length) return false;
+  for (const attr of a.attributes) if (b.getAttribute(attr.name) !== attr.value) return false;
+  return true;
+}
+
 function applyToView(view, op) {
   const kind = op[0];
   if (kind === "r") {
@@ -49,12 +96,15 @@ function applyToView(view, op) {
   if (kind === "b") {
     region.el.insertBefore(fragment(op[2]), region.open[0] || null);
   } else if (kind === "o" || kind === "+") {
+    const added = kind === "+" ? op[2] : op[2] === region.html.length ? op[3] : null;
+    if (added !== null && appendText(region, added)) {
+      region.html += added;
+      return;
+    }
     region.html = kind === "+" ? region.html + op[2] : region.html.slice(0, op[2]) + op[3];
-    const nodes = fragment(region.html);
-    const fresh = Array.from(nodes.childNodes);
-    for (const node of region.open) node.remove(); // the open block is always last
-    region.el.appendChild(nodes);
-    region.open = fresh;
+    // the open block is always last: its nodes are brought to the new HTML's, keeping the ones
+    // that did not change (see reconcile)
+    region.open = reconcile(region.el, region.open, Array.from(fragment(region.html).childNodes));
   } else if (kind === "s") {
     region.open = [];
     region.html = "";
