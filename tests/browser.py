@@ -236,23 +236,40 @@ def run_cells_through(page, cells, last: int, timeout_ms: float = 90_000) -> Non
     what a running cell shows (the panel's message box). A press that a busy page lost (the code
     cell shows no start after 10 s) is repeated once the cell is selected again. Cell ``last`` is
     left running, so the test can watch it."""
-    from playwright.sync_api import expect
-
     accept_dialog(page)
     cells.nth(0).click()
     for index in range(last + 1):
+        _run_selected(page, cells.nth(index), wait=index < last, timeout_ms=timeout_ms)
+
+
+def run_cells(page, cells, indexes: List[int], timeout_ms: float = 90_000) -> None:
+    """Run only the cells ``indexes``, in order, each clicked then Shift+Enter, waiting for each
+    but the last (left running): a test of one cell of a guide runs its setup cell and that cell,
+    not the guide's paced answers in between (tests/test_notebooks.py runs every guide whole)."""
+    accept_dialog(page)
+    for position, index in enumerate(indexes):
         cell = cells.nth(index)
-        page.keyboard.press("Shift+Enter")
-        if "jp-CodeCell" not in (cell.get_attribute("class") or ""):
-            continue
-        prompt = cell.locator(".jp-InputPrompt").first
-        for _ in range(3):
-            try:
-                expect(prompt).to_have_text(STARTED_PROMPT, timeout=10_000)
-                break
-            except AssertionError:
-                accept_dialog(page)
-                cell.locator(".jp-InputArea-editor").first.click()
-                page.keyboard.press("Shift+Enter")
-        if index < last:
-            expect(prompt).to_have_text(FINISHED_PROMPT, timeout=timeout_ms)
+        cell.scroll_into_view_if_needed()
+        cell.locator(".jp-InputArea-editor").first.click()
+        _run_selected(page, cell, wait=position < len(indexes) - 1, timeout_ms=timeout_ms)
+
+
+def _run_selected(page, cell, wait: bool, timeout_ms: float) -> None:
+    """Shift+Enter on the selected ``cell``; for a code cell, wait until it has started (pressing
+    again if a busy page lost the key) and, if ``wait``, until it has finished."""
+    from playwright.sync_api import expect
+
+    page.keyboard.press("Shift+Enter")
+    if "jp-CodeCell" not in (cell.get_attribute("class") or ""):
+        return
+    prompt = cell.locator(".jp-InputPrompt").first
+    for _ in range(3):
+        try:
+            expect(prompt).to_have_text(STARTED_PROMPT, timeout=10_000)
+            break
+        except AssertionError:
+            accept_dialog(page)
+            cell.locator(".jp-InputArea-editor").first.click()
+            page.keyboard.press("Shift+Enter")
+    if wait:
+        expect(prompt).to_have_text(FINISHED_PROMPT, timeout=timeout_ms)
