@@ -5,14 +5,13 @@ notebooks/, with its own config, data, runtime, settings and workspace directori
 settings, and Jupyter's news prompt switched off. Readiness is read from the server's log, never
 waited for by sleeping.
 
-Writing a browser test (issue 26: the whole suite shares ONE JupyterLab and ONE Chromium):
+Writing a browser test (issue 26: one JupyterLab and one Chromium per worker, started once):
 
 - Ask for the fixtures ``lab`` and ``page`` (and ``screenshots`` to save images), in any test
-  file. Nothing else to do: a test using them joins the xdist group ``browser``
-  (tests/scheduling.py), so under ``pytest -n 2`` every browser test, whatever its file, runs on
-  the one worker where that JupyterLab and Chromium already run (started once, session scope, in
-  tests/conftest.py). Don't start your own JupyterLab or browser, and don't mark the test with
-  another ``xdist_group``: it would get a server of its own.
+  file. Nothing else to do: a browser file is one unit of work (tests/scheduling.py), and the
+  worker running it starts JupyterLab on first use (session scope, in tests/conftest.py) and
+  keeps it for any other browser file it runs. Don't start your own JupyterLab or browser. Put
+  a new browser test in a file of a few: files run side by side on the workers.
 - Each test gets a fresh browser context (``page``); after it, ``page`` shuts down every kernel
   the test started (``lab.end_sessions``). Chromium stops after the last browser test in a row
   (Playwright's sync API keeps an asyncio loop running while it is open), so keep ``browser``
@@ -21,10 +20,11 @@ Writing a browser test (issue 26: the whole suite shares ONE JupyterLab and ONE 
 - Open a guide from notebooks/ with ``open_notebook(page, lab, "01-quickstart.ipynb")``, or one
   of your own with ``open_notebook(page, lab, add_notebook(lab, "mine.ipynb", [source, ...]))``;
   both return the cells once all are drawn and the kernel is idle. Run them with
-  ``run_cells_through``, which waits for each cell. Wait on the page (``expect``, ``wait_for``,
+  ``run_cells_through``, which waits for each cell, or only the ones you watch with
+  ``run_cells`` (a guide's setup cell and the one under test). Wait on the page (``expect``, ``wait_for``,
   ``page.wait_for_function``), never with a sleep.
 - Keep a test short: say its cost in your issue's note. A paced answer costs its pace (1,500
-  tokens at 20 ms is 30 s); the other worker runs the rest of the suite meanwhile.
+  tokens at 20 ms is 30 s): pace only what the test watches stream, at the fewest ms it needs.
 """
 
 from __future__ import annotations

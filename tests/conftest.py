@@ -24,7 +24,6 @@ TEST_KEY = "sk-test-SECRETKEY-0123456789abcd"
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    scheduling.mark_browser_tests(items)
     scheduling.tell_the_controller(config, items)
 
 
