@@ -102,20 +102,22 @@ def _shell():
 
 @pytest.fixture
 def shell(_shell, server, monkeypatch):
-    """A shell whose kernel state is fresh and points at the practice server with a test key."""
-    fresh = session_module.reset_session(_shell)
+    """A shell whose kernel state is fresh and points at the practice server with a test key.
+    Every ``%config OAIMagics`` trait is put back after the test: a setting changed through the
+    session (``configure(log_path="")``) reaches the traits too, and leaked into the next test
+    of the worker (test_batch, then test_log_wiring, found no log)."""
     magics = _shell.magics_manager.registry["OAIMagics"]
+    traits_before = {name: getattr(magics, name) for name in magics.trait_names(config=True)}
+    fresh = session_module.reset_session(_shell)
     magics.display_mode = "plain"
     magics.apply_configuration()
     fresh.settings.base_url = server.base_url
     fresh.settings.api_key = state_module.Secret(TEST_KEY)
     _shell.user_ns.pop("r", None)
     yield _shell
-    magics.display_mode = "auto"
-    magics.organization = None
-    magics.project = None
-    magics.context_tokens = None
-    magics.max_tokens_param = "max_completion_tokens"
+    for name, value in traits_before.items():
+        if getattr(magics, name) != value:
+            setattr(magics, name, value)
 
 
 @pytest.fixture
