@@ -104,6 +104,9 @@ class JupyterLab:
                 "--ServerApp.port_retries=0", "--ServerApp.open_browser=False",
                 "--ServerApp.allow_root=True", f"--IdentityProvider.token={self.token}",
                 f"--ServerApp.root_dir={self.root}",
+                # window.jupyterapp, so a test's page opens its notebook in the JupyterLab already
+                # loaded (open_notebook) instead of loading the whole application again
+                "--LabApp.expose_app_in_browser=True",
             ],
             env=env, cwd=str(self.tmp), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True,
@@ -157,6 +160,7 @@ class SharedChromium:
     def __init__(self) -> None:
         self._playwright = None
         self._browser = None
+        self._page = None
 
     def start(self):
         if self._browser is None:
@@ -167,7 +171,23 @@ class SharedChromium:
             self._browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         return self._browser
 
+    def lab_page(self):
+        """The page that keeps JupyterLab loaded from one browser test to the next, created on
+        first use. Loading JupyterLab costs about 4 s of Chromium's CPU; a test opens its notebook
+        in the loaded one instead (open_notebook), and ``close_documents`` closes it after."""
+        browser = self.start()
+        if self._page is None or self._page.is_closed():
+            context = browser.new_context(viewport={"width": 1280, "height": 1000})
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            page.dialogs = []  # an alert() from an answer would land here
+            page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+            self._page = page
+        self._page.dialogs.clear()
+        return self._page
+
     def stop(self) -> None:
+        self._page = None
         if self._playwright is not None:
             try:
                 if self._browser is not None:
@@ -193,12 +213,49 @@ def add_notebook(lab: JupyterLab, name: str, sources: List[str]) -> str:
     return name
 
 
+# Set on the page by open_notebook: a page reloaded or navigated since (a test's own page.reload)
+# has lost it, and may still be opening the URL's notebook, so it is not reused.
+APP_LOADED = "() => !!(window.jupyterapp && window.jupyterapp.shell && window.__oaiOpenedHere)"
+MARK_OPENED = "() => { window.__oaiOpenedHere = true; }"
+# Every document in the main area (notebooks, docked panels) closed without saving: the next test
+# starts from an empty JupyterLab, as a fresh page with ?reset did. Once JupyterLab has restored
+# its layout: a test that reloaded the page left one being restored, which came back afterwards.
+CLOSE_DOCUMENTS = """async () => {
+    await window.jupyterapp.restored;
+    for (const widget of Array.from(window.jupyterapp.shell.widgets('main'))) {
+        if (widget.context && widget.context.model) widget.context.model.dirty = false;
+        widget.dispose();
+    }
+}"""
+OPEN_ALONE = "async (path) => { await (" + CLOSE_DOCUMENTS + """)();
+    await window.jupyterapp.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+}"""
+
+
+def close_documents(page) -> None:
+    """After a test: close what it opened in the shared JupyterLab page (then its kernels are
+    shut down, see JupyterLab.end_sessions). A page that cannot do it (a test left it broken
+    or reloaded it) is closed with its context, and the next test loads JupyterLab afresh."""
+    try:
+        if not page.is_closed() and page.evaluate(APP_LOADED):
+            page.evaluate(CLOSE_DOCUMENTS)
+            return
+    except Exception as error:  # noqa: BLE001 - any failure here means: start the next one clean
+        print(f"browser: the shared page is replaced ({type(error).__name__})", file=sys.stderr)
+    if not page.is_closed():
+        page.context.close()
+
+
 def open_notebook(page, lab: JupyterLab, notebook: str):
     """Open ``notebook`` (a guide, or one added to ``lab.root``); return its cells once all are
     drawn and the kernel is idle."""
     from playwright.sync_api import expect
 
-    page.goto(lab.url(notebook))
+    if page.url.startswith(f"http://127.0.0.1:{lab.port}/lab") and page.evaluate(APP_LOADED):
+        page.evaluate(OPEN_ALONE, notebook)
+    else:
+        page.goto(lab.url(notebook))
+        page.evaluate(MARK_OPENED)
     cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
     expect(cells).to_have_count(cell_count(notebook, lab.root), timeout=90_000)
     idle = ".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"

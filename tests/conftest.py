@@ -236,15 +236,18 @@ def pytest_runtest_teardown(item, nextitem):
 
 @pytest.fixture
 def page(browser, lab):
-    """A fresh browser context and page; after the test, the kernels it started are shut down."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.dialogs = []  # an alert() from an answer would land here
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-    yield page
-    context.close()
-    lab.end_sessions()
+    """The page holding JupyterLab, loaded once per run of browser tests (tests/browser.py);
+    after the test, what it opened is closed and the kernels it started are shut down."""
+    from .browser import SHARED_CHROMIUM, close_documents
+
+    page = SHARED_CHROMIUM.lab_page()
+    try:
+        yield page
+    finally:
+        try:
+            close_documents(page)
+        finally:
+            lab.end_sessions()
 
 
 @pytest.fixture(scope="session")
