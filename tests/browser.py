@@ -12,8 +12,10 @@ Writing a browser test (issue 26: one JupyterLab and one Chromium per worker, st
   worker running it starts JupyterLab on first use (session scope, in tests/conftest.py) and
   keeps it for any other browser file it runs. Don't start your own JupyterLab or browser. Put
   a new browser test in a file of a few: files run side by side on the workers.
-- Each test gets a fresh browser context (``page``); after it, ``page`` shuts down every kernel
-  the test started (``lab.end_sessions``). Chromium stops after the last browser test in a row
+- Each test gets the page where JupyterLab is already loaded (``page``): ``open_notebook``
+  opens the test's notebook alone in it, and after the test ``page`` closes every document
+  (unsaved) and shuts down every kernel the test started (``lab.end_sessions``). A test that
+  reloads the page, or leaves it broken, gets the next test a fresh one. Chromium stops after the last browser test in a row
   (Playwright's sync API keeps an asyncio loop running while it is open), so keep ``browser``
   out of module or session fixtures: ask for it, or ``page``, in the test. Leave the server as you found it: no settings changed
   for everyone, and new notebooks under a name of their own (``add_notebook``).
