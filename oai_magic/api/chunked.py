@@ -76,14 +76,23 @@ def dechunked(fp: Any, piece: int) -> Iterator[bytes]:
                         break
                     if newline - pos > MAX_SIZE_LINE:
                         raise ProtocolError("Response chunk size line exceeded maximum allowed length")
-                    size = _chunk_size(data[pos:newline])
+                    try:  # the usual size line, without extensions
+                        size = int(data[pos:newline], 16)
+                    except ValueError:
+                        size = -1
+                    if not 0 <= size < MAX_CHUNK_SIZE:
+                        size = _chunk_size(data[pos:newline])  # extensions, or what is wrong
                     pos = newline + 1
                     if not size:
                         _skip_trailers(fp, data[pos:])
                         if out:
                             yield b"".join(out)
                         return
-                    left = size
+                    if pos + size + 2 <= end:  # the whole chunk and its CRLF are here
+                        out.append(data[pos:pos + size])
+                        pos += size + 2
+                    else:
+                        left = size
         except (ValueError, ProtocolError):
             if out:  # the data before the broken size line is the answer's
                 yield b"".join(out)

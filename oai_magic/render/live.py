@@ -43,6 +43,7 @@ from .markdown import (
     unhighlighted_options,
 )
 from .seams import OpenBlockCommits, common_prefix, is_top_block, line_offset
+from .settled import SettledBlocks
 
 # Live bytes ≤ BUDGET_RATIO × (bytes received + frozen HTML bytes) + BUDGET_BURST. The final block
 # is at least that content, so everything sent stays near (1 + BUDGET_RATIO) × the final block.
@@ -139,6 +140,12 @@ class LiveMarkdown(OpenBlockCommits):
         self._last_draw: Optional[float] = None
         self._forcing = False
         self._finished = False
+        # The final block's settled blocks, rendered on the frame thread while the answer streams.
+        self._settled = None if plain else SettledBlocks(self._snapshot, self.pacer.timers, clock)
+
+    def _snapshot(self) -> str:
+        with self._lock:
+            return self.text
 
     @property
     def text(self) -> str:
@@ -159,6 +166,8 @@ class LiveMarkdown(OpenBlockCommits):
             self._received_chars += len(delta)
             self._text = None
             self._pending.append(delta)
+            if self._settled is not None:
+                self._settled.grew(self._received_chars)
             if not self.pacer.boundary_armed:  # else the draw at the frame boundary takes it
                 self.pacer.changed()
 
@@ -195,6 +204,10 @@ class LiveMarkdown(OpenBlockCommits):
             self._merge_pending(final=True)
             source = self.text if text is None else text
             started = time.perf_counter()
+            if self._settled is not None:
+                if body_html is None and (text is None or text == self.text):
+                    body_html = self._settled.body(source)  # == render_markdown(source)
+                self._settled.close()
             result = final_answer(source, mark=mark, footer_html=footer_html, footer_text=footer_text,
                                   plain=self.plain, body_html=body_html)
             self.stats["render_seconds"] += time.perf_counter() - started
