@@ -5,26 +5,28 @@ notebooks/, with its own config, data, runtime, settings and workspace directori
 settings, and Jupyter's news prompt switched off. Readiness is read from the server's log, never
 waited for by sleeping.
 
-Writing a browser test (issue 26: the whole suite shares ONE JupyterLab and ONE Chromium):
+Writing a browser test (issue 26: one JupyterLab and one Chromium per worker, started once):
 
 - Ask for the fixtures ``lab`` and ``page`` (and ``screenshots`` to save images), in any test
-  file. Nothing else to do: a test using them joins the xdist group ``browser``
-  (tests/scheduling.py), so under ``pytest -n 2`` every browser test, whatever its file, runs on
-  the one worker where that JupyterLab and Chromium already run (started once, session scope, in
-  tests/conftest.py). Don't start your own JupyterLab or browser, and don't mark the test with
-  another ``xdist_group``: it would get a server of its own.
-- Each test gets a fresh browser context (``page``); after it, ``page`` shuts down every kernel
-  the test started (``lab.end_sessions``). Chromium stops after the last browser test in a row
+  file. Nothing else to do: a browser file is one unit of work (tests/scheduling.py), and the
+  worker running it starts JupyterLab on first use (session scope, in tests/conftest.py) and
+  keeps it for any other browser file it runs. Don't start your own JupyterLab or browser. Put
+  a new browser test in a file of a few: files run side by side on the workers.
+- Each test gets the page where JupyterLab is already loaded (``page``): ``open_notebook``
+  opens the test's notebook alone in it, and after the test ``page`` closes every document
+  (unsaved) and shuts down every kernel the test started (``lab.end_sessions``). A test that
+  reloads the page, or leaves it broken, gets the next test a fresh one. Chromium stops after the last browser test in a row
   (Playwright's sync API keeps an asyncio loop running while it is open), so keep ``browser``
   out of module or session fixtures: ask for it, or ``page``, in the test. Leave the server as you found it: no settings changed
   for everyone, and new notebooks under a name of their own (``add_notebook``).
 - Open a guide from notebooks/ with ``open_notebook(page, lab, "01-quickstart.ipynb")``, or one
   of your own with ``open_notebook(page, lab, add_notebook(lab, "mine.ipynb", [source, ...]))``;
   both return the cells once all are drawn and the kernel is idle. Run them with
-  ``run_cells_through``, which waits for each cell. Wait on the page (``expect``, ``wait_for``,
+  ``run_cells_through``, which waits for each cell, or only the ones you watch with
+  ``run_cells`` (a guide's setup cell and the one under test). Wait on the page (``expect``, ``wait_for``,
   ``page.wait_for_function``), never with a sleep.
 - Keep a test short: say its cost in your issue's note. A paced answer costs its pace (1,500
-  tokens at 20 ms is 30 s); the other worker runs the rest of the suite meanwhile.
+  tokens at 20 ms is 30 s): pace only what the test watches stream, at the fewest ms it needs.
 """
 
 from __future__ import annotations
@@ -104,6 +106,9 @@ class JupyterLab:
                 "--ServerApp.port_retries=0", "--ServerApp.open_browser=False",
                 "--ServerApp.allow_root=True", f"--IdentityProvider.token={self.token}",
                 f"--ServerApp.root_dir={self.root}",
+                # window.jupyterapp, so a test's page opens its notebook in the JupyterLab already
+                # loaded (open_notebook) instead of loading the whole application again
+                "--LabApp.expose_app_in_browser=True",
             ],
             env=env, cwd=str(self.tmp), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True,
@@ -157,6 +162,7 @@ class SharedChromium:
     def __init__(self) -> None:
         self._playwright = None
         self._browser = None
+        self._page = None
 
     def start(self):
         if self._browser is None:
@@ -167,7 +173,23 @@ class SharedChromium:
             self._browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         return self._browser
 
+    def lab_page(self):
+        """The page that keeps JupyterLab loaded from one browser test to the next, created on
+        first use. Loading JupyterLab costs about 4 s of Chromium's CPU; a test opens its notebook
+        in the loaded one instead (open_notebook), and ``close_documents`` closes it after."""
+        browser = self.start()
+        if self._page is None or self._page.is_closed():
+            context = browser.new_context(viewport={"width": 1280, "height": 1000})
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            page.dialogs = []  # an alert() from an answer would land here
+            page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+            self._page = page
+        self._page.dialogs.clear()
+        return self._page
+
     def stop(self) -> None:
+        self._page = None
         if self._playwright is not None:
             try:
                 if self._browser is not None:
@@ -193,12 +215,49 @@ def add_notebook(lab: JupyterLab, name: str, sources: List[str]) -> str:
     return name
 
 
+# Set on the page by open_notebook: a page reloaded or navigated since (a test's own page.reload)
+# has lost it, and may still be opening the URL's notebook, so it is not reused.
+APP_LOADED = "() => !!(window.jupyterapp && window.jupyterapp.shell && window.__oaiOpenedHere)"
+MARK_OPENED = "() => { window.__oaiOpenedHere = true; }"
+# Every document in the main area (notebooks, docked panels) closed without saving: the next test
+# starts from an empty JupyterLab, as a fresh page with ?reset did. Once JupyterLab has restored
+# its layout: a test that reloaded the page left one being restored, which came back afterwards.
+CLOSE_DOCUMENTS = """async () => {
+    await window.jupyterapp.restored;
+    for (const widget of Array.from(window.jupyterapp.shell.widgets('main'))) {
+        if (widget.context && widget.context.model) widget.context.model.dirty = false;
+        widget.dispose();
+    }
+}"""
+OPEN_ALONE = "async (path) => { await (" + CLOSE_DOCUMENTS + """)();
+    await window.jupyterapp.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+}"""
+
+
+def close_documents(page) -> None:
+    """After a test: close what it opened in the shared JupyterLab page (then its kernels are
+    shut down, see JupyterLab.end_sessions). A page that cannot do it (a test left it broken
+    or reloaded it) is closed with its context, and the next test loads JupyterLab afresh."""
+    try:
+        if not page.is_closed() and page.evaluate(APP_LOADED):
+            page.evaluate(CLOSE_DOCUMENTS)
+            return
+    except Exception as error:  # noqa: BLE001 - any failure here means: start the next one clean
+        print(f"browser: the shared page is replaced ({type(error).__name__})", file=sys.stderr)
+    if not page.is_closed():
+        page.context.close()
+
+
 def open_notebook(page, lab: JupyterLab, notebook: str):
     """Open ``notebook`` (a guide, or one added to ``lab.root``); return its cells once all are
     drawn and the kernel is idle."""
     from playwright.sync_api import expect
 
-    page.goto(lab.url(notebook))
+    if page.url.startswith(f"http://127.0.0.1:{lab.port}/lab") and page.evaluate(APP_LOADED):
+        page.evaluate(OPEN_ALONE, notebook)
+    else:
+        page.goto(lab.url(notebook))
+        page.evaluate(MARK_OPENED)
     cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
     expect(cells).to_have_count(cell_count(notebook, lab.root), timeout=90_000)
     idle = ".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
@@ -236,23 +295,40 @@ def run_cells_through(page, cells, last: int, timeout_ms: float = 90_000) -> Non
     what a running cell shows (the panel's message box). A press that a busy page lost (the code
     cell shows no start after 10 s) is repeated once the cell is selected again. Cell ``last`` is
     left running, so the test can watch it."""
-    from playwright.sync_api import expect
-
     accept_dialog(page)
     cells.nth(0).click()
     for index in range(last + 1):
+        _run_selected(page, cells.nth(index), wait=index < last, timeout_ms=timeout_ms)
+
+
+def run_cells(page, cells, indexes: List[int], timeout_ms: float = 90_000) -> None:
+    """Run only the cells ``indexes``, in order, each clicked then Shift+Enter, waiting for each
+    but the last (left running): a test of one cell of a guide runs its setup cell and that cell,
+    not the guide's paced answers in between (tests/test_notebooks.py runs every guide whole)."""
+    accept_dialog(page)
+    for position, index in enumerate(indexes):
         cell = cells.nth(index)
-        page.keyboard.press("Shift+Enter")
-        if "jp-CodeCell" not in (cell.get_attribute("class") or ""):
-            continue
-        prompt = cell.locator(".jp-InputPrompt").first
-        for _ in range(3):
-            try:
-                expect(prompt).to_have_text(STARTED_PROMPT, timeout=10_000)
-                break
-            except AssertionError:
-                accept_dialog(page)
-                cell.locator(".jp-InputArea-editor").first.click()
-                page.keyboard.press("Shift+Enter")
-        if index < last:
-            expect(prompt).to_have_text(FINISHED_PROMPT, timeout=timeout_ms)
+        cell.scroll_into_view_if_needed()
+        cell.locator(".jp-InputArea-editor").first.click()
+        _run_selected(page, cell, wait=position < len(indexes) - 1, timeout_ms=timeout_ms)
+
+
+def _run_selected(page, cell, wait: bool, timeout_ms: float) -> None:
+    """Shift+Enter on the selected ``cell``; for a code cell, wait until it has started (pressing
+    again if a busy page lost the key) and, if ``wait``, until it has finished."""
+    from playwright.sync_api import expect
+
+    page.keyboard.press("Shift+Enter")
+    if "jp-CodeCell" not in (cell.get_attribute("class") or ""):
+        return
+    prompt = cell.locator(".jp-InputPrompt").first
+    for _ in range(3):
+        try:
+            expect(prompt).to_have_text(STARTED_PROMPT, timeout=10_000)
+            break
+        except AssertionError:
+            accept_dialog(page)
+            cell.locator(".jp-InputArea-editor").first.click()
+            page.keyboard.press("Shift+Enter")
+    if wait:
+        expect(prompt).to_have_text(FINISHED_PROMPT, timeout=timeout_ms)

@@ -24,7 +24,6 @@ TEST_KEY = "sk-test-SECRETKEY-0123456789abcd"
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    scheduling.mark_browser_tests(items)
     scheduling.tell_the_controller(config, items)
 
 
@@ -103,20 +102,22 @@ def _shell():
 
 @pytest.fixture
 def shell(_shell, server, monkeypatch):
-    """A shell whose kernel state is fresh and points at the practice server with a test key."""
-    fresh = session_module.reset_session(_shell)
+    """A shell whose kernel state is fresh and points at the practice server with a test key.
+    Every ``%config OAIMagics`` trait is put back after the test: a setting changed through the
+    session (``configure(log_path="")``) reaches the traits too, and leaked into the next test
+    of the worker (test_batch, then test_log_wiring, found no log)."""
     magics = _shell.magics_manager.registry["OAIMagics"]
+    traits_before = {name: getattr(magics, name) for name in magics.trait_names(config=True)}
+    fresh = session_module.reset_session(_shell)
     magics.display_mode = "plain"
     magics.apply_configuration()
     fresh.settings.base_url = server.base_url
     fresh.settings.api_key = state_module.Secret(TEST_KEY)
     _shell.user_ns.pop("r", None)
     yield _shell
-    magics.display_mode = "auto"
-    magics.organization = None
-    magics.project = None
-    magics.context_tokens = None
-    magics.max_tokens_param = "max_completion_tokens"
+    for name, value in traits_before.items():
+        if getattr(magics, name) != value:
+            setattr(magics, name, value)
 
 
 @pytest.fixture
@@ -235,15 +236,18 @@ def pytest_runtest_teardown(item, nextitem):
 
 @pytest.fixture
 def page(browser, lab):
-    """A fresh browser context and page; after the test, the kernels it started are shut down."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.dialogs = []  # an alert() from an answer would land here
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-    yield page
-    context.close()
-    lab.end_sessions()
+    """The page holding JupyterLab, loaded once per run of browser tests (tests/browser.py);
+    after the test, what it opened is closed and the kernels it started are shut down."""
+    from .browser import SHARED_CHROMIUM, close_documents
+
+    page = SHARED_CHROMIUM.lab_page()
+    try:
+        yield page
+    finally:
+        try:
+            close_documents(page)
+        finally:
+            lab.end_sessions()
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,11 @@ the tests see.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -27,7 +30,14 @@ def kernel_manager(python: str, tmp: Path) -> KernelManager:
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     specs = KernelSpecManager(kernel_dirs=[str(tmp / "kernels")])
-    return KernelManager(kernel_name="python3", kernel_spec_manager=specs)
+    # Its sockets are files in a folder of its own (ZeroMQ's ipc transport), not TCP ports: a free
+    # port is picked by binding and closing it, and under three workers two kernels started at
+    # once took the same one ("Address already in use", the kernel died before replying). The
+    # folder is short (a socket path has at most 107 bytes), removed when the test process ends.
+    sockets = tempfile.mkdtemp(prefix="oai-k-")
+    atexit.register(shutil.rmtree, sockets, True)
+    return KernelManager(kernel_name="python3", kernel_spec_manager=specs, transport="ipc",
+                         ip=os.path.join(sockets, "kernel"))
 
 
 def kernel_env(tmp: Path, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:

@@ -6,12 +6,13 @@ alone at the end while the other sat idle. With ``--dist loadgroup``, ``Schedule
 tests/conftest.py) gives xdist its own scheduler:
 
 - a unit of work is a test file (its module fixtures start once, as with ``loadfile``), or a
-  group: every test marked ``xdist_group(name)`` runs on one worker, whatever its file. Tests
-  using the browser fixtures (``lab``, ``page``, ``browser``) are put in the group ``browser``
-  by ``mark_browser_tests``, so ONE JupyterLab and ONE Chromium serve every browser test of the
-  run (tests/browser.py says how to write one). Workers tell the controller each grouped test
-  through a file (``tell_the_controller``): xdist 3.8 marks a group in the test's id, which
-  pytest 9 no longer lets it change;
+  group: every test marked ``xdist_group(name)`` runs on one worker, whatever its file. Workers
+  tell the controller each grouped test through a file (``tell_the_controller``): xdist 3.8 marks
+  a group in the test's id, which pytest 9 no longer lets it change. Browser test files are plain
+  units: they once formed one group, so that ONE JupyterLab served them all, but that group was
+  the run's critical path (over 130 s of mostly waiting on paced answers while the other worker
+  ran out of work). Each worker that runs a browser file now starts its own JupyterLab once
+  (session fixture, about 3 s) and the files run side by side;
 - units go out longest first (the largest-processing-time rule: the tail is short units), each
   when a worker is down to its last test. A unit's length is what it took in this checkout's
   last run (the pytest cache, ``oai_magic/unit_seconds``), else the estimate in
@@ -31,19 +32,19 @@ from typing import Dict, Optional
 
 import pytest
 
-BROWSER_GROUP = "browser"
-BROWSER_FIXTURES = frozenset({"lab", "page", "browser"})
 CACHE_KEY = "oai_magic/unit_seconds"
 GROUPS_KEY = "oai_magic_groups"  # in each worker's workerinput: the folder to write groups in
 # Seconds per unit in one run of the whole suite on this 2-core machine, shared and loaded (issue
 # 26): only their order matters. For a checkout with no cache yet; units not listed count
 # SECONDS_PER_TEST per test (the median file's); the cache corrects both after one run.
 KNOWN_SECONDS: Dict[str, float] = {
-    BROWSER_GROUP: 110.0,
+    "tests/test_e2e_browser.py": 75.0,
     "tests/test_notebooks.py": 85.0,
     "tests/test_mcp.py": 68.0,
     "tests/test_autoload.py": 60.0,
     "tests/test_hostile.py": 58.0,
+    "tests/test_e2e_panel.py": 40.0,
+    "tests/test_e2e_microphone.py": 30.0,
     "tests/test_live.py": 26.0,
     "tests/test_panel_tools.py": 13.5,
     "tests/test_mcp_wiring.py": 13.3,
@@ -54,13 +55,6 @@ KNOWN_SECONDS: Dict[str, float] = {
     "tests/test_log_kernels.py": 9.5,
 }
 SECONDS_PER_TEST = 0.15
-
-
-def mark_browser_tests(items) -> None:
-    """Every test using a browser fixture joins the ``browser`` group (unless it names its own)."""
-    for item in items:
-        if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(BROWSER_GROUP))
 
 
 def group_of(item) -> Optional[str]:

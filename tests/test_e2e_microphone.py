@@ -10,7 +10,7 @@ import wave
 
 from playwright.sync_api import expect
 
-from tests.browser import add_notebook, cell_index, open_notebook, run_cells_through
+from tests.browser import add_notebook, cell_index, open_notebook, run_cells, run_cells_through
 
 expect.set_options(timeout=30_000)
 
@@ -24,7 +24,7 @@ def test_a_fake_microphone_recording_of_three_seconds_is_uploaded_kept_and_saved
     page.context.grant_permissions(["microphone"])
     cells = open_notebook(page, lab, "03-transcribe.ipynb")
     target = cell_index(cells, "shows a recorder: press") + 1  # the cell after that text: its editor may not be drawn yet
-    run_cells_through(page, cells, target)
+    run_cells(page, cells, [1, target])  # the guide's setup cell, then its recorder
     cell = cells.nth(target)
     output = cell.locator(".jp-Cell-outputArea")
     record = output.get_by_role("button", name="Record", exact=True)
@@ -82,7 +82,7 @@ def test_a_kernel_restart_during_a_recording_leaves_the_audio_in_the_page(lab, p
     page.context.grant_permissions(["microphone"])
     cells = open_notebook(page, lab, "03-transcribe.ipynb")
     target = cell_index(cells, "shows a recorder: press") + 1
-    run_cells_through(page, cells, target)
+    run_cells(page, cells, [1, target])  # the guide's setup cell, then its recorder
     output = cells.nth(target).locator(".jp-Cell-outputArea")
     output.get_by_role("button", name="Record", exact=True).click()
     elapsed = output.locator(".oai-elapsed")

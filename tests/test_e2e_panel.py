@@ -110,8 +110,9 @@ def test_inline_panel_scrolls_inside_itself_switches_conversations_and_says_when
 
     # Four long answers: the transcript scrolls inside the panel, the input bar stays visible.
     for number in range(1, 5):
-        pace = "[[pace=30]]" if number == 4 else "[[pace=1]]"
-        shape = "[[shape=table]] [[pace=20]]" if number == 1 else pace
+        # paced where the test watches it stream (a table drawn live; a scroll during the answer)
+        pace = "[[pace=10]]" if number == 4 else "[[pace=1]]"
+        shape = "[[shape=table]] [[pace=8]]" if number == 1 else pace
         box.fill(f"Answer {number}, at length. [[tokens=400]] {shape}")
         box.press("Enter")
         if number == 1:  # a table stays where it is drawn while streaming: no jump at the end

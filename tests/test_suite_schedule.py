@@ -5,40 +5,12 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-import pytest
-
 from tests.scheduling import (
-    BROWSER_GROUP,
     SECONDS_PER_TEST,
     LongestFirstQueue,
     Schedule,
-    mark_browser_tests,
     unit_of,
 )
-
-
-class Item:
-    """What mark_browser_tests reads of a collected test: its fixtures and its marks."""
-
-    def __init__(self, *fixtures: str, group: str = "") -> None:
-        self.fixturenames = ["private_log", *fixtures]
-        self.marks = [pytest.mark.xdist_group(group).mark] if group else []
-
-    def get_closest_marker(self, name):
-        return next((mark for mark in self.marks if mark.name == name), None)
-
-    def add_marker(self, marker):
-        self.marks.append(marker.mark)
-
-
-def test_every_test_using_a_browser_fixture_joins_the_one_browser_group():
-    page, lab, chromium, own, plain = (Item("lab", "page", "browser"), Item("lab"), Item("browser"),
-                                       Item("page", group="mine"), Item("shell"))
-    mark_browser_tests([page, lab, chromium, own, plain])
-    for item in (page, lab, chromium):
-        assert item.get_closest_marker("xdist_group").args == (BROWSER_GROUP,)
-    assert own.get_closest_marker("xdist_group").args == ("mine",)  # a group it names stays
-    assert plain.get_closest_marker("xdist_group") is None
 
 
 def test_units_are_files_or_groups():
@@ -93,7 +65,6 @@ from tests import scheduling
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):  # as tests/conftest.py does
-    scheduling.mark_browser_tests(items)
     scheduling.tell_the_controller(config, items)
 
 def pytest_configure(config):
@@ -107,9 +78,10 @@ def page(request):
 """
 
 
-def test_under_two_workers_browser_tests_of_two_files_run_on_one_worker(tmp_path):
-    """A real ``pytest -n 2 --dist loadgroup`` of a few files: the browser tests of two files
-    share a worker, the plain files are shared out, and the units' times are kept."""
+def test_under_two_workers_each_file_and_each_group_runs_on_one_worker(tmp_path):
+    """A real ``pytest -n 2 --dist loadgroup`` of a few files: the tests of a browser file share
+    a worker (its JupyterLab starts once there), two browser files may run side by side, a group
+    spanning two files stays on one worker, and the units' times are kept."""
     import os
     import subprocess
     import sys
@@ -120,6 +92,9 @@ def test_under_two_workers_browser_tests_of_two_files_run_on_one_worker(tmp_path
     for name in ("one", "two"):
         (tmp_path / f"test_browser_{name}.py").write_text(
             f"def test_{name}_a(page):\n    pass\n\ndef test_{name}_b(page):\n    pass\n")
+        (tmp_path / f"test_grouped_{name}.py").write_text(
+            "import pytest\n\n@pytest.mark.xdist_group('shared')\n"
+            f"def test_grouped_{name}(page):\n    pass\n")
     for index in range(4):
         (tmp_path / f"test_plain_{index}.py").write_text(
             "".join(f"def test_{index}_{n}():\n    pass\n" for n in range(5)))
@@ -129,6 +104,9 @@ def test_under_two_workers_browser_tests_of_two_files_run_on_one_worker(tmp_path
                           timeout=120)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     ran = dict(line.split() for line in (tmp_path / "ran.txt").read_text().splitlines())
-    assert len(ran) == 4 and len(set(ran.values())) == 1, ran
+    assert len(ran) == 6, ran
+    for first, second in (("one_a", "one_b"), ("two_a", "two_b"), ("grouped_one", "grouped_two")):
+        assert ran[f"test_{first}"] == ran[f"test_{second}"], ran
     kept = json.loads((tmp_path / ".pytest_cache" / "v" / "oai_magic" / "unit_seconds").read_text())
-    assert set(kept) == {"browser", *(f"test_plain_{index}.py" for index in range(4))}
+    assert set(kept) == {"shared", "test_browser_one.py", "test_browser_two.py",
+                         *(f"test_plain_{index}.py" for index in range(4))}

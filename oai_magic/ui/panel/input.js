@@ -24,8 +24,15 @@ function follow(el, panel, jump) {
     transcript.scrollTop = transcript.scrollHeight;
     jump.hidden = true;
   };
+  // Only the user scrolling up stops following. The answer growing between our scroll to the
+  // bottom and the browser's scroll event (the final block and footer landing just after a
+  // "Jump to latest") leaves the view short of the bottom too, but scrollTop did not go down.
+  let lastTop = transcript.scrollTop;
   transcript.addEventListener("scroll", () => {
-    following = atBottom();
+    const top = transcript.scrollTop;
+    if (atBottom()) following = true;
+    else if (top < lastTop) following = false;
+    lastTop = top;
     if (following) jump.hidden = true;
   });
   // At most one layout read per frame, however many pieces arrive in it.
