@@ -1,4 +1,4 @@
-"""How pytest-xdist shares the suite between its two workers: whole files, the longest first.
+"""How pytest-xdist shares the suite between its workers: whole files, the longest first.
 
 With ``--dist loadfile`` xdist hands out files in order of their number of tests, so a file of
 four browser tests (a minute and more) or the wheel install came last and one worker ran it
