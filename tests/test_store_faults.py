@@ -290,3 +290,35 @@ def test_a_kernel_killed_mid_answer_leaves_the_answer_so_far_marked_partial(tmp_
     assert [(m.content, m.partial) for m in resumed.conversation.messages] == [
         ("first question", False), ("first answer", False),
         ("second question", False), (so_far.rstrip("\n"), True)]
+
+
+
+OPEN_TOGETHER = """
+    import json, sys, time
+    from oai_magic.store import Log
+    folder, first = sys.argv[1], float(sys.argv[2])
+    failed = []
+    for n in range(40):  # round n: every process opens new log n at the same instant
+        moment = first + n * 0.05
+        while time.time() < moment:
+            pass
+        log = Log(f"{folder}/{n}.db", notebook="nb", kernel=sys.argv[3])
+        log.spent_today()
+        failed += log.take_notices()
+    print(json.dumps(failed))
+"""
+
+
+def test_kernels_opening_a_new_log_at_the_same_moment_all_keep_it(tmp_path):
+    """Kernels started together (JupyterLab restoring notebooks, a classroom) open a new log at
+    once. SQLite answered one switch to WAL with "database is locked" at once, without its busy
+    wait: about one open in thirty turned its log off. Three processes open 40 new logs together,
+    round by round (each round starts at a set instant on the clock, so the opens collide)."""
+    import time
+
+    first = time.time() + 1.5  # after the three have started
+    openers = [python(OPEN_TOGETHER, str(tmp_path), repr(first), name) for name in ("a", "b", "c")]
+    for opener in openers:
+        out, err = opener.communicate(timeout=120)
+        assert opener.returncode == 0, err
+        assert json.loads(out) == [], out

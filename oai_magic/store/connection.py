@@ -76,7 +76,7 @@ def open_database(path: Path, busy_timeout_s: float, connect: Connect = sqlite3.
         if schema.version_of(db) > schema.LATEST:  # before anything writes to it
             raise schema.NewerSchema(schema.version_of(db))
         opened = Opened(db)
-        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _switch_to_wal(db, busy_timeout_s)
         if str(mode).lower() != "wal":
             db.execute("PRAGMA journal_mode = DELETE")
             opened.wal = False
@@ -92,6 +92,21 @@ def open_database(path: Path, busy_timeout_s: float, connect: Connect = sqlite3.
     except BaseException:
         db.close()
         raise
+
+
+def _switch_to_wal(db: sqlite3.Connection, busy_timeout_s: float) -> str:
+    """The journal mode after asking for WAL. Kernels started together open a new log at the same
+    moment, and SQLite answers the switch with "database is locked" at once, without its busy
+    wait, when another connection is switching or reading the new file: one open in thirty
+    turned its log off. So the switch is tried again, 10 ms apart, up to the busy timeout."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            return str(db.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def set_aside(path: Path, now: Optional[float] = None) -> Path:
