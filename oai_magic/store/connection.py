@@ -67,9 +67,33 @@ def _keep_private(path: Path) -> None:
             continue
 
 
+class DamagedHeader(sqlite3.DatabaseError):
+    """The file's header holds values SQLite would silently rewrite (moved aside, as damage)."""
+
+
+_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_header(path: Path) -> None:
+    """Raise ``DamagedHeader`` for a SQLite header whose format versions (bytes 18-19: 1 or 2)
+    or payload fractions (bytes 21-23: 64, 32, 32, fixed by the format) are wrong. SQLite opens
+    such a file and rewrites the versions on the switch to WAL, so the damage was never seen:
+    the log went on in the damaged file and nothing kept its bytes (found by hypothesis)."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(100)
+    except FileNotFoundError:
+        return
+    if len(header) < 100 or not header.startswith(_MAGIC):
+        return  # empty (new), or not SQLite at all: SQLite itself says so
+    if header[18] not in (1, 2) or header[19] not in (1, 2) or header[21:24] != b"\x40\x20\x20":
+        raise DamagedHeader("its header is damaged (format versions or payload fractions)")
+
+
 def open_database(path: Path, busy_timeout_s: float, connect: Connect = sqlite3.connect) -> Opened:
     """The file, set up and migrated. Raises sqlite3 errors, OSError or ``schema.NewerSchema``."""
     _private_file(path)
+    _check_header(path)
     db = connect(str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
     try:
         db.execute(f"PRAGMA busy_timeout = {max(0, int(busy_timeout_s * 1000))}")
@@ -141,7 +165,7 @@ def classify(exc: BaseException, path: Path, busy_timeout_s: float) -> Tuple[str
     reason = " ".join(str(exc).split())[:160] or type(exc).__name__
     if isinstance(exc, UnicodeDecodeError) or "Could not decode to UTF-8" in str(exc):
         return "corrupt", "it holds text that is not UTF-8"  # never the text itself: one line
-    if primary in (_CORRUPT, _NOTADB):
+    if primary in (_CORRUPT, _NOTADB) or isinstance(exc, DamagedHeader):
         return "corrupt", reason
     if primary in (_BUSY, _LOCKED):
         return "off", (f"the log {path} is locked by another process (waited "
