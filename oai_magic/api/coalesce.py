@@ -162,13 +162,10 @@ def template_run(payload: Dict[str, Any], data: str, batch: List[Tuple[str, str]
     is the same bytes around one JSON string token; a token that json.loads refuses returns
     None, so each event is decoded alone and the bad one reports as usual.
     """
-    found = _text_only(payload)
-    if found is None:
+    template = _template(payload, data)
+    if template is None:
         return None
-    text, choice = found
-    split = _text_position(payload, data, text, choice)
-    if split is None:
-        return None
+    text, choice, split = template
     before, after = data[: split[0]], data[split[1]:]
     least, cut = split[0] + len(after) + 2, len(after)
     tokens: List[str] = []
@@ -204,13 +201,10 @@ def read_run(text: str, count: int) -> Optional[Tuple[Dict[str, Any], List[str]]
         return None
     if end != len(data) or payload.get("error"):
         return None
-    found = _text_only(payload)
-    if found is None:
+    template = _template(payload, data)
+    if template is None:
         return None
-    first, choice = found
-    split = _text_position(payload, data, first, choice)
-    if split is None:
-        return None
+    first, choice, split = template
     before, after = "data: " + data[: split[0]], data[split[1]:]
     start, stop = first_end + 2 + len(before), len(text) - len(after) - 2
     if stop < start or not text.startswith(before, first_end + 2) or not text.endswith(after + "\n\n"):
@@ -241,6 +235,19 @@ def _joined(payload: Dict[str, Any], text: str, choice: Dict[str, Any],
         return None
     joined = {**choice, "delta": {**choice["delta"], "content": text + "".join(texts)}}
     return {**payload, "choices": [joined]}
+
+
+def _template(payload: Dict[str, Any], data: str
+              ) -> Optional[Tuple[str, Dict[str, Any], Tuple[int, int]]]:
+    """For a usual text delta ``payload`` decoded from ``data``: (its text, its choice, where
+    the text's JSON string lies in ``data``), or None when it is not one or the place is not
+    proved (both runs, per event and per read, start from this)."""
+    found = _text_only(payload)
+    if found is None:
+        return None
+    text, choice = found
+    split = _text_position(payload, data, text, choice)
+    return None if split is None else (text, choice, split)
 
 
 def _text_position(payload: Dict[str, Any], data: str, text: str,
