@@ -192,8 +192,8 @@ def panel(shell):
 
 
 # --- browser tests: one JupyterLab and one Chromium for every browser test of this process ---------
-# Starting them takes seconds; a test costs only its page. Under pytest-xdist every browser test is
-# in the group "browser" (tests/scheduling.py): one worker starts them once for all of them.
+# Starting them takes seconds, and loading JupyterLab in the page 4 s of CPU: a worker does both
+# once, and a test costs only the notebook it opens (tests/browser.py, tests/scheduling.py).
 
 
 @pytest.fixture(scope="session")

@@ -51,8 +51,10 @@ def test_chat_answer_grows_in_steps_and_ends_as_safe_rendered_markdown(lab, page
     output = cell.locator(".jp-Cell-outputArea")
     output.evaluate(RECORD_SIZES, [".oai-footer", 1])
 
-    run_cells(page, cells, [1, target])  # the setup cell, then this one (the guide's paced answers between
-    page.wait_for_function(GREW_WHILE_STREAMING, arg=3)  # cost 7 s; tests/test_notebooks.py runs them)
+    # the setup cell, then this one: the guide's paced answers between them cost 7 s here, and
+    # tests/test_notebooks.py runs them
+    run_cells(page, cells, [1, target])
+    page.wait_for_function(GREW_WHILE_STREAMING, arg=3)
     cell.screenshot(path=str(screenshots / "01-quickstart-chat-streaming.png"))
     output.locator(".oai-footer").wait_for()
     cell.scroll_into_view_if_needed()
