@@ -58,7 +58,9 @@ def datas(draw):
                                      '{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}x']))
     if kind == "not text":  # the same bytes around a number, null, list or object
         return ('{"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":'
-                '{"content":' + draw(st.sampled_from(["5", "null", "[]", '{"a":"b"}', '"a" ', "true"])) +
+                '{"content":' + draw(st.sampled_from(["5", "null", "[]", '{"a":"b"}', '"a" ', "true",
+                                                       # two strings, a closed list, a huge number:
+                                                       '"a","b"', '"a"],"x":["y"', "1e999999"])) +
                 '},"finish_reason":null}]}')
     if kind == "repeated key":
         return ('{"id":"chatcmpl-1","choices":[{"index":0,"delta":{"content":' + json.dumps(text) +
