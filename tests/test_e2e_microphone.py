@@ -14,6 +14,14 @@ from tests.browser import add_notebook, cell_index, open_notebook, run_cells, ru
 
 expect.set_options(timeout=30_000)
 
+def recorded_seconds(elapsed) -> float:
+    """What the recorder's clock shows once stopped: the length of what it recorded (it stops
+    with the last samples taken). A Stop that lands late on a loaded machine records longer, so
+    the upload is compared with this, not with when the test pressed Stop."""
+    minutes, seconds = elapsed.inner_text().split(":")
+    return int(minutes) * 60 + float(seconds)
+
+
 ELAPSED_AT_LEAST = """([element, seconds]) => {
     const [m, s] = element.textContent.split(":");
     return Number(m) * 60 + Number(s) >= seconds;
@@ -48,7 +56,8 @@ def test_a_fake_microphone_recording_of_three_seconds_is_uploaded_kept_and_saved
     cell.screenshot(path=str(screenshots / "03-transcribe-mic-transcribed.png"))
     shown = output.inner_text()
     uploaded = float(re.search(r"recording\.wav: I heard ([\d.]+) s of 16 kHz mono audio", shown)[1])
-    assert abs(uploaded - 3.0) <= 0.5, shown  # what the server received
+    recorded = recorded_seconds(elapsed)
+    assert recorded >= 3.0 and abs(uploaded - recorded) <= 0.15, (recorded, shown)  # what the server received
 
     after = cells.count() - 1  # the last cell: `memo`
     cells.nth(after).locator(".jp-InputArea-editor").click()
@@ -56,7 +65,7 @@ def test_a_fake_microphone_recording_of_three_seconds_is_uploaded_kept_and_saved
     result = cells.nth(after).locator(".jp-OutputArea-output")
     expect(result).to_contain_text("<Recording memo done: ")
     seconds = float(re.search(r"done: ([\d.]+) s, text='\[practice transcript\] recording\.wav", result.inner_text())[1])
-    assert abs(seconds - 3.0) <= 0.5
+    assert abs(seconds - recorded) <= 0.15
     with wave.open(str(lab.root / "memo.wav"), "rb") as saved:  # --save wrote the same recording
         assert (saved.getframerate(), saved.getnchannels()) == (16000, 1)
         assert abs(saved.getnframes() / 16000 - seconds) <= 0.05  # the repr says one decimal
@@ -123,7 +132,8 @@ def test_the_panels_record_button_puts_the_transcript_in_the_message_box_unsent(
     expect(box).to_be_enabled()
     expect(panel).to_contain_text("into the message box: edit it, then Send")
     uploaded = float(re.search(r"I heard ([\d.]+) s", box.input_value())[1])
-    assert abs(uploaded - 2.5) <= 0.6, box.input_value()
+    recorded = recorded_seconds(elapsed)
+    assert recorded >= 2.5 and abs(uploaded - recorded) <= 0.15, (recorded, box.input_value())
     expect(panel.locator(".oai-user")).to_have_count(0)  # nothing was sent
     panel.scroll_into_view_if_needed()
     page.screenshot(path=str(screenshots / "28-panel-microphone.png"))
