@@ -8,6 +8,7 @@ tests go through the real LiveSurface widget and count every message it sends.
 from __future__ import annotations
 
 import html as html_lib
+import json
 import re
 from typing import Tuple
 
@@ -188,6 +189,32 @@ def test_bytes_sent_stay_within_three_times_the_final_block(recorder, frontend, 
     # every byte the kernel sent: widget messages (framing included) and the final block
     assert frontend.bytes + final["nbytes"] <= 3 * final["nbytes"]
     assert set(frontend.closed) == set(frontend.models)
+
+
+@pytest.mark.parametrize("words", [["pears", "plums", "dates", "limes"], ["苹果", "梨子", "李子", "樱桃"]])
+def test_no_two_messages_in_a_row_are_the_same_size_and_the_page_shows_the_same(frontend, words):
+    """Jupyter's server writes kernel messages to the page's socket with Nagle's algorithm on,
+    and Linux delays its ACK of a segment exactly as long as the one before: the next message
+    then waits in the server for that ACK, 20-40 ms. A list of words of one length (a message
+    a token, each the same size) lost a frame every few tokens (issue 26); a changed size is
+    ACKed at once. The draws of ``benchmarks/bench_browser.py`` showed it: every late message
+    followed two of the same size."""
+    clock = FakeClock()
+    surface = LiveSurface([("a", "", ANSWER_REGION)])
+    view = LiveMarkdown(surface, "a", render_interval=INTERVAL, clock=clock)
+    text = ""
+    for k in range(200):
+        token = words[k % len(words)] + ", "
+        text += token
+        clock.advance(0.02)  # a token a frame: one message each
+        view.append(token)
+    sent = frontend.custom_to(surface.widget.model_id)
+    assert len(sent) >= 190
+    sizes = [len(json.dumps(message, ensure_ascii=False).encode("utf-8")) for message in sent]
+    assert [i for i in range(1, len(sizes)) if sizes[i] == sizes[i - 1]] == []
+    assert sum(sizes) == surface.stats["bytes"]
+    shown = frontend.pages[surface.widget.model_id].visible("a")
+    assert shown == without_trailing_closers(live_render(text.rstrip()))
 
 
 def test_render_work_grows_linearly_with_the_answer():

@@ -11,7 +11,9 @@
 // the most common draw (text appended to one open block), just {id: html}: ["o", id, <old length>, html]
 // in 5 bytes of framing instead of 30; and when the block is the one patched last, a bare string
 // "html" (2 bytes). Drawing once a frame, a draw often carries one token: that framing is what
-// keeps a 20 ms token pace under 3x the final bytes.
+// keeps a 20 ms token pace under 3x the final bytes. The kernel sends the next longer form when
+// the shortest would be exactly as long as its last message (any key of {x: ...} but x is
+// ignored): see LiveSurface._framed in surface.py.
 //
 // Operations are applied to a per-model store first and to every view from there, so a view
 // created after some messages (a second view, or a late render) replays the store. A closed

@@ -23,7 +23,7 @@ import threading
 import uuid
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..redaction import redact_outbound
 
@@ -131,16 +131,37 @@ class LiveSurface:
             ops, self._ops = self._ops, []
             if not ops or self._closed:
                 return
-            message: Any
-            if len(ops) == 1 and ops[0][0] == "o" and ops[0][2] == self._open_length(ops[0][1]):
-                region, html = ops[0][1], ops[0][3]
-                message = html if region == self._last_open and html else {region: html}
-            else:
-                message = {"x": ops}
+            message, size = self._framed(ops)
             self._account(ops)
             self.stats["messages"] += 1
-            self.stats["bytes"] += len(json.dumps(message, ensure_ascii=False).encode("utf-8"))
+            self.stats["bytes"] += size
+            LiveSurface._last_message_bytes = size
             self.widget.send(redact_outbound(message))
+
+    # The size of the last live message this kernel sent, whatever its surface: see _framed.
+    _last_message_bytes = 0
+
+    def _framed(self, ops: List[List[Any]]) -> Tuple[Any, int]:
+        """The message for ``ops`` and its size: the shortest form whose size differs from the
+        last message's.
+
+        Jupyter's server writes kernel messages to the page's socket with Nagle's algorithm on
+        (Tornado's default), so a message waits in the server until the page's TCP has
+        acknowledged the one before; and Linux delays its ACK of a segment exactly as long as
+        the segment before it (no "push" is noted for it). A stream of same-sized draws (a
+        list of same-length words: one token, one message) then lost 20-40 ms every few
+        tokens (issue 26). Every form below means the same to the page; the next one in the
+        list differs in size from the first, so two messages in a row never have one size.
+        """
+        forms: List[Any] = [{"x": ops}, {"x": ops, "_": 0}]  # surface.js ignores "_"
+        if len(ops) == 1 and ops[0][0] == "o" and ops[0][2] == self._open_length(ops[0][1]):
+            region, html = ops[0][1], ops[0][3]
+            forms = ([html] if region == self._last_open and html else []) + [{region: html}, {"x": ops}]
+        for form in forms:
+            size = len(json.dumps(form, ensure_ascii=False).encode("utf-8"))
+            if size != LiveSurface._last_message_bytes:
+                break
+        return form, size
 
     def _open_length(self, region: str) -> int:
         return self._open_lengths.get(region, 0)
