@@ -162,3 +162,22 @@ def test_a_growing_list_keeps_the_items_it_already_shows(blank, every_token_draw
         return [answer().querySelectorAll('ul').length, items.length, items[0] === kept[0],
                 items[1] === kept[1]];
     }""") == [1, 300, True, True]
+
+
+def test_a_message_given_another_size_shows_the_same(blank, monkeypatch):
+    """A message exactly as long as the kernel's last one goes in a longer form (issue 26: the
+    server's Nagle and the page's delayed ACK; see LiveSurface._framed): ``{x: ops, _: 0}``,
+    whose ``_`` the page ignores, and ``{region: html}`` for an append."""
+    monkeypatch.setattr(LiveSurface, "_last_message_bytes", 0)
+    tee = Tee()
+    for html in ("<p>one</p>", "<p>two</p>"):
+        tee.live.set_html("a", html)
+        tee.live.flush()
+    for piece in ("<p>pears,", " plums,", " dates,"):
+        tee.live.patch_open("a", tee.live._open_length("a"), piece)
+        tee.live.flush()
+    assert [type(m).__name__ if not isinstance(m, dict) else sorted(m) for m in tee.sent] == [
+        ["x"], ["_", "x"], ["a"], "str", ["a"]]
+    for message in tee.sent:
+        blank.evaluate("message => send(message)", message)
+    assert blank.evaluate("() => answer().innerHTML") == "<p>two</p><p>pears, plums, dates,</p>"
