@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..api.accumulator import ChatAccumulator, MalformedChunk
+from ..api.coalesce import apart
 from ..api.limits import Limits
 from ..api.request import ChatOptions, apply_extra_fields, build_chat_payload
 from ..errors import APIError, BadRequestError, InputError, OAIError, StreamIncompleteError
@@ -321,19 +322,24 @@ class _Exchange:
         sizes: Dict[int, int] = {}
         with stream:
             try:
-                for chunk in stream:
+                for joined in stream:
                     events += 1
-                    for index, text in self._take(chunk):
-                        if result.first_token_seconds is None:
-                            result.first_token_seconds = clock() - self.started
-                        view.delta(index, text)
-                        sizes[index] = sizes.get(index, 0) + len(text)
-                    self._after()
-                    if limit is not None and sizes and max(sizes.values()) > limit:
-                        result.ignored_limit = options.max_tokens
-                        for choice in self.accumulator.choices.values():
-                            choice.finish_reason = choice.finish_reason or "length"
-                        return  # leaving the ``with`` closes the stream
+                    # The events of one read come joined (api.coalesce); near the limit they
+                    # are taken one by one, so the cut lands after the same event however
+                    # the answer was split into reads.
+                    for chunk in ((joined,) if limit is None else
+                                  apart(joined, limit - max(sizes.values(), default=0))):
+                        for index, text in self._take(chunk):
+                            if result.first_token_seconds is None:
+                                result.first_token_seconds = clock() - self.started
+                            view.delta(index, text)
+                            sizes[index] = sizes.get(index, 0) + len(text)
+                        self._after()
+                        if limit is not None and sizes and max(sizes.values()) > limit:
+                            result.ignored_limit = options.max_tokens
+                            for choice in self.accumulator.choices.values():
+                                choice.finish_reason = choice.finish_reason or "length"
+                            return  # leaving the ``with`` closes the stream
             except APIError as exc:
                 if exc.request_id is None:
                     exc.request_id = stream.request_id
