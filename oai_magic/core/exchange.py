@@ -16,6 +16,7 @@ from ..api.coalesce import apart
 from ..api.limits import Limits
 from ..api.request import ChatOptions, apply_extra_fields, build_chat_payload
 from ..errors import APIError, BadRequestError, InputError, OAIError, StreamIncompleteError
+from ..redaction import ENCODED_WINDOW
 from ..state import KernelState, Message, StreamRedactor, content_images, redact
 from .cache_keys import drop_cache_key, prompt_cache_key
 from .costs import account_answer, warm_prices
@@ -319,6 +320,7 @@ class _Exchange:
         events = 0
         # llama.cpp ignores max_completion_tokens: an answer far past the limit is cut here.
         limit = options.max_tokens * CHARS_PER_TOKEN * RUNAWAY_FACTOR if options.max_tokens else None
+        held = ENCODED_WINDOW * len(self.key or "")  # most text a redactor holds, shown later
         sizes: Dict[int, int] = {}
         with stream:
             try:
@@ -326,9 +328,9 @@ class _Exchange:
                     events += 1
                     # The events of one read come joined (api.coalesce); near the limit they
                     # are taken one by one, so the cut lands after the same event however
-                    # the answer was split into reads.
+                    # the answer was split into reads (what a redactor held comes out too).
                     for chunk in ((joined,) if limit is None else
-                                  apart(joined, limit - max(sizes.values(), default=0))):
+                                  apart(joined, limit - max(sizes.values(), default=0) - held)):
                         for index, text in self._take(chunk):
                             if result.first_token_seconds is None:
                                 result.first_token_seconds = clock() - self.started
