@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
+from ..api.limits import finite_amount
+
 _TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[,.](\d{1,3}))?"
 _TIMING = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
 
@@ -31,20 +33,13 @@ class Word:
     end: float
 
 
-MAX_SECONDS = 10**9  # about 31 years: a time past it is no time (shown as 00:00.00)
-
-
 def seconds_of(value: Any) -> float:
     """A time a server sent (a segment's or a word's start or end, a cue's), in seconds from
     the start of the audio; 0.0, as when it is missing, unless it is a number from 0 to
-    ``MAX_SECONDS``. The one check of server times: NaN, infinities, 1e306 (whose
-    centiseconds overflow to infinity in ``clock``) and ints of hundreds of digits then break
-    no transcript, table or streamed line."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return 0.0
-    if not 0 <= value <= MAX_SECONDS:  # NaN fails this too
-        return 0.0
-    return float(value)
+    ``MAX_AMOUNT`` (``finite_amount``, as a duration). The one check of server times: NaN,
+    infinities, 1e306 (whose centiseconds overflow to infinity in ``clock``) and ints of
+    hundreds of digits then break no transcript, table or streamed line."""
+    return float(value) if finite_amount(value) else 0.0
 
 
 def _seconds(hours: str, minutes: str, seconds: str, fraction: str) -> float:
