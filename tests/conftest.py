@@ -28,6 +28,12 @@ TEST_KEY = "sk-test-SECRETKEY-0123456789abcd"
 if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
     sys.dont_write_bytecode = False
 
+# jsonschema (the spec checks here, the MCP SDK's tool results) imports rfc3987_syntax when it is
+# installed, for its optional "iri" format, and that builds a Lark grammar: 1.2 s of CPU in every
+# test process, three workers at collection among them. No test checks formats (validators do
+# not unless asked), so test processes go without it.
+sys.modules.setdefault("rfc3987_syntax", None)
+
 # Under CI the property tests draw the same examples on every run (a fixed seed per test): CI
 # decides whether a change lands, so a failure there must be one anyone can reproduce, never a
 # new random draw. Runs elsewhere keep exploring with random seeds and keep what they find in
