@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Optional
 
-from .plain_text import terminal_safe
+from .plain_text import shortened, terminal_safe
 
 SERVER_MESSAGE_LIMIT = 300
 EMPTY_MESSAGE = "(the server's error message is empty)"
@@ -26,7 +26,7 @@ def one_line(text: Any, limit: int = SERVER_MESSAGE_LIMIT) -> str:
     flat = terminal_safe(re.sub(r"\s+", " ", str(text)).strip())
     if len(flat) <= limit:
         return flat
-    return flat[: limit - 1].rstrip() + "…"
+    return shortened(flat, limit - 1, "").rstrip() + "…"  # never inside an encoded key
 
 
 def _validation_errors(items: list) -> str:

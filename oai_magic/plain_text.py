@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from .redaction import _ENCODING_CHARS
+
 # C0 and C1 controls other than tab and newline (ESC starts CSI and OSC sequences, BEL ends
 # OSC), bidi embeddings, overrides and isolates, zero-width and other invisible format
 # characters: "/home/user/\u202etxt.exe" must not read "exe.txt" (CONTRACTS 5).
@@ -33,6 +35,28 @@ def terminal_safe(text: str) -> str:
     if not isinstance(text, str):
         text = str(text)
     return _HIDDEN.sub(_escape, text)
+
+
+def shortened(text: str, limit: int, end: str = "...") -> str:
+    """``text`` (already redacted) cut to at most ``limit`` characters, ``end`` included, for a
+    preview such as a result's repr: never cut inside encoded characters.
+
+    A redacted text decodes to no run of the key, but a cut inside its percent-escapes or
+    character references can decode to one (``&#X00052E`` is one character, ``&#X00052`` an
+    "R" that completes the run before it). A reference or escape is made of ``&#;%``, letters
+    and digits only, so when the characters of that kind before the cut hold an ``&`` or a
+    ``%``, the cut moves to before them: what is kept then decodes to the start of what the
+    whole text decodes to.
+    """
+    if len(text) <= limit:
+        return text
+    cut = text[: max(0, limit - len(end))]
+    keep = len(cut)
+    while keep and cut[keep - 1] in _ENCODING_CHARS:
+        keep -= 1
+    if "&" in cut[keep:] or "%" in cut[keep:]:
+        cut = cut[:keep]
+    return cut + end
 
 
 _FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)

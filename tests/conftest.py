@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Optional, Type
 
 import pytest
+from hypothesis import settings
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
@@ -17,6 +19,28 @@ from . import scheduling
 from .recording import Notebook
 
 TEST_KEY = "sk-test-SECRETKEY-0123456789abcd"
+
+# Each module is compiled once for the whole run, not once per process: the suite starts over a
+# hundred Python processes from this checkout (three workers, kernels, JupyterLab, servers), and
+# with PYTHONDONTWRITEBYTECODE (set in some images, this machine's among them) every one of them
+# recompiled what it imported, and every worker re-ran pytest's assertion rewriting of all the
+# test files (8 s of CPU each). The bytecode goes to the usual __pycache__ folders (ignored by git).
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+    sys.dont_write_bytecode = False
+
+# jsonschema (the spec checks here, the MCP SDK's tool results) imports rfc3987_syntax when it is
+# installed, for its optional "iri" format, and that builds a Lark grammar: 1.2 s of CPU in every
+# test process, three workers at collection among them. No test checks formats (validators do
+# not unless asked), so test processes go without it.
+sys.modules.setdefault("rfc3987_syntax", None)
+
+# Under CI the property tests draw the same examples on every run (a fixed seed per test): CI
+# decides whether a change lands, so a failure there must be one anyone can reproduce, never a
+# new random draw. Runs elsewhere keep exploring with random seeds and keep what they find in
+# .hypothesis/.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    settings.load_profile("ci")
 
 
 # --- how xdist shares the suite: files and groups, the longest first (tests/scheduling.py) ------

@@ -124,6 +124,7 @@ def test_the_url_jupyterlab_prints_opens_the_quickstart_notebook(tmp_path):
     """Point 6: with no browser, the printed URL opened the Launcher; it must open the quickstart.
     The URL is read from what the real command prints (JupyterLab logs it before it listens, so
     it is not fetched here)."""
+    import contextlib
     import os
     import signal
     import subprocess
@@ -143,8 +144,14 @@ def test_the_url_jupyterlab_prints_opens_the_quickstart_notebook(tmp_path):
             if "?token=" in line:
                 break
     finally:
+        # The quickstart itself must stop; what its JupyterLab spawned as it started (jupyter-lsp
+        # runs `npm prefix -g`) may have joined the group after the signal and still hold the
+        # pipe, so the test waits for the process, not for the pipe's end, then ends the rest.
         os.killpg(process.pid, signal.SIGTERM)
-        process.communicate(timeout=30)
+        process.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.stdout.close()
     url = "http" + printed.rsplit("?token=", 1)[0].rsplit("http", 1)[1]
     assert url.endswith("/lab/tree/01-quickstart.ipynb"), printed  # JupyterLab's route to a file
     assert (tmp_path / "work" / "01-quickstart.ipynb").is_file()

@@ -257,6 +257,22 @@ def test_an_answer_running_far_past_an_ignored_limit_is_cut_kept_and_explained(
     assert "max_completion_tokens" in llamacpp.requests[-1].json
 
 
+def test_an_ignored_limit_cuts_at_the_same_event_when_the_whole_answer_is_one_read(shell, server):
+    # One write of 2,000 small events: one network read holds them all and they are decoded
+    # as one run (api.coalesce); the cut must still land after the event that ran past twice
+    # --max-tokens (10 tokens: 80 characters), as when each event arrives alone.
+    def event(text):
+        return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "m",
+                "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+    body = b"".join(b"data: " + json.dumps(event(f"w{i:03} ")).encode() + b"\n\n"
+                    for i in range(2000))
+    server.script(CHAT, Scripted(chunks=[body + b"data: [DONE]\n\n"]))
+    chat_ok(shell, "--max-tokens 10 -o r", "write a lot")
+    r = shell.user_ns["r"]
+    assert r.ignored_limit == 10
+    assert r.text == "".join(f"w{i:03} " for i in range(17))  # 85 characters: the 17th passed 80
+
+
 def test_fewer_choices_than_asked_are_named_and_pick_says_how_many(shell, llamacpp, capsys):
     chat_ok(shell, "-N 3 -o r", "hi")
     r = shell.user_ns["r"]

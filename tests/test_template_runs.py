@@ -15,7 +15,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oai_magic.api.coalesce import coalesced
+from oai_magic.api.coalesce import _text_only, apart, coalesced
 from oai_magic.api.sse import EventStream
 from oai_magic.redaction import json_needs_redaction
 from oai_magic.state import redact_data
@@ -255,3 +255,45 @@ def test_an_event_that_differs_only_in_a_field_of_the_same_length_is_not_joined(
         payloads, error = in_one_read(events, None)
         assert (payloads, error) == one_by_one(events, None)
         assert len(payloads) >= 2
+
+
+# --- taken apart again: a limit cuts after the same event (issue 26h) --------------------------
+
+
+def _shape(payload):
+    """A text event as what a reader takes from it; any other event whole."""
+    found = _text_only(payload)
+    return ("text", found[1].get("index", 0), found[0]) if found else payload
+
+
+@settings(max_examples=300, deadline=None)
+@given(EVENTS, st.lists(st.integers(min_value=0, max_value=10**6), max_size=8), st.booleans())
+def test_a_joined_read_taken_apart_is_its_events_one_by_one_for_any_cut_into_reads(events, cuts, with_key):
+    # core.exchange takes a joined payload apart near an ignored --max-tokens, so the cut lands
+    # after the same event whatever the reads were: each event, in order, as decoded alone.
+    key = KEY if with_key else None
+    expected, error = [], None
+    decoder = EventStream(iter([]), **stream(key))
+    for name, data, *_ in events:
+        if data == "[DONE]":
+            break
+        try:
+            expected.append(_shape(decoder._payload(name, data)))
+        except Exception as exc:  # noqa: BLE001 - compared below
+            error = f"{type(exc).__name__}: {exc}"
+            break
+    got, got_error = [], None
+    try:
+        for payload in EventStream(iter(reads_of(body_of(events), cuts)), **stream(key)):
+            got.extend(_shape(event) for event in apart(payload))
+    except Exception as exc:  # noqa: BLE001 - compared below
+        got_error = f"{type(exc).__name__}: {exc}"
+    assert (got, got_error) == (expected, error)
+
+
+def test_a_joined_text_that_fits_in_the_room_left_is_taken_whole():
+    texts = ["ab", "cd", "ef"]
+    body = body_of([("message", json.dumps(event(t))) for t in texts])
+    [joined] = list(EventStream(iter([body])))
+    assert apart(joined, room=6) == [joined]
+    assert [p["choices"][0]["delta"]["content"] for p in apart(joined, room=5)] == texts

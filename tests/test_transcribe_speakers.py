@@ -11,7 +11,7 @@ import wave
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
@@ -299,6 +299,8 @@ def check_result(r) -> None:
 
 @HOSTILE
 @given(segments=st.lists(SEGMENT, max_size=4) | ANYTHING, logprobs=st.lists(TOKEN, max_size=4) | ANYTHING)
+@example(segments=[{"start": 1.797693134862316e+306, "end": 1.797693134862316e+306, "speaker": "A"},
+                   {"start": 10**400, "end": -5}], logprobs=[])  # their centiseconds overflow
 def test_hostile_segments_and_logprobs_never_break_a_transcript(shell, server, capsys, segments, logprobs):
     body = json.dumps({"task": "transcribe", "duration": 1, "text": "hi", "segments": segments,
                        "logprobs": logprobs})
@@ -311,6 +313,8 @@ def test_hostile_segments_and_logprobs_never_break_a_transcript(shell, server, c
 @given(events=st.lists(SEGMENT | st.fixed_dictionaries(
     {"type": st.just("transcript.text.delta"), "delta": ANYTHING},
     optional={"logprobs": st.lists(TOKEN, max_size=3) | ANYTHING}), max_size=5))
+@example(events=[{"end": 1.797693134862316e+306}])  # the timing table overflowed (suite run)
+@example(events=[{"start": 1.797693134862316e+306}])  # OverflowError converting to int
 def test_hostile_streamed_segments_never_break_a_transcript(shell, server, capsys, events):
     chunks = [sse_event({"type": "transcript.text.segment", **e} if "delta" not in e else e)
               for e in events]
@@ -397,3 +401,22 @@ def test_a_server_that_returns_no_speakers_says_so(shell, server):
     assert run(shell, f"%transcribe -m some-local-model -f diarized_json {HELLO} -o r").success
     assert shell.user_ns["r"].notices == [
         "No speakers came back: this server may not support diarization."]
+
+
+def test_times_past_any_audio_are_shown_as_missing_in_every_format(shell, server, capsys):
+    # 1e306 seconds is finite, but its centiseconds are not: shown as 00:00.00, like a missing
+    # time, in the table and the streamed lines; an srt cue whose hours run to 400 digits too.
+    huge = {"start": 1.797693134862316e+306, "end": float("inf"), "text": "far"}
+    words = [{"word": "far", "start": 1e306, "end": 10**400}]
+    body = json.dumps({"task": "transcribe", "duration": 1, "text": "far", "words": words,
+                       "segments": [dict(huge, speaker="A")]})
+    server.script(TRANSCRIBE, Scripted(body=body.encode(), headers={"content-type": "application/json"}))
+    r = shown_safely(shell, capsys, f"%transcribe -f diarized_json {HELLO} -o r")
+    assert (r.segments[0].start, r.segments[0].end) == (0.0, 0.0)
+    assert [(w.start, w.end) for w in r.words] == [(0.0, 0.0)]
+    shell.run_cell("r", store_history=False)
+    assert "Traceback" not in capsys.readouterr().out
+    srt = "1\n" + "9" * 400 + ":00:01,000 --> 00:00:02,000\nfar\n"
+    server.script(TRANSCRIBE, Scripted(body=srt.encode(), headers={"content-type": "text/plain"}))
+    r = shown_safely(shell, capsys, f"%transcribe -f srt {HELLO} -o r")
+    assert [(s.start, s.end, s.text) for s in r.segments] == [(0.0, 2.0, "far")]

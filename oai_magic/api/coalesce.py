@@ -25,6 +25,37 @@ IGNORED = {"choices": None, "obfuscation": None}
 _ABSENT = object()
 
 
+class Joined(dict):
+    """A payload that joins a run of events, keeping each one's text (``apart`` gives them back)."""
+
+    __slots__ = ("texts",)
+
+
+def apart(payload: Dict[str, Any], room: int = -1) -> List[Dict[str, Any]]:
+    """The events ``payload`` joined, each as decoded alone (its text, the first's other fields),
+    or ``[payload]`` when it joins none or its text is at most ``room`` characters.
+
+    For a reader that stops after the event passing a limit (core.exchange cuts an answer
+    running past an ignored --max-tokens): the cut then lands where it would if each event came
+    in its own read, and a joined text that fits in what is left is taken whole.
+    """
+    if payload.__class__ is not Joined:
+        return [payload]
+    choice = payload["choices"][0]
+    delta = choice["delta"]
+    if len(delta["content"]) <= room:
+        return [payload]
+    return [{**payload, "choices": [{**choice, "delta": {**delta, "content": text}}]}
+            for text in payload.texts]
+
+
+def _joined_of(payload: Dict[str, Any], choice: Dict[str, Any], texts: List[str]) -> Joined:
+    joined = Joined(payload)
+    joined["choices"] = [{**choice, "delta": {**choice["delta"], "content": "".join(texts)}}]
+    joined.texts = texts
+    return joined
+
+
 def _text_only(payload: Dict[str, Any]) -> Optional[Tuple[str, Dict[str, Any]]]:
     """(text, choice) when ``payload`` is one choice's text and nothing else: a run's start."""
     choices = payload.get("choices")
@@ -49,7 +80,8 @@ class _Run:
     """The first event of a run, and what a later event must match to join it."""
 
     def __init__(self, payload: Dict[str, Any], text: str, choice: Dict[str, Any]) -> None:
-        self.head, self.texts = payload, [text]
+        self.head, self.count = payload, 1
+        self.texts = list(payload.texts) if payload.__class__ is Joined else [text]
         self.frame = {**payload, **IGNORED}  # every other field, as the head has it
         self.choice_frame = {**choice, "delta": None}  # its index; all else null
         self.role = choice["delta"].get("role")
@@ -76,13 +108,18 @@ class _Run:
             return None
         return text
 
+    def add(self, payload: Dict[str, Any], text: str) -> None:
+        self.count += 1
+        if payload.__class__ is Joined:
+            self.texts.extend(payload.texts)
+        else:
+            self.texts.append(text)
+
     def merged(self) -> Dict[str, Any]:
         head = self.head
-        if len(self.texts) == 1:
+        if self.count == 1:
             return head
-        choice = dict(head["choices"][0])
-        choice["delta"] = {**choice["delta"], "content": "".join(self.texts)}
-        return {**head, "choices": [choice]}
+        return _joined_of(head, head["choices"][0], self.texts)
 
 
 def coalesced(payloads: List[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
@@ -95,7 +132,7 @@ def coalesced(payloads: List[Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
         if run is not None:
             text = run.text_of(payload)
             if text is not None:
-                run.texts.append(text)
+                run.add(payload, text)
                 continue
             yield run.merged()
             run = None
@@ -233,8 +270,7 @@ def _joined(payload: Dict[str, Any], text: str, choice: Dict[str, Any],
         return None
     if len(texts) != len(tokens):
         return None
-    joined = {**choice, "delta": {**choice["delta"], "content": text + "".join(texts)}}
-    return {**payload, "choices": [joined]}
+    return _joined_of(payload, choice, [text] + texts)
 
 
 def _template(payload: Dict[str, Any], data: str

@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, Optional
 import requests
 
 from ..errors import APIError, server_message, status_error_class
+from ..plain_text import shortened
 from ..redaction import json_needs_redaction
 from ..state import PRACTICE_HEADER, redact, redact_data
 from .body import body_pieces, read_body
@@ -137,8 +138,7 @@ class StreamResponse:
 def redirect_error(response: requests.Response, key: Optional[str]) -> APIError:
     """A 3xx is not followed: the conversation and headers must not go to another origin."""
     location = redact(str(response.headers.get("location") or "(no Location)"), key)
-    if len(location) > 200:
-        location = location[:199] + "…"
+    location = shortened(location, 200, "…")
     response.close()
     return APIError(
         f"the server redirects to {location!r}, which is not "

@@ -11,6 +11,7 @@ import json
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import InputError
+from ..plain_text import shortened
 from .chat_options import request_options
 from .exchange import check_budget
 from .results import ChatResult
@@ -27,8 +28,7 @@ def ask_permission(name: str, arguments: Dict[str, Any]) -> bool:
     from .tools import visible
 
     shown = visible(json.dumps(arguments, ensure_ascii=False))
-    if len(shown) > 300:
-        shown = shown[:299] + "…"
+    shown = shortened(shown, 300, "…")
     return ask_yes_no(f"Run the tool {visible(name)}({shown})? [y/N] ", CannotConfirm(
         f"This frontend cannot ask before running {name}: add --auto-tools to run the "
         "tools without asking."))

@@ -12,9 +12,11 @@ import dataclasses
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..api.accumulator import ChatAccumulator, MalformedChunk
+from ..api.coalesce import apart
 from ..api.limits import Limits
 from ..api.request import ChatOptions, apply_extra_fields, build_chat_payload
 from ..errors import APIError, BadRequestError, InputError, OAIError, StreamIncompleteError
+from ..redaction import ENCODED_WINDOW
 from ..state import KernelState, Message, StreamRedactor, content_images, redact
 from .cache_keys import drop_cache_key, prompt_cache_key
 from .costs import account_answer, warm_prices
@@ -318,22 +320,28 @@ class _Exchange:
         events = 0
         # llama.cpp ignores max_completion_tokens: an answer far past the limit is cut here.
         limit = options.max_tokens * CHARS_PER_TOKEN * RUNAWAY_FACTOR if options.max_tokens else None
+        held = ENCODED_WINDOW * len(self.key or "")  # most text a redactor holds, shown later
         sizes: Dict[int, int] = {}
         with stream:
             try:
-                for chunk in stream:
+                for joined in stream:
                     events += 1
-                    for index, text in self._take(chunk):
-                        if result.first_token_seconds is None:
-                            result.first_token_seconds = clock() - self.started
-                        view.delta(index, text)
-                        sizes[index] = sizes.get(index, 0) + len(text)
-                    self._after()
-                    if limit is not None and sizes and max(sizes.values()) > limit:
-                        result.ignored_limit = options.max_tokens
-                        for choice in self.accumulator.choices.values():
-                            choice.finish_reason = choice.finish_reason or "length"
-                        return  # leaving the ``with`` closes the stream
+                    # The events of one read come joined (api.coalesce); near the limit they
+                    # are taken one by one, so the cut lands after the same event however
+                    # the answer was split into reads (what a redactor held comes out too).
+                    for chunk in ((joined,) if limit is None else
+                                  apart(joined, limit - max(sizes.values(), default=0) - held)):
+                        for index, text in self._take(chunk):
+                            if result.first_token_seconds is None:
+                                result.first_token_seconds = clock() - self.started
+                            view.delta(index, text)
+                            sizes[index] = sizes.get(index, 0) + len(text)
+                        self._after()
+                        if limit is not None and sizes and max(sizes.values()) > limit:
+                            result.ignored_limit = options.max_tokens
+                            for choice in self.accumulator.choices.values():
+                                choice.finish_reason = choice.finish_reason or "length"
+                            return  # leaving the ``with`` closes the stream
             except APIError as exc:
                 if exc.request_id is None:
                     exc.request_id = stream.request_id

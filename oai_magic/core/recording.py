@@ -22,7 +22,7 @@ import wave
 from typing import Any, Callable, List, Optional, Tuple
 
 from ..errors import OAIError
-from ..plain_text import terminal_safe
+from ..plain_text import shortened, terminal_safe
 
 RATE = 16_000  # samples per second: 16 kHz mono 16-bit PCM, 32,000 bytes a second
 BYTES_PER_SAMPLE = 2
@@ -183,7 +183,7 @@ class Recording:
     def __repr__(self) -> str:
         seconds = self.duration
         audio = f"{seconds:.1f} s" if seconds is not None else "no audio yet"
-        text = self.text if self.text is None or len(self.text) <= 60 else self.text[:57] + "..."
+        text = self.text if self.text is None else shortened(self.text, 60)
         return terminal_safe(f"<Recording {self.name} {self.state}: {audio}, text={text!r}>")
 
     # --- what the recorder and the transcription tell it ----------------------------------------

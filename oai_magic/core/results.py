@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 
 from ..api.accumulator import ChoiceState
 from ..masking import redact_pieces
-from ..plain_text import terminal_safe
+from ..plain_text import shortened, terminal_safe
 from ..redaction import mask_key
 from ..state import redact
 
@@ -133,7 +133,7 @@ class ChatResult:
 
     def __repr__(self) -> str:
         state = "interrupted" if self.interrupted else ("partial" if self.partial else "complete")
-        preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        preview = shortened(self.text, 60)
         return terminal_safe(
             f"<ChatResult {state} model={self.model!r} finish_reason={self.finish_reason!r} "
             f"request_id={self.request_id!r} text={preview!r}>"

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Any, List, Optional
+
+from ..api.limits import finite_amount
 
 _TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[,.](\d{1,3}))?"
 _TIMING = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
@@ -31,9 +33,20 @@ class Word:
     end: float
 
 
+def seconds_of(value: Any) -> float:
+    """A time a server sent (a segment's or a word's start or end, a cue's), in seconds from
+    the start of the audio; 0.0, as when it is missing, unless it is a number from 0 to
+    ``MAX_AMOUNT`` (``finite_amount``, as a duration). The one check of server times: NaN,
+    infinities, 1e306 (whose centiseconds overflow to infinity in ``clock``) and ints of
+    hundreds of digits then break no transcript, table or streamed line."""
+    return float(value) if finite_amount(value) else 0.0
+
+
 def _seconds(hours: str, minutes: str, seconds: str, fraction: str) -> float:
+    if len(hours or "") > 12:  # int() refuses 4,300 digits; float() overflows at 309
+        return 0.0
     millis = int((fraction or "0").ljust(3, "0")[:3])
-    return int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds) + millis / 1000
+    return seconds_of(int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds) + millis / 1000)
 
 
 def parse_cues(text: str) -> List[Segment]:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from ..api.limits import checked_usage, finite_amount
-from ..plain_text import terminal_safe
-from .subtitles import Segment, Word, parse_cues
+from ..plain_text import shortened, terminal_safe
+from .subtitles import Segment, Word, parse_cues, seconds_of
 
 MAX_SPEAKER_CHARS = 80  # a label longer than this is cut with "…"
 
@@ -53,7 +53,7 @@ class TranscriptResult:
         return self.text
 
     def __repr__(self) -> str:
-        preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        preview = shortened(self.text, 60)
         return terminal_safe(f"<TranscriptResult {self.filename} model={self.model!r} "
                              f"segments={len(self.segments)} request_id={self.request_id!r} "
                              f"text={preview!r}>")
@@ -77,7 +77,7 @@ def parse_response(result: TranscriptResult, data: Any, text: str) -> None:
         if "logprobs" in data:
             result.logprobs = logprobs_of(data.get("logprobs"))
         result.words = [
-            Word(str(w.get("word", "")), _seconds(w.get("start")), _seconds(w.get("end")))
+            Word(str(w.get("word", "")), seconds_of(w.get("start")), seconds_of(w.get("end")))
             for w in _objects(data.get("words"))
         ]
         return
@@ -94,7 +94,7 @@ def parse_response(result: TranscriptResult, data: Any, text: str) -> None:
 def segment_of(data: Dict[str, Any]) -> Segment:
     """A segment the server sent (verbose_json, diarized_json, a ``transcript.text.segment``
     event): its times, text and speaker, whatever their types."""
-    return Segment(_seconds(data.get("start")), _seconds(data.get("end")),
+    return Segment(seconds_of(data.get("start")), seconds_of(data.get("end")),
                    _text(data.get("text")), _speaker(data.get("speaker")))
 
 
@@ -129,14 +129,3 @@ def logprobs_of(value: Any) -> List[Dict[str, Any]]:
 def _objects(value: Any) -> List[Dict[str, Any]]:
     """The objects of a list the server sent; anything else (``segments: 5``) counts as none."""
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _seconds(value: Any) -> float:
-    """A timestamp the server sent, or 0 when it is not a finite number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return 0.0
-    try:
-        number = float(value)
-    except OverflowError:  # an int of hundreds of digits
-        return 0.0
-    return number if math.isfinite(number) else 0.0

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..core.conversation_files import export_conversation, read_conversation, transcript_markdown
 from ..errors import InputError
-from ..plain_text import terminal_safe
+from ..plain_text import shortened, terminal_safe
 from ..render.attachments import parts_html
 from ..render.table import Table
 from ..state import Conversation, KernelState, content_text
@@ -128,7 +128,7 @@ def _list(state: KernelState, args: Any) -> Any:
     for name in sorted(state.conversations):
         thread = state.conversations[name]
         last = next((content_text(m.content) for m in reversed(thread.messages) if m.content), "")
-        preview = last if len(last) <= 50 else last[:47] + "..."
+        preview = shortened(last, 50)
         tokens = used[name].tokens if name in used else 0
         rows.append((name, len(thread.turns()), f"{tokens:,}", thread.system or "",
                      preview.replace("\n", " ")))

@@ -12,6 +12,7 @@ import time
 from typing import Any, List
 
 from ..errors import InputError
+from ..plain_text import shortened
 from ..render.chrome import terminal_safe
 from ..render.table import Table
 
@@ -115,7 +116,7 @@ def _date(text: str) -> float:
 def _clean(text: Any, limit: int = 80) -> str:
     """Logged text as one short line with no control characters."""
     line = " ".join(terminal_safe(str(text or "")).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return shortened(line, limit, "…")
 
 
 def _table(turns: List[Any], with_notebook: bool, title: str) -> Table:

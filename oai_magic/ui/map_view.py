@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 from ..core.events import View
 from ..core.map_run import MapProgress
+from ..plain_text import shortened
 from ..render.chrome import notice_line, usage_footer
 from ..render.markdown import IGNORE_MATH, escape_html
 from ..render.surface import Throttle
@@ -57,7 +58,7 @@ def summary_line(p: MapProgress, out: Optional[str], stopped: Optional[str] = No
 
 def _short(text: str) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= ANSWER_CHARS else text[: ANSWER_CHARS - 1] + "…"
+    return shortened(text, ANSWER_CHARS, "…")
 
 
 class TerminalMapView(View):

@@ -15,6 +15,7 @@ import json
 from typing import Any, Dict, List, Optional
 
 from ...errors import OAIError
+from ...plain_text import shortened
 from ...redaction import redact, redact_data
 
 
@@ -107,4 +108,4 @@ def _size(data: Any) -> str:
 
 def _short(value: Any, limit: int = 200) -> str:
     text = " ".join(str(value or "").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shortened(text, limit, "…")
