@@ -35,35 +35,37 @@ import pytest
 CACHE_KEY = "oai_magic/unit_seconds"
 GROUPS_KEY = "oai_magic_groups"  # in each worker's workerinput: the folder to write groups in
 # Seconds per unit in one run of the whole suite on this 2-core machine (issue 26; three workers,
-# after the browser files became units of their own): only their order matters. A fresh clone (CI)
+# CI=true, remeasured once bytecode was cached): only their order matters. A fresh clone (CI)
 # has no cache, and ordered by stale figures it took 164 s against 150 s with this run's. Units
 # not listed count SECONDS_PER_TEST per test (the median file's); the cache corrects both after
 # one run.
 KNOWN_SECONDS: Dict[str, float] = {
-    "tests/test_hostile.py": 72.5,
-    "tests/test_e2e_browser.py": 58.7,
-    "tests/test_notebooks.py": 58.5,
-    "tests/test_mcp.py": 51.8,
-    "tests/test_e2e_microphone.py": 42.6,
-    "tests/test_e2e_panel.py": 35.7,
-    "tests/test_live.py": 28.4,
-    "tests/test_surface_dom.py": 17.7,
-    "tests/test_hostile_bytes.py": 13.5,
-    "tests/test_map.py": 11.6,
-    "tests/test_autoload.py": 10.7,
-    "tests/test_context.py": 10.0,
-    "tests/test_log_kernels.py": 8.8,
-    "tests/test_choices.py": 8.3,
-    "tests/test_panel_tools.py": 7.3,
-    "tests/test_first_five_minutes.py": 6.9,
-    "tests/test_mcp_wiring.py": 5.9,
-    "tests/test_architecture.py": 5.3,
-    "tests/test_hostile_redaction.py": 5.1,
-    "tests/test_settled.py": 4.6,
-    "tests/test_one_home.py": 4.4,
-    "tests/test_transcribe_speakers.py": 4.3,
-    "tests/test_template_runs.py": 4.1,
-    "tests/test_suite_schedule.py": 4.0,
+    "tests/test_e2e_browser.py": 70.4,
+    "tests/test_mcp.py": 46.6,
+    "tests/test_notebooks.py": 46.5,
+    "tests/test_hostile.py": 43.0,
+    "tests/test_e2e_panel.py": 40.1,
+    "tests/test_e2e_microphone.py": 34.9,
+    "tests/test_hostile_bytes.py": 14.9,
+    "tests/test_live.py": 14.7,
+    "tests/test_autoload.py": 11.1,
+    "tests/test_surface_dom.py": 9.9,
+    "tests/test_map.py": 9.2,
+    "tests/test_log_kernels.py": 8.9,
+    "tests/test_choices.py": 7.7,
+    "tests/test_context.py": 6.1,
+    "tests/test_template_runs.py": 5.5,
+    "tests/test_store_faults.py": 5.0,
+    "tests/test_hostile_redaction.py": 4.7,
+    "tests/test_panel_tools.py": 4.6,
+    "tests/test_one_home.py": 4.5,
+    "tests/test_first_five_minutes.py": 3.5,
+    "tests/test_api_returns.py": 3.2,
+    "tests/test_suite_schedule.py": 3.1,
+    "tests/test_practice_if_no_key.py": 2.9,
+    "tests/test_architecture.py": 2.7,
+    "tests/test_mcp_wiring.py": 2.7,
+    "tests/test_api_today.py": 2.5,
 }
 SECONDS_PER_TEST = 0.15
 
