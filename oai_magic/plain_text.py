@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from .redaction import _ENCODING_CHARS
+from .redaction import ENCODING_CHARS
 
 # C0 and C1 controls other than tab and newline (ESC starts CSI and OSC sequences, BEL ends
 # OSC), bidi embeddings, overrides and isolates, zero-width and other invisible format
@@ -52,7 +52,7 @@ def shortened(text: str, limit: int, end: str = "...") -> str:
         return text
     cut = text[: max(0, limit - len(end))]
     keep = len(cut)
-    while keep and cut[keep - 1] in _ENCODING_CHARS:
+    while keep and cut[keep - 1] in ENCODING_CHARS:
         keep -= 1
     if "&" in cut[keep:] or "%" in cut[keep:]:
         cut = cut[:keep]

@@ -227,7 +227,9 @@ def redact_data(data: Any, key: Optional[str]) -> Any:
     return data
 
 
-_ENCODING_CHARS = frozenset("&#;%abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+# The characters a percent-escape or an HTML character reference is made of (plain_text.shortened
+# never cuts a preview inside a run of them).
+ENCODING_CHARS = frozenset("&#;%abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 ENCODED_WINDOW = 16  # raw characters per key character an encoded tail may take (&#x0073;)
 
 
@@ -291,7 +293,7 @@ class StreamRedactor:
     def __init__(self, key: Optional[str]) -> None:
         self.key = key if key and len(key) >= 4 else None
         self._key_chars = frozenset(key or "")
-        self._encoded_chars = self._key_chars | _ENCODING_CHARS
+        self._encoded_chars = self._key_chars | ENCODING_CHARS
         self._pending = ""
 
     def feed(self, piece: str) -> str:
