@@ -260,15 +260,14 @@ def open_notebook(page, lab: JupyterLab, notebook: str):
         page.evaluate(MARK_OPENED)
     cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
     expect(cells).to_have_count(cell_count(notebook, lab.root), timeout=90_000)
-    idle = ".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
-    page.locator(idle).first.wait_for(state="attached", timeout=90_000)
     page.wait_for_function(KERNEL_READY, arg=notebook, polling=100, timeout=90_000)
     return cells
 
 
-# The notebook's kernel has started and its connection is up. The toolbar says "idle" before
-# that, and a Shift+Enter pressed then was dropped: the first cell of half the tests showed no
-# start, and the press was repeated only after its 10 s wait (_run_selected).
+# The notebook's kernel has started and its connection is up. The toolbar's execution indicator
+# says "idle" before that (it was the wait here), and a Shift+Enter pressed then was dropped:
+# the first cell of half the tests showed no start, and the press was repeated only after its
+# 10 s wait (_run_selected).
 KERNEL_READY = """(path) => {
     const widget = Array.from(window.jupyterapp.shell.widgets('main'))
         .find(w => w.context && w.context.path === path);

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser import add_notebook, open_notebook, run_cells_through
+from tests.browser import KERNEL_READY, add_notebook, open_notebook, run_cells_through
 
 expect.set_options(timeout=30_000)
 
@@ -171,8 +171,7 @@ def test_inline_panel_scrolls_inside_itself_switches_conversations_and_says_when
     page.screenshot(path=str(screenshots / "30-panel-after-restart.png"))
 
     # ...and %chat_panel in the new kernel offers Resume, which brings the conversations back.
-    page.locator(".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
-                 ).first.wait_for(state="attached", timeout=90_000)
+    page.wait_for_function(KERNEL_READY, arg="panel-inline.ipynb", polling=100, timeout=90_000)
     run_cells_through(page, cells, 1)
     panel = cells.nth(1).locator(".oai-panel")
     resume = panel.get_by_role("button", name="Resume")
