@@ -139,8 +139,8 @@ class LiveMarkdown(OpenBlockCommits):
         self._last_draw: Optional[float] = None
         self._forcing = False
         self._finished = False
-        # The final block's settled blocks, rendered on the frame thread while the answer streams.
-        self._settled = None if plain else SettledBlocks(self._snapshot, self.pacer.timers, clock)
+        # The final block's settled blocks, rendered a step at a time as the answer streams.
+        self._settled = None if plain else SettledBlocks(self._snapshot)
 
     def _snapshot(self) -> str:
         with self._lock:
@@ -165,10 +165,10 @@ class LiveMarkdown(OpenBlockCommits):
             self._received_chars += len(delta)
             self._text = None
             self._pending.append(delta)
-            if self._settled is not None:
-                self._settled.grew(self._received_chars)
             if not self.pacer.boundary_armed:  # else the draw at the frame boundary takes it
                 self.pacer.changed()
+            if self._settled is not None:  # after the draw: the screen first
+                self._settled.grew(self._received_chars)
 
     def refresh(self) -> None:
         """Draw now, whatever the budget and the frame."""

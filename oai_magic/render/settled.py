@@ -5,9 +5,14 @@ Pygments for every code fence) was a third of the kernel's work, all of it after
 The top-level blocks before the last blank line that starts a new block are settled: CommonMark
 never reopens a block once a later one has started, and a blank line stops every construct that
 could still reach back (a paragraph, a setext underline, a table, ``$$`` display math). So they are
-rendered, highlighted, on the frame thread (``frames.FrameTimers``) while the stream is read, in the
-time the kernel waits for the network, and ``finish`` renders only the rest:
+rendered, highlighted, while the stream is read, and ``finish`` renders only the rest:
 ``html(settled) + render_markdown(rest) == render_markdown(text)``.
+
+A step is taken by the thread that appends the text, right after its draw, and renders at most
+``MAX_STEP_CHARS``: the server keeps sending into the socket meanwhile, so the work overlaps the
+network, and the next read takes what piled up. Steps on the frame thread were worse both ways
+(bench_kernel_path.py): they competed with the reading thread for the GIL, each read waiting for
+it, and on a fast stream ran too seldom, leaving 20-80% of the answer for the end.
 
 Two constructs reach back across blank lines and are not settled at all: a reference definition
 (``[label]: url`` restyles an earlier ``[label]``) and an amsmath environment (``\\begin{align}``
@@ -19,13 +24,15 @@ checks the identity over generated answers.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, List
+from typing import Callable, List
 
-from .frames import FRAME_S
 from .markdown import MAX_MARKDOWN_CHARS, markdown_parser, render_markdown
 from .seams import is_top_block, line_offset
 
-STEP_CHARS = 4000  # a settling step is run when this much text arrived since the last one
+STEP_CHARS = 4000  # a settling step is taken when this much text arrived since the last one
+# A step renders at most this much (to a line end), about 5 ms: the reader and the next draw
+# never wait longer. What is left over is taken by the next append's step.
+MAX_STEP_CHARS = 8000
 _REACHES_BACK = ("]:", "\\begin{", "\r", "\x00")
 
 
@@ -35,33 +42,25 @@ def whole_render_needed(text: str) -> bool:
 
 
 class SettledBlocks:
-    """Renders the settled blocks of a growing text on ``timers``' thread; ``body`` at the end.
+    """Renders the settled blocks of a growing text, a step at a time; ``body`` at the end.
 
-    ``source`` returns the text received so far (it only grows). A step takes no lock of the
-    view's while it renders: the reader of the stream is never held up by it.
+    ``source`` returns the text received so far (it only grows). ``grew`` takes a step when
+    enough arrived; ``body`` joins what is settled and renders the rest.
     """
 
-    def __init__(self, source: Callable[[], str], timers: Any, clock: Callable[[], float],
-                 step_chars: int = STEP_CHARS) -> None:
+    def __init__(self, source: Callable[[], str], step_chars: int = STEP_CHARS) -> None:
         self._source = source
         self._step_chars = step_chars
-        self._timers = timers
-        self._clock = clock
         self._lock = threading.Lock()
         self._parts: List[str] = []
         self._done = 0  # chars of the text whose final HTML is in _parts
-        self._next_at = step_chars  # the text length at which the next step is scheduled
-        self._scheduled = False
-        self._closed = timers is None
+        self._next_at = step_chars  # the text length at which the next step is taken
+        self._closed = False
 
     def grew(self, length: int) -> None:
-        """The text is now ``length`` chars long: schedule a step if enough arrived."""
-        if self._closed or self._scheduled or length < self._next_at:
-            return
-        self._scheduled = True
-        # A frame later: a whole answer in one piece (--no-stream) is finished by then, and then
-        # rendered once, by ``body``.
-        self._timers.call_at(self._clock() + FRAME_S, self._step)
+        """The text is now ``length`` chars long: take a step if enough arrived."""
+        if not self._closed and length >= self._next_at:
+            self._settle()
 
     def close(self) -> None:
         """No more steps (the final block is rendered another way)."""
@@ -78,25 +77,30 @@ class SettledBlocks:
             return render_markdown(text)
         return "".join(parts) + render_markdown(text[done:])
 
-    def _step(self) -> None:
-        try:
-            self._settle()
-        finally:
-            self._scheduled = False
-
     def _settle(self) -> None:
         text = self._source()
         start = self._done
-        end = text.rfind("\n") + 1  # complete lines only: a partial line may yet be a list item
-        if self._closed or end <= start:
+        last = text.rfind("\n") + 1  # complete lines only: a partial line may yet be a list item
+        if self._closed or last <= start:
             return
-        segment = text[start:end]
-        if segment.find("\n\n", 1) < 0:  # no blank line, nothing settled: no parse either
-            self._next_at = len(text) + self._step_chars
-            return
-        if whole_render_needed(segment) or len(text) > MAX_MARKDOWN_CHARS:
+        if whole_render_needed(text[start:last]) or len(text) > MAX_MARKDOWN_CHARS:
             self._closed = True  # the final block is rendered whole: nothing here is needed
             return
+        capped = text.rfind("\n", start, start + MAX_STEP_CHARS) + 1
+        if start < capped < last and self._settle_segment(text[start:capped], start):
+            self._next_at = 0  # more has arrived than one step takes: the next append goes on
+            return
+        settled = self._settle_segment(text[start:last], start)
+        if settled or text.find("\n\n", start + 1, last) < 0:  # (no blank line: nothing to settle)
+            self._next_at = len(text) + self._step_chars
+        else:  # one long block: wait until it is longer still
+            self._next_at = len(text) + max(self._step_chars, last - start)
+
+    def _settle_segment(self, segment: str, start: int) -> bool:
+        """Render the blocks of ``segment`` (at ``start`` in the text) before its last block that
+        follows a blank line; whether there were any."""
+        if segment.find("\n\n", 1) < 0:  # no blank line, nothing settled: no parse either
+            return False
         md = markdown_parser()
         tokens = md.parse(segment, {})
         starts = [(i, t.map[0]) for i, t in enumerate(tokens) if is_top_block(t)]
@@ -105,9 +109,9 @@ class SettledBlocks:
             if segment[offset - 2: offset] == "\n\n":  # a blank line before it: settled up to here
                 html = md.renderer.render(tokens[:index], md.options, {})
                 with self._lock:
-                    if not self._closed and self._done == start:
-                        self._parts.append(html)
-                        self._done = start + offset
-                self._next_at = len(text) + self._step_chars
-                return
-        self._next_at = len(text) + max(self._step_chars, len(segment))  # one long block: wait for more
+                    if self._closed or self._done != start:
+                        return False
+                    self._parts.append(html)
+                    self._done = start + offset
+                return True
+        return False
