@@ -31,6 +31,7 @@ from oai_magic.core.tools import run_call
 from oai_magic.errors import InputError
 
 from .conftest import TEST_KEY
+from .interrupts import real_sigint
 
 HERE = Path(__file__).parent / "mcp_servers"
 EVERYDAY = str(HERE / "everyday.py")
@@ -246,7 +247,9 @@ def test_ctrl_c_stops_a_slow_tool_within_half_a_second(shared):
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     slow = tool(shared, "mcp:every/slow")
-    with pytest.raises(KeyboardInterrupt):
+    # real_sigint: SIGINT raises KeyboardInterrupt even in a suite started with it ignored (a
+    # background job), where this test once waited, then failed with "DID NOT RAISE".
+    with pytest.raises(KeyboardInterrupt), real_sigint():
         shared.call(slow, {"seconds": 60}, on_progress=ctrl_c)
     assert time.monotonic() - interrupted_at[0] < 0.5
     assert shared.call(tool(shared, "mcp:every/add"), {"a": 2, "b": 2}) == "4"
