@@ -112,7 +112,7 @@ def test_a_fast_stream_leaves_little_to_render_at_the_end_whatever_the_frame_thr
     clock = FakeClock()
     view = LiveMarkdown(PageModel(clock), "a", clock=clock)
     text = "".join(f"Paragraph {i} with `code` and **bold**.\n\n```python\nprint({i})\n```\n\n- a\n- b\n\n"
-                   for i in range(1500))
+                   for i in range(400))  # 30,000 chars: several steps' worth
     for at in range(0, len(text), 1200):
         view.append(text[at:at + 1200])
     assert len(text) - view._settled._done <= MAX_STEP_CHARS + 1200
