@@ -151,7 +151,7 @@ def test_a_growing_paragraph_keeps_its_element_and_text_node(blank, every_token_
 
 
 def test_a_growing_list_keeps_the_items_it_already_shows(blank, every_token_drawn):
-    items = "".join(f"- item {i}: {' '.join(['word'] * (i % 7 + 1))}\n" for i in range(300))
+    items = "".join(f"- item {i}: {' '.join(['word'] * (i % 7 + 1))}\n" for i in range(150))
     tee = streamed(tokenize(items))
     shown = next(i for i, (_, _, html) in enumerate(tee.steps) if html.count("<li>") >= 3)
     assert tee.apply(blank, 0, shown + 1) == []
@@ -161,7 +161,7 @@ def test_a_growing_list_keeps_the_items_it_already_shows(blank, every_token_draw
         const items = answer().querySelectorAll('li');
         return [answer().querySelectorAll('ul').length, items.length, items[0] === kept[0],
                 items[1] === kept[1]];
-    }""") == [1, 300, True, True]
+    }""") == [1, 150, True, True]
 
 
 def test_a_message_given_another_size_shows_the_same(blank, monkeypatch):
