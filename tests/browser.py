@@ -7,11 +7,10 @@ waited for by sleeping.
 
 Writing a browser test (issue 26: one JupyterLab and one Chromium per worker, started once):
 
-- Ask for the fixtures ``lab`` and ``page`` (and ``screenshots`` to save images), in any test
-  file. Nothing else to do: a browser file is one unit of work (tests/scheduling.py), and the
-  worker running it starts JupyterLab on first use (session scope, in tests/conftest.py) and
-  keeps it for any other browser file it runs. Don't start your own JupyterLab or browser. Put
-  a new browser test in a file of a few: files run side by side on the workers.
+- Ask for the fixtures ``lab`` and ``page`` (and ``screenshots`` to save images), and mark the
+  file ``pytestmark = pytest.mark.xdist_group("jupyterlab")``: every browser file then runs on
+  one worker (tests/scheduling.py), which starts JupyterLab on first use (session scope, in
+  tests/conftest.py) and keeps it for the others. Don't start your own JupyterLab or browser.
 - Each test gets the page where JupyterLab is already loaded (``page``): ``open_notebook``
   opens the test's notebook alone in it, and after the test ``page`` closes every document
   (unsaved) and shuts down every kernel the test started (``lab.end_sessions``). A test that

@@ -8,11 +8,13 @@ tests/conftest.py) gives xdist its own scheduler:
 - a unit of work is a test file (its module fixtures start once, as with ``loadfile``), or a
   group: every test marked ``xdist_group(name)`` runs on one worker, whatever its file. Workers
   tell the controller each grouped test through a file (``tell_the_controller``): xdist 3.8 marks
-  a group in the test's id, which pytest 9 no longer lets it change. Browser test files are plain
-  units: they once formed one group, so that ONE JupyterLab served them all, but that group was
-  the run's critical path (over 130 s of mostly waiting on paced answers while the other worker
-  ran out of work). Each worker that runs a browser file now starts its own JupyterLab once
-  (session fixture, about 3 s) and the files run side by side;
+  a group in the test's id, which pytest 9 no longer lets it change. The three browser files are
+  one group, ``jupyterlab``, on one worker with one JupyterLab and one Chromium (session
+  fixtures). They were once split into plain units, when the group was the run's critical path
+  (over 130 s of waiting on paced answers and on lost Shift+Enter presses); with those waits
+  gone (issue 26) the group takes about 90 s of a 130 s run, and three JupyterLabs and Chromiums
+  cost about 12 CPU-seconds more: the suite is CPU-bound, and grouped it ran 4 s quicker
+  (131.5 and 129.8 s against 132.8 and 136.1 s, interleaved, warm);
 - units go out longest first (the largest-processing-time rule: the tail is short units), each
   when a worker is down to its last test. A unit's length is what it took in this checkout's
   last run (the pytest cache, ``oai_magic/unit_seconds``), else the estimate in
@@ -40,6 +42,7 @@ GROUPS_KEY = "oai_magic_groups"  # in each worker's workerinput: the folder to w
 # not listed count SECONDS_PER_TEST per test (the median file's); the cache corrects both after
 # one run.
 KNOWN_SECONDS: Dict[str, float] = {
+    "jupyterlab": 100.0,  # the three browser files, grouped
     "tests/test_e2e_browser.py": 70.4,
     "tests/test_mcp.py": 46.6,
     "tests/test_notebooks.py": 46.5,

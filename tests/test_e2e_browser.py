@@ -7,6 +7,7 @@ Screenshots go to $OAI_E2E_SCREENSHOTS (default artifacts/screenshots).
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser import (
@@ -17,6 +18,7 @@ from tests.browser import (
     run_cells_through,
 )
 
+pytestmark = pytest.mark.xdist_group("jupyterlab")  # one worker, one JupyterLab (tests/scheduling.py)
 expect.set_options(timeout=30_000)  # a loaded CI machine may take a while to draw an update
 
 # Records the text length of an element at every DOM change, and whether a "done" marker (the

@@ -8,10 +8,12 @@ from __future__ import annotations
 import re
 import wave
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser import add_notebook, cell_index, open_notebook, run_cells, run_cells_through
 
+pytestmark = pytest.mark.xdist_group("jupyterlab")  # one worker, one JupyterLab (tests/scheduling.py)
 expect.set_options(timeout=30_000)
 
 def recorded_seconds(elapsed) -> float:

@@ -9,10 +9,12 @@ artifacts/screenshots (``screenshots``).
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser import KERNEL_READY, add_notebook, open_notebook, run_cells_through
 
+pytestmark = pytest.mark.xdist_group("jupyterlab")  # one worker, one JupyterLab (tests/scheduling.py)
 expect.set_options(timeout=30_000)
 
 
