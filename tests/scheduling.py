@@ -43,12 +43,9 @@ GROUPS_KEY = "oai_magic_groups"  # in each worker's workerinput: the folder to w
 # one run.
 KNOWN_SECONDS: Dict[str, float] = {
     "jupyterlab": 100.0,  # the three browser files, grouped
-    "tests/test_e2e_browser.py": 70.4,
     "tests/test_mcp.py": 46.6,
     "tests/test_notebooks.py": 46.5,
     "tests/test_hostile.py": 43.0,
-    "tests/test_e2e_panel.py": 40.1,
-    "tests/test_e2e_microphone.py": 34.9,
     "tests/test_hostile_bytes.py": 14.9,
     "tests/test_live.py": 14.7,
     "tests/test_autoload.py": 11.1,
