@@ -5,7 +5,8 @@ notebooks/, with its own config, data, runtime, settings and workspace directori
 settings, and Jupyter's news prompt switched off. Readiness is read from the server's log, never
 waited for by sleeping.
 
-Writing a browser test (issue 26: one JupyterLab and one Chromium per worker, started once):
+Writing a browser test (issue 26: one JupyterLab and one Chromium, on the one worker that runs
+the browser files, started once):
 
 - Ask for the fixtures ``lab`` and ``page`` (and ``screenshots`` to save images), and mark the
   file ``pytestmark = pytest.mark.xdist_group("jupyterlab")``: every browser file then runs on
