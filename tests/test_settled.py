@@ -118,3 +118,22 @@ def test_a_fast_stream_leaves_little_to_render_at_the_end_whatever_the_frame_thr
     assert len(text) - view._settled._done <= MAX_STEP_CHARS + 1200
     html, _ = view.finish()
     assert html == answer_html(render_markdown(text), None)
+
+
+def test_a_block_longer_than_a_step_is_settled_once_it_has_ended():
+    # A 500-line code fence is one block longer than MAX_STEP_CHARS: no step can settle inside
+    # it. Once it has ended and the next block has begun, it is settled whole, and what follows
+    # settles in steps again; the final block is still the whole answer rendered.
+    from oai_magic.render.settled import MAX_STEP_CHARS
+
+    fence = "```python\n" + "".join(f"value_{i} = compute(rows[{i}], scale={i})\n" for i in range(500)) + "```\n\n"
+    assert len(fence) > 2 * MAX_STEP_CHARS
+    tail = "".join(f"Paragraph {i} after the code.\n\n" for i in range(400))
+    text = "Intro.\n\n" + fence + tail
+    received = []
+    blocks = SettledBlocks(lambda: "".join(received))
+    for at in range(0, len(text), 500):
+        received.append(text[at:at + 500])
+        blocks.grew(len("".join(received)))
+    assert blocks._done > len(text) - len(tail) // 2  # past the fence, well into what follows
+    assert blocks.body(text) == render_markdown(text)

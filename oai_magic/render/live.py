@@ -140,11 +140,7 @@ class LiveMarkdown(OpenBlockCommits):
         self._forcing = False
         self._finished = False
         # The final block's settled blocks, rendered a step at a time as the answer streams.
-        self._settled = None if plain else SettledBlocks(self._snapshot)
-
-    def _snapshot(self) -> str:
-        with self._lock:
-            return self.text
+        self._settled = None if plain else SettledBlocks(lambda: self.text)  # under self._lock
 
     @property
     def text(self) -> str:

@@ -8,11 +8,14 @@ could still reach back (a paragraph, a setext underline, a table, ``$$`` display
 rendered, highlighted, while the stream is read, and ``finish`` renders only the rest:
 ``html(settled) + render_markdown(rest) == render_markdown(text)``.
 
-A step is taken by the thread that appends the text, right after its draw, and renders at most
-``MAX_STEP_CHARS``: the server keeps sending into the socket meanwhile, so the work overlaps the
-network, and the next read takes what piled up. Steps on the frame thread were worse both ways
-(bench_kernel_path.py): they competed with the reading thread for the GIL, each read waiting for
-it, and on a fast stream ran too seldom, leaving 20-80% of the answer for the end.
+A step is taken by the thread that appends the text, right after its draw, under the view's
+lock: the server keeps sending into the socket meanwhile, so the work overlaps the network, and
+the next read takes what piled up. A step renders at most ``MAX_STEP_CHARS`` when a block ends
+within them; a longer block (a long code fence) is parsed whole once it has ended, and the
+tries before that are spaced out as the block doubles, so the work stays linear. Steps on the
+frame thread were worse both ways (bench_kernel_path.py): they competed with the reading thread
+for the GIL, each read waiting for it, and on a fast stream ran too seldom, leaving 20-80% of the
+answer for the end.
 
 Two constructs reach back across blank lines and are not settled at all: a reference definition
 (``[label]: url`` restyles an earlier ``[label]``) and an amsmath environment (``\\begin{align}``
@@ -23,15 +26,14 @@ checks the identity over generated answers.
 
 from __future__ import annotations
 
-import threading
 from typing import Callable, List
 
 from .markdown import MAX_MARKDOWN_CHARS, markdown_parser, render_markdown
 from .seams import is_top_block, line_offset
 
 STEP_CHARS = 4000  # a settling step is taken when this much text arrived since the last one
-# A step renders at most this much (to a line end), about 5 ms: the reader and the next draw
-# never wait longer. What is left over is taken by the next append's step.
+# A step renders at most this much (to a line end) when a block ends within it, about 5 ms.
+# What is left over is taken by the next append's step.
 MAX_STEP_CHARS = 8000
 _REACHES_BACK = ("]:", "\\begin{", "\r", "\x00")
 
@@ -45,13 +47,13 @@ class SettledBlocks:
     """Renders the settled blocks of a growing text, a step at a time; ``body`` at the end.
 
     ``source`` returns the text received so far (it only grows). ``grew`` takes a step when
-    enough arrived; ``body`` joins what is settled and renders the rest.
+    enough arrived; ``body`` joins what is settled and renders the rest. One thread at a time
+    (the view's lock): nothing here runs on another thread.
     """
 
     def __init__(self, source: Callable[[], str], step_chars: int = STEP_CHARS) -> None:
         self._source = source
         self._step_chars = step_chars
-        self._lock = threading.Lock()
         self._parts: List[str] = []
         self._done = 0  # chars of the text whose final HTML is in _parts
         self._next_at = step_chars  # the text length at which the next step is taken
@@ -64,15 +66,13 @@ class SettledBlocks:
 
     def close(self) -> None:
         """No more steps (the final block is rendered another way)."""
-        with self._lock:
-            self._closed = True
+        self._closed = True
 
     def body(self, text: str) -> str:
         """The final Markdown body of ``text`` (the whole received text): what is settled, then the
         rest rendered now. Stops the steps."""
-        with self._lock:
-            self._closed = True
-            parts, done = self._parts, self._done
+        self._closed = True
+        parts, done = self._parts, self._done
         if not parts or len(text) > MAX_MARKDOWN_CHARS or whole_render_needed(text):
             return render_markdown(text)
         return "".join(parts) + render_markdown(text[done:])
@@ -107,11 +107,7 @@ class SettledBlocks:
         for index, line in reversed(starts[1:]):
             offset = line_offset(segment, line)
             if segment[offset - 2: offset] == "\n\n":  # a blank line before it: settled up to here
-                html = md.renderer.render(tokens[:index], md.options, {})
-                with self._lock:
-                    if self._closed or self._done != start:
-                        return False
-                    self._parts.append(html)
-                    self._done = start + offset
+                self._parts.append(md.renderer.render(tokens[:index], md.options, {}))
+                self._done = start + offset
                 return True
         return False
