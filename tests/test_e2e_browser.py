@@ -214,12 +214,18 @@ def test_the_panel_asks_before_a_tool_runs_and_approve_runs_it(lab, page, screen
 # 200 tokens 5 ms apart: a 1 s stream, long enough for the page to see the live store open.
 FREED_CELLS = [LONG_ANSWER_CELLS[0], "%%chat\nA short answer, please. [[tokens=200]] [[pace=5]]"]
 LIVE_STORES = "() => Array.from((globalThis.__oaiLiveStores || new Map()).keys())"
-# Every live store the page holds at any frame, from now on: a short answer's store may come and
-# go between two calls of the test.
+# Every live store the page opens from now on, seen at each frame: a short answer's store may come
+# and go between two calls of the test. The look stops once a store it saw is gone (the answer freed
+# it), or after 60 s: the page is shared, and a look every frame keeps Chromium drawing.
 SEE_STORES = f"""() => {{
     window.__oaiSeenStores = new Set();
-    const look = () => {{ ({LIVE_STORES})().forEach(u => window.__oaiSeenStores.add(u));
-                          requestAnimationFrame(look); }};
+    const before = ({LIVE_STORES})(), stop = performance.now() + 60000;
+    const look = () => {{
+        const now = ({LIVE_STORES})();
+        now.filter(u => !before.includes(u)).forEach(u => window.__oaiSeenStores.add(u));
+        const freed = [...window.__oaiSeenStores].some(u => !now.includes(u));
+        if (!freed && performance.now() < stop) requestAnimationFrame(look);
+    }};
     look();
 }}"""
 
@@ -228,11 +234,10 @@ def test_a_finished_answer_frees_its_live_store_and_a_reload_still_shows_it(lab,
     import json
 
     cells = open_notebook(page, lab, add_notebook(lab, "freed.ipynb", FREED_CELLS))
-    before = set(page.evaluate(LIVE_STORES))
     page.evaluate(SEE_STORES)
     run_cells_through(page, cells, 1)
-    page.wait_for_function(f"() => [...window.__oaiSeenStores].some(u => !{json.dumps(sorted(before))}.includes(u))")
-    streaming = set(page.evaluate("() => [...window.__oaiSeenStores]")) - before  # this answer's
+    page.wait_for_function("() => window.__oaiSeenStores.size > 0")
+    streaming = set(page.evaluate("() => [...window.__oaiSeenStores]"))  # this answer's store
     output = cells.nth(1).locator(".jp-Cell-outputArea")
     output.locator(".oai-footer").wait_for(timeout=120_000)
     page.wait_for_function(f"() => !({LIVE_STORES})().some(u => {json.dumps(sorted(streaming))}.includes(u))")
