@@ -10,6 +10,7 @@ reference links and definitions, amsmath environments and CRLF.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -121,13 +122,14 @@ def test_a_fast_stream_leaves_little_to_render_at_the_end_whatever_the_frame_thr
 
 
 def test_a_block_longer_than_a_step_is_settled_once_it_has_ended():
-    # A 500-line code fence is one block longer than MAX_STEP_CHARS: no step can settle inside
-    # it. Once it has ended and the next block has begun, it is settled whole, and what follows
-    # settles in steps again; the final block is still the whole answer rendered.
-    from oai_magic.render.settled import MAX_STEP_CHARS
+    # A 300-line code fence is one block longer than MAX_STEP_CHARS (and shorter than
+    # MAX_BLOCK_CHARS): no step can settle inside it. Once it has ended and the next block has
+    # begun, it is settled whole, and what follows settles in steps again; the final block is
+    # still the whole answer rendered.
+    from oai_magic.render.settled import MAX_BLOCK_CHARS, MAX_STEP_CHARS
 
-    fence = "```python\n" + "".join(f"value_{i} = compute(rows[{i}], scale={i})\n" for i in range(500)) + "```\n\n"
-    assert len(fence) > 2 * MAX_STEP_CHARS
+    fence = "```python\n" + "".join(f"value_{i} = compute(rows[{i}], scale={i})\n" for i in range(300)) + "```\n\n"
+    assert MAX_STEP_CHARS < len(fence) < MAX_BLOCK_CHARS
     tail = "".join(f"Paragraph {i} after the code.\n\n" for i in range(400))
     text = "Intro.\n\n" + fence + tail
     received = []
@@ -136,4 +138,24 @@ def test_a_block_longer_than_a_step_is_settled_once_it_has_ended():
         received.append(text[at:at + 500])
         blocks.grew(len("".join(received)))
     assert blocks._done > len(text) - len(tail) // 2  # past the fence, well into what follows
+    assert blocks.body(text) == render_markdown(text)
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("- item\n\n" * 25_000, id="a loose list of 200,000 chars: one block"),
+    pytest.param("\n" * 300_000, id="300,000 line ends"),
+])
+def test_a_block_that_never_ends_is_parsed_once_at_the_end_not_again_and_again(text):
+    # Found by trying hostile answers on this module: tries at every doubling of one endless
+    # block parsed about twice the answer while it streamed (one try of 100,000 chars held the
+    # reading thread 0.5 s), then the final block parsed it all again. Now a block past
+    # MAX_BLOCK_CHARS is left to the final block: a few windows are parsed, whatever the length.
+    from oai_magic.render.settled import MAX_BLOCK_CHARS
+
+    received = []
+    blocks = SettledBlocks(lambda: "".join(received))
+    for at in range(0, len(text), 700):
+        received.append(text[at:at + 700])
+        blocks.grew(len(text[:at + 700]))
+    assert blocks.parsed_chars <= 5 * MAX_BLOCK_CHARS < len(text) // 2
     assert blocks.body(text) == render_markdown(text)

@@ -11,8 +11,10 @@ rendered, highlighted, while the stream is read, and ``finish`` renders only the
 A step is taken by the thread that appends the text, right after its draw, under the view's
 lock: the server keeps sending into the socket meanwhile, so the work overlaps the network, and
 the next read takes what piled up. A step renders at most ``MAX_STEP_CHARS`` when a block ends
-within them; a longer block (a long code fence) is parsed whole once it has ended, and the
-tries before that are spaced out as the block doubles, so the work stays linear. Steps on the
+within them; a longer block (a long code fence) is settled once it has ended, trying again each
+time it doubles, up to ``MAX_BLOCK_CHARS``: a block longer still is left to ``body`` with all
+that follows, so no step parses more than that and an endless block is not parsed again and
+again. Steps on the
 frame thread were worse both ways (bench_kernel_path.py): they competed with the reading thread
 for the GIL, each read waiting for it, and on a fast stream ran too seldom, leaving 20-80% of the
 answer for the end.
@@ -35,6 +37,9 @@ STEP_CHARS = 4000  # a settling step is taken when this much text arrived since 
 # A step renders at most this much (to a line end) when a block ends within it, about 5 ms.
 # What is left over is taken by the next append's step.
 MAX_STEP_CHARS = 8000
+# A block longer than this (a 400-line code fence, a loose list that never ends) is not waited
+# for: it and what follows are rendered by ``body``. A step parses at most this much.
+MAX_BLOCK_CHARS = 16_000
 _REACHES_BACK = ("]:", "\\begin{", "\r", "\x00")
 
 
@@ -58,6 +63,7 @@ class SettledBlocks:
         self._done = 0  # chars of the text whose final HTML is in _parts
         self._next_at = step_chars  # the text length at which the next step is taken
         self._closed = False
+        self.parsed_chars = 0  # chars given to the Markdown parser by the steps
 
     def grew(self, length: int) -> None:
         """The text is now ``length`` chars long: take a step if enough arrived."""
@@ -90,8 +96,11 @@ class SettledBlocks:
         if start < capped < last and self._settle_segment(text[start:capped], start):
             self._next_at = 0  # more has arrived than one step takes: the next append goes on
             return
-        settled = self._settle_segment(text[start:last], start)
-        if settled or text.find("\n\n", start + 1, last) < 0:  # (no blank line: nothing to settle)
+        window = text.rfind("\n", start, start + MAX_BLOCK_CHARS) + 1
+        settled = window > start and self._settle_segment(text[start:window], start)
+        if not settled and last - start > MAX_BLOCK_CHARS:
+            self._closed = True  # a block this long: left to the final block, with what follows
+        elif settled or text.find("\n\n", start + 1, last) < 0:  # (no blank line: nothing to settle)
             self._next_at = len(text) + self._step_chars
         else:  # one long block: wait until it is longer still
             self._next_at = len(text) + max(self._step_chars, last - start)
@@ -102,6 +111,7 @@ class SettledBlocks:
         if segment.find("\n\n", 1) < 0:  # no blank line, nothing settled: no parse either
             return False
         md = markdown_parser()
+        self.parsed_chars += len(segment)
         tokens = md.parse(segment, {})
         starts = [(i, t.map[0]) for i, t in enumerate(tokens) if is_top_block(t)]
         for index, line in reversed(starts[1:]):
